@@ -1,0 +1,40 @@
+# tqa — two commands for a newcomer: `make repro` and `make test`.
+# Both create the virtual environment on first use (Python 3.11, CPU torch).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup repro test test-all bench clean-env lock
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+## Rebuild the whole study on the embedded sample corpus (or on data.root in params.yaml).
+repro: setup
+	$(BIN)/dvc repro
+
+## Default test run: fast tests plus one end-to-end smoke test on a tiny corpus.
+test: setup
+	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+
+## Everything, including slow tests.
+test-all: setup
+	$(BIN)/python -m pytest -q
+
+## Benchmarks write reports/benchmarks.md.
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+## Refresh requirements.lock from the current environment.
+lock: setup
+	$(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu//' > requirements.lock
+
+clean-env:
+	rm -rf $(VENV)

@@ -1,0 +1,47 @@
+"""`tqa` command line: one entry point, one sub-command per stage.
+
+Each sub-command lives in the module that does the work, as ``main(argv) -> int``,
+so that ``tqa extract ...`` and ``python -m tqa.features.pipeline ...`` are the same.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "corpus": ("tqa.corpus.build", "build the embedded synthetic sample corpus"),
+    "validate": ("tqa.data", "validate a dataset folder (labels.csv + videos)"),
+    "import-thqa": ("tqa.data", "convert a THQA-style MOS CSV into labels.csv"),
+    "split": ("tqa.splits", "write the train/val/test split file"),
+    "extract": ("tqa.features.pipeline", "extract per-frame features into the cache"),
+    "train": ("tqa.train", "train the cross-modal Transformer"),
+    "evaluate": ("tqa.evaluation", "evaluate trained models and write reports"),
+    "score": ("tqa.scoring", "score your own videos with a trained bundle"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: tqa COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`tqa COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(_usage())
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"tqa: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = importlib.import_module(COMMANDS[cmd][0])
+    entry = getattr(module, "main_" + cmd.replace("-", "_"), None) or module.main
+    return int(entry(rest) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
