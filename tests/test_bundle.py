@@ -1,0 +1,151 @@
+"""The model bundle (tqa.bundle): save/load round trip, refusal of mismatched extractors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tqa.bundle import Bundle, BundleError, BundleMismatchError, describe_mismatches, load_bundle, save_bundle
+from tqa.params import load_params
+from tqa.schema import TASKS, FeatureSet
+
+DESCS = {
+    "visual": {"name": "nss", "modality": "visual", "version": "2", "dim": 6},
+    "audio": {"name": "spectral", "modality": "audio", "version": "1", "dim": 5},
+    "au": {"name": "geometry", "modality": "au", "version": "1", "dim": 4},
+    "sync": {"name": "correlation", "modality": "sync", "version": "1", "dim": 3},
+}
+
+
+def _features(n: int, seed: int = 0) -> tuple[FeatureSet, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(1.5, 4.5, n)
+    streams = {m: (rng.normal(size=(n, 150, DESCS[m]["dim"])) + level[:, None, None]).astype(np.float32)
+               for m in ("visual", "audio", "au")}
+    streams["visual"][0, 3] = np.nan
+    sync = np.c_[np.zeros(n), np.full(n, 8.0), level].astype(np.float32)
+    fs = FeatureSet([f"v{i}" for i in range(n)], streams, sync, meta={"extractors": DESCS})
+    labels = np.repeat(level[:, None], len(TASKS), axis=1).astype(np.float32)
+    labels[::4, 2] = -1.0
+    return fs, labels
+
+
+def _tiny_params(**over) -> dict:
+    base = {"train.epochs": 1, "train.batch_size": 8, "train.device": "cpu", "train.amp": False,
+            "train.warmup_epochs": 0, "model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2,
+            "model.dim_feedforward": 32}
+    base.update(over)
+    return load_params(overrides=base)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    train = pytest.importorskip("tqa.train")
+    fs, labels = _features(20)
+    split = np.array(["train"] * 14 + ["val"] * 3 + ["test"] * 3)
+    params = _tiny_params()
+    fit = train.fit(fs, labels, split, params, strategy="fixed", seed=0,
+                    out_dir=tmp_path_factory.mktemp("fit"), progress=False)
+    return fit, params, fs
+
+
+def test_round_trip_predictions_identical(trained, tmp_path):
+    fit, params, fs = trained
+    out = save_bundle(fit, params, fs, tmp_path / "bundle",
+                      extra={"training_data": {"root": "synthetic"}, "metrics": {"val_mse": 0.1}})
+    assert sorted(p.name for p in out.iterdir()) == ["bundle.json", "model.pt", "preprocess.joblib"]
+    man = json.loads((out / "bundle.json").read_text())
+    assert man["extractors"]["visual"] == DESCS["visual"] and man["extractors"]["sync"]["name"] == "correlation"
+    assert set(man["params"]) == {"features", "preprocess", "model"}
+    assert man["metrics"] == {"val_mse": 0.1} and man["tqa_version"]
+    b = load_bundle(out)
+    new_fs, _ = _features(7, seed=5)
+    expect = fit.predict(new_fs)
+    got = b.predict(new_fs)
+    np.testing.assert_array_equal(got, expect)
+    assert got.shape == (7, 5) and (got >= 1).all() and (got <= 5).all()
+    # saving again over an existing bundle replaces it (no leftovers beside it)
+    save_bundle(fit, params, DESCS, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+    np.testing.assert_array_equal(load_bundle(out).predict(new_fs), expect)
+
+
+def test_bundle_refuses_features_of_other_width(trained, tmp_path):
+    fit, params, fs = trained
+    b = load_bundle(save_bundle(fit, params, fs, tmp_path / "b"))
+    bad = FeatureSet(fs.video_ids, {**fs.streams, "audio": fs.streams["audio"][:, :, :3]}, fs.sync)
+    with pytest.raises(BundleMismatchError, match=r"audio: 3 columns, bundle expects 5"):
+        b.predict(bad)
+    no_au = FeatureSet(fs.video_ids, {m: a for m, a in fs.streams.items() if m != "au"}, fs.sync)
+    with pytest.raises(BundleMismatchError, match=r"au: missing"):
+        b.predict(no_au)
+
+
+def _bare_bundle(tmp_path) -> Bundle:
+    return Bundle(path=tmp_path / "bundle", model=None, preprocessor=None,
+                  manifest={"extractors": DESCS, "params": {}, "input_dims": {}})
+
+
+def test_check_extractors_lists_every_mismatch(tmp_path):
+    b = _bare_bundle(tmp_path)
+    b.check_extractors(DESCS)  # identical: accepted
+    installed = {**DESCS,
+                 "visual": {"name": "resnet101", "modality": "visual", "version": "1", "dim": 2048},
+                 "audio": {**DESCS["audio"], "version": "2"}}
+    installed.pop("sync")
+    with pytest.raises(BundleMismatchError) as err:
+        b.check_extractors(installed)
+    msg = str(err.value)
+    assert "visual: installed 'resnet101' v1 (dim 2048) vs bundle 'nss' v2 (dim 6)" in msg
+    assert "audio:" in msg and "version '2' != '1'" in msg
+    assert "sync: bundle needs extractor 'correlation'" in msg
+    assert "au:" not in msg
+    assert "re-extract" in msg and "retrain" in msg
+    assert str(tmp_path / "bundle") in msg
+
+
+def test_describe_mismatches_ignores_unused_modalities():
+    extra = {**DESCS, "landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "9", "dim": 1404}}
+    assert describe_mismatches(DESCS, extra) == []
+
+
+def test_load_bundle_errors(tmp_path):
+    with pytest.raises(BundleError, match="no model bundle"):
+        load_bundle(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match="bundle.json is missing"):
+        load_bundle(tmp_path / "empty")
+
+
+def test_table_trained_bundle_message(tmp_path):
+    descs = {"au": {"name": "table", "modality": "au", "version": "cols-x", "dim": 4}}
+    b = Bundle(path=tmp_path, model=None, preprocessor=None, manifest={"extractors": descs, "params": {}, "input_dims": {}})
+    assert b.from_table
+    with pytest.raises(BundleMismatchError, match="bring-your-own feature table"):
+        b.check_extractors({"au": {"name": "geometry", "modality": "au", "version": "1", "dim": 17}})
+
+
+def test_bundle_from_saved_fit_and_cli(trained, tmp_path):
+    from tqa.bundle import bundle_from_fit
+
+    fit, params, fs = trained
+    out = bundle_from_fit(fit.out_dir, params, tmp_path / "b", features=fs)
+    man = json.loads((out / "bundle.json").read_text())
+    assert man["training_data"]["fit_dir"] == str(fit.out_dir) and man["strategy"] == "fixed"
+    new_fs, _ = _features(5, seed=9)
+    np.testing.assert_array_equal(load_bundle(out).predict(new_fs), fit.predict(new_fs))
+
+
+def test_option_and_random_init_differences_are_refused(tmp_path):
+    b = Bundle(path=tmp_path, model=None, preprocessor=None, manifest={
+        "extractors": {"landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "1", "dim": 1404,
+                                     "normalized": True}}, "params": {}, "input_dims": {}})
+    same = {"landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "1", "dim": 1404, "normalized": True}}
+    b.check_extractors(same)
+    raw = {"landmarks": {**same["landmarks"], "normalized": False}}
+    with pytest.raises(BundleMismatchError, match=r"normalized False != True"):
+        b.check_extractors(raw)
+    rnd = {"landmarks": {**same["landmarks"], "random_init": True}}
+    with pytest.raises(BundleMismatchError, match=r"random_init True != None"):
+        b.check_extractors(rnd)

@@ -1,0 +1,264 @@
+"""`tqa score` (tqa.scoring): real tiny videos, a 1-epoch bundle, a bad file in the batch."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tqa.params import load_params
+from tqa.schema import TASKS, FeatureSet
+from tqa.scoring import COLUMNS, display_ids, find_videos, format_table, write_scores
+
+
+# ----------------------------------------------------------------------------- pure helpers
+
+
+def test_find_videos_expands_folders(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "sub").mkdir()
+    for p in ("a/x.mp4", "a/sub/y.MOV", "a/notes.txt", "a/.hidden.mp4", "z.avi"):
+        (tmp_path / p).write_bytes(b"")
+    got = find_videos([tmp_path / "a", tmp_path / "z.avi", tmp_path / "a" / "x.mp4", tmp_path / "missing.mp4"])
+    assert [p.relative_to(tmp_path).as_posix() for p in got] == [
+        "a/sub/y.MOV", "a/x.mp4", "z.avi", "missing.mp4"]
+    flat = find_videos(tmp_path / "a", recursive=False)
+    assert [p.name for p in flat] == ["x.mp4"]
+
+
+def test_display_ids_disambiguates_stems(tmp_path):
+    from pathlib import Path
+
+    ids = display_ids([Path("d1/clip.mp4"), Path("d2/clip.mp4"), Path("d2/other.mp4")])
+    assert ids == ["d1/clip", "d2/clip", "other"]
+    assert len(set(display_ids([Path("d/c.mp4"), Path("d/c.avi")]))) == 2
+
+
+def test_write_scores_csv_json_and_bad_suffix(tmp_path):
+    df = pd.DataFrame([{**{c: "" for c in COLUMNS}, "video_id": "a", **{t: 3.5 for t in TASKS}, "status": "ok"},
+                       {**{c: "" for c in COLUMNS}, "video_id": "b", **{t: np.nan for t in TASKS},
+                        "status": "failed", "error": "decode: broken"}])
+    write_scores(df, tmp_path / "s.csv")
+    back = pd.read_csv(tmp_path / "s.csv")
+    assert back.loc[0, "overall"] == 3.5 and np.isnan(back.loc[1, "overall"])
+    write_scores(df, tmp_path / "s.json")
+    recs = json.loads((tmp_path / "s.json").read_text())
+    assert recs[0]["lip_sync"] == 3.5 and recs[1]["lip_sync"] is None and recs[1]["error"] == "decode: broken"
+    with pytest.raises(ValueError, match="unknown format"):
+        write_scores(df, tmp_path / "s.xlsx")
+    assert "decode: broken" in format_table(df)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def _face_video(path, shift: int, seconds: float = 6.0, fps: int = 25, size: int = 128, tone: float = 180.0):
+    """A real face (skimage astronaut) moving slowly, with a voiced, amplitude-modulated tone."""
+    import cv2
+    from skimage.data import astronaut
+
+    from tqa.media import write_video
+
+    face = astronaut()[20:230, 120:330]  # the face, 210 x 210
+    n = int(seconds * fps)
+    frames = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        dx = int(round(shift * np.sin(2 * np.pi * i / n)))
+        m = np.float32([[1, 0, dx], [0, 1, 0]])
+        frames[i] = cv2.resize(cv2.warpAffine(face, m, face.shape[1::-1], borderMode=cv2.BORDER_REFLECT), (size, size))
+    sr = 16000
+    t = np.arange(int(seconds * sr)) / sr
+    audio = (0.3 * np.sin(2 * np.pi * tone * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    write_video(path, frames, fps=fps, audio=audio, sample_rate=sr)
+    return path
+
+
+def _score_params(tmp_path) -> dict:
+    return load_params(overrides={
+        "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu", "train.amp": False,
+        "train.warmup_epochs": 0, "model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2,
+        "model.dim_feedforward": 32, "features.workers": 1, "features.device": "cpu",
+        "score.cache_dir": None})
+
+
+@pytest.fixture(scope="module")
+def scoring_setup(tmp_path_factory):
+    """Two real videos + one broken file, and a bundle trained 1 epoch for the installed extractors."""
+    train = pytest.importorskip("tqa.train")
+    from tqa.bundle import save_bundle
+    from tqa.features.pipeline import FeatureExtractor
+
+    root = tmp_path_factory.mktemp("score")
+    vids = root / "videos"
+    vids.mkdir()
+    _face_video(vids / "talk_a.mp4", shift=4)
+    _face_video(vids / "talk_b.mp4", shift=10, tone=240.0)
+    (vids / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
+    params = _score_params(root)
+    fe = FeatureExtractor(params)
+    # training features: random streams with the installed extractors' widths (the bundle only
+    # has to fit the extractor configuration; its accuracy is not under test here)
+    rng = np.random.default_rng(0)
+    n = 16
+    streams = {m: rng.normal(size=(n, 150, fe.extractors[m].dim)).astype(np.float32)
+               for m in ("visual", "audio", "landmarks", "au")}
+    fs = FeatureSet([f"t{i}" for i in range(n)], streams, rng.normal(size=(n, 3)).astype(np.float32),
+                    meta={"extractors": fe.describe()})
+    labels = rng.uniform(1, 5, size=(n, len(TASKS))).astype(np.float32)
+    split = np.array(["train"] * 12 + ["val"] * 2 + ["test"] * 2)
+    fit = train.fit(fs, labels, split, params, strategy="fixed", seed=0, out_dir=root / "fit", progress=False)
+    bundle_dir = save_bundle(fit, params, fe, root / "bundle")
+    return {"root": root, "videos": vids, "params": params, "bundle": bundle_dir, "fit": fit, "fe": fe}
+
+
+def test_score_batch_with_a_bad_file(scoring_setup, tmp_path):
+    from tqa.scoring import score
+
+    s = scoring_setup
+    out = tmp_path / "scores.csv"
+    df = score(s["videos"], model=s["bundle"], out=out, workers=1, params=s["params"], progress=False,
+               cache_dir=tmp_path / "cache")
+    assert list(df.columns) == list(COLUMNS)
+    assert df["video_id"].tolist() == ["broken", "talk_a", "talk_b"]
+    bad, good = df.iloc[0], df.iloc[1:]
+    assert bad["status"] == "failed"
+    assert bad["error"].startswith("decode:") and "broken.mp4" in bad["error"]
+    assert np.isnan(bad[list(TASKS)].to_numpy(float)).all()
+    assert (good["status"] == "ok").all()
+    scores = good[list(TASKS)].to_numpy(float)
+    assert np.isfinite(scores).all() and (scores >= 1).all() and (scores <= 5).all()
+
+    # oracle: the same videos extracted directly and predicted by the fit the bundle came from
+    fe, fit = s["fe"], s["fit"]
+    direct = [fe.extract_video(str(s["videos"] / f"{v}.mp4"), v) for v in ("talk_a", "talk_b")]
+    fs = FeatureSet(["talk_a", "talk_b"], {m: np.stack([d.streams[m] for d in direct]) for m in direct[0].streams},
+                    np.stack([d.sync for d in direct]))
+    np.testing.assert_allclose(scores, fit.predict(fs), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(good["sync_offset"].to_numpy(float), fs.sync[:, 0], equal_nan=True)
+    np.testing.assert_allclose(good["sync_distance"].to_numpy(float), fs.sync[:, 1], equal_nan=True)
+    np.testing.assert_allclose(good["sync_confidence"].to_numpy(float), fs.sync[:, 2], equal_nan=True)
+
+    written = pd.read_csv(out)
+    np.testing.assert_allclose(written[list(TASKS)].to_numpy(float), df[list(TASKS)].to_numpy(float),
+                               rtol=1e-5, equal_nan=True)
+
+
+def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
+    from tqa.features.pipeline import FeatureExtractor
+    from tqa.scoring import score
+
+    s = scoring_setup
+    files = [s["videos"] / "talk_a.mp4"]
+    first = score(files, model=s["bundle"], workers=1, params=s["params"], progress=False, cache_dir=tmp_path / "c")
+    calls = []
+    orig = FeatureExtractor.process_one
+    monkeypatch.setattr(FeatureExtractor, "process_one", lambda self, *a, **k: calls.append(a) or orig(self, *a, **k))
+    second = score(files, model=s["bundle"], out=tmp_path / "s.json", workers=1, params=s["params"],
+                   progress=False, cache_dir=tmp_path / "c")
+    assert calls == []  # nothing re-extracted
+    pd.testing.assert_frame_equal(first, second)
+    recs = json.loads((tmp_path / "s.json").read_text())
+    assert recs[0]["video_id"] == "talk_a" and recs[0]["status"] == "ok"
+
+
+def test_score_refuses_mismatched_bundle(scoring_setup, tmp_path, capsys):
+    import shutil
+
+    from tqa.bundle import BundleMismatchError
+    from tqa.scoring import main, score
+
+    s = scoring_setup
+    bad = tmp_path / "bundle"
+    shutil.copytree(s["bundle"], bad)
+    man = json.loads((bad / "bundle.json").read_text())
+    man["extractors"]["visual"]["version"] = "999"
+    man["extractors"]["audio"]["dim"] = 7
+    (bad / "bundle.json").write_text(json.dumps(man))
+    with pytest.raises(BundleMismatchError) as err:
+        score(s["videos"] / "talk_a.mp4", model=bad, params=s["params"], progress=False)
+    msg = str(err.value)
+    assert "visual:" in msg and "'999'" in msg and "audio:" in msg and "dim" in msg
+    assert not (tmp_path / "cache").exists()
+    rc = main([str(s["videos"] / "talk_a.mp4"), "--model", str(bad), "--quiet"])
+    assert rc == 2
+    assert "does not match" in capsys.readouterr().err
+
+
+def test_cli_prints_table_and_flags_failures(scoring_setup, tmp_path, capsys, monkeypatch):
+    from tqa import scoring
+
+    s = scoring_setup
+    import tqa.params
+
+    monkeypatch.setattr(tqa.params, "load_params", lambda *a, **k: s["params"])
+    rc = scoring.main([str(s["videos"]), "--model", str(s["bundle"]), "--out", str(tmp_path / "o.csv"),
+                       "--workers", "1", "--cache", str(tmp_path / "c"), "--quiet"])
+    text = capsys.readouterr().out
+    assert rc == 1  # one file failed
+    assert "talk_a" in text and "failed:" in text and "broken" in text
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 3
+
+
+@pytest.mark.slow
+def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
+    """notebooks/10 scores the videos of a data root through tqa.score and writes its table/figure."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from tqa.params import ROOT
+
+    s = scoring_setup
+    papermill = Path(sys.executable).parent / "papermill"
+    reports = tmp_path / "reports"
+    params_yaml = yaml.safe_dump({"overrides": {"data.root": str(s["root"]), "features.workers": 1},
+                                  "model_dir": str(s["bundle"]), "reports_dir": str(reports), "n_videos": 3})
+    proc = subprocess.run([str(papermill), "-k", "python3", "--cwd", str(ROOT), "-y", params_yaml,
+                           str(ROOT / "notebooks" / "10_score_your_videos.ipynb"), str(tmp_path / "out.ipynb")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = pd.read_csv(reports / "tables" / "score_examples.csv")
+    assert table["video_id"].tolist() == ["broken", "talk_a", "talk_b"]
+    assert table["status"].tolist() == ["failed", "ok", "ok"]
+    assert (reports / "figures" / "score_examples.png").stat().st_size > 1000
+    caption = (reports / "figures" / "score_examples.txt").read_text()
+    assert "Extractors:" in caption and "Data:" in caption
+    md = (reports / "tables" / "score_examples.md").read_text()
+    assert "talk_a" in md
+
+
+def test_score_table_with_a_table_trained_bundle(tmp_path):
+    """A bundle trained on a feature table scores tables with the same columns, refuses other tables/videos."""
+    train = pytest.importorskip("tqa.train")
+    from tqa.bundle import BundleMismatchError, save_bundle
+    from tqa.byo import load_feature_table, write_feature_table
+    from tqa.scoring import score, score_table
+
+    rng = np.random.default_rng(1)
+    n = 14
+    fs = FeatureSet([f"v{i}" for i in range(n)],
+                    {"au": rng.normal(size=(n, 150, 3)).astype(np.float32),
+                     "audio": rng.normal(size=(n, 150, 2)).astype(np.float32)},
+                    rng.normal(size=(n, 3)).astype(np.float32),
+                    names={"au": ["au__AU01", "au__AU12", "au__AU45"], "audio": ["audio__rms", "audio__f0"]})
+    table = write_feature_table(fs, tmp_path / "t.csv")
+    fs_t = load_feature_table(table)
+    params = _score_params(tmp_path)
+    labels = rng.uniform(1, 5, size=(n, len(TASKS))).astype(np.float32)
+    split = np.array(["train"] * 10 + ["val"] * 2 + ["test"] * 2)
+    fit = train.fit(fs_t, labels, split, params, strategy="fixed", seed=0, out_dir=tmp_path / "fit", progress=False)
+    bundle = save_bundle(fit, params, fs_t, tmp_path / "bundle")
+    got = score_table(table, model=bundle, out=tmp_path / "s.csv", params=params)
+    np.testing.assert_allclose(got[list(TASKS)].to_numpy(float), fit.predict(fs_t), rtol=1e-6)
+    np.testing.assert_allclose(got["sync_offset"].to_numpy(float), fs.sync[:, 0], rtol=1e-6)
+    assert got["video_id"].tolist() == fs.video_ids
+    renamed = pd.read_csv(table).rename(columns={"au__AU45": "au__blink"})
+    renamed.to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(BundleMismatchError, match=r"au: .*version"):
+        score_table(tmp_path / "other.csv", model=bundle, params=params)
+    (tmp_path / "v.mp4").write_bytes(b"")
+    with pytest.raises(BundleMismatchError, match="bring-your-own feature table"):
+        score(tmp_path / "v.mp4", model=bundle, params=params, progress=False)
