@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("tqa.features.pipeline", "extract per-frame features into the cache"),
     "train": ("tqa.train", "train the cross-modal Transformer"),
     "evaluate": ("tqa.evaluation", "evaluate trained models and write reports"),
+    "bundle": ("tqa.bundle", "package a trained fit as a scoring bundle"),
     "score": ("tqa.scoring", "score your own videos with a trained bundle"),
 }
 

@@ -1,0 +1,28 @@
+"""Shared fixtures. ``tiny_corpus``: a small synthetic corpus built once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: Videos in the tiny corpus: one per generator profile (8), one of them off-format.
+TINY_N = 8
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """Path of a tiny corpus folder (labels.csv, degradations.csv, videos/), built once.
+
+    8 videos at the default format (150 frames, 25 fps, corpus.size px), one per profile,
+    including one off-format clip (other fps / length / resolution). About 3-5 s to build.
+    """
+    from tqa.corpus.build import build_corpus
+    from tqa.params import load_params
+
+    params = load_params()
+    cfg = dict(params["corpus"])
+    cfg["workers"] = 1
+    cfg["off_format_fraction"] = max(float(cfg.get("off_format_fraction") or 0.0), 1.0 / TINY_N)
+    out = tmp_path_factory.mktemp("tiny_corpus")
+    build_corpus(out, cfg, int(params["seed"]), n=TINY_N, progress=False)
+    return out

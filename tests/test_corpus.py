@@ -1,0 +1,248 @@
+"""Tests of the synthetic corpus (tqa.corpus): determinism, label statistics, decoded media.
+
+Oracles are independent of the generator: the chapter's label facts (chapter 3.1.2),
+MediaPipe on decoded frames, PyAV decoding, scipy spectra, closed-form SNR.
+"""
+from __future__ import annotations
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import signal, stats
+
+from tqa.corpus import degrade as D
+from tqa.corpus.build import build_corpus, render_video
+from tqa.corpus.media import write_mp4
+from tqa.corpus.profiles import PROFILES, plan_corpus
+from tqa.corpus.ratings import simulate_labels
+from tqa.params import load_params
+from tqa.schema import TASKS
+
+PARAMS = load_params()
+CFG = PARAMS["corpus"]
+SEED = int(PARAMS["seed"])
+
+
+def _decode(path):
+    """Frames (T, H, W, 3), fps, mono audio and its rate, decoded with PyAV directly."""
+    with av.open(str(path)) as c:
+        fps = float(c.streams.video[0].average_rate)
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    with av.open(str(path)) as c:
+        sr = c.streams.audio[0].rate
+        audio = np.concatenate([f.to_ndarray().mean(axis=0) for f in c.decode(audio=0)])
+    return frames, fps, audio.astype(np.float64), sr
+
+
+# --- plan and labels (no rendering: cheap) ---------------------------------------------
+
+def test_plan_and_labels_are_deterministic():
+    a, b = plan_corpus(60, CFG, SEED), plan_corpus(60, CFG, SEED)
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(simulate_labels(a, CFG, SEED), simulate_labels(b, CFG, SEED))
+    c = plan_corpus(60, CFG, SEED + 1)
+    assert not a.drop(columns=["video_id", "index"]).equals(c.drop(columns=["video_id", "index"]))
+    assert not simulate_labels(a, CFG, SEED)[list(TASKS)].equals(simulate_labels(c, CFG, SEED + 1)[list(TASKS)])
+
+
+def test_label_statistics_follow_the_chapter():
+    """Chapter 3.1.2 facts: lip_sync mean 4.763, std ~0, 100 % present; others std ~0.5-0.6."""
+    plan = plan_corpus(2000, CFG, SEED)
+    lab = simulate_labels(plan, CFG, SEED)
+    present = {t: float((lab[t] != -1.0).mean()) for t in TASKS}
+    chapter_presence = {"lip_sync": 1.0, "expression": 0.728, "audio_quality": 0.778,
+                        "cross_modal": 0.726, "overall": 0.726}
+    for t, p in chapter_presence.items():
+        assert present[t] == pytest.approx(p, abs=0.001), t
+    ls = lab["lip_sync"]
+    assert ls.mean() == pytest.approx(4.763, abs=0.01)
+    assert ls.std() < 0.05
+    for t, sd in {"expression": 0.590, "audio_quality": 0.519, "cross_modal": 0.566}.items():
+        v = lab.loc[lab[t] != -1.0, t]
+        assert v.std() == pytest.approx(sd, abs=0.06), t
+    v = lab.loc[lab["overall"] != -1.0, "overall"]
+    assert 0.4 < v.std() < 0.8
+    scores = lab[list(TASKS)].to_numpy()
+    assert np.all((scores == -1.0) | ((scores >= 1.0) & (scores <= 5.0)))
+    assert set(lab["generator"]) == set(PROFILES)
+    assert lab["group"].nunique() == CFG["n_identities"]
+
+
+def test_labels_track_the_injected_degradations():
+    """Each profile lowers its own dimension (Spearman on the level vs the score)."""
+    cfg = dict(CFG, informative_lip_sync=True, presence={t: 1.0 for t in TASKS})
+    plan = plan_corpus(1500, cfg, SEED)
+    lab = simulate_labels(plan, cfg, SEED)
+    rho = stats.spearmanr(plan["av_offset_frames"].abs(), lab["lip_sync"]).statistic
+    assert rho < -0.4
+    clean = lab[lab.generator == "clean"]
+    for prof, task in [("audio_degraded", "audio_quality"), ("expr_frozen", "expression"),
+                       ("cross_mismatch", "cross_modal"), ("visual_degraded", "overall")]:
+        worse = lab[lab.generator == prof]
+        assert worse[task].mean() < clean[task].mean() - 0.7, (prof, task)
+    noisy = plan["snr_db"] < 30
+    assert stats.spearmanr(plan.loc[noisy, "snr_db"], lab.loc[noisy, "audio_quality"]).statistic > 0.3
+
+
+def test_off_format_fraction_and_balance():
+    plan = plan_corpus(180, CFG, SEED)
+    assert int(plan["off_format"].sum()) == round(CFG["off_format_fraction"] * 180)
+    off = plan[plan["off_format"]]
+    assert ((off["fps"] != 25) | (off["height"] != CFG["size"]) | (off["width"] != CFG["size"])
+            | (off["n_frames"] != 150)).all()
+    on = plan[~plan["off_format"]]
+    assert (on["fps"] == 25).all() and (on["n_frames"] == 150).all()
+    assert plan["profile"].value_counts().max() - plan["profile"].value_counts().min() <= 1
+
+
+# --- degradations against closed forms ------------------------------------------------
+
+def test_audio_degradations():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    t = np.arange(sr) / sr
+    x = (0.5 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
+    y = D.add_noise(x, 10.0, rng)
+    snr = 10 * np.log10(np.mean(x.astype(float) ** 2) / np.mean((y - x).astype(float) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.3)
+    f, p_in = signal.welch(x, sr, nperseg=1024)
+    _, p_lp = signal.welch(D.lowpass(x, 1500, sr), sr, nperseg=1024)
+    k = np.argmin(np.abs(f - 5000))
+    assert p_lp[k] < 1e-4 * p_in[k]
+    assert p_lp[np.argmin(np.abs(f - 440))] == pytest.approx(p_in[np.argmin(np.abs(f - 440))], rel=0.05)
+    clipped = D.hard_clip(x, 0.2)
+    assert np.mean(np.isclose(np.abs(clipped), np.abs(clipped).max())) > 0.3  # flat tops
+    s = D.shift_audio(x, 3, 25, sr)
+    assert np.all(s[: 3 * 640] == 0) and np.array_equal(s[3 * 640:], x[: -3 * 640])
+
+
+def test_video_degradations():
+    rng = np.random.default_rng(1)
+    img = (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8)
+    lap = lambda a: float(np.var(np.diff(a.astype(float), axis=1)))  # noqa: E731
+    assert lap(D.blur(img, 2.0)) < 0.2 * lap(img)
+    assert np.abs(D.jpeg(img, 10).astype(float) - img).mean() > 5
+    fl = D.flicker(np.full((50, 8, 8, 3), 128, np.uint8), 0.1, rng)
+    assert fl.reshape(50, -1).mean(1).std() == pytest.approx(12.8, rel=0.35)
+
+
+# --- the built tiny corpus (decoded media) -------------------------------------------
+
+def test_tiny_corpus_passes_the_data_contract(tiny_corpus):
+    from tqa.data import load_dataset
+
+    ds = load_dataset(tiny_corpus)
+    assert len(ds.problems) == 0, ds.problems
+    assert len(ds) == 8
+    lab = pd.read_csv(tiny_corpus / "labels.csv")
+    deg = pd.read_csv(tiny_corpus / "degradations.csv")
+    assert list(lab["video_id"]) == list(deg["video_id"])
+    assert set(lab["generator"]) == set(PROFILES)
+
+
+def test_face_detected_in_decoded_frames(tiny_corpus):
+    import mediapipe as mp
+
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1)
+    hits = total = 0
+    for path in sorted((tiny_corpus / "videos").glob("*.mp4")):
+        frames, _, _, _ = _decode(path)
+        for f in frames[::6]:
+            hits += mesh.process(f).multi_face_landmarks is not None
+            total += 1
+    assert total >= 8 * 20
+    assert hits / total >= 0.95
+
+
+def test_off_format_clip_has_its_format(tiny_corpus):
+    deg = pd.read_csv(tiny_corpus / "degradations.csv")
+    off = deg[deg["off_format"]]
+    assert len(off) >= 1
+    for _, r in off.iterrows():
+        frames, fps, audio, sr = _decode(tiny_corpus / "videos" / f"{r.video_id}.mp4")
+        assert fps == pytest.approx(r.fps) and fps != 25
+        assert frames.shape[1:3] == (r.height, r.width)
+        assert len(frames) == r.n_frames
+        assert len(audio) / sr == pytest.approx(r.n_frames / r.fps, abs=0.1)
+    for _, r in deg[~deg["off_format"]].head(2).iterrows():
+        frames, fps, _, _ = _decode(tiny_corpus / "videos" / f"{r.video_id}.mp4")
+        assert frames.shape == (150, CFG["size"], CFG["size"], 3) and fps == 25
+
+
+def _lip_gap_and_envelope(path):
+    """MediaPipe lip gap (T,) and decoded-audio RMS per video frame (T,)."""
+    import mediapipe as mp
+
+    frames, fps, audio, sr = _decode(path)
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
+    gap = np.zeros(len(frames))
+    for i, f in enumerate(frames):
+        r = mesh.process(f)
+        if r.multi_face_landmarks:
+            lm = r.multi_face_landmarks[0].landmark
+            gap[i] = lm[14].y - lm[13].y
+    hop = sr / fps
+    env = np.array([np.sqrt(np.mean(audio[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12) for i in range(len(frames))])
+    return gap, env
+
+
+def _best_lag(video_sig, audio_sig, max_lag=15):
+    """Lag L maximising corr(video[t], audio[t + L]); L > 0 = audio later than video."""
+    v = (video_sig - video_sig.mean()) / (video_sig.std() + 1e-12)
+    a = (audio_sig - audio_sig.mean()) / (audio_sig.std() + 1e-12)
+    lags = range(-max_lag, max_lag + 1)
+    cc = [np.mean(v[max(0, -L):len(v) - max(0, L)] * a[max(0, L):len(a) - max(0, -L)]) for L in lags]
+    return list(lags)[int(np.argmax(cc))]
+
+
+def test_injected_av_offset_is_in_the_file(tiny_corpus, tmp_path):
+    """Mouth motion (MediaPipe on decoded frames) vs decoded audio: peak lag = av_offset_frames."""
+    deg = pd.read_csv(tiny_corpus / "degradations.csv")
+    row = deg[deg["profile"] == "clean"].iloc[0].to_dict()
+    lags = {}
+    for off in (0, 6, -4):
+        r = dict(row, av_offset_frames=off)
+        frames, audio = render_video(r, CFG, SEED)
+        path = tmp_path / f"off{off}.mp4"
+        write_mp4(path, frames, int(r["fps"]), audio, CFG["sample_rate"])
+        lags[off] = _best_lag(*_lip_gap_and_envelope(path))
+    assert lags[0] in (-1, 0, 1)
+    assert lags[6] - lags[0] == 6
+    assert lags[-4] - lags[0] == -4
+
+
+def test_build_is_resumable_and_labels_reproducible(tiny_corpus):
+    videos = sorted((tiny_corpus / "videos").glob("*.mp4"))
+    mtimes = {p: p.stat().st_mtime_ns for p in videos}
+    before = pd.read_csv(tiny_corpus / "labels.csv")
+    cfg = dict(CFG, workers=1, off_format_fraction=max(CFG["off_format_fraction"], 1 / 8))
+    build_corpus(tiny_corpus, cfg, SEED, n=8, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in videos} == mtimes
+    pd.testing.assert_frame_equal(before, pd.read_csv(tiny_corpus / "labels.csv"))
+
+
+def test_speech_and_video_are_deterministic(tmp_path):
+    """eSpeak keeps state between calls; we reload it per utterance so output is repeatable."""
+    from tqa.corpus.speech import TEXTS, Voice, synthesize
+
+    a = synthesize(TEXTS[1], Voice("en+f2", 150, 40))
+    synthesize(TEXTS[2], Voice("en+m7", 170, 60))
+    b = synthesize(TEXTS[1], Voice("en+f2", 150, 40))
+    assert np.array_equal(a, b)
+    assert 2.0 < len(a) / 16000 < 6.0 and np.sqrt(np.mean(a ** 2)) > 0.05
+    row = plan_corpus(3, CFG, SEED).iloc[2].to_dict()
+    (f1, a1), (f2, a2) = render_video(row, CFG, SEED), render_video(row, CFG, SEED)
+    assert np.array_equal(f1, f2) and np.array_equal(a1, a2)
+    for name in ("x.mp4", "y.mp4"):
+        write_mp4(tmp_path / name, f1, int(row["fps"]), a1, CFG["sample_rate"])
+    assert (tmp_path / "x.mp4").read_bytes() == (tmp_path / "y.mp4").read_bytes()
+
+
+def test_cli_builds_a_corpus(tmp_path):
+    from tqa.cli import main
+
+    assert main(["corpus", "--out", str(tmp_path / "c"), "--n", "2", "--workers", "1", "--reports", ""]) == 0
+    lab = pd.read_csv(tmp_path / "c" / "labels.csv")
+    assert list(lab.columns) == ["video_id", *TASKS, "group", "generator"]
+    assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) == 2

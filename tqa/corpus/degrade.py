@@ -1,0 +1,84 @@
+"""Controlled degradations applied by the generator profiles (one function, one defect).
+
+Every function takes the clean signal and a continuous level, so the ground truth is
+a number in ``degradations.csv``. Audio: float32 (S,) mono in [-1, 1]; video: uint8
+(T, H, W, 3) RGB.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from scipy.signal import butter, sosfiltfilt
+
+
+def shift_audio(audio: np.ndarray, offset_frames: int, fps: float, sample_rate: int) -> np.ndarray:
+    """Shift the track by ``offset_frames`` video frames; positive = audio DELAYED vs video.
+
+    Length is kept: a delay pads silence at the start and drops the end.
+    """
+    k = int(round(offset_frames * sample_rate / fps))
+    if k == 0:
+        return audio.copy()
+    out = np.zeros_like(audio)
+    if k > 0:
+        out[k:] = audio[:-k]
+    else:
+        out[:k] = audio[-k:]
+    return out
+
+
+def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """White Gaussian noise at ``snr_db`` relative to the power of the speech (active part)."""
+    active = audio[np.abs(audio) > 0.02 * (np.abs(audio).max() or 1.0)]
+    p_sig = float(np.mean(active.astype(np.float64) ** 2)) if active.size else 1e-6
+    sigma = np.sqrt(p_sig / (10.0 ** (snr_db / 10.0)))
+    return (audio + rng.normal(0, sigma, audio.shape)).astype(np.float32)
+
+
+def lowpass(audio: np.ndarray, cutoff_hz: float, sample_rate: int, order: int = 6) -> np.ndarray:
+    """Band-limit with a zero-phase Butterworth low-pass at ``cutoff_hz`` (telephone-like)."""
+    if cutoff_hz <= 0 or cutoff_hz >= sample_rate / 2:
+        return audio
+    sos = butter(order, cutoff_hz, btype="low", fs=sample_rate, output="sos")
+    return sosfiltfilt(sos, audio).astype(np.float32)
+
+
+def hard_clip(audio: np.ndarray, level: float) -> np.ndarray:
+    """Overdrive: scale the peak to 1, clip at ``level`` (fraction of peak), restore loudness."""
+    if level >= 1.0:
+        return audio
+    peak = float(np.abs(audio).max()) or 1.0
+    x = np.clip(audio / peak, -level, level) / level
+    return (x * 0.8).astype(np.float32)
+
+
+def normalise_peak(audio: np.ndarray, peak: float = 0.9) -> np.ndarray:
+    m = float(np.abs(audio).max())
+    return (audio * (peak / m)).astype(np.float32) if m > peak else audio.astype(np.float32)
+
+
+def blur(frames: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of every frame (``sigma`` in px)."""
+    if sigma <= 0.05:
+        return frames
+    return np.stack([cv2.GaussianBlur(f, (0, 0), sigma) for f in frames])
+
+
+def jpeg(frames: np.ndarray, quality: int) -> np.ndarray:
+    """Per-frame JPEG round trip at ``quality`` (1-100): blocking and ringing artefacts."""
+    if quality >= 100:
+        return frames
+    out = np.empty_like(frames)
+    for i, f in enumerate(frames):
+        ok, buf = cv2.imencode(".jpg", f[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return out
+
+
+def flicker(frames: np.ndarray, amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """Temporal flicker: an independent brightness gain 1 + amplitude * N(0, 1) per frame."""
+    if amplitude <= 0:
+        return frames
+    gains = 1.0 + amplitude * np.clip(rng.standard_normal(len(frames)), -2.5, 2.5)
+    out = frames.astype(np.float32) * gains[:, None, None, None].astype(np.float32)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,153 @@
+"""Offline speech synthesis with eSpeak NG (formant synthesis), through ctypes.
+
+The ``espeakng-loader`` wheel ships ``libespeak-ng.so`` and ``espeak-ng-data``, so no
+network and no system package is needed. eSpeak runs in synchronous mode and hands
+its 16-bit samples (22050 Hz) to a Python callback; we resample them to the corpus
+rate with :func:`scipy.signal.resample_poly`.
+
+The library keeps global state (and clock-seeded noise), so each synthesis loads it
+afresh and seeds it: same text + voice -> identical samples (see :class:`ESpeak`).
+Synthesis is serialised per process (one lock).
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+log = logging.getLogger(__name__)
+
+# espeak_AUDIO_OUTPUT / espeak_PARAMETER / flags (speak_lib.h).
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE = 1, 2, 3, 4
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+
+#: Sentences spoken in the corpus (short enough for ~4 s at the default rate).
+TEXTS: tuple[str, ...] = (
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Please remember to bring your umbrella, it might rain later today.",
+    "We measured the quality of every video with five different scores.",
+    "My favourite season is autumn, when the leaves turn red and gold.",
+    "Could you tell me the way to the nearest railway station, please?",
+    "Good morning everyone, thank you all for joining this meeting today.",
+    "She sells sea shells on the sea shore, and the shells are lovely.",
+    "Learning a new language takes patience, practice and a little humour.",
+    "The weather forecast says it will be sunny and warm this weekend.",
+    "Our team finished the project two days earlier than we expected.",
+    "A cup of hot tea and a good book make a perfect quiet evening.",
+    "Turn left at the bakery, then walk straight for about five minutes.",
+)
+
+#: eSpeak voice variants used as speakers ("en+<variant>").
+VOICES: tuple[str, ...] = ("en+m1", "en+m3", "en+f2", "en+f4", "en+m7", "en+f1")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One eSpeak speaker setting: voice name, words per minute, pitch and range (0-100)."""
+
+    name: str = "en+m1"
+    rate_wpm: int = 160
+    pitch: int = 50
+    pitch_range: int = 50
+
+
+_SYNTH_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class ESpeak:
+    """eSpeak NG through ctypes, made deterministic.
+
+    eSpeak keeps synthesiser state in static variables (and seeds its noise from the
+    clock): the same text synthesised twice in one process gives different samples.
+    So every :meth:`synth` loads the library afresh (``dlopen``), seeds its random
+    generator (``espeak_ng_SetRandSeed``), synthesises, and unloads it (``dlclose``):
+    about 15 ms of overhead, and identical samples for identical inputs.
+    """
+
+    _instance: "ESpeak | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        self.lib_path = espeakng_loader.get_library_path()
+        self.data_path = espeakng_loader.get_data_path().encode()
+        self.native_rate = 0
+        self._chunks: list[np.ndarray] = []
+        self._cb = _SYNTH_CB(self._collect)  # keep a reference: ctypes must not free it
+
+    @classmethod
+    def get(cls) -> "ESpeak":
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def _collect(self, wav, n, events) -> int:  # noqa: ARG002 - ctypes signature
+        if n > 0 and wav:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0
+
+    def _load(self) -> ctypes.CDLL:
+        lib = ctypes.CDLL(self.lib_path)
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+        ]
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path, 0)
+        if rate <= 0:
+            raise RuntimeError(f"espeak_Initialize failed (data path {self.data_path.decode()})")
+        self.native_rate = int(rate)
+        lib.espeak_SetSynthCallback(self._cb)
+        lib.espeak_ng_SetRandSeed(0)
+        return lib
+
+    def synth(self, text: str, voice: Voice) -> np.ndarray:
+        """int16 samples (S,) at ``native_rate`` Hz for ``text`` spoken by ``voice``."""
+        import _ctypes
+
+        with self._lock:
+            lib = self._load()
+            try:
+                if lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
+                    raise ValueError(f"eSpeak voice {voice.name!r} not found")
+                lib.espeak_SetParameter(_PARAM_RATE, int(voice.rate_wpm), 0)
+                lib.espeak_SetParameter(_PARAM_PITCH, int(voice.pitch), 0)
+                lib.espeak_SetParameter(_PARAM_RANGE, int(voice.pitch_range), 0)
+                lib.espeak_SetParameter(_PARAM_VOLUME, 100, 0)
+                self._chunks = []
+                buf = text.encode("utf-8") + b"\0"
+                lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+                lib.espeak_Synchronize()
+                lib.espeak_Terminate()
+            finally:
+                _ctypes.dlclose(lib._handle)
+            chunks, self._chunks = self._chunks, []
+        if not chunks:
+            raise RuntimeError(f"eSpeak produced no audio for {text!r}")
+        return np.concatenate(chunks).astype(np.int16)
+
+
+def synthesize(text: str, voice: Voice, sample_rate: int = 16000) -> np.ndarray:
+    """Speech for ``text`` as float32 (S,) in [-1, 1] at ``sample_rate`` Hz.
+
+    Leading/trailing silence that eSpeak adds is kept (it is short); the caller places
+    the utterance on the clip timeline.
+    """
+    eng = ESpeak.get()
+    pcm = eng.synth(text, voice).astype(np.float32) / 32768.0
+    ratio = Fraction(int(sample_rate), eng.native_rate).limit_denominator(1000)
+    audio = resample_poly(pcm, ratio.numerator, ratio.denominator).astype(np.float32)
+    peak = float(np.max(np.abs(audio))) or 1.0
+    return (audio * (0.8 / peak)).astype(np.float32)
