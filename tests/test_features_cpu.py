@@ -1,0 +1,269 @@
+"""Weight-free extractors against independent oracles and known degradations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tqa.features.au_geometry import au_estimates
+from tqa.features.au_openface import OpenFaceAU, read_openface_csv
+from tqa.features.audio_spectral import (EGEMAPS_LLD, SpectralAudio, egemaps_features, mel_filterbank,
+                                         spectral_features)
+from tqa.features.base import Clip, get_extractor
+from tqa.features.landmarks_mediapipe import detect_landmarks, landmark_context, normalize_shape
+from tqa.features.sync_correlation import CorrelationSync, correlation_sync
+from tqa.features.visual_nss import (REGION_FEATURES, aggd_fit, blockiness, colourfulness, ggd_fit,
+                                     region_features, sharpness, luminance)
+from tqa.schema import AU_CODES
+
+from test_media import face_frames, face_image
+
+SR, FPS, T = 16000, 25, 150
+COL = {n: i for i, n in enumerate(REGION_FEATURES)}
+
+
+def clip_of(frames: np.ndarray, audio: np.ndarray | None = None, **meta) -> Clip:
+    n = len(frames)
+    a = np.zeros(n * SR // FPS, np.float32) if audio is None else audio.astype(np.float32)
+    return Clip("t", "t.mp4", frames, a, has_audio=audio is not None, meta=meta)
+
+
+# ---------------------------------------------------------------- visual NSS
+def test_ggd_fit_recovers_shape_of_scipy_gennorm_samples() -> None:
+    rng = np.random.default_rng(0)
+    for beta in (0.8, 1.0, 2.0, 3.0):
+        x = stats.gennorm.rvs(beta, size=(2, 200_000), random_state=rng).astype(np.float32)
+        alpha, var = ggd_fit(x)
+        assert alpha == pytest.approx([beta, beta], rel=0.05)
+        assert var == pytest.approx(np.full(2, stats.gennorm.var(beta)), rel=0.05)
+        a = aggd_fit(x)  # symmetric: AGGD alpha = beta, eta ~ 0, equal side variances
+        assert a[:, 0] == pytest.approx([beta, beta], rel=0.07)
+        assert np.abs(a[:, 1]).max() < 0.02
+        assert a[:, 2] == pytest.approx(a[:, 3], rel=0.05)
+
+
+def test_sharpness_falls_monotonically_with_blur() -> None:
+    img = face_image(128)
+    blurred = np.stack([img] + [cv2.GaussianBlur(img, (0, 0), s) for s in (0.5, 1.0, 2.0, 4.0)])
+    s = sharpness(luminance(blurred))
+    assert np.all(np.diff(s) < 0), s
+
+
+def test_jpeg_raises_blockiness() -> None:
+    img = face_image(128)
+    ok, enc = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 8])
+    jpg = cv2.imdecode(enc, cv2.IMREAD_COLOR)[..., ::-1]
+    b = blockiness(luminance(np.stack([img, jpg])))
+    assert b[1] > 1.3 * b[0] and b[1] > 1.2
+
+
+def test_noise_changes_mscn_statistics() -> None:
+    img = face_image(128)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(img + rng.normal(0, 25, img.shape), 0, 255).astype(np.uint8)
+    f = region_features(np.stack([img, noisy]))
+    # white noise raises MSCN variance and removes the heavy tails of natural images: the
+    # GGD shape grows (Mittal et al. 2012, fig. 2: WN shifts the MSCN histogram's shape up)
+    assert f[1, COL["mscn_var"]] > f[0, COL["mscn_var"]]
+    assert f[1, COL["ggd_alpha"]] > f[0, COL["ggd_alpha"]] + 0.3
+    assert f[1, COL["mscn_kurt"]] < f[0, COL["mscn_kurt"]]
+
+
+def test_colourfulness_closed_form() -> None:
+    grey = np.repeat(face_image(64).mean(-1, keepdims=True), 3, -1).astype(np.uint8)
+    assert colourfulness(grey[None])[0] == pytest.approx(0.0, abs=1e-6)
+    # two-colour image: half pure red, half pure blue (even columns, so subsampling keeps the mix)
+    img = np.zeros((1, 8, 8, 3), np.uint8)
+    img[0, :, :4, 0] = 255
+    img[0, :, 4:, 2] = 255
+    rg = np.r_[np.full(32, 255.0), np.zeros(32)]
+    yb = np.r_[np.full(32, 127.5), np.full(32, -255.0)]
+    want = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    assert colourfulness(img)[0] == pytest.approx(want, rel=1e-5)
+
+
+def test_nss_extractor_face_and_full_columns(tmp_path: Path) -> None:
+    frames = face_frames(6, 128)
+    ext = get_extractor("visual", "nss", {"face_crop": True})
+    boxes = np.tile(np.array([[30, 30, 90, 100]], np.float32), (6, 1))
+    boxes[2] = np.nan  # no face in frame 2
+    out = ext.extract(clip_of(frames), {"face_box": boxes})
+    k = len(REGION_FEATURES)
+    assert out.shape == (6, ext.dim) == (6, len(ext.feature_names()))
+    assert np.isfinite(out[:, :k]).all()  # full frame always
+    assert np.isnan(out[2, k:2 * k]).all() and np.isfinite(out[[0, 1, 3], k:2 * k]).all()
+    assert np.isfinite(ext.extract(clip_of(frames), {})[:, :k]).all()
+
+
+# ---------------------------------------------------------------- audio
+def test_mel_filterbank_tone_peaks_in_band_containing_it() -> None:
+    fb = mel_filterbank(40, 1024, SR)
+    # independent HTK mel band centres
+    mel = lambda f: 2595 * np.log10(1 + f / 700)  # noqa: E731
+    centres = 700 * (10 ** (np.linspace(0, mel(SR / 2), 42)[1:-1] / 2595) - 1)
+    for f0 in (300.0, 1000.0, 3000.0):
+        t = np.arange(96000) / SR
+        feats = spectral_features(np.sin(2 * np.pi * f0 * t).astype(np.float32), SR, T, FPS)
+        logmel = feats[10:-10, :40].mean(0)
+        assert logmel.argmax() == np.abs(centres - f0).argmin()
+    assert fb.max() <= 1.0 + 1e-6 and fb.shape == (40, 513)
+
+
+def test_spectral_scalars_on_sine_and_noise() -> None:
+    t = np.arange(96000) / SR
+    amp, f0 = 0.4, 500.0
+    sine = (amp * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
+    f = spectral_features(sine, SR, T, FPS)
+    n_mel, n_mfcc = 40, 13
+    rms, centroid, flat, rolloff, zcr, flux = f[5:-5, n_mel + 2 * n_mfcc:].T
+    assert rms == pytest.approx(np.full_like(rms, amp / np.sqrt(2)), rel=1e-3)
+    assert np.median(centroid) == pytest.approx(f0, rel=0.05)
+    assert np.median(zcr) == pytest.approx(2 * f0 / SR, rel=0.05)
+    noise = np.random.default_rng(0).normal(0, 0.1, 96000).astype(np.float32)
+    fn = spectral_features(noise, SR, T, FPS)
+    assert np.median(fn[:, n_mel + 2 * n_mfcc + 2]) > 10 * np.median(flat)  # noise is flat, a tone is not
+    # MFCC = orthonormal DCT-II of ln mel energies, by the explicit cosine sum
+    logmel10 = f[50, :n_mel].astype(np.float64)
+    ln = logmel10 * np.log(10)
+    k, n = np.arange(n_mfcc)[:, None], np.arange(n_mel)[None]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_mel)) * np.sqrt(2 / n_mel)
+    basis[0] /= np.sqrt(2)
+    assert f[50, n_mel:n_mel + n_mfcc] == pytest.approx(basis @ ln, rel=1e-3, abs=1e-2)
+
+
+def test_spectral_extractor_dims_nan_without_audio_and_egemaps() -> None:
+    frames = np.zeros((T, 8, 8, 3), np.uint8)
+    ext = SpectralAudio({"audio_egemaps": True})
+    assert ext.dim == len(ext.feature_names()) == 40 + 26 + 6 + 25
+    assert np.isnan(ext.extract(clip_of(frames), {})).all()
+    t = np.arange(96000) / SR
+    quiet = (0.05 * np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    e_q = egemaps_features(quiet, SR, T, FPS)
+    e_l = egemaps_features(quiet * 10, SR, T, FPS)
+    li = EGEMAPS_LLD.index("Loudness_sma3")
+    assert e_q.shape == (T, 25) and np.isfinite(e_q[:-1]).all()
+    assert np.nanmean(e_l[:, li]) > 2 * np.nanmean(e_q[:, li])
+
+
+# ---------------------------------------------------------------- landmarks + AU geometry
+@pytest.fixture(scope="module")
+def face_landmarks() -> np.ndarray:
+    return detect_landmarks(face_frames(10, 192))
+
+
+def test_mediapipe_finds_face_and_blank_frames_are_nan(face_landmarks: np.ndarray) -> None:
+    assert face_landmarks.shape == (10, 468, 3) and np.isfinite(face_landmarks).all()
+    blank = detect_landmarks(np.zeros((5, 192, 192, 3), np.uint8))  # right after a face clip: no leak
+    assert np.isnan(blank).all()
+    ctx = landmark_context(np.concatenate([face_landmarks[:3], blank[:2]]))
+    assert ctx["face_detected"].tolist() == [True] * 3 + [False] * 2
+    assert np.isnan(ctx["face_box"][3:]).all() and (ctx["face_box"][:3, 2] > ctx["face_box"][:3, 0]).all()
+    assert np.isfinite(ctx["mouth_open"][:3]).all() and np.isnan(ctx["mouth_open"][3:]).all()
+
+
+def test_landmark_extractor_blank_clip_gives_nan_rows_not_crash() -> None:
+    ext = get_extractor("landmarks", "mediapipe", {"normalize_landmarks": True})
+    frames = face_frames(6, 192)
+    frames[2:4] = 0
+    ctx: dict = {}
+    out = ext.extract(clip_of(frames), ctx)
+    assert out.shape == (6, 1404)
+    assert np.isnan(out[2:4]).all() and np.isfinite(out[[0, 1, 4, 5]]).all()
+
+
+def test_normalisation_removes_translation_scale_rotation(face_landmarks: np.ndarray) -> None:
+    p = face_landmarks[:1].astype(np.float64)
+    a = np.deg2rad(20)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    q = p.copy()
+    q[..., :2] = (p[..., :2] @ rot.T) * 1.7 + np.array([13.0, -40.0])
+    q[..., 2] *= 1.7
+    n_p, n_q = normalize_shape(p), normalize_shape(q)
+    assert np.abs(n_p - n_q).max() < 1e-4
+    assert np.abs(n_p[0, :, :2].mean(0)).max() < 1e-5
+    assert np.sqrt((n_p[0, :, :2] ** 2).sum(1).mean()) == pytest.approx(1.0, rel=1e-5)
+    assert n_p[0, 263, 1] == pytest.approx(n_p[0, 33, 1], abs=1e-5)  # eye line horizontal
+
+
+def test_au_geometry_invariant_to_similarity_and_responds_to_lip_gap(face_landmarks: np.ndarray) -> None:
+    p = face_landmarks[:1].astype(np.float64)
+    a = np.deg2rad(-12)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    q = p.copy()
+    q[..., :2] = (p[..., :2] @ rot.T) * 0.6 + 50
+    q[..., 2] *= 0.6
+    au_p, au_q = au_estimates(p), au_estimates(q)
+    assert au_p.shape == (1, 17)
+    assert np.abs(au_p[:, :-1] - au_q[:, :-1]).max() < 1e-4  # AU45 is clip-relative
+    opened = p.copy()
+    iod = np.linalg.norm(p[0, 263, :2] - p[0, 33, :2])
+    opened[0, 14, 1] += 0.2 * iod  # drop the inner lower lip
+    d = au_estimates(opened)[0] - au_p[0]
+    assert d[AU_CODES.index("AU25")] == pytest.approx(0.2, rel=0.15)  # inner-lip gap / IOD
+    assert abs(d[AU_CODES.index("AU26")]) < 1e-6 and abs(d[AU_CODES.index("AU01")]) < 1e-6
+    ext = get_extractor("au", "geometry", {})
+    assert ext.feature_names()[0] == "au__AU01_est"
+    with pytest.raises(RuntimeError, match="landmarks_px"):
+        ext.extract(clip_of(np.zeros((2, 8, 8, 3), np.uint8)), {})
+
+
+# ---------------------------------------------------------------- OpenFace
+def test_openface_csv_parsed_onto_grid(tmp_path: Path) -> None:
+    n = 90  # 3 s at 30 fps
+    df = pd.DataFrame({"frame": np.arange(1, n + 1), " timestamp": np.arange(n) / 30, " success": 1})
+    for i, c in enumerate(AU_CODES):
+        df[f" {c}_r"] = np.arange(n) * 0 + i + np.arange(n) / 100
+    df.loc[10, " success"] = 0
+    path = tmp_path / "vid1.csv"
+    df.to_csv(path, index=False)
+    out = read_openface_csv(path, T, FPS)
+    assert out.shape == (T, 17)
+    k = 20  # 0.8 s -> source frame 24
+    assert out[k, 0] == pytest.approx(0 + 24 / 100)
+    assert out[k, 5] == pytest.approx(5 + 24 / 100)
+    assert np.isnan(out[80:]).all()  # past the 3 s of rows
+    j = int(np.argmin(np.abs(np.arange(T) / FPS - 10 / 30)))  # grid frame nearest the failed row
+    assert np.isnan(out[j]).all()
+    ext = OpenFaceAU({"openface_csv_dir": str(tmp_path), "openface_bin": "FeatureExtraction-absent"})
+    c = Clip("vid1", "vid1.mp4", np.zeros((T, 8, 8, 3), np.uint8), np.zeros(96000, np.float32))
+    assert np.allclose(ext.extract(c, {}), out, equal_nan=True)
+    with pytest.raises(RuntimeError, match="OpenFace AUs unavailable"):
+        ext.extract(Clip("other", "other.mp4", c.frames, c.audio), {})
+
+
+# ---------------------------------------------------------------- sync
+def _smooth_signal(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = np.convolve(rng.normal(size=n + 10), np.ones(5) / 5, mode="same")[5:-5]
+    return np.abs(x)
+
+
+@pytest.mark.parametrize("k", [6, -4, 0, 13])
+def test_correlation_sync_recovers_injected_offset_synthetic(k: int) -> None:
+    m = _smooth_signal(T + 40, 3)
+    mouth = m[20:20 + T]
+    env = m[20 - k:20 - k + T]  # audio delayed by k: env[t] = mouth[t - k]
+    off, dist, conf = correlation_sync(mouth, env, 15)
+    assert off == k and dist < 0.05 and conf > 0.3
+
+
+@pytest.mark.parametrize("k", [5, -7])
+def test_correlation_sync_on_real_audio_shifted_by_k_frames(k: int) -> None:
+    """Speech-like AM noise whose envelope drives the mouth; audio then delayed by k frames."""
+    rng = np.random.default_rng(7)
+    hop = SR // FPS
+    env = np.repeat(_smooth_signal(T + 40, 11), hop)
+    carrier = rng.normal(0, 1, env.size)
+    audio = (0.3 * env / env.max() * carrier).astype(np.float32)
+    mouth = _smooth_signal(T + 40, 11)[20:20 + T]  # mouth follows the envelope in sync
+    shifted = audio[(20 - k) * hop:(20 - k) * hop + T * hop]
+    sync = CorrelationSync({"sync_max_offset": 15})
+    clip = clip_of(np.zeros((T, 8, 8, 3), np.uint8), shifted)
+    off, dist, conf = sync.extract(clip, {"mouth_open": mouth})
+    assert off == k and conf > 0.2
+    silent = clip_of(np.zeros((T, 8, 8, 3), np.uint8))
+    assert np.isnan(sync.extract(silent, {"mouth_open": mouth})).all()

@@ -1,0 +1,121 @@
+"""tqa.media: decoding any video onto the 150-frame 25 fps grid, 16 kHz mono audio."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tqa.media import MediaError, load_clip, write_video
+
+
+# ---------------------------------------------------------------- helpers (imported by other test files)
+def face_image(size: int = 192) -> np.ndarray:
+    """A real face photo (skimage astronaut), cropped around the face, (size, size, 3) uint8."""
+    from skimage import data
+
+    return cv2.resize(data.astronaut()[:260, 100:360], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def face_frames(n: int = 150, size: int = 192, jitter: int = 2) -> np.ndarray:
+    """(n, size, size, 3) frames of the face shifted horizontally by a few pixels per frame."""
+    img = face_image(size)
+    return np.stack([np.roll(img, (i % (2 * jitter + 1)) - jitter, axis=1) for i in range(n)])
+
+
+def tone(seconds: float, freq: float = 440.0, amp: float = 0.5, sr: int = 16000) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def index_frames(n: int, size: int = 32) -> np.ndarray:
+    """Frames whose grey level encodes their index: level(i) = (i % 50) * 5."""
+    levels = (np.arange(n) % 50) * 5
+    return np.repeat(levels[:, None, None, None], size, 1).repeat(size, 2).repeat(3, 3).astype(np.uint8)
+
+
+def level_index(frames: np.ndarray) -> np.ndarray:
+    return np.round(frames.reshape(len(frames), -1).mean(1) / 5).astype(int)
+
+
+# ---------------------------------------------------------------- tests
+def test_regular_clip_shapes_and_audio_level(tmp_path: Path) -> None:
+    p = tmp_path / "reg.mp4"
+    write_video(p, face_frames(150, 96), 25, tone(6.0, 440, 0.5))
+    clip = load_clip(p, "reg")
+    assert clip.frames.shape == (150, 96, 96, 3) and clip.frames.dtype == np.uint8
+    assert clip.audio.shape == (96000,) and clip.audio.dtype == np.float32
+    assert clip.has_audio and clip.meta["n_valid"] == 150 and clip.meta["valid_frames"].all()
+    # RMS of a sine of amplitude A is A / sqrt(2) (closed form); AAC is lossy -> 5 %
+    rms = np.sqrt(np.mean(clip.audio[8000:88000].astype(np.float64) ** 2))
+    assert rms == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+    # dominant frequency survives the resampler
+    spec = np.abs(np.fft.rfft(clip.audio[8000:88000]))
+    assert np.fft.rfftfreq(80000, 1 / 16000)[spec.argmax()] == pytest.approx(440, abs=2)
+
+
+def test_60fps_20s_video_is_trimmed_to_150_frames_by_nearest_timestamp(tmp_path: Path) -> None:
+    p = tmp_path / "long.mp4"
+    write_video(p, index_frames(60 * 20), 60)
+    clip = load_clip(p)
+    assert clip.frames.shape[0] == 150 and clip.source_fps == pytest.approx(60)
+    assert clip.meta["valid_frames"].all()
+    expected = (np.round(np.arange(150) * 60 / 25).astype(int) % 50)  # nearest source frame
+    got = level_index(clip.frames)
+    assert np.mean(got == expected) > 0.95  # lossy codec; ties at half frames may differ
+
+
+def test_30fps_short_clip_padded_frames_marked_invalid(tmp_path: Path) -> None:
+    p = tmp_path / "short30.mp4"
+    write_video(p, index_frames(120), 30, tone(4.0))  # 4 s
+    clip = load_clip(p)
+    assert clip.frames.shape[0] == 150
+    assert clip.meta["n_valid"] == 100  # 4 s at 25 fps
+    assert not clip.meta["valid_frames"][100:].any()
+    # audio after 4 s is zero padding
+    assert np.abs(clip.audio[4 * 16000 + 800:]).max() < 1e-3
+    assert np.sqrt(np.mean(clip.audio[1600:60000] ** 2)) > 0.2
+
+
+def test_one_frame_video(tmp_path: Path) -> None:
+    p = tmp_path / "one.mp4"
+    write_video(p, face_frames(1, 64), 25)
+    clip = load_clip(p)
+    assert clip.frames.shape == (150, 64, 64, 3)
+    assert clip.meta["n_valid"] == 1 and clip.meta["valid_frames"][0]
+
+
+def test_audio_less_video_gives_zeros_and_flag(tmp_path: Path) -> None:
+    p = tmp_path / "mute.mp4"
+    write_video(p, face_frames(30, 64), 25)
+    clip = load_clip(p)
+    assert not clip.has_audio
+    assert clip.audio.shape == (96000,) and not clip.audio.any()
+
+
+def test_truncated_and_garbage_files_raise_media_error_naming_file(tmp_path: Path) -> None:
+    p = tmp_path / "trunc.mp4"
+    write_video(p, face_frames(50, 64), 25, tone(2.0))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match="trunc.mp4"):
+        load_clip(p)
+    g = tmp_path / "garbage.mp4"
+    g.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(MediaError, match="garbage.mp4"):
+        load_clip(g)
+    with pytest.raises(MediaError, match="file not found"):
+        load_clip(tmp_path / "absent.mp4")
+
+
+def test_large_frames_downscaled_to_cap(tmp_path: Path) -> None:
+    p = tmp_path / "hd.mp4"
+    frames = np.zeros((5, 360, 640, 3), np.uint8)
+    frames[:, :, :320] = 200
+    write_video(p, frames, 25)
+    clip = load_clip(p, max_side=256)
+    assert clip.frames.shape[1:] == (144, 256, 3)
+    assert clip.meta["source_size"] == [360, 640]
+    assert clip.frames[0, 72, 60].mean() > 150 and clip.frames[0, 72, 200].mean() < 50
+    assert load_clip(p, max_side=None).frames.shape[1:] == (360, 640, 3)

@@ -1,0 +1,232 @@
+"""tqa.features.pipeline: FeatureExtractor end to end, resume, failures, parallel workers, CLI."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tqa.features import cache as fc
+from tqa.features import pipeline as pl
+from tqa.features.pipeline import FeatureExtractor, extract_one
+from tqa.media import write_video
+from tqa.params import load_params
+from tqa.schema import TASKS
+
+from test_media import face_frames, tone
+
+
+def _params(n_frames: int = 50, **features) -> dict:
+    p = copy.deepcopy(load_params())
+    p["features"].update({"n_frames": n_frames, "workers": 1, **features})
+    return p
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str]]:
+    d = tmp_path_factory.mktemp("vids")
+    out = []
+    for i in range(2):
+        p = d / f"v{i}.mp4"
+        write_video(p, face_frames(50, 128), 25, tone(2.0, 300 + 100 * i, 0.3))
+        out.append((f"v{i}", str(p)))
+    short = d / "short.mp4"  # 1 s at 25 fps -> frames 25.. padded
+    write_video(short, face_frames(25, 128), 25)
+    out.append(("short", str(short)))
+    bad = d / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00 ftypisom garbage" * 50)
+    out.append(("bad", str(bad)))
+    return out
+
+
+def test_extract_clip_shapes_names_meta_and_padding(videos) -> None:
+    fe = FeatureExtractor(_params())
+    assert set(fe.extractors) == {"landmarks", "visual", "audio", "au", "sync"}
+    vf = fe.extract_video(dict(videos)["short"], "short")
+    dims = {m: e.dim for m, e in fe.extractors.items()}
+    for m, arr in vf.streams.items():
+        assert arr.shape == (50, dims[m]) and arr.dtype == np.float32
+        assert len(vf.meta["names"][m]) == dims[m]
+    assert np.isnan(vf.streams["visual"][25:]).all()  # padded frames carry no data
+    assert np.isfinite(vf.streams["visual"][:25, :28]).all()
+    assert np.isnan(vf.streams["audio"]).all() and not vf.meta["has_audio"]  # no audio track
+    assert np.isnan(vf.sync).all() and vf.meta["face_rate"] == pytest.approx(1.0)
+    assert vf.meta["config_hash"] == fe.config_hash and vf.meta["n_valid_frames"] == 25
+
+
+def test_config_hash_tracks_outputs_not_runtime_knobs() -> None:
+    h = FeatureExtractor(_params()).config_hash
+    assert FeatureExtractor(_params(workers=7, cache_dir="elsewhere")).config_hash == h
+    assert FeatureExtractor(_params(normalize_landmarks=False)).config_hash != h
+    assert FeatureExtractor(_params(audio_egemaps=False)).config_hash != h
+
+
+def test_run_resumes_logs_failures_and_never_crashes(videos, tmp_path: Path, monkeypatch) -> None:
+    fe = FeatureExtractor(_params())
+    calls: list[str] = []
+    real = FeatureExtractor.extract_video
+
+    def counting(self, path, video_id):
+        calls.append(video_id)
+        return real(self, path, video_id)
+
+    monkeypatch.setattr(FeatureExtractor, "extract_video", counting)
+    table = fe.run(videos, tmp_path, workers=1, progress=False)
+    assert table["video_id"].tolist() == [v for v, _ in videos]
+    status = dict(zip(table["video_id"], table["status"]))
+    assert status == {"v0": "extracted", "v1": "extracted", "short": "extracted", "bad": "failed"}
+    fail = pd.read_csv(tmp_path / "failures.csv")
+    assert fail["video_id"].tolist() == ["bad"] and fail["stage"].tolist() == ["decode"]
+    assert "bad.mp4" in fail["file"][0] and set(pl.FAILURE_COLUMNS) <= set(fail.columns)
+    assert sorted(calls) == sorted(["v0", "v1", "short", "bad"])
+
+    # simulate a run killed while writing v1: its final file is gone, a temp file is left over
+    (tmp_path / "v1.npz").unlink()
+    (tmp_path / ".v1.npz.abcd.npz").write_bytes(b"partial")
+    calls.clear()
+    table2 = fe.run(videos, tmp_path, workers=1, progress=False)
+    assert sorted(calls) == ["bad", "v1"]  # finished videos are skipped, failed ones retried
+    assert dict(zip(table2["video_id"], table2["status"]))["v0"] == "cached"
+    assert len(pd.read_csv(tmp_path / "failures.csv")) == 2
+
+    fs = fc.load_feature_set(tmp_path, ["v0", "v1", "short"])
+    assert fs.streams["landmarks"].shape == (3, 50, 1404) and fs.sync.shape == (3, 3)
+    # a different configuration makes the cache stale
+    calls.clear()
+    FeatureExtractor(_params(audio_egemaps=False)).run(videos[:1], tmp_path, workers=1, progress=False)
+    assert calls == ["v0"]
+
+
+def test_extract_one_is_a_picklable_task(videos, tmp_path: Path) -> None:
+    import pickle
+
+    assert pickle.loads(pickle.dumps(extract_one)) is extract_one
+    row = extract_one("v0", dict(videos)["v0"], _params(), str(tmp_path))
+    assert row["status"] == "extracted" and (tmp_path / "v0.npz").is_file()
+    row = extract_one("bad", dict(videos)["bad"], _params(), str(tmp_path))
+    assert row["status"] == "failed" and row["stage"] == "decode"
+
+
+@pytest.mark.slow
+def test_process_pool_matches_in_process(videos, tmp_path: Path) -> None:
+    p = _params()
+    t1 = FeatureExtractor(p).run(videos, tmp_path / "one", workers=1, progress=False)
+    t2 = FeatureExtractor(p).run(videos, tmp_path / "two", workers=2, progress=False)
+    assert t1["status"].tolist() == t2["status"].tolist()
+    assert t2.loc[t2.status == "extracted", "worker"].nunique() >= 1
+    a = fc.load_feature_set(tmp_path / "one", ["v0", "v1", "short"])
+    b = fc.load_feature_set(tmp_path / "two", ["v0", "v1", "short"])
+    for m in a.streams:
+        np.testing.assert_allclose(a.streams[m], b.streams[m], rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert len(pd.read_csv(tmp_path / "two" / "failures.csv")) == 1
+
+
+@pytest.mark.parametrize("k", [5, -6])
+def test_sync_recovers_injected_offset_on_a_rendered_corpus_clip(tmp_path: Path, k: int) -> None:
+    """A corpus talking face (tqa.corpus) with its audio delayed by k frames: offset == k."""
+    from tqa.corpus.build import render_video
+    from tqa.corpus.profiles import plan_corpus
+
+    p = _params(n_frames=150)
+    row = plan_corpus(4, p["corpus"], 1).iloc[3].to_dict()
+    row.update(av_offset_frames=k, fps=25, n_frames=150, height=160, width=160, swapped_audio=0,
+               mouth_lag_s=0.0, expr_mismatch=0)
+    frames, audio = render_video(row, p["corpus"], 1)
+    path = tmp_path / "c.mp4"
+    write_video(path, frames, 25, audio)
+    vf = FeatureExtractor(p).extract_video(str(path), "c")
+    assert vf.meta["face_rate"] > 0.9
+    assert vf.sync[0] == k and vf.sync[2] > 0.1
+
+
+def test_cli_extract_writes_cache_and_summary(videos, tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    (root / "videos").mkdir(parents=True)
+    rows = []
+    for vid, path in videos[:2]:
+        (root / "videos" / f"{vid}.mp4").write_bytes(Path(path).read_bytes())
+        rows.append({"video_id": vid, **{t: 3.0 for t in TASKS}})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    params_path = tmp_path / "params.yaml"
+    import yaml
+
+    p = _params()
+    params_path.write_text(yaml.safe_dump(p))
+    summary = tmp_path / "summary.json"
+    rc = pl.main(["--params", str(params_path), "--root", str(root), "--cache", str(tmp_path / "cache"),
+                  "--workers", "1", "--summary", str(summary), "--no-progress", "--engine", "local"])
+    assert rc == 0
+    s = json.loads(summary.read_text())
+    assert s["counts"] == {"extracted": 2} and s["face_rate_mean"] == pytest.approx(1.0)
+    assert set(s["nan_rate"]) == {"visual", "audio", "landmarks", "au"}
+    assert sorted(fc.cached_ids(tmp_path / "cache")) == ["v0", "v1"]
+    assert pl.main(["--list"]) == 0
+
+
+@pytest.mark.slow
+def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
+    """`tqa extract` then papermill notebooks/02 on 3 rendered corpus clips with injected offsets."""
+    import subprocess
+    import sys
+
+    import yaml
+    from tqa.corpus.build import render_video
+    from tqa.corpus.profiles import plan_corpus
+    from tqa.params import ROOT
+
+    p = _params(n_frames=150)
+    root = tmp_path / "ds"
+    (root / "videos").mkdir(parents=True)
+    plan = plan_corpus(3, p["corpus"], 2)
+    rows, deg = [], []
+    for i, row in enumerate(plan.to_dict("records")):
+        row.update(av_offset_frames=[0, 4, -5][i], fps=25, n_frames=150, height=128, width=128, swapped_audio=0)
+        frames, audio = render_video(row, p["corpus"], 2)
+        write_video(root / "videos" / f"{row['video_id']}.mp4", frames, 25, audio)
+        rows.append({"video_id": row["video_id"], **{t: 3.0 for t in TASKS}})
+        deg.append({"video_id": row["video_id"], "av_offset_frames": row["av_offset_frames"]})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    pd.DataFrame(deg).to_csv(root / "degradations.csv", index=False)
+    p["data"]["root"] = str(root)
+    p["features"]["cache_dir"] = str(tmp_path / "cache")
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(p))
+    assert pl.main(["--params", str(params_path), "--workers", "1", "--no-progress", "--engine", "local",
+                    "--summary", str(tmp_path / "summary.json")]) == 0
+    out_nb = tmp_path / "02.ipynb"
+    reports = tmp_path / "reports"
+    cmd = [str(Path(sys.executable).parent / "papermill"), "-k", "python3", str(ROOT / "notebooks" / "02_feature_extraction.ipynb"),
+           str(out_nb), "-p", "params_path", str(params_path), "-p", "reports_dir", str(reports)]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    agree = pd.read_csv(reports / "tables" / "sync_offset_agreement.csv")
+    assert agree.loc[0, "n"] == 3
+    for name in ("features_face_rate", "features_scale", "sync_offset_vs_injected"):
+        assert (reports / "figures" / f"{name}.png").is_file() and (reports / "figures" / f"{name}.txt").is_file()
+    scale = pd.read_csv(reports / "tables" / "features_scale.csv")
+    assert set(scale["modality"]) == {"visual", "audio", "landmarks", "au"}
+
+
+def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(tiny_corpus: Path, tmp_path: Path) -> None:
+    """The embedded corpus (tests/conftest.py): every clip extracts, faces are found, and the
+    weight-free offset equals the injected ``av_offset_frames`` where the audio is the clip's own."""
+    from tqa.features.pipeline import list_videos
+
+    p = _params(n_frames=150)
+    videos = list_videos(tiny_corpus, p)
+    table = FeatureExtractor(p).run(videos, tmp_path, workers=1, progress=False)
+    assert (table["status"] == "extracted").all(), table[["video_id", "reason"]]
+    meta = fc.cache_meta_table(tmp_path)
+    assert meta["face_rate"].min() > 0.9
+    assert (meta["source_fps"].round(2) != 25).any() or (meta["source_frames"] != 150).any()  # off-format clip
+    fs = fc.load_feature_set(tmp_path)
+    deg = pd.read_csv(tiny_corpus / "degradations.csv", dtype={"video_id": str}).set_index("video_id")
+    inj = deg.loc[fs.video_ids, "av_offset_frames"].to_numpy()
+    own = deg.loc[fs.video_ids, "swapped_audio"].to_numpy() == 0
+    est = fs.sync[:, 0]
+    assert np.any(inj[own] != 0)  # the corpus injects at least one offset
+    assert np.all(np.abs(est[own] - inj[own]) <= 1), list(zip(fs.video_ids, inj, est))
+    assert np.all(est[own & (inj != 0)] == inj[own & (inj != 0)])

@@ -1,0 +1,195 @@
+"""Per-video feature cache: ``<cache_dir>/<video_id>.npz``, written atomically.
+
+Each file holds one float32 (T, D) array per modality (keys ``visual``, ``audio``,
+``landmarks``, ``au``), ``sync`` float32 (3,) and ``meta``: a JSON string with the
+extractor descriptions (name, version, dim), feature names, ``config_hash`` (the hash of
+the extractor configuration, :func:`tqa.params.params_hash`), source fps / frames,
+``has_audio``, face-detection rate, per-stream NaN counts and the tqa version.
+
+A file counts as cached only when its ``config_hash`` matches the current configuration,
+so changing an extractor or its params re-extracts (stale files are overwritten). Writes
+go through :func:`tqa.atomic.atomic_path`, so a killed run never leaves a half file under
+the final name (temporary files start with ``.`` and never match ``<id>.npz``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from tqa.atomic import atomic_path
+from tqa.schema import MODALITIES, SYNC_FIELDS, FeatureSet
+
+log = logging.getLogger(__name__)
+
+
+def cache_file(cache_dir: str | os.PathLike, video_id: str) -> Path:
+    """Path of one video's cache file."""
+    return Path(cache_dir) / f"{video_id}.npz"
+
+
+def write_features(cache_dir: str | os.PathLike, video_id: str, streams: dict[str, np.ndarray],
+                   sync: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Atomically write one video's streams, sync triple and JSON meta; returns the path."""
+    path = cache_file(cache_dir, video_id)
+    arrays = {m: np.asarray(a, np.float32) for m, a in streams.items()}
+    arrays["sync"] = np.asarray(sync, np.float32).reshape(len(SYNC_FIELDS))
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=_jsonable))
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return path
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON meta of one cache file."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"]))
+
+
+def read_features(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """(streams, sync, meta) of one cache file."""
+    with np.load(path, allow_pickle=False) as z:
+        streams = {k: z[k] for k in z.files if k in MODALITIES}
+        return streams, z["sync"], json.loads(str(z["meta"]))
+
+
+def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str) -> bool:
+    """True when ``<video_id>.npz`` exists, is readable, and was made with ``config_hash``."""
+    path = cache_file(cache_dir, video_id)
+    if not path.is_file():
+        return False
+    try:
+        return read_meta(path).get("config_hash") == config_hash
+    except Exception as exc:  # corrupt / foreign file: re-extract
+        log.warning("%s: unreadable cache file, will re-extract (%s)", path, exc)
+        return False
+
+
+def cached_ids(cache_dir: str | os.PathLike) -> list[str]:
+    """Video ids with a cache file (any configuration), sorted."""
+    d = Path(cache_dir)
+    return sorted(p.stem for p in d.glob("*.npz") if not p.name.startswith(".")) if d.is_dir() else []
+
+
+def load_feature_set(cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None,
+                     modalities: Iterable[str] | None = None) -> FeatureSet:
+    """Stack cached videos into a :class:`tqa.schema.FeatureSet` (N, T, D) per modality.
+
+    ``video_ids`` default: every cached video (sorted). Missing ids raise FileNotFoundError
+    naming them; files with different extractors/widths raise ValueError naming the file.
+    """
+    ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)
+    missing = [v for v in ids if not cache_file(cache_dir, v).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} video(s) not in feature cache {cache_dir}: {missing[:10]}"
+                                + (" ..." if len(missing) > 10 else "") + " (run `tqa extract`)")
+    if not ids:
+        raise FileNotFoundError(f"feature cache {cache_dir} is empty (run `tqa extract`)")
+    mods: list[str] | None = list(modalities) if modalities is not None else None
+    per_mod: dict[str, list[np.ndarray]] = {}
+    syncs, first_meta, hashes = [], None, set()
+    for v in ids:
+        path = cache_file(cache_dir, v)
+        streams, sync, meta = read_features(path)
+        if mods is None:
+            mods = [m for m in MODALITIES if m in streams]
+        if first_meta is None:
+            first_meta = meta
+        lacking = [m for m in mods if m not in streams]
+        if lacking:
+            raise ValueError(f"{path}: cache file has no stream(s) {lacking}")
+        for m in mods:
+            arr = streams[m]
+            if per_mod.get(m) and arr.shape != per_mod[m][0].shape:
+                raise ValueError(f"{path}: {m} has shape {arr.shape}, other videos {per_mod[m][0].shape} "
+                                 "(mixed extractor configurations in one cache; re-run `tqa extract`)")
+            per_mod.setdefault(m, []).append(arr)
+        syncs.append(sync)
+        hashes.add(meta.get("config_hash"))
+    if len(hashes) > 1:
+        log.warning("feature cache %s mixes %d extractor configurations", cache_dir, len(hashes))
+    names = {m: list(first_meta.get("names", {}).get(m, [])) for m in mods}
+    meta = {"cache_dir": str(cache_dir), "extractors": first_meta.get("extractors", {}),
+            "config_hash": sorted(h for h in hashes if h), "tqa_version": first_meta.get("tqa_version"),
+            "sync_names": first_meta.get("names", {}).get("sync", [f"sync__{f}" for f in SYNC_FIELDS])}
+    return FeatureSet(video_ids=ids, streams={m: np.stack(per_mod[m]) for m in mods},
+                      sync=np.stack(syncs).astype(np.float32), names=names, meta=meta)
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# ---------------------------------------------------------------------- cache summaries (notebook 02)
+def cache_meta_table(cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None) -> "pd.DataFrame":
+    """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN counts, timings."""
+    import pandas as pd
+
+    ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)
+    rows = []
+    for v in ids:
+        path = cache_file(cache_dir, v)
+        if not path.is_file():
+            continue
+        m = read_meta(path)
+        row = {"video_id": v, "face_rate": m.get("face_rate"), "has_audio": m.get("has_audio"),
+               "source_fps": m.get("source_fps"), "source_frames": m.get("source_frames"),
+               "n_valid_frames": m.get("n_valid_frames"), "sync_nan": m.get("sync_nan"),
+               "config_hash": m.get("config_hash")}
+        row.update({f"nan_{k}": n for k, n in (m.get("nan_counts") or {}).items()})
+        row.update({f"t_{k}": s for k, s in (m.get("timings") or {}).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def nan_rate_table(fs: FeatureSet) -> "pd.DataFrame":
+    """Per modality: dims, NaN values, NaN share, all-NaN frame rows, videos with any NaN."""
+    import pandas as pd
+
+    rows = []
+    for m, a in fs.streams.items():
+        nan = np.isnan(a)
+        rows.append({"modality": m, "dim": a.shape[2], "nan_values": int(nan.sum()), "nan_rate": float(nan.mean()),
+                     "nan_frame_rows": int(nan.all(axis=2).sum()),
+                     "videos_with_nan": int(nan.any(axis=(1, 2)).sum())})
+    rows.append({"modality": "sync", "dim": fs.sync.shape[1], "nan_values": int(np.isnan(fs.sync).sum()),
+                 "nan_rate": float(np.isnan(fs.sync).mean()), "nan_frame_rows": 0,
+                 "videos_with_nan": int(np.isnan(fs.sync).any(axis=1).sum())})
+    return pd.DataFrame(rows)
+
+
+def feature_scale_table(fs: FeatureSet) -> "pd.DataFrame":
+    """Per modality value ranges (min, max, max |x|, median column std) over all videos and frames.
+
+    ``orders_of_magnitude`` is log10 of the largest over the smallest modality ``abs_max``:
+    the chapter's cross-modal scale imbalance, measured on these features.
+    """
+    import pandas as pd
+
+    rows = []
+    for m, a in fs.streams.items():
+        flat = a.reshape(-1, a.shape[2])
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                std = np.nanstd(flat, axis=0)
+                rows.append({"modality": m, "dim": a.shape[2], "min": float(np.nanmin(flat)),
+                             "max": float(np.nanmax(flat)), "abs_max": float(np.nanmax(np.abs(flat))),
+                             "median_col_std": float(np.nanmedian(std)), "max_col_std": float(np.nanmax(std))})
+    df = pd.DataFrame(rows)
+    if len(df) and (df["abs_max"] > 0).all():
+        df["orders_of_magnitude"] = np.log10(df["abs_max"].max() / df["abs_max"].min())
+    return df
