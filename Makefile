@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## Rebuild the whole study on the embedded sample corpus (or on data.root in params.yaml).
 repro: setup
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 ## Default test run: fast tests plus one end-to-end smoke test on a tiny corpus.
 test: setup
