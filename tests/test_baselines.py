@@ -1,0 +1,88 @@
+"""tqa.baselines on planted data: known means, a linear signal ridge must recover."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tqa import baselines as B
+from tqa.schema import SYNC_FIELDS, TASKS, FeatureSet
+
+
+def _planted(n: int = 120, t: int = 8, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    streams = {
+        "visual": rng.normal(0, 1, (n, t, 6)).astype(np.float32),
+        "audio": rng.normal(0, 1, (n, t, 4)).astype(np.float32),
+        "landmarks": rng.normal(0, 1, (n, t, 5)).astype(np.float32),
+        "au": rng.normal(0, 1, (n, t, 3)).astype(np.float32),
+    }
+    streams["visual"][3, :, 2] = np.nan  # a failed column for one video
+    streams["audio"][5, 2] = np.nan  # a failed frame
+    offset = rng.integers(-10, 11, n).astype(float)
+    conf = 8.0 - 0.5 * np.abs(offset) + rng.normal(0, 0.2, n)
+    sync = np.stack([offset, rng.normal(7, 1, n), conf], axis=1).astype(np.float32)
+    fs = FeatureSet(video_ids=[f"v{i:03d}" for i in range(n)], streams=streams, sync=sync)
+    v_mean = np.nanmean(streams["visual"][:, :, 0], axis=1)
+    a_mean = np.nanmean(streams["audio"][:, :, 1], axis=1)
+    labels = np.empty((n, 5))
+    labels[:, 0] = 5.0 - 0.2 * np.abs(offset)  # lip_sync from |offset|
+    labels[:, 1] = 3.0 + 2.0 * v_mean
+    labels[:, 2] = 3.0 - 1.5 * a_mean
+    labels[:, 3] = 3.0 + v_mean - a_mean
+    labels[:, 4] = 3.0 + 0.5 * v_mean
+    labels[:, 1:] = np.clip(labels[:, 1:], 1.0, 5.0)
+    labels[rng.random(n) < 0.25, 2] = -1.0
+    split = np.array(["train"] * int(n * 0.7) + ["val"] * int(n * 0.1) + ["test"] * (n - int(n * 0.7) - int(n * 0.1)))
+    return fs, labels, split
+
+
+PARAMS = {"seed": 0, "data": {"score_min": 1.0, "score_max": 5.0},
+          "eval": {"baselines": {"rf_n_estimators": 30}}}
+
+
+def test_pooled_features_shape_and_values():
+    fs, _, _ = _planted(n=10)
+    x, names = B.pooled_features(fs)
+    assert x.shape == (10, 2 * (6 + 4 + 5 + 3) + 3) and len(names) == x.shape[1]
+    j = names.index("visual_1__mean")
+    np.testing.assert_allclose(x[:, j], fs.streams["visual"][:, :, 1].mean(axis=1), rtol=1e-6)
+    j = names.index("audio_0__std")
+    np.testing.assert_allclose(x[5, j], np.std(np.delete(fs.streams["audio"][5, :, 0], 2)), rtol=1e-5)
+    assert np.isnan(x[3, names.index("visual_2__mean")])
+    np.testing.assert_allclose(x[:, -3:], fs.sync, rtol=1e-6)
+
+
+def test_mean_baseline_equals_numpy_mean():
+    _, labels, split = _planted()
+    pred = B.mean_baseline(labels, split)
+    for k in range(5):
+        y = labels[split == "train", k]
+        assert pred[0, k] == pytest.approx(y[y != -1.0].mean())
+        assert np.all(pred[:, k] == pred[0, k])
+
+
+def test_ridge_recovers_linear_signal():
+    fs, labels, split = _planted()
+    pred = B.ridge_baseline(fs, labels, split, PARAMS)
+    test = split == "test"
+    for k in (1, 3):
+        assert stats.pearsonr(labels[test, k], pred[test, k])[0] > 0.95, TASKS[k]
+    keep = test & (labels[:, 2] != -1.0)
+    assert stats.pearsonr(labels[keep, 2], pred[keep, 2])[0] > 0.95
+    assert pred.min() >= 1.0 and pred.max() <= 5.0
+
+
+def test_random_forest_learns_and_sync_only_predicts_lip_sync_only():
+    fs, labels, split = _planted()
+    test = split == "test"
+    rf = B.random_forest_baseline(fs, labels, split, PARAMS)
+    assert stats.spearmanr(labels[test, 1], rf[test, 1])[0] > 0.7
+    so = B.sync_only_baseline(fs, labels, split, PARAMS)
+    assert np.isnan(so[:, 1:]).all()
+    assert stats.pearsonr(labels[test, 0], so[test, 0])[0] > 0.9
+    out = B.run_baselines(fs, labels, split, PARAMS, names=["mean", "sync_only"])
+    assert set(out) == {"mean", "sync_only"} and out["mean"].shape == labels.shape
+    with pytest.raises(KeyError, match="unknown baseline"):
+        B.run_baselines(fs, labels, split, PARAMS, names=["nope"])
+    assert SYNC_FIELDS.index("confidence") == 2
