@@ -23,13 +23,14 @@ def run(videos: list[tuple[str, str]], params: dict, cache_dir: str, *, address:
 
     ``address`` is accepted for a uniform engine signature and must be None here.
     """
-    from tqa.features.pipeline import FeatureExtractor
+    from tqa.features.gpu import make_extractor
 
     if address:
         raise ValueError(f"the local engine takes no cluster address (got {address!r}); use --engine dask")
     if workers is None:
         workers = (params.get("features") or {}).get("workers")
-    extractor = FeatureExtractor(params)
+    # GPUOptimizedExtractor when a neural extractor is selected and CUDA is present.
+    extractor = make_extractor(params)
     if not remote_cache.is_remote(cache_dir):
         return extractor.run(videos, remote_cache.local_dir(cache_dir), workers=workers, progress=progress)
 

@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     fp = params["features"]
     root = resolve(args.root or params["data"]["root"])
-    cache_dir = args.cache or str(resolve(fp["cache_dir"]))
+    cache_dir = args.cache or (fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"])))
     videos = list_videos(root, params)
     t0 = time.perf_counter()
     if run_engine is not None:

@@ -1,0 +1,124 @@
+"""Cross-modal Transformer: shapes, range, ablation switches, checkpointing equivalence."""
+import numpy as np
+import pytest
+import torch
+
+from tqa.model import CrossModalTransformer, build_model
+from tqa.params import load_params
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one torch thread is faster and steadier on a shared 2-core machine."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
+
+DIMS = {"visual": 7, "audio": 5, "landmarks": 9, "au": 4}
+
+
+def _batch(b=3, t=30, dims=DIMS, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {m: torch.randn(b, t, d, generator=g) for m, d in dims.items()}, torch.randn(b, 3, generator=g)
+
+
+def _model(**kw):
+    base = dict(d_model=16, n_layers=2, n_heads=2, dim_feedforward=32, dropout=0.0, max_frames=30, token_stride=5)
+    base.update(kw)
+    torch.manual_seed(0)
+    return CrossModalTransformer(DIMS, **base)
+
+
+def test_forward_shape_and_range():
+    x, s = _batch()
+    y = _model()(x, s)
+    assert y.shape == (3, 5)
+    assert torch.all((y >= 1.0) & (y <= 5.0))
+    big = {m: v * 1e4 for m, v in x.items()}        # saturating inputs still stay in range
+    y2 = _model()(big, s * 1e4)
+    assert torch.all((y2 >= 1.0) & (y2 <= 5.0))
+
+
+def test_build_model_from_params():
+    p = load_params()["model"]
+    m = build_model(DIMS, p)
+    assert m.d_model == p["d_model"]
+    with pytest.raises(KeyError):
+        build_model(DIMS, {**p, "d_modle": 3})
+
+
+@pytest.mark.parametrize("kw", [dict(path_a=True, path_b=False), dict(path_a=False, path_b=True)])
+def test_single_path(kw):
+    x, s = _batch()
+    m = _model(**kw)
+    assert m(x, s).shape == (3, 5)
+    assert hasattr(m, "layers") == kw["path_b"]
+    assert hasattr(m, "stats_mlp") == kw["path_a"]
+
+
+def test_no_path_raises():
+    with pytest.raises(ValueError):
+        _model(path_a=False, path_b=False)
+
+
+@pytest.mark.parametrize("drop", ["visual", "audio", "landmarks", "au"])
+def test_dropped_modality_is_not_used(drop):
+    m = _model(drop_modalities=(drop,)).eval()
+    x, s = _batch()
+    y = m(x, s)
+    x2 = dict(x)
+    x2[drop] = torch.randn_like(x[drop]) * 100      # changing it must not change anything
+    assert torch.equal(y, m(x2, s))
+    del x2[drop]                                    # and it may be absent
+    assert torch.equal(y, m(x2, s))
+    assert drop not in m.modalities
+
+
+def test_sync_switch():
+    m = _model(use_sync=False).eval()
+    x, s = _batch()
+    assert torch.equal(m(x, s), m(x, s + 10))
+    m2 = _model(use_sync=True).eval()
+    assert not torch.equal(m2(x, s), m2(x, s + 10))
+
+
+def test_time_pooling_matches_numpy_windows():
+    m = _model(token_stride=4)
+    x = torch.randn(2, 10, 3)
+    got = m._pool_time(x).numpy()
+    xp = np.concatenate([x.numpy(), np.repeat(x.numpy()[:, -1:], 2, axis=1)], axis=1)   # pad 10 -> 12
+    ref = xp.reshape(2, 3, 4, 3).mean(axis=2)
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_checkpointing_same_outputs_and_gradients():
+    x, s = _batch(b=4)
+    a = _model(grad_checkpointing=False).train()     # dropout 0: train mode is deterministic
+    b = _model(grad_checkpointing=True).train()
+    b.load_state_dict(a.state_dict())
+    ya, yb = a(x, s), b(x, s)
+    torch.testing.assert_close(ya, yb)
+    ya.sum().backward()
+    yb.sum().backward()
+    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        torch.testing.assert_close(pa.grad, pb.grad, msg=na)
+
+
+def test_input_validation():
+    m = _model()
+    x, s = _batch()
+    with pytest.raises(ValueError):
+        m({**x, "audio": torch.randn(3, 30, 6)}, s)
+    with pytest.raises(KeyError):
+        m({k: v for k, v in x.items() if k != "au"}, s)
+    with pytest.raises(ValueError):
+        m(x, torch.randn(3, 2))
+
+
+def test_parameter_counts_cover_all_parameters():
+    m = _model()
+    counts = m.parameter_counts()
+    assert sum(counts.values()) == sum(p.numel() for p in m.parameters())
+    assert {f"head_{t}" for t in ("lip_sync", "overall")} <= set(counts)
