@@ -75,33 +75,21 @@ class StudyInputs:
 
 
 def load_inputs(params: dict, progress: bool = True) -> StudyInputs:
-    """Labels (``data.root``), split (``split.out``) and cached features, aligned by video id.
+    """Features, labels and split aligned by video id, exactly as training loads them.
 
-    Videos without cached features or without a split entry are dropped with a warning.
+    Delegates to :func:`tqa.train.load_training_data` (extraction cache, or the
+    ``byo.features_table`` when set), so that a fit recorded by notebook 05 / ``tqa train``
+    has the same inputs hash here and is reused instead of retrained.
     """
     from tqa.data import load_dataset
-    from tqa.features.cache import cached_ids, load_feature_set
-    from tqa.splits import read_split
+    from tqa.train import load_training_data
 
-    root = resolve(params["data"]["root"])
-    ds = load_dataset(root, params, check_media=False, check_files=False, progress=progress)
-    labels = ds.labels.set_index("video_id")
-    split = read_split(resolve(params["split"]["out"])).set_index("video_id")["split"]
-    ids = [v for v in labels.index if v in split.index]
-    if len(ids) < len(labels):
-        log.warning("%d labelled videos have no split entry; dropped", len(labels) - len(ids))
-    cache_dir = resolve(params["features"]["cache_dir"])
-    have = set(cached_ids(cache_dir))
-    if len([v for v in ids if v in have]) < len(ids):
-        log.warning("%d videos have no cached features; dropped", len([v for v in ids if v not in have]))
-    ids = [v for v in ids if v in have]
-    if not ids:
-        raise RuntimeError(f"no video has labels, a split entry and cached features in {cache_dir} "
-                           "(run `tqa split` and `tqa extract` first)")
-    fs = load_feature_set(cache_dir, ids)
-    meta = labels.loc[ids].reset_index()
-    return StudyInputs(features=fs, labels=meta[list(TASKS)].to_numpy(float),
-                       split=split.loc[ids].to_numpy(object), meta=meta)
+    fs, y, split = load_training_data(params)
+    ds = load_dataset(resolve(params["data"]["root"]), params, check_media=False, check_files=False,
+                      progress=progress)
+    meta = ds.labels.set_index("video_id").loc[fs.video_ids].reset_index()
+    return StudyInputs(features=fs, labels=np.asarray(y, dtype=float), split=np.asarray(split, dtype=object),
+                       meta=meta)
 
 
 # --------------------------------------------------------------------------- store
@@ -254,6 +242,24 @@ def run_study(study: str, configs: Sequence[tuple[str, dict, str]], seeds: Seque
         trained += did
     log.info("%s: %d runs, %d trained, %d reused", study, len(jobs), trained, len(jobs) - trained)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def record_fit(result: Any, fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict,
+               seconds: float | None = None) -> str:
+    """Enter a fit trained outside the studies (notebook 05, ``tqa train``) in the run cache.
+
+    The key is the one :func:`run_one` computes for (params, strategy, seed), so the
+    strategy comparison, ablation "full" model and error analysis reuse it untrained.
+    """
+    store = ResultsStore(results_dir(params), "strategy")
+    key = run_key(params, inputs_hash(fs, labels, split), result.strategy, int(result.seed))
+    pred = np.asarray(result.predict(fs), dtype=float)
+    history = getattr(result, "history", None)
+    info = {"epochs": int(len(history)) if history is not None else -1,
+            "fit_seconds": round(float(seconds if seconds is not None else getattr(result, "seconds", np.nan)), 2),
+            "strategy": result.strategy, "seed": int(result.seed), "overrides": {}, "recorded_from": "tqa.train"}
+    store.save_run(key, fs.video_ids, split, pred, info)
+    return key
 
 
 # --------------------------------------------------------------------------- studies

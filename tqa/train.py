@@ -453,6 +453,9 @@ def run_strategy(features: FeatureSet, labels: np.ndarray, split: np.ndarray, pa
         out = models_dir / strategy / f"seed{seed}"
         res = fit(features, labels, split, params, strategy=strategy, seed=int(seed), out_dir=out, progress=progress)
         results.append(res)
+        from tqa.studies import record_fit  # the studies (notebooks 06-09) reuse this fit
+
+        record_fit(res, features, labels, split, params)
         import json
 
         per_seed[f"seed{seed}"] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
@@ -493,11 +496,11 @@ def load_training_data(params: dict, features_table: str | list[str] | None = No
         fs = load_feature_table([resolve(t) for t in tables],
                                 n_frames=int(params["features"]["n_frames"]), fps=float(params["features"]["grid_fps"]))
     else:
-        try:
-            from tqa.features.cache import load_feature_set
-        except ImportError as exc:
-            raise RuntimeError("tqa.features.cache.load_feature_set is not available: run `tqa extract` first") from exc
-        fs = load_feature_set(resolve(params["features"]["cache_dir"]), ids)
+        from tqa.features.cache import cached_ids, load_feature_set
+
+        cache_dir = resolve(params["features"]["cache_dir"])
+        have = set(cached_ids(cache_dir))  # a video whose extraction failed is left out, not fatal
+        fs = load_feature_set(cache_dir, [v for v in ids if v in have])
     have = set(fs.video_ids)
     ids = [v for v in ids if v in have]
     if not ids:
