@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup repro test test-all bench clean-env lock
+.PHONY: setup repro test test-all bench notebooks clean-env lock
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ test-all: setup
 ## Benchmarks write reports/benchmarks.md.
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+## Regenerate notebooks/*.ipynb from their generator scripts (notebooks/_make_*.py).
+notebooks: setup
+	cd notebooks && for f in _make_*.py; do ../$(BIN)/python $$f || exit 1; done
 
 ## Refresh requirements.lock from the current environment.
 lock: setup

@@ -5,12 +5,9 @@ script, not the .ipynb, so the notebook stays reviewable and reproducible.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbbuild import write
 
-HERE = Path(__file__).resolve().parent
 
 CELLS: list[tuple[str, str]] = [
     ("md", """# 01 — Data analysis
@@ -155,26 +152,5 @@ out"""),
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    for i, (kind, src) in enumerate(CELLS):
-        cell = new_markdown_cell(src) if kind == "md" else new_code_cell(src)
-        cell.id = f"c{i:02d}"  # stable ids: regenerating gives an identical file
-        if kind == "params":
-            cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    return nb
-
-
-def main() -> Path:
-    out = HERE / "01_data_analysis.ipynb"
-    nb = build()
-    nbformat.validate(nb)
-    nbformat.write(nb, out)
-    return out
-
-
 if __name__ == "__main__":
-    print(main())
+    write(CELLS, "01_data_analysis.ipynb")

@@ -7,12 +7,9 @@ the .ipynb.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbbuild import write
 
-HERE = Path(__file__).resolve().parent
 
 CELLS: list[tuple[str, str]] = [
     ("md", """# 02 — Feature extraction (chapter 3.2.2)
@@ -125,21 +122,5 @@ display(sync.describe())"""),
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    book = new_notebook()
-    for kind, src in CELLS:
-        if kind == "md":
-            book.cells.append(new_markdown_cell(src))
-        else:
-            cell = new_code_cell(src)
-            if kind == "params":
-                cell.metadata["tags"] = ["parameters"]
-            book.cells.append(cell)
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    book.metadata["language_info"] = {"name": "python"}
-    return book
-
-
 if __name__ == "__main__":
-    nbformat.write(build(), HERE / "02_feature_extraction.ipynb")
-    print("wrote", HERE / "02_feature_extraction.ipynb")
+    write(CELLS, "02_feature_extraction.ipynb")

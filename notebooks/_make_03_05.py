@@ -7,12 +7,9 @@ planted signal) so the notebooks can be smoke-tested before any extraction.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbbuild import write
 
-HERE = Path(__file__).resolve().parent
 
 LOAD = """import logging
 
@@ -38,22 +35,6 @@ else:
     PROV = provenance(params, extractor_names(features))
 print(PROV)
 print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))"""
-
-
-def nb(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
-    book = new_notebook()
-    for kind, src in cells:
-        if kind == "md":
-            book.cells.append(new_markdown_cell(src))
-        elif kind == "params":
-            c = new_code_cell(src)
-            c.metadata["tags"] = ["parameters"]
-            book.cells.append(c)
-        else:
-            book.cells.append(new_code_cell(src))
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    book.metadata["language_info"] = {"name": "python"}
-    return book
 
 
 NB03 = [
@@ -195,8 +176,7 @@ plt.show()"""),
 
 def main() -> None:
     for name, cells in (("03_pca", NB03), ("04_model", NB04), ("05_training", NB05)):
-        nbformat.write(nb(cells), HERE / f"{name}.ipynb")
-        print("wrote", HERE / f"{name}.ipynb")
+        write(cells, f"{name}.ipynb")
 
 
 if __name__ == "__main__":

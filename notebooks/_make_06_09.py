@@ -9,12 +9,9 @@ store, and trains it itself when absent); 09 last (it writes reports/README.md).
 """
 from __future__ import annotations
 
-from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from _nbbuild import write
 
-HERE = Path(__file__).resolve().parent
 
 PARAMS_CELL = '''params_path = "params.yaml"
 overrides = {}
@@ -270,20 +267,6 @@ print(index)'''),
     ]
 
 
-def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
-    nb = new_notebook()
-    for kind, src in cells:
-        if kind == "md":
-            nb.cells.append(new_markdown_cell(src))
-        elif kind == "params":
-            nb.cells.append(new_code_cell(src, metadata={"tags": ["parameters"]}))
-        else:
-            nb.cells.append(new_code_cell(src))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
 NOTEBOOKS = {
     "06_ablations.ipynb": nb_06,
     "07_error_analysis.ipynb": nb_07,
@@ -294,8 +277,7 @@ NOTEBOOKS = {
 
 def main() -> None:
     for name, make in NOTEBOOKS.items():
-        nbformat.write(build(make()), HERE / name)
-        print("wrote", HERE / name)
+        write(make(), name)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,24 @@ def test_roundtrip_and_is_cached_requires_same_config(tmp_path: Path) -> None:
     assert not fc.is_cached(tmp_path, "vid_b", "abc")
 
 
+def test_is_cached_requires_the_same_source_content(tmp_path: Path) -> None:
+    video = tmp_path / "vid_a.mp4"
+    video.write_bytes(bytes(range(256)) * 20_000)  # 5 MB: head and tail hashed separately
+    meta = {**_meta("abc"), "source_fingerprint": fc.source_fingerprint(video)}
+    fc.write_features(tmp_path / "cache", "vid_a", _streams(0), np.zeros(3), meta)
+    assert fc.is_cached(tmp_path / "cache", "vid_a", "abc", source=video)
+    copy = tmp_path / "copy.mp4"  # same content elsewhere (e.g. a DVC checkout): still cached
+    copy.write_bytes(video.read_bytes())
+    assert fc.is_cached(tmp_path / "cache", "vid_a", "abc", source=copy)
+    data = bytearray(video.read_bytes())
+    data[-10] ^= 0xFF  # the video was rebuilt / re-encoded under the same id
+    video.write_bytes(bytes(data))
+    assert not fc.is_cached(tmp_path / "cache", "vid_a", "abc", source=video)
+    assert fc.is_cached(tmp_path / "cache", "vid_a", "abc")  # config-only check still passes
+    video.write_bytes(bytes(data[:-1]))  # a size change alone is also caught
+    assert not fc.is_cached(tmp_path / "cache", "vid_a", "abc", source=video)
+
+
 def test_interrupted_write_leaves_no_cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = np.savez
 

@@ -96,7 +96,18 @@ def test_run_resumes_logs_failures_and_never_crashes(videos, tmp_path: Path, mon
     assert fs.streams["landmarks"].shape == (3, 50, 1404) and fs.sync.shape == (3, 3)
     # a different configuration makes the cache stale
     calls.clear()
-    FeatureExtractor(_params(audio_egemaps=False)).run(videos[:1], tmp_path, workers=1, progress=False)
+    alt = FeatureExtractor(_params(audio_egemaps=False))
+    alt.run(videos[:1], tmp_path, workers=1, progress=False)
+    assert calls == ["v0"]
+    # the same content at another path is still cached; another video under the id is not
+    src = tmp_path / "src" / "v0.mp4"
+    src.parent.mkdir()
+    src.write_bytes(Path(videos[0][1]).read_bytes())
+    calls.clear()
+    alt.run([("v0", str(src))], tmp_path, workers=1, progress=False)
+    assert calls == []
+    src.write_bytes(Path(videos[1][1]).read_bytes())  # e.g. a rebuilt corpus
+    alt.run([("v0", str(src))], tmp_path, workers=1, progress=False)
     assert calls == ["v0"]
 
 

@@ -86,12 +86,13 @@ _MESH = None
 
 def detect_landmarks(image: np.ndarray, static: bool = True) -> np.ndarray | None:
     """MediaPipe Face Mesh landmarks (468, 3) in pixels (z scaled like x), or None."""
-    import mediapipe as mp
+    from tqa.mediapipe_runtime import face_mesh, quiet_native_stderr
 
     global _MESH
     if _MESH is None:
-        _MESH = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
-    res = _MESH.process(np.ascontiguousarray(image))
+        _MESH = face_mesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
+    with quiet_native_stderr():
+        res = _MESH.process(np.ascontiguousarray(image))
     if not res.multi_face_landmarks:
         return None
     h, w = image.shape[:2]

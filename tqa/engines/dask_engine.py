@@ -141,7 +141,7 @@ def run_dask(videos: list[tuple[str, str]], params: dict, cache_dir: str, addres
     rows: dict[str, dict] = {}
     todo: list[tuple[str, str]] = []
     for vid, path in videos:
-        if remote_cache.is_cached(cache, vid, chash):
+        if remote_cache.is_cached(cache, vid, chash, source=path):
             rows[vid] = _normalise(vid, {"status": "cached", "seconds": 0.0})
         else:
             todo.append((vid, _absolute(str(path))))

@@ -35,7 +35,7 @@ def run(videos: list[tuple[str, str]], params: dict, cache_dir: str, *, address:
         return extractor.run(videos, remote_cache.local_dir(cache_dir), workers=workers, progress=progress)
 
     chash = extractor.config_hash
-    cached = [(v, p) for v, p in videos if remote_cache.is_cached(cache_dir, v, chash)]
+    cached = [(v, p) for v, p in videos if remote_cache.is_cached(cache_dir, v, chash, source=p)]
     done = {v for v, _ in cached}
     todo = [(v, p) for v, p in videos if v not in done]
     log.info("local engine, remote cache %s: %d cached, %d to extract", cache_dir, len(cached), len(todo))

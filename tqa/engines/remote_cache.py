@@ -80,13 +80,15 @@ def put_atomic(fs, local_file: str | os.PathLike, remote_path: str) -> None:
         raise
 
 
-def _local_is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str) -> bool:
+def _local_is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str,
+                     source: str | os.PathLike | None = None) -> bool:
     from tqa.features.cache import is_cached
 
-    return bool(is_cached(cache_dir, video_id, config_hash))
+    return bool(is_cached(cache_dir, video_id, config_hash, source=source))
 
 
-def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str) -> bool:
+def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str,
+              source: str | os.PathLike | None = None) -> bool:
     """``tqa.features.cache.is_cached`` for a local folder or a remote URL.
 
     Remote: the entry must exist (``fs.exists``) and its meta must carry ``config_hash``
@@ -95,8 +97,8 @@ def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str) -> 
     with :func:`tqa.features.cache.read_meta`, so both share one cache format.
     """
     if not is_remote(cache_dir):
-        return _local_is_cached(local_dir(cache_dir), video_id, config_hash)
-    from tqa.features.cache import read_meta
+        return _local_is_cached(local_dir(cache_dir), video_id, config_hash, source)
+    from tqa.features.cache import meta_is_current, read_meta
 
     fs, root = get_fs(str(cache_dir))
     remote = f"{root}/{entry_name(video_id)}"
@@ -104,7 +106,7 @@ def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str) -> 
         return False
     try:
         with fs.open(remote, "rb") as fh:
-            return read_meta(fh).get("config_hash") == config_hash
+            return meta_is_current(read_meta(fh), config_hash, source)
     except Exception as exc:  # corrupt / foreign object: re-extract
         log.warning("%s: unreadable cache entry, will re-extract (%s)", f"{cache_dir}/{entry_name(video_id)}", exc)
         return False

@@ -6,13 +6,16 @@ extractor descriptions (name, version, dim), feature names, ``config_hash`` (the
 the extractor configuration, :func:`tqa.params.params_hash`), source fps / frames,
 ``has_audio``, face-detection rate, per-stream NaN counts and the tqa version.
 
-A file counts as cached only when its ``config_hash`` matches the current configuration,
-so changing an extractor or its params re-extracts (stale files are overwritten). Writes
+A file counts as cached only when its ``config_hash`` matches the current configuration
+and its ``source_fingerprint`` matches the video file now on disk, so changing an
+extractor, its params or the video itself (a rebuilt corpus, a re-encoded file under the
+same id) re-extracts (stale files are overwritten). Writes
 go through :func:`tqa.atomic.atomic_path`, so a killed run never leaves a half file under
 the final name (temporary files start with ``.`` and never match ``<id>.npz``).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -58,13 +61,49 @@ def read_features(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.nd
         return streams, z["sync"], json.loads(str(z["meta"]))
 
 
-def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str) -> bool:
-    """True when ``<video_id>.npz`` exists, is readable, and was made with ``config_hash``."""
+#: Bytes hashed at each end of a video for its fingerprint.
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def source_fingerprint(path: str | os.PathLike) -> str:
+    """Content fingerprint of a video file: size + SHA-1 of its first and last MiB.
+
+    Content-based (not mtime) so that a DVC checkout or a copy keeps the cache valid,
+    while a rebuilt or re-encoded video under the same id is re-extracted. Reads at most
+    2 MiB per file.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        h.update(fh.read(_FINGERPRINT_BYTES))
+        if size > 2 * _FINGERPRINT_BYTES:
+            fh.seek(-_FINGERPRINT_BYTES, os.SEEK_END)
+        h.update(fh.read(_FINGERPRINT_BYTES))
+    return f"{size}-{h.hexdigest()[:16]}"
+
+
+def meta_is_current(meta: dict[str, Any], config_hash: str, source: str | os.PathLike | None = None) -> bool:
+    """Whether a cache entry's meta was made with ``config_hash`` from the file ``source``.
+
+    ``source=None`` (or a path that no longer exists) checks the configuration only.
+    """
+    if meta.get("config_hash") != config_hash:
+        return False
+    if source is None or not Path(source).is_file():
+        return True
+    return meta.get("source_fingerprint") == source_fingerprint(source)
+
+
+def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str,
+              source: str | os.PathLike | None = None) -> bool:
+    """True when ``<video_id>.npz`` exists, is readable, was made with ``config_hash``
+    and (when ``source`` is given) from the same video content."""
     path = cache_file(cache_dir, video_id)
     if not path.is_file():
         return False
     try:
-        return read_meta(path).get("config_hash") == config_hash
+        return meta_is_current(read_meta(path), config_hash, source)
     except Exception as exc:  # corrupt / foreign file: re-extract
         log.warning("%s: unreadable cache file, will re-extract (%s)", path, exc)
         return False

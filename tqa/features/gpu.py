@@ -384,7 +384,7 @@ class GPUOptimizedExtractor(FeatureExtractor):
         rows: dict[str, dict[str, Any]] = {}
         todo: list[tuple[str, str]] = []
         for vid, path in videos:
-            if fcache.is_cached(cache_dir, vid, chash):
+            if fcache.is_cached(cache_dir, vid, chash, source=path):
                 rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
             else:
                 todo.append((vid, str(path)))

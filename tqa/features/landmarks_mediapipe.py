@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tqa.features.base import Clip, Extractor, register
+from tqa.mediapipe_runtime import face_mesh, quiet_native_stderr
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,8 @@ _FACE_MESH = None  # one per process
 def _face_mesh():
     global _FACE_MESH
     if _FACE_MESH is None:
-        import mediapipe as mp
-
-        _FACE_MESH = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=1, refine_landmarks=False,
-            min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        _FACE_MESH = face_mesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
+                               min_detection_confidence=0.5, min_tracking_confidence=0.5)
     return _FACE_MESH
 
 
@@ -64,12 +62,14 @@ def detect_landmarks(frames: np.ndarray) -> np.ndarray:
     t, h, w = frames.shape[:3]
     out = np.full((t, N_POINTS, 3), np.nan, np.float32)
     scale = np.array([w, h, w], np.float32)
-    for i in range(t):
-        res = fm.process(np.ascontiguousarray(frames[i]))
-        if res.multi_face_landmarks:
-            lm = res.multi_face_landmarks[0].landmark
-            out[i] = np.fromiter((c for p in lm for c in (p.x, p.y, p.z)), np.float32, N_POINTS * 3).reshape(N_POINTS, 3) * scale
-    fm.reset()
+    with quiet_native_stderr():  # MediaPipe logs a line each time tracking restarts
+        for i in range(t):
+            res = fm.process(np.ascontiguousarray(frames[i]))
+            if res.multi_face_landmarks:
+                lm = res.multi_face_landmarks[0].landmark
+                out[i] = np.fromiter((c for p in lm for c in (p.x, p.y, p.z)), np.float32,
+                                     N_POINTS * 3).reshape(N_POINTS, 3) * scale
+        fm.reset()
     return out
 
 

@@ -161,6 +161,7 @@ class FeatureExtractor:
             "video_id": clip.video_id,
             "file": str(clip.path),
             "config_hash": self.config_hash,
+            "source_fingerprint": fcache.source_fingerprint(clip.path) if Path(clip.path).is_file() else None,
             "extractors": self.describe(),
             "names": {**self.feature_names()},
             "grid_fps": clip.fps, "n_frames": clip.n_frames, "sample_rate": clip.sample_rate,
@@ -222,7 +223,7 @@ class FeatureExtractor:
         rows: dict[str, dict[str, Any]] = {}
         todo = []
         for vid, path in videos:
-            if fcache.is_cached(cache_dir, vid, chash):
+            if fcache.is_cached(cache_dir, vid, chash, source=path):
                 rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
             else:
                 todo.append((vid, str(path)))
