@@ -39,7 +39,7 @@ from IPython.display import Markdown, display
 
 import tqa
 from tqa.bundle import load_bundle
-from tqa.params import load_params, resolve
+from tqa.params import display_path, load_params, resolve
 from tqa.reporting import provenance, save_figure, save_table
 from tqa.schema import TASKS
 from tqa.scoring import find_videos
@@ -61,7 +61,8 @@ pd.DataFrame(bundle.extractors).T"""),
     ("md", "## Score them (the same function as `tqa score`)"),
     ("code", """scores = tqa.score(videos, model=bundle, params=params, workers=workers)
 scores"""),
-    ("code", """save_table(scores.round(4), "score_examples",
+    ("code", """table = scores.assign(path=[display_path(p) for p in scores["path"]])  # no machine paths in reports
+save_table(table.round(4), "score_examples",
            f"tqa.score on {len(scores)} video(s): five predicted scores in [1, 5], lip-sync offset (frames), "
            f"confidence, distance, status. {PROV}", REPORTS)
 failed = scores[scores["status"] != "ok"]

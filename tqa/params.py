@@ -57,6 +57,15 @@ def params_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def display_path(path: str | os.PathLike, root: Path | None = None) -> str:
+    """``path`` relative to the repository root when inside it (for reports: no machine paths)."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to((root or ROOT).resolve()))
+    except ValueError:
+        return str(path)
+
+
 def resolve(path: str | os.PathLike, root: Path | None = None) -> Path:
     """A params path relative to the repository root (absolute paths kept)."""
     p = Path(path)

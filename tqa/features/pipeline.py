@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from tqa.features import cache as fcache
 from tqa.features.base import RUN_ORDER, Clip, Extractor, available, get_extractor
-from tqa.params import params_hash
+from tqa.params import display_path, params_hash
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float)
             nan_rate.setdefault(m, []).append(n / (dim * meta.get("n_frames", 150)))
     n_extracted = int(counts.get("extracted", 0))
     return {
-        "cache_dir": str(cache_dir),
+        "cache_dir": display_path(cache_dir),
         "n_videos": int(len(table)),
         "counts": {k: int(v) for k, v in counts.items()},
         "face_rate_mean": float(np.mean(face)) if face else None,
@@ -403,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         table = FeatureExtractor(params).run(videos, cache_dir, workers=args.workers, progress=not args.no_progress)
     seconds = time.perf_counter() - t0
     summary = summarize(cache_dir, table, seconds) if "://" not in str(cache_dir) else {
-        "cache_dir": str(cache_dir), "counts": table["status"].value_counts().to_dict(), "seconds": seconds}
-    summary["data_root"] = str(root)
+        "cache_dir": display_path(cache_dir), "counts": table["status"].value_counts().to_dict(), "seconds": seconds}
+    summary["data_root"] = display_path(root)
     out = resolve(args.summary or fp.get("summary_path", "reports/extraction_summary.json"))
     write_json(out, summary)
     log.info("extraction: %s; summary -> %s", summary["counts"], out)
