@@ -149,3 +149,87 @@ def test_option_and_random_init_differences_are_refused(tmp_path):
     rnd = {"landmarks": {**same["landmarks"], "random_init": True}}
     with pytest.raises(BundleMismatchError, match=r"random_init True != None"):
         b.check_extractors(rnd)
+
+
+# ----------------------------------------------------------------------------- defaults and robustness
+
+
+def test_default_descriptions_skip_stale_cache_files(tmp_path):
+    """The descriptions come from a cache file of the CURRENT feature configuration, not the first file."""
+    from tqa.bundle import _default_descriptions
+    from tqa.features.cache import write_features
+    from tqa.features.pipeline import FeatureExtractor
+
+    params = load_params(overrides={"features.cache_dir": str(tmp_path / "cache")})
+    fe = FeatureExtractor(params)
+    current = fe.describe()
+    stale = {m: {**d, "version": "0-stale"} for m, d in current.items()}
+    streams = {m: np.zeros((4, 2), np.float32) for m in ("visual", "audio", "landmarks", "au")}
+    # "a_old" sorts first; it was made with another configuration
+    write_features(tmp_path / "cache", "a_old", streams, np.zeros(3), {"config_hash": "0123stale", "extractors": stale})
+    write_features(tmp_path / "cache", "b_new", streams, np.zeros(3),
+                   {"config_hash": fe.config_hash, "extractors": current})
+    got = _default_descriptions(params)
+    assert isinstance(got, FeatureSet) and got.video_ids == ["b_new"]
+    assert got.meta["extractors"] == current
+    assert got.meta["config_hash"] == [fe.config_hash]
+
+    # only stale files: a clear error naming the cache and both hashes
+    (tmp_path / "cache" / "b_new.npz").unlink()
+    with pytest.raises(BundleError) as err:
+        _default_descriptions(params)
+    msg = str(err.value)
+    assert str(tmp_path / "cache") in msg and fe.config_hash in msg and "0123stale" in msg and "tqa extract" in msg
+
+    # no cache at all: the configured extractors
+    params["features"]["cache_dir"] = str(tmp_path / "none")
+    assert isinstance(_default_descriptions(params), FeatureExtractor)
+
+
+def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
+    """A crash between the two renames of a replacement leaves only `.NAME.old-PID`: it is restored."""
+    import tqa.bundle as tb
+
+    fit, params, fs = trained
+    out = save_bundle(fit, params, fs, tmp_path / "bundle")
+    new_fs, _ = _features(3, seed=2)
+    expect = fit.predict(new_fs)
+    # the state a kill between `target -> .old-PID` and `new -> target` leaves behind
+    crashed = tmp_path / ".bundle.old-4242"
+    out.rename(crashed)
+    (tmp_path / ".bundle.old-99").mkdir()  # an empty leftover (no bundle.json) is never restored
+    assert not out.exists()
+    b = load_bundle(out)  # load restores the newest leftover holding a bundle
+    np.testing.assert_array_equal(b.predict(new_fs), expect)
+    assert out.is_dir() and not crashed.exists()
+    from tqa.bundle import leftover_dirs, recover_dir
+
+    assert recover_dir(out) is False  # nothing to do when the bundle is there
+
+    # save_bundle also restores first, then replaces; the non-atomic fallback path leaves no leftovers
+    out.rename(crashed)
+    monkeypatch.setattr(tb, "_exchange", lambda a, b: False)
+    save_bundle(fit, params, DESCS, out)
+    assert not crashed.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.old-99", "bundle"]
+    assert leftover_dirs(out) == [tmp_path / ".bundle.old-99"]
+    np.testing.assert_array_equal(load_bundle(out).predict(new_fs), expect)
+
+    # when nothing can be restored, the error names the leftover
+    import shutil
+
+    shutil.rmtree(out)
+    with pytest.raises(BundleError, match=r"\.bundle\.old-99.*interrupted replacement"):
+        load_bundle(out)
+
+
+def test_replace_dir_swaps_atomically_where_supported(tmp_path):
+    from tqa.bundle import _replace_dir
+
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "v").write_text("2")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "v").write_text("1")
+    _replace_dir(tmp_path / "new", tmp_path / "target")
+    assert (tmp_path / "target" / "v").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]

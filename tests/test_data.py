@@ -255,3 +255,16 @@ def test_video_id_from_name() -> None:
     assert video_id_from_name("a/b/c.MP4") == "c"
     assert video_id_from_name(r"dir\x.webm") == "x"
     assert video_id_from_name("name.with.dots") == "name.with.dots"
+
+
+def test_configured_missing_code_is_stored_as_schema_missing(tmp_path: Path) -> None:
+    """A file using missing_value 0.0 loads with -1.0 (tqa.schema.MISSING) in the table."""
+    root = tmp_path / "ds"
+    write_labels(root, HEADER + "a,0,3,0.0,2,5,g\n")
+    params = {"data": {**PARAMS["data"], "missing_value": 0.0}}
+    ds = load_dataset(root, params, check_files=False)
+    assert ds.ok
+    row = ds.labels.iloc[0]
+    assert row["lip_sync"] == -1.0 and row["audio_quality"] == -1.0
+    assert row["expression"] == 3.0 and row["cross_modal"] == 2.0 and row["overall"] == 5.0
+    np.testing.assert_array_equal(ds.scores()[0], [-1.0, 3.0, -1.0, 2.0, 5.0])

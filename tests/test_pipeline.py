@@ -241,3 +241,64 @@ def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(tiny_corpus: Pat
     assert np.any(inj[own] != 0)  # the corpus injects at least one offset
     assert np.all(np.abs(est[own] - inj[own]) <= 1), list(zip(fs.video_ids, inj, est))
     assert np.all(est[own & (inj != 0)] == inj[own & (inj != 0)])
+
+
+def test_config_hash_from_params_equals_the_extractors_hash() -> None:
+    for p in (_params(), _params(normalize_landmarks=False, workers=3), _params(audio="spectral", n_mels=20)):
+        assert pl.config_hash_from_params(p) == FeatureExtractor(p).config_hash
+    assert pl.config_hash_from_params(_params()) != pl.config_hash_from_params(_params(audio_egemaps=False))
+    # a neural extractor without weights: FeatureExtractor refuses, the hash function does not
+    from tqa.features.neural import random_init_allowed
+    from tqa.nets.weights import WeightsError
+
+    p = _params(visual="resnet101", weights={"resnet101": None, "hubert": None, "syncnet": None})
+    try:
+        FeatureExtractor(p)
+    except WeightsError:
+        pass  # expected where no ResNet-101 weights are installed
+    h = pl.config_hash_from_params(p)
+    with random_init_allowed():
+        fe = FeatureExtractor(p)
+    assert h == fe.config_hash and h != pl.config_hash_from_params(_params())
+
+
+def test_failed_re_extraction_removes_the_stale_cache_file(videos, tmp_path: Path, caplog) -> None:
+    import logging
+
+    fe = FeatureExtractor(_params())
+    vid_dir = tmp_path / "cache"
+    good = dict(videos)["v0"]
+    assert fe.process_one("x", good, vid_dir)["status"] == "extracted"
+    assert (vid_dir / "x.npz").is_file()
+    # the video under id "x" is now broken (a rebuilt corpus): its re-extraction fails
+    with caplog.at_level(logging.WARNING, logger="tqa.features.pipeline"):
+        row = fe.process_one("x", dict(videos)["bad"], vid_dir)
+    assert row["status"] == "failed" and not (vid_dir / "x.npz").exists()
+    assert pd.read_csv(vid_dir / "failures.csv")["video_id"].astype(str).tolist() == ["x"]
+    # another id's file is untouched
+    fe.process_one("y", good, vid_dir)
+    fe.process_one("z", dict(videos)["bad"], vid_dir)
+    assert (vid_dir / "y.npz").is_file()
+
+
+def test_no_audio_and_low_face_rate_are_logged(tmp_path: Path, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="tqa.features.pipeline"):
+        pl.warn_quality("a", "/videos/a.mp4", {"has_audio": False, "face_rate": 1.0})
+        pl.warn_quality("b", "/videos/b.mp4", {"has_audio": True, "face_rate": 0.3})
+        pl.warn_quality("c", "/videos/c.mp4", {"has_audio": True, "face_rate": 0.5})
+        pl.warn_quality("d", "/videos/d.mp4", {"has_audio": True, "face_rate": None})
+    msgs = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(msgs) == 2
+    assert "/videos/a.mp4" in msgs[0] and "no audio" in msgs[0]
+    assert "/videos/b.mp4" in msgs[1] and "30%" in msgs[1]
+
+
+def test_process_one_warns_about_a_video_without_audio(videos, tmp_path: Path, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="tqa.features.pipeline"):
+        row = FeatureExtractor(_params()).process_one("short", dict(videos)["short"], tmp_path)
+    assert row["status"] == "extracted" and row["has_audio"] is False
+    assert any("no audio track" in r.getMessage() and "short.mp4" in r.getMessage() for r in caplog.records)

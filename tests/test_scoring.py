@@ -53,8 +53,10 @@ def test_write_scores_csv_json_and_bad_suffix(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 
 
-def _face_video(path, shift: int, seconds: float = 6.0, fps: int = 25, size: int = 128, tone: float = 180.0):
-    """A real face (skimage astronaut) moving slowly, with a voiced, amplitude-modulated tone."""
+def _face_video(path, shift: int, seconds: float = 6.0, fps: int = 25, size: int = 128, tone: float = 180.0,
+                with_audio: bool = True):
+    """A real face (skimage astronaut) moving slowly, with a voiced, amplitude-modulated tone
+    (no audio track at all with ``with_audio=False``)."""
     import cv2
     from skimage.data import astronaut
 
@@ -70,7 +72,18 @@ def _face_video(path, shift: int, seconds: float = 6.0, fps: int = 25, size: int
     sr = 16000
     t = np.arange(int(seconds * sr)) / sr
     audio = (0.3 * np.sin(2 * np.pi * tone * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
-    write_video(path, frames, fps=fps, audio=audio, sample_rate=sr)
+    write_video(path, frames, fps=fps, audio=audio if with_audio else None, sample_rate=sr)
+    return path
+
+
+def _grey_video(path, seconds: float = 2.0, fps: int = 25, size: int = 64):
+    """A flat grey picture (no face anywhere) with a voiced tone."""
+    from tqa.media import write_video
+
+    sr = 16000
+    t = np.arange(int(seconds * sr)) / sr
+    audio = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    write_video(path, np.full((int(seconds * fps), size, size, 3), 128, np.uint8), fps=fps, audio=audio, sample_rate=sr)
     return path
 
 
@@ -162,6 +175,92 @@ def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
     assert recs[0]["video_id"] == "talk_a" and recs[0]["status"] == "ok"
 
 
+def test_score_warns_about_missing_audio_and_face(scoring_setup, tmp_path, caplog, capsys, monkeypatch):
+    """No audio track / no detectable face: scored (status ok) but with an explicit warning naming the file."""
+    import av
+
+    import tqa.params
+    from tqa import scoring
+
+    s = scoring_setup
+    mute = _face_video(tmp_path / "mute.mp4", shift=4, seconds=2.0, with_audio=False)
+    grey = _grey_video(tmp_path / "grey.mp4")
+    with av.open(str(mute)) as c:  # independent check of the inputs
+        assert len(c.streams.audio) == 0 and len(c.streams.video) == 1
+    with av.open(str(grey)) as c:
+        assert len(c.streams.audio) == 1
+    files = [mute, grey, s["videos"] / "talk_a.mp4"]
+    with caplog.at_level("WARNING", logger="tqa.scoring"):
+        df = scoring.score(files, model=s["bundle"], workers=1, params=s["params"], progress=False,
+                           cache_dir=tmp_path / "cache")
+    assert list(df.columns) == list(COLUMNS)
+    assert df["video_id"].tolist() == ["mute", "grey", "talk_a"]
+    assert (df["status"] == "ok").all()
+    assert np.isfinite(df[list(TASKS)].to_numpy(float)).all()
+    w = dict(zip(df["video_id"], df["warning"]))
+    assert w["mute"].startswith("no audio track") and "audio_quality/cross_modal/lip_sync unreliable" in w["mute"]
+    assert "face detected" not in w["mute"]
+    assert w["grey"].startswith("face detected in 0% of frames") and "imputed" in w["grey"]
+    assert "no audio" not in w["grey"]
+    assert w["talk_a"] == ""
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(str(mute) in m and "no audio track" in m for m in logged)
+    assert any(str(grey) in m and "face detected in 0%" in m for m in logged)
+    assert not any("talk_a" in m for m in logged)
+
+    monkeypatch.setattr(tqa.params, "load_params", lambda *a, **k: s["params"])
+    rc = scoring.main([*map(str, files), "--model", str(s["bundle"]), "--workers", "1",
+                       "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "o.csv")])
+    text = capsys.readouterr().out
+    assert rc == 0  # scored, with warnings
+    assert text.count("ok (warning)") == 2 and "warnings" in text
+    assert "mute: no audio track" in text and "grey: face detected in 0% of frames" in text
+    written = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
+    assert written.set_index("video_id").loc["mute", "warning"] == w["mute"]
+
+
+def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):
+    """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st one's features."""
+    import copy
+
+    import tqa.params
+    from tqa.features.cache import cache_file, read_meta
+    from tqa.features.pipeline import FeatureExtractor
+    from tqa.scoring import cache_key, score
+
+    s = scoring_setup
+    params = copy.deepcopy(s["params"])
+    params["score"]["cache_dir"] = load_params()["score"]["cache_dir"]  # the repository default
+    assert params["score"]["cache_dir"], "score.cache_dir must default to a persistent folder"
+    monkeypatch.setattr(tqa.params, "ROOT", tmp_path)  # relative params paths resolve under tmp_path
+    files = [s["videos"] / "talk_a.mp4", s["videos"] / "talk_b.mp4"]
+    extracted: list[str] = []
+    orig_extract = FeatureExtractor.extract_video
+
+    def interrupted(self, path, video_id):
+        extracted.append(path)
+        if len(extracted) == 2:
+            raise KeyboardInterrupt  # Ctrl-C while the 2nd video is extracted
+        return orig_extract(self, path, video_id)
+
+    monkeypatch.setattr(FeatureExtractor, "extract_video", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score(files, model=s["bundle"], workers=1, params=params, progress=False)
+    cache = tmp_path / params["score"]["cache_dir"]
+    done = cache_file(cache, cache_key(files[0]))
+    assert done.is_file() and read_meta(done)["file"] == str(files[0])
+    assert not cache_file(cache, cache_key(files[1])).exists()
+
+    monkeypatch.setattr(FeatureExtractor, "extract_video", orig_extract)
+    calls: list[str] = []
+    orig_one = FeatureExtractor.process_one
+    monkeypatch.setattr(FeatureExtractor, "process_one",
+                        lambda self, vid, path, c: calls.append(path) or orig_one(self, vid, path, c))
+    df = score(files, model=s["bundle"], workers=1, params=params, progress=False)
+    assert calls == [str(files[1])]  # the 1st video came from the cache
+    assert (df["status"] == "ok").all() and np.isfinite(df[list(TASKS)].to_numpy(float)).all()
+
+
 def test_score_refuses_mismatched_bundle(scoring_setup, tmp_path, capsys):
     import shutil
 
@@ -214,7 +313,8 @@ def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
     s = scoring_setup
     papermill = Path(sys.executable).parent / "papermill"
     reports = tmp_path / "reports"
-    params_yaml = yaml.safe_dump({"overrides": {"data.root": str(s["root"]), "features.workers": 1},
+    params_yaml = yaml.safe_dump({"overrides": {"data.root": str(s["root"]), "features.workers": 1,
+                                                "score.cache_dir": str(tmp_path / "score_cache")},
                                   "model_dir": str(s["bundle"]), "reports_dir": str(reports), "n_videos": 3})
     proc = subprocess.run([str(papermill), "-k", "python3", "--cwd", str(ROOT), "-y", params_yaml,
                            str(ROOT / "notebooks" / "10_score_your_videos.ipynb"), str(tmp_path / "out.ipynb")],

@@ -29,7 +29,8 @@ def study(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
                          summary_path=str(tmp / "extraction_summary.json"))
     p["train"].update(epochs=3, seeds=[0], out_dir=str(tmp / "models"), early_stopping_patience=3)
     p["eval"]["results_dir"] = str(tmp / "studies")
-    p["score"].update(bundle_dir=str(tmp / "bundle"), bundle_strategy="uncertainty", bundle_seed=0)
+    p["score"].update(bundle_dir=str(tmp / "bundle"), bundle_strategy="uncertainty", bundle_seed=0,
+                      cache_dir=str(tmp / "score_cache"))
     params_path = tmp / "params.yaml"
     params_path.write_text(yaml.safe_dump(p), encoding="utf-8")
     return {"tmp": tmp, "params": str(params_path), "root": tiny_corpus}

@@ -119,6 +119,49 @@ def test_given_split() -> None:
         make_split(df, "given")
 
 
+def test_group_leakage_names_groups_in_two_splits() -> None:
+    from tqa.splits import group_leakage
+
+    labels = pd.DataFrame({"video_id": ["a", "b", "c", "d", "e", "f", "g"],
+                           "group": ["s1", "s1", "s2", "s2", "s3", None, "s4"]})
+    split = pd.DataFrame({"video_id": ["a", "b", "c", "d", "e", "f", "g"],
+                          "split": ["train", "test", "val", "val", "train", "test", "train"]})
+    # oracle by hand: s1 is in train and test; s2 only val; s3, s4 one video each; f has no group
+    assert group_leakage(labels, split, "group") == ["s1"]
+    split.loc[3, "split"] = "train"
+    assert group_leakage(labels, split, "group") == ["s1", "s2"]
+    assert group_leakage(labels.drop(columns="group"), split, "group") == []
+    assert group_leakage(labels, split.iloc[[0, 2, 3]], "group") == ["s2"]  # ids absent from the split ignored
+    # a group split never leaks
+    df = table(60, [10, 10, 10, 10, 10, 10])
+    assert group_leakage(df, make_split(df, "group", seed=3), "group") == []
+
+
+def test_given_split_warns_on_group_leakage(caplog) -> None:
+    df = table(6, [2, 2, 2])
+    by_id = df.set_index("video_id")["group"]
+    # spk000 -> train/test (leaks), spk001 -> val/val, spk002 -> train/train
+    where = {"spk000": ["train", "test"], "spk001": ["val", "val"], "spk002": ["train", "train"]}
+    seen: dict[str, int] = {}
+    splits = []
+    for v in df["video_id"]:
+        g = by_id[v]
+        splits.append(where[g][seen.get(g, 0)])
+        seen[g] = seen.get(g, 0) + 1
+    df["split"] = splits
+    with caplog.at_level("WARNING", logger="tqa.splits"):
+        sp = make_split(df, "given")
+    assert sp["split"].tolist() == splits  # the given split is kept as is
+    msgs = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(msgs) == 1 and "spk000" in msgs[0] and "leakage" in msgs[0]
+    assert "spk001" not in msgs[0] and "spk002" not in msgs[0]
+    caplog.clear()
+    df["split"] = [where[by_id[v]][0] if by_id[v] != "spk000" else "train" for v in df["video_id"]]
+    with caplog.at_level("WARNING", logger="tqa.splits"):
+        make_split(df, "given")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
 def test_write_read_round_trip_and_validation(tmp_path: Path) -> None:
     sp = make_split(table(50), "random", seed=0)
     p = write_split(sp, tmp_path / "s" / "split.csv")

@@ -194,9 +194,12 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
     from pathlib import Path
 
     from tqa.features.cache import write_features
+    from tqa.features.pipeline import config_hash_from_params
+    from tqa.params import load_params
 
     root = Path(root)
     rng = np.random.default_rng(seed)
+    chash = config_hash_from_params(load_params())  # the overrides below leave the features section as is
     data, cache = root / "data", root / "features"
     data.mkdir(parents=True)
     ids = [f"vid{i:03d}" for i in range(n)]
@@ -208,7 +211,7 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
         streams["visual"][:, 0] -= blur[i]
         sync = np.array([offset[i], 7.0, 6.0 - 0.5 * abs(offset[i])], np.float32)
         write_features(cache, v, streams, sync, {"names": {m: [f"{m}_{j}" for j in range(d)] for m, d in dims.items()},
-                                                 "extractors": {"visual": "test"}, "config_hash": "tiny"})
+                                                 "extractors": {"visual": "test"}, "config_hash": chash})
     lab = pd.DataFrame({"video_id": ids})
     lab["lip_sync"] = np.clip(5 - 0.3 * np.abs(offset), 1, 5)
     for k, task in enumerate(TASKS[1:]):
@@ -290,3 +293,62 @@ def test_reused_runs_are_rescored_with_current_eval_params(tmp_path):
     assert len(fit.calls) == 2  # no retraining for an eval-only change
     np.testing.assert_allclose(a["pearson"], b["pearson"])
     assert not np.allclose(a["accuracy_3class"], b["accuracy_3class"])
+
+
+# --------------------------------------------------------------------------- run keys
+def test_run_key_sees_feature_values_not_only_ids_and_widths():
+    fs, labels, split = _inputs()
+    other = FeatureSet(list(fs.video_ids), {m: a.copy() for m, a in fs.streams.items()}, fs.sync.copy())
+    assert S.inputs_hash(other, labels, split) == S.inputs_hash(fs, labels, split)
+    k = S.run_key(PARAMS, S.inputs_hash(fs, labels, split), "fixed", 0)
+    # a re-extraction with another extractor gives other values under the same ids and widths
+    other.streams["audio"] = other.streams["audio"] * 2.0 + 1.0
+    assert S.run_key(PARAMS, S.inputs_hash(other, labels, split), "fixed", 0) != k
+    other2 = FeatureSet(list(fs.video_ids), {m: a.copy() for m, a in fs.streams.items()}, fs.sync.copy())
+    other2.sync[5, 1] += 0.5
+    assert S.inputs_hash(other2, labels, split) != S.inputs_hash(fs, labels, split)
+    # a different feature table under the same params (byo) is another run too
+    byo = copy.deepcopy(PARAMS)
+    byo["byo"] = {"features_table": "my_features.csv"}
+    assert S.run_key(byo, S.inputs_hash(fs, labels, split), "fixed", 0) != k
+
+
+def test_run_key_hashes_only_the_chosen_strategy_and_result_relevant_train_keys():
+    fs, labels, split = _inputs()
+    ih = S.inputs_hash(fs, labels, split)
+    p = copy.deepcopy(PARAMS)
+    p["weighting"] = {"strategies": ["fixed"], "fixed": {"weights": [1, 1, 1, 1, 1]}}
+    k = S.run_key(p, ih, "fixed", 0)
+    q = copy.deepcopy(p)
+    q["weighting"]["strategies"].append("gradnorm")
+    q["weighting"]["gradnorm"] = {"alpha": 1.5}
+    q["train"].update(device="cuda", num_threads=3, seeds=[0, 1, 2], out_dir="elsewhere")
+    assert S.run_key(q, ih, "fixed", 0) == k  # adding a strategy does not retrain the others
+    q["weighting"]["fixed"]["weights"] = [2, 1, 1, 1, 1]
+    assert S.run_key(q, ih, "fixed", 0) != k  # its own section does count
+    r = copy.deepcopy(p)
+    r["train"]["epochs"] = 2
+    assert S.run_key(r, ih, "fixed", 0) != k
+
+
+def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
+    """A fit entered by tqa.train (record_fit) has the key run_one computes: nothing is retrained."""
+    fs, labels, split = _inputs()
+    p = copy.deepcopy(PARAMS)
+    p["eval"]["results_dir"] = str(tmp_path)
+    p["weighting"] = {"strategies": ["fixed", "uncertainty"], "fixed": {"weights": [1] * 5},
+                      "uncertainty": {"init_log_var": 0.0}}
+    fit = FakeFit()
+    for strategy in ("fixed", "uncertainty"):
+        for seed in (0, 1):
+            res = fit(fs, labels, split, p, strategy=strategy, seed=seed)
+            res.strategy, res.seed = strategy, seed
+            S.record_fit(res, fs, labels, split, p)
+    calls: list = []
+
+    def counting_fit(*a, **k):
+        calls.append(k["strategy"])
+        return fit(*a, **k)
+
+    rows = S.strategy_comparison(fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False)
+    assert calls == [] and len(rows) == 4 * len(TASKS)

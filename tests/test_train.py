@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from tqa.params import load_params, merged
 from tqa.schedule import build_scheduler, warmup_cosine
@@ -105,6 +106,106 @@ def test_artefacts_and_reload(tmp_path, toy):
     val = split == "val"
     mse_overall = ((res.predict(fs)[val, 4] - y[val, 4]) ** 2)[y[val, 4] != -1].mean()
     assert met["val_mse_per_task"]["overall"] == pytest.approx(mse_overall, rel=1e-4)
+    # the restored model is the best epoch's: its masked validation MSE (mean over tasks of
+    # the per-task MSE on present labels, computed here from predictions) is the history minimum
+    pred, yv = again.predict(fs)[val], y[val]
+    per_task = [((pred[:, k] - yv[:, k]) ** 2)[yv[:, k] != -1].mean() for k in range(5)]
+    assert float(np.mean(per_task)) == pytest.approx(float(hist["val_loss"].min()), abs=1e-5)
+    assert float(np.mean(per_task)) == pytest.approx(met["val_mse"], abs=1e-5)
+
+
+def test_head_lr_reaches_the_optimizer_param_groups(toy):
+    """train.head_lr.<task> is the base lr of that head's param group; null heads use train.lr."""
+    fs, y, split = toy
+    seen = []
+
+    def hook(opt, args, kwargs):
+        if not seen:
+            seen.append({g["name"]: g["initial_lr"] for g in opt.param_groups})
+
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        p = _params(train={"epochs": 1, "lr": 0.003, "head_lr": {"overall": 0.0123, "lip_sync": 0.0005,
+                                                                  "expression": None}})
+        fit(fs, y, split, p, strategy="fixed", seed=0, progress=False)
+    finally:
+        handle.remove()
+    lrs = seen[0]
+    assert lrs["head_overall"] == 0.0123 and lrs["head_lip_sync"] == 0.0005
+    assert lrs["head_expression"] == 0.003 and lrs["head_cross_modal"] == 0.003
+    others = {k: v for k, v in lrs.items() if not k.startswith("head_")}
+    assert others and set(others.values()) == {0.003}
+
+
+def test_accumulation_divisors_closed_form():
+    from tqa.train import accumulation_divisors
+
+    assert accumulation_divisors(5, 2) == [2, 2, 2, 2, 1]
+    assert accumulation_divisors(7, 3) == [3, 3, 3, 3, 3, 3, 1]
+    assert accumulation_divisors(6, 3) == [3] * 6
+    assert accumulation_divisors(2, 4) == [2, 2]
+    assert accumulation_divisors(4, 1) == [1] * 4
+
+
+def _step_grads(fs, y, split, train_over):
+    """Gradients seen by each optimizer step of a 1-epoch fit (dropout 0, fixed weights)."""
+    grads = []
+
+    def hook(opt, args, kwargs):
+        grads.append([p.grad.detach().clone() if p.grad is not None else None
+                      for g in opt.param_groups for p in g["params"]])
+
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        p = _params(model={"dropout": 0.0}, train={"epochs": 1, "label_smoothing": 0.0, "grad_clip": None,
+                                                   "warmup_epochs": 0, **train_over})
+        fit(fs, y, split, p, strategy="fixed", seed=0, progress=False)
+    finally:
+        handle.remove()
+    return grads
+
+
+def test_grad_accumulation_equals_one_full_batch_also_for_the_short_last_group():
+    """8 train rows: accum 3 over micro-batches of 2 -> steps of 3 + 1 micro-batches; with every
+    label present the mean of k micro-batch gradients is the gradient of their union, so it
+    equals batch_size 6 without accumulation (steps of 6 + 2 rows, same permutation)."""
+    fs, y, _ = planted_signal_data(n=12, dims={"visual": 4, "audio": 3, "landmarks": 5, "au": 2}, n_frames=20,
+                                   seed=5, missing_rate=0.0, nan_frames=0.0)
+    split = np.array(["train"] * 8 + ["val"] * 2 + ["test"] * 2)
+    acc = _step_grads(fs, y, split, {"batch_size": 2, "grad_accum_steps": 3})
+    full = _step_grads(fs, y, split, {"batch_size": 6, "grad_accum_steps": 1})
+    assert len(acc) == len(full) == 2
+    for step in range(2):
+        pairs = [(a, b) for a, b in zip(acc[step], full[step]) if a is not None or b is not None]
+        assert pairs
+        for a, b in pairs:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_task_weights_are_the_restored_epochs(tmp_path, toy, monkeypatch):
+    """FitResult.task_weights and load_fit report the strategy's weights at the best epoch."""
+    import tqa.train as T
+
+    fs, y, split = toy
+    real = T._evaluate
+    fake = iter([3.0, 1.0, 2.0])  # per-epoch validation losses: the best epoch is 2 of 3
+    calls = {"n": 0}
+
+    def evaluate(*a, **k):
+        loss, per_task = real(*a, **k)
+        calls["n"] += 1
+        return (next(fake), per_task) if calls["n"] <= 3 else (loss, per_task)
+
+    monkeypatch.setattr(T, "_evaluate", evaluate)
+    res = fit(fs, y, split, _params(train={"epochs": 3, "lr": 0.02}), strategy="uncertainty", seed=0,
+              out_dir=tmp_path, progress=False)
+    assert res.best_epoch == 2
+    cols = [f"weight_{t}" for t in ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")]
+    at_best = res.history.loc[res.history["epoch"] == 2, cols].to_numpy()[0]
+    at_last = res.history.loc[res.history["epoch"] == 3, cols].to_numpy()[0]
+    assert not np.allclose(at_best, at_last)  # the weights did move in epoch 3
+    np.testing.assert_allclose(res.task_weights, at_best, rtol=1e-6)
+    np.testing.assert_allclose(load_fit(tmp_path).task_weights, at_best, rtol=1e-6)
 
 
 @pytest.mark.parametrize("over", [
@@ -131,9 +232,11 @@ def test_ablation_switches_train(toy, over):
 def test_run_strategy_writes_reports(tmp_path, toy):
     fs, y, split = toy
     p = _params(train={"epochs": 2})
+    p["eval"]["results_dir"] = str(tmp_path / "studies")  # run_strategy records fits for the studies
     res = run_strategy(fs, y, split, p, "gradnorm", seeds=[0, 1], models_dir=tmp_path / "models",
                        reports_dir=tmp_path / "reports", progress=False)
     assert len(res) == 2
+    assert len(list((tmp_path / "studies" / "runs").glob("*.json"))) == 2  # both fits recorded
     summary = json.loads((tmp_path / "reports" / "gradnorm" / "metrics.json").read_text())
     assert set(summary["per_seed"]) == {"seed0", "seed1"}
     vals = [summary["per_seed"][s]["test_mse"] for s in ("seed0", "seed1")]
@@ -158,6 +261,7 @@ def test_cli_trains_from_cache_labels_and_split(tmp_path, toy):
     import yaml
 
     from tqa.features.cache import write_features
+    from tqa.features.pipeline import config_hash_from_params
     from tqa.schema import TASKS
     from tqa.train import main
 
@@ -170,12 +274,15 @@ def test_cli_trains_from_cache_labels_and_split(tmp_path, toy):
     sp = split[:40].copy()
     sp[:4] = ["train", "val", "test", "train"]
     pd.DataFrame({"video_id": ids, "split": sp}).to_csv(tmp_path / "split.csv", index=False)
-    for i, v in enumerate(ids):
-        write_features(tmp_path / "cache", v, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i], {"toy": True})
     p = _params(train={"epochs": 2, "seeds": [0]})
+    chash = config_hash_from_params(p)
+    for i, v in enumerate(ids):
+        write_features(tmp_path / "cache", v, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i],
+                       {"toy": True, "config_hash": chash})
     p["data"]["root"] = str(tmp_path / "data")
     p["split"]["out"] = str(tmp_path / "split.csv")
     p["features"]["cache_dir"] = str(tmp_path / "cache")
+    p["eval"]["results_dir"] = str(tmp_path / "studies")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
     rc = main(["--params", str(tmp_path / "params.yaml"), "--strategy", "fixed", "--out", str(tmp_path / "models"),
                "--reports", str(tmp_path / "reports"), "--no-progress"])
@@ -183,6 +290,53 @@ def test_cli_trains_from_cache_labels_and_split(tmp_path, toy):
     assert (tmp_path / "models" / "fixed" / "seed0" / "best.pt").is_file()
     summary = json.loads((tmp_path / "reports" / "fixed" / "metrics.json").read_text())
     assert summary["seeds"] == [0] and summary["mean"]["test_mse"] is not None
+
+
+def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
+    """Cache files of another extractor configuration, or of another version of the video
+    file, are not trained on; the warning names them."""
+    import logging
+
+    from tqa.features.cache import source_fingerprint, write_features
+    from tqa.features.pipeline import config_hash_from_params
+    from tqa.schema import TASKS
+    from tqa.train import load_training_data
+
+    fs, y, _ = toy
+    ids = fs.video_ids[:8]
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    lab = pd.DataFrame(y[:8], columns=list(TASKS))
+    lab.insert(0, "video_id", ids)
+    lab.to_csv(data / "labels.csv", index=False)
+    pd.DataFrame({"video_id": ids, "split": ["train"] * 6 + ["val", "test"]}).to_csv(tmp_path / "split.csv",
+                                                                                   index=False)
+    p = _params()
+    p["data"]["root"] = str(data)
+    p["split"]["out"] = str(tmp_path / "split.csv")
+    p["features"]["cache_dir"] = str(tmp_path / "cache")
+    chash = config_hash_from_params(p)
+    # ids[2]: its video file exists now, but the cache file was made from other content
+    video = data / "videos" / f"{ids[2]}.mp4"
+    video.write_bytes(b"new content of a rebuilt video")
+    old_fp = "0-0000000000000000"
+    assert old_fp != source_fingerprint(video)
+    for i, v in enumerate(ids):
+        if i == 5:
+            continue  # never extracted
+        meta = {"config_hash": "another-extractor-config" if i == 4 else chash}
+        if i == 2:
+            meta["source_fingerprint"] = old_fp
+        write_features(tmp_path / "cache", v, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i], meta)
+    with caplog.at_level(logging.WARNING, logger="tqa.train"):
+        got, labels, split = load_training_data(p)
+    keep = [ids[i] for i in (0, 1, 3, 6, 7)]
+    assert got.video_ids == keep
+    np.testing.assert_array_equal(labels, y[[0, 1, 3, 6, 7]])
+    np.testing.assert_array_equal(got.streams["visual"][2], fs.streams["visual"][3])
+    assert split.tolist() == ["train", "train", "train", "val", "test"]
+    msg = " ".join(r.getMessage() for r in caplog.records if "left out" in r.getMessage())
+    assert "3 labelled video(s)" in msg and all(ids[i] in msg for i in (2, 4, 5))
 
 
 @pytest.mark.parametrize("name", ["03_pca", "04_model", "05_training"])
@@ -195,7 +349,8 @@ def test_notebook_executes_on_toy_data(tmp_path, name):
     papermill = Path(sys.executable).parent / "papermill"
     cmd = [str(papermill), "-k", "python3", "--cwd", str(root), str(root / "notebooks" / f"{name}.ipynb"),
            str(tmp_path / f"{name}.ipynb"), "-p", "toy_data", "True", "-p", "reports_dir", str(tmp_path / "reports"),
-           "-y", json.dumps({"overrides": {"train.epochs": 2, "train.seeds": [0]}})]
+           "-y", json.dumps({"overrides": {"train.epochs": 2, "train.seeds": [0],
+                                           "eval.results_dir": str(tmp_path / "studies")}})]
     if name == "05_training":
         cmd += ["-p", "models_dir", str(tmp_path / "models"), "-p", "strategy", "gradnorm"]
     subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=600)

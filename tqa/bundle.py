@@ -245,6 +245,7 @@ def save_bundle(fit_result: Any, params: dict, extractor_descriptions: Any, out_
     manifest.update(extra or {})
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover_dir(out_dir)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         state = {k: v.detach().cpu() for k, v in fit_result.model.state_dict().items()}
@@ -261,26 +262,93 @@ def save_bundle(fit_result: Any, params: dict, extractor_descriptions: Any, out_
 
 
 def _replace_dir(new: Path, target: Path) -> None:
-    """Move directory ``new`` to ``target``; an existing target is swapped out, then removed."""
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        os.replace(target, old)
-        try:
-            os.replace(new, target)
-        except BaseException:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
+    """Move the finished directory ``new`` to ``target``, replacing an existing target.
+
+    On Linux the two directories are exchanged atomically (``renameat2(RENAME_EXCHANGE)``):
+    ``target`` always holds a complete bundle. Elsewhere (or on a file system without it)
+    the old bundle is renamed aside to ``.NAME.old-PID``, the new one renamed in, and the
+    old one deleted; a crash between the two renames leaves only ``.NAME.old-PID``, which
+    :func:`recover_dir` (called by :func:`save_bundle` and :func:`load_bundle`) moves back.
+    """
+    if not target.exists():
         os.replace(new, target)
+        return
+    if _exchange(new, target):  # new <-> target: `new` now holds the old bundle
+        shutil.rmtree(new, ignore_errors=True)
+        return
+    old = target.parent / f"{_old_prefix(target)}{os.getpid()}"
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _old_prefix(target: Path) -> str:
+    return f".{target.name}.old-"
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2`` RENAME_EXCHANGE); False when unavailable."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def leftover_dirs(target: str | Path) -> list[Path]:
+    """``.NAME.old-*`` directories beside ``target`` left by an interrupted swap, newest first."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    found = [p for p in target.parent.glob(f"{_old_prefix(target)}*") if p.is_dir()]
+    return sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+
+
+def recover_dir(target: str | Path) -> bool:
+    """Restore a bundle lost in an interrupted swap: when ``target`` is missing but a
+    ``.NAME.old-*`` directory with a bundle.json is beside it, move the newest back. True when restored."""
+    target = Path(target)
+    if target.exists():
+        return False
+    for old in leftover_dirs(target):
+        if not (old / MANIFEST).is_file():
+            continue
+        try:
+            os.replace(old, target)
+        except OSError as exc:
+            log.warning("model bundle %s is missing; could not restore %s (%s)", target, old, exc)
+            return False
+        log.warning("model bundle %s was missing after an interrupted replacement: restored it from %s",
+                    target, old.name)
+        return True
+    return False
 
 
 def read_manifest(bundle_dir: str | Path) -> dict:
     """bundle.json of a bundle directory (BundleError naming what is missing)."""
     bundle_dir = Path(bundle_dir)
     man = bundle_dir / MANIFEST
+    if not bundle_dir.exists():
+        recover_dir(bundle_dir)
     if not bundle_dir.is_dir():
-        raise BundleError(f"no model bundle at {bundle_dir}: run `make repro` (or `python -m tqa.bundle`) "
+        left = leftover_dirs(bundle_dir)
+        hint = (f" ({left[0]} is left from an interrupted replacement: rename it to {bundle_dir.name} "
+                "to use it)") if left else ""
+        raise BundleError(f"no model bundle at {bundle_dir}{hint}: run `make repro` (or `python -m tqa.bundle`) "
                           "to build one, or pass --model DIR")
     if not man.exists():
         raise BundleError(f"{bundle_dir} is not a model bundle: {MANIFEST} is missing")
@@ -330,7 +398,8 @@ def bundle_from_fit(fit_dir: str | Path, params: dict, out_dir: str | Path, feat
 
     features: where the extractor descriptions come from — a FeatureSet, a
     FeatureExtractor or a dict; default: the feature table when ``byo.features_table``
-    is set, else one cached video of ``features.cache_dir``, else the configured
+    is set, else one cached video of ``features.cache_dir`` made with the current feature
+    configuration (see :func:`_default_descriptions`), else the configured
     extractors (``FeatureExtractor(params)``).
     """
     from tqa.train import load_fit
@@ -349,23 +418,47 @@ def bundle_from_fit(fit_dir: str | Path, params: dict, out_dir: str | Path, feat
 
 
 def _default_descriptions(params: dict) -> Any:
+    """Extractor descriptions for a bundle of a fit trained on ``params``' features.
+
+    The feature table when ``byo.features_table`` is set; else the first cache file of
+    ``features.cache_dir`` made with the CURRENT feature configuration (its meta
+    ``config_hash`` equals the hash of ``params['features']``; stale files of an earlier
+    configuration are skipped); else, with no cache at all, the configured extractors.
+    A cache that holds only files of other configurations is an error (the fit cannot have
+    been trained on the current configuration's features).
+    """
     from tqa.params import resolve
 
     if (params.get("byo") or {}).get("features_table"):
         from tqa.byo import features_for_training
 
         return features_for_training(params)
+    from tqa.features import pipeline
+    from tqa.features.cache import cached_ids, cache_file, load_feature_set, read_meta
+
     cache = resolve(params["features"]["cache_dir"])
-    files = sorted(cache.glob("*.npz")) if cache.is_dir() else []
-    if files:
-        from tqa.features.cache import load_feature_set
-
-        fs = load_feature_set(cache, [files[0].stem])
-        if fs.meta.get("extractors"):
-            return fs
-    from tqa.features.pipeline import FeatureExtractor
-
-    return FeatureExtractor(params)
+    ids = cached_ids(cache)
+    if not ids:
+        return pipeline.FeatureExtractor(params)
+    hash_fn = getattr(pipeline, "config_hash_from_params", None)
+    current = hash_fn(params) if hash_fn is not None else pipeline.FeatureExtractor(params).config_hash
+    seen: dict[str, int] = {}
+    for vid in ids:
+        try:
+            meta = read_meta(cache_file(cache, vid))
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is skipped
+            log.warning("%s: unreadable cache file skipped (%s)", cache_file(cache, vid), exc)
+            continue
+        h = str(meta.get("config_hash"))
+        seen[h] = seen.get(h, 0) + 1
+        if h == current and meta.get("extractors"):
+            return load_feature_set(cache, [vid])
+    found = ", ".join(f"{h} ({n} file(s))" for h, n in sorted(seen.items()))
+    raise BundleError(
+        f"feature cache {cache} has no file made with the current feature configuration (config_hash "
+        f"{current}; found {found or 'no readable file'}): the fit cannot be described from it. Re-run "
+        "`tqa extract` (and retrain) with the current params, or pass the extractor descriptions explicitly "
+        "(bundle_from_fit(..., features=FeatureExtractor_or_FeatureSet)).")
 
 
 def main(argv: list[str] | None = None) -> int:

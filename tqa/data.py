@@ -273,7 +273,11 @@ def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
 
 
 def _parse_score(cell: str, task: str, vmin: float, vmax: float, missing: float) -> tuple[float, str | None]:
-    """(value, None) for a valid score or the missing code; (nan, reason) otherwise."""
+    """(value, None) for a valid score, (MISSING, None) for the configured missing code; (nan, reason) otherwise.
+
+    The configured ``data.missing_value`` is the code in the *file*; the loaded table always
+    uses :data:`tqa.schema.MISSING` (-1.0), which is what every downstream module tests for.
+    """
     text = cell.strip()
     if text == "":
         return math.nan, f"column {task!r}: empty cell (write {missing} for a missing label)"
@@ -284,7 +288,7 @@ def _parse_score(cell: str, task: str, vmin: float, vmax: float, missing: float)
     if math.isnan(value):
         return math.nan, f"column {task!r}: NaN (write {missing} for a missing label)"
     if value == missing:
-        return missing, None
+        return MISSING, None
     if not (vmin <= value <= vmax):
         return math.nan, f"column {task!r}: {value:g} outside [{vmin:g}, {vmax:g}] (and not the missing code {missing:g})"
     return value, None
@@ -500,7 +504,7 @@ def main_validate(argv: list[str] | None = None) -> int:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
     print(f"{ds.root}: {len(ds)} valid video(s), {len(ds.problems)} problem(s)")
-    present = {t: int((ds.labels[t] != float(data_params(params)["missing_value"])).sum()) for t in TASKS}
+    present = {t: int((ds.labels[t] != MISSING).sum()) for t in TASKS}
     print("labels present: " + ", ".join(f"{t}={n}" for t, n in present.items()))
     if ds.unlabelled:
         print(f"note: {len(ds.unlabelled)} video file(s) without a labels row, e.g. {ds.unlabelled[:3]}")

@@ -5,11 +5,15 @@ EXACTLY the extractor settings the bundle was trained with (``FeatureExtractor``
 from the bundle's params snapshot; refused by :class:`tqa.bundle.BundleMismatchError`
 when the installed extractors differ), predicts the five scores and returns one row per
 file: ``video_id, path, lip_sync, expression, audio_quality, cross_modal, overall,
-sync_offset, sync_confidence, sync_distance, status, error``. A file that cannot be
+sync_offset, sync_confidence, sync_distance, status, error, warning``. A file that cannot be
 decoded or processed gets ``status='failed'``, NaN scores and the reason; the batch goes
-on. Features go to a cache directory (``--cache`` / ``score.cache_dir``; a temporary one
-when unset), keyed by file path, size and modification time, so a re-run with the same
-cache skips finished files.
+on. A file scored from imputed inputs — no audio track, or a face found in fewer than
+:data:`FACE_RATE_WARN` of its frames — keeps ``status='ok'`` but gets a ``warning`` naming
+what was imputed and which scores are unreliable (also logged as a WARNING naming the
+file, and listed by the CLI). Features go to a persistent cache directory (``--cache`` /
+``score.cache_dir``, default ``data/score_cache``; ``null`` = a temporary folder removed
+afterwards), keyed by file path, size and modification time, so a re-run — also after an
+interrupted run — skips finished files.
 """
 from __future__ import annotations
 
@@ -37,7 +41,12 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".
                                      ".flv", ".wmv", ".3gp")
 #: Output columns, in order.
 SYNC_COLUMNS: tuple[str, ...] = ("sync_offset", "sync_confidence", "sync_distance")
-COLUMNS: tuple[str, ...] = ("video_id", "path", *TASKS, *SYNC_COLUMNS, "status", "error")
+COLUMNS: tuple[str, ...] = ("video_id", "path", *TASKS, *SYNC_COLUMNS, "status", "error", "warning")
+#: Default feature cache of scored files (relative to the repository root) when params have no ``score.cache_dir``.
+DEFAULT_CACHE_DIR = "data/score_cache"
+#: A scored file whose face was detected in fewer than this share of its frames gets a warning.
+FACE_RATE_WARN = 0.5
+NO_AUDIO_WARNING = "no audio track: audio features imputed, audio_quality/cross_modal/lip_sync unreliable"
 OUT_FORMATS: tuple[str, ...] = (".csv", ".json")
 
 
@@ -99,7 +108,9 @@ def score(paths: str | Path | Sequence[str | Path], model: str | Path | Bundle |
     params: the whole params dict (default: the repository's params.yaml); only the
     machine-specific ``features`` keys (weight paths, device, workers) and ``score.*``
     are read from it — the extractor settings come from the bundle.
-    cache_dir: feature cache (default ``score.cache_dir``; a temporary folder when unset).
+    cache_dir: feature cache (default ``score.cache_dir``, itself ``data/score_cache`` by default;
+    ``score.cache_dir: null`` = a temporary folder removed afterwards). Features of finished
+    files stay in a persistent cache when the run is interrupted; a re-run reuses them.
     """
     from tqa.params import load_params, resolve
 
@@ -120,7 +131,7 @@ def score(paths: str | Path | Sequence[str | Path], model: str | Path | Bundle |
         raise FileNotFoundError(f"no video files found in {paths}")
     extractor = _extractor_for(bundle, params)
     rows = pd.DataFrame({"video_id": display_ids(files), "path": [str(f) for f in files]})
-    rows["status"], rows["error"] = "pending", ""
+    rows["status"], rows["error"], rows["warning"] = "pending", "", ""
     keys: list[str | None] = []
     for i, f in enumerate(files):
         if not f.is_file():
@@ -130,14 +141,21 @@ def score(paths: str | Path | Sequence[str | Path], model: str | Path | Bundle |
             keys.append(cache_key(f))
     rows["_key"] = keys
 
-    cache_param = cache_dir if cache_dir is not None else sp.get("cache_dir")
+    cache_param = cache_dir if cache_dir is not None else sp.get("cache_dir", DEFAULT_CACHE_DIR)
     tmp = None if cache_param else tempfile.mkdtemp(prefix="tqa-score-")
     cache = resolve(cache_param) if cache_param else Path(tmp)
     try:
         todo = rows[rows["_key"].notna()]
         if len(todo):
             n_workers = workers if workers is not None else (params.get("features") or {}).get("workers")
-            status = extractor.run(list(zip(todo["_key"], todo["path"])), cache, workers=n_workers, progress=progress)
+            try:
+                status = extractor.run(list(zip(todo["_key"], todo["path"])), cache, workers=n_workers,
+                                       progress=progress)
+            except KeyboardInterrupt:
+                if not tmp:
+                    log.warning("scoring interrupted: features of the files finished so far are kept in %s; "
+                                "run the same command again to resume", cache)
+                raise
             _apply_status(rows, status)
         rows = _predict_rows(rows, bundle, cache)
     finally:
@@ -147,9 +165,30 @@ def score(paths: str | Path | Sequence[str | Path], model: str | Path | Bundle |
     if out is not None:
         write_scores(result, out)
     n_bad = int((result["status"] != "ok").sum())
-    log.info("scored %d of %d files with bundle %s%s", len(result) - n_bad, len(result), bundle.path,
-             f" ({n_bad} failed)" if n_bad else "")
+    n_warn = int(((result["status"] == "ok") & (result["warning"] != "")).sum())
+    log.info("scored %d of %d files with bundle %s%s%s", len(result) - n_bad, len(result), bundle.path,
+             f" ({n_bad} failed)" if n_bad else "", f" ({n_warn} with warnings)" if n_warn else "")
     return result
+
+
+def input_warnings(meta: dict) -> list[str]:
+    """Warnings for a scored file from its cache meta: no audio track, face rarely or never detected.
+
+    Such files are still scored (their missing inputs are imputed by the bundle's
+    preprocessor, as in training), but the scores that depend on the missing input are
+    unreliable; the warnings say which.
+    """
+    out = []
+    if meta.get("has_audio") is False:
+        out.append(NO_AUDIO_WARNING)
+    rate = meta.get("face_rate")
+    if rate is not None and float(rate) < FACE_RATE_WARN:
+        what = "visual (face crop)/landmark/AU features imputed (an average face)"
+        if float(rate) > 0:
+            what = "in the other frames " + what
+        out.append(f"face detected in {float(rate):.0%} of frames: {what}, "
+                   "expression/lip_sync/overall unreliable")
+    return out
 
 
 def _extractor_for(bundle: Bundle, params: dict):
@@ -189,7 +228,7 @@ def _apply_status(rows: pd.DataFrame, status: pd.DataFrame | None) -> None:
 
 def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFrame:
     """Load cached features of the pending rows, predict, and fill scores + sync columns."""
-    from tqa.features.cache import load_feature_set
+    from tqa.features.cache import cache_file, load_feature_set, read_meta
 
     rows = rows.copy()
     for c in (*TASKS, *SYNC_COLUMNS):
@@ -205,6 +244,13 @@ def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFra
             continue
         loaded.append(fs)
         ok_idx.append(i)
+        try:
+            warnings = input_warnings(read_meta(cache_file(cache, rows.at[i, "_key"])))
+        except Exception as exc:  # noqa: BLE001 - the features loaded; only the meta is unreadable
+            warnings = [f"cache meta unreadable ({exc}): input checks skipped"]
+        if warnings:
+            rows.at[i, "warning"] = "; ".join(warnings)
+            log.warning("%s: %s", rows.at[i, "path"], "; ".join(warnings))
     if not ok_idx:
         return rows
     fs = _concat(loaded)
@@ -248,7 +294,7 @@ def score_table(table: str | Path | Sequence[str | Path], model: str | Path | Bu
         result[t] = pred[:, k]
     for col, field in zip(SYNC_COLUMNS, ("offset", "confidence", "distance")):
         result[col] = fs.sync[:, SYNC_FIELDS.index(field)].astype(np.float64)
-    result["status"], result["error"] = "ok", ""
+    result["status"], result["error"], result["warning"] = "ok", "", ""
     if out is not None:
         write_scores(result, Path(out))
     return result
@@ -276,10 +322,16 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
         fmt = "{:+.0f}" if c == "sync_offset" else "{:.2f}"
         vals = pd.to_numeric(show[c], errors="coerce").astype(float)
         show[c] = ["" if np.isnan(v) else fmt.format(v) for v in vals]
+    warn = df["warning"].fillna("").astype(str) if "warning" in df.columns else pd.Series("", index=df.index)
+    flagged = (df["status"] == "ok") & (warn != "")
+    show.loc[flagged.head(max_rows), "status"] = "ok (warning)"
     text = show.to_string(index=False)
     bad = df[df["status"] != "ok"]
     if len(bad):
         text += "\n\nfailed:\n" + "\n".join(f"  {r.video_id}: {r.error}" for r in bad.itertuples())
+    if flagged.any():
+        text += ("\n\nwarnings (scored from imputed inputs, see the `warning` column):\n"
+                 + "\n".join(f"  {v}: {w}" for v, w in zip(df.loc[flagged, "video_id"], warn[flagged])))
     if len(df) > max_rows:
         text += f"\n... {len(df) - max_rows} more rows (see --out)"
     return text
@@ -297,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="bundle directory (default: score.bundle_dir)")
     ap.add_argument("--out", default=None, help="write the scores to a .csv or .json file")
     ap.add_argument("--workers", type=int, default=None, help="extraction processes (default: features.workers)")
-    ap.add_argument("--cache", default=None, help="feature cache folder, reused across runs (default: temporary)")
+    ap.add_argument("--cache", default=None,
+                    help="feature cache folder, reused across runs (default: score.cache_dir = data/score_cache)")
     ap.add_argument("--features", default=None, nargs="+", metavar="TABLE",
                     help="score a bring-your-own feature table instead of videos")
     ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")

@@ -22,7 +22,9 @@ group
     search). The seed changes which groups land where; sizes are as close to the
     fractions as whole groups allow.
 given
-    Use the ``split`` column of labels.csv as is (values train / val / test).
+    Use the ``split`` column of labels.csv as is (values train / val / test). When labels
+    also carry ``group_column``, groups found in more than one split are logged as a
+    WARNING naming them (identity leakage; :func:`group_leakage`); the split is kept.
 """
 from __future__ import annotations
 
@@ -83,7 +85,14 @@ def make_split(labels: pd.DataFrame, method: str = "random", fractions: Sequence
     if method not in METHODS:
         raise ValueError(f"unknown split method {method!r}; use one of {list(METHODS)}")
     if method == "given":
-        return _given_split(labels)
+        split = _given_split(labels)
+        if group_column in labels.columns:
+            leaked = group_leakage(labels, split, group_column)
+            if leaked:
+                log.warning("given split: %d %r value(s) appear in more than one split (leakage between "
+                            "train/val/test): %s", len(leaked), group_column,
+                            ", ".join(leaked[:20]) + (f" (+{len(leaked) - 20} more)" if len(leaked) > 20 else ""))
+        return split
     f = _check_fractions(fractions)
     needed = int((f > 0).sum())
     if method == "random":
@@ -96,6 +105,25 @@ def make_split(labels: pd.DataFrame, method: str = "random", fractions: Sequence
     else:
         assign = _group_assign(labels, ids, f, seed, group_column)
     return pd.DataFrame({"video_id": ids.to_numpy(), "split": [assign[v] for v in ids]})
+
+
+def group_leakage(labels: pd.DataFrame, split_df: pd.DataFrame, group_column: str = "group") -> list[str]:
+    """Groups (values of ``group_column`` in ``labels``) whose videos are in more than one split, sorted.
+
+    ``split_df``: ``[video_id, split]``. Videos without a group value, or absent from
+    either table, are ignored; labels without ``group_column`` give ``[]``.
+    """
+    if group_column not in labels.columns:
+        return []
+    g = labels[["video_id", group_column]].copy()
+    g["video_id"] = g["video_id"].astype(str)
+    g = g[g[group_column].notna() & (g[group_column].astype(str).str.strip() != "")]
+    g[group_column] = g[group_column].astype(str)
+    s = split_df[["video_id", "split"]].copy()
+    s["video_id"] = s["video_id"].astype(str)
+    merged = g.merge(s, on="video_id", how="inner")
+    n_splits = merged.groupby(group_column)["split"].nunique()
+    return sorted(n_splits.index[n_splits > 1].tolist())
 
 
 def _given_split(labels: pd.DataFrame) -> pd.DataFrame:

@@ -6,8 +6,9 @@ tidy DataFrame: one row per (study, config, strategy, seed, task) with every met
 
 Resumable: every finished run's predictions go atomically to the run cache
 ``<eval.results_dir>/runs/<key>.csv`` and its metric rows to ``<study>.csv``, keyed by a
-hash of everything that determines the run (data ids + labels + split, the params
-sections the model reads, the strategy, the seed). A second call — after an
+hash of everything that determines the run (data ids + labels + split + a feature
+content fingerprint, the params sections the model reads — of ``weighting`` only the
+chosen strategy's own sub-section — the strategy, the seed). A second call — after an
 interruption, or to add seeds — retrains only runs whose key is not cached; changing any
 model/training param changes the key; identical runs asked for by two studies are
 trained once; metrics are recomputed from cached predictions with the current params.
@@ -47,10 +48,12 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_scaler": {"preprocess": {"scale": False}},
 }
 
-#: params sections that determine a trained model (part of every run key).
-_RUN_SECTIONS: tuple[str, ...] = ("data", "features", "split", "preprocess", "model", "train", "weighting")
-#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs).
-_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir"})
+#: params sections that determine a trained model (part of every run key). ``weighting``
+#: is hashed separately: only the chosen strategy's own sub-section (see :func:`run_key`).
+_RUN_SECTIONS: tuple[str, ...] = ("data", "features", "split", "preprocess", "model", "train", "byo")
+#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs);
+#: ``device`` and ``num_threads`` only change where and how fast it runs.
+_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir", "device", "num_threads"})
 
 FitFn = Callable[..., Any]
 
@@ -159,13 +162,60 @@ def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
     secs = {s: params.get(s) for s in _RUN_SECTIONS}
     if isinstance(secs.get("train"), dict):
         secs["train"] = {k: v for k, v in secs["train"].items() if k not in _RUN_IGNORED_TRAIN_KEYS}
+    secs["weighting"] = strategy_section(params.get("weighting"), strategy)
     return params_hash({"sections": secs, "inputs": inputs_hash, "strategy": strategy, "seed": int(seed)})
 
 
+def strategy_section(weighting: Any, strategy: str) -> Any:
+    """The part of ``params['weighting']`` that strategy ``strategy`` reads.
+
+    As :func:`tqa.weighting.get_weighting`: its own sub-section when it has one, else the
+    section's scalar keys (``strategies`` and the other strategies' sub-sections left out),
+    so adding or changing another strategy does not change this strategy's run keys.
+    """
+    if not isinstance(weighting, dict):
+        return weighting
+    own = weighting.get(strategy)
+    if isinstance(own, dict):
+        return {"own": own}
+    return {"shared": {k: v for k, v in weighting.items() if k != "strategies" and not isinstance(v, dict)}}
+
+
 def inputs_hash(fs: FeatureSet, labels: np.ndarray, split: np.ndarray) -> str:
-    """Hash of ids, labels and split (features are keyed by their extractor params)."""
+    """Hash of ids, labels, split and a content fingerprint of the features.
+
+    The fingerprint (:func:`features_fingerprint`) is cheap (one pass over each stream)
+    and makes two FeatureSets with the same ids and widths but different values differ.
+    """
     return params_hash({"ids": list(fs.video_ids), "labels": np.round(np.asarray(labels, float), 6).tolist(),
-                        "split": [str(s) for s in split], "dims": {m: a.shape[1:] for m, a in fs.streams.items()}})
+                        "split": [str(s) for s in split], "dims": {m: a.shape[1:] for m, a in fs.streams.items()},
+                        "features": features_fingerprint(fs)})
+
+
+def features_fingerprint(fs: FeatureSet) -> dict[str, Any]:
+    """SHA-1 of the sync array's bytes plus, per stream, its per-column mean over videos and
+    frames (``np.nanmean`` over (N, T), rounded to 6 decimals) and NaN count: one cheap pass
+    over (N, T, D), in chunks of videos."""
+    import hashlib
+    import warnings
+
+    out: dict[str, Any] = {"sync": hashlib.sha1(np.ascontiguousarray(fs.sync, dtype=np.float32).tobytes()).hexdigest()}
+    for m in sorted(fs.streams):
+        a = np.asarray(fs.streams[m])
+        a = a.reshape(len(a), -1, a.shape[-1]) if a.ndim >= 2 else a.reshape(-1, 1, 1)
+        total = np.zeros(a.shape[-1], np.float64)
+        count = np.zeros(a.shape[-1], np.int64)
+        for i in range(0, len(a), 64):  # chunks of videos: no full-size temporary copy
+            chunk = a[i: i + 64].reshape(-1, a.shape[-1])
+            ok = ~np.isnan(chunk)
+            total += np.where(ok, chunk, 0).sum(axis=0, dtype=np.float64)
+            count += ok.sum(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column -> NaN
+            mean = total / count
+        out[m] = {"mean": [None if not np.isfinite(v) else round(float(v), 6) for v in mean],
+                  "nan": int(count.size * a.shape[0] * a.shape[1] - count.sum())}
+    return out
 
 
 # --------------------------------------------------------------------------- one run

@@ -3,8 +3,11 @@
 Public API (used by the evaluation studies; keep stable):
 
 - :func:`fit` — preprocess (fitted on train rows only), train with AdamW + per-task head
-  learning rates, warm-up + cosine schedule per optimizer step, gradient accumulation,
-  AMP (CUDA fp16 + GradScaler; CPU bf16 only when ``train.amp_cpu``), optional gradient
+  learning rates, warm-up + cosine schedule per optimizer step, gradient accumulation
+  (each step averages its micro-batches; the epoch's last, shorter group by its real
+  size), AMP (CUDA fp16 + GradScaler; a step the scaler skips for inf/NaN gradients does
+  not advance the schedule or the weighting strategy; CPU bf16 only when
+  ``train.amp_cpu``), optional gradient
   checkpointing, masked loss with label smoothing, early stopping on the validation
   loss; returns a :class:`FitResult`.
 - :func:`predict`, :func:`load_fit`, :func:`run_strategy` (seeds x one strategy, writes
@@ -59,6 +62,7 @@ class FitResult:
     seed: int
     input_dims: dict[str, int]
     model_params: dict[str, Any] = field(default_factory=dict)
+    #: the weighting strategy's task weights at the best (restored) epoch
     task_weights: list[float] = field(default_factory=list)
     seconds: float = float("nan")
     out_dir: Path | None = None
@@ -157,6 +161,18 @@ def _evaluate(model: CrossModalTransformer, streams: dict[str, torch.Tensor], sy
     per_task = torch.where(cnt > 0, sse / cnt.clamp(min=1), torch.full_like(sse, float("nan"))).numpy()
     present = cnt.numpy() > 0
     return (float(per_task[present].mean()) if present.any() else float("nan")), per_task
+
+
+def accumulation_divisors(n_micro: int, accum: int) -> list[int]:
+    """Divisor of each micro-batch's loss under gradient accumulation: the size of its group.
+
+    Micro-batches ``0..n_micro-1`` form optimizer steps of ``accum`` micro-batches each; the
+    last group of an epoch may be shorter (``n_micro % accum``) and is divided by its real
+    size, so every optimizer step sees the MEAN of its micro-batch gradients (with equal
+    micro-batches: the gradient of one batch ``accum`` times as large).
+    """
+    accum = max(1, int(accum))
+    return [min(accum, n_micro - (i // accum) * accum) for i in range(n_micro)]
 
 
 def _save_checkpoint(path: Path, model: CrossModalTransformer, info: dict) -> None:
@@ -263,8 +279,10 @@ def _fit(features: FeatureSet, labels: np.ndarray, split: np.ndarray, params: di
 
     train_rows = torch.as_tensor(train_idx, device=device)
     val_rows = torch.as_tensor(val_idx, device=device)
+    divisors = accumulation_divisors(micro_per_epoch, accum)
     history: list[dict] = []
     best_loss, best_epoch, best_state, bad_epochs = float("inf"), -1, None, 0
+    best_weights: list[float] = []
     bar = tqdm(range(1, epochs + 1), desc=f"fit {strategy} seed{seed}", disable=not progress, leave=False)
     for epoch in bar:
         t_ep = time.perf_counter()
@@ -278,7 +296,7 @@ def _fit(features: FeatureSet, labels: np.ndarray, split: np.ndarray, params: di
             with _autocast(device, train_p):
                 pred = model({m: s[idx] for m, s in streams.items()}, sync[idx])
             losses, counts = masked_task_losses(pred.float(), y[idx], smoothing=smoothing, target_mean=task_mean_t)
-            total = weighting.combine(losses, counts, model) / accum
+            total = weighting.combine(losses, counts, model) / divisors[i]  # mean over the group
             scaler.scale(total).backward()
             sse += (losses.detach() * counts).double().cpu()
             cnt += counts.double().cpu()
@@ -286,11 +304,16 @@ def _fit(features: FeatureSet, labels: np.ndarray, split: np.ndarray, params: di
                 if clip:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+                scale_before = scaler.get_scale() if use_scaler else None
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                weighting.step()
+                # GradScaler skips optimizer.step() on inf/NaN gradients and then lowers its
+                # scale (the usual idiom to detect it): a skipped step advances neither the
+                # lr schedule nor the weighting strategy. Without the scaler nothing is skipped.
+                if scale_before is None or scaler.get_scale() >= scale_before:
+                    scheduler.step()
+                    weighting.step()
         present = cnt > 0
         train_loss = float((sse[present] / cnt[present]).mean()) if bool(present.any()) else float("nan")
         val_loss, val_tasks = _evaluate(model, streams, sync, y, val_rows, batch_size * 4, device, train_p)
@@ -306,8 +329,10 @@ def _fit(features: FeatureSet, labels: np.ndarray, split: np.ndarray, params: di
         if monitor < best_loss - min_delta:
             best_loss, best_epoch, bad_epochs = monitor, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
+            best_weights = [float(v) for v in w]  # the strategy's weights of the restored epoch
             if out_dir is not None:
-                _save_checkpoint(out_dir / "best.pt", model, {**ckpt_info, "best_epoch": epoch, "val_loss": monitor})
+                _save_checkpoint(out_dir / "best.pt", model, {**ckpt_info, "best_epoch": epoch, "val_loss": monitor,
+                                                              "task_weights": best_weights})
         else:
             bad_epochs += 1
         if out_dir is not None:
@@ -321,7 +346,7 @@ def _fit(features: FeatureSet, labels: np.ndarray, split: np.ndarray, params: di
     hist = pd.DataFrame(history)
     result = FitResult(model=model, preprocessor=prep, history=hist, best_epoch=best_epoch, strategy=strategy,
                        seed=seed, input_dims=dict(input_dims), model_params=ckpt_info["model_params"],
-                       task_weights=[float(v) for v in weighting.weights.cpu()],
+                       task_weights=best_weights,
                        seconds=time.perf_counter() - t0, out_dir=out_dir)
     if out_dir is not None:
         metrics = {"strategy": strategy, "seed": seed, "best_epoch": best_epoch, "seconds": result.seconds}
@@ -370,7 +395,12 @@ def load_fit(out_dir: str | os.PathLike, device: str | None = "cpu") -> FitResul
     prep = Preprocessor.load(out_dir / "preprocess.joblib")
     hist_path = out_dir / "history.csv"
     history = pd.read_csv(hist_path) if hist_path.is_file() else pd.DataFrame()
-    weights = [float(history[f"weight_{t}"].iloc[-1]) for t in TASKS] if f"weight_{TASKS[0]}" in history else []
+    # the strategy's weights of the best (restored) epoch, not of the last one
+    weights = [float(v) for v in ckpt.get("task_weights") or []]
+    if not weights and f"weight_{TASKS[0]}" in history and "epoch" in history:
+        best = history[history["epoch"] == int(ckpt["best_epoch"])]
+        if len(best):
+            weights = [float(best[f"weight_{t}"].iloc[0]) for t in TASKS]
     return FitResult(model=model, preprocessor=prep, history=history, best_epoch=int(ckpt["best_epoch"]),
                      strategy=ckpt["strategy"], seed=int(ckpt["seed"]), input_dims=dict(ckpt["input_dims"]),
                      model_params=dict(ckpt["model_params"]), task_weights=weights, out_dir=out_dir)
@@ -476,7 +506,10 @@ def load_training_data(params: dict, features_table: str | list[str] | None = No
     """Features, labels (N, 5) and split (N,) aligned on the videos present in all three.
 
     Features come from ``features_table`` (default ``byo.features_table``) when given,
-    else from the extraction cache ``features.cache_dir``.
+    else from the extraction cache ``features.cache_dir``: only cache files whose
+    ``config_hash`` is the current one (:func:`tqa.features.pipeline.config_hash_from_params`)
+    and whose source fingerprint matches the video file now on disk (when it exists) are
+    used; the others are left out with a warning naming them.
     """
     if features_table is None:
         features_table = (params.get("byo") or {}).get("features_table")
@@ -496,11 +529,30 @@ def load_training_data(params: dict, features_table: str | list[str] | None = No
         fs = load_feature_table([resolve(t) for t in tables],
                                 n_frames=int(params["features"]["n_frames"]), fps=float(params["features"]["grid_fps"]))
     else:
-        from tqa.features.cache import cached_ids, load_feature_set
+        from tqa.features.cache import is_cached, load_feature_set
+        from tqa.features.pipeline import config_hash_from_params
 
         cache_dir = resolve(params["features"]["cache_dir"])
-        have = set(cached_ids(cache_dir))  # a video whose extraction failed is left out, not fatal
-        fs = load_feature_set(cache_dir, [v for v in ids if v in have])
+        chash = config_hash_from_params(params)
+        # only files made with the current extractor configuration from the current video
+        # content count: a video whose (re-)extraction failed is left out, not fatal
+        paths = lab["path"] if "path" in lab.columns else pd.Series(dtype=object)
+
+        def source(v: str) -> str | None:
+            p = paths.get(v)
+            return p if isinstance(p, str) and p else None
+
+        current = [v for v in ids if is_cached(cache_dir, v, chash, source=source(v))]
+        keep = set(current)
+        stale = [v for v in ids if v not in keep]
+        if stale:
+            log.warning("%d labelled video(s) have no current feature-cache file in %s (missing, or made with "
+                        "another extractor configuration / another version of the video) and are left out: %s%s",
+                        len(stale), cache_dir, stale[:10], " ..." if len(stale) > 10 else "")
+        if not current:
+            raise RuntimeError(f"no labelled video has a current feature-cache file in {cache_dir} "
+                               f"(config hash {chash}; run `tqa extract`)")
+        fs = load_feature_set(cache_dir, current)
     have = set(fs.video_ids)
     ids = [v for v in ids if v in have]
     if not ids:

@@ -52,10 +52,10 @@ def dask_settings(params: dict) -> dict:
 
 
 def config_hash_of(params: dict) -> str:
-    """The feature configuration hash the cache is keyed to (FeatureExtractor's)."""
-    from tqa.features.pipeline import FeatureExtractor
+    """The feature configuration hash the cache is keyed to (FeatureExtractor's; no weights needed)."""
+    from tqa.features.pipeline import config_hash_from_params
 
-    return FeatureExtractor(params).config_hash
+    return config_hash_from_params(params)
 
 
 def _n_workers(n_workers: int | None, params: dict) -> int:
@@ -176,6 +176,10 @@ def run_dask(videos: list[tuple[str, str]], params: dict, cache_dir: str, addres
                     log.warning("video %s (%s) failed on the cluster: %s", vid, path, reason)
                     rows[vid] = _normalise(vid, {"status": "failed", "reason": reason})
                     failures.append(_failure(vid, path, "task", reason))
+                    if not remote:  # nothing stale may stay behind a failed re-extraction
+                        from tqa.features.pipeline import remove_stale
+
+                        remove_stale(cache, vid)
                 else:
                     rows[vid] = _normalise(vid, fut.result())
                     if remote and rows[vid]["status"] == "failed":

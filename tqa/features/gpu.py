@@ -45,7 +45,8 @@ from tqdm.auto import tqdm
 from tqa.features import cache as fcache
 from tqa.features.base import Clip, Extractor
 from tqa.features.neural import NeuralExtractor, random_init_allowed
-from tqa.features.pipeline import ExtractionError, FeatureExtractor, VideoFeatures, append_failure
+from tqa.features.pipeline import (ExtractionError, FeatureExtractor, VideoFeatures, append_failure, remove_stale,
+                                   warn_quality)
 from tqa.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
 
 log = logging.getLogger(__name__)
@@ -420,11 +421,13 @@ class GPUOptimizedExtractor(FeatureExtractor):
                 self.write(cache_dir, res)
                 row.update(face_rate=res.meta["face_rate"], has_audio=res.meta["has_audio"],
                            **{f"t_{k}": v for k, v in res.meta["timings"].items()})
+                warn_quality(vid, path, res.meta)
             except OSError as exc:
                 res = ExtractionError("write", f"{type(exc).__name__}: {exc}")
         if isinstance(res, ExtractionError):
             row.update(status="failed", reason=res.reason, stage=res.stage)
             log.warning("video %s (%s) failed at %s: %s", vid, path, res.stage, res.reason)
+            remove_stale(cache_dir, vid)
             append_failure(cache_dir, vid, path, res.stage, res.reason)
         row["seconds"] = seconds
         row["worker"] = f"pid{os.getpid()}-{self.device.type}"

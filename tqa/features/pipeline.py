@@ -9,7 +9,10 @@ One extractor per modality is built from ``params["features"]`` (registry names,
   are skipped; every file is written atomically, so a killed run loses at most the videos
   in flight.
 * Failures never stop a batch: the video is logged, appended to
-  ``<cache_dir>/failures.csv`` (video_id, file, stage, reason, time) and the run goes on.
+  ``<cache_dir>/failures.csv`` (video_id, file, stage, reason, time), an older
+  ``<video_id>.npz`` of it is deleted (nothing stale stays behind) and the run goes on.
+  Videos without an audio track or with a face-detection rate below 0.5 are logged as
+  warnings naming the file.
 * Parallel: ``workers`` processes (``features.workers``; 0 = all cores) in a
   ``ProcessPoolExecutor`` with the *spawn* start method (MediaPipe / torch are not
   fork-safe); each worker keeps one FeatureExtractor (one FaceMesh) for all its videos.
@@ -92,8 +95,7 @@ class FeatureExtractor:
     @property
     def config_hash(self) -> str:
         """Hash of everything that changes the features: extractor descriptions + features params."""
-        cfg = {k: v for k, v in self.fparams.items() if k not in RUNTIME_KEYS}
-        return params_hash({"features": cfg, "extractors": self.describe()})
+        return _hash_config(self.fparams, self.describe())
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Extractor provenance per modality (name, version, dim, options)."""
@@ -198,6 +200,7 @@ class FeatureExtractor:
                 raise ExtractionError("write", f"{type(exc).__name__}: {exc}") from exc
             row.update(face_rate=vf.meta["face_rate"], has_audio=vf.meta["has_audio"],
                        **{f"t_{k}": v for k, v in vf.meta["timings"].items()})
+            warn_quality(video_id, path, vf.meta)
         except ExtractionError as exc:
             row.update(status="failed", reason=exc.reason, stage=exc.stage)
         except Exception as exc:  # anything unexpected is still one video's failure
@@ -206,6 +209,7 @@ class FeatureExtractor:
         row["worker"] = f"pid{os.getpid()}"
         if row["status"] == "failed":
             log.warning("video %s (%s) failed at %s: %s", video_id, path, row["stage"], row["reason"])
+            remove_stale(cache_dir, video_id)
             append_failure(cache_dir, video_id, str(path), row["stage"], row["reason"])
         return row
 
@@ -258,10 +262,72 @@ class FeatureExtractor:
                 except Exception as exc:  # a worker died (e.g. a native crash): that video failed
                     reason = f"{type(exc).__name__}: {exc}"
                     log.warning("video %s (%s): worker failed: %s", vid, path, reason)
+                    remove_stale(cache_dir, vid)
                     append_failure(cache_dir, vid, path, "worker", reason)
                     rows[vid] = {"video_id": vid, "status": "failed", "reason": reason, "stage": "worker",
                                  "file": path}
                 bar.update(1)
+
+
+# ---------------------------------------------------------------------- config hash, stale files, warnings
+def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
+    """The cache key: features params (runtime keys left out) + extractor descriptions."""
+    cfg = {k: v for k, v in fparams.items() if k not in RUNTIME_KEYS}
+    return params_hash({"features": cfg, "extractors": descriptions})
+
+
+def config_hash_from_params(params: dict) -> str:
+    """``FeatureExtractor(params).config_hash`` without requiring neural weights.
+
+    The extractors are instantiated inside :func:`tqa.features.neural.random_init_allowed`
+    (a neural extractor only resolves its weights path at construction; networks are built
+    lazily, so nothing heavy is loaded). When the weights are found the hash is identical to
+    ``FeatureExtractor(params).config_hash``; when they are not, it is the hash a random-init
+    extraction with these params would write (``describe()`` says ``random_init: True``), so
+    features extracted with real weights elsewhere do not match it.
+    """
+    if "features" not in params:
+        raise KeyError("params has no 'features' section (pass the whole params.yaml dict)")
+    from tqa.features.neural import random_init_allowed
+
+    fparams: dict = params["features"]
+    descriptions: dict[str, dict[str, Any]] = {}
+    with random_init_allowed():
+        for modality in RUN_ORDER:
+            name = fparams.get(modality)
+            if not name:
+                raise KeyError(f"params features.{modality} is not set (choose from {available(modality)})")
+            descriptions[modality] = get_extractor(modality, str(name), fparams).describe()
+    return _hash_config(fparams, descriptions)
+
+
+#: Below this face-detection rate a video is logged as a warning (the run goes on).
+MIN_FACE_RATE = 0.5
+
+
+def warn_quality(video_id: str, path: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Log a WARNING naming the file when it has no audio track or a face rate below 0.5."""
+    if not meta.get("has_audio", True):
+        log.warning("video %s (%s) has no audio track: audio and sync features are not meaningful", video_id, path)
+    rate = meta.get("face_rate")
+    if rate is not None and rate < MIN_FACE_RATE:
+        log.warning("video %s (%s): face detected in only %.0f%% of frames (< %.0f%%)", video_id, path,
+                    100 * rate, 100 * MIN_FACE_RATE)
+
+
+def remove_stale(cache_dir: str | os.PathLike, video_id: str) -> bool:
+    """Delete ``<cache_dir>/<video_id>.npz`` left by an earlier run (the re-extraction failed,
+    so it describes another configuration or another file); True when one was removed."""
+    path = fcache.cache_file(cache_dir, video_id)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        log.warning("could not remove stale cache file %s: %s", path, exc)
+        return False
+    log.warning("removed stale cache file %s (its re-extraction failed)", path)
+    return True
 
 
 # ---------------------------------------------------------------------- process-level task
