@@ -56,7 +56,6 @@ PY = sys.executable
 def describe_device() -> dict[str, Any]:
     """The machine a figure was measured on: CPU model, cores, RAM, torch, CUDA device."""
     info: dict[str, Any] = {
-        "hostname": platform.node(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_model": _cpu_model(),
@@ -120,7 +119,7 @@ def device_line(dev: dict[str, Any] | None) -> str:
     if dev.get("torch"):
         parts.append(f"torch {dev['torch']}")
     rest = {k: v for k, v in dev.items() if k not in {"cuda_device", "cpu_model", "usable_cores", "logical_cores",
-                                                      "ram_gib", "torch", "hostname", "platform", "python",
+                                                      "ram_gib", "torch", "platform", "python",
                                                       "torch_threads", "dask"}}
     parts += [f"{k} {v}" for k, v in rest.items() if v not in (None, "")]
     return ", ".join(parts) if parts else json.dumps(dev, default=str)
@@ -544,6 +543,11 @@ def render_report(results: dict[str, Any], params: dict, device: dict[str, Any],
 
 
 # --------------------------------------------------------------------------- main
+def without_machine_paths(text: str) -> str:
+    """The report with this checkout's absolute paths made repository-relative (it is committed)."""
+    return text.replace(str(ROOT) + os.sep, "").replace(str(ROOT), ".")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
@@ -597,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             scale["dvc"] = bench_dvc(args.repro, timeout)
             write_json(out_dir / "scale.json", scale)
     results = load_results(out_dir)
-    write_text(report, render_report(results, params, device, now))
+    write_text(report, without_machine_paths(render_report(results, params, device, now)))
     log.info("wrote %s", report)
     return 0
 

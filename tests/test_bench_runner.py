@@ -105,3 +105,13 @@ def test_engine_benchmark_end_to_end(tmp_path, tiny_corpus):
         assert eng[key]["videos_per_s"] > 0
     assert eng["local_speedup"] == pytest.approx(eng["local_1"]["seconds"] / eng["local_all"]["seconds"], rel=1e-2)
     assert "Local process speedup" in report.read_text()
+
+
+def test_report_names_no_machine_path() -> None:
+    """reports/benchmarks.md is committed: absolute paths of this checkout become relative."""
+    from tqa.params import ROOT
+
+    text = f"cache {ROOT}/data/features, root {ROOT}, elsewhere /opt/x"
+    out = run_all.without_machine_paths(text)
+    assert str(ROOT) not in out
+    assert out == "cache data/features, root ., elsewhere /opt/x"
