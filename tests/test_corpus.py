@@ -237,6 +237,15 @@ def test_speech_and_video_are_deterministic(tmp_path):
     for name in ("x.mp4", "y.mp4"):
         write_mp4(tmp_path / name, f1, int(row["fps"]), a1, CFG["sample_rate"])
     assert (tmp_path / "x.mp4").read_bytes() == (tmp_path / "y.mp4").read_bytes()
+    # a jittery clip (busy motion) is where a multi-threaded x264 made each encode differ
+    plan = plan_corpus(16, CFG, SEED)
+    jit = plan[plan["profile"] == "expr_jitter"].iloc[0].to_dict()
+    fj, aj = render_video(jit, CFG, SEED)
+    encodes = []
+    for i in range(3):
+        write_mp4(tmp_path / f"j{i}.mp4", fj, int(jit["fps"]), aj, CFG["sample_rate"])
+        encodes.append((tmp_path / f"j{i}.mp4").read_bytes())
+    assert encodes[0] == encodes[1] == encodes[2]
 
 
 def test_cli_builds_a_corpus(tmp_path):

@@ -22,7 +22,10 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray,
         vs = out.add_stream("libx264", rate=int(fps))
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.time_base = Fraction(1, int(fps))
-        vs.options = {"crf": str(int(crf)), "preset": preset}
+        # Bit-identical output needs one x264 thread AND no macroblock-tree rate control:
+        # with `codec_context.thread_count = 1` alone, or with mbtree on, the same frames of a
+        # busy clip gave a different file on every encode (measured; tests/test_corpus.py).
+        vs.options = {"crf": str(int(crf)), "preset": preset, "threads": "1", "x264-params": "mbtree=0"}
         vs.codec_context.thread_count = 1
         aus = out.add_stream("aac", rate=int(sample_rate))
         aus.layout = "mono"
