@@ -37,7 +37,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=jsonable) + "\n")
 
 
 def write_csv(path: str | os.PathLike, df, **kwargs) -> None:
@@ -47,7 +47,8 @@ def write_csv(path: str | os.PathLike, df, **kwargs) -> None:
         df.to_csv(tmp, **kwargs)
 
 
-def _jsonable(o: Any) -> Any:
+def jsonable(o: Any) -> Any:
+    """``json.dumps(default=...)`` hook for numpy scalars/arrays and paths."""
     import numpy as np
 
     if isinstance(o, np.generic):

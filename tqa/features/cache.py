@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from tqa.atomic import atomic_path
+from tqa.atomic import atomic_path, jsonable
 from tqa.schema import MODALITIES, SYNC_FIELDS, FeatureSet
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def write_features(cache_dir: str | os.PathLike, video_id: str, streams: dict[st
     path = cache_file(cache_dir, video_id)
     arrays = {m: np.asarray(a, np.float32) for m, a in streams.items()}
     arrays["sync"] = np.asarray(sync, np.float32).reshape(len(SYNC_FIELDS))
-    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=_jsonable))
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=jsonable))
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -158,16 +158,6 @@ def load_feature_set(cache_dir: str | os.PathLike, video_ids: Iterable[str] | No
             "sync_names": first_meta.get("names", {}).get("sync", [f"sync__{f}" for f in SYNC_FIELDS])}
     return FeatureSet(video_ids=ids, streams={m: np.stack(per_mod[m]) for m in mods},
                       sync=np.stack(syncs).astype(np.float32), names=names, meta=meta)
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # ---------------------------------------------------------------------- cache summaries (notebook 02)

@@ -381,14 +381,7 @@ class GPUOptimizedExtractor(FeatureExtractor):
 
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        chash = self.config_hash
-        rows: dict[str, dict[str, Any]] = {}
-        todo: list[tuple[str, str]] = []
-        for vid, path in videos:
-            if fcache.is_cached(cache_dir, vid, chash, source=path):
-                rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
-            else:
-                todo.append((vid, str(path)))
+        rows, todo = self.partition_cached(videos, cache_dir)
         n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
         n_workers = max(1, min(n_workers, len(todo)))
         log.info("extract (GPU-optimised, %s): %d videos, %d cached, %d to do, CPU stage in %d process(es)",

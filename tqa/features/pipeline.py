@@ -214,6 +214,20 @@ class FeatureExtractor:
         return row
 
     # ------------------------------------------------------------------ many videos
+    def partition_cached(self, videos: list[tuple[str, str]], cache_dir: Path
+                         ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
+        """Status rows of the videos already cached (this config, same source content) and
+        the (video_id, path) list still to extract."""
+        chash = self.config_hash
+        rows: dict[str, dict[str, Any]] = {}
+        todo: list[tuple[str, str]] = []
+        for vid, path in videos:
+            if fcache.is_cached(cache_dir, vid, chash, source=path):
+                rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
+            else:
+                todo.append((vid, str(path)))
+        return rows, todo
+
     def run(self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None = None,
             progress: bool = True) -> pd.DataFrame:
         """Extract ``videos`` [(video_id, path)] into ``cache_dir``; one status row per video.
@@ -223,14 +237,7 @@ class FeatureExtractor:
         """
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        chash = self.config_hash
-        rows: dict[str, dict[str, Any]] = {}
-        todo = []
-        for vid, path in videos:
-            if fcache.is_cached(cache_dir, vid, chash, source=path):
-                rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
-            else:
-                todo.append((vid, str(path)))
+        rows, todo = self.partition_cached(videos, cache_dir)
         n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
         n_workers = max(1, min(n_workers, len(todo)))
         log.info("extract: %d videos, %d cached, %d to do, %d worker(s), cache %s",
