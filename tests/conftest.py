@@ -26,3 +26,17 @@ def tiny_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny_corpus")
     build_corpus(out, cfg, int(params["seed"]), n=TINY_N, progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny tensors: one torch thread is faster and steadier on a shared 2-core machine.
+
+    Opt in per module with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``.
+    """
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)

@@ -377,13 +377,7 @@ class GPUOptimizedExtractor(FeatureExtractor):
         (decode + weight-free extractors); with 1 it runs here, decoding in background threads.
         The neural stage always runs in this process, on ``device``.
         """
-        from tqa.features.pipeline import resolve_workers
-
-        cache_dir = Path(cache_dir)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        rows, todo = self.partition_cached(videos, cache_dir)
-        n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
-        n_workers = max(1, min(n_workers, len(todo)))
+        cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
         log.info("extract (GPU-optimised, %s): %d videos, %d cached, %d to do, CPU stage in %d process(es)",
                  self.device, len(videos), len(rows), len(todo), n_workers)
         bar = tqdm(total=len(todo), desc=f"extract[{self.device.type}]", unit="video",

@@ -214,10 +214,13 @@ class FeatureExtractor:
         return row
 
     # ------------------------------------------------------------------ many videos
-    def partition_cached(self, videos: list[tuple[str, str]], cache_dir: Path
-                         ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
-        """Status rows of the videos already cached (this config, same source content) and
-        the (video_id, path) list still to extract."""
+    def plan_run(self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None
+                 ) -> tuple[Path, dict[str, dict[str, Any]], list[tuple[str, str]], int]:
+        """What a run has to do: the cache folder (created), status rows of the videos already
+        cached (this config, same source content), the (video_id, path) list still to
+        extract, and the number of worker processes for it."""
+        cache_dir = Path(cache_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
         chash = self.config_hash
         rows: dict[str, dict[str, Any]] = {}
         todo: list[tuple[str, str]] = []
@@ -226,7 +229,8 @@ class FeatureExtractor:
                 rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
             else:
                 todo.append((vid, str(path)))
-        return rows, todo
+        n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
+        return cache_dir, rows, todo, max(1, min(n_workers, len(todo)))
 
     def run(self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None = None,
             progress: bool = True) -> pd.DataFrame:
@@ -235,11 +239,7 @@ class FeatureExtractor:
         Columns: video_id, status (cached | extracted | failed), reason, stage, seconds, ...
         ``workers``: processes (None: ``features.workers``; 0 = all cores; 1 = in-process).
         """
-        cache_dir = Path(cache_dir)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        rows, todo = self.partition_cached(videos, cache_dir)
-        n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
-        n_workers = max(1, min(n_workers, len(todo)))
+        cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
         log.info("extract: %d videos, %d cached, %d to do, %d worker(s), cache %s",
                  len(videos), len(rows), len(todo), n_workers, cache_dir)
         bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress or not todo)
