@@ -26,10 +26,10 @@ Writes ``benchmarks/out/extract_<device>.json`` and prints a table.
     python benchmarks/extract.py --device cpu --videos 2 --random-init
     python benchmarks/extract.py --device cuda --videos 32 --random-init --workers 0
 """
+
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import sys
@@ -44,30 +44,35 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tqa.atomic import write_json  # noqa: E402
-from tqa.features.base import Clip  # noqa: E402
+from tqa.core.atomic import write_json  # noqa: E402
+from tqa.core.params import load_params, resolve  # noqa: E402
+from tqa.features.extract import list_videos  # noqa: E402
+from tqa.features.extractors.base import Clip  # noqa: E402
+from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed  # noqa: E402
 from tqa.features.gpu import GPUOptimizedExtractor  # noqa: E402
-from tqa.features.neural import NeuralExtractor, random_init_allowed  # noqa: E402
-from tqa.features.pipeline import FeatureExtractor, list_videos  # noqa: E402
-from tqa.params import load_params, resolve  # noqa: E402
+from tqa.features.pipeline import FeatureExtractor  # noqa: E402
 
 log = logging.getLogger("bench.extract")
 
 NEURAL = {"visual": "resnet101", "audio": "hubert", "sync": "syncnet"}
 
 
-def synth_videos(out_dir: Path, n: int, fps: int, n_frames: int, sr: int, side: int = 192) -> list[tuple[str, str]]:
+def synth_videos(
+    out_dir: Path, n: int, fps: int, n_frames: int, sr: int, side: int = 192
+) -> list[tuple[str, str]]:
     """``n`` small mp4s with a real face (skimage astronaut) drifting across the frame."""
     import cv2
     from skimage import data
 
-    from tqa.media import write_video
+    from tqa.features.decode import write_video
 
     face = cv2.resize(data.astronaut()[0:300, 100:400], (side, side), interpolation=cv2.INTER_AREA)
     vids = []
     for i in range(n):
         rng = np.random.default_rng(i)
-        frames = np.stack([np.roll(face, (i * 7 + k) % side, axis=1) for k in range(n_frames)]).astype(np.uint8)
+        frames = np.stack(
+            [np.roll(face, (i * 7 + k) % side, axis=1) for k in range(n_frames)]
+        ).astype(np.uint8)
         wav = (0.1 * rng.standard_normal(int(n_frames / fps * sr))).astype(np.float32)
         path = out_dir / f"bench{i:03d}.mp4"
         write_video(path, frames, fps=fps, audio=wav, sample_rate=sr)
@@ -88,8 +93,9 @@ def timed(fn, device: torch.device) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def bench_extractor(fast: GPUOptimizedExtractor, modality: str, clips: list[Clip],
-                    contexts: list[dict], naive: bool) -> list[dict[str, Any]]:
+def bench_extractor(
+    fast: GPUOptimizedExtractor, modality: str, clips: list[Clip], contexts: list[dict], naive: bool
+) -> list[dict[str, Any]]:
     """Three modes of one neural extractor on the same decoded clips."""
     ext: NeuralExtractor = fast.extractors[modality]  # type: ignore[assignment]
     dev = fast.device
@@ -100,9 +106,17 @@ def bench_extractor(fast: GPUOptimizedExtractor, modality: str, clips: list[Clip
 
     def one(mode: str, fn) -> None:
         secs, _ = timed(fn, dev)
-        rows.append({"scope": ext.name, "mode": mode, "seconds": secs, "videos": len(clips),
-                     "videos_per_s": len(clips) / secs, "frames_per_s": n_frames / secs,
-                     "model_load_s": t_load})
+        rows.append(
+            {
+                "scope": ext.name,
+                "mode": mode,
+                "seconds": secs,
+                "videos": len(clips),
+                "videos_per_s": len(clips) / secs,
+                "frames_per_s": n_frames / secs,
+                "model_load_s": t_load,
+            }
+        )
         log.info("%s %s: %.2f s (%.2f videos/s)", ext.name, mode, secs, len(clips) / secs)
 
     saved = ext.batch_frames
@@ -113,7 +127,10 @@ def bench_extractor(fast: GPUOptimizedExtractor, modality: str, clips: list[Clip
     ext.batch_frames = saved
     one("per_video", lambda: [ext.extract(c, dict(x)) for c, x in zip(clips, contexts)])
     fast.run_neural(ext, {0: clips[0]}, {0: dict(contexts[0])})  # warm-up of the autocast path
-    one("optimized", lambda: fast.run_neural(ext, dict(enumerate(clips)), [dict(x) for x in contexts]))
+    one(
+        "optimized",
+        lambda: fast.run_neural(ext, dict(enumerate(clips)), [dict(x) for x in contexts]),
+    )
     return rows
 
 
@@ -123,18 +140,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="cpu | cuda | auto")
     ap.add_argument("--root", default=None, help="dataset folder (default: data.root if it exists)")
     ap.add_argument("--videos", type=int, default=4, help="number of videos")
-    ap.add_argument("--random-init", action="store_true", help="allow random weights when none are on disk")
+    ap.add_argument(
+        "--random-init", action="store_true", help="allow random weights when none are on disk"
+    )
     ap.add_argument("--extractors", default="visual,audio,sync", help="neural modalities to time")
     ap.add_argument("--batch-frames", type=int, default=None, help="override features.batch_frames")
-    ap.add_argument("--frames", type=int, default=None, help="override features.n_frames (smoke runs only)")
-    ap.add_argument("--precision", default="auto", help="auto | fp32 | bf16 | fp16 (optimized path)")
-    ap.add_argument("--workers", type=int, default=1,
-                    help="CPU-stage processes of the optimized end-to-end run (0 = all cores; baselines use 1)")
+    ap.add_argument(
+        "--frames", type=int, default=None, help="override features.n_frames (smoke runs only)"
+    )
+    ap.add_argument(
+        "--precision", default="auto", help="auto | fp32 | bf16 | fp16 (optimized path)"
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="CPU-stage processes of the optimized end-to-end run (0 = all cores; baselines use 1)",
+    )
     ap.add_argument("--no-naive", action="store_true", help="skip the per-frame loop (slow on CPU)")
     ap.add_argument("--no-end-to-end", action="store_true")
-    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/out/extract_<device>.json)")
+    ap.add_argument(
+        "--out", default=None, help="JSON path (default benchmarks/out/extract_<device>.json)"
+    )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     params = load_params(args.params)
     fp = params["features"]
@@ -154,11 +185,18 @@ def main(argv: list[str] | None = None) -> int:
         videos = list_videos(root, params)[: args.videos]
         source = f"{root} (first {len(videos)} videos)"
     else:
-        videos = synth_videos(Path(tmp.name), args.videos, int(fp["grid_fps"]), int(fp["n_frames"]),
-                              int(fp["sample_rate"]))
+        videos = synth_videos(
+            Path(tmp.name),
+            args.videos,
+            int(fp["grid_fps"]),
+            int(fp["n_frames"]),
+            int(fp["sample_rate"]),
+        )
         source = f"{len(videos)} synthetic mp4s (skimage astronaut face, noise audio)"
 
-    fast = GPUOptimizedExtractor(params, precision=args.precision, allow_random_init=args.random_init)
+    fast = GPUOptimizedExtractor(
+        params, precision=args.precision, allow_random_init=args.random_init
+    )
     random_init = {m: bool(fast.extractors[m].describe().get("random_init")) for m in mods}
     dev = fast.device
     clips = [fast.load(p, v) for v, p in videos]
@@ -189,11 +227,21 @@ def main(argv: list[str] | None = None) -> int:
                     ex.extractors[m].device = dev  # type: ignore[attr-defined]
             cache = Path(tmp.name) / f"cache_{name}"
             n_workers = args.workers if ex is fast else 1
-            secs, table = timed(lambda: ex.run(videos, cache, workers=n_workers, progress=False), dev)
+            secs, table = timed(
+                lambda: ex.run(videos, cache, workers=n_workers, progress=False), dev
+            )
             ok = int((table["status"] == "extracted").sum())
-            end_to_end.append({"scope": "end_to_end", "mode": name, "extractor": type(ex).__name__,
-                               "workers": n_workers,
-                               "seconds": secs, "videos": ok, "videos_per_s": ok / secs if secs else None})
+            end_to_end.append(
+                {
+                    "scope": "end_to_end",
+                    "mode": name,
+                    "extractor": type(ex).__name__,
+                    "workers": n_workers,
+                    "seconds": secs,
+                    "videos": ok,
+                    "videos_per_s": ok / secs if secs else None,
+                }
+            )
 
     def speedup(scope_rows: list[dict[str, Any]], base: str) -> float | None:
         by = {r["mode"]: r["seconds"] for r in scope_rows}
@@ -204,19 +252,31 @@ def main(argv: list[str] | None = None) -> int:
         speedups[f"end_to_end_vs_{base}"] = speedup(end_to_end, base)
     for m in mods:
         for base in ("naive_per_frame", "per_video"):
-            speedups[f"{NEURAL[m]}_vs_{base}"] = speedup([r for r in rows if r["scope"] == NEURAL[m]], base)
+            speedups[f"{NEURAL[m]}_vs_{base}"] = speedup(
+                [r for r in rows if r["scope"] == NEURAL[m]], base
+            )
     speedups = {k: v for k, v in speedups.items() if v is not None}
 
     result = {
         "device": str(dev),
-        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "inputs": source, "n_frames": int(fp["n_frames"]), "batch_frames": fast.batch_frames,
+        "device_name": torch.cuda.get_device_name(dev)
+        if dev.type == "cuda"
+        else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "inputs": source,
+        "n_frames": int(fp["n_frames"]),
+        "batch_frames": fast.batch_frames,
         "optimized_autocast": str(fast.dtype).replace("torch.", "") if fast.dtype else "fp32",
         "random_init": random_init,
-        "note": ("random-init weights: timings are valid, features are not" if any(random_init.values())
-                 else "pretrained weights"),
-        "per_extractor": rows, "end_to_end": end_to_end, "speedup": speedups,
+        "note": (
+            "random-init weights: timings are valid, features are not"
+            if any(random_init.values())
+            else "pretrained weights"
+        ),
+        "per_extractor": rows,
+        "end_to_end": end_to_end,
+        "speedup": speedups,
         "command": "benchmarks/extract.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -225,7 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{result['device_name']} ({dev}), {source}, random_init={random_init}")
     print(f"{'scope':<12} {'mode':<22} {'seconds':>9} {'videos/s':>9}")
     for r in rows + end_to_end:
-        print(f"{r['scope']:<12} {r['mode']:<22} {r['seconds']:>9.2f} {r['videos_per_s'] or 0:>9.3f}")
+        print(
+            f"{r['scope']:<12} {r['mode']:<22} {r['seconds']:>9.2f} {r['videos_per_s'] or 0:>9.3f}"
+        )
     for k, v in speedups.items():
         print(f"speedup {k}: {v:.2f}x")
     print(f"-> {out}")

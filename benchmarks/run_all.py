@@ -9,7 +9,7 @@ What it runs (each part can be selected with ``--only``):
   ``benchmarks/out/``; every ``*.json`` there is rendered, including files produced on
   another machine (e.g. ``extract_cuda.json`` from a GPU box, copied in).
 * ``local`` — local process speedup: the same videos extracted with workers=1 and with
-  all cores (``tqa.engines`` ``local``), each into a fresh temporary cache.
+  all cores (``tqa.features.engines`` ``local``), each into a fresh temporary cache.
 * ``dask`` — the Dask engine on a LocalCluster on 127.0.0.1 (cluster start timed apart).
 * ``dvc`` — a no-op ``dvc repro``: run twice, the second is reported (only when
   ``dvc status`` says the pipeline is up to date, or after ``--repro``).
@@ -24,6 +24,7 @@ targets``) are printed beside the measured figures with met / not met.
     .venv/bin/python benchmarks/run_all.py --only local,dask --n-videos 4
     .venv/bin/python benchmarks/run_all.py --report-only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,12 +38,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tqa.atomic import write_json, write_text
-from tqa.params import ROOT, load_params, resolve
+from tqa.core.atomic import write_json, write_text
+from tqa.core.params import ROOT, load_params, resolve
 
 log = logging.getLogger("benchmarks.run_all")
 
@@ -60,7 +61,9 @@ def describe_device() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpu_model": _cpu_model(),
         "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "ram_gib": _ram_gib(),
     }
     try:
@@ -118,16 +121,30 @@ def device_line(dev: dict[str, Any] | None) -> str:
         parts.append(f"{dev['ram_gib']} GiB RAM")
     if dev.get("torch"):
         parts.append(f"torch {dev['torch']}")
-    rest = {k: v for k, v in dev.items() if k not in {"cuda_device", "cpu_model", "usable_cores", "logical_cores",
-                                                      "ram_gib", "torch", "platform", "python",
-                                                      "torch_threads", "dask"}}
+    rest = {
+        k: v
+        for k, v in dev.items()
+        if k
+        not in {
+            "cuda_device",
+            "cpu_model",
+            "usable_cores",
+            "logical_cores",
+            "ram_gib",
+            "torch",
+            "platform",
+            "python",
+            "torch_threads",
+            "dask",
+        }
+    }
     parts += [f"{k} {v}" for k, v in rest.items() if v not in (None, "")]
     return ", ".join(parts) if parts else json.dumps(dev, default=str)
 
 
 # --------------------------------------------------------------------------- running
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def time_command(cmd: list[str], timeout: float, cwd: Path = ROOT) -> dict[str, Any]:
@@ -140,8 +157,12 @@ def time_command(cmd: list[str], timeout: float, cwd: Path = ROOT) -> dict[str, 
         rc, out = 124, f"timed out after {timeout} s\n{exc.stdout or ''}"
     except FileNotFoundError as exc:
         rc, out = 127, str(exc)
-    return {"command": shlex.join(cmd).replace(f"{ROOT}/", ""), "seconds": round(time.perf_counter() - start, 3), "rc": rc,
-            "output_tail": out[-2000:] if isinstance(out, str) else ""}
+    return {
+        "command": shlex.join(cmd).replace(f"{ROOT}/", ""),
+        "seconds": round(time.perf_counter() - start, 3),
+        "rc": rc,
+        "output_tail": out[-2000:] if isinstance(out, str) else "",
+    }
 
 
 def default_script_args(out_dir: Path, n_videos: int, cuda: bool) -> dict[str, list[str]]:
@@ -153,14 +174,21 @@ def default_script_args(out_dir: Path, n_videos: int, cuda: bool) -> dict[str, l
     Random-init weights are allowed so that timings exist without downloads; real weights
     on disk are used when present, and the JSON says which.
     """
-    neural = (["--device", "cuda", "--videos", "32", "--out", str(out_dir / "extract_cuda.json")] if cuda else
-              ["--device", "cpu", "--videos", "2", "--out", str(out_dir / "extract_neural_cpu.json")])
-    return {"extract_cpu": ["--n", str(n_videos), "--out", str(out_dir / "extract_cpu.json")],
-            "extract": neural + ["--random-init"],
-            "train": ["--out", str(out_dir)]}
+    neural = (
+        ["--device", "cuda", "--videos", "32", "--out", str(out_dir / "extract_cuda.json")]
+        if cuda
+        else ["--device", "cpu", "--videos", "2", "--out", str(out_dir / "extract_neural_cpu.json")]
+    )
+    return {
+        "extract_cpu": ["--n", str(n_videos), "--out", str(out_dir / "extract_cpu.json")],
+        "extract": neural + ["--random-init"],
+        "train": ["--out", str(out_dir)],
+    }
 
 
-def run_scripts(names: list[str], extra_args: dict[str, list[str]], timeout: float) -> dict[str, Any]:
+def run_scripts(
+    names: list[str], extra_args: dict[str, list[str]], timeout: float
+) -> dict[str, Any]:
     """Run the benchmark scripts that exist; their commands and exit statuses."""
     ran = {}
     for name in names:
@@ -178,27 +206,39 @@ def run_scripts(names: list[str], extra_args: dict[str, list[str]], timeout: flo
 
 
 def dataset_videos(params: dict, n: int | None) -> list[tuple[str, str]]:
-    """The first ``n`` (video_id, path) of data.root (via tqa.data when available)."""
+    """The first ``n`` (video_id, path) of data.root (via tqa.data.labels when available)."""
     root = resolve(params["data"]["root"])
     try:
-        from tqa.data import load_dataset
+        from tqa.data.labels import load_dataset
 
         labels = load_dataset(root, params).labels
         pairs = list(zip(labels["video_id"].astype(str), labels["path"].astype(str)))
     except ImportError:
-        files = sorted(p for p in (root / "videos").glob("*") if p.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"})
+        files = sorted(
+            p
+            for p in (root / "videos").glob("*")
+            if p.suffix.lower() in {".mp4", ".avi", ".mov", ".mkv"}
+        )
         pairs = [(p.stem, str(p)) for p in files]
     if not pairs:
-        raise FileNotFoundError(f"no videos found under {root} (build the sample corpus: `tqa corpus`)")
+        raise FileNotFoundError(
+            f"no videos found under {root} (build the sample corpus: `tqa corpus`)"
+        )
     return pairs[:n] if n else pairs
 
 
 def bench_engines(params: dict, videos: list[tuple[str, str]], parts: list[str]) -> dict[str, Any]:
     """Local workers=1 vs all cores, and the Dask engine on a LocalCluster, same videos."""
-    from tqa.engines.cli import run_engine
+    from tqa.features.engines.cli import run_engine
 
-    out: dict[str, Any] = {"n_videos": len(videos), "video_ids": [v for v, _ in videos], "measured_at": _now()}
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    out: dict[str, Any] = {
+        "n_videos": len(videos),
+        "video_ids": [v for v, _ in videos],
+        "measured_at": _now(),
+    }
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     root = params["data"]["root"]
 
     def timed(engine: str, workers: int, cache: str, **kw) -> dict[str, Any]:
@@ -207,22 +247,30 @@ def bench_engines(params: dict, videos: list[tuple[str, str]], parts: list[str])
         secs = time.perf_counter() - start
         counts = {str(k): int(v) for k, v in table["status"].value_counts().items()}
         done = counts.get("extracted", 0)
-        return {"workers": workers, "seconds": round(secs, 3), "status_counts": counts,
-                "videos_per_s": round(done / secs, 4) if secs > 0 and done else None,
-                "mean_video_seconds": _mean_seconds(table)}
+        return {
+            "workers": workers,
+            "seconds": round(secs, 3),
+            "status_counts": counts,
+            "videos_per_s": round(done / secs, 4) if secs > 0 and done else None,
+            "mean_video_seconds": _mean_seconds(table),
+        }
 
     with tempfile.TemporaryDirectory(prefix="tqa-bench-") as tmp:
         if "local" in parts:
             out["local_1"] = timed("local", 1, f"{tmp}/local1")
-            out["local_1"]["command"] = f"tqa extract --engine local --workers 1 (first {len(videos)} videos of {root}, empty cache)"
+            out["local_1"]["command"] = (
+                f"tqa extract --engine local --workers 1 (first {len(videos)} videos of {root}, empty cache)"
+            )
             out["local_all"] = timed("local", cores, f"{tmp}/localall")
-            out["local_all"]["command"] = f"tqa extract --engine local --workers {cores} (same videos, empty cache)"
+            out["local_all"]["command"] = (
+                f"tqa extract --engine local --workers {cores} (same videos, empty cache)"
+            )
             t1, tn = out["local_1"]["seconds"], out["local_all"]["seconds"]
             out["local_speedup"] = round(t1 / tn, 3) if tn else None
         if "dask" in parts:
             from distributed import Client
 
-            from tqa.engines.dask_engine import run_dask, start_local_cluster
+            from tqa.features.engines.dask_engine import run_dask, start_local_cluster
 
             start = time.perf_counter()
             cluster = start_local_cluster(cores, params)
@@ -238,19 +286,28 @@ def bench_engines(params: dict, videos: list[tuple[str, str]], parts: list[str])
                 cluster.close()
             counts = {str(k): int(v) for k, v in table["status"].value_counts().items()}
             done = counts.get("extracted", 0)
-            out["dask"] = {"workers": cores, "cluster_start_seconds": round(startup, 3), "seconds": round(secs, 3),
-                           "mean_video_seconds": _mean_seconds(table),
-                           "status_counts": counts, "videos_per_s": round(done / secs, 4) if secs > 0 and done else None,
-                           "n_distinct_workers": int(table["worker"].nunique()),
-                           "command": f"tqa extract --engine dask (LocalCluster on 127.0.0.1, {cores} worker processes "
-                                      f"x 1 thread; same videos, empty cache; cluster start timed apart)"}
+            out["dask"] = {
+                "workers": cores,
+                "cluster_start_seconds": round(startup, 3),
+                "seconds": round(secs, 3),
+                "mean_video_seconds": _mean_seconds(table),
+                "status_counts": counts,
+                "videos_per_s": round(done / secs, 4) if secs > 0 and done else None,
+                "n_distinct_workers": int(table["worker"].nunique()),
+                "command": f"tqa extract --engine dask (LocalCluster on 127.0.0.1, {cores} worker processes "
+                f"x 1 thread; same videos, empty cache; cluster start timed apart)",
+            }
     return out
 
 
 def _mean_seconds(table) -> float | None:
     """Mean busy seconds of one extracted video (worker start-up excluded)."""
     done = table[table["status"] == "extracted"]
-    return round(float(done["seconds"].astype(float).mean()), 3) if len(done) and "seconds" in done else None
+    return (
+        round(float(done["seconds"].astype(float).mean()), 3)
+        if len(done) and "seconds" in done
+        else None
+    )
 
 
 def bench_dvc(repro: bool, timeout: float) -> dict[str, Any]:
@@ -265,13 +322,19 @@ def bench_dvc(repro: bool, timeout: float) -> dict[str, Any]:
     status = _dvc_status(dvc)
     out["status_before_noop"] = status
     if status != "up to date":
-        out["noop"] = {"skipped": f"pipeline not up to date ({status}); run `make repro` first or pass --repro"}
+        out["noop"] = {
+            "skipped": f"pipeline not up to date ({status}); run `make repro` first or pass --repro"
+        }
         return out
     first = time_command([dvc, "repro"], timeout)
     second = time_command([dvc, "repro"], timeout)
-    out["noop"] = {"first_seconds": first["seconds"], "seconds": second["seconds"], "rc": second["rc"],
-                   "command": f"{second['command']} (second of two consecutive runs)",
-                   "output_tail": second["output_tail"][-500:]}
+    out["noop"] = {
+        "first_seconds": first["seconds"],
+        "seconds": second["seconds"],
+        "rc": second["rc"],
+        "command": f"{second['command']} (second of two consecutive runs)",
+        "output_tail": second["output_tail"][-500:],
+    }
     return out
 
 
@@ -303,14 +366,24 @@ def find_numbers(obj: Any, pattern: str, path: str = "") -> list[tuple[str, floa
             found += find_numbers(v, pattern, f"{path}.{k}" if path else str(k))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            label = v.get("name") or v.get("extractor") or v.get("mode") if isinstance(v, dict) else None
+            label = (
+                v.get("name") or v.get("extractor") or v.get("mode")
+                if isinstance(v, dict)
+                else None
+            )
             found += find_numbers(v, pattern, f"{path}[{label or i}]")
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool) and re.search(pattern, path, re.I):
+    elif (
+        isinstance(obj, (int, float))
+        and not isinstance(obj, bool)
+        and re.search(pattern, path, re.I)
+    ):
         found.append((path, float(obj)))
     return found
 
 
-def _pick(cands: list[tuple[str, float]], prefer: tuple[str, ...] = ("end_to_end", "total", "overall")) -> tuple[str, float] | None:
+def _pick(
+    cands: list[tuple[str, float]], prefer: tuple[str, ...] = ("end_to_end", "total", "overall")
+) -> tuple[str, float] | None:
     for word in prefer:
         for path, v in cands:
             if word in path.lower():
@@ -325,34 +398,77 @@ def evaluate_targets(results: dict[str, Any], targets: dict[str, float]) -> list
     engines = scale.get("engines", {})
     cpu = (engines.get("local_all") or {}).get("videos_per_s")
     cores = (scale.get("device") or {}).get("usable_cores")
-    rows.append(_target_row(
-        f"CPU weight-free extraction, end to end, all cores ({cores} here)", ">=", targets.get("cpu_videos_per_s"),
-        cpu, "videos/s", (engines.get("local_all") or {}).get("command", "benchmarks/run_all.py --only local")))
+    rows.append(
+        _target_row(
+            f"CPU weight-free extraction, end to end, all cores ({cores} here)",
+            ">=",
+            targets.get("cpu_videos_per_s"),
+            cpu,
+            "videos/s",
+            (engines.get("local_all") or {}).get("command", "benchmarks/run_all.py --only local"),
+        )
+    )
     gpu = None
     for stem, res in results.items():
         if not isinstance(res, dict):
             continue
-        if stem.startswith("extract_cuda") or (stem.startswith("extract") and "cuda" in json.dumps(res.get("device", ""))):
+        if stem.startswith("extract_cuda") or (
+            stem.startswith("extract") and "cuda" in json.dumps(res.get("device", ""))
+        ):
             sp = neural_speedups(res)
-            found = (("all neural extractors (sum of naive s / sum of optimized s)", sp["all"]) if "all" in sp
-                     else _pick(find_numbers(res, r"speedup")))
+            found = (
+                ("all neural extractors (sum of naive s / sum of optimized s)", sp["all"])
+                if "all" in sp
+                else _pick(find_numbers(res, r"speedup"))
+            )
             if found:
-                cmd = res.get("command") or _script_for(stem, (results.get("run_all") or {}).get("scripts") or {}).get(
-                    "command") or "benchmarks/extract.py --device cuda"
+                cmd = (
+                    res.get("command")
+                    or _script_for(stem, (results.get("run_all") or {}).get("scripts") or {}).get(
+                        "command"
+                    )
+                    or "benchmarks/extract.py --device cuda"
+                )
                 gpu = (f"{stem}.json: {found[0]}", found[1], cmd)
                 break
-    rows.append(_target_row("GPUOptimizedExtractor vs naive per-frame loop, same GPU", ">=", targets.get("gpu_speedup"),
-                            gpu[1] if gpu else None, "x", gpu[2] + f" ({gpu[0]})" if gpu else
-                            "not measured here: no benchmarks/out/extract_cuda.json (needs a GPU machine)"))
+    rows.append(
+        _target_row(
+            "GPUOptimizedExtractor vs naive per-frame loop, same GPU",
+            ">=",
+            targets.get("gpu_speedup"),
+            gpu[1] if gpu else None,
+            "x",
+            gpu[2] + f" ({gpu[0]})"
+            if gpu
+            else "not measured here: no benchmarks/out/extract_cuda.json (needs a GPU machine)",
+        )
+    )
     cpu_script = _script_cpu_rate(results.get("extract_cpu"))
     if cpu_script:
-        rows.append(_target_row(f"CPU weight-free extraction, end to end, workers={cpu_script[0]} (extract_cpu.py)",
-                                ">=", targets.get("cpu_videos_per_s"), cpu_script[1], "videos/s",
-                                _script_for("extract_cpu", (results.get("run_all") or {}).get("scripts") or {}).get(
-                                    "command") or "benchmarks/extract_cpu.py"))
+        rows.append(
+            _target_row(
+                f"CPU weight-free extraction, end to end, workers={cpu_script[0]} (extract_cpu.py)",
+                ">=",
+                targets.get("cpu_videos_per_s"),
+                cpu_script[1],
+                "videos/s",
+                _script_for("extract_cpu", (results.get("run_all") or {}).get("scripts") or {}).get(
+                    "command"
+                )
+                or "benchmarks/extract_cpu.py",
+            )
+        )
     noop = (scale.get("dvc") or {}).get("noop") or {}
-    rows.append(_target_row("no-op `dvc repro`", "<=", targets.get("noop_dvc_repro_s"), noop.get("seconds"), "s",
-                            noop.get("command") or noop.get("skipped") or "benchmarks/run_all.py --only dvc"))
+    rows.append(
+        _target_row(
+            "no-op `dvc repro`",
+            "<=",
+            targets.get("noop_dvc_repro_s"),
+            noop.get("seconds"),
+            "s",
+            noop.get("command") or noop.get("skipped") or "benchmarks/run_all.py --only dvc",
+        )
+    )
     return rows
 
 
@@ -381,11 +497,15 @@ def _script_cpu_rate(res: Any) -> tuple[int, float] | None:
     """(workers, videos/s) of extract_cpu.py's all-cores setting (the most workers)."""
     if not isinstance(res, dict):
         return None
-    runs = [r for r in res.get("results") or [] if isinstance(r, dict) and r.get("videos_per_s") is not None]
+    runs = [
+        r
+        for r in res.get("results") or []
+        if isinstance(r, dict) and r.get("videos_per_s") is not None
+    ]
     if not runs:
         return None
     cores = res.get("cpu_count") or os.cpu_count() or 1
-    best = max(runs, key=lambda r: (r.get("workers") or cores))
+    best = max(runs, key=lambda r: r.get("workers") or cores)
     return int(best.get("workers") or cores), float(best["videos_per_s"])
 
 
@@ -399,19 +519,31 @@ def json_device(res: Any) -> str:
     parts = [str(res[k]) for k in ("device_name",) if res.get(k)]
     if dev:
         parts.append(f"({dev})")
-    for key, label in (("machine", ""), ("cpu_count", "cores: "), ("torch", "torch "), ("threads", "threads: ")):
+    for key, label in (
+        ("machine", ""),
+        ("cpu_count", "cores: "),
+        ("torch", "torch "),
+        ("threads", "threads: "),
+    ):
         if res.get(key) is not None:
             parts.append(f"{label}{res[key]}")
     return " ".join(parts) if parts else "device not recorded"
 
 
-def _target_row(what: str, op: str, target: float | None, measured: float | None, unit: str, source: str) -> dict:
+def _target_row(
+    what: str, op: str, target: float | None, measured: float | None, unit: str, source: str
+) -> dict:
     if measured is None or target is None:
         met = "not measured"
     else:
         met = "met" if (measured >= target if op == ">=" else measured <= target) else "not met"
-    return {"target": what, "goal": f"{op} {target} {unit}", "measured": "—" if measured is None else f"{measured:.3g} {unit}",
-            "status": met, "command": source}
+    return {
+        "target": what,
+        "goal": f"{op} {target} {unit}",
+        "measured": "—" if measured is None else f"{measured:.3g} {unit}",
+        "status": met,
+        "command": source,
+    }
 
 
 def md_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -419,14 +551,20 @@ def md_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> st
     if not rows:
         return "_(empty)_"
     cols = columns or list(dict.fromkeys(k for r in rows for k in r))
+
     def cell(v: Any) -> str:
         if isinstance(v, float):
             v = f"{v:.4g}"
-        elif isinstance(v, dict) and all(isinstance(x, (int, float, str, bool)) or x is None for x in v.values()):
-            v = ", ".join(f"{k}: {x:.3g}" if isinstance(x, float) else f"{k}: {x}" for k, x in v.items())
+        elif isinstance(v, dict) and all(
+            isinstance(x, (int, float, str, bool)) or x is None for x in v.values()
+        ):
+            v = ", ".join(
+                f"{k}: {x:.3g}" if isinstance(x, float) else f"{k}: {x}" for k, x in v.items()
+            )
         elif isinstance(v, (dict, list)):
             v = json.dumps(v, default=str)
         return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -442,7 +580,9 @@ def render_json(obj: Any, depth: int = 0) -> str:
             continue
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             blocks.append(f"**{k}**\n\n" + md_table(v))
-        elif isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()) and depth < 2:
+        elif (
+            isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()) and depth < 2
+        ):
             if all(not isinstance(y, (dict, list)) for x in v.values() for y in x.values()):
                 blocks.append(f"**{k}**\n\n" + md_table([{"": name, **x} for name, x in v.items()]))
             else:
@@ -461,9 +601,11 @@ def _script_for(stem: str, scripts: dict[str, Any]) -> dict[str, Any]:
     return scripts[names[0]] if names else {}
 
 
-def render_report(results: dict[str, Any], params: dict, device: dict[str, Any], generated: str) -> str:
+def render_report(
+    results: dict[str, Any], params: dict, device: dict[str, Any], generated: str
+) -> str:
     """The whole of reports/benchmarks.md."""
-    from tqa.reporting import provenance
+    from tqa.study.reporting import provenance
 
     targets = ((params.get("scale") or {}).get("bench") or {}).get("targets") or {}
     lines = [
@@ -479,31 +621,53 @@ def render_report(results: dict[str, Any], params: dict, device: dict[str, Any],
         "",
         "## Targets (issue #8)",
         "",
-        md_table(evaluate_targets(results, targets), ["target", "goal", "measured", "status", "command"]),
+        md_table(
+            evaluate_targets(results, targets), ["target", "goal", "measured", "status", "command"]
+        ),
     ]
     scale = results.get("scale")
     if scale:
-        lines += ["", "## Engines and pipeline (benchmarks/out/scale.json)", "",
-                  f"Measured on: {device_line(scale.get('device'))}; engines at "
-                  f"{(scale.get('engines') or {}).get('measured_at', '—')}, dvc at "
-                  f"{(scale.get('dvc') or {}).get('measured_at', '—')}.", ""]
+        lines += [
+            "",
+            "## Engines and pipeline (benchmarks/out/scale.json)",
+            "",
+            f"Measured on: {device_line(scale.get('device'))}; engines at "
+            f"{(scale.get('engines') or {}).get('measured_at', '—')}, dvc at "
+            f"{(scale.get('dvc') or {}).get('measured_at', '—')}.",
+            "",
+        ]
         eng = scale.get("engines") or {}
         rows = []
         for key in ("local_1", "local_all", "dask"):
             if key in eng:
                 r = eng[key]
-                rows.append({"run": key, "workers": r.get("workers"), "videos": eng.get("n_videos"),
-                             "seconds": r.get("seconds"), "videos/s": r.get("videos_per_s"),
-                             "s per video (busy)": r.get("mean_video_seconds"),
-                             "cluster start s": r.get("cluster_start_seconds"), "statuses": r.get("status_counts"),
-                             "command": r.get("command")})
+                rows.append(
+                    {
+                        "run": key,
+                        "workers": r.get("workers"),
+                        "videos": eng.get("n_videos"),
+                        "seconds": r.get("seconds"),
+                        "videos/s": r.get("videos_per_s"),
+                        "s per video (busy)": r.get("mean_video_seconds"),
+                        "cluster start s": r.get("cluster_start_seconds"),
+                        "statuses": r.get("status_counts"),
+                        "command": r.get("command"),
+                    }
+                )
         if rows:
-            lines += [md_table(rows), "",
-                      "`seconds` is end to end (worker process start-up and imports included); "
-                      "`s per video (busy)` is the mean time inside one video's task.", ""]
+            lines += [
+                md_table(rows),
+                "",
+                "`seconds` is end to end (worker process start-up and imports included); "
+                "`s per video (busy)` is the mean time inside one video's task.",
+                "",
+            ]
         if eng.get("local_speedup") is not None:
-            lines += [f"Local process speedup (workers=1 time / all-cores time, same videos): "
-                      f"**{eng['local_speedup']:.2f}x**.", ""]
+            lines += [
+                f"Local process speedup (workers=1 time / all-cores time, same videos): "
+                f"**{eng['local_speedup']:.2f}x**.",
+                "",
+            ]
         if eng.get("error"):
             lines += [f"Engine benchmark error: `{eng['error']}`", ""]
         dvc = scale.get("dvc") or {}
@@ -511,12 +675,25 @@ def render_report(results: dict[str, Any], params: dict, device: dict[str, Any],
             drows = []
             if "make_repro" in dvc:
                 m = dvc["make_repro"]
-                drows.append({"what": "`make repro` wall time", "seconds": m.get("seconds"), "rc": m.get("rc"),
-                              "note": f"pipeline before: {dvc.get('status_before_repro')}", "command": m.get("command")})
+                drows.append(
+                    {
+                        "what": "`make repro` wall time",
+                        "seconds": m.get("seconds"),
+                        "rc": m.get("rc"),
+                        "note": f"pipeline before: {dvc.get('status_before_repro')}",
+                        "command": m.get("command"),
+                    }
+                )
             noop = dvc.get("noop") or {}
-            drows.append({"what": "no-op `dvc repro` (second run)", "seconds": noop.get("seconds"), "rc": noop.get("rc"),
-                          "note": noop.get("skipped") or f"first run {noop.get('first_seconds')} s",
-                          "command": noop.get("command")})
+            drows.append(
+                {
+                    "what": "no-op `dvc repro` (second run)",
+                    "seconds": noop.get("seconds"),
+                    "rc": noop.get("rc"),
+                    "note": noop.get("skipped") or f"first run {noop.get('first_seconds')} s",
+                    "command": noop.get("command"),
+                }
+            )
             if dvc.get("skipped"):
                 drows = [{"what": "dvc", "note": dvc["skipped"]}]
             lines += [md_table(drows), ""]
@@ -525,20 +702,43 @@ def render_report(results: dict[str, Any], params: dict, device: dict[str, Any],
             continue
         ran = _script_for(stem, (results.get("run_all") or {}).get("scripts") or {})
         cmd = res.get("command") if isinstance(res, dict) else None
-        lines += ["", f"## {stem} (benchmarks/out/{stem}.json)", "",
-                  f"Measured on: {json_device(res)}.",
-                  f"Command: `{cmd or ran.get('command') or 'see the script docstring'}`.", ""]
+        lines += [
+            "",
+            f"## {stem} (benchmarks/out/{stem}.json)",
+            "",
+            f"Measured on: {json_device(res)}.",
+            f"Command: `{cmd or ran.get('command') or 'see the script docstring'}`.",
+            "",
+        ]
         sp = neural_speedups(res) if isinstance(res, dict) else {}
         if sp:
-            lines += ["Speedup of the optimized path over the naive per-frame loop (naive s / optimized s, "
-                      "computed here from `per_extractor`):", "",
-                      md_table([{"extractor": k, "speedup": round(v, 2)} for k, v in sp.items()]), ""]
+            lines += [
+                "Speedup of the optimized path over the naive per-frame loop (naive s / optimized s, "
+                "computed here from `per_extractor`):",
+                "",
+                md_table([{"extractor": k, "speedup": round(v, 2)} for k, v in sp.items()]),
+                "",
+            ]
         lines += [render_json(res)]
     scripts = (results.get("run_all") or {}).get("scripts") or {}
     if scripts:
-        lines += ["", "## Benchmark scripts run by this runner", "",
-                  md_table([{"script": k, "command": v.get("command"), "seconds": v.get("seconds"), "rc": v.get("rc"),
-                             "note": v.get("skipped", "")} for k, v in scripts.items()])]
+        lines += [
+            "",
+            "## Benchmark scripts run by this runner",
+            "",
+            md_table(
+                [
+                    {
+                        "script": k,
+                        "command": v.get("command"),
+                        "seconds": v.get("seconds"),
+                        "rc": v.get("rc"),
+                        "note": v.get("skipped", ""),
+                    }
+                    for k, v in scripts.items()
+                ]
+            ),
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -552,15 +752,34 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts of {PARTS}")
-    ap.add_argument("--n-videos", type=int, default=None, help="videos for the engine runs (scale.bench.n_videos)")
+    ap.add_argument(
+        "--n-videos",
+        type=int,
+        default=None,
+        help="videos for the engine runs (scale.bench.n_videos)",
+    )
     ap.add_argument("--repro", action="store_true", help="also time `make repro` (long)")
-    ap.add_argument("--report-only", action="store_true", help="measure nothing; re-render the report from JSON")
-    ap.add_argument("--script-args", action="append", default=[], metavar="NAME=ARGS",
-                    help='extra arguments for a script, e.g. --script-args "extract_cpu=--workers 2"')
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="params override (YAML value), e.g. --set data.root=data/sample")
+    ap.add_argument(
+        "--report-only", action="store_true", help="measure nothing; re-render the report from JSON"
+    )
+    ap.add_argument(
+        "--script-args",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help='extra arguments for a script, e.g. --script-args "extract_cpu=--workers 2"',
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="params override (YAML value), e.g. --set data.root=data/sample",
+    )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     import yaml
 
@@ -575,18 +794,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown parts {unknown}; choose from {PARTS}")
     device = describe_device()
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
 
     if not args.report_only:
-        extra = default_script_args(out_dir, int(args.n_videos or bench.get("n_videos") or 8),
-                                    bool(device.get("cuda_device")))
+        extra = default_script_args(
+            out_dir,
+            int(args.n_videos or bench.get("n_videos") or 8),
+            bool(device.get("cuda_device")),
+        )
         for s in args.script_args:
             name, _, rest = s.partition("=")
             extra[name] = shlex.split(rest)
         scripts = run_scripts([p for p in parts if p in SCRIPTS], extra, timeout)
         prev = load_results(out_dir).get("run_all", {})
-        write_json(out_dir / "run_all.json", {"generated": now, "device": device,
-                                              "scripts": {**prev.get("scripts", {}), **scripts}})
+        write_json(
+            out_dir / "run_all.json",
+            {"generated": now, "device": device, "scripts": {**prev.get("scripts", {}), **scripts}},
+        )
         scale = load_results(out_dir).get("scale", {})
         scale.update({"generated": now, "device": device})
         if {"local", "dask"} & set(parts):

@@ -1,4 +1,5 @@
 """Shared fixtures. ``tiny_corpus``: a small synthetic corpus built once per test session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,8 @@ def tiny_corpus(tmp_path_factory) -> Path:
     8 videos at the default format (150 frames, 25 fps, corpus.size px), one per profile,
     including one off-format clip (other fps / length / resolution). About 3-5 s to build.
     """
-    from tqa.corpus.build import build_corpus
-    from tqa.params import load_params
+    from tqa.core.params import load_params
+    from tqa.data.corpus.build import build_corpus
 
     params = load_params()
     cfg = dict(params["corpus"])

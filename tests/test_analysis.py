@@ -1,4 +1,5 @@
 """Data analysis functions against numpy / pandas / scipy oracles, and notebook 01 under papermill."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tqa.analysis import (correlations_long, data_summary, feature_scale_table, label_summary,
-                          load_cached_features, nan_counts, near_zero_variance, pair_counts, task_correlations)
-from tqa.schema import MODALITIES, TASKS, FeatureSet
+from tqa.core.schema import MODALITIES, TASKS, FeatureSet
+from tqa.study.analysis import (
+    correlations_long,
+    data_summary,
+    feature_scale_table,
+    label_summary,
+    load_cached_features,
+    nan_counts,
+    near_zero_variance,
+    pair_counts,
+    task_correlations,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,7 +37,9 @@ def random_labels(n: int = 200, seed: int = 0) -> pd.DataFrame:
     df["expression"] = np.clip(base + rng.normal(0, 0.3, n), 1, 5)
     df["audio_quality"] = np.clip(rng.normal(3.5, 0.5, n), 1, 5)
     df["cross_modal"] = np.clip(0.7 * base + 1 + rng.normal(0, 0.4, n), 1, 5)
-    df["overall"] = np.clip(0.5 * (df["expression"] + df["cross_modal"]) + rng.normal(0, 0.2, n), 1, 5)
+    df["overall"] = np.clip(
+        0.5 * (df["expression"] + df["cross_modal"]) + rng.normal(0, 0.2, n), 1, 5
+    )
     for task, keep in zip(TASKS, (1.0, 0.728, 0.778, 0.726, 0.726)):
         df.loc[rng.random(n) > keep, task] = -1.0
     return df
@@ -49,12 +61,21 @@ def test_label_summary_matches_pandas_oracle() -> None:
 
 
 def test_label_summary_closed_forms_and_near_zero() -> None:
-    df = pd.DataFrame({"video_id": list("abcd"), "lip_sync": [4.0, 4.0, 4.0, 4.0],
-                       "expression": [1.0, 2.0, 3.0, -1.0], "audio_quality": [-1.0] * 4,
-                       "cross_modal": [5.0, -1.0, -1.0, -1.0], "overall": [1.0, 5.0, 1.0, 5.0]})
+    df = pd.DataFrame(
+        {
+            "video_id": list("abcd"),
+            "lip_sync": [4.0, 4.0, 4.0, 4.0],
+            "expression": [1.0, 2.0, 3.0, -1.0],
+            "audio_quality": [-1.0] * 4,
+            "cross_modal": [5.0, -1.0, -1.0, -1.0],
+            "overall": [1.0, 5.0, 1.0, 5.0],
+        }
+    )
     s = label_summary(df).set_index("task")
     assert s.loc["lip_sync", "std"] == 0.0
-    assert s.loc["expression", "mean"] == 2.0 and s.loc["expression", "var"] == 1.0  # var of 1,2,3 (ddof 1)
+    assert (
+        s.loc["expression", "mean"] == 2.0 and s.loc["expression", "var"] == 1.0
+    )  # var of 1,2,3 (ddof 1)
     assert s.loc["expression", "present_rate"] == 0.75
     assert s.loc["audio_quality", "n_present"] == 0 and np.isnan(s.loc["audio_quality", "mean"])
     assert np.isnan(s.loc["cross_modal", "std"])  # one label: no sample std
@@ -96,7 +117,9 @@ def feature_set(n: int = 4, t: int = 6) -> FeatureSet:
     rng = np.random.default_rng(0)
     dims = {"visual": 5, "audio": 3, "landmarks": 6, "au": 2}
     scale = {"visual": 1000.0, "audio": 10.0, "landmarks": 1.0, "au": 2.0}
-    streams = {m: (rng.uniform(-1, 1, (n, t, d)) * scale[m]).astype(np.float32) for m, d in dims.items()}
+    streams = {
+        m: (rng.uniform(-1, 1, (n, t, d)) * scale[m]).astype(np.float32) for m, d in dims.items()
+    }
     streams["visual"][0, 0, 0] = 1000.0  # exact max |value| per modality
     streams["landmarks"][1, 2, 3] = -1.0
     streams["au"][2, 1, 0] = 2.0
@@ -126,7 +149,9 @@ def test_feature_scale_table_against_numpy() -> None:
     assert tab.loc["audio", "orders_vs_smallest"] == pytest.approx(1.0)
     assert tab.loc["au", "log10_abs_max"] == pytest.approx(np.log10(2.0))
     with_sync = feature_scale_table(fs, include_sync=True)
-    assert "sync" in set(with_sync["modality"]) and with_sync.attrs["orders_spread"] == pytest.approx(3.0)
+    assert "sync" in set(with_sync["modality"]) and with_sync.attrs[
+        "orders_spread"
+    ] == pytest.approx(3.0)
 
 
 def test_nan_counts_known_pattern() -> None:
@@ -158,7 +183,13 @@ def test_load_cached_features_reads_cache(tmp_path: Path) -> None:
 
     fs = feature_set()
     for i, vid in enumerate(fs.video_ids):
-        write_features(tmp_path, vid, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i], {"config_hash": "h"})
+        write_features(
+            tmp_path,
+            vid,
+            {m: a[i] for m, a in fs.streams.items()},
+            fs.sync[i],
+            {"config_hash": "h"},
+        )
     got = load_cached_features({"features": {"cache_dir": str(tmp_path)}}, ["v2", "v0", "nope"])
     assert got is not None and got.video_ids == ["v0", "v2"]
     np.testing.assert_array_equal(got.streams["visual"], fs.streams["visual"][[0, 2]])
@@ -187,23 +218,56 @@ def test_notebook_01_runs_under_papermill(tmp_path: Path) -> None:
     cache = tmp_path / "features"
     fs = feature_set()
     for i, vid in enumerate(fs.video_ids):
-        write_features(cache, vid, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i],
-                       {"config_hash": "h", "extractors": {"visual": {"name": "nss", "version": "1"}}})
+        write_features(
+            cache,
+            vid,
+            {m: a[i] for m, a in fs.streams.items()},
+            fs.sync[i],
+            {"config_hash": "h", "extractors": {"visual": {"name": "nss", "version": "1"}}},
+        )
     reports = tmp_path / "reports"
-    overrides = {"data.root": str(root), "features.cache_dir": str(cache), "split.out": str(tmp_path / "split.csv")}
+    overrides = {
+        "data.root": str(root),
+        "features.cache_dir": str(cache),
+        "split.out": str(tmp_path / "split.csv"),
+    }
     out_nb = tmp_path / "01.ipynb"
-    cmd = [str(REPO / ".venv" / "bin" / "papermill"), "-k", "python3", str(REPO / "notebooks" / "01_data_analysis.ipynb"),
-           str(out_nb), "-p", "reports_dir", str(reports), "-y", json.dumps({"overrides": overrides}),
-           "--cwd", str(REPO)]
+    cmd = [
+        str(REPO / ".venv" / "bin" / "papermill"),
+        "-k",
+        "python3",
+        str(REPO / "notebooks" / "01_data_analysis.ipynb"),
+        str(out_nb),
+        "-p",
+        "reports_dir",
+        str(reports),
+        "-y",
+        json.dumps({"overrides": overrides}),
+        "--cwd",
+        str(REPO),
+    ]
     if not Path(cmd[0]).exists():
         cmd[0:1] = [sys.executable, "-m", "papermill"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("label_distributions", "label_missing_rates", "task_correlations", "feature_scales"):
+    for name in (
+        "label_distributions",
+        "label_missing_rates",
+        "task_correlations",
+        "feature_scales",
+    ):
         assert (reports / "figures" / f"{name}.png").stat().st_size > 1000
         assert "Data:" in (reports / "figures" / f"{name}.txt").read_text()
-    for name in ("label_summary", "task_correlations", "data_problems", "feature_scales", "feature_nan_counts"):
-        assert (reports / "tables" / f"{name}.csv").is_file() and (reports / "tables" / f"{name}.md").is_file()
+    for name in (
+        "label_summary",
+        "task_correlations",
+        "data_problems",
+        "feature_scales",
+        "feature_nan_counts",
+    ):
+        assert (reports / "tables" / f"{name}.csv").is_file() and (
+            reports / "tables" / f"{name}.md"
+        ).is_file()
     summ = pd.read_csv(reports / "tables" / "label_summary.csv").set_index("task")
     lab = pd.read_csv(root / "labels.csv")[list(TASKS)].replace(-1.0, np.nan)
     np.testing.assert_allclose(summ.loc[list(TASKS), "std"], lab.std().to_numpy(), rtol=1e-6)

@@ -1,12 +1,13 @@
-"""tqa.baselines on planted data: known means, a linear signal ridge must recover."""
+"""tqa.study.baselines on planted data: known means, a linear signal ridge must recover."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from tqa import baselines as B
-from tqa.schema import SYNC_FIELDS, TASKS, FeatureSet
+from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
+from tqa.study import baselines as B
 
 
 def _planted(n: int = 120, t: int = 8, seed: int = 0):
@@ -33,12 +34,19 @@ def _planted(n: int = 120, t: int = 8, seed: int = 0):
     labels[:, 4] = 3.0 + 0.5 * v_mean
     labels[:, 1:] = np.clip(labels[:, 1:], 1.0, 5.0)
     labels[rng.random(n) < 0.25, 2] = -1.0
-    split = np.array(["train"] * int(n * 0.7) + ["val"] * int(n * 0.1) + ["test"] * (n - int(n * 0.7) - int(n * 0.1)))
+    split = np.array(
+        ["train"] * int(n * 0.7)
+        + ["val"] * int(n * 0.1)
+        + ["test"] * (n - int(n * 0.7) - int(n * 0.1))
+    )
     return fs, labels, split
 
 
-PARAMS = {"seed": 0, "data": {"score_min": 1.0, "score_max": 5.0},
-          "eval": {"baselines": {"rf_n_estimators": 30}}}
+PARAMS = {
+    "seed": 0,
+    "data": {"score_min": 1.0, "score_max": 5.0},
+    "eval": {"baselines": {"rf_n_estimators": 30}},
+}
 
 
 def test_pooled_features_shape_and_values():
@@ -48,7 +56,9 @@ def test_pooled_features_shape_and_values():
     j = names.index("visual_1__mean")
     np.testing.assert_allclose(x[:, j], fs.streams["visual"][:, :, 1].mean(axis=1), rtol=1e-6)
     j = names.index("audio_0__std")
-    np.testing.assert_allclose(x[5, j], np.std(np.delete(fs.streams["audio"][5, :, 0], 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        x[5, j], np.std(np.delete(fs.streams["audio"][5, :, 0], 2)), rtol=1e-5
+    )
     assert np.isnan(x[3, names.index("visual_2__mean")])
     np.testing.assert_allclose(x[:, -3:], fs.sync, rtol=1e-6)
 
@@ -83,6 +93,6 @@ def test_random_forest_learns_and_sync_only_predicts_lip_sync_only():
     assert stats.pearsonr(labels[test, 0], so[test, 0])[0] > 0.9
     out = B.run_baselines(fs, labels, split, PARAMS, names=["mean", "sync_only"])
     assert set(out) == {"mean", "sync_only"} and out["mean"].shape == labels.shape
-    with pytest.raises(KeyError, match="unknown baseline"):
+    with pytest.raises(KeyError, match="no baseline named"):
         B.run_baselines(fs, labels, split, PARAMS, names=["nope"])
     assert SYNC_FIELDS.index("confidence") == 2

@@ -1,4 +1,5 @@
-"""The model bundle (tqa.bundle): save/load round trip, refusal of mismatched extractors."""
+"""The model bundle (tqa.serve.bundle): save/load round trip, refusal of mismatched extractors."""
+
 from __future__ import annotations
 
 import json
@@ -6,9 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from tqa.bundle import Bundle, BundleError, BundleMismatchError, describe_mismatches, load_bundle, save_bundle
-from tqa.params import load_params
-from tqa.schema import TASKS, FeatureSet
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.serve.bundle import (
+    Bundle,
+    BundleError,
+    BundleMismatchError,
+    describe_mismatches,
+    load_bundle,
+    save_bundle,
+)
 
 DESCS = {
     "visual": {"name": "nss", "modality": "visual", "version": "2", "dim": 6},
@@ -21,8 +29,10 @@ DESCS = {
 def _features(n: int, seed: int = 0) -> tuple[FeatureSet, np.ndarray]:
     rng = np.random.default_rng(seed)
     level = rng.uniform(1.5, 4.5, n)
-    streams = {m: (rng.normal(size=(n, 150, DESCS[m]["dim"])) + level[:, None, None]).astype(np.float32)
-               for m in ("visual", "audio", "au")}
+    streams = {
+        m: (rng.normal(size=(n, 150, DESCS[m]["dim"])) + level[:, None, None]).astype(np.float32)
+        for m in ("visual", "audio", "au")
+    }
     streams["visual"][0, 3] = np.nan
     sync = np.c_[np.zeros(n), np.full(n, 8.0), level].astype(np.float32)
     fs = FeatureSet([f"v{i}" for i in range(n)], streams, sync, meta={"extractors": DESCS})
@@ -32,31 +42,55 @@ def _features(n: int, seed: int = 0) -> tuple[FeatureSet, np.ndarray]:
 
 
 def _tiny_params(**over) -> dict:
-    base = {"train.epochs": 1, "train.batch_size": 8, "train.device": "cpu", "train.amp": False,
-            "train.warmup_epochs": 0, "model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2,
-            "model.dim_feedforward": 32}
+    base = {
+        "train.epochs": 1,
+        "train.batch_size": 8,
+        "train.device": "cpu",
+        "train.amp": False,
+        "train.warmup_epochs": 0,
+        "model.d_model": 16,
+        "model.n_layers": 1,
+        "model.n_heads": 2,
+        "model.dim_feedforward": 32,
+    }
     base.update(over)
     return load_params(overrides=base)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    train = pytest.importorskip("tqa.train")
+    train = pytest.importorskip("tqa.model.training")
     fs, labels = _features(20)
     split = np.array(["train"] * 14 + ["val"] * 3 + ["test"] * 3)
     params = _tiny_params()
-    fit = train.fit(fs, labels, split, params, strategy="fixed", seed=0,
-                    out_dir=tmp_path_factory.mktemp("fit"), progress=False)
+    fit = train.fit(
+        fs,
+        labels,
+        split,
+        params,
+        strategy="fixed",
+        seed=0,
+        out_dir=tmp_path_factory.mktemp("fit"),
+        progress=False,
+    )
     return fit, params, fs
 
 
 def test_round_trip_predictions_identical(trained, tmp_path):
     fit, params, fs = trained
-    out = save_bundle(fit, params, fs, tmp_path / "bundle",
-                      extra={"training_data": {"root": "synthetic"}, "metrics": {"val_mse": 0.1}})
+    out = save_bundle(
+        fit,
+        params,
+        fs,
+        tmp_path / "bundle",
+        extra={"training_data": {"root": "synthetic"}, "metrics": {"val_mse": 0.1}},
+    )
     assert sorted(p.name for p in out.iterdir()) == ["bundle.json", "model.pt", "preprocess.joblib"]
     man = json.loads((out / "bundle.json").read_text())
-    assert man["extractors"]["visual"] == DESCS["visual"] and man["extractors"]["sync"]["name"] == "correlation"
+    assert (
+        man["extractors"]["visual"] == DESCS["visual"]
+        and man["extractors"]["sync"]["name"] == "correlation"
+    )
     assert set(man["params"]) == {"features", "preprocess", "model"}
     assert man["metrics"] == {"val_mse": 0.1} and man["tqa_version"]
     b = load_bundle(out)
@@ -83,16 +117,22 @@ def test_bundle_refuses_features_of_other_width(trained, tmp_path):
 
 
 def _bare_bundle(tmp_path) -> Bundle:
-    return Bundle(path=tmp_path / "bundle", model=None, preprocessor=None,
-                  manifest={"extractors": DESCS, "params": {}, "input_dims": {}})
+    return Bundle(
+        path=tmp_path / "bundle",
+        model=None,
+        preprocessor=None,
+        manifest={"extractors": DESCS, "params": {}, "input_dims": {}},
+    )
 
 
 def test_check_extractors_lists_every_mismatch(tmp_path):
     b = _bare_bundle(tmp_path)
     b.check_extractors(DESCS)  # identical: accepted
-    installed = {**DESCS,
-                 "visual": {"name": "resnet101", "modality": "visual", "version": "1", "dim": 2048},
-                 "audio": {**DESCS["audio"], "version": "2"}}
+    installed = {
+        **DESCS,
+        "visual": {"name": "resnet101", "modality": "visual", "version": "1", "dim": 2048},
+        "audio": {**DESCS["audio"], "version": "2"},
+    }
     installed.pop("sync")
     with pytest.raises(BundleMismatchError) as err:
         b.check_extractors(installed)
@@ -106,7 +146,10 @@ def test_check_extractors_lists_every_mismatch(tmp_path):
 
 
 def test_describe_mismatches_ignores_unused_modalities():
-    extra = {**DESCS, "landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "9", "dim": 1404}}
+    extra = {
+        **DESCS,
+        "landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "9", "dim": 1404},
+    }
     assert describe_mismatches(DESCS, extra) == []
 
 
@@ -120,14 +163,21 @@ def test_load_bundle_errors(tmp_path):
 
 def test_table_trained_bundle_message(tmp_path):
     descs = {"au": {"name": "table", "modality": "au", "version": "cols-x", "dim": 4}}
-    b = Bundle(path=tmp_path, model=None, preprocessor=None, manifest={"extractors": descs, "params": {}, "input_dims": {}})
+    b = Bundle(
+        path=tmp_path,
+        model=None,
+        preprocessor=None,
+        manifest={"extractors": descs, "params": {}, "input_dims": {}},
+    )
     assert b.from_table
     with pytest.raises(BundleMismatchError, match="bring-your-own feature table"):
-        b.check_extractors({"au": {"name": "geometry", "modality": "au", "version": "1", "dim": 17}})
+        b.check_extractors(
+            {"au": {"name": "geometry", "modality": "au", "version": "1", "dim": 17}}
+        )
 
 
 def test_bundle_from_saved_fit_and_cli(trained, tmp_path):
-    from tqa.bundle import bundle_from_fit
+    from tqa.serve.bundle import bundle_from_fit
 
     fit, params, fs = trained
     out = bundle_from_fit(fit.out_dir, params, tmp_path / "b", features=fs)
@@ -138,10 +188,33 @@ def test_bundle_from_saved_fit_and_cli(trained, tmp_path):
 
 
 def test_option_and_random_init_differences_are_refused(tmp_path):
-    b = Bundle(path=tmp_path, model=None, preprocessor=None, manifest={
-        "extractors": {"landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "1", "dim": 1404,
-                                     "normalized": True}}, "params": {}, "input_dims": {}})
-    same = {"landmarks": {"name": "mediapipe", "modality": "landmarks", "version": "1", "dim": 1404, "normalized": True}}
+    b = Bundle(
+        path=tmp_path,
+        model=None,
+        preprocessor=None,
+        manifest={
+            "extractors": {
+                "landmarks": {
+                    "name": "mediapipe",
+                    "modality": "landmarks",
+                    "version": "1",
+                    "dim": 1404,
+                    "normalized": True,
+                }
+            },
+            "params": {},
+            "input_dims": {},
+        },
+    )
+    same = {
+        "landmarks": {
+            "name": "mediapipe",
+            "modality": "landmarks",
+            "version": "1",
+            "dim": 1404,
+            "normalized": True,
+        }
+    }
     b.check_extractors(same)
     raw = {"landmarks": {**same["landmarks"], "normalized": False}}
     with pytest.raises(BundleMismatchError, match=r"normalized False != True"):
@@ -156,9 +229,9 @@ def test_option_and_random_init_differences_are_refused(tmp_path):
 
 def test_default_descriptions_skip_stale_cache_files(tmp_path):
     """The descriptions come from a cache file of the CURRENT feature configuration, not the first file."""
-    from tqa.bundle import _default_descriptions
     from tqa.features.cache import write_features
     from tqa.features.pipeline import FeatureExtractor
+    from tqa.serve.bundle import _default_descriptions
 
     params = load_params(overrides={"features.cache_dir": str(tmp_path / "cache")})
     fe = FeatureExtractor(params)
@@ -166,9 +239,20 @@ def test_default_descriptions_skip_stale_cache_files(tmp_path):
     stale = {m: {**d, "version": "0-stale"} for m, d in current.items()}
     streams = {m: np.zeros((4, 2), np.float32) for m in ("visual", "audio", "landmarks", "au")}
     # "a_old" sorts first; it was made with another configuration
-    write_features(tmp_path / "cache", "a_old", streams, np.zeros(3), {"config_hash": "0123stale", "extractors": stale})
-    write_features(tmp_path / "cache", "b_new", streams, np.zeros(3),
-                   {"config_hash": fe.config_hash, "extractors": current})
+    write_features(
+        tmp_path / "cache",
+        "a_old",
+        streams,
+        np.zeros(3),
+        {"config_hash": "0123stale", "extractors": stale},
+    )
+    write_features(
+        tmp_path / "cache",
+        "b_new",
+        streams,
+        np.zeros(3),
+        {"config_hash": fe.config_hash, "extractors": current},
+    )
     got = _default_descriptions(params)
     assert isinstance(got, FeatureSet) and got.video_ids == ["b_new"]
     assert got.meta["extractors"] == current
@@ -179,7 +263,12 @@ def test_default_descriptions_skip_stale_cache_files(tmp_path):
     with pytest.raises(BundleError) as err:
         _default_descriptions(params)
     msg = str(err.value)
-    assert str(tmp_path / "cache") in msg and fe.config_hash in msg and "0123stale" in msg and "tqa extract" in msg
+    assert (
+        str(tmp_path / "cache") in msg
+        and fe.config_hash in msg
+        and "0123stale" in msg
+        and "tqa extract" in msg
+    )
 
     # no cache at all: the configured extractors
     params["features"]["cache_dir"] = str(tmp_path / "none")
@@ -188,7 +277,7 @@ def test_default_descriptions_skip_stale_cache_files(tmp_path):
 
 def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
     """A crash between the two renames of a replacement leaves only `.NAME.old-PID`: it is restored."""
-    import tqa.bundle as tb
+    import tqa.serve.bundle as tb
 
     fit, params, fs = trained
     out = save_bundle(fit, params, fs, tmp_path / "bundle")
@@ -202,7 +291,7 @@ def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
     b = load_bundle(out)  # load restores the newest leftover holding a bundle
     np.testing.assert_array_equal(b.predict(new_fs), expect)
     assert out.is_dir() and not crashed.exists()
-    from tqa.bundle import leftover_dirs, recover_dir
+    from tqa.serve.bundle import leftover_dirs, recover_dir
 
     assert recover_dir(out) is False  # nothing to do when the bundle is there
 
@@ -224,7 +313,7 @@ def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
 
 
 def test_replace_dir_swaps_atomically_where_supported(tmp_path):
-    from tqa.bundle import _replace_dir
+    from tqa.serve.bundle import _replace_dir
 
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "v").write_text("2")

@@ -1,11 +1,13 @@
-"""Bring-your-own feature tables (tqa.byo): formats, resampling, errors, training from a table."""
+"""Bring-your-own feature tables (tqa.features.tables): formats, resampling, errors, training from a table."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tqa.byo import (
+from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
+from tqa.features.tables import (
     FeatureTableError,
     feature_set_from_table,
     feature_table_from_featureset,
@@ -13,7 +15,6 @@ from tqa.byo import (
     resample_rows,
     write_feature_table,
 )
-from tqa.schema import SYNC_FIELDS, TASKS, FeatureSet
 
 
 def _featureset(n: int = 3, seed: int = 0, T: int = 150) -> FeatureSet:
@@ -64,7 +65,10 @@ def test_round_trip_in_memory_and_column_layout():
 def test_resample_75_frames_matches_numpy_interp():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(75, 4))
-    rows = [{"video_id": "a", "frame": i, **{f"audio__m{j}": x[i, j] for j in range(4)}} for i in range(75)]
+    rows = [
+        {"video_id": "a", "frame": i, **{f"audio__m{j}": x[i, j] for j in range(4)}}
+        for i in range(75)
+    ]
     fs = feature_set_from_table(pd.DataFrame(rows))
     assert fs.streams["audio"].shape == (1, 150, 4)
     # oracle: frames spread evenly over the grid, numpy's linear interpolation
@@ -82,7 +86,9 @@ def test_resample_time_column_and_outside_range_is_nan():
     fs = feature_set_from_table(df)
     grid_t = np.arange(150) / 25.0
     inside = grid_t <= t[-1] + 0.02
-    np.testing.assert_allclose(fs.streams["au"][0, inside, 0], np.interp(grid_t[inside], t, val), atol=1e-6)
+    np.testing.assert_allclose(
+        fs.streams["au"][0, inside, 0], np.interp(grid_t[inside], t, val), atol=1e-6
+    )
     assert np.isnan(fs.streams["au"][0, ~inside, 0]).all()
 
 
@@ -113,24 +119,40 @@ def test_absent_modalities_and_variable_lengths():
 
 
 def test_per_video_table_is_constant_in_time_and_merges(tmp_path):
-    vid = pd.DataFrame({"video_id": ["a", "b"], "visual__sharp": [1.5, 2.5], "visual__blur": [0.1, 0.2],
-                        "sync__offset": [0.0, 3.0], "sync__distance": [7.0, 9.0], "sync__confidence": [5.0, 1.0]})
-    long = pd.DataFrame({"video_id": ["b"] * 10, "frame": range(10), "au__AU45": np.linspace(0, 1, 10)})
+    vid = pd.DataFrame(
+        {
+            "video_id": ["a", "b"],
+            "visual__sharp": [1.5, 2.5],
+            "visual__blur": [0.1, 0.2],
+            "sync__offset": [0.0, 3.0],
+            "sync__distance": [7.0, 9.0],
+            "sync__confidence": [5.0, 1.0],
+        }
+    )
+    long = pd.DataFrame(
+        {"video_id": ["b"] * 10, "frame": range(10), "au__AU45": np.linspace(0, 1, 10)}
+    )
     vid.to_csv(tmp_path / "video.csv", index=False)
     long.to_parquet(tmp_path / "frames.parquet", index=False)
     fs = load_feature_table([tmp_path / "video.csv", tmp_path / "frames.parquet"])
     assert fs.video_ids == ["a", "b"]
     v = fs.streams["visual"]
     assert v.shape == (2, 150, 2)
-    np.testing.assert_array_equal(v[:, :, 0], np.array([[1.5] * 150, [2.5] * 150], dtype=np.float32))
+    np.testing.assert_array_equal(
+        v[:, :, 0], np.array([[1.5] * 150, [2.5] * 150], dtype=np.float32)
+    )
     assert np.isnan(fs.streams["au"][0]).all()  # video 'a' has no AU rows
     np.testing.assert_allclose(fs.streams["au"][1, [0, -1], 0], [0.0, 1.0])
     np.testing.assert_array_equal(fs.sync[1], [3.0, 9.0, 1.0])
 
 
 def test_duplicate_rows_error_names_rows():
-    df = pd.DataFrame({"video_id": ["a", "a", "a"], "frame": [0, 1, 1], "audio__x": [1.0, 2.0, 3.0]})
-    with pytest.raises(FeatureTableError, match=r"duplicate \(video_id, frame\).*'a'.*row 2.*row 3"):
+    df = pd.DataFrame(
+        {"video_id": ["a", "a", "a"], "frame": [0, 1, 1], "audio__x": [1.0, 2.0, 3.0]}
+    )
+    with pytest.raises(
+        FeatureTableError, match=r"duplicate \(video_id, frame\).*'a'.*row 2.*row 3"
+    ):
         feature_set_from_table(df, source="t.csv")
 
 
@@ -155,12 +177,17 @@ def test_unknown_prefix_and_unprefixed_column():
 def test_text_in_numeric_column_names_row_and_column(tmp_path):
     p = tmp_path / "bad.csv"
     p.write_text("video_id,frame,audio__rms\nv1,0,0.5\nv1,1,oops\nv1,2,0.7\n")
-    with pytest.raises(FeatureTableError, match=r"bad\.csv: row 2 \(CSV line 3\), column 'audio__rms': value 'oops'"):
+    with pytest.raises(
+        FeatureTableError,
+        match=r"bad\.csv: row 2 \(CSV line 3\), column 'audio__rms': value 'oops'",
+    ):
         load_feature_table(p)
 
 
 def test_sync_must_be_constant_within_video():
-    df = pd.DataFrame({"video_id": ["a", "a"], "frame": [0, 1], "au__x": [0.0, 1.0], "sync__offset": [1.0, 2.0]})
+    df = pd.DataFrame(
+        {"video_id": ["a", "a"], "frame": [0, 1], "au__x": [0.0, 1.0], "sync__offset": [1.0, 2.0]}
+    )
     with pytest.raises(FeatureTableError, match=r"'sync__offset' varies within video 'a'"):
         feature_set_from_table(df)
 
@@ -174,8 +201,8 @@ def test_missing_file_and_unknown_format(tmp_path):
 
 
 def test_params_switch_selects_table(tmp_path):
-    from tqa.byo import features_for_training
-    from tqa.params import load_params
+    from tqa.core.params import load_params
+    from tqa.features.tables import features_for_training
 
     fs = _featureset(n=3)
     path = write_feature_table(fs, tmp_path / "f.csv")
@@ -187,9 +214,9 @@ def test_params_switch_selects_table(tmp_path):
 
 
 def test_generated_table_feeds_training(tmp_path):
-    """A generated long table with a planted signal trains end to end (1 epoch) via tqa.train.fit."""
-    train = pytest.importorskip("tqa.train")
-    from tqa.params import load_params
+    """A generated long table with a planted signal trains end to end (1 epoch) via tqa.model.training.fit."""
+    train = pytest.importorskip("tqa.model.training")
+    from tqa.core.params import load_params
 
     n, T = 24, 150
     rng = np.random.default_rng(0)
@@ -198,22 +225,48 @@ def test_generated_table_feeds_training(tmp_path):
     for i in range(n):
         frames = 60 + 10 * (i % 4)  # variable frame counts per video
         for f in range(frames):
-            rows.append({"video_id": f"v{i:02d}", "frame": f, "visual__q": level[i] + 0.1 * rng.normal(),
-                         "visual__n": rng.normal(), "au__AU12": level[i] * 0.5 + 0.1 * rng.normal(),
-                         "sync__offset": 0.0, "sync__distance": 8.0, "sync__confidence": level[i]})
+            rows.append(
+                {
+                    "video_id": f"v{i:02d}",
+                    "frame": f,
+                    "visual__q": level[i] + 0.1 * rng.normal(),
+                    "visual__n": rng.normal(),
+                    "au__AU12": level[i] * 0.5 + 0.1 * rng.normal(),
+                    "sync__offset": 0.0,
+                    "sync__distance": 8.0,
+                    "sync__confidence": level[i],
+                }
+            )
     table = tmp_path / "frames.csv"
     pd.DataFrame(rows).to_csv(table, index=False)
-    params = load_params(overrides={"byo.features_table": str(table), "train.epochs": 1, "train.seeds": [0],
-                                    "train.device": "cpu", "train.amp": False, "train.batch_size": 8,
-                                    "train.warmup_epochs": 0})
-    from tqa.byo import features_for_training
+    params = load_params(
+        overrides={
+            "byo.features_table": str(table),
+            "train.epochs": 1,
+            "train.seeds": [0],
+            "train.device": "cpu",
+            "train.amp": False,
+            "train.batch_size": 8,
+            "train.warmup_epochs": 0,
+        }
+    )
+    from tqa.features.tables import features_for_training
 
     fs = features_for_training(params)
     assert fs.streams["visual"].shape == (n, T, 2) and "audio" not in fs.streams
     labels = np.repeat(level[:, None], len(TASKS), axis=1)
     labels[::5, 1] = -1.0
     split = np.array(["train"] * 16 + ["val"] * 4 + ["test"] * 4)
-    res = train.fit(fs, labels, split, params, strategy="fixed", seed=0, out_dir=tmp_path / "fit", progress=False)
+    res = train.fit(
+        fs,
+        labels,
+        split,
+        params,
+        strategy="fixed",
+        seed=0,
+        out_dir=tmp_path / "fit",
+        progress=False,
+    )
     pred = res.predict(fs)
     assert pred.shape == (n, len(TASKS))
     assert np.isfinite(pred).all() and (pred >= 1).all() and (pred <= 5).all()

@@ -1,4 +1,5 @@
 """tqa.features.cache: per-video .npz files, atomic writes, staleness, FeatureSet loading."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,21 +7,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tqa.core.schema import FeatureSet
 from tqa.features import cache as fc
-from tqa.schema import FeatureSet
 
 
 def _streams(seed: int, t: int = 150) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    s = {"visual": rng.normal(size=(t, 56)), "audio": rng.normal(size=(t, 97)),
-         "landmarks": rng.normal(size=(t, 1404)), "au": rng.normal(size=(t, 17))}
+    s = {
+        "visual": rng.normal(size=(t, 56)),
+        "audio": rng.normal(size=(t, 97)),
+        "landmarks": rng.normal(size=(t, 1404)),
+        "au": rng.normal(size=(t, 17)),
+    }
     s["visual"][3] = np.nan
     return {k: v.astype(np.float32) for k, v in s.items()}
 
 
 def _meta(h: str = "abc") -> dict:
-    return {"config_hash": h, "extractors": {"visual": {"name": "nss", "version": "1", "dim": 56}},
-            "names": {"visual": [f"v{i}" for i in range(56)], "au": [f"a{i}" for i in range(17)]}}
+    return {
+        "config_hash": h,
+        "extractors": {"visual": {"name": "nss", "version": "1", "dim": 56}},
+        "names": {"visual": [f"v{i}" for i in range(56)], "au": [f"a{i}" for i in range(17)]},
+    }
 
 
 def test_roundtrip_and_is_cached_requires_same_config(tmp_path: Path) -> None:
@@ -55,7 +63,9 @@ def test_is_cached_requires_the_same_source_content(tmp_path: Path) -> None:
     assert not fc.is_cached(tmp_path / "cache", "vid_a", "abc", source=video)
 
 
-def test_interrupted_write_leaves_no_cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_write_leaves_no_cache_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = np.savez
 
     def dying_savez(fh, **arrays):  # write part of the file, then "crash"
@@ -85,14 +95,30 @@ def test_load_feature_set_shapes_names_and_missing_ids(tmp_path: Path) -> None:
         fc.write_features(tmp_path, v, _streams(i), np.array([i, 0.5, 0.2]), _meta())
     fs = fc.load_feature_set(tmp_path)
     assert isinstance(fs, FeatureSet) and fs.video_ids == ["a", "b", "c"]
-    assert fs.streams["visual"].shape == (3, 150, 56) and fs.streams["landmarks"].shape == (3, 150, 1404)
+    assert fs.streams["visual"].shape == (3, 150, 56) and fs.streams["landmarks"].shape == (
+        3,
+        150,
+        1404,
+    )
     assert fs.sync.shape == (3, 3) and fs.sync[:, 0].tolist() == [1, 0, 2]
-    assert fs.names["visual"][:2] == ["v0", "v1"] and fs.meta["extractors"]["visual"]["name"] == "nss"
+    assert (
+        fs.names["visual"][:2] == ["v0", "v1"] and fs.meta["extractors"]["visual"]["name"] == "nss"
+    )
     np.testing.assert_array_equal(fs.streams["au"][2], _streams(2)["au"])
     sub = fc.load_feature_set(tmp_path, ["c", "a"], modalities=["au"])
-    assert list(sub.streams) == ["au"] and sub.streams["au"].shape == (2, 150, 17) and sub.video_ids == ["c", "a"]
+    assert (
+        list(sub.streams) == ["au"]
+        and sub.streams["au"].shape == (2, 150, 17)
+        and sub.video_ids == ["c", "a"]
+    )
     with pytest.raises(FileNotFoundError, match="zz1"):
         fc.load_feature_set(tmp_path, ["a", "zz1", "zz2"])
-    fc.write_features(tmp_path, "d", {**_streams(3), "visual": np.zeros((150, 10), np.float32)}, np.zeros(3), _meta())
+    fc.write_features(
+        tmp_path,
+        "d",
+        {**_streams(3), "visual": np.zeros((150, 10), np.float32)},
+        np.zeros(3),
+        _meta(),
+    )
     with pytest.raises(ValueError, match="d.npz"):
         fc.load_feature_set(tmp_path)

@@ -1,8 +1,9 @@
-"""Tests of the synthetic corpus (tqa.corpus): determinism, label statistics, decoded media.
+"""Tests of the synthetic corpus (tqa.data.corpus): determinism, label statistics, decoded media.
 
 Oracles are independent of the generator: the chapter's label facts (chapter 3.1.2),
 MediaPipe on decoded frames, PyAV decoding, scipy spectra, closed-form SNR.
 """
+
 from __future__ import annotations
 
 import av
@@ -11,13 +12,13 @@ import pandas as pd
 import pytest
 from scipy import signal, stats
 
-from tqa.corpus import degrade as D
-from tqa.corpus.build import build_corpus, render_video
-from tqa.corpus.media import write_mp4
-from tqa.corpus.profiles import PROFILES, plan_corpus
-from tqa.corpus.ratings import simulate_labels
-from tqa.params import load_params
-from tqa.schema import TASKS
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS
+from tqa.data.corpus import degrade as D
+from tqa.data.corpus.build import build_corpus, render_video
+from tqa.data.corpus.media import write_mp4
+from tqa.data.corpus.profiles import PROFILES, plan_corpus
+from tqa.data.corpus.ratings import simulate_labels
 
 PARAMS = load_params()
 CFG = PARAMS["corpus"]
@@ -37,13 +38,16 @@ def _decode(path):
 
 # --- plan and labels (no rendering: cheap) ---------------------------------------------
 
+
 def test_plan_and_labels_are_deterministic():
     a, b = plan_corpus(60, CFG, SEED), plan_corpus(60, CFG, SEED)
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(simulate_labels(a, CFG, SEED), simulate_labels(b, CFG, SEED))
     c = plan_corpus(60, CFG, SEED + 1)
     assert not a.drop(columns=["video_id", "index"]).equals(c.drop(columns=["video_id", "index"]))
-    assert not simulate_labels(a, CFG, SEED)[list(TASKS)].equals(simulate_labels(c, CFG, SEED + 1)[list(TASKS)])
+    assert not simulate_labels(a, CFG, SEED)[list(TASKS)].equals(
+        simulate_labels(c, CFG, SEED + 1)[list(TASKS)]
+    )
 
 
 def test_label_statistics_follow_the_chapter():
@@ -51,8 +55,13 @@ def test_label_statistics_follow_the_chapter():
     plan = plan_corpus(2000, CFG, SEED)
     lab = simulate_labels(plan, CFG, SEED)
     present = {t: float((lab[t] != -1.0).mean()) for t in TASKS}
-    chapter_presence = {"lip_sync": 1.0, "expression": 0.728, "audio_quality": 0.778,
-                        "cross_modal": 0.726, "overall": 0.726}
+    chapter_presence = {
+        "lip_sync": 1.0,
+        "expression": 0.728,
+        "audio_quality": 0.778,
+        "cross_modal": 0.726,
+        "overall": 0.726,
+    }
     for t, p in chapter_presence.items():
         assert present[t] == pytest.approx(p, abs=0.001), t
     ls = lab["lip_sync"]
@@ -77,26 +86,37 @@ def test_labels_track_the_injected_degradations():
     rho = stats.spearmanr(plan["av_offset_frames"].abs(), lab["lip_sync"]).statistic
     assert rho < -0.4
     clean = lab[lab.generator == "clean"]
-    for prof, task in [("audio_degraded", "audio_quality"), ("expr_frozen", "expression"),
-                       ("cross_mismatch", "cross_modal"), ("visual_degraded", "overall")]:
+    for prof, task in [
+        ("audio_degraded", "audio_quality"),
+        ("expr_frozen", "expression"),
+        ("cross_mismatch", "cross_modal"),
+        ("visual_degraded", "overall"),
+    ]:
         worse = lab[lab.generator == prof]
         assert worse[task].mean() < clean[task].mean() - 0.7, (prof, task)
     noisy = plan["snr_db"] < 30
-    assert stats.spearmanr(plan.loc[noisy, "snr_db"], lab.loc[noisy, "audio_quality"]).statistic > 0.3
+    assert (
+        stats.spearmanr(plan.loc[noisy, "snr_db"], lab.loc[noisy, "audio_quality"]).statistic > 0.3
+    )
 
 
 def test_off_format_fraction_and_balance():
     plan = plan_corpus(180, CFG, SEED)
     assert int(plan["off_format"].sum()) == round(CFG["off_format_fraction"] * 180)
     off = plan[plan["off_format"]]
-    assert ((off["fps"] != 25) | (off["height"] != CFG["size"]) | (off["width"] != CFG["size"])
-            | (off["n_frames"] != 150)).all()
+    assert (
+        (off["fps"] != 25)
+        | (off["height"] != CFG["size"])
+        | (off["width"] != CFG["size"])
+        | (off["n_frames"] != 150)
+    ).all()
     on = plan[~plan["off_format"]]
     assert (on["fps"] == 25).all() and (on["n_frames"] == 150).all()
     assert plan["profile"].value_counts().max() - plan["profile"].value_counts().min() <= 1
 
 
 # --- degradations against closed forms ------------------------------------------------
+
 
 def test_audio_degradations():
     sr = 16000
@@ -110,11 +130,13 @@ def test_audio_degradations():
     _, p_lp = signal.welch(D.lowpass(x, 1500, sr), sr, nperseg=1024)
     k = np.argmin(np.abs(f - 5000))
     assert p_lp[k] < 1e-4 * p_in[k]
-    assert p_lp[np.argmin(np.abs(f - 440))] == pytest.approx(p_in[np.argmin(np.abs(f - 440))], rel=0.05)
+    assert p_lp[np.argmin(np.abs(f - 440))] == pytest.approx(
+        p_in[np.argmin(np.abs(f - 440))], rel=0.05
+    )
     clipped = D.hard_clip(x, 0.2)
     assert np.mean(np.isclose(np.abs(clipped), np.abs(clipped).max())) > 0.3  # flat tops
     s = D.shift_audio(x, 3, 25, sr)
-    assert np.all(s[: 3 * 640] == 0) and np.array_equal(s[3 * 640:], x[: -3 * 640])
+    assert np.all(s[: 3 * 640] == 0) and np.array_equal(s[3 * 640 :], x[: -3 * 640])
 
 
 def test_video_degradations():
@@ -129,8 +151,9 @@ def test_video_degradations():
 
 # --- the built tiny corpus (decoded media) -------------------------------------------
 
+
 def test_tiny_corpus_passes_the_data_contract(tiny_corpus):
-    from tqa.data import load_dataset
+    from tqa.data.labels import load_dataset
 
     ds = load_dataset(tiny_corpus)
     assert len(ds.problems) == 0, ds.problems
@@ -183,7 +206,12 @@ def _lip_gap_and_envelope(path):
             lm = r.multi_face_landmarks[0].landmark
             gap[i] = lm[14].y - lm[13].y
     hop = sr / fps
-    env = np.array([np.sqrt(np.mean(audio[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12) for i in range(len(frames))])
+    env = np.array(
+        [
+            np.sqrt(np.mean(audio[int(i * hop) : int((i + 1) * hop)] ** 2) + 1e-12)
+            for i in range(len(frames))
+        ]
+    )
     return gap, env
 
 
@@ -192,7 +220,10 @@ def _best_lag(video_sig, audio_sig, max_lag=15):
     v = (video_sig - video_sig.mean()) / (video_sig.std() + 1e-12)
     a = (audio_sig - audio_sig.mean()) / (audio_sig.std() + 1e-12)
     lags = range(-max_lag, max_lag + 1)
-    cc = [np.mean(v[max(0, -L):len(v) - max(0, L)] * a[max(0, L):len(a) - max(0, -L)]) for L in lags]
+    cc = [
+        np.mean(v[max(0, -L) : len(v) - max(0, L)] * a[max(0, L) : len(a) - max(0, -L)])
+        for L in lags
+    ]
     return list(lags)[int(np.argmax(cc))]
 
 
@@ -224,13 +255,13 @@ def test_build_is_resumable_and_labels_reproducible(tiny_corpus):
 
 def test_speech_and_video_are_deterministic(tmp_path):
     """eSpeak keeps state between calls; we reload it per utterance so output is repeatable."""
-    from tqa.corpus.speech import TEXTS, Voice, synthesize
+    from tqa.data.corpus.speech import TEXTS, Voice, synthesize
 
     a = synthesize(TEXTS[1], Voice("en+f2", 150, 40))
     synthesize(TEXTS[2], Voice("en+m7", 170, 60))
     b = synthesize(TEXTS[1], Voice("en+f2", 150, 40))
     assert np.array_equal(a, b)
-    assert 2.0 < len(a) / 16000 < 6.0 and np.sqrt(np.mean(a ** 2)) > 0.05
+    assert 2.0 < len(a) / 16000 < 6.0 and np.sqrt(np.mean(a**2)) > 0.05
     row = plan_corpus(3, CFG, SEED).iloc[2].to_dict()
     (f1, a1), (f2, a2) = render_video(row, CFG, SEED), render_video(row, CFG, SEED)
     assert np.array_equal(f1, f2) and np.array_equal(a1, a2)
@@ -251,7 +282,12 @@ def test_speech_and_video_are_deterministic(tmp_path):
 def test_cli_builds_a_corpus(tmp_path):
     from tqa.cli import main
 
-    assert main(["corpus", "--out", str(tmp_path / "c"), "--n", "2", "--workers", "1", "--reports", ""]) == 0
+    assert (
+        main(
+            ["corpus", "--out", str(tmp_path / "c"), "--n", "2", "--workers", "1", "--reports", ""]
+        )
+        == 0
+    )
     lab = pd.read_csv(tmp_path / "c" / "labels.csv")
     assert list(lab.columns) == ["video_id", *TASKS, "group", "generator"]
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) == 2

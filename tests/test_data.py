@@ -1,4 +1,5 @@
 """Data contract: the validator on real bad inputs (tiny real mp4s) and the THQA importer."""
+
 from __future__ import annotations
 
 import textwrap
@@ -8,15 +9,34 @@ import av
 import numpy as np
 import pytest
 
-from tqa.data import (DataError, check_video, import_thqa, load_dataset, main_import_thqa, main_validate,
-                      rescale_mos, video_id_from_name)
-from tqa.schema import TASKS
+from tqa.core.schema import TASKS
+from tqa.data.labels import (
+    DataError,
+    check_video,
+    import_thqa,
+    load_dataset,
+    main_import_thqa,
+    main_validate,
+    rescale_mos,
+    video_id_from_name,
+)
 
-PARAMS = {"data": {"labels": "labels.csv", "videos_dir": "videos", "score_min": 1.0, "score_max": 5.0,
-                   "missing_value": -1.0, "check_media": True, "require_audio": True}}
+PARAMS = {
+    "data": {
+        "labels": "labels.csv",
+        "videos_dir": "videos",
+        "score_min": 1.0,
+        "score_max": 5.0,
+        "missing_value": -1.0,
+        "check_media": True,
+        "require_audio": True,
+    }
+}
 
 
-def write_video(path: Path, n_frames: int = 3, audio: bool = True, size: int = 16, fps: int = 25) -> Path:
+def write_video(
+    path: Path, n_frames: int = 3, audio: bool = True, size: int = 16, fps: int = 25
+) -> Path:
     """A tiny real H.264 mp4 (with an AAC mono track when ``audio``) written with PyAV."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as c:
@@ -60,7 +80,9 @@ def good_root(tmp_path: Path) -> Path:
     root = tmp_path / "ds"
     for vid in ("a", "b", "c"):
         write_video(root / "videos" / f"{vid}.mp4")
-    write_labels(root, HEADER + "a,4.5,3.0,-1.0,2.5,3.25,s1\nb,5,1,5,-1,-1,s2\nc,1.0,2.0,3.0,4.0,5.0,s1\n")
+    write_labels(
+        root, HEADER + "a,4.5,3.0,-1.0,2.5,3.25,s1\nb,5,1,5,-1,-1,s2\nc,1.0,2.0,3.0,4.0,5.0,s1\n"
+    )
     return root
 
 
@@ -88,22 +110,29 @@ def test_bad_rows_are_reported_with_line_and_dropped(tmp_path: Path) -> None:
     (v / "garbage.mp4").write_bytes(b"this is not a video" * 20)
     whole = write_video(tmp_path / "whole.mp4", n_frames=10).read_bytes()
     (v / "trunc.mp4").write_bytes(whole[: len(whole) // 3])
-    write_labels(root, HEADER + "\n".join([
-        "ok1,4,4,4,4,4,s1",        # line 2
-        "range,4,5.5,4,4,4,s1",    # 3: out of range
-        "dup,4,4,4,4,4,s2",        # 4: duplicate (with line 6)
-        "nonnum,4,4,abc,4,4,s2",   # 5: non-numeric cell
-        "dup,3,3,3,3,3,s2",        # 6: duplicate
-        "empty,4,,4,4,4,s3",       # 7: empty cell
-        "missingfile,4,4,4,4,4,s3",  # 8: no video file
-        "garbage,4,4,4,4,4,s3",    # 9: not a video
-        "trunc,4,4,4,4,4,s3",      # 10: truncated mp4
-        "silent,4,4,4,4,4,s4",     # 11: no audio track
-        "nan,4,4,4,nan,4,s4",      # 12: NaN is not the missing code
-        "neg,-2,4,4,4,4,s4",       # 13: negative but not -1
-        "zero,0,4,4,4,4,s4",       # 14: below score_min
-        "ok2,-1.0,-1,-1,-1,-1,s4",  # 15: all missing is allowed
-    ]) + "\n")
+    write_labels(
+        root,
+        HEADER
+        + "\n".join(
+            [
+                "ok1,4,4,4,4,4,s1",  # line 2
+                "range,4,5.5,4,4,4,s1",  # 3: out of range
+                "dup,4,4,4,4,4,s2",  # 4: duplicate (with line 6)
+                "nonnum,4,4,abc,4,4,s2",  # 5: non-numeric cell
+                "dup,3,3,3,3,3,s2",  # 6: duplicate
+                "empty,4,,4,4,4,s3",  # 7: empty cell
+                "missingfile,4,4,4,4,4,s3",  # 8: no video file
+                "garbage,4,4,4,4,4,s3",  # 9: not a video
+                "trunc,4,4,4,4,4,s3",  # 10: truncated mp4
+                "silent,4,4,4,4,4,s4",  # 11: no audio track
+                "nan,4,4,4,nan,4,s4",  # 12: NaN is not the missing code
+                "neg,-2,4,4,4,4,s4",  # 13: negative but not -1
+                "zero,0,4,4,4,4,s4",  # 14: below score_min
+                "ok2,-1.0,-1,-1,-1,-1,s4",  # 15: all missing is allowed
+            ]
+        )
+        + "\n",
+    )
     ds = load_dataset(root, PARAMS)
     assert ds.labels["video_id"].tolist() == ["ok1", "ok2"]
     prob = ds.problems
@@ -158,20 +187,29 @@ def test_malformed_lines_and_bom(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     for vid in ("a", "b"):
         write_video(root / "videos" / f"{vid}.mp4")
-    (root / "labels.csv").write_bytes(("\ufeff" + HEADER + "a,4,4,4,4,4,g\n\nbad,4,4\nx,4,4,4,4,4,g,extra\nb,2,2,2,2,2,g\n")
-                                      .encode("utf-8"))
+    (root / "labels.csv").write_bytes(
+        (
+            "\ufeff" + HEADER + "a,4,4,4,4,4,g\n\nbad,4,4\nx,4,4,4,4,4,g,extra\nb,2,2,2,2,2,g\n"
+        ).encode("utf-8")
+    )
     ds = load_dataset(root, PARAMS)
     assert ds.labels["video_id"].tolist() == ["a", "b"]
     assert ds.problems["row"].astype(int).tolist() == [4, 5]  # physical lines; blank line 3 skipped
-    assert ds.problems["reason"].tolist() == ["expected 7 fields, got 3", "expected 7 fields, got 8"]
+    assert ds.problems["reason"].tolist() == [
+        "expected 7 fields, got 3",
+        "expected 7 fields, got 8",
+    ]
 
 
 def test_file_column_and_split_values(tmp_path: Path) -> None:
     root = tmp_path / "ds"
     write_video(root / "clips" / "x1.mov")
     write_video(root / "videos" / "y.mp4")
-    write_labels(root, "video_id,lip_sync,expression,audio_quality,cross_modal,overall,split,file\n"
-                       "x,4,4,4,4,4,train,clips/x1.mov\ny,4,4,4,4,4,holdout,\n")
+    write_labels(
+        root,
+        "video_id,lip_sync,expression,audio_quality,cross_modal,overall,split,file\n"
+        "x,4,4,4,4,4,train,clips/x1.mov\ny,4,4,4,4,4,holdout,\n",
+    )
     ds = load_dataset(root, PARAMS)
     assert ds.labels["video_id"].tolist() == ["x"]
     assert ds.labels.loc[0, "path"] == str((root / "clips" / "x1.mov").resolve())
@@ -186,7 +224,9 @@ def test_labels_only_without_files(tmp_path: Path) -> None:
     assert ds.ok and ds.labels.loc[0, "path"].endswith("a.mp4")
 
 
-def test_validate_cli_exit_codes(good_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_validate_cli_exit_codes(
+    good_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert main_validate([str(good_root)]) == 0
     assert "3 valid video(s), 0 problem(s)" in capsys.readouterr().out
     (good_root / "videos" / "b.mp4").unlink()
@@ -209,7 +249,9 @@ def test_rescale_mos_closed_form() -> None:
 
 def test_import_thqa_detects_columns_and_rescales(tmp_path: Path) -> None:
     src = tmp_path / "thqa.csv"
-    src.write_text("Name,MOS,generator\nsub/v1.mp4,0,wav2lip\nv2.mp4,2.5,sadtalker\nv3.avi,4.2,geneface\nclip.v4,5,x\n")
+    src.write_text(
+        "Name,MOS,generator\nsub/v1.mp4,0,wav2lip\nv2.mp4,2.5,sadtalker\nv3.avi,4.2,geneface\nclip.v4,5,x\n"
+    )
     out = tmp_path / "out" / "labels.csv"
     df = import_thqa(src, out, params=PARAMS)
     assert df["video_id"].tolist() == ["v1", "v2", "v3", "clip.v4"]
@@ -227,14 +269,22 @@ def test_import_thqa_explicit_columns_scale_and_errors(tmp_path: Path) -> None:
     src.write_text("clipname,q,other\na.mp4,10,1\nb.mp4,55,2\n")
     with pytest.raises(DataError, match="which column"):
         import_thqa(src, None, params=PARAMS)
-    df = import_thqa(src, None, name_col="clipname", mos_col="q", mos_scale=(10, 100), params=PARAMS)
+    df = import_thqa(
+        src, None, name_col="clipname", mos_col="q", mos_scale=(10, 100), params=PARAMS
+    )
     np.testing.assert_allclose(df["overall"], [1.0, 1 + 45 * 4 / 90])
     bad = tmp_path / "bad.csv"
     bad.write_text("name,mos\na.mp4,6\nb.mp4,x\na.mov,3\n")
     with pytest.raises(DataError) as err:
         import_thqa(bad, None, params=PARAMS)
     msg = str(err.value)
-    assert "line 2" in msg and "outside" in msg and "line 3" in msg and "non-numeric" in msg and "duplicate" in msg
+    assert (
+        "line 2" in msg
+        and "outside" in msg
+        and "line 3" in msg
+        and "non-numeric" in msg
+        and "duplicate" in msg
+    )
 
 
 def test_import_thqa_with_videos_validates(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -258,7 +308,7 @@ def test_video_id_from_name() -> None:
 
 
 def test_configured_missing_code_is_stored_as_schema_missing(tmp_path: Path) -> None:
-    """A file using missing_value 0.0 loads with -1.0 (tqa.schema.MISSING) in the table."""
+    """A file using missing_value 0.0 loads with -1.0 (tqa.core.schema.MISSING) in the table."""
     root = tmp_path / "ds"
     write_labels(root, HEADER + "a,0,3,0.0,2,5,g\n")
     params = {"data": {**PARAMS["data"], "missing_value": 0.0}}

@@ -1,4 +1,5 @@
-"""tqa.evaluation helpers against sklearn / hand formulas / planted degradations; plots run."""
+"""tqa.study.evaluation helpers against sklearn / hand formulas / planted degradations; plots run."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ import pytest
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
-from tqa import evaluation as E
-from tqa import plots
-from tqa.schema import TASKS
+from tqa.core.schema import TASKS
+from tqa.study import evaluation as E
+from tqa.study import plots
 
 
 def _data(n: int = 50, seed: int = 0):
@@ -20,12 +21,26 @@ def _data(n: int = 50, seed: int = 0):
     blur = rng.uniform(0, 3, n)  # planted degradation: error grows with blur
     snr = rng.uniform(5, 40, n)  # irrelevant to the error
     true = np.clip(rng.uniform(1, 5, (n, 5)), 1, 5)
-    pred = np.clip(true + rng.normal(0, 0.05, (n, 5)) + blur[:, None] * rng.choice([-1, 1], (n, 5)) * 0.4, 1, 5)
+    pred = np.clip(
+        true + rng.normal(0, 0.05, (n, 5)) + blur[:, None] * rng.choice([-1, 1], (n, 5)) * 0.4, 1, 5
+    )
     true[rng.random((n, 5)) < 0.2] = -1.0
-    deg = pd.DataFrame({"video_id": ids, "blur_sigma": blur, "noise_snr_db": snr,
-                        "generator": rng.choice(["wav2lip", "sadtalker"], n), "constant": 1.0})
-    meta = pd.DataFrame({"video_id": ids, "group": rng.choice(["id0", "id1", "id2"], n),
-                         "generator": deg["generator"]})
+    deg = pd.DataFrame(
+        {
+            "video_id": ids,
+            "blur_sigma": blur,
+            "noise_snr_db": snr,
+            "generator": rng.choice(["wav2lip", "sadtalker"], n),
+            "constant": 1.0,
+        }
+    )
+    meta = pd.DataFrame(
+        {
+            "video_id": ids,
+            "group": rng.choice(["id0", "id1", "id2"], n),
+            "generator": deg["generator"],
+        }
+    )
     return ids, true, pred, deg, meta
 
 
@@ -68,7 +83,8 @@ def test_bland_altman_hand_formula_and_agreement():
     agr = E.agreement_table(true, pred, {"class_bounds": [3.0, 4.0]}).set_index("task")
     ct, cp = np.digitize(t[keep], [3.0, 4.0]), np.digitize(p[keep], [3.0, 4.0])
     assert agr.loc["audio_quality", "qwk"] == pytest.approx(
-        cohen_kappa_score(ct, cp, weights="quadratic", labels=[0, 1, 2]))
+        cohen_kappa_score(ct, cp, weights="quadratic", labels=[0, 1, 2])
+    )
     assert agr.loc["audio_quality", "pearson"] == pytest.approx(stats.pearsonr(t[keep], p[keep])[0])
 
 
@@ -86,8 +102,9 @@ def test_error_tracks_planted_degradation_and_worst_k():
     # oracle for one task
     g = res[res["task"] == "expression"]
     x = deg.set_index("video_id").loc[g["video_id"], "blur_sigma"]
-    assert ev[(ev["task"] == "expression") & (ev["parameter"] == "blur_sigma")]["spearman_abs_error"].iloc[0] == \
-        pytest.approx(stats.spearmanr(x, g["abs_error"])[0])
+    assert ev[(ev["task"] == "expression") & (ev["parameter"] == "blur_sigma")][
+        "spearman_abs_error"
+    ].iloc[0] == pytest.approx(stats.spearmanr(x, g["abs_error"])[0])
     worst = E.worst_k(res, 5, deg, meta)
     assert len(worst) == 5 and worst["mean_abs_error"].is_monotonic_decreasing
     assert {"blur_sigma", "group", "generator", "residual_overall"} <= set(worst.columns)
@@ -104,7 +121,9 @@ def test_prediction_vs_degradation_and_groups():
     res = E.residuals(true, pred, ids)
     by = E.error_by_group(res, meta, "group")
     one = by[(by["group"] == "id1") & (by["task"] == "overall")].iloc[0]
-    sel = res[(res["task"] == "overall") & res["video_id"].isin(meta[meta["group"] == "id1"]["video_id"])]
+    sel = res[
+        (res["task"] == "overall") & res["video_id"].isin(meta[meta["group"] == "id1"]["video_id"])
+    ]
     assert one["mae"] == pytest.approx(sel["abs_error"].mean()) and one["n"] == len(sel)
     with pytest.raises(KeyError, match="nope"):
         E.error_by_group(res, meta, "nope")
@@ -120,21 +139,32 @@ def test_degradations_loader(tmp_path):
 
 
 def test_plots_and_reports_index(tmp_path):
-    from tqa.reporting import save_figure, save_table
-    from tqa.studies import summarize
+    from tqa.study.reporting import save_figure, save_table
+    from tqa.study.studies import summarize
 
     ids, true, pred, _, _ = _data(n=30)
     res = E.residuals(true, pred, ids)
-    figs = [plots.scatter_pred_true(true, pred), plots.residual_hist(res),
-            plots.confusion_grid(E.confusion_matrices(true, pred), E.class_labels()),
-            plots.bland_altman_grid(true, pred),
-            plots.heatmap(pd.DataFrame([[0.5, np.nan]], index=["a"], columns=["x", "y"]))]
-    rows = pd.DataFrame([{"config": c, "seed": s, "task": t, "pearson": 0.1 * s}
-                         for c in ("a", "b") for s in (0, 1) for t in TASKS])
-    figs.append(plots.bar_with_error(summarize(rows, ["pearson"]), "pearson", reference={"overall": 0.2}))
+    figs = [
+        plots.scatter_pred_true(true, pred),
+        plots.residual_hist(res),
+        plots.confusion_grid(E.confusion_matrices(true, pred), E.class_labels()),
+        plots.bland_altman_grid(true, pred),
+        plots.heatmap(pd.DataFrame([[0.5, np.nan]], index=["a"], columns=["x", "y"])),
+    ]
+    rows = pd.DataFrame(
+        [
+            {"config": c, "seed": s, "task": t, "pearson": 0.1 * s}
+            for c in ("a", "b")
+            for s in (0, 1)
+            for t in TASKS
+        ]
+    )
+    figs.append(
+        plots.bar_with_error(summarize(rows, ["pearson"]), "pearson", reference={"overall": 0.2})
+    )
     params = {"data": {"root": "data/sample"}, "features": {"visual": "nss"}}
     figs_caps = [f"caption {i}" for i in range(len(figs))]
-    figs_caps[0] += " " + __import__("tqa.reporting", fromlist=["x"]).provenance(params)
+    figs_caps[0] += " " + __import__("tqa.study.reporting", fromlist=["x"]).provenance(params)
     for i, f in enumerate(figs):
         save_figure(f, f"fig{i}", figs_caps[i], reports_dir=tmp_path)
     save_table(pd.DataFrame({"a": [1]}), "tab", "My table caption", reports_dir=tmp_path)
@@ -147,21 +177,43 @@ def test_plots_and_reports_index(tmp_path):
 
 
 def test_metrics_json_payload_is_json_safe():
-    from tqa.studies import summarize
+    from tqa.study.studies import summarize
 
-    rows = pd.DataFrame([{"config": "fixed", "seed": s, "task": t, "pearson": np.nan if t == "lip_sync" else 0.5,
-                          "rmse": 0.4} for s in (0, 1) for t in TASKS])
-    base = pd.DataFrame([{"config": "mean", "task": t, "pearson": np.nan, "rmse": 0.6} for t in TASKS])
+    rows = pd.DataFrame(
+        [
+            {
+                "config": "fixed",
+                "seed": s,
+                "task": t,
+                "pearson": np.nan if t == "lip_sync" else 0.5,
+                "rmse": 0.4,
+            }
+            for s in (0, 1)
+            for t in TASKS
+        ]
+    )
+    base = pd.DataFrame(
+        [{"config": "mean", "task": t, "pearson": np.nan, "rmse": 0.6} for t in TASKS]
+    )
     params = {"data": {"root": "data/sample"}, "features": {"visual": "nss", "audio": "spectral"}}
     rows2 = rows.assign(config="gradnorm", rmse=0.3)
-    payload = E.metrics_json_payload(params, summarize(pd.concat([rows, rows2]), ["pearson", "rmse"]), base,
-                                     "fixed", 2, metrics=["pearson", "rmse"])
+    payload = E.metrics_json_payload(
+        params,
+        summarize(pd.concat([rows, rows2]), ["pearson", "rmse"]),
+        base,
+        "fixed",
+        2,
+        metrics=["pearson", "rmse"],
+    )
     txt = json.dumps(payload, allow_nan=False)
     assert payload["main_model"]["tasks"]["overall"]["pearson"] == pytest.approx(0.5)
     assert payload["main_model"]["tasks"]["lip_sync"]["pearson"] is None
     assert payload["main_model"]["tasks"]["overall"]["rmse"] == pytest.approx(0.4)
     assert payload["strategies"]["gradnorm"]["overall"]["rmse"] == pytest.approx(0.3)
-    assert payload["baselines"]["mean"]["overall"]["rmse"] == pytest.approx(0.6) and "EmotionTalk" in txt
+    assert (
+        payload["baselines"]["mean"]["overall"]["rmse"] == pytest.approx(0.6)
+        and "EmotionTalk" in txt
+    )
 
 
 def test_cli_scores_a_predictions_file(tmp_path, capsys):
@@ -173,11 +225,26 @@ def test_cli_scores_a_predictions_file(tmp_path, capsys):
     ov = make_tiny_study(tmp_path)
     lab = pd.read_csv(tmp_path / "data" / "labels.csv")
     pred = lab[["video_id", *TASKS]].copy()
-    pred[list(TASKS)] = np.where(pred[list(TASKS)] == -1.0, 3.0, pred[list(TASKS)] + 0.25)  # pure shift
+    pred[list(TASKS)] = np.where(
+        pred[list(TASKS)] == -1.0, 3.0, pred[list(TASKS)] + 0.25
+    )  # pure shift
     pred.to_csv(tmp_path / "pred.csv", index=False)
     args = [a for k in ("data.root", "split.out") for a in ("--set", f"{k}={ov[k]}")]
     out = tmp_path / "m.csv"
-    assert E.main([*args, "--predictions", str(tmp_path / "pred.csv"), "--bootstrap", "0", "--out", str(out)]) == 0
+    assert (
+        E.main(
+            [
+                *args,
+                "--predictions",
+                str(tmp_path / "pred.csv"),
+                "--bootstrap",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out).set_index("task")
     assert np.allclose(table["mae"], 0.25) and np.allclose(table["rmse"], 0.25)
     assert np.allclose(table["pearson"].dropna(), 1.0) and (table["ccc"].dropna() < 1.0).all()

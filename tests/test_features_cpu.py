@@ -1,4 +1,5 @@
 """Weight-free extractors against independent oracles and known degradations."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,19 +9,35 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-
-from tqa.features.au_geometry import au_estimates
-from tqa.features.au_openface import OpenFaceAU, read_openface_csv
-from tqa.features.audio_spectral import (EGEMAPS_LLD, SpectralAudio, egemaps_features, mel_filterbank,
-                                         spectral_features)
-from tqa.features.base import Clip, get_extractor
-from tqa.features.landmarks_mediapipe import detect_landmarks, landmark_context, normalize_shape
-from tqa.features.sync_correlation import CorrelationSync, correlation_sync
-from tqa.features.visual_nss import (REGION_FEATURES, aggd_fit, blockiness, colourfulness, ggd_fit,
-                                     region_features, sharpness, luminance)
-from tqa.schema import AU_CODES
-
 from test_media import face_frames, face_image
+
+from tqa.core.schema import AU_CODES
+from tqa.features.extractors.au_geometry import au_estimates
+from tqa.features.extractors.au_openface import OpenFaceAU, read_openface_csv
+from tqa.features.extractors.audio_spectral import (
+    EGEMAPS_LLD,
+    SpectralAudio,
+    egemaps_features,
+    mel_filterbank,
+    spectral_features,
+)
+from tqa.features.extractors.base import Clip, get_extractor
+from tqa.features.extractors.landmarks_mediapipe import (
+    detect_landmarks,
+    landmark_context,
+    normalize_shape,
+)
+from tqa.features.extractors.sync_correlation import CorrelationSync, correlation_sync
+from tqa.features.extractors.visual_nss import (
+    REGION_FEATURES,
+    aggd_fit,
+    blockiness,
+    colourfulness,
+    ggd_fit,
+    luminance,
+    region_features,
+    sharpness,
+)
 
 SR, FPS, T = 16000, 25, 150
 COL = {n: i for i, n in enumerate(REGION_FEATURES)}
@@ -95,7 +112,7 @@ def test_nss_extractor_face_and_full_columns(tmp_path: Path) -> None:
     k = len(REGION_FEATURES)
     assert out.shape == (6, ext.dim) == (6, len(ext.feature_names()))
     assert np.isfinite(out[:, :k]).all()  # full frame always
-    assert np.isnan(out[2, k:2 * k]).all() and np.isfinite(out[[0, 1, 3], k:2 * k]).all()
+    assert np.isnan(out[2, k : 2 * k]).all() and np.isfinite(out[[0, 1, 3], k : 2 * k]).all()
     assert np.isfinite(ext.extract(clip_of(frames), {})[:, :k]).all()
 
 
@@ -119,20 +136,22 @@ def test_spectral_scalars_on_sine_and_noise() -> None:
     sine = (amp * np.sin(2 * np.pi * f0 * t)).astype(np.float32)
     f = spectral_features(sine, SR, T, FPS)
     n_mel, n_mfcc = 40, 13
-    rms, centroid, flat, rolloff, zcr, flux = f[5:-5, n_mel + 2 * n_mfcc:].T
+    rms, centroid, flat, rolloff, zcr, flux = f[5:-5, n_mel + 2 * n_mfcc :].T
     assert rms == pytest.approx(np.full_like(rms, amp / np.sqrt(2)), rel=1e-3)
     assert np.median(centroid) == pytest.approx(f0, rel=0.05)
     assert np.median(zcr) == pytest.approx(2 * f0 / SR, rel=0.05)
     noise = np.random.default_rng(0).normal(0, 0.1, 96000).astype(np.float32)
     fn = spectral_features(noise, SR, T, FPS)
-    assert np.median(fn[:, n_mel + 2 * n_mfcc + 2]) > 10 * np.median(flat)  # noise is flat, a tone is not
+    assert np.median(fn[:, n_mel + 2 * n_mfcc + 2]) > 10 * np.median(
+        flat
+    )  # noise is flat, a tone is not
     # MFCC = orthonormal DCT-II of ln mel energies, by the explicit cosine sum
     logmel10 = f[50, :n_mel].astype(np.float64)
     ln = logmel10 * np.log(10)
     k, n = np.arange(n_mfcc)[:, None], np.arange(n_mel)[None]
     basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_mel)) * np.sqrt(2 / n_mel)
     basis[0] /= np.sqrt(2)
-    assert f[50, n_mel:n_mel + n_mfcc] == pytest.approx(basis @ ln, rel=1e-3, abs=1e-2)
+    assert f[50, n_mel : n_mel + n_mfcc] == pytest.approx(basis @ ln, rel=1e-3, abs=1e-2)
 
 
 def test_spectral_extractor_dims_nan_without_audio_and_egemaps() -> None:
@@ -141,7 +160,9 @@ def test_spectral_extractor_dims_nan_without_audio_and_egemaps() -> None:
     assert ext.dim == len(ext.feature_names()) == 40 + 26 + 6 + 25
     assert np.isnan(ext.extract(clip_of(frames), {})).all()
     t = np.arange(96000) / SR
-    quiet = (0.05 * np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    quiet = (0.05 * np.sin(2 * np.pi * 200 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
     e_q = egemaps_features(quiet, SR, T, FPS)
     e_l = egemaps_features(quiet * 10, SR, T, FPS)
     li = EGEMAPS_LLD.index("Loudness_sma3")
@@ -157,11 +178,16 @@ def face_landmarks() -> np.ndarray:
 
 def test_mediapipe_finds_face_and_blank_frames_are_nan(face_landmarks: np.ndarray) -> None:
     assert face_landmarks.shape == (10, 468, 3) and np.isfinite(face_landmarks).all()
-    blank = detect_landmarks(np.zeros((5, 192, 192, 3), np.uint8))  # right after a face clip: no leak
+    blank = detect_landmarks(
+        np.zeros((5, 192, 192, 3), np.uint8)
+    )  # right after a face clip: no leak
     assert np.isnan(blank).all()
     ctx = landmark_context(np.concatenate([face_landmarks[:3], blank[:2]]))
     assert ctx["face_detected"].tolist() == [True] * 3 + [False] * 2
-    assert np.isnan(ctx["face_box"][3:]).all() and (ctx["face_box"][:3, 2] > ctx["face_box"][:3, 0]).all()
+    assert (
+        np.isnan(ctx["face_box"][3:]).all()
+        and (ctx["face_box"][:3, 2] > ctx["face_box"][:3, 0]).all()
+    )
     assert np.isfinite(ctx["mouth_open"][:3]).all() and np.isnan(ctx["mouth_open"][3:]).all()
 
 
@@ -189,7 +215,9 @@ def test_normalisation_removes_translation_scale_rotation(face_landmarks: np.nda
     assert n_p[0, 263, 1] == pytest.approx(n_p[0, 33, 1], abs=1e-5)  # eye line horizontal
 
 
-def test_au_geometry_invariant_to_similarity_and_responds_to_lip_gap(face_landmarks: np.ndarray) -> None:
+def test_au_geometry_invariant_to_similarity_and_responds_to_lip_gap(
+    face_landmarks: np.ndarray,
+) -> None:
     p = face_landmarks[:1].astype(np.float64)
     a = np.deg2rad(-12)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
@@ -214,7 +242,9 @@ def test_au_geometry_invariant_to_similarity_and_responds_to_lip_gap(face_landma
 # ---------------------------------------------------------------- OpenFace
 def test_openface_csv_parsed_onto_grid(tmp_path: Path) -> None:
     n = 90  # 3 s at 30 fps
-    df = pd.DataFrame({"frame": np.arange(1, n + 1), " timestamp": np.arange(n) / 30, " success": 1})
+    df = pd.DataFrame(
+        {"frame": np.arange(1, n + 1), " timestamp": np.arange(n) / 30, " success": 1}
+    )
     for i, c in enumerate(AU_CODES):
         df[f" {c}_r"] = np.arange(n) * 0 + i + np.arange(n) / 100
     df.loc[10, " success"] = 0
@@ -228,7 +258,9 @@ def test_openface_csv_parsed_onto_grid(tmp_path: Path) -> None:
     assert np.isnan(out[80:]).all()  # past the 3 s of rows
     j = int(np.argmin(np.abs(np.arange(T) / FPS - 10 / 30)))  # grid frame nearest the failed row
     assert np.isnan(out[j]).all()
-    ext = OpenFaceAU({"openface_csv_dir": str(tmp_path), "openface_bin": "FeatureExtraction-absent"})
+    ext = OpenFaceAU(
+        {"openface_csv_dir": str(tmp_path), "openface_bin": "FeatureExtraction-absent"}
+    )
     c = Clip("vid1", "vid1.mp4", np.zeros((T, 8, 8, 3), np.uint8), np.zeros(96000, np.float32))
     assert np.allclose(ext.extract(c, {}), out, equal_nan=True)
     with pytest.raises(RuntimeError, match="OpenFace AUs unavailable"):
@@ -245,8 +277,8 @@ def _smooth_signal(n: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("k", [6, -4, 0, 13])
 def test_correlation_sync_recovers_injected_offset_synthetic(k: int) -> None:
     m = _smooth_signal(T + 40, 3)
-    mouth = m[20:20 + T]
-    env = m[20 - k:20 - k + T]  # audio delayed by k: env[t] = mouth[t - k]
+    mouth = m[20 : 20 + T]
+    env = m[20 - k : 20 - k + T]  # audio delayed by k: env[t] = mouth[t - k]
     off, dist, conf = correlation_sync(mouth, env, 15)
     assert off == k and dist < 0.05 and conf > 0.3
 
@@ -259,8 +291,8 @@ def test_correlation_sync_on_real_audio_shifted_by_k_frames(k: int) -> None:
     env = np.repeat(_smooth_signal(T + 40, 11), hop)
     carrier = rng.normal(0, 1, env.size)
     audio = (0.3 * env / env.max() * carrier).astype(np.float32)
-    mouth = _smooth_signal(T + 40, 11)[20:20 + T]  # mouth follows the envelope in sync
-    shifted = audio[(20 - k) * hop:(20 - k) * hop + T * hop]
+    mouth = _smooth_signal(T + 40, 11)[20 : 20 + T]  # mouth follows the envelope in sync
+    shifted = audio[(20 - k) * hop : (20 - k) * hop + T * hop]
     sync = CorrelationSync({"sync_max_offset": 15})
     clip = clip_of(np.zeros((T, 8, 8, 3), np.uint8), shifted)
     off, dist, conf = sync.extract(clip, {"mouth_open": mouth})

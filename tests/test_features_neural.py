@@ -1,4 +1,5 @@
 """Neural extractors (resnet101, hubert, syncnet): shapes, weights, refusal, alignment, sync search."""
+
 from __future__ import annotations
 
 import json
@@ -8,14 +9,18 @@ import numpy as np
 import pytest
 import torch
 
-from tqa.features import available, get_extractor
-from tqa.features.audio_hubert import HubertExtractor, pool_to_grid, receptive_field
-from tqa.features.base import Clip
-from tqa.features.neural import crop_resize, fill_boxes
-from tqa.features.sync_syncnet import (SyncNetExtractor, n_windows, offset_distances, offset_search,
-                                       syncnet_crop_box)
-from tqa.features.visual_resnet import IMAGENET_MEAN, IMAGENET_STD, ResNet101Extractor
-from tqa.nets import ResNet101, WeightsError
+from tqa.features.extractors.audio_hubert import HubertExtractor, pool_to_grid, receptive_field
+from tqa.features.extractors.base import Clip, available, get_extractor
+from tqa.features.extractors.neural import crop_resize, fill_boxes
+from tqa.features.extractors.sync_syncnet import (
+    SyncNetExtractor,
+    n_windows,
+    offset_distances,
+    offset_search,
+    syncnet_crop_box,
+)
+from tqa.features.extractors.visual_resnet import IMAGENET_MEAN, IMAGENET_STD, ResNet101Extractor
+from tqa.features.nets import ResNet101, WeightsError
 
 SR, FPS = 16000, 25
 
@@ -25,7 +30,11 @@ def make_clip(t: int, side: int = 96, audio: bool = True, seed: int = 0) -> Clip
     yy, xx = np.mgrid[0:side, 0:side]
     base = np.stack([xx * 2, yy * 2, (xx + yy)], axis=-1).astype(np.float64) % 256
     frames = np.stack([np.roll(base, 3 * i, axis=1) for i in range(t)]).astype(np.uint8)
-    wav = (0.1 * rng.standard_normal(t * SR // FPS)).astype(np.float32) if audio else np.zeros(t * SR // FPS, np.float32)
+    wav = (
+        (0.1 * rng.standard_normal(t * SR // FPS)).astype(np.float32)
+        if audio
+        else np.zeros(t * SR // FPS, np.float32)
+    )
     return Clip("v", "v.mp4", frames, wav, fps=FPS, sample_rate=SR, has_audio=audio)
 
 
@@ -36,8 +45,15 @@ def face_context(t: int, box=(30.0, 25.0, 70.0, 75.0)) -> dict:
 def tiny_hubert_config():
     from transformers import HubertConfig
 
-    return HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-                        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    return HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
 
 
 def test_neural_extractors_are_registered():
@@ -89,7 +105,9 @@ def test_resnet101_loads_torch_home_weights_and_normalises_like_imagenet(tmp_pat
     clip = make_clip(2)
     feats = ext.extract(clip, {})
     # oracle: centre square of the full frame, resized, normalised here with numpy
-    crops = np.stack([cv2.resize(f, (224, 224), interpolation=cv2.INTER_LINEAR) for f in clip.frames])
+    crops = np.stack(
+        [cv2.resize(f, (224, 224), interpolation=cv2.INTER_LINEAR) for f in clip.frames]
+    )
     x = (crops / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
     with torch.no_grad():
         want = net.features(torch.tensor(x, dtype=torch.float32).permute(0, 3, 1, 2)).numpy()
@@ -150,7 +168,7 @@ def test_hubert_local_dir_loads_and_mismatch_is_refused(tmp_path):
     out = ext.extract(clip, {})
     with torch.no_grad():
         hid = model(torch.tensor(clip.audio)[None]).last_hidden_state[0].numpy()
-    want = np.stack([hid[2 * t:2 * t + 2].mean(axis=0) for t in range(50)])  # frames 2t, 2t+1
+    want = np.stack([hid[2 * t : 2 * t + 2].mean(axis=0) for t in range(50)])  # frames 2t, 2t+1
     np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
     assert not ext.random_init and ext.dim == 32
 
@@ -178,7 +196,9 @@ def test_hubert_base_config_gives_768_on_the_grid():
 
 # ---- SyncNet -------------------------------------------------------------------------------
 def test_syncnet_geometry_and_window_count():
-    np.testing.assert_allclose(syncnet_crop_box(np.array([100, 100, 200, 200])), [80, 100, 220, 240])
+    np.testing.assert_allclose(
+        syncnet_crop_box(np.array([100, 100, 200, 200])), [80, 100, 220, 240]
+    )
     assert n_windows(150, 96000, 25, 16000) == 145  # syncnet_python: min(T, S // 640) - 5
     assert n_windows(150, 6400, 25, 16000) == 5
     assert n_windows(4, 96000, 25, 16000) == 0
@@ -200,8 +220,8 @@ def test_offset_search_recovers_an_injected_lag(lag):
     rng = np.random.default_rng(1)
     n, m = 80, 15
     base = rng.standard_normal((n + 40, 16))
-    vid = base[20:20 + n]
-    aud = base[20 - lag:20 - lag + n]  # aud[i] = vid[i - lag]: audio delayed by `lag` frames
+    vid = base[20 : 20 + n]
+    aud = base[20 - lag : 20 - lag + n]  # aud[i] = vid[i - lag]: audio delayed by `lag` frames
     offset, dist, conf, curve = offset_search(vid, aud, m)
     assert offset == lag
     assert curve.shape == (31,) and dist == pytest.approx(curve.min())
@@ -237,8 +257,14 @@ def test_syncnet_pipeline_sign_convention(delay):
     rng = np.random.default_rng(7)
     t = 50
     b = rng.uniform(0, 1, t + 10)
-    frames = np.repeat((40 + 180 * b[5:5 + t])[:, None, None, None], 64, axis=1).repeat(64, axis=2).repeat(3, axis=3)
-    amp = 0.002 * np.exp(2.5 * b[5 - delay:5 - delay + t])  # audio of frame i = picture of frame i - delay
+    frames = (
+        np.repeat((40 + 180 * b[5 : 5 + t])[:, None, None, None], 64, axis=1)
+        .repeat(64, axis=2)
+        .repeat(3, axis=3)
+    )
+    amp = 0.002 * np.exp(
+        2.5 * b[5 - delay : 5 - delay + t]
+    )  # audio of frame i = picture of frame i - delay
     wav = (np.repeat(amp, SR // FPS) * rng.standard_normal(t * SR // FPS)).astype(np.float32)
     clip = Clip("s", "s.mp4", frames.astype(np.uint8), wav, fps=FPS, sample_rate=SR)
     ext = _ToySync({"sync_max_offset": 6}, allow_random_init=True)

@@ -1,4 +1,5 @@
 """GPUOptimizedExtractor: same features and cache files as FeatureExtractor, batched across videos."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,13 +8,13 @@ import torch
 from skimage import data
 from torch import nn
 
+from tqa.core.params import load_params
 from tqa.features import cache as fcache
-from tqa.features.audio_hubert import HubertExtractor
-from tqa.features.base import Clip
+from tqa.features.extractors.audio_hubert import HubertExtractor
+from tqa.features.extractors.base import Clip
+from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed
 from tqa.features.gpu import GPUOptimizedExtractor, forward_across, make_extractor
-from tqa.features.neural import NeuralExtractor, random_init_allowed
 from tqa.features.pipeline import FeatureExtractor
-from tqa.params import load_params
 
 T, SR, FPS = 6, 16000, 25  # 6 frames: SyncNet's minimum (one 5-frame window + 1)
 
@@ -25,14 +26,28 @@ def face_frames(t: int, shift: int, side: int = 128) -> np.ndarray:
 
 def make_clip(vid: str, shift: int, seed: int) -> Clip:
     wav = (0.1 * np.random.default_rng(seed).standard_normal(T * SR // FPS)).astype(np.float32)
-    return Clip(vid, f"{vid}.mp4", face_frames(T, shift), wav, fps=FPS, sample_rate=SR,
-                meta={"valid_frames": np.arange(T) < T - 1})  # last frame padded: NaN in both paths
+    return Clip(
+        vid,
+        f"{vid}.mp4",
+        face_frames(T, shift),
+        wav,
+        fps=FPS,
+        sample_rate=SR,
+        meta={"valid_frames": np.arange(T) < T - 1},
+    )  # last frame padded: NaN in both paths
 
 
 def tiny_params(**over) -> dict:
-    base = {"features.n_frames": T, "features.visual": "resnet101", "features.audio": "spectral",
-            "features.sync": "syncnet", "features.sync_max_offset": 2, "features.batch_frames": 4,
-            "features.device": "cpu", "features.workers": 1}
+    base = {
+        "features.n_frames": T,
+        "features.visual": "resnet101",
+        "features.audio": "spectral",
+        "features.sync": "syncnet",
+        "features.sync_max_offset": 2,
+        "features.batch_frames": 4,
+        "features.device": "cpu",
+        "features.workers": 1,
+    }
     base.update({f"features.{k}": v for k, v in over.items()})
     return load_params(overrides=base)
 
@@ -40,8 +55,15 @@ def tiny_params(**over) -> dict:
 def tiny_hubert(params: dict, model=None) -> HubertExtractor:
     from transformers import HubertConfig
 
-    cfg = HubertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                       conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    cfg = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
     return HubertExtractor(params["features"], allow_random_init=True, config=cfg, model=model)
 
 
@@ -71,13 +93,17 @@ class _Lin(NeuralExtractor):
 def test_forward_across_batches_span_clips_and_keep_order():
     ext = _Lin()
     rng = np.random.default_rng(0)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((5, 4), (0, 4), (7, 4), (3, 8), (3, 4))]
+    arrays = [
+        rng.standard_normal(s).astype(np.float32) for s in ((5, 4), (0, 4), (7, 4), (3, 8), (3, 4))
+    ]
     # clip 3 has units of another shape: they never share a batch with the others
     outs = forward_across(ext, "s", arrays, batch_units=4, dtype=None, pin=False)
     with torch.no_grad():
         for a, o in zip(arrays, outs):
             if len(a):
-                want = ext.model(torch.tensor(a, dtype=torch.float32).reshape(len(a), -1, 4).mean(1)).numpy()
+                want = ext.model(
+                    torch.tensor(a, dtype=torch.float32).reshape(len(a), -1, 4).mean(1)
+                ).numpy()
                 np.testing.assert_allclose(o, want, rtol=1e-6, atol=1e-6)
             else:
                 assert o.size == 0
@@ -108,14 +134,16 @@ def test_gpu_extractor_equals_feature_extractor_on_cpu():
         assert np.isnan(g.streams["visual"][T - 1]).all()  # padded frame
         np.testing.assert_allclose(g.sync, want.sync, rtol=1e-4, atol=1e-4)
         assert g.meta["config_hash"] == want.meta["config_hash"]
-        assert g.meta["names"] == want.meta["names"] and g.meta["face_rate"] == want.meta["face_rate"]
+        assert (
+            g.meta["names"] == want.meta["names"] and g.meta["face_rate"] == want.meta["face_rate"]
+        )
         assert g.meta["extractors"]["visual"]["random_init"] is True
         assert g.meta["engine"]["extractor"] == "GPUOptimizedExtractor"
     assert fast.extractors["visual"]._model is not None  # one model per extractor, built once
 
 
 def test_run_writes_the_same_cache_resumes_and_logs_failures(tmp_path):
-    from tqa.media import write_video
+    from tqa.features.decode import write_video
 
     params = tiny_params(visual="nss")
     videos = []
@@ -129,11 +157,17 @@ def test_run_writes_the_same_cache_resumes_and_logs_failures(tmp_path):
     videos.insert(1, ("broken", str(bad)))
 
     with random_init_allowed():
-        table_simple = FeatureExtractor(params).run(videos, tmp_path / "simple", workers=1, progress=False)
+        table_simple = FeatureExtractor(params).run(
+            videos, tmp_path / "simple", workers=1, progress=False
+        )
     fast = GPUOptimizedExtractor(params, allow_random_init=True, clips_per_step=2, prefetch=2)
     table = fast.run(videos, tmp_path / "fast", progress=False)
     assert list(table["video_id"]) == [v for v, _ in videos]
-    assert list(table["status"]) == list(table_simple["status"]) == ["extracted", "failed", "extracted", "extracted"]
+    assert (
+        list(table["status"])
+        == list(table_simple["status"])
+        == ["extracted", "failed", "extracted", "extracted"]
+    )
     assert table.loc[table.video_id == "broken", "stage"].item() == "decode"
     fails = (tmp_path / "fast" / "failures.csv").read_text()
     assert "broken" in fails and "decode" in fails
@@ -141,7 +175,9 @@ def test_run_writes_the_same_cache_resumes_and_logs_failures(tmp_path):
         if vid == "broken":
             assert not fcache.cache_file(tmp_path / "fast", vid).exists()
             continue
-        s_streams, s_sync, s_meta = fcache.read_features(fcache.cache_file(tmp_path / "simple", vid))
+        s_streams, s_sync, s_meta = fcache.read_features(
+            fcache.cache_file(tmp_path / "simple", vid)
+        )
         f_streams, f_sync, f_meta = fcache.read_features(fcache.cache_file(tmp_path / "fast", vid))
         assert f_meta["config_hash"] == s_meta["config_hash"]
         for m in s_streams:
@@ -157,7 +193,7 @@ def test_run_writes_the_same_cache_resumes_and_logs_failures(tmp_path):
 
 @pytest.mark.slow
 def test_run_with_cpu_stage_in_worker_processes(tmp_path):
-    from tqa.media import write_video
+    from tqa.features.decode import write_video
 
     params = tiny_params(visual="nss")
     videos = []

@@ -1,28 +1,37 @@
 """Masked multi-task loss: hand-computed values, absent tasks, label smoothing."""
+
 import numpy as np
 import pytest
 import torch
 
-from tqa.losses import masked_mean_loss, masked_task_losses, smooth_targets
+from tqa.model.losses import masked_mean_loss, masked_task_losses, smooth_targets
 
 
-def _hand_mse(pred: np.ndarray, target: np.ndarray, missing: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
+def _hand_mse(
+    pred: np.ndarray, target: np.ndarray, missing: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Independent oracle: explicit loops over tasks and rows."""
     losses, counts = [], []
     for k in range(pred.shape[1]):
-        errs = [(pred[i, k] - target[i, k]) ** 2 for i in range(pred.shape[0]) if target[i, k] != missing]
+        errs = [
+            (pred[i, k] - target[i, k]) ** 2
+            for i in range(pred.shape[0])
+            if target[i, k] != missing
+        ]
         losses.append(sum(errs) / len(errs) if errs else 0.0)
         counts.append(len(errs))
     return np.array(losses), np.array(counts)
 
 
 def test_masked_losses_match_hand_values():
-    pred = np.array([[3.0, 2.0, 4.0, 1.5, 2.5],
-                     [4.0, 3.5, 1.0, 2.0, 5.0],
-                     [2.0, 4.5, 3.0, 3.0, 1.0]], dtype=np.float32)
-    target = np.array([[4.0, -1.0, 4.5, 1.0, -1.0],
-                       [4.0, 3.0, -1.0, 3.0, -1.0],
-                       [1.0, -1.0, 2.0, 3.0, -1.0]], dtype=np.float32)
+    pred = np.array(
+        [[3.0, 2.0, 4.0, 1.5, 2.5], [4.0, 3.5, 1.0, 2.0, 5.0], [2.0, 4.5, 3.0, 3.0, 1.0]],
+        dtype=np.float32,
+    )
+    target = np.array(
+        [[4.0, -1.0, 4.5, 1.0, -1.0], [4.0, 3.0, -1.0, 3.0, -1.0], [1.0, -1.0, 2.0, 3.0, -1.0]],
+        dtype=np.float32,
+    )
     losses, counts = masked_task_losses(torch.tensor(pred), torch.tensor(target))
     # by hand: task0 (1 + 0 + 1)/3, task1 0.25/1, task2 (0.25 + 1)/2, task3 (0.25 + 1 + 0)/3, task4 none
     np.testing.assert_allclose(losses.numpy(), [2 / 3, 0.25, 0.625, 1.25 / 3, 0.0], rtol=1e-6)
@@ -42,8 +51,8 @@ def test_fully_missing_task_has_zero_loss_and_zero_gradient():
     assert losses[2].item() == 0.0 and counts[2].item() == 0
     losses.sum().backward()
     assert torch.all(pred.grad[:, 2] == 0)
-    assert pred.grad[0, 4].item() == 0.0          # single missing label: no gradient either
-    assert torch.all(pred.grad[1:, 4] != 0)       # present labels do get gradient
+    assert pred.grad[0, 4].item() == 0.0  # single missing label: no gradient either
+    assert torch.all(pred.grad[1:, 4] != 0)  # present labels do get gradient
     assert torch.isfinite(pred.grad).all()
 
 
@@ -52,7 +61,9 @@ def test_label_smoothing_shrinks_toward_given_mean():
     mean = torch.tensor([3.0, 4.0])
     valid = target != -1.0
     out = smooth_targets(target, valid, 0.1, mean)
-    np.testing.assert_allclose(out.numpy(), [[0.9 * 5 + 0.3, -1.0], [0.9 * 1 + 0.3, 0.9 * 2 + 0.4]], rtol=1e-6)
+    np.testing.assert_allclose(
+        out.numpy(), [[0.9 * 5 + 0.3, -1.0], [0.9 * 1 + 0.3, 0.9 * 2 + 0.4]], rtol=1e-6
+    )
     pred = torch.tensor([[4.0, 3.0], [2.0, 2.0]])
     losses, _ = masked_task_losses(pred, target, smoothing=0.1, target_mean=mean)
     exp0 = ((4.0 - 4.8) ** 2 + (2.0 - 1.2) ** 2) / 2

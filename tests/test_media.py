@@ -1,4 +1,5 @@
-"""tqa.media: decoding any video onto the 150-frame 25 fps grid, 16 kHz mono audio."""
+"""tqa.features.decode: decoding any video onto the 150-frame 25 fps grid, 16 kHz mono audio."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tqa.media import MediaError, load_clip, write_video
+from tqa.features.decode import MediaError, load_clip, write_video
 
 
 # ---------------------------------------------------------------- helpers (imported by other test files)
@@ -32,7 +33,12 @@ def tone(seconds: float, freq: float = 440.0, amp: float = 0.5, sr: int = 16000)
 def index_frames(n: int, size: int = 32) -> np.ndarray:
     """Frames whose grey level encodes their index: level(i) = (i % 50) * 5."""
     levels = (np.arange(n) % 50) * 5
-    return np.repeat(levels[:, None, None, None], size, 1).repeat(size, 2).repeat(3, 3).astype(np.uint8)
+    return (
+        np.repeat(levels[:, None, None, None], size, 1)
+        .repeat(size, 2)
+        .repeat(3, 3)
+        .astype(np.uint8)
+    )
 
 
 def level_index(frames: np.ndarray) -> np.ndarray:
@@ -61,7 +67,7 @@ def test_60fps_20s_video_is_trimmed_to_150_frames_by_nearest_timestamp(tmp_path:
     clip = load_clip(p)
     assert clip.frames.shape[0] == 150 and clip.source_fps == pytest.approx(60)
     assert clip.meta["valid_frames"].all()
-    expected = (np.round(np.arange(150) * 60 / 25).astype(int) % 50)  # nearest source frame
+    expected = np.round(np.arange(150) * 60 / 25).astype(int) % 50  # nearest source frame
     got = level_index(clip.frames)
     assert np.mean(got == expected) > 0.95  # lossy codec; ties at half frames may differ
 
@@ -74,7 +80,7 @@ def test_30fps_short_clip_padded_frames_marked_invalid(tmp_path: Path) -> None:
     assert clip.meta["n_valid"] == 100  # 4 s at 25 fps
     assert not clip.meta["valid_frames"][100:].any()
     # audio after 4 s is zero padding
-    assert np.abs(clip.audio[4 * 16000 + 800:]).max() < 1e-3
+    assert np.abs(clip.audio[4 * 16000 + 800 :]).max() < 1e-3
     assert np.sqrt(np.mean(clip.audio[1600:60000] ** 2)) > 0.2
 
 

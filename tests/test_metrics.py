@@ -1,4 +1,5 @@
-"""tqa.metrics against independent implementations (scipy.stats, sklearn.metrics, hand formulas)."""
+"""tqa.study.metrics against independent implementations (scipy.stats, sklearn.metrics, hand formulas)."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,8 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
-from tqa import metrics as M
-from tqa.schema import TASKS
+from tqa.core.schema import TASKS
+from tqa.study import metrics as M
 
 
 @pytest.fixture
@@ -62,10 +63,15 @@ def test_classes_accuracy_and_qwk_match_sklearn(pair):
     cp = np.where(p < 3, 0, np.where(p < 4, 1, 2))
     assert M.accuracy_3class(t, p, bounds) == pytest.approx(skm.accuracy_score(ct, cp))
     assert M.qwk(t, p, bounds) == pytest.approx(
-        skm.cohen_kappa_score(ct, cp, weights="quadratic", labels=[0, 1, 2]))
-    np.testing.assert_array_equal(M.confusion(t, p, bounds), skm.confusion_matrix(ct, cp, labels=[0, 1, 2]))
+        skm.cohen_kappa_score(ct, cp, weights="quadratic", labels=[0, 1, 2])
+    )
+    np.testing.assert_array_equal(
+        M.confusion(t, p, bounds), skm.confusion_matrix(ct, cp, labels=[0, 1, 2])
+    )
     # boundary values: 3.0 is class 1, 4.0 and 5.0 class 2
-    np.testing.assert_array_equal(M.to_classes([1.0, 2.99, 3.0, 3.99, 4.0, 5.0], bounds), [0, 0, 1, 1, 2, 2])
+    np.testing.assert_array_equal(
+        M.to_classes([1.0, 2.99, 3.0, 3.99, 4.0, 5.0], bounds), [0, 0, 1, 1, 2, 2]
+    )
 
 
 def test_missing_labels_are_dropped(pair):
@@ -121,9 +127,11 @@ def test_plcc_logistic_recovers_known_logistic():
 
 def test_bootstrap_ci_contains_point_and_narrows():
     rng = np.random.default_rng(2)
+
     def sample(n):
         t = rng.uniform(1, 5, n)
         return t, t + rng.normal(0, 0.8, n)
+
     widths = []
     for n in (30, 600):
         t, p = sample(n)
@@ -140,12 +148,18 @@ def test_evaluate_tasks_table(pair):
     q = np.tile(p[:, None], (1, 5))
     y[: n // 2, 1] = -1.0
     q[:, 4] = np.nan  # a baseline that does not predict "overall"
-    df = M.evaluate_tasks(y, q, {"class_bounds": [3.0, 4.0], "ci_metrics": ["pearson"]}, bootstrap=50)
+    df = M.evaluate_tasks(
+        y, q, {"class_bounds": [3.0, 4.0], "ci_metrics": ["pearson"]}, bootstrap=50
+    )
     assert list(df.index) == list(TASKS)
     assert df.loc["lip_sync", "n"] == n and df.loc["expression", "n"] == n - n // 2
     assert df.loc["overall", "n"] == 0 and math.isnan(df.loc["overall", "pearson"])
     assert df.loc["lip_sync", "pearson"] == pytest.approx(stats.pearsonr(t, p)[0])
-    assert df.loc["lip_sync", "pearson_lo"] <= df.loc["lip_sync", "pearson"] <= df.loc["lip_sync", "pearson_hi"]
+    assert (
+        df.loc["lip_sync", "pearson_lo"]
+        <= df.loc["lip_sync", "pearson"]
+        <= df.loc["lip_sync", "pearson_hi"]
+    )
     mc = M.MetricCollection({"class_bounds": [3.0, 4.0]})
     mc.update(y[:20], q[:20])
     mc.update(y[20:], q[20:])

@@ -1,11 +1,11 @@
 """Cross-modal Transformer: shapes, range, ablation switches, checkpointing equivalence."""
+
 import numpy as np
 import pytest
 import torch
 
-from tqa.model import CrossModalTransformer, build_model
-from tqa.params import load_params
-
+from tqa.core.params import load_params
+from tqa.model.transformer import CrossModalTransformer, build_model
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -15,11 +15,21 @@ DIMS = {"visual": 7, "audio": 5, "landmarks": 9, "au": 4}
 
 def _batch(b=3, t=30, dims=DIMS, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return {m: torch.randn(b, t, d, generator=g) for m, d in dims.items()}, torch.randn(b, 3, generator=g)
+    return {m: torch.randn(b, t, d, generator=g) for m, d in dims.items()}, torch.randn(
+        b, 3, generator=g
+    )
 
 
 def _model(**kw):
-    base = dict(d_model=16, n_layers=2, n_heads=2, dim_feedforward=32, dropout=0.0, max_frames=30, token_stride=5)
+    base = dict(
+        d_model=16,
+        n_layers=2,
+        n_heads=2,
+        dim_feedforward=32,
+        dropout=0.0,
+        max_frames=30,
+        token_stride=5,
+    )
     base.update(kw)
     torch.manual_seed(0)
     return CrossModalTransformer(DIMS, **base)
@@ -30,7 +40,7 @@ def test_forward_shape_and_range():
     y = _model()(x, s)
     assert y.shape == (3, 5)
     assert torch.all((y >= 1.0) & (y <= 5.0))
-    big = {m: v * 1e4 for m, v in x.items()}        # saturating inputs still stay in range
+    big = {m: v * 1e4 for m, v in x.items()}  # saturating inputs still stay in range
     y2 = _model()(big, s * 1e4)
     assert torch.all((y2 >= 1.0) & (y2 <= 5.0))
 
@@ -63,9 +73,9 @@ def test_dropped_modality_is_not_used(drop):
     x, s = _batch()
     y = m(x, s)
     x2 = dict(x)
-    x2[drop] = torch.randn_like(x[drop]) * 100      # changing it must not change anything
+    x2[drop] = torch.randn_like(x[drop]) * 100  # changing it must not change anything
     assert torch.equal(y, m(x2, s))
-    del x2[drop]                                    # and it may be absent
+    del x2[drop]  # and it may be absent
     assert torch.equal(y, m(x2, s))
     assert drop not in m.modalities
 
@@ -82,14 +92,16 @@ def test_time_pooling_matches_numpy_windows():
     m = _model(token_stride=4)
     x = torch.randn(2, 10, 3)
     got = m._pool_time(x).numpy()
-    xp = np.concatenate([x.numpy(), np.repeat(x.numpy()[:, -1:], 2, axis=1)], axis=1)   # pad 10 -> 12
+    xp = np.concatenate(
+        [x.numpy(), np.repeat(x.numpy()[:, -1:], 2, axis=1)], axis=1
+    )  # pad 10 -> 12
     ref = xp.reshape(2, 3, 4, 3).mean(axis=2)
     np.testing.assert_allclose(got, ref, rtol=1e-6)
 
 
 def test_checkpointing_same_outputs_and_gradients():
     x, s = _batch(b=4)
-    a = _model(grad_checkpointing=False).train()     # dropout 0: train mode is deterministic
+    a = _model(grad_checkpointing=False).train()  # dropout 0: train mode is deterministic
     b = _model(grad_checkpointing=True).train()
     b.load_state_dict(a.state_dict())
     ya, yb = a(x, s), b(x, s)

@@ -1,4 +1,5 @@
-"""tqa.nets: ResNet-101 / SyncNet layouts against hand-written oracles, weight loading, MFCC."""
+"""tqa.features.nets: ResNet-101 / SyncNet layouts against hand-written oracles, weight loading, MFCC."""
+
 from __future__ import annotations
 
 import math
@@ -7,9 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from tqa.nets import ResNet101, SyncNet, WeightsError, load_state_dict_checked, resolve_weights
-from tqa.nets.mfcc import mfcc
-from tqa.nets.weights import read_state_dict
+from tqa.features.nets import (
+    ResNet101,
+    SyncNet,
+    WeightsError,
+    load_state_dict_checked,
+    resolve_weights,
+)
+from tqa.features.nets.mfcc import mfcc
+from tqa.features.nets.weights import read_state_dict
 
 # torchvision's resnet101 (not installed here): parameter count including fc, and a few
 # key shapes written down from the paper's Table 1 / torchvision's module tree.
@@ -104,7 +111,11 @@ def test_truncated_and_reshaped_weights_are_refused(resnet, tmp_path):
     with pytest.raises(WeightsError) as err:
         load_state_dict_checked(ResNet101(), path)
     msg = str(err.value)
-    assert "bad.pth" in msg and "layer4.2.bn3.weight" in msg and "fc.weight: file (10, 2048) vs model (1000, 2048)" in msg
+    assert (
+        "bad.pth" in msg
+        and "layer4.2.bn3.weight" in msg
+        and "fc.weight: file (10, 2048) vs model (1000, 2048)" in msg
+    )
 
 
 def test_unreadable_weights_file(tmp_path):
@@ -123,7 +134,9 @@ def test_resolve_weights_search_order(tmp_path, monkeypatch):
     assert resolve_weights("resnet101", {"weights": {}}) == ck / "resnet101-63fe2227.pth"
     own = tmp_path / "mine.pth"
     own.write_bytes(b"x")
-    assert resolve_weights("resnet101", {"weights": {"resnet101": str(own)}}) == own  # params path wins
+    assert (
+        resolve_weights("resnet101", {"weights": {"resnet101": str(own)}}) == own
+    )  # params path wins
     with pytest.raises(WeightsError, match="does not exist"):
         resolve_weights("syncnet", {"weights": {"syncnet": str(tmp_path / "typo.model")}})
     assert resolve_weights("syncnet", {"weights": {"syncnet": None}}) is None  # no hub fallback
@@ -175,9 +188,9 @@ def test_mfcc_frame_count_rate_and_energy_coefficient():
     s = x.astype(np.float64) * 32768.0
     pre = np.append(s[0], s[1:] - 0.97 * s[:-1])
     for i in (0, 10, 300):
-        f = pre[160 * i:160 * i + 400]
+        f = pre[160 * i : 160 * i + 400]
         x0, xn = f.sum(), (f * (-1.0) ** np.arange(400)).sum()
-        energy = (512 * (f ** 2).sum() + x0 ** 2 + xn ** 2) / 2 / 512
+        energy = (512 * (f**2).sum() + x0**2 + xn**2) / 2 / 512
         assert m[i, 0] == pytest.approx(np.log(energy), rel=1e-9)
 
 

@@ -1,4 +1,5 @@
 """tqa.features.pipeline: FeatureExtractor end to end, resume, failures, parallel workers, CLI."""
+
 from __future__ import annotations
 
 import copy
@@ -8,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from tqa.features import cache as fc
-from tqa.features import pipeline as pl
-from tqa.features.pipeline import FeatureExtractor, extract_one
-from tqa.media import write_video
-from tqa.params import load_params
-from tqa.schema import TASKS
-
 from test_media import face_frames, tone
+
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS
+from tqa.features import cache as fc
+from tqa.features import extract as extract_cmd
+from tqa.features import pipeline as pl
+from tqa.features.decode import write_video
+from tqa.features.pipeline import FeatureExtractor, extract_one
 
 
 def _params(n_frames: int = 50, **features) -> dict:
@@ -137,14 +138,22 @@ def test_process_pool_matches_in_process(videos, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("k", [5, -6])
 def test_sync_recovers_injected_offset_on_a_rendered_corpus_clip(tmp_path: Path, k: int) -> None:
-    """A corpus talking face (tqa.corpus) with its audio delayed by k frames: offset == k."""
-    from tqa.corpus.build import render_video
-    from tqa.corpus.profiles import plan_corpus
+    """A corpus talking face (tqa.data.corpus) with its audio delayed by k frames: offset == k."""
+    from tqa.data.corpus.build import render_video
+    from tqa.data.corpus.profiles import plan_corpus
 
     p = _params(n_frames=150)
     row = plan_corpus(4, p["corpus"], 1).iloc[3].to_dict()
-    row.update(av_offset_frames=k, fps=25, n_frames=150, height=160, width=160, swapped_audio=0,
-               mouth_lag_s=0.0, expr_mismatch=0)
+    row.update(
+        av_offset_frames=k,
+        fps=25,
+        n_frames=150,
+        height=160,
+        width=160,
+        swapped_audio=0,
+        mouth_lag_s=0.0,
+        expr_mismatch=0,
+    )
     frames, audio = render_video(row, p["corpus"], 1)
     path = tmp_path / "c.mp4"
     write_video(path, frames, 25, audio)
@@ -167,14 +176,29 @@ def test_cli_extract_writes_cache_and_summary(videos, tmp_path: Path) -> None:
     p = _params()
     params_path.write_text(yaml.safe_dump(p))
     summary = tmp_path / "summary.json"
-    rc = pl.main(["--params", str(params_path), "--root", str(root), "--cache", str(tmp_path / "cache"),
-                  "--workers", "1", "--summary", str(summary), "--no-progress", "--engine", "local"])
+    rc = extract_cmd.main(
+        [
+            "--params",
+            str(params_path),
+            "--root",
+            str(root),
+            "--cache",
+            str(tmp_path / "cache"),
+            "--workers",
+            "1",
+            "--summary",
+            str(summary),
+            "--no-progress",
+            "--engine",
+            "local",
+        ]
+    )
     assert rc == 0
     s = json.loads(summary.read_text())
     assert s["counts"] == {"extracted": 2} and s["face_rate_mean"] == pytest.approx(1.0)
     assert set(s["nan_rate"]) == {"visual", "audio", "landmarks", "au"}
     assert sorted(fc.cached_ids(tmp_path / "cache")) == ["v0", "v1"]
-    assert pl.main(["--list"]) == 0
+    assert extract_cmd.main(["--list"]) == 0
 
 
 @pytest.mark.slow
@@ -184,9 +208,10 @@ def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
     import sys
 
     import yaml
-    from tqa.corpus.build import render_video
-    from tqa.corpus.profiles import plan_corpus
-    from tqa.params import ROOT
+
+    from tqa.core.params import ROOT
+    from tqa.data.corpus.build import render_video
+    from tqa.data.corpus.profiles import plan_corpus
 
     p = _params(n_frames=150)
     root = tmp_path / "ds"
@@ -194,7 +219,14 @@ def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
     plan = plan_corpus(3, p["corpus"], 2)
     rows, deg = [], []
     for i, row in enumerate(plan.to_dict("records")):
-        row.update(av_offset_frames=[0, 4, -5][i], fps=25, n_frames=150, height=128, width=128, swapped_audio=0)
+        row.update(
+            av_offset_frames=[0, 4, -5][i],
+            fps=25,
+            n_frames=150,
+            height=128,
+            width=128,
+            swapped_audio=0,
+        )
         frames, audio = render_video(row, p["corpus"], 2)
         write_video(root / "videos" / f"{row['video_id']}.mp4", frames, 25, audio)
         rows.append({"video_id": row["video_id"], **{t: 3.0 for t in TASKS}})
@@ -205,26 +237,55 @@ def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
     p["features"]["cache_dir"] = str(tmp_path / "cache")
     params_path = tmp_path / "params.yaml"
     params_path.write_text(yaml.safe_dump(p))
-    assert pl.main(["--params", str(params_path), "--workers", "1", "--no-progress", "--engine", "local",
-                    "--summary", str(tmp_path / "summary.json")]) == 0
+    assert (
+        extract_cmd.main(
+            [
+                "--params",
+                str(params_path),
+                "--workers",
+                "1",
+                "--no-progress",
+                "--engine",
+                "local",
+                "--summary",
+                str(tmp_path / "summary.json"),
+            ]
+        )
+        == 0
+    )
     out_nb = tmp_path / "02.ipynb"
     reports = tmp_path / "reports"
-    cmd = [str(Path(sys.executable).parent / "papermill"), "-k", "python3", str(ROOT / "notebooks" / "02_feature_extraction.ipynb"),
-           str(out_nb), "-p", "params_path", str(params_path), "-p", "reports_dir", str(reports)]
+    cmd = [
+        str(Path(sys.executable).parent / "papermill"),
+        "-k",
+        "python3",
+        str(ROOT / "notebooks" / "02_feature_extraction.ipynb"),
+        str(out_nb),
+        "-p",
+        "params_path",
+        str(params_path),
+        "-p",
+        "reports_dir",
+        str(reports),
+    ]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     agree = pd.read_csv(reports / "tables" / "sync_offset_agreement.csv")
     assert agree.loc[0, "n"] == 3
     for name in ("features_face_rate", "features_scale", "sync_offset_vs_injected"):
-        assert (reports / "figures" / f"{name}.png").is_file() and (reports / "figures" / f"{name}.txt").is_file()
+        assert (reports / "figures" / f"{name}.png").is_file() and (
+            reports / "figures" / f"{name}.txt"
+        ).is_file()
     scale = pd.read_csv(reports / "tables" / "features_scale.csv")
     assert set(scale["modality"]) == {"visual", "audio", "landmarks", "au"}
 
 
-def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(tiny_corpus: Path, tmp_path: Path) -> None:
+def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
     """The embedded corpus (tests/conftest.py): every clip extracts, faces are found, and the
     weight-free offset equals the injected ``av_offset_frames`` where the audio is the clip's own."""
-    from tqa.features.pipeline import list_videos
+    from tqa.features.extract import list_videos
 
     p = _params(n_frames=150)
     videos = list_videos(tiny_corpus, p)
@@ -232,9 +293,13 @@ def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(tiny_corpus: Pat
     assert (table["status"] == "extracted").all(), table[["video_id", "reason"]]
     meta = fc.cache_meta_table(tmp_path)
     assert meta["face_rate"].min() > 0.9
-    assert (meta["source_fps"].round(2) != 25).any() or (meta["source_frames"] != 150).any()  # off-format clip
+    assert (meta["source_fps"].round(2) != 25).any() or (
+        meta["source_frames"] != 150
+    ).any()  # off-format clip
     fs = fc.load_feature_set(tmp_path)
-    deg = pd.read_csv(tiny_corpus / "degradations.csv", dtype={"video_id": str}).set_index("video_id")
+    deg = pd.read_csv(tiny_corpus / "degradations.csv", dtype={"video_id": str}).set_index(
+        "video_id"
+    )
     inj = deg.loc[fs.video_ids, "av_offset_frames"].to_numpy()
     own = deg.loc[fs.video_ids, "swapped_audio"].to_numpy() == 0
     est = fs.sync[:, 0]
@@ -244,12 +309,18 @@ def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(tiny_corpus: Pat
 
 
 def test_config_hash_from_params_equals_the_extractors_hash() -> None:
-    for p in (_params(), _params(normalize_landmarks=False, workers=3), _params(audio="spectral", n_mels=20)):
+    for p in (
+        _params(),
+        _params(normalize_landmarks=False, workers=3),
+        _params(audio="spectral", n_mels=20),
+    ):
         assert pl.config_hash_from_params(p) == FeatureExtractor(p).config_hash
-    assert pl.config_hash_from_params(_params()) != pl.config_hash_from_params(_params(audio_egemaps=False))
+    assert pl.config_hash_from_params(_params()) != pl.config_hash_from_params(
+        _params(audio_egemaps=False)
+    )
     # a neural extractor without weights: FeatureExtractor refuses, the hash function does not
-    from tqa.features.neural import random_init_allowed
-    from tqa.nets.weights import WeightsError
+    from tqa.features.extractors.neural import random_init_allowed
+    from tqa.features.nets.weights import WeightsError
 
     p = _params(visual="resnet101", weights={"resnet101": None, "hubert": None, "syncnet": None})
     try:
@@ -301,4 +372,6 @@ def test_process_one_warns_about_a_video_without_audio(videos, tmp_path: Path, c
     with caplog.at_level(logging.WARNING, logger="tqa.features.pipeline"):
         row = FeatureExtractor(_params()).process_one("short", dict(videos)["short"], tmp_path)
     assert row["status"] == "extracted" and row["has_audio"] is False
-    assert any("no audio track" in r.getMessage() and "short.mp4" in r.getMessage() for r in caplog.records)
+    assert any(
+        "no audio track" in r.getMessage() and "short.mp4" in r.getMessage() for r in caplog.records
+    )

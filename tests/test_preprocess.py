@@ -1,4 +1,5 @@
 """Preprocessor: median imputation, scaling and PCA vs numpy/sklearn; train-only fitting."""
+
 import copy
 
 import numpy as np
@@ -6,8 +7,8 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from tqa.preprocess import Preprocessor
-from tqa.schema import FeatureSet
+from tqa.core.schema import FeatureSet
+from tqa.model.preprocess import Preprocessor
 
 
 def _fs(n=12, t=20, dims=None, seed=0, nan_rate=0.05):
@@ -17,8 +18,8 @@ def _fs(n=12, t=20, dims=None, seed=0, nan_rate=0.05):
     for m, d in dims.items():
         mix = rng.normal(size=(d, d)) * (10.0 ** rng.integers(-2, 3, size=d))
         x = (rng.normal(size=(n, t, d)) @ mix).astype(np.float32)
-        x[rng.random((n, t)) < nan_rate] = np.nan       # failed frames: whole NaN rows
-        x[rng.random((n, t, d)) < nan_rate] = np.nan    # and scattered NaN values
+        x[rng.random((n, t)) < nan_rate] = np.nan  # failed frames: whole NaN rows
+        x[rng.random((n, t, d)) < nan_rate] = np.nan  # and scattered NaN values
         streams[m] = x
     sync = rng.normal(size=(n, 3)).astype(np.float32)
     sync[0, 1] = np.nan
@@ -56,14 +57,20 @@ def test_pca_dims_and_projection_match_sklearn(variance):
     out = p.transform(fs)
     for m, x in fs.streams.items():
         rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
-        z = StandardScaler().fit_transform(np.where(np.isnan(rows), np.nanmedian(rows, axis=0), rows))
+        z = StandardScaler().fit_transform(
+            np.where(np.isnan(rows), np.nanmedian(rows, axis=0), rows)
+        )
         sk = PCA(n_components=variance, svd_solver="full").fit(z)
         assert p.output_dims[m] == sk.n_components_, m
         ref = sk.transform(z)
         got = out.streams[m].reshape(len(rows), -1)
-        np.testing.assert_allclose(np.abs(got), np.abs(ref), rtol=1e-3, atol=1e-3)  # axes up to sign
+        np.testing.assert_allclose(
+            np.abs(got), np.abs(ref), rtol=1e-3, atol=1e-3
+        )  # axes up to sign
         curve = p.explained_variance_curves()[m]
-        np.testing.assert_allclose(curve[: sk.n_components_], np.cumsum(sk.explained_variance_ratio_), rtol=1e-6)
+        np.testing.assert_allclose(
+            curve[: sk.n_components_], np.cumsum(sk.explained_variance_ratio_), rtol=1e-6
+        )
         assert curve[-1] == pytest.approx(1.0)
 
 
@@ -77,7 +84,7 @@ def test_fit_uses_train_only_and_transform_does_not_refit():
     fs = _fs(n=20)
     train = fs.subset([f"v{i}" for i in range(14)])
     val = fs.subset([f"v{i}" for i in range(14, 20)])
-    val.streams["visual"] *= 1000.0                   # a shifted val set must not leak into the stats
+    val.streams["visual"] *= 1000.0  # a shifted val set must not leak into the stats
     p = Preprocessor({"scale": True, "pca": True}).fit(train)
     snap = copy.deepcopy(p.fits_)
     p.transform(val)
@@ -128,12 +135,12 @@ def test_errors():
 
 
 def test_chunked_processing_matches_single_chunk(monkeypatch):
-    import tqa.preprocess as pp
+    import tqa.model.preprocess as pp
 
     fs = _fs(n=10, t=20)
     ref = Preprocessor({"pca": True}).fit(fs)
     a = ref.transform(fs)
-    monkeypatch.setattr(pp, "CHUNK_ROWS", 7)          # 200 rows -> 29 chunks, last one partial
+    monkeypatch.setattr(pp, "CHUNK_ROWS", 7)  # 200 rows -> 29 chunks, last one partial
     small = Preprocessor({"pca": True}).fit(fs)
     b = small.transform(fs)
     assert small.output_dims == ref.output_dims
@@ -143,10 +150,14 @@ def test_chunked_processing_matches_single_chunk(monkeypatch):
 
 
 def test_pca_svd_path_when_few_rows():
-    fs = _fs(n=2, t=5, dims={"visual": 12}, nan_rate=0.0)   # 10 rows < 2 x 12 dims: SVD branch
+    fs = _fs(n=2, t=5, dims={"visual": 12}, nan_rate=0.0)  # 10 rows < 2 x 12 dims: SVD branch
     p = Preprocessor({"scale": False, "pca": True, "pca_variance": 0.9}).fit(fs)
     rows = fs.streams["visual"].reshape(-1, 12).astype(np.float64)
     sk = PCA(n_components=0.9, svd_solver="full").fit(rows)
     assert p.output_dims["visual"] == sk.n_components_
-    np.testing.assert_allclose(np.abs(p.transform(fs).streams["visual"].reshape(10, -1)),
-                               np.abs(sk.transform(rows)), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        np.abs(p.transform(fs).streams["visual"].reshape(10, -1)),
+        np.abs(sk.transform(rows)),
+        rtol=1e-3,
+        atol=1e-3,
+    )

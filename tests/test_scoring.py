@@ -1,4 +1,5 @@
-"""`tqa score` (tqa.scoring): real tiny videos, a 1-epoch bundle, a bad file in the batch."""
+"""`tqa score` (tqa.serve.scoring): real tiny videos, a 1-epoch bundle, a bad file in the batch."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tqa.params import load_params
-from tqa.schema import TASKS, FeatureSet
-from tqa.scoring import COLUMNS, display_ids, find_videos, format_table, write_scores
-
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.serve.scoring import COLUMNS, display_ids, find_videos, format_table, write_scores
 
 # ----------------------------------------------------------------------------- pure helpers
 
@@ -20,9 +20,15 @@ def test_find_videos_expands_folders(tmp_path):
     (tmp_path / "a" / "sub").mkdir()
     for p in ("a/x.mp4", "a/sub/y.MOV", "a/notes.txt", "a/.hidden.mp4", "z.avi"):
         (tmp_path / p).write_bytes(b"")
-    got = find_videos([tmp_path / "a", tmp_path / "z.avi", tmp_path / "a" / "x.mp4", tmp_path / "missing.mp4"])
+    got = find_videos(
+        [tmp_path / "a", tmp_path / "z.avi", tmp_path / "a" / "x.mp4", tmp_path / "missing.mp4"]
+    )
     assert [p.relative_to(tmp_path).as_posix() for p in got] == [
-        "a/sub/y.MOV", "a/x.mp4", "z.avi", "missing.mp4"]
+        "a/sub/y.MOV",
+        "a/x.mp4",
+        "z.avi",
+        "missing.mp4",
+    ]
     flat = find_videos(tmp_path / "a", recursive=False)
     assert [p.name for p in flat] == ["x.mp4"]
 
@@ -36,15 +42,33 @@ def test_display_ids_disambiguates_stems(tmp_path):
 
 
 def test_write_scores_csv_json_and_bad_suffix(tmp_path):
-    df = pd.DataFrame([{**{c: "" for c in COLUMNS}, "video_id": "a", **{t: 3.5 for t in TASKS}, "status": "ok"},
-                       {**{c: "" for c in COLUMNS}, "video_id": "b", **{t: np.nan for t in TASKS},
-                        "status": "failed", "error": "decode: broken"}])
+    df = pd.DataFrame(
+        [
+            {
+                **{c: "" for c in COLUMNS},
+                "video_id": "a",
+                **{t: 3.5 for t in TASKS},
+                "status": "ok",
+            },
+            {
+                **{c: "" for c in COLUMNS},
+                "video_id": "b",
+                **{t: np.nan for t in TASKS},
+                "status": "failed",
+                "error": "decode: broken",
+            },
+        ]
+    )
     write_scores(df, tmp_path / "s.csv")
     back = pd.read_csv(tmp_path / "s.csv")
     assert back.loc[0, "overall"] == 3.5 and np.isnan(back.loc[1, "overall"])
     write_scores(df, tmp_path / "s.json")
     recs = json.loads((tmp_path / "s.json").read_text())
-    assert recs[0]["lip_sync"] == 3.5 and recs[1]["lip_sync"] is None and recs[1]["error"] == "decode: broken"
+    assert (
+        recs[0]["lip_sync"] == 3.5
+        and recs[1]["lip_sync"] is None
+        and recs[1]["error"] == "decode: broken"
+    )
     with pytest.raises(ValueError, match="unknown format"):
         write_scores(df, tmp_path / "s.xlsx")
     assert "decode: broken" in format_table(df)
@@ -53,14 +77,21 @@ def test_write_scores_csv_json_and_bad_suffix(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 
 
-def _face_video(path, shift: int, seconds: float = 6.0, fps: int = 25, size: int = 128, tone: float = 180.0,
-                with_audio: bool = True):
+def _face_video(
+    path,
+    shift: int,
+    seconds: float = 6.0,
+    fps: int = 25,
+    size: int = 128,
+    tone: float = 180.0,
+    with_audio: bool = True,
+):
     """A real face (skimage astronaut) moving slowly, with a voiced, amplitude-modulated tone
     (no audio track at all with ``with_audio=False``)."""
     import cv2
     from skimage.data import astronaut
 
-    from tqa.media import write_video
+    from tqa.features.decode import write_video
 
     face = astronaut()[20:230, 120:330]  # the face, 210 x 210
     n = int(seconds * fps)
@@ -68,39 +99,60 @@ def _face_video(path, shift: int, seconds: float = 6.0, fps: int = 25, size: int
     for i in range(n):
         dx = int(round(shift * np.sin(2 * np.pi * i / n)))
         m = np.float32([[1, 0, dx], [0, 1, 0]])
-        frames[i] = cv2.resize(cv2.warpAffine(face, m, face.shape[1::-1], borderMode=cv2.BORDER_REFLECT), (size, size))
+        frames[i] = cv2.resize(
+            cv2.warpAffine(face, m, face.shape[1::-1], borderMode=cv2.BORDER_REFLECT), (size, size)
+        )
     sr = 16000
     t = np.arange(int(seconds * sr)) / sr
-    audio = (0.3 * np.sin(2 * np.pi * tone * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    audio = (0.3 * np.sin(2 * np.pi * tone * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
     write_video(path, frames, fps=fps, audio=audio if with_audio else None, sample_rate=sr)
     return path
 
 
 def _grey_video(path, seconds: float = 2.0, fps: int = 25, size: int = 64):
     """A flat grey picture (no face anywhere) with a voiced tone."""
-    from tqa.media import write_video
+    from tqa.features.decode import write_video
 
     sr = 16000
     t = np.arange(int(seconds * sr)) / sr
     audio = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
-    write_video(path, np.full((int(seconds * fps), size, size, 3), 128, np.uint8), fps=fps, audio=audio, sample_rate=sr)
+    write_video(
+        path,
+        np.full((int(seconds * fps), size, size, 3), 128, np.uint8),
+        fps=fps,
+        audio=audio,
+        sample_rate=sr,
+    )
     return path
 
 
 def _score_params(tmp_path) -> dict:
-    return load_params(overrides={
-        "train.epochs": 1, "train.batch_size": 8, "train.device": "cpu", "train.amp": False,
-        "train.warmup_epochs": 0, "model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2,
-        "model.dim_feedforward": 32, "features.workers": 1, "features.device": "cpu",
-        "score.cache_dir": None})
+    return load_params(
+        overrides={
+            "train.epochs": 1,
+            "train.batch_size": 8,
+            "train.device": "cpu",
+            "train.amp": False,
+            "train.warmup_epochs": 0,
+            "model.d_model": 16,
+            "model.n_layers": 1,
+            "model.n_heads": 2,
+            "model.dim_feedforward": 32,
+            "features.workers": 1,
+            "features.device": "cpu",
+            "score.cache_dir": None,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
 def scoring_setup(tmp_path_factory):
     """Two real videos + one broken file, and a bundle trained 1 epoch for the installed extractors."""
-    train = pytest.importorskip("tqa.train")
-    from tqa.bundle import save_bundle
+    train = pytest.importorskip("tqa.model.training")
     from tqa.features.pipeline import FeatureExtractor
+    from tqa.serve.bundle import save_bundle
 
     root = tmp_path_factory.mktemp("score")
     vids = root / "videos"
@@ -114,24 +166,46 @@ def scoring_setup(tmp_path_factory):
     # has to fit the extractor configuration; its accuracy is not under test here)
     rng = np.random.default_rng(0)
     n = 16
-    streams = {m: rng.normal(size=(n, 150, fe.extractors[m].dim)).astype(np.float32)
-               for m in ("visual", "audio", "landmarks", "au")}
-    fs = FeatureSet([f"t{i}" for i in range(n)], streams, rng.normal(size=(n, 3)).astype(np.float32),
-                    meta={"extractors": fe.describe()})
+    streams = {
+        m: rng.normal(size=(n, 150, fe.extractors[m].dim)).astype(np.float32)
+        for m in ("visual", "audio", "landmarks", "au")
+    }
+    fs = FeatureSet(
+        [f"t{i}" for i in range(n)],
+        streams,
+        rng.normal(size=(n, 3)).astype(np.float32),
+        meta={"extractors": fe.describe()},
+    )
     labels = rng.uniform(1, 5, size=(n, len(TASKS))).astype(np.float32)
     split = np.array(["train"] * 12 + ["val"] * 2 + ["test"] * 2)
-    fit = train.fit(fs, labels, split, params, strategy="fixed", seed=0, out_dir=root / "fit", progress=False)
+    fit = train.fit(
+        fs, labels, split, params, strategy="fixed", seed=0, out_dir=root / "fit", progress=False
+    )
     bundle_dir = save_bundle(fit, params, fe, root / "bundle")
-    return {"root": root, "videos": vids, "params": params, "bundle": bundle_dir, "fit": fit, "fe": fe}
+    return {
+        "root": root,
+        "videos": vids,
+        "params": params,
+        "bundle": bundle_dir,
+        "fit": fit,
+        "fe": fe,
+    }
 
 
 def test_score_batch_with_a_bad_file(scoring_setup, tmp_path):
-    from tqa.scoring import score
+    from tqa.serve.scoring import score
 
     s = scoring_setup
     out = tmp_path / "scores.csv"
-    df = score(s["videos"], model=s["bundle"], out=out, workers=1, params=s["params"], progress=False,
-               cache_dir=tmp_path / "cache")
+    df = score(
+        s["videos"],
+        model=s["bundle"],
+        out=out,
+        workers=1,
+        params=s["params"],
+        progress=False,
+        cache_dir=tmp_path / "cache",
+    )
     assert list(df.columns) == list(COLUMNS)
     assert df["video_id"].tolist() == ["broken", "talk_a", "talk_b"]
     bad, good = df.iloc[0], df.iloc[1:]
@@ -145,42 +219,71 @@ def test_score_batch_with_a_bad_file(scoring_setup, tmp_path):
     # oracle: the same videos extracted directly and predicted by the fit the bundle came from
     fe, fit = s["fe"], s["fit"]
     direct = [fe.extract_video(str(s["videos"] / f"{v}.mp4"), v) for v in ("talk_a", "talk_b")]
-    fs = FeatureSet(["talk_a", "talk_b"], {m: np.stack([d.streams[m] for d in direct]) for m in direct[0].streams},
-                    np.stack([d.sync for d in direct]))
+    fs = FeatureSet(
+        ["talk_a", "talk_b"],
+        {m: np.stack([d.streams[m] for d in direct]) for m in direct[0].streams},
+        np.stack([d.sync for d in direct]),
+    )
     np.testing.assert_allclose(scores, fit.predict(fs), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(good["sync_offset"].to_numpy(float), fs.sync[:, 0], equal_nan=True)
     np.testing.assert_allclose(good["sync_distance"].to_numpy(float), fs.sync[:, 1], equal_nan=True)
-    np.testing.assert_allclose(good["sync_confidence"].to_numpy(float), fs.sync[:, 2], equal_nan=True)
+    np.testing.assert_allclose(
+        good["sync_confidence"].to_numpy(float), fs.sync[:, 2], equal_nan=True
+    )
 
     written = pd.read_csv(out)
-    np.testing.assert_allclose(written[list(TASKS)].to_numpy(float), df[list(TASKS)].to_numpy(float),
-                               rtol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(
+        written[list(TASKS)].to_numpy(float),
+        df[list(TASKS)].to_numpy(float),
+        rtol=1e-5,
+        equal_nan=True,
+    )
 
 
 def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
     from tqa.features.pipeline import FeatureExtractor
-    from tqa.scoring import score
+    from tqa.serve.scoring import score
 
     s = scoring_setup
     files = [s["videos"] / "talk_a.mp4"]
-    first = score(files, model=s["bundle"], workers=1, params=s["params"], progress=False, cache_dir=tmp_path / "c")
+    first = score(
+        files,
+        model=s["bundle"],
+        workers=1,
+        params=s["params"],
+        progress=False,
+        cache_dir=tmp_path / "c",
+    )
     calls = []
     orig = FeatureExtractor.process_one
-    monkeypatch.setattr(FeatureExtractor, "process_one", lambda self, *a, **k: calls.append(a) or orig(self, *a, **k))
-    second = score(files, model=s["bundle"], out=tmp_path / "s.json", workers=1, params=s["params"],
-                   progress=False, cache_dir=tmp_path / "c")
+    monkeypatch.setattr(
+        FeatureExtractor,
+        "process_one",
+        lambda self, *a, **k: calls.append(a) or orig(self, *a, **k),
+    )
+    second = score(
+        files,
+        model=s["bundle"],
+        out=tmp_path / "s.json",
+        workers=1,
+        params=s["params"],
+        progress=False,
+        cache_dir=tmp_path / "c",
+    )
     assert calls == []  # nothing re-extracted
     pd.testing.assert_frame_equal(first, second)
     recs = json.loads((tmp_path / "s.json").read_text())
     assert recs[0]["video_id"] == "talk_a" and recs[0]["status"] == "ok"
 
 
-def test_score_warns_about_missing_audio_and_face(scoring_setup, tmp_path, caplog, capsys, monkeypatch):
+def test_score_warns_about_missing_audio_and_face(
+    scoring_setup, tmp_path, caplog, capsys, monkeypatch
+):
     """No audio track / no detectable face: scored (status ok) but with an explicit warning naming the file."""
     import av
 
-    import tqa.params
-    from tqa import scoring
+    import tqa.core.params
+    from tqa.serve import scoring
 
     s = scoring_setup
     mute = _face_video(tmp_path / "mute.mp4", shift=4, seconds=2.0, with_audio=False)
@@ -190,15 +293,24 @@ def test_score_warns_about_missing_audio_and_face(scoring_setup, tmp_path, caplo
     with av.open(str(grey)) as c:
         assert len(c.streams.audio) == 1
     files = [mute, grey, s["videos"] / "talk_a.mp4"]
-    with caplog.at_level("WARNING", logger="tqa.scoring"):
-        df = scoring.score(files, model=s["bundle"], workers=1, params=s["params"], progress=False,
-                           cache_dir=tmp_path / "cache")
+    with caplog.at_level("WARNING", logger="tqa.serve.scoring"):
+        df = scoring.score(
+            files,
+            model=s["bundle"],
+            workers=1,
+            params=s["params"],
+            progress=False,
+            cache_dir=tmp_path / "cache",
+        )
     assert list(df.columns) == list(COLUMNS)
     assert df["video_id"].tolist() == ["mute", "grey", "talk_a"]
     assert (df["status"] == "ok").all()
     assert np.isfinite(df[list(TASKS)].to_numpy(float)).all()
     w = dict(zip(df["video_id"], df["warning"]))
-    assert w["mute"].startswith("no audio track") and "audio_quality/cross_modal/lip_sync unreliable" in w["mute"]
+    assert (
+        w["mute"].startswith("no audio track")
+        and "audio_quality/cross_modal/lip_sync unreliable" in w["mute"]
+    )
     assert "face detected" not in w["mute"]
     assert w["grey"].startswith("face detected in 0% of frames") and "imputed" in w["grey"]
     assert "no audio" not in w["grey"]
@@ -208,9 +320,21 @@ def test_score_warns_about_missing_audio_and_face(scoring_setup, tmp_path, caplo
     assert any(str(grey) in m and "face detected in 0%" in m for m in logged)
     assert not any("talk_a" in m for m in logged)
 
-    monkeypatch.setattr(tqa.params, "load_params", lambda *a, **k: s["params"])
-    rc = scoring.main([*map(str, files), "--model", str(s["bundle"]), "--workers", "1",
-                       "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "o.csv")])
+    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
+    rc = scoring.main(
+        [
+            *map(str, files),
+            "--model",
+            str(s["bundle"]),
+            "--workers",
+            "1",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--quiet",
+            "--out",
+            str(tmp_path / "o.csv"),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0  # scored, with warnings
     assert text.count("ok (warning)") == 2 and "warnings" in text
@@ -223,16 +347,18 @@ def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monk
     """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st one's features."""
     import copy
 
-    import tqa.params
+    import tqa.core.params
     from tqa.features.cache import cache_file, read_meta
     from tqa.features.pipeline import FeatureExtractor
-    from tqa.scoring import cache_key, score
+    from tqa.serve.scoring import cache_key, score
 
     s = scoring_setup
     params = copy.deepcopy(s["params"])
     params["score"]["cache_dir"] = load_params()["score"]["cache_dir"]  # the repository default
     assert params["score"]["cache_dir"], "score.cache_dir must default to a persistent folder"
-    monkeypatch.setattr(tqa.params, "ROOT", tmp_path)  # relative params paths resolve under tmp_path
+    monkeypatch.setattr(
+        tqa.core.params, "ROOT", tmp_path
+    )  # relative params paths resolve under tmp_path
     files = [s["videos"] / "talk_a.mp4", s["videos"] / "talk_b.mp4"]
     extracted: list[str] = []
     orig_extract = FeatureExtractor.extract_video
@@ -254,8 +380,11 @@ def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monk
     monkeypatch.setattr(FeatureExtractor, "extract_video", orig_extract)
     calls: list[str] = []
     orig_one = FeatureExtractor.process_one
-    monkeypatch.setattr(FeatureExtractor, "process_one",
-                        lambda self, vid, path, c: calls.append(path) or orig_one(self, vid, path, c))
+    monkeypatch.setattr(
+        FeatureExtractor,
+        "process_one",
+        lambda self, vid, path, c: calls.append(path) or orig_one(self, vid, path, c),
+    )
     df = score(files, model=s["bundle"], workers=1, params=params, progress=False)
     assert calls == [str(files[1])]  # the 1st video came from the cache
     assert (df["status"] == "ok").all() and np.isfinite(df[list(TASKS)].to_numpy(float)).all()
@@ -264,8 +393,8 @@ def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monk
 def test_score_refuses_mismatched_bundle(scoring_setup, tmp_path, capsys):
     import shutil
 
-    from tqa.bundle import BundleMismatchError
-    from tqa.scoring import main, score
+    from tqa.serve.bundle import BundleMismatchError
+    from tqa.serve.scoring import main, score
 
     s = scoring_setup
     bad = tmp_path / "bundle"
@@ -285,14 +414,26 @@ def test_score_refuses_mismatched_bundle(scoring_setup, tmp_path, capsys):
 
 
 def test_cli_prints_table_and_flags_failures(scoring_setup, tmp_path, capsys, monkeypatch):
-    from tqa import scoring
+    from tqa.serve import scoring
 
     s = scoring_setup
-    import tqa.params
+    import tqa.core.params
 
-    monkeypatch.setattr(tqa.params, "load_params", lambda *a, **k: s["params"])
-    rc = scoring.main([str(s["videos"]), "--model", str(s["bundle"]), "--out", str(tmp_path / "o.csv"),
-                       "--workers", "1", "--cache", str(tmp_path / "c"), "--quiet"])
+    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
+    rc = scoring.main(
+        [
+            str(s["videos"]),
+            "--model",
+            str(s["bundle"]),
+            "--out",
+            str(tmp_path / "o.csv"),
+            "--workers",
+            "1",
+            "--cache",
+            str(tmp_path / "c"),
+            "--quiet",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 1  # one file failed
     assert "talk_a" in text and "failed:" in text and "broken" in text
@@ -308,17 +449,39 @@ def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
 
     import yaml
 
-    from tqa.params import ROOT
+    from tqa.core.params import ROOT
 
     s = scoring_setup
     papermill = Path(sys.executable).parent / "papermill"
     reports = tmp_path / "reports"
-    params_yaml = yaml.safe_dump({"overrides": {"data.root": str(s["root"]), "features.workers": 1,
-                                                "score.cache_dir": str(tmp_path / "score_cache")},
-                                  "model_dir": str(s["bundle"]), "reports_dir": str(reports), "n_videos": 3})
-    proc = subprocess.run([str(papermill), "-k", "python3", "--cwd", str(ROOT), "-y", params_yaml,
-                           str(ROOT / "notebooks" / "10_score_your_videos.ipynb"), str(tmp_path / "out.ipynb")],
-                          capture_output=True, text=True, timeout=600)
+    params_yaml = yaml.safe_dump(
+        {
+            "overrides": {
+                "data.root": str(s["root"]),
+                "features.workers": 1,
+                "score.cache_dir": str(tmp_path / "score_cache"),
+            },
+            "model_dir": str(s["bundle"]),
+            "reports_dir": str(reports),
+            "n_videos": 3,
+        }
+    )
+    proc = subprocess.run(
+        [
+            str(papermill),
+            "-k",
+            "python3",
+            "--cwd",
+            str(ROOT),
+            "-y",
+            params_yaml,
+            str(ROOT / "notebooks" / "10_score_your_videos.ipynb"),
+            str(tmp_path / "out.ipynb"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = pd.read_csv(reports / "tables" / "score_examples.csv")
     assert table["video_id"].tolist() == ["broken", "talk_a", "talk_b"]
@@ -332,24 +495,37 @@ def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
 
 def test_score_table_with_a_table_trained_bundle(tmp_path):
     """A bundle trained on a feature table scores tables with the same columns, refuses other tables/videos."""
-    train = pytest.importorskip("tqa.train")
-    from tqa.bundle import BundleMismatchError, save_bundle
-    from tqa.byo import load_feature_table, write_feature_table
-    from tqa.scoring import score, score_table
+    train = pytest.importorskip("tqa.model.training")
+    from tqa.features.tables import load_feature_table, write_feature_table
+    from tqa.serve.bundle import BundleMismatchError, save_bundle
+    from tqa.serve.scoring import score, score_table
 
     rng = np.random.default_rng(1)
     n = 14
-    fs = FeatureSet([f"v{i}" for i in range(n)],
-                    {"au": rng.normal(size=(n, 150, 3)).astype(np.float32),
-                     "audio": rng.normal(size=(n, 150, 2)).astype(np.float32)},
-                    rng.normal(size=(n, 3)).astype(np.float32),
-                    names={"au": ["au__AU01", "au__AU12", "au__AU45"], "audio": ["audio__rms", "audio__f0"]})
+    fs = FeatureSet(
+        [f"v{i}" for i in range(n)],
+        {
+            "au": rng.normal(size=(n, 150, 3)).astype(np.float32),
+            "audio": rng.normal(size=(n, 150, 2)).astype(np.float32),
+        },
+        rng.normal(size=(n, 3)).astype(np.float32),
+        names={"au": ["au__AU01", "au__AU12", "au__AU45"], "audio": ["audio__rms", "audio__f0"]},
+    )
     table = write_feature_table(fs, tmp_path / "t.csv")
     fs_t = load_feature_table(table)
     params = _score_params(tmp_path)
     labels = rng.uniform(1, 5, size=(n, len(TASKS))).astype(np.float32)
     split = np.array(["train"] * 10 + ["val"] * 2 + ["test"] * 2)
-    fit = train.fit(fs_t, labels, split, params, strategy="fixed", seed=0, out_dir=tmp_path / "fit", progress=False)
+    fit = train.fit(
+        fs_t,
+        labels,
+        split,
+        params,
+        strategy="fixed",
+        seed=0,
+        out_dir=tmp_path / "fit",
+        progress=False,
+    )
     bundle = save_bundle(fit, params, fs_t, tmp_path / "bundle")
     got = score_table(table, model=bundle, out=tmp_path / "s.csv", params=params)
     np.testing.assert_allclose(got[list(TASKS)].to_numpy(float), fit.predict(fs_t), rtol=1e-6)

@@ -4,6 +4,7 @@ corpus (fixture) -> validate -> split -> extract -> train -> bundle -> score -> 
 every artefact in a temporary folder, nothing written under the repository. This is the
 one whole-pipeline test in the default `make test` run; each stage has its own tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import pytest
 import yaml
 
 from tqa.cli import main as tqa
-from tqa.params import load_params
-from tqa.schema import TASKS
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,19 @@ def study(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     p = load_params()
     p["data"]["root"] = str(tiny_corpus)
     p["split"].update(method="random", out=str(tmp / "split.csv"))
-    p["features"].update(cache_dir=str(tmp / "features"), workers=1,
-                         summary_path=str(tmp / "extraction_summary.json"))
+    p["features"].update(
+        cache_dir=str(tmp / "features"),
+        workers=1,
+        summary_path=str(tmp / "extraction_summary.json"),
+    )
     p["train"].update(epochs=3, seeds=[0], out_dir=str(tmp / "models"), early_stopping_patience=3)
     p["eval"]["results_dir"] = str(tmp / "studies")
-    p["score"].update(bundle_dir=str(tmp / "bundle"), bundle_strategy="uncertainty", bundle_seed=0,
-                      cache_dir=str(tmp / "score_cache"))
+    p["score"].update(
+        bundle_dir=str(tmp / "bundle"),
+        bundle_strategy="uncertainty",
+        bundle_seed=0,
+        cache_dir=str(tmp / "score_cache"),
+    )
     params_path = tmp / "params.yaml"
     params_path.write_text(yaml.safe_dump(p), encoding="utf-8")
     return {"tmp": tmp, "params": str(params_path), "root": tiny_corpus}
@@ -50,8 +58,23 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
     summary = json.loads((tmp / "extraction_summary.json").read_text())
     assert len(list((tmp / "features").glob("*.npz"))) == n, summary
 
-    assert tqa(["train", "--params", pp, "--strategy", "uncertainty", "--seed", "0",
-                "--reports", str(tmp / "training"), "--no-progress"]) == 0
+    assert (
+        tqa(
+            [
+                "train",
+                "--params",
+                pp,
+                "--strategy",
+                "uncertainty",
+                "--seed",
+                "0",
+                "--reports",
+                str(tmp / "training"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     fit_dir = tmp / "models" / "uncertainty" / "seed0"
     history = pd.read_csv(fit_dir / "history.csv")
     assert len(history) >= 1 and np.isfinite(history["train_loss"]).all()
@@ -59,25 +82,59 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
     assert tqa(["bundle", "--params", pp]) == 0
     out = tmp / "scores.csv"
     videos = sorted((root / "videos").glob("*.mp4"))[:2]
-    assert tqa(["score", *map(str, videos), "--model", str(tmp / "bundle"), "--out", str(out),
-                "--params", pp, "--workers", "1", "--quiet"]) == 0
+    assert (
+        tqa(
+            [
+                "score",
+                *map(str, videos),
+                "--model",
+                str(tmp / "bundle"),
+                "--out",
+                str(out),
+                "--params",
+                pp,
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     scores = pd.read_csv(out)
     assert len(scores) == 2 and (scores["status"] == "ok").all()
     s = scores[list(TASKS)].to_numpy()
     assert np.isfinite(s).all() and (s >= 1).all() and (s <= 5).all()
 
     # the scores of the CLI equal the bundle's predictions on the extraction cache
-    from tqa.bundle import load_bundle
     from tqa.features.cache import load_feature_set
+    from tqa.serve.bundle import load_bundle
 
     ids = [v.stem for v in videos]
     cached = load_bundle(tmp / "bundle").predict(load_feature_set(tmp / "features", ids))
-    np.testing.assert_allclose(scores.set_index("video_id").loc[ids, list(TASKS)].to_numpy(), cached, atol=1e-4)
+    np.testing.assert_allclose(
+        scores.set_index("video_id").loc[ids, list(TASKS)].to_numpy(), cached, atol=1e-4
+    )
 
     preds = tmp / "preds.csv"
     pd.DataFrame(cached, columns=list(TASKS)).assign(video_id=ids).to_csv(preds, index=False)
     table_out = tmp / "eval.csv"
-    assert tqa(["evaluate", "--params", pp, "--predictions", str(preds), "--splits", "all",
-                "--bootstrap", "0", "--out", str(table_out)]) == 0
+    assert (
+        tqa(
+            [
+                "evaluate",
+                "--params",
+                pp,
+                "--predictions",
+                str(preds),
+                "--splits",
+                "all",
+                "--bootstrap",
+                "0",
+                "--out",
+                str(table_out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(table_out)
     assert set(table["task"]) == set(TASKS)

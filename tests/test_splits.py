@@ -1,4 +1,5 @@
 """Splits: sizes vs fractions, determinism, seed sensitivity, no group leakage, file round trip."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tqa.splits import SPLITS, main, make_split, read_split, split_sizes, write_split
+from tqa.data.splits import SPLITS, main, make_split, read_split, split_sizes, write_split
 
 
 def table(n: int, group_sizes: list[int] | None = None, shuffle_seed: int = 0) -> pd.DataFrame:
@@ -38,7 +39,9 @@ def test_split_sizes_closed_forms() -> None:
     assert split_sizes(100, (0.8, 0.1, 0.1)) == [80, 10, 10]
     assert split_sizes(3, (1 / 3, 1 / 3, 1 / 3)) == [1, 1, 1]
     assert split_sizes(5, (1.0, 0.0, 0.0)) == [5, 0, 0]
-    for n, f in itertools.product([1, 7, 33, 501], [(0.7, 0.2, 0.1), (0.6, 0.3, 0.1), (0.5, 0.25, 0.25)]):
+    for n, f in itertools.product(
+        [1, 7, 33, 501], [(0.7, 0.2, 0.1), (0.6, 0.3, 0.1), (0.5, 0.25, 0.25)]
+    ):
         s = split_sizes(n, f)
         assert sum(s) == n and all(math.floor(n * x) <= k <= math.ceil(n * x) for k, x in zip(s, f))
 
@@ -51,11 +54,18 @@ def test_random_is_deterministic_seed_sensitive_and_order_free() -> None:
     c = make_split(df, "random", seed=2)
     assert (a["split"] != c["split"]).any()
     shuffled = df.sample(frac=1.0, random_state=5)
-    d = make_split(shuffled, "random", seed=1).set_index("video_id").loc[a["video_id"]].reset_index()
+    d = (
+        make_split(shuffled, "random", seed=1)
+        .set_index("video_id")
+        .loc[a["video_id"]]
+        .reset_index()
+    )
     pd.testing.assert_frame_equal(a, d)  # row order of labels.csv does not matter
 
 
-@pytest.mark.parametrize("sizes", [[30] * 6, [5, 40, 12, 7, 33, 3, 9, 21, 14, 8], list(range(1, 41))])
+@pytest.mark.parametrize(
+    "sizes", [[30] * 6, [5, 40, 12, 7, 33, 3, 9, 21, 14, 8], list(range(1, 41))]
+)
 def test_group_split_has_no_leakage_and_near_fraction_sizes(sizes: list[int]) -> None:
     n = sum(sizes)
     df = table(n, sizes)
@@ -71,9 +81,14 @@ def test_group_split_has_no_leakage_and_near_fraction_sizes(sizes: list[int]) ->
     target = np.array([0.8, 0.1, 0.1]) * n
     err = ((counts - target) ** 2).sum()
     if len(sizes) <= 10:
-        best = min(((np.bincount(a, weights=sizes, minlength=3) - target) ** 2).sum()
-                   for a in itertools.product(range(3), repeat=len(sizes)) if len(set(a)) == 3)
-        assert math.sqrt(err) <= math.sqrt(best) + min(sizes)  # within the smallest group of the optimum
+        best = min(
+            ((np.bincount(a, weights=sizes, minlength=3) - target) ** 2).sum()
+            for a in itertools.product(range(3), repeat=len(sizes))
+            if len(set(a)) == 3
+        )
+        assert math.sqrt(err) <= math.sqrt(best) + min(
+            sizes
+        )  # within the smallest group of the optimum
     else:
         assert np.all(np.abs(counts - target) <= max(sizes))
 
@@ -120,18 +135,28 @@ def test_given_split() -> None:
 
 
 def test_group_leakage_names_groups_in_two_splits() -> None:
-    from tqa.splits import group_leakage
+    from tqa.data.splits import group_leakage
 
-    labels = pd.DataFrame({"video_id": ["a", "b", "c", "d", "e", "f", "g"],
-                           "group": ["s1", "s1", "s2", "s2", "s3", None, "s4"]})
-    split = pd.DataFrame({"video_id": ["a", "b", "c", "d", "e", "f", "g"],
-                          "split": ["train", "test", "val", "val", "train", "test", "train"]})
+    labels = pd.DataFrame(
+        {
+            "video_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "group": ["s1", "s1", "s2", "s2", "s3", None, "s4"],
+        }
+    )
+    split = pd.DataFrame(
+        {
+            "video_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "split": ["train", "test", "val", "val", "train", "test", "train"],
+        }
+    )
     # oracle by hand: s1 is in train and test; s2 only val; s3, s4 one video each; f has no group
     assert group_leakage(labels, split, "group") == ["s1"]
     split.loc[3, "split"] = "train"
     assert group_leakage(labels, split, "group") == ["s1", "s2"]
     assert group_leakage(labels.drop(columns="group"), split, "group") == []
-    assert group_leakage(labels, split.iloc[[0, 2, 3]], "group") == ["s2"]  # ids absent from the split ignored
+    assert group_leakage(labels, split.iloc[[0, 2, 3]], "group") == [
+        "s2"
+    ]  # ids absent from the split ignored
     # a group split never leaks
     df = table(60, [10, 10, 10, 10, 10, 10])
     assert group_leakage(df, make_split(df, "group", seed=3), "group") == []
@@ -149,7 +174,7 @@ def test_given_split_warns_on_group_leakage(caplog) -> None:
         splits.append(where[g][seen.get(g, 0)])
         seen[g] = seen.get(g, 0) + 1
     df["split"] = splits
-    with caplog.at_level("WARNING", logger="tqa.splits"):
+    with caplog.at_level("WARNING", logger="tqa.data.splits"):
         sp = make_split(df, "given")
     assert sp["split"].tolist() == splits  # the given split is kept as is
     msgs = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -157,7 +182,7 @@ def test_given_split_warns_on_group_leakage(caplog) -> None:
     assert "spk001" not in msgs[0] and "spk002" not in msgs[0]
     caplog.clear()
     df["split"] = [where[by_id[v]][0] if by_id[v] != "spk000" else "train" for v in df["video_id"]]
-    with caplog.at_level("WARNING", logger="tqa.splits"):
+    with caplog.at_level("WARNING", logger="tqa.data.splits"):
         make_split(df, "given")
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
@@ -185,10 +210,24 @@ def test_cli_writes_split_from_params(tmp_path: Path) -> None:
     lines = ["video_id,lip_sync,expression,audio_quality,cross_modal,overall,group"]
     lines += [f"v{i},4,4,4,4,4,g{i % 5}" for i in range(40)]
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
-    params = {"seed": 3, "data": {"root": str(root), "labels": "labels.csv", "score_min": 1.0, "score_max": 5.0,
-                                  "missing_value": -1.0, "check_media": False, "require_audio": True},
-              "split": {"method": "group", "fractions": [0.6, 0.2, 0.2], "group_column": "group",
-                        "out": str(tmp_path / "split.csv")}}
+    params = {
+        "seed": 3,
+        "data": {
+            "root": str(root),
+            "labels": "labels.csv",
+            "score_min": 1.0,
+            "score_max": 5.0,
+            "missing_value": -1.0,
+            "check_media": False,
+            "require_audio": True,
+        },
+        "split": {
+            "method": "group",
+            "fractions": [0.6, 0.2, 0.2],
+            "group_column": "group",
+            "out": str(tmp_path / "split.csv"),
+        },
+    }
     pfile = tmp_path / "params.yaml"
     pfile.write_text(yaml.safe_dump(params))
     # no video files: the CLI drops those rows as problems, so give them media-free files

@@ -1,4 +1,5 @@
-"""tqa.studies: run bookkeeping, resumability, ablation/grid configs, summaries."""
+"""tqa.study.studies: run bookkeeping, resumability, ablation/grid configs, summaries."""
+
 from __future__ import annotations
 
 import copy
@@ -8,36 +9,58 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from tqa import studies as S
-from tqa.schema import TASKS, FeatureSet
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.study import studies as S
+from tqa.study.inputs import load_inputs
 
 N, T = 40, 6
 
 
 def _inputs(seed: int = 0):
     rng = np.random.default_rng(seed)
-    streams = {"visual": rng.normal(size=(N, T, 4)).astype(np.float32),
-               "audio": rng.normal(size=(N, T, 3)).astype(np.float32),
-               "landmarks": rng.normal(size=(N, T, 6)).astype(np.float32),
-               "au": rng.normal(size=(N, T, 2)).astype(np.float32)}
-    fs = FeatureSet([f"v{i:02d}" for i in range(N)], streams, rng.normal(size=(N, 3)).astype(np.float32))
-    labels = np.clip(3 + streams["visual"][:, :, :1].mean(axis=1).repeat(5, axis=1), 1, 5).astype(float)
+    streams = {
+        "visual": rng.normal(size=(N, T, 4)).astype(np.float32),
+        "audio": rng.normal(size=(N, T, 3)).astype(np.float32),
+        "landmarks": rng.normal(size=(N, T, 6)).astype(np.float32),
+        "au": rng.normal(size=(N, T, 2)).astype(np.float32),
+    }
+    fs = FeatureSet(
+        [f"v{i:02d}" for i in range(N)], streams, rng.normal(size=(N, 3)).astype(np.float32)
+    )
+    labels = np.clip(3 + streams["visual"][:, :, :1].mean(axis=1).repeat(5, axis=1), 1, 5).astype(
+        float
+    )
     labels[rng.random((N, 5)) < 0.2] = -1.0
     split = np.array(["train"] * 28 + ["val"] * 4 + ["test"] * 8, dtype=object)
     return fs, labels, split
 
 
 PARAMS = {
-    "seed": 7, "data": {"root": "data/x", "score_min": 1.0, "score_max": 5.0},
-    "features": {"visual": "nss"}, "split": {"method": "group"},
+    "seed": 7,
+    "data": {"root": "data/x", "score_min": 1.0, "score_max": 5.0},
+    "features": {"visual": "nss"},
+    "split": {"method": "group"},
     "preprocess": {"pca": True, "scale": True, "pca_variance": 0.95},
-    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "path_a": True, "path_b": True,
-              "drop_modalities": [], "use_sync": True},
+    "model": {
+        "d_model": 16,
+        "n_layers": 1,
+        "n_heads": 2,
+        "path_a": True,
+        "path_b": True,
+        "drop_modalities": [],
+        "use_sync": True,
+    },
     "train": {"epochs": 1, "seeds": [0, 1], "out_dir": "models"},
     "weighting": {"strategies": ["fixed", "uncertainty"]},
-    "eval": {"class_bounds": [3.0, 4.0], "main_strategy": "uncertainty", "ablations": ["no_au", "path_a_only", "no_pca"],
-             "ablation_seeds": [0], "config_seeds": [0], "config_grid_max_runs": None,
-             "config_grid": {"d_model": [16, 18], "n_heads": [2, 4]}},
+    "eval": {
+        "class_bounds": [3.0, 4.0],
+        "main_strategy": "uncertainty",
+        "ablations": ["no_au", "path_a_only", "no_pca"],
+        "ablation_seeds": [0],
+        "config_seeds": [0],
+        "config_grid_max_runs": None,
+        "config_grid": {"d_model": [16, 18], "n_heads": [2, 4]},
+    },
 }
 
 
@@ -48,7 +71,9 @@ class FakeFit:
         self.calls: list[tuple] = []
 
     def __call__(self, fs, labels, split, params, *, strategy, seed, out_dir=None, progress=True):
-        self.calls.append((strategy, seed, copy.deepcopy(params["model"]), copy.deepcopy(params["preprocess"])))
+        self.calls.append(
+            (strategy, seed, copy.deepcopy(params["model"]), copy.deepcopy(params["preprocess"]))
+        )
         noise = 0.1 + 0.5 * (not params["preprocess"]["pca"])
         rng = np.random.default_rng(seed)
 
@@ -65,29 +90,50 @@ class FakeFit:
 def test_strategy_comparison_is_resumable(tmp_path):
     fs, labels, split = _inputs()
     fit = FakeFit()
-    rows = S.strategy_comparison(fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False)
+    rows = S.strategy_comparison(
+        fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     assert len(fit.calls) == 4  # 2 strategies x 2 seeds
     assert len(rows) == 4 * len(TASKS)
     assert set(rows["config"]) == {"fixed", "uncertainty"} and set(rows["seed"]) == {0, 1}
     # metrics are on the test rows only: recompute one independently
-    r = rows[(rows["config"] == "fixed") & (rows["seed"] == 0) & (rows["task"] == "overall")].iloc[0]
+    r = rows[(rows["config"] == "fixed") & (rows["seed"] == 0) & (rows["task"] == "overall")].iloc[
+        0
+    ]
     pred = pd.read_csv(tmp_path / "runs" / f"{r['run_key']}.csv").set_index("video_id")
     test = split == "test"
     keep = test & (labels[:, 4] != -1.0)
     assert r["n"] == keep.sum()
-    assert r["pearson"] == pytest.approx(stats.pearsonr(labels[keep, 4], pred["overall"].to_numpy()[keep])[0])
+    assert r["pearson"] == pytest.approx(
+        stats.pearsonr(labels[keep, 4], pred["overall"].to_numpy()[keep])[0]
+    )
     # second call: nothing retrained, same rows
-    again = S.strategy_comparison(fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False)
+    again = S.strategy_comparison(
+        fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     assert len(fit.calls) == 4
-    pd.testing.assert_frame_equal(again.reset_index(drop=True), rows.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        again.reset_index(drop=True), rows.reset_index(drop=True), check_dtype=False
+    )
     # one more seed: only the new runs train
-    S.strategy_comparison(fs, labels, split, PARAMS, seeds=[0, 1, 2], out_dir=tmp_path, fit_fn=fit, progress=False)
+    S.strategy_comparison(
+        fs, labels, split, PARAMS, seeds=[0, 1, 2], out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     assert len(fit.calls) == 6
     # a changed training param invalidates the old runs
     p2 = copy.deepcopy(PARAMS)
     p2["train"]["epochs"] = 2
-    S.strategy_comparison(fs, labels, split, p2, strategies=["fixed"], seeds=[0], out_dir=tmp_path, fit_fn=fit,
-                          progress=False)
+    S.strategy_comparison(
+        fs,
+        labels,
+        split,
+        p2,
+        strategies=["fixed"],
+        seeds=[0],
+        out_dir=tmp_path,
+        fit_fn=fit,
+        progress=False,
+    )
     assert len(fit.calls) == 7
     assert len(pd.read_csv(tmp_path / "strategy.csv")) == 7 * len(TASKS)
 
@@ -102,7 +148,9 @@ def test_interrupted_study_keeps_finished_runs(tmp_path):
         return fit(*a, **k)
 
     with pytest.raises(KeyboardInterrupt):
-        S.strategy_comparison(fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=flaky, progress=False)
+        S.strategy_comparison(
+            fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=flaky, progress=False
+        )
     assert len(pd.read_csv(tmp_path / "strategy.csv")) == 2 * len(TASKS)
     S.strategy_comparison(fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False)
     assert len(fit.calls) == 4  # 2 before the interruption + the 2 missing ones
@@ -116,14 +164,20 @@ def test_ablations_apply_overrides(tmp_path):
     by_cfg = dict(zip(["full", "no_au", "path_a_only", "no_pca"], fit.calls))
     assert all(c[0] == "uncertainty" for c in fit.calls)
     assert by_cfg["no_au"][2]["drop_modalities"] == ["au"]
-    assert by_cfg["path_a_only"][2]["path_b"] is False and by_cfg["path_a_only"][2]["path_a"] is True
+    assert (
+        by_cfg["path_a_only"][2]["path_b"] is False and by_cfg["path_a_only"][2]["path_a"] is True
+    )
     assert by_cfg["no_pca"][3]["pca"] is False and by_cfg["full"][3]["pca"] is True
     assert PARAMS["model"]["drop_modalities"] == []  # caller's params untouched
     # the strategy study's main-strategy run with seed 0 is the ablation's "full" run: reused
-    S.strategy_comparison(fs, labels, split, PARAMS, seeds=[0], out_dir=tmp_path, fit_fn=fit, progress=False)
+    S.strategy_comparison(
+        fs, labels, split, PARAMS, seeds=[0], out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     assert len(fit.calls) == 5  # only "fixed" seed 0 trained
     summ = S.summarize(rows)
-    rmse = summ[(summ["metric"] == "rmse") & (summ["task"] == "expression")].set_index("config")["mean"]
+    rmse = summ[(summ["metric"] == "rmse") & (summ["task"] == "expression")].set_index("config")[
+        "mean"
+    ]
     assert rmse["no_pca"] > rmse["full"]  # FakeFit is noisier without PCA
     with pytest.raises(KeyError, match="unknown ablation"):
         S.ablation_configs(PARAMS, ["no_such"])
@@ -136,7 +190,11 @@ def test_grid_configs_drop_invalid_and_subsample():
     assert names == ["d_model=16,n_heads=2", "d_model=16,n_heads=4", "d_model=18,n_heads=2"]
     assert cfgs[2][1] == {"model": {"d_model": 18, "n_heads": 2}}
     p = copy.deepcopy(PARAMS)
-    p["eval"]["config_grid"] = {"d_model": [16, 32], "n_layers": [1, 2], "pca_variance": [0.9, 0.95]}
+    p["eval"]["config_grid"] = {
+        "d_model": [16, 32],
+        "n_layers": [1, 2],
+        "pca_variance": [0.9, 0.95],
+    }
     p["eval"]["config_grid_max_runs"] = 3
     sub = S.grid_configs(p)
     assert len(sub) == 3 and sub == S.grid_configs(p)  # deterministic
@@ -149,41 +207,64 @@ def test_grid_configs_drop_invalid_and_subsample():
 def test_summary_tables_and_main_predictions(tmp_path):
     fs, labels, split = _inputs()
     fit = FakeFit()
-    rows = S.strategy_comparison(fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False)
+    rows = S.strategy_comparison(
+        fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     summ = S.summarize(rows, metrics=["pearson", "rmse"])
     g = rows[(rows["config"] == "fixed") & (rows["task"] == "audio_quality")]["rmse"]
-    s = summ[(summ["config"] == "fixed") & (summ["task"] == "audio_quality") & (summ["metric"] == "rmse")].iloc[0]
-    assert s["mean"] == pytest.approx(g.mean()) and s["std"] == pytest.approx(g.std(ddof=1)) and s["n_seeds"] == 2
+    s = summ[
+        (summ["config"] == "fixed") & (summ["task"] == "audio_quality") & (summ["metric"] == "rmse")
+    ].iloc[0]
+    assert (
+        s["mean"] == pytest.approx(g.mean())
+        and s["std"] == pytest.approx(g.std(ddof=1))
+        and s["n_seeds"] == 2
+    )
     table = S.mean_std_table(summ, "rmse")
     assert list(table.columns) == ["config", *TASKS] and " ± " in table.iloc[0, 1]
     pred = S.main_model_predictions(fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit)
     assert len(fit.calls) == 4 and pred.shape == labels.shape  # reused the strategy run
-    base_rows, preds = S.baseline_comparison(fs, labels, split, {**PARAMS, "eval": {**PARAMS["eval"],
-                                             "baselines": {"rf_n_estimators": 10}}}, out_dir=tmp_path)
+    base_rows, preds = S.baseline_comparison(
+        fs,
+        labels,
+        split,
+        {**PARAMS, "eval": {**PARAMS["eval"], "baselines": {"rf_n_estimators": 10}}},
+        out_dir=tmp_path,
+    )
     assert set(base_rows["config"]) == {"mean", "ridge", "random_forest", "sync_only"}
     assert (tmp_path / "baselines.csv").exists()
 
 
 def test_real_fit_tiny_run(tmp_path):
-    """One real training run through tqa.train.fit (1 epoch) when the model package is present."""
-    train = pytest.importorskip("tqa.train")
-    from tqa.params import load_params, merged
+    """One real training run through tqa.model.training.fit (1 epoch) when the model package is present."""
+    train = pytest.importorskip("tqa.model.training")
+    from tqa.core.params import load_params, merged
 
     fs, labels, split = _inputs()
     base = load_params()
-    p = merged(base, {"train": {"epochs": 1, "seeds": [0], "amp": False, "batch_size": 8},
-                      "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "dim_feedforward": 16},
-                      "preprocess": {"pca_variance": 0.9}, "weighting": {"strategies": ["fixed"]}})
+    p = merged(
+        base,
+        {
+            "train": {"epochs": 1, "seeds": [0], "amp": False, "batch_size": 8},
+            "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "dim_feedforward": 16},
+            "preprocess": {"pca_variance": 0.9},
+            "weighting": {"strategies": ["fixed"]},
+        },
+    )
     calls = []
 
     def counting_fit(*a, **k):
         calls.append(1)
         return train.fit(*a, **k)
 
-    rows = S.strategy_comparison(fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False)
+    rows = S.strategy_comparison(
+        fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False
+    )
     assert len(calls) == 1 and len(rows) == len(TASKS)
     assert rows["rmse"].notna().all()
-    S.strategy_comparison(fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False)
+    S.strategy_comparison(
+        fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False
+    )
     assert len(calls) == 1
 
 
@@ -193,13 +274,15 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
     returns papermill overrides pointing params.yaml at it."""
     from pathlib import Path
 
+    from tqa.core.params import load_params
     from tqa.features.cache import write_features
     from tqa.features.pipeline import config_hash_from_params
-    from tqa.params import load_params
 
     root = Path(root)
     rng = np.random.default_rng(seed)
-    chash = config_hash_from_params(load_params())  # the overrides below leave the features section as is
+    chash = config_hash_from_params(
+        load_params()
+    )  # the overrides below leave the features section as is
     data, cache = root / "data", root / "features"
     data.mkdir(parents=True)
     ids = [f"vid{i:03d}" for i in range(n)]
@@ -210,8 +293,17 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
         streams = {m: rng.normal(0, 1, (t, d)).astype(np.float32) for m, d in dims.items()}
         streams["visual"][:, 0] -= blur[i]
         sync = np.array([offset[i], 7.0, 6.0 - 0.5 * abs(offset[i])], np.float32)
-        write_features(cache, v, streams, sync, {"names": {m: [f"{m}_{j}" for j in range(d)] for m, d in dims.items()},
-                                                 "extractors": {"visual": "test"}, "config_hash": chash})
+        write_features(
+            cache,
+            v,
+            streams,
+            sync,
+            {
+                "names": {m: [f"{m}_{j}" for j in range(d)] for m, d in dims.items()},
+                "extractors": {"visual": "test"},
+                "config_hash": chash,
+            },
+        )
     lab = pd.DataFrame({"video_id": ids})
     lab["lip_sync"] = np.clip(5 - 0.3 * np.abs(offset), 1, 5)
     for k, task in enumerate(TASKS[1:]):
@@ -221,25 +313,39 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
     lab["generator"] = rng.choice(["wav2lip", "sadtalker"], n)
     lab.to_csv(data / "labels.csv", index=False)
     pd.DataFrame({"video_id": ids, "blur_sigma": blur, "av_offset_frames": offset}).to_csv(
-        data / "degradations.csv", index=False)
+        data / "degradations.csv", index=False
+    )
     sp = np.array(["train"] * (n - 12) + ["val"] * 4 + ["test"] * 8)
     pd.DataFrame({"video_id": ids, "split": sp}).to_csv(root / "split.csv", index=False)
-    return {"data.root": str(data), "split.out": str(root / "split.csv"), "features.cache_dir": str(cache),
-            "eval.results_dir": str(root / "studies"), "train.epochs": 1, "train.seeds": [0, 1],
-            "train.amp": False, "train.batch_size": 8,
-            "model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2, "model.dim_feedforward": 16,
-            "weighting.strategies": ["fixed", "uncertainty"], "eval.main_strategy": "uncertainty",
-            "eval.bootstrap": 20, "eval.ablations": ["no_au", "path_a_only"],
-            "eval.config_grid": {"d_model": [16], "n_heads": [2, 4]}, "eval.config_grid_max_runs": 2,
-            "eval.baselines.rf_n_estimators": 10}
+    return {
+        "data.root": str(data),
+        "split.out": str(root / "split.csv"),
+        "features.cache_dir": str(cache),
+        "eval.results_dir": str(root / "studies"),
+        "train.epochs": 1,
+        "train.seeds": [0, 1],
+        "train.amp": False,
+        "train.batch_size": 8,
+        "model.d_model": 16,
+        "model.n_layers": 1,
+        "model.n_heads": 2,
+        "model.dim_feedforward": 16,
+        "weighting.strategies": ["fixed", "uncertainty"],
+        "eval.main_strategy": "uncertainty",
+        "eval.bootstrap": 20,
+        "eval.ablations": ["no_au", "path_a_only"],
+        "eval.config_grid": {"d_model": [16], "n_heads": [2, 4]},
+        "eval.config_grid_max_runs": 2,
+        "eval.baselines.rf_n_estimators": 10,
+    }
 
 
 def test_load_inputs_aligns_and_drops(tmp_path):
-    from tqa.params import load_params
+    from tqa.core.params import load_params
 
     ov = make_tiny_study(tmp_path)
     (tmp_path / "features" / "vid000.npz").unlink()  # one video without features
-    inp = S.load_inputs(load_params(None, ov), progress=False)
+    inp = load_inputs(load_params(None, ov), progress=False)
     assert len(inp.features.video_ids) == 35 and inp.features.video_ids[0] == "vid001"
     lab = pd.read_csv(tmp_path / "data" / "labels.csv").set_index("video_id")
     np.testing.assert_allclose(inp.labels, lab.loc[inp.features.video_ids, list(TASKS)].to_numpy())
@@ -254,27 +360,60 @@ def test_study_notebooks_run_with_papermill(tmp_path):
     import sys
     from pathlib import Path
 
-    pytest.importorskip("tqa.train")
-    from tqa.params import ROOT
+    pytest.importorskip("tqa.model.training")
+    from tqa.core.params import ROOT
 
     ov = make_tiny_study(tmp_path)
     reports = tmp_path / "reports"
     pm = Path(sys.executable).parent / "papermill"
-    for nb in ("08_strategy_comparison", "07_error_analysis", "06_ablations", "09_config_comparison"):
-        cmd = [str(pm), "-k", "python3", f"notebooks/{nb}.ipynb", str(tmp_path / f"{nb}.out.ipynb"),
-               "-p", "params_path", "params.yaml", "-p", "reports_dir", str(reports),
-               "-y", json.dumps({"overrides": ov})]
+    for nb in (
+        "06_strategy_comparison",
+        "08_error_analysis",
+        "07_ablations",
+        "09_config_comparison",
+    ):
+        cmd = [
+            str(pm),
+            "-k",
+            "python3",
+            f"notebooks/{nb}.ipynb",
+            str(tmp_path / f"{nb}.out.ipynb"),
+            "-p",
+            "params_path",
+            "params.yaml",
+            "-p",
+            "reports_dir",
+            str(reports),
+            "-y",
+            json.dumps({"overrides": ov}),
+        ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty" and "ridge" in metrics["baselines"]
-    for name in ("strategy_comparison_pearson", "residual_hist", "bland_altman",
-                 "ablation_pearson", "config_comparison_pearson", "prediction_vs_degradation"):
+    for name in (
+        "strategy_comparison_pearson",
+        "residual_hist",
+        "bland_altman",
+        "ablation_pearson",
+        "config_comparison_pearson",
+        "prediction_vs_degradation",
+    ):
         assert (reports / "figures" / f"{name}.png").exists(), name
         assert (reports / "figures" / f"{name}.txt").read_text().strip()
-    for name in ("model_vs_baselines_pearson", "worst_videos", "error_vs_degradation", "agreement",
-                 "ablation_delta_pearson", "config_comparison", "error_by_generator", "error_by_group"):
-        assert (reports / "tables" / f"{name}.csv").exists() and (reports / "tables" / f"{name}.md").exists(), name
+    for name in (
+        "model_vs_baselines_pearson",
+        "worst_videos",
+        "error_vs_degradation",
+        "agreement",
+        "ablation_delta_pearson",
+        "config_comparison",
+        "error_by_generator",
+        "error_by_group",
+    ):
+        assert (reports / "tables" / f"{name}.csv").exists() and (
+            reports / "tables" / f"{name}.md"
+        ).exists(), name
     mvb = (reports / "tables" / "model_vs_baselines_pearson.md").read_text()
     assert "not reproduced here" in mvb
     index = (reports / "README.md").read_text()
@@ -286,10 +425,14 @@ def test_study_notebooks_run_with_papermill(tmp_path):
 def test_reused_runs_are_rescored_with_current_eval_params(tmp_path):
     fs, labels, split = _inputs()
     fit = FakeFit()
-    a = S.strategy_comparison(fs, labels, split, PARAMS, seeds=[0], out_dir=tmp_path, fit_fn=fit, progress=False)
+    a = S.strategy_comparison(
+        fs, labels, split, PARAMS, seeds=[0], out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     p2 = copy.deepcopy(PARAMS)
     p2["eval"]["class_bounds"] = [2.0, 2.5]
-    b = S.strategy_comparison(fs, labels, split, p2, seeds=[0], out_dir=tmp_path, fit_fn=fit, progress=False)
+    b = S.strategy_comparison(
+        fs, labels, split, p2, seeds=[0], out_dir=tmp_path, fit_fn=fit, progress=False
+    )
     assert len(fit.calls) == 2  # no retraining for an eval-only change
     np.testing.assert_allclose(a["pearson"], b["pearson"])
     assert not np.allclose(a["accuracy_3class"], b["accuracy_3class"])
@@ -298,13 +441,17 @@ def test_reused_runs_are_rescored_with_current_eval_params(tmp_path):
 # --------------------------------------------------------------------------- run keys
 def test_run_key_sees_feature_values_not_only_ids_and_widths():
     fs, labels, split = _inputs()
-    other = FeatureSet(list(fs.video_ids), {m: a.copy() for m, a in fs.streams.items()}, fs.sync.copy())
+    other = FeatureSet(
+        list(fs.video_ids), {m: a.copy() for m, a in fs.streams.items()}, fs.sync.copy()
+    )
     assert S.inputs_hash(other, labels, split) == S.inputs_hash(fs, labels, split)
     k = S.run_key(PARAMS, S.inputs_hash(fs, labels, split), "fixed", 0)
     # a re-extraction with another extractor gives other values under the same ids and widths
     other.streams["audio"] = other.streams["audio"] * 2.0 + 1.0
     assert S.run_key(PARAMS, S.inputs_hash(other, labels, split), "fixed", 0) != k
-    other2 = FeatureSet(list(fs.video_ids), {m: a.copy() for m, a in fs.streams.items()}, fs.sync.copy())
+    other2 = FeatureSet(
+        list(fs.video_ids), {m: a.copy() for m, a in fs.streams.items()}, fs.sync.copy()
+    )
     other2.sync[5, 1] += 0.5
     assert S.inputs_hash(other2, labels, split) != S.inputs_hash(fs, labels, split)
     # a different feature table under the same params (byo) is another run too
@@ -332,12 +479,15 @@ def test_run_key_hashes_only_the_chosen_strategy_and_result_relevant_train_keys(
 
 
 def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
-    """A fit entered by tqa.train (record_fit) has the key run_one computes: nothing is retrained."""
+    """A fit entered by tqa.model.training (record_fit) has the key run_one computes: nothing is retrained."""
     fs, labels, split = _inputs()
     p = copy.deepcopy(PARAMS)
     p["eval"]["results_dir"] = str(tmp_path)
-    p["weighting"] = {"strategies": ["fixed", "uncertainty"], "fixed": {"weights": [1] * 5},
-                      "uncertainty": {"init_log_var": 0.0}}
+    p["weighting"] = {
+        "strategies": ["fixed", "uncertainty"],
+        "fixed": {"weights": [1] * 5},
+        "uncertainty": {"init_log_var": 0.0},
+    }
     fit = FakeFit()
     for strategy in ("fixed", "uncertainty"):
         for seed in (0, 1):
@@ -350,5 +500,7 @@ def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
         calls.append(k["strategy"])
         return fit(*a, **k)
 
-    rows = S.strategy_comparison(fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False)
+    rows = S.strategy_comparison(
+        fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False
+    )
     assert calls == [] and len(rows) == 4 * len(TASKS)

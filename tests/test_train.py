@@ -1,4 +1,5 @@
 """Training: schedule, determinism, end-to-end learning, artefacts, ablation switches."""
+
 import json
 import math
 
@@ -8,13 +9,26 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from tqa.params import load_params, merged
-from tqa.schedule import build_scheduler, warmup_cosine
-from tqa.train import FitResult, fit, load_fit, planted_signal_data, predict, run_strategy
+from tqa.core.params import load_params, merged
+from tqa.model.schedule import build_scheduler, warmup_cosine
+from tqa.model.training import FitResult, fit, load_fit, planted_signal_data, predict
+from tqa.study.runs import run_strategy
 
 TINY = {
-    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "dim_feedforward": 32, "token_stride": 10},
-    "train": {"epochs": 6, "batch_size": 16, "warmup_epochs": 1, "early_stopping_patience": 50, "lr": 0.003},
+    "model": {
+        "d_model": 16,
+        "n_layers": 1,
+        "n_heads": 2,
+        "dim_feedforward": 32,
+        "token_stride": 10,
+    },
+    "train": {
+        "epochs": 6,
+        "batch_size": 16,
+        "warmup_epochs": 1,
+        "early_stopping_patience": 50,
+        "lr": 0.003,
+    },
 }
 
 
@@ -25,7 +39,9 @@ def _params(**over):
 
 @pytest.fixture(scope="module")
 def toy():
-    return planted_signal_data(n=80, dims={"visual": 10, "audio": 8, "landmarks": 12, "au": 5}, n_frames=60, seed=3)
+    return planted_signal_data(
+        n=80, dims={"visual": 10, "audio": 8, "landmarks": 12, "au": 5}, n_frames=60, seed=3
+    )
 
 
 # ----------------------------------------------------------------------- schedule
@@ -35,11 +51,15 @@ def test_warmup_cosine_closed_form_anchors():
     W, S, r = 4, 20, 0.1
     assert [warmup_cosine(s, W, S, r) for s in range(W)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert warmup_cosine(W, W, S, r) == pytest.approx(1.0)
-    assert warmup_cosine(W + 8, W, S, r) == pytest.approx(r + (1 - r) * 0.5)   # halfway through the cosine
+    assert warmup_cosine(W + 8, W, S, r) == pytest.approx(
+        r + (1 - r) * 0.5
+    )  # halfway through the cosine
     assert warmup_cosine(S, W, S, r) == pytest.approx(r)
     assert warmup_cosine(S + 5, W, S, r) == pytest.approx(r)
     s = 13
-    assert warmup_cosine(s, W, S, r) == pytest.approx(r + (1 - r) * (1 + math.cos(math.pi * 9 / 16)) / 2)
+    assert warmup_cosine(s, W, S, r) == pytest.approx(
+        r + (1 - r) * (1 + math.cos(math.pi * 9 / 16)) / 2
+    )
 
 
 def test_scheduler_scales_every_group():
@@ -96,12 +116,16 @@ def test_artefacts_and_reload(tmp_path, toy):
     for f in ("best.pt", "preprocess.joblib", "history.csv", "metrics.json"):
         assert (tmp_path / f).is_file(), f
     hist = pd.read_csv(tmp_path / "history.csv")
-    assert {"epoch", "train_loss", "val_loss", "lr", "val_loss_overall", "weight_overall"} <= set(hist.columns)
+    assert {"epoch", "train_loss", "val_loss", "lr", "val_loss_overall", "weight_overall"} <= set(
+        hist.columns
+    )
     assert len(hist) == 3
     assert res.best_epoch == int(hist["val_loss"].idxmin()) + 1
     again = load_fit(tmp_path)
     np.testing.assert_allclose(again.predict(fs), res.predict(fs), rtol=1e-6)
-    np.testing.assert_allclose(predict(again.model, again.preprocessor, fs), res.predict(fs), rtol=1e-6)
+    np.testing.assert_allclose(
+        predict(again.model, again.preprocessor, fs), res.predict(fs), rtol=1e-6
+    )
     met = json.loads((tmp_path / "metrics.json").read_text())
     val = split == "val"
     mse_overall = ((res.predict(fs)[val, 4] - y[val, 4]) ** 2)[y[val, 4] != -1].mean()
@@ -125,8 +149,13 @@ def test_head_lr_reaches_the_optimizer_param_groups(toy):
 
     handle = register_optimizer_step_pre_hook(hook)
     try:
-        p = _params(train={"epochs": 1, "lr": 0.003, "head_lr": {"overall": 0.0123, "lip_sync": 0.0005,
-                                                                  "expression": None}})
+        p = _params(
+            train={
+                "epochs": 1,
+                "lr": 0.003,
+                "head_lr": {"overall": 0.0123, "lip_sync": 0.0005, "expression": None},
+            }
+        )
         fit(fs, y, split, p, strategy="fixed", seed=0, progress=False)
     finally:
         handle.remove()
@@ -138,7 +167,7 @@ def test_head_lr_reaches_the_optimizer_param_groups(toy):
 
 
 def test_accumulation_divisors_closed_form():
-    from tqa.train import accumulation_divisors
+    from tqa.model.training import accumulation_divisors
 
     assert accumulation_divisors(5, 2) == [2, 2, 2, 2, 1]
     assert accumulation_divisors(7, 3) == [3, 3, 3, 3, 3, 3, 1]
@@ -152,13 +181,26 @@ def _step_grads(fs, y, split, train_over):
     grads = []
 
     def hook(opt, args, kwargs):
-        grads.append([p.grad.detach().clone() if p.grad is not None else None
-                      for g in opt.param_groups for p in g["params"]])
+        grads.append(
+            [
+                p.grad.detach().clone() if p.grad is not None else None
+                for g in opt.param_groups
+                for p in g["params"]
+            ]
+        )
 
     handle = register_optimizer_step_pre_hook(hook)
     try:
-        p = _params(model={"dropout": 0.0}, train={"epochs": 1, "label_smoothing": 0.0, "grad_clip": None,
-                                                   "warmup_epochs": 0, **train_over})
+        p = _params(
+            model={"dropout": 0.0},
+            train={
+                "epochs": 1,
+                "label_smoothing": 0.0,
+                "grad_clip": None,
+                "warmup_epochs": 0,
+                **train_over,
+            },
+        )
         fit(fs, y, split, p, strategy="fixed", seed=0, progress=False)
     finally:
         handle.remove()
@@ -169,8 +211,14 @@ def test_grad_accumulation_equals_one_full_batch_also_for_the_short_last_group()
     """8 train rows: accum 3 over micro-batches of 2 -> steps of 3 + 1 micro-batches; with every
     label present the mean of k micro-batch gradients is the gradient of their union, so it
     equals batch_size 6 without accumulation (steps of 6 + 2 rows, same permutation)."""
-    fs, y, _ = planted_signal_data(n=12, dims={"visual": 4, "audio": 3, "landmarks": 5, "au": 2}, n_frames=20,
-                                   seed=5, missing_rate=0.0, nan_frames=0.0)
+    fs, y, _ = planted_signal_data(
+        n=12,
+        dims={"visual": 4, "audio": 3, "landmarks": 5, "au": 2},
+        n_frames=20,
+        seed=5,
+        missing_rate=0.0,
+        nan_frames=0.0,
+    )
     split = np.array(["train"] * 8 + ["val"] * 2 + ["test"] * 2)
     acc = _step_grads(fs, y, split, {"batch_size": 2, "grad_accum_steps": 3})
     full = _step_grads(fs, y, split, {"batch_size": 6, "grad_accum_steps": 1})
@@ -184,7 +232,7 @@ def test_grad_accumulation_equals_one_full_batch_also_for_the_short_last_group()
 
 def test_task_weights_are_the_restored_epochs(tmp_path, toy, monkeypatch):
     """FitResult.task_weights and load_fit report the strategy's weights at the best epoch."""
-    import tqa.train as T
+    import tqa.model.training as T
 
     fs, y, split = toy
     real = T._evaluate
@@ -197,10 +245,20 @@ def test_task_weights_are_the_restored_epochs(tmp_path, toy, monkeypatch):
         return (next(fake), per_task) if calls["n"] <= 3 else (loss, per_task)
 
     monkeypatch.setattr(T, "_evaluate", evaluate)
-    res = fit(fs, y, split, _params(train={"epochs": 3, "lr": 0.02}), strategy="uncertainty", seed=0,
-              out_dir=tmp_path, progress=False)
+    res = fit(
+        fs,
+        y,
+        split,
+        _params(train={"epochs": 3, "lr": 0.02}),
+        strategy="uncertainty",
+        seed=0,
+        out_dir=tmp_path,
+        progress=False,
+    )
     assert res.best_epoch == 2
-    cols = [f"weight_{t}" for t in ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")]
+    cols = [
+        f"weight_{t}" for t in ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")
+    ]
     at_best = res.history.loc[res.history["epoch"] == 2, cols].to_numpy()[0]
     at_last = res.history.loc[res.history["epoch"] == 3, cols].to_numpy()[0]
     assert not np.allclose(at_best, at_last)  # the weights did move in epoch 3
@@ -208,16 +266,19 @@ def test_task_weights_are_the_restored_epochs(tmp_path, toy, monkeypatch):
     np.testing.assert_allclose(load_fit(tmp_path).task_weights, at_best, rtol=1e-6)
 
 
-@pytest.mark.parametrize("over", [
-    {"model": {"drop_modalities": ["audio"]}},
-    {"model": {"path_a": False}},
-    {"model": {"path_b": False}},
-    {"preprocess": {"pca": False}},
-    {"preprocess": {"scale": False}},
-    {"train": {"grad_accum_steps": 3, "grad_checkpointing": True, "label_smoothing": 0.0}},
-    {"train": {"amp_cpu": True}},
-    {"model": {"use_sync": False, "token_stride": 1}},
-])
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"model": {"drop_modalities": ["audio"]}},
+        {"model": {"path_a": False}},
+        {"model": {"path_b": False}},
+        {"preprocess": {"pca": False}},
+        {"preprocess": {"scale": False}},
+        {"train": {"grad_accum_steps": 3, "grad_checkpointing": True, "label_smoothing": 0.0}},
+        {"train": {"amp_cpu": True}},
+        {"model": {"use_sync": False, "token_stride": 1}},
+    ],
+)
 def test_ablation_switches_train(toy, over):
     fs, y, split = toy
     p = merged(_params(train={"epochs": 2}), over)
@@ -232,9 +293,20 @@ def test_ablation_switches_train(toy, over):
 def test_run_strategy_writes_reports(tmp_path, toy):
     fs, y, split = toy
     p = _params(train={"epochs": 2})
-    p["eval"]["results_dir"] = str(tmp_path / "studies")  # run_strategy records fits for the studies
-    res = run_strategy(fs, y, split, p, "gradnorm", seeds=[0, 1], models_dir=tmp_path / "models",
-                       reports_dir=tmp_path / "reports", progress=False)
+    p["eval"]["results_dir"] = str(
+        tmp_path / "studies"
+    )  # run_strategy records fits for the studies
+    res = run_strategy(
+        fs,
+        y,
+        split,
+        p,
+        "gradnorm",
+        seeds=[0, 1],
+        models_dir=tmp_path / "models",
+        reports_dir=tmp_path / "reports",
+        progress=False,
+    )
     assert len(res) == 2
     assert len(list((tmp_path / "studies" / "runs").glob("*.json"))) == 2  # both fits recorded
     summary = json.loads((tmp_path / "reports" / "gradnorm" / "metrics.json").read_text())
@@ -252,7 +324,15 @@ def test_bad_inputs(toy):
     with pytest.raises(ValueError):
         fit(fs, y[:, :4], split, p, strategy="fixed", seed=0, progress=False)
     with pytest.raises(ValueError):
-        fit(fs, y, np.where(split == "val", "dev", split), p, strategy="fixed", seed=0, progress=False)
+        fit(
+            fs,
+            y,
+            np.where(split == "val", "dev", split),
+            p,
+            strategy="fixed",
+            seed=0,
+            progress=False,
+        )
     with pytest.raises(KeyError):
         fit(fs, y, split, p, strategy="nope", seed=0, progress=False)
 
@@ -260,10 +340,10 @@ def test_bad_inputs(toy):
 def test_cli_trains_from_cache_labels_and_split(tmp_path, toy):
     import yaml
 
+    from tqa.core.schema import TASKS
     from tqa.features.cache import write_features
     from tqa.features.pipeline import config_hash_from_params
-    from tqa.schema import TASKS
-    from tqa.train import main
+    from tqa.study.runs import main
 
     fs, y, split = toy
     ids = fs.video_ids[:40]
@@ -277,15 +357,31 @@ def test_cli_trains_from_cache_labels_and_split(tmp_path, toy):
     p = _params(train={"epochs": 2, "seeds": [0]})
     chash = config_hash_from_params(p)
     for i, v in enumerate(ids):
-        write_features(tmp_path / "cache", v, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i],
-                       {"toy": True, "config_hash": chash})
+        write_features(
+            tmp_path / "cache",
+            v,
+            {m: a[i] for m, a in fs.streams.items()},
+            fs.sync[i],
+            {"toy": True, "config_hash": chash},
+        )
     p["data"]["root"] = str(tmp_path / "data")
     p["split"]["out"] = str(tmp_path / "split.csv")
     p["features"]["cache_dir"] = str(tmp_path / "cache")
     p["eval"]["results_dir"] = str(tmp_path / "studies")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    rc = main(["--params", str(tmp_path / "params.yaml"), "--strategy", "fixed", "--out", str(tmp_path / "models"),
-               "--reports", str(tmp_path / "reports"), "--no-progress"])
+    rc = main(
+        [
+            "--params",
+            str(tmp_path / "params.yaml"),
+            "--strategy",
+            "fixed",
+            "--out",
+            str(tmp_path / "models"),
+            "--reports",
+            str(tmp_path / "reports"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert (tmp_path / "models" / "fixed" / "seed0" / "best.pt").is_file()
     summary = json.loads((tmp_path / "reports" / "fixed" / "metrics.json").read_text())
@@ -297,10 +393,10 @@ def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
     file, are not trained on; the warning names them."""
     import logging
 
+    from tqa.core.schema import TASKS
     from tqa.features.cache import source_fingerprint, write_features
     from tqa.features.pipeline import config_hash_from_params
-    from tqa.schema import TASKS
-    from tqa.train import load_training_data
+    from tqa.study.inputs import load_training_data
 
     fs, y, _ = toy
     ids = fs.video_ids[:8]
@@ -309,8 +405,9 @@ def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
     lab = pd.DataFrame(y[:8], columns=list(TASKS))
     lab.insert(0, "video_id", ids)
     lab.to_csv(data / "labels.csv", index=False)
-    pd.DataFrame({"video_id": ids, "split": ["train"] * 6 + ["val", "test"]}).to_csv(tmp_path / "split.csv",
-                                                                                   index=False)
+    pd.DataFrame({"video_id": ids, "split": ["train"] * 6 + ["val", "test"]}).to_csv(
+        tmp_path / "split.csv", index=False
+    )
     p = _params()
     p["data"]["root"] = str(data)
     p["split"]["out"] = str(tmp_path / "split.csv")
@@ -327,8 +424,10 @@ def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
         meta = {"config_hash": "another-extractor-config" if i == 4 else chash}
         if i == 2:
             meta["source_fingerprint"] = old_fp
-        write_features(tmp_path / "cache", v, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i], meta)
-    with caplog.at_level(logging.WARNING, logger="tqa.train"):
+        write_features(
+            tmp_path / "cache", v, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i], meta
+        )
+    with caplog.at_level(logging.WARNING, logger="tqa.study.inputs"):
         got, labels, split = load_training_data(p)
     keep = [ids[i] for i in (0, 1, 3, 6, 7)]
     assert got.video_ids == keep
@@ -347,15 +446,39 @@ def test_notebook_executes_on_toy_data(tmp_path, name):
 
     root = Path(__file__).resolve().parent.parent
     papermill = Path(sys.executable).parent / "papermill"
-    cmd = [str(papermill), "-k", "python3", "--cwd", str(root), str(root / "notebooks" / f"{name}.ipynb"),
-           str(tmp_path / f"{name}.ipynb"), "-p", "toy_data", "True", "-p", "reports_dir", str(tmp_path / "reports"),
-           "-y", json.dumps({"overrides": {"train.epochs": 2, "train.seeds": [0],
-                                           "eval.results_dir": str(tmp_path / "studies")}})]
+    cmd = [
+        str(papermill),
+        "-k",
+        "python3",
+        "--cwd",
+        str(root),
+        str(root / "notebooks" / f"{name}.ipynb"),
+        str(tmp_path / f"{name}.ipynb"),
+        "-p",
+        "toy_data",
+        "True",
+        "-p",
+        "reports_dir",
+        str(tmp_path / "reports"),
+        "-y",
+        json.dumps(
+            {
+                "overrides": {
+                    "train.epochs": 2,
+                    "train.seeds": [0],
+                    "eval.results_dir": str(tmp_path / "studies"),
+                }
+            }
+        ),
+    ]
     if name == "05_training":
         cmd += ["-p", "models_dir", str(tmp_path / "models"), "-p", "strategy", "gradnorm"]
     subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=600)
-    expected = {"03_pca": "figures/pca_explained_variance.png", "04_model": "tables/model_switches.csv",
-                "05_training": "figures/learning_curves_gradnorm.png"}[name]
+    expected = {
+        "03_pca": "figures/pca_explained_variance.png",
+        "04_model": "tables/model_switches.csv",
+        "05_training": "figures/learning_curves_gradnorm.png",
+    }[name]
     assert (tmp_path / "reports" / expected).is_file()
     if name == "05_training":
         assert (tmp_path / "reports" / "training" / "gradnorm" / "metrics.json").is_file()
@@ -368,7 +491,23 @@ def test_benchmark_script_runs(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, str(root / "benchmarks" / "train.py"), "--part", "steps", "--steps", "1",
-                    "--n-videos", "32", "--devices", "cpu", "--out", str(tmp_path)], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "train.py"),
+            "--part",
+            "steps",
+            "--steps",
+            "1",
+            "--n-videos",
+            "32",
+            "--devices",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        timeout=600,
+    )
     res = json.loads((tmp_path / "train_cpu.json").read_text())
     assert len(res["steps"]) == 4 and all(r["step_s"] > 0 for r in res["steps"])

@@ -1,11 +1,11 @@
 """Task weighting: fixed, uncertainty (closed form), GradNorm (toy problem, invariants)."""
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from tqa.weighting import available, get_weighting
-
+from tqa.model.weighting import available, get_weighting
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -17,7 +17,7 @@ def test_registry():
     params = {"weighting": {"fixed": {"weights": [1, 2, 3]}, "gradnorm": {"alpha": 0.5}}}
     assert get_weighting("gradnorm", 3, params).alpha == 0.5
     with pytest.raises(ValueError):
-        get_weighting("fixed", 5, params)   # 3 weights for 5 tasks
+        get_weighting("fixed", 5, params)  # 3 weights for 5 tasks
 
 
 def test_fixed_is_weighted_sum():
@@ -37,7 +37,7 @@ def test_uncertainty_matches_closed_form_and_gradient():
     expected = sum(0.5 * np.exp(-sk) * lk + 0.5 * sk for sk, lk in zip(log_vars, L))
     assert total.item() == pytest.approx(expected, rel=1e-6)
     total.backward()
-    for p, sk, lk in zip(s.log_vars, log_vars, L):   # d/ds = 0.5 - 0.5 exp(-s) L
+    for p, sk, lk in zip(s.log_vars, log_vars, L):  # d/ds = 0.5 - 0.5 exp(-s) L
         assert p.grad.item() == pytest.approx(0.5 - 0.5 * np.exp(-sk) * lk, rel=1e-5)
     np.testing.assert_allclose(s.weights.numpy(), 0.5 * np.exp(-np.array(log_vars)), rtol=1e-6)
 
@@ -45,7 +45,7 @@ def test_uncertainty_matches_closed_form_and_gradient():
 def test_uncertainty_absent_task_not_updated():
     s = get_weighting("uncertainty", 3, {})
     opt = torch.optim.AdamW(s.optim_parameters(), lr=0.1, weight_decay=0.1)
-    for _ in range(3):   # build up Adam momentum for every task first
+    for _ in range(3):  # build up Adam momentum for every task first
         opt.zero_grad()
         s.combine(torch.tensor([2.0, 2.0, 3.0]), torch.tensor([1, 1, 1])).backward()
         opt.step()
@@ -90,7 +90,9 @@ def test_gradnorm_slower_task_gains_weight_and_sum_is_T():
     its inverse training rate r_1 > 1, so GradNorm must raise w_1 above w_0."""
     torch.manual_seed(0)
     x = torch.randn(256, 8)
-    y = torch.stack([2.0 * x[:, 0] - x[:, 1], torch.sign(torch.sin(7.0 * x[:, 2] * x[:, 3]))], dim=1)
+    y = torch.stack(
+        [2.0 * x[:, 0] - x[:, 1], torch.sign(torch.sin(7.0 * x[:, 2] * x[:, 3]))], dim=1
+    )
     model = _TwoTask()
     s = get_weighting("gradnorm", 2, {"alpha": 1.5, "lr": 0.02})
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
@@ -104,7 +106,7 @@ def test_gradnorm_slower_task_gains_weight_and_sum_is_T():
         assert s.weights.sum().item() == pytest.approx(2.0, abs=1e-5)
         assert (s.weights > 0).all()
     ratio = losses.detach() / s.initial_loss
-    assert ratio[1] > ratio[0]                         # task 1 is the slower one
+    assert ratio[1] > ratio[0]  # task 1 is the slower one
     assert s.weights[1] > 1.0 > s.weights[0]
 
 

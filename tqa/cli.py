@@ -3,22 +3,30 @@
 Each sub-command lives in the module that does the work, as ``main(argv) -> int``,
 so that ``tqa extract ...`` and ``python -m tqa.features.pipeline ...`` are the same.
 """
+
 from __future__ import annotations
 
 import importlib
 import logging
 import sys
 
+from tqa.core.registry import Registry
+from tqa.features.engines import ENGINES
+from tqa.features.extractors.base import EXTRACTORS
+from tqa.model.weighting import WEIGHTINGS
+from tqa.study.baselines import BASELINES
+
 COMMANDS: dict[str, tuple[str, str]] = {
-    "corpus": ("tqa.corpus.build", "build the embedded synthetic sample corpus"),
-    "validate": ("tqa.data", "validate a dataset folder (labels.csv + videos)"),
-    "import-thqa": ("tqa.data", "convert a THQA-style MOS CSV into labels.csv"),
-    "split": ("tqa.splits", "write the train/val/test split file"),
-    "extract": ("tqa.features.pipeline", "extract per-frame features into the cache"),
-    "train": ("tqa.train", "train the cross-modal Transformer"),
-    "evaluate": ("tqa.evaluation", "evaluate trained models and write reports"),
-    "bundle": ("tqa.bundle", "package a trained fit as a scoring bundle"),
-    "score": ("tqa.scoring", "score your own videos with a trained bundle"),
+    "corpus": ("tqa.data.corpus.build", "build the embedded synthetic sample corpus"),
+    "validate": ("tqa.data.labels", "validate a dataset folder (labels.csv + videos)"),
+    "import-thqa": ("tqa.data.labels", "convert a THQA-style MOS CSV into labels.csv"),
+    "split": ("tqa.data.splits", "write the train/val/test split file"),
+    "extract": ("tqa.features.extract", "extract per-frame features into the cache"),
+    "train": ("tqa.study.runs", "train the cross-modal Transformer"),
+    "evaluate": ("tqa.study.evaluation", "evaluate trained models and write reports"),
+    "bundle": ("tqa.serve.bundle", "package a trained fit as a scoring bundle"),
+    "score": ("tqa.serve.scoring", "score your own videos with a trained bundle"),
+    "list": ("tqa.cli", "list the registered extractors, weightings, engines and baselines"),
 }
 
 
@@ -27,6 +35,28 @@ def _usage() -> str:
     lines += [f"  {name:<12} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "`tqa COMMAND --help` for a command's options."]
     return "\n".join(lines)
+
+
+def registries() -> dict[str, Registry]:
+    """Every registry of the package, by family (what ``tqa list`` prints)."""
+    return {
+        "extractors": EXTRACTORS,
+        "weightings": WEIGHTINGS,
+        "engines": ENGINES,
+        "baselines": BASELINES,
+    }
+
+
+def main_list(argv: list[str] | None = None) -> int:
+    """``tqa list``: one line per registered part, grouped by family; unloadable modules named."""
+    for family, reg in registries().items():
+        print(f"{family}:")
+        for name, obj in reg.items().items():
+            extra = f"  ({obj.modality})" if family == "extractors" else ""
+            print(f"  {name}{extra}")
+        for what, why in reg.unavailable().items():
+            print(f"  [unavailable] {what}: {why}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"tqa: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     module = importlib.import_module(COMMANDS[cmd][0])
     entry = getattr(module, "main_" + cmd.replace("-", "_"), None) or module.main
     return int(entry(rest) or 0)

@@ -3,29 +3,31 @@
 Each file holds one float32 (T, D) array per modality (keys ``visual``, ``audio``,
 ``landmarks``, ``au``), ``sync`` float32 (3,) and ``meta``: a JSON string with the
 extractor descriptions (name, version, dim), feature names, ``config_hash`` (the hash of
-the extractor configuration, :func:`tqa.params.params_hash`), source fps / frames,
+the extractor configuration, :func:`tqa.core.params.params_hash`), source fps / frames,
 ``has_audio``, face-detection rate, per-stream NaN counts and the tqa version.
 
 A file counts as cached only when its ``config_hash`` matches the current configuration
 and its ``source_fingerprint`` matches the video file now on disk, so changing an
 extractor, its params or the video itself (a rebuilt corpus, a re-encoded file under the
 same id) re-extracts (stale files are overwritten). Writes
-go through :func:`tqa.atomic.atomic_path`, so a killed run never leaves a half file under
+go through :func:`tqa.core.atomic.atomic_path`, so a killed run never leaves a half file under
 the final name (temporary files start with ``.`` and never match ``<id>.npz``).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from tqa.atomic import atomic_path, jsonable
-from tqa.schema import MODALITIES, SYNC_FIELDS, FeatureSet
+from tqa.core.atomic import atomic_path, jsonable
+from tqa.core.schema import MODALITIES, SYNC_FIELDS, FeatureSet
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,13 @@ def cache_file(cache_dir: str | os.PathLike, video_id: str) -> Path:
     return Path(cache_dir) / f"{video_id}.npz"
 
 
-def write_features(cache_dir: str | os.PathLike, video_id: str, streams: dict[str, np.ndarray],
-                   sync: np.ndarray, meta: dict[str, Any]) -> Path:
+def write_features(
+    cache_dir: str | os.PathLike,
+    video_id: str,
+    streams: dict[str, np.ndarray],
+    sync: np.ndarray,
+    meta: dict[str, Any],
+) -> Path:
     """Atomically write one video's streams, sync triple and JSON meta; returns the path."""
     path = cache_file(cache_dir, video_id)
     arrays = {m: np.asarray(a, np.float32) for m, a in streams.items()}
@@ -54,7 +61,9 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
         return json.loads(str(z["meta"]))
 
 
-def read_features(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+def read_features(
+    path: str | os.PathLike,
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """(streams, sync, meta) of one cache file."""
     with np.load(path, allow_pickle=False) as z:
         streams = {k: z[k] for k in z.files if k in MODALITIES}
@@ -83,7 +92,9 @@ def source_fingerprint(path: str | os.PathLike) -> str:
     return f"{size}-{h.hexdigest()[:16]}"
 
 
-def meta_is_current(meta: dict[str, Any], config_hash: str, source: str | os.PathLike | None = None) -> bool:
+def meta_is_current(
+    meta: dict[str, Any], config_hash: str, source: str | os.PathLike | None = None
+) -> bool:
     """Whether a cache entry's meta was made with ``config_hash`` from the file ``source``.
 
     ``source=None`` (or a path that no longer exists) checks the configuration only.
@@ -95,8 +106,12 @@ def meta_is_current(meta: dict[str, Any], config_hash: str, source: str | os.Pat
     return meta.get("source_fingerprint") == source_fingerprint(source)
 
 
-def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str,
-              source: str | os.PathLike | None = None) -> bool:
+def is_cached(
+    cache_dir: str | os.PathLike,
+    video_id: str,
+    config_hash: str,
+    source: str | os.PathLike | None = None,
+) -> bool:
     """True when ``<video_id>.npz`` exists, is readable, was made with ``config_hash``
     and (when ``source`` is given) from the same video content."""
     path = cache_file(cache_dir, video_id)
@@ -112,12 +127,17 @@ def is_cached(cache_dir: str | os.PathLike, video_id: str, config_hash: str,
 def cached_ids(cache_dir: str | os.PathLike) -> list[str]:
     """Video ids with a cache file (any configuration), sorted."""
     d = Path(cache_dir)
-    return sorted(p.stem for p in d.glob("*.npz") if not p.name.startswith(".")) if d.is_dir() else []
+    return (
+        sorted(p.stem for p in d.glob("*.npz") if not p.name.startswith(".")) if d.is_dir() else []
+    )
 
 
-def load_feature_set(cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None,
-                     modalities: Iterable[str] | None = None) -> FeatureSet:
-    """Stack cached videos into a :class:`tqa.schema.FeatureSet` (N, T, D) per modality.
+def load_feature_set(
+    cache_dir: str | os.PathLike,
+    video_ids: Iterable[str] | None = None,
+    modalities: Iterable[str] | None = None,
+) -> FeatureSet:
+    """Stack cached videos into a :class:`tqa.core.schema.FeatureSet` (N, T, D) per modality.
 
     ``video_ids`` default: every cached video (sorted). Missing ids raise FileNotFoundError
     naming them; files with different extractors/widths raise ValueError naming the file.
@@ -125,8 +145,11 @@ def load_feature_set(cache_dir: str | os.PathLike, video_ids: Iterable[str] | No
     ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)
     missing = [v for v in ids if not cache_file(cache_dir, v).is_file()]
     if missing:
-        raise FileNotFoundError(f"{len(missing)} video(s) not in feature cache {cache_dir}: {missing[:10]}"
-                                + (" ..." if len(missing) > 10 else "") + " (run `tqa extract`)")
+        raise FileNotFoundError(
+            f"{len(missing)} video(s) not in feature cache {cache_dir}: {missing[:10]}"
+            + (" ..." if len(missing) > 10 else "")
+            + " (run `tqa extract`)"
+        )
     if not ids:
         raise FileNotFoundError(f"feature cache {cache_dir} is empty (run `tqa extract`)")
     mods: list[str] | None = list(modalities) if modalities is not None else None
@@ -145,23 +168,36 @@ def load_feature_set(cache_dir: str | os.PathLike, video_ids: Iterable[str] | No
         for m in mods:
             arr = streams[m]
             if per_mod.get(m) and arr.shape != per_mod[m][0].shape:
-                raise ValueError(f"{path}: {m} has shape {arr.shape}, other videos {per_mod[m][0].shape} "
-                                 "(mixed extractor configurations in one cache; re-run `tqa extract`)")
+                raise ValueError(
+                    f"{path}: {m} has shape {arr.shape}, other videos {per_mod[m][0].shape} "
+                    "(mixed extractor configurations in one cache; re-run `tqa extract`)"
+                )
             per_mod.setdefault(m, []).append(arr)
         syncs.append(sync)
         hashes.add(meta.get("config_hash"))
     if len(hashes) > 1:
         log.warning("feature cache %s mixes %d extractor configurations", cache_dir, len(hashes))
     names = {m: list(first_meta.get("names", {}).get(m, [])) for m in mods}
-    meta = {"cache_dir": str(cache_dir), "extractors": first_meta.get("extractors", {}),
-            "config_hash": sorted(h for h in hashes if h), "tqa_version": first_meta.get("tqa_version"),
-            "sync_names": first_meta.get("names", {}).get("sync", [f"sync__{f}" for f in SYNC_FIELDS])}
-    return FeatureSet(video_ids=ids, streams={m: np.stack(per_mod[m]) for m in mods},
-                      sync=np.stack(syncs).astype(np.float32), names=names, meta=meta)
+    meta = {
+        "cache_dir": str(cache_dir),
+        "extractors": first_meta.get("extractors", {}),
+        "config_hash": sorted(h for h in hashes if h),
+        "tqa_version": first_meta.get("tqa_version"),
+        "sync_names": first_meta.get("names", {}).get("sync", [f"sync__{f}" for f in SYNC_FIELDS]),
+    }
+    return FeatureSet(
+        video_ids=ids,
+        streams={m: np.stack(per_mod[m]) for m in mods},
+        sync=np.stack(syncs).astype(np.float32),
+        names=names,
+        meta=meta,
+    )
 
 
 # ---------------------------------------------------------------------- cache summaries (notebook 02)
-def cache_meta_table(cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None) -> "pd.DataFrame":
+def cache_meta_table(
+    cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None
+) -> pd.DataFrame:
     """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN counts, timings."""
     import pandas as pd
 
@@ -172,33 +208,53 @@ def cache_meta_table(cache_dir: str | os.PathLike, video_ids: Iterable[str] | No
         if not path.is_file():
             continue
         m = read_meta(path)
-        row = {"video_id": v, "face_rate": m.get("face_rate"), "has_audio": m.get("has_audio"),
-               "source_fps": m.get("source_fps"), "source_frames": m.get("source_frames"),
-               "n_valid_frames": m.get("n_valid_frames"), "sync_nan": m.get("sync_nan"),
-               "config_hash": m.get("config_hash")}
+        row = {
+            "video_id": v,
+            "face_rate": m.get("face_rate"),
+            "has_audio": m.get("has_audio"),
+            "source_fps": m.get("source_fps"),
+            "source_frames": m.get("source_frames"),
+            "n_valid_frames": m.get("n_valid_frames"),
+            "sync_nan": m.get("sync_nan"),
+            "config_hash": m.get("config_hash"),
+        }
         row.update({f"nan_{k}": n for k, n in (m.get("nan_counts") or {}).items()})
         row.update({f"t_{k}": s for k, s in (m.get("timings") or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def nan_rate_table(fs: FeatureSet) -> "pd.DataFrame":
+def nan_rate_table(fs: FeatureSet) -> pd.DataFrame:
     """Per modality: dims, NaN values, NaN share, all-NaN frame rows, videos with any NaN."""
     import pandas as pd
 
     rows = []
     for m, a in fs.streams.items():
         nan = np.isnan(a)
-        rows.append({"modality": m, "dim": a.shape[2], "nan_values": int(nan.sum()), "nan_rate": float(nan.mean()),
-                     "nan_frame_rows": int(nan.all(axis=2).sum()),
-                     "videos_with_nan": int(nan.any(axis=(1, 2)).sum())})
-    rows.append({"modality": "sync", "dim": fs.sync.shape[1], "nan_values": int(np.isnan(fs.sync).sum()),
-                 "nan_rate": float(np.isnan(fs.sync).mean()), "nan_frame_rows": 0,
-                 "videos_with_nan": int(np.isnan(fs.sync).any(axis=1).sum())})
+        rows.append(
+            {
+                "modality": m,
+                "dim": a.shape[2],
+                "nan_values": int(nan.sum()),
+                "nan_rate": float(nan.mean()),
+                "nan_frame_rows": int(nan.all(axis=2).sum()),
+                "videos_with_nan": int(nan.any(axis=(1, 2)).sum()),
+            }
+        )
+    rows.append(
+        {
+            "modality": "sync",
+            "dim": fs.sync.shape[1],
+            "nan_values": int(np.isnan(fs.sync).sum()),
+            "nan_rate": float(np.isnan(fs.sync).mean()),
+            "nan_frame_rows": 0,
+            "videos_with_nan": int(np.isnan(fs.sync).any(axis=1).sum()),
+        }
+    )
     return pd.DataFrame(rows)
 
 
-def feature_scale_table(fs: FeatureSet) -> "pd.DataFrame":
+def feature_scale_table(fs: FeatureSet) -> pd.DataFrame:
     """Per modality value ranges (min, max, max |x|, median column std) over all videos and frames.
 
     ``orders_of_magnitude`` is log10 of the largest over the smallest modality ``abs_max``:
@@ -215,9 +271,17 @@ def feature_scale_table(fs: FeatureSet) -> "pd.DataFrame":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 std = np.nanstd(flat, axis=0)
-                rows.append({"modality": m, "dim": a.shape[2], "min": float(np.nanmin(flat)),
-                             "max": float(np.nanmax(flat)), "abs_max": float(np.nanmax(np.abs(flat))),
-                             "median_col_std": float(np.nanmedian(std)), "max_col_std": float(np.nanmax(std))})
+                rows.append(
+                    {
+                        "modality": m,
+                        "dim": a.shape[2],
+                        "min": float(np.nanmin(flat)),
+                        "max": float(np.nanmax(flat)),
+                        "abs_max": float(np.nanmax(np.abs(flat))),
+                        "median_col_std": float(np.nanmedian(std)),
+                        "max_col_std": float(np.nanmax(std)),
+                    }
+                )
     df = pd.DataFrame(rows)
     if len(df) and (df["abs_max"] > 0).all():
         df["orders_of_magnitude"] = np.log10(df["abs_max"].max() / df["abs_max"].min())

@@ -7,10 +7,10 @@ changes:
 * **CPU stage off the critical path**: with ``workers`` > 1 (``run(..., workers=N)``,
   default ``features.workers``) decoding and the weight-free extractors run in N spawn
   processes, results consumed in order; with 1, a thread pool decodes the next ``prefetch``
-  videos in the background (:func:`tqa.media.load_clip`, PyAV releases the GIL) and the
+  videos in the background (:func:`tqa.features.decode.load_clip`, PyAV releases the GIL) and the
   weight-free extractors run in this process.
 * **Batching across videos**: videos are taken ``clips_per_step`` at a time; each
-  neural extractor (:class:`tqa.features.neural.NeuralExtractor`) prepares its units per
+  neural extractor (:class:`tqa.features.extractors.neural.NeuralExtractor`) prepares its units per
   clip on the CPU (crops, MFCC windows, waveforms), then the units of all the clips in the
   step are concatenated into forwards of ``features.batch_frames`` frames.
 * **One model load per extractor** (the network lives in the extractor, built once).
@@ -24,6 +24,7 @@ changes:
 
 Per-clip failures are recorded (failures.csv) and the run goes on, as in FeatureExtractor.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,22 +33,28 @@ import multiprocessing as mp
 import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from tqa.features import cache as fcache
-from tqa.features.base import Clip, Extractor
-from tqa.features.neural import NeuralExtractor, random_init_allowed
-from tqa.features.pipeline import (ExtractionError, FeatureExtractor, VideoFeatures, append_failure, remove_stale,
-                                   warn_quality)
-from tqa.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
+from tqa.features.extractors.base import Clip, Extractor
+from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed
+from tqa.features.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
+from tqa.features.pipeline import (
+    ExtractionError,
+    FeatureExtractor,
+    VideoFeatures,
+    append_failure,
+    remove_stale,
+    warn_quality,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +91,14 @@ class _Replay(Extractor):
         return self.output
 
 
-def forward_across(ext: NeuralExtractor, stream: str, arrays: list[np.ndarray], batch_units: int,
-                   dtype: torch.dtype | None, pin: bool) -> list[np.ndarray]:
+def forward_across(
+    ext: NeuralExtractor,
+    stream: str,
+    arrays: list[np.ndarray],
+    batch_units: int,
+    dtype: torch.dtype | None,
+    pin: bool,
+) -> list[np.ndarray]:
     """Forward the units of ``stream`` of several clips in shared batches of ``batch_units``.
 
     ``arrays[c]`` holds clip c's units (N_c, ...); units of different shapes never share a
@@ -105,7 +118,7 @@ def forward_across(ext: NeuralExtractor, stream: str, arrays: list[np.ndarray], 
         y = ext.forward_units(stream, to_device(x, device, pin=pin))
         pos = 0
         for ci, s, e in pending:
-            per_clip[ci].append(y[pos:pos + e - s])
+            per_clip[ci].append(y[pos : pos + e - s])
             pos += e - s
 
     with precision_context(device, dtype):
@@ -123,7 +136,9 @@ def forward_across(ext: NeuralExtractor, stream: str, arrays: list[np.ndarray], 
                         pending, count = [], 0
             if pending:
                 flush(pending)
-    return [torch.cat(p).float().cpu().numpy() if p else np.zeros((0, 0), np.float32) for p in per_clip]
+    return [
+        torch.cat(p).float().cpu().numpy() if p else np.zeros((0, 0), np.float32) for p in per_clip
+    ]
 
 
 @dataclass
@@ -136,7 +151,9 @@ class CpuStage:
     timings: dict[str, float] = field(default_factory=dict)
     error: ExtractionError | None = None
 
-    def __getstate__(self) -> dict[str, Any]:  # ExtractionError(stage, reason) does not unpickle by itself
+    def __getstate__(
+        self,
+    ) -> dict[str, Any]:  # ExtractionError(stage, reason) does not unpickle by itself
         state = dict(self.__dict__)
         if self.error is not None:
             state["error"] = (self.error.stage, self.error.reason)
@@ -148,7 +165,7 @@ class CpuStage:
         self.__dict__.update(state)
 
 
-_WORKER: dict[str, "GPUOptimizedExtractor"] = {}
+_WORKER: dict[str, GPUOptimizedExtractor] = {}
 
 
 def _worker_init(params: dict, allow_random_init: bool) -> None:
@@ -177,14 +194,24 @@ class GPUOptimizedExtractor(FeatureExtractor):
     (tests/benchmarks: neural extractors without weights use seeded random init).
     """
 
-    def __init__(self, params: dict, *, device: str | torch.device | None = None, precision: str = "auto",
-                 clips_per_step: int | None = None, prefetch: int = DEFAULT_PREFETCH,
-                 decode_threads: int = DEFAULT_DECODE_THREADS, channels_last: bool | None = None,
-                 allow_random_init: bool = False) -> None:
+    def __init__(
+        self,
+        params: dict,
+        *,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        clips_per_step: int | None = None,
+        prefetch: int = DEFAULT_PREFETCH,
+        decode_threads: int = DEFAULT_DECODE_THREADS,
+        channels_last: bool | None = None,
+        allow_random_init: bool = False,
+    ) -> None:
         with random_init_allowed(allow_random_init):
             super().__init__(params)
         self.allow_random_init = allow_random_init
-        self.device = resolve_device(device if device is not None else self.fparams.get("device", "auto"))
+        self.device = resolve_device(
+            device if device is not None else self.fparams.get("device", "auto")
+        )
         self.precision = precision
         self.dtype = autocast_dtype(self.device, precision)
         self.batch_frames = int(self.fparams.get("batch_frames") or 256)
@@ -194,7 +221,8 @@ class GPUOptimizedExtractor(FeatureExtractor):
         self.decode_threads = max(1, int(decode_threads))
         self.pin = self.device.type == "cuda"
         self.neural: dict[str, NeuralExtractor] = {
-            m: e for m, e in self.extractors.items() if isinstance(e, NeuralExtractor)}
+            m: e for m, e in self.extractors.items() if isinstance(e, NeuralExtractor)
+        }
         for ext in self.neural.values():
             ext.device = self.device
             ext._placed = False  # move the (lazily built) model to this device on first use
@@ -203,11 +231,17 @@ class GPUOptimizedExtractor(FeatureExtractor):
         use_cl = self.device.type == "cuda" if channels_last is None else channels_last
         if use_cl and "visual" in self.neural:
             self.neural["visual"].use_channels_last(True)
-        log.info("GPUOptimizedExtractor: device %s, autocast %s, %d clips x %d frames per forward, neural: %s",
-                 self.device, self.dtype, self.clips_per_step, self.batch_frames, sorted(self.neural))
+        log.info(
+            "GPUOptimizedExtractor: device %s, autocast %s, %d clips x %d frames per forward, neural: %s",
+            self.device,
+            self.dtype,
+            self.clips_per_step,
+            self.batch_frames,
+            sorted(self.neural),
+        )
 
     # ------------------------------------------------------------------ several clips
-    def weight_free(self, clip: Clip) -> "CpuStage":
+    def weight_free(self, clip: Clip) -> CpuStage:
         """Stage 1 of one clip: every weight-free extractor in RUN_ORDER (landmarks first)."""
         st = CpuStage(clip=clip)
         for modality, ext in self.extractors.items():
@@ -222,8 +256,9 @@ class GPUOptimizedExtractor(FeatureExtractor):
             st.timings[modality] = time.perf_counter() - t0
         return st
 
-    def extract_clips(self, clips: list[Clip], stages: list["CpuStage"] | None = None
-                      ) -> list[VideoFeatures | ExtractionError]:
+    def extract_clips(
+        self, clips: list[Clip], stages: list[CpuStage] | None = None
+    ) -> list[VideoFeatures | ExtractionError]:
         """Features of several decoded clips, neural frames batched across them.
 
         ``stages``: their weight-free results when already computed (worker processes).
@@ -256,8 +291,12 @@ class GPUOptimizedExtractor(FeatureExtractor):
                 results[ci] = exc
         return results  # type: ignore[return-value]
 
-    def run_neural(self, ext: NeuralExtractor, clips: dict[int, Clip],
-                   contexts: list[dict[str, Any]] | dict[int, dict[str, Any]]) -> dict[int, np.ndarray | Exception]:
+    def run_neural(
+        self,
+        ext: NeuralExtractor,
+        clips: dict[int, Clip],
+        contexts: list[dict[str, Any]] | dict[int, dict[str, Any]],
+    ) -> dict[int, np.ndarray | Exception]:
         """One neural extractor over several clips: prepare each, forward their units in shared
         batches of ``batch_frames`` frames, finish each. Per clip: the float32 output or the
         exception that stopped it (a failed batched forward fails every clip of the call).
@@ -273,12 +312,24 @@ class GPUOptimizedExtractor(FeatureExtractor):
         try:
             for stream in sorted({s for p in prepared.values() for s in p}):
                 cis = [ci for ci in prepared if stream in prepared[ci]]
-                outs = forward_across(ext, stream, [prepared[ci][stream] for ci in cis],
-                                      ext.units_per_batch(stream, self.batch_frames), self.dtype, self.pin)
+                outs = forward_across(
+                    ext,
+                    stream,
+                    [prepared[ci][stream] for ci in cis],
+                    ext.units_per_batch(stream, self.batch_frames),
+                    self.dtype,
+                    self.pin,
+                )
                 for ci, o in zip(cis, outs):
                     embedded[ci][stream] = o
         except Exception as exc:  # e.g. out of device memory
-            return {**out, **{ci: RuntimeError(f"batched forward: {type(exc).__name__}: {exc}") for ci in prepared}}
+            return {
+                **out,
+                **{
+                    ci: RuntimeError(f"batched forward: {type(exc).__name__}: {exc}")
+                    for ci in prepared
+                },
+            }
         for ci in prepared:
             try:
                 out[ci] = np.asarray(ext.finish(clips[ci], contexts[ci], embedded[ci]), np.float32)
@@ -286,20 +337,31 @@ class GPUOptimizedExtractor(FeatureExtractor):
                 out[ci] = exc
         return out
 
-    def _assemble(self, clip: Clip, outputs: dict[str, np.ndarray], context: dict[str, Any],
-                  timings: dict[str, float]) -> VideoFeatures:
+    def _assemble(
+        self,
+        clip: Clip,
+        outputs: dict[str, np.ndarray],
+        context: dict[str, Any],
+        timings: dict[str, float],
+    ) -> VideoFeatures:
         real = self.extractors
         # the first replay puts back every context key the real extractors wrote
-        self.extractors = {m: _Replay(e, outputs[m], context if i == 0 else {})
-                           for i, (m, e) in enumerate(real.items())}
+        self.extractors = {
+            m: _Replay(e, outputs[m], context if i == 0 else {})
+            for i, (m, e) in enumerate(real.items())
+        }
         try:
             vf = super().extract_clip(clip)
         finally:
             self.extractors = real
         vf.meta["timings"] = dict(timings)
-        vf.meta["engine"] = {"extractor": type(self).__name__, "device": str(self.device),
-                             "autocast": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
-                             "batch_frames": self.batch_frames, "clips_per_step": self.clips_per_step}
+        vf.meta["engine"] = {
+            "extractor": type(self).__name__,
+            "device": str(self.device),
+            "autocast": str(self.dtype).replace("torch.", "") if self.dtype else "fp32",
+            "batch_frames": self.batch_frames,
+            "clips_per_step": self.clips_per_step,
+        }
         return vf
 
     def extract_clip(self, clip: Clip) -> VideoFeatures:
@@ -311,7 +373,7 @@ class GPUOptimizedExtractor(FeatureExtractor):
 
     # ------------------------------------------------------------------ many videos
     def _decode(self, vid: str, path: str) -> Clip | ExtractionError:
-        from tqa.media import MediaError
+        from tqa.features.decode import MediaError
 
         try:
             t0 = time.perf_counter()
@@ -323,22 +385,35 @@ class GPUOptimizedExtractor(FeatureExtractor):
         except Exception as exc:  # noqa: BLE001 - one file's problem
             return ExtractionError("decode", f"{type(exc).__name__}: {exc}")
 
-    def _staged_in_process(self, todo: list[tuple[str, str]]) -> Iterator[tuple[str, str, CpuStage]]:
+    def _staged_in_process(
+        self, todo: list[tuple[str, str]]
+    ) -> Iterator[tuple[str, str, CpuStage]]:
         """Stage 1 here: ``prefetch`` clips decoded ahead by background threads, weight-free
         extractors in this process (one Face Mesh)."""
-        with ThreadPoolExecutor(max_workers=self.decode_threads, thread_name_prefix="tqa-decode") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.decode_threads, thread_name_prefix="tqa-decode"
+        ) as pool:
             yield from self._in_order(pool, todo, self._decode, self.prefetch, self._as_stage)
 
-    def _staged_in_pool(self, todo: list[tuple[str, str]], n_workers: int) -> Iterator[tuple[str, str, CpuStage]]:
+    def _staged_in_pool(
+        self, todo: list[tuple[str, str]], n_workers: int
+    ) -> Iterator[tuple[str, str, CpuStage]]:
         """Stage 1 in ``n_workers`` spawn processes (decode + weight-free extractors)."""
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(self.params, self.allow_random_init)) as pool:
-            yield from self._in_order(pool, todo, cpu_stage, max(self.prefetch, 2 * n_workers), lambda st: st)
+        with ProcessPoolExecutor(
+            max_workers=n_workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(self.params, self.allow_random_init),
+        ) as pool:
+            yield from self._in_order(
+                pool, todo, cpu_stage, max(self.prefetch, 2 * n_workers), lambda st: st
+            )
 
     @staticmethod
-    def _in_order(pool: Executor, todo: list[tuple[str, str]], fn, ahead: int, convert
-                  ) -> Iterator[tuple[str, str, CpuStage]]:
+    def _in_order(
+        pool: Executor, todo: list[tuple[str, str]], fn, ahead: int, convert
+    ) -> Iterator[tuple[str, str, CpuStage]]:
         """Results of ``fn(vid, path)`` in input order, ``ahead`` tasks submitted in advance."""
         futures: list[tuple[str, str, Future]] = []
         it = iter(todo)
@@ -354,12 +429,18 @@ class GPUOptimizedExtractor(FeatureExtractor):
             try:
                 yield vid, path, convert(fut.result())
             except Exception as exc:  # a worker died (native crash): that video failed
-                yield vid, path, CpuStage(error=ExtractionError("worker", f"{type(exc).__name__}: {exc}"))
+                yield (
+                    vid,
+                    path,
+                    CpuStage(error=ExtractionError("worker", f"{type(exc).__name__}: {exc}")),
+                )
 
     def _as_stage(self, item: Clip | ExtractionError) -> CpuStage:
         return CpuStage(error=item) if isinstance(item, ExtractionError) else self.weight_free(item)
 
-    def _steps(self, staged: Iterator[tuple[str, str, CpuStage]]) -> Iterator[list[tuple[str, str, CpuStage]]]:
+    def _steps(
+        self, staged: Iterator[tuple[str, str, CpuStage]]
+    ) -> Iterator[list[tuple[str, str, CpuStage]]]:
         step: list[tuple[str, str, CpuStage]] = []
         for item in staged:
             step.append(item)
@@ -369,8 +450,13 @@ class GPUOptimizedExtractor(FeatureExtractor):
         if step:
             yield step
 
-    def run(self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None = None,
-            progress: bool = True) -> pd.DataFrame:
+    def run(
+        self,
+        videos: list[tuple[str, str]],
+        cache_dir: str | os.PathLike,
+        workers: int | None = None,
+        progress: bool = True,
+    ) -> pd.DataFrame:
         """Extract ``videos`` [(video_id, path)] into ``cache_dir`` (same table as the parent).
 
         ``workers`` (None: ``features.workers``; 0 = all cores): processes for the CPU stage
@@ -378,11 +464,25 @@ class GPUOptimizedExtractor(FeatureExtractor):
         The neural stage always runs in this process, on ``device``.
         """
         cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
-        log.info("extract (GPU-optimised, %s): %d videos, %d cached, %d to do, CPU stage in %d process(es)",
-                 self.device, len(videos), len(rows), len(todo), n_workers)
-        bar = tqdm(total=len(todo), desc=f"extract[{self.device.type}]", unit="video",
-                   disable=not progress or not todo)
-        staged = self._staged_in_pool(todo, n_workers) if n_workers > 1 else self._staged_in_process(todo)
+        log.info(
+            "extract (GPU-optimised, %s): %d videos, %d cached, %d to do, CPU stage in %d process(es)",
+            self.device,
+            len(videos),
+            len(rows),
+            len(todo),
+            n_workers,
+        )
+        bar = tqdm(
+            total=len(todo),
+            desc=f"extract[{self.device.type}]",
+            unit="video",
+            disable=not progress or not todo,
+        )
+        staged = (
+            self._staged_in_pool(todo, n_workers)
+            if n_workers > 1
+            else self._staged_in_process(todo)
+        )
         try:
             for step in self._steps(staged):
                 t0 = time.perf_counter()
@@ -397,17 +497,27 @@ class GPUOptimizedExtractor(FeatureExtractor):
             bar.close()
         return pd.DataFrame([rows[v] for v, _ in videos if v in rows])
 
-    def _finish_one(self, vid: str, path: str, clip: Clip | None, res: Any,
-                    cache_dir: Path, seconds: float) -> dict[str, Any]:
+    def _finish_one(
+        self, vid: str, path: str, clip: Clip | None, res: Any, cache_dir: Path, seconds: float
+    ) -> dict[str, Any]:
         """Write one result (or record its failure); the parent's status row."""
-        row: dict[str, Any] = {"video_id": vid, "status": "extracted", "reason": "", "stage": "", "file": path}
+        row: dict[str, Any] = {
+            "video_id": vid,
+            "status": "extracted",
+            "reason": "",
+            "stage": "",
+            "file": path,
+        }
         if isinstance(res, VideoFeatures):
             if isinstance(clip, Clip):
                 res.meta["timings"]["decode"] = clip.meta.get("_decode_s", float("nan"))
             try:
                 self.write(cache_dir, res)
-                row.update(face_rate=res.meta["face_rate"], has_audio=res.meta["has_audio"],
-                           **{f"t_{k}": v for k, v in res.meta["timings"].items()})
+                row.update(
+                    face_rate=res.meta["face_rate"],
+                    has_audio=res.meta["has_audio"],
+                    **{f"t_{k}": v for k, v in res.meta["timings"].items()},
+                )
                 warn_quality(vid, path, res.meta)
             except OSError as exc:
                 res = ExtractionError("write", f"{type(exc).__name__}: {exc}")
@@ -426,11 +536,12 @@ def make_extractor(params: dict, optimized: bool | None = None, **kwargs: Any) -
     ``features.device`` resolves to CUDA), else the simple FeatureExtractor."""
     fp = params["features"]
     if optimized is None:
-        neural_selected = any(fp.get(m) in {"resnet101", "hubert", "syncnet"} for m in ("visual", "audio", "sync"))
+        neural_selected = any(
+            fp.get(m) in {"resnet101", "hubert", "syncnet"} for m in ("visual", "audio", "sync")
+        )
         optimized = neural_selected and resolve_device(fp.get("device", "auto")).type == "cuda"
     if optimized:
         return GPUOptimizedExtractor(params, **kwargs)
     allow = bool(kwargs.pop("allow_random_init", False))
     with random_init_allowed(allow):
         return FeatureExtractor(params)
-

@@ -1,8 +1,8 @@
 """FeatureExtractor: videos -> cached per-frame streams on the 150 x 25 fps grid (chapter 3.2.2).
 
 One extractor per modality is built from ``params["features"]`` (registry names, see
-:mod:`tqa.features.base`) and run in ``RUN_ORDER`` on each decoded clip
-(:func:`tqa.media.load_clip`); the result goes to ``<cache_dir>/<video_id>.npz``
+:mod:`tqa.features.extractors.base`) and run in ``RUN_ORDER`` on each decoded clip
+(:func:`tqa.features.decode.load_clip`); the result goes to ``<cache_dir>/<video_id>.npz``
 (:mod:`tqa.features.cache`).
 
 * Resumable: videos whose cache file carries the current :attr:`FeatureExtractor.config_hash`
@@ -17,15 +17,15 @@ One extractor per modality is built from ``params["features"]`` (registry names,
   ``ProcessPoolExecutor`` with the *spawn* start method (MediaPipe / torch are not
   fork-safe); each worker keeps one FeatureExtractor (one FaceMesh) for all its videos.
   ``workers=1`` runs in this process. The per-video task is the module-level, picklable
-  :func:`extract_one`, which other engines (``tqa.engines``, Dask) call too.
+  :func:`extract_one`, which other engines (``tqa.features.engines``, Dask) call too.
 * Padded frames (clips shorter than 6 s, ``clip.meta["valid_frames"]`` False) get NaN in
   every per-frame stream.
 
 CLI: ``tqa extract [--params params.yaml] [--root DIR] [--cache DIR] [--workers N] [--list]``.
 """
+
 from __future__ import annotations
 
-import argparse
 import fcntl
 import logging
 import multiprocessing as mp
@@ -33,7 +33,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +41,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tqa.core.params import display_path, params_hash
+from tqa.core.version import __version__
 from tqa.features import cache as fcache
-from tqa.features.base import RUN_ORDER, Clip, Extractor, available, get_extractor
-from tqa.params import display_path, params_hash
+from tqa.features.extractors.base import RUN_ORDER, Clip, Extractor, available, get_extractor
 
 log = logging.getLogger(__name__)
 
 #: ``features`` keys that change how extraction runs, not what it produces (not hashed).
-RUNTIME_KEYS = frozenset({"cache_dir", "workers", "engine", "device", "batch_frames", "summary_path"})
+RUNTIME_KEYS = frozenset(
+    {"cache_dir", "workers", "engine", "device", "batch_frames", "summary_path"}
+)
 FAILURES = "failures.csv"
 FAILURE_COLUMNS = ("video_id", "file", "stage", "reason", "time")
 
@@ -88,7 +91,9 @@ class FeatureExtractor:
         for modality in RUN_ORDER:
             name = self.fparams.get(modality)
             if not name:
-                raise KeyError(f"params features.{modality} is not set (choose from {available(modality)})")
+                raise KeyError(
+                    f"params features.{modality} is not set (choose from {available(modality)})"
+                )
             self.extractors[modality] = get_extractor(modality, str(name), self.fparams)
 
     # ------------------------------------------------------------------ provenance
@@ -106,8 +111,8 @@ class FeatureExtractor:
 
     # ------------------------------------------------------------------ one video
     def load(self, path: str, video_id: str) -> Clip:
-        """Decode ``path`` onto the grid (:func:`tqa.media.load_clip`, params ``features``)."""
-        from tqa.media import load_clip_params
+        """Decode ``path`` onto the grid (:func:`tqa.features.decode.load_clip`, params ``features``)."""
+        from tqa.features.decode import load_clip_params
 
         return load_clip_params(path, video_id, self.fparams)
 
@@ -127,20 +132,26 @@ class FeatureExtractor:
             timings[modality] = time.perf_counter() - t0
             if modality == "sync":
                 if out.shape != (3,):
-                    raise ExtractionError(modality, f"{ext.name} returned shape {out.shape}, expected (3,)")
+                    raise ExtractionError(
+                        modality, f"{ext.name} returned shape {out.shape}, expected (3,)"
+                    )
                 sync = out
                 continue
             if out.shape != (clip.n_frames, ext.dim):
-                raise ExtractionError(modality, f"{ext.name} returned shape {out.shape}, "
-                                                f"expected ({clip.n_frames}, {ext.dim})")
+                raise ExtractionError(
+                    modality,
+                    f"{ext.name} returned shape {out.shape}, expected ({clip.n_frames}, {ext.dim})",
+                )
             out = out.copy()
             out[~valid] = np.nan  # padded frames carry no data
             streams[modality] = out
-        return VideoFeatures(clip.video_id, streams, sync, self._meta(clip, streams, sync, context, timings))
+        return VideoFeatures(
+            clip.video_id, streams, sync, self._meta(clip, streams, sync, context, timings)
+        )
 
     def extract_video(self, path: str, video_id: str) -> VideoFeatures:
         """Decode and extract one video file (raises ExtractionError with the failing stage)."""
-        from tqa.media import MediaError
+        from tqa.features.decode import MediaError
 
         t0 = time.perf_counter()
         try:
@@ -152,31 +163,45 @@ class FeatureExtractor:
         vf.meta["timings"]["decode"] = t_decode
         return vf
 
-    def _meta(self, clip: Clip, streams: dict[str, np.ndarray], sync: np.ndarray,
-              context: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
-        import tqa
-
+    def _meta(
+        self,
+        clip: Clip,
+        streams: dict[str, np.ndarray],
+        sync: np.ndarray,
+        context: dict[str, Any],
+        timings: dict[str, float],
+    ) -> dict[str, Any]:
         detected = context.get("face_detected")
         valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
-        face_rate = float(np.mean(np.asarray(detected)[valid])) if detected is not None and valid.any() else None
+        face_rate = (
+            float(np.mean(np.asarray(detected)[valid]))
+            if detected is not None and valid.any()
+            else None
+        )
         return {
             "video_id": clip.video_id,
             "file": str(clip.path),
             "config_hash": self.config_hash,
-            "source_fingerprint": fcache.source_fingerprint(clip.path) if Path(clip.path).is_file() else None,
+            "source_fingerprint": fcache.source_fingerprint(clip.path)
+            if Path(clip.path).is_file()
+            else None,
             "extractors": self.describe(),
             "names": {**self.feature_names()},
-            "grid_fps": clip.fps, "n_frames": clip.n_frames, "sample_rate": clip.sample_rate,
-            "source_fps": clip.source_fps, "source_frames": clip.source_frames,
-            "source_size": clip.meta.get("source_size"), "n_valid_frames": int(valid.sum()),
+            "grid_fps": clip.fps,
+            "n_frames": clip.n_frames,
+            "sample_rate": clip.sample_rate,
+            "source_fps": clip.source_fps,
+            "source_frames": clip.source_frames,
+            "source_size": clip.meta.get("source_size"),
+            "n_valid_frames": int(valid.sum()),
             "has_audio": bool(clip.has_audio),
             "face_rate": face_rate,
             "nan_counts": {m: int(np.isnan(a).sum()) for m, a in streams.items()},
             "nan_rows": {m: int(np.isnan(a).all(axis=1).sum()) for m, a in streams.items()},
             "sync_nan": bool(np.isnan(sync).any()),
             "timings": timings,
-            "tqa_version": tqa.__version__,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "tqa_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def write(self, cache_dir: str | os.PathLike, vf: VideoFeatures) -> Path:
@@ -190,16 +215,24 @@ class FeatureExtractor:
         ``seconds``, ``face_rate``, ``has_audio``; failures are appended to failures.csv.
         """
         t0 = time.perf_counter()
-        row: dict[str, Any] = {"video_id": video_id, "status": "extracted", "reason": "", "stage": "",
-                               "file": str(path)}
+        row: dict[str, Any] = {
+            "video_id": video_id,
+            "status": "extracted",
+            "reason": "",
+            "stage": "",
+            "file": str(path),
+        }
         try:
             vf = self.extract_video(str(path), video_id)
             try:
                 self.write(cache_dir, vf)
             except OSError as exc:
                 raise ExtractionError("write", f"{type(exc).__name__}: {exc}") from exc
-            row.update(face_rate=vf.meta["face_rate"], has_audio=vf.meta["has_audio"],
-                       **{f"t_{k}": v for k, v in vf.meta["timings"].items()})
+            row.update(
+                face_rate=vf.meta["face_rate"],
+                has_audio=vf.meta["has_audio"],
+                **{f"t_{k}": v for k, v in vf.meta["timings"].items()},
+            )
             warn_quality(video_id, path, vf.meta)
         except ExtractionError as exc:
             row.update(status="failed", reason=exc.reason, stage=exc.stage)
@@ -208,14 +241,17 @@ class FeatureExtractor:
         row["seconds"] = time.perf_counter() - t0
         row["worker"] = f"pid{os.getpid()}"
         if row["status"] == "failed":
-            log.warning("video %s (%s) failed at %s: %s", video_id, path, row["stage"], row["reason"])
+            log.warning(
+                "video %s (%s) failed at %s: %s", video_id, path, row["stage"], row["reason"]
+            )
             remove_stale(cache_dir, video_id)
             append_failure(cache_dir, video_id, str(path), row["stage"], row["reason"])
         return row
 
     # ------------------------------------------------------------------ many videos
-    def plan_run(self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None
-                 ) -> tuple[Path, dict[str, dict[str, Any]], list[tuple[str, str]], int]:
+    def plan_run(
+        self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None
+    ) -> tuple[Path, dict[str, dict[str, Any]], list[tuple[str, str]], int]:
         """What a run has to do: the cache folder (created), status rows of the videos already
         cached (this config, same source content), the (video_id, path) list still to
         extract, and the number of worker processes for it."""
@@ -226,22 +262,39 @@ class FeatureExtractor:
         todo: list[tuple[str, str]] = []
         for vid, path in videos:
             if fcache.is_cached(cache_dir, vid, chash, source=path):
-                rows[vid] = {"video_id": vid, "status": "cached", "reason": "", "stage": "", "file": str(path)}
+                rows[vid] = {
+                    "video_id": vid,
+                    "status": "cached",
+                    "reason": "",
+                    "stage": "",
+                    "file": str(path),
+                }
             else:
                 todo.append((vid, str(path)))
         n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
         return cache_dir, rows, todo, max(1, min(n_workers, len(todo)))
 
-    def run(self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None = None,
-            progress: bool = True) -> pd.DataFrame:
+    def run(
+        self,
+        videos: list[tuple[str, str]],
+        cache_dir: str | os.PathLike,
+        workers: int | None = None,
+        progress: bool = True,
+    ) -> pd.DataFrame:
         """Extract ``videos`` [(video_id, path)] into ``cache_dir``; one status row per video.
 
         Columns: video_id, status (cached | extracted | failed), reason, stage, seconds, ...
         ``workers``: processes (None: ``features.workers``; 0 = all cores; 1 = in-process).
         """
         cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
-        log.info("extract: %d videos, %d cached, %d to do, %d worker(s), cache %s",
-                 len(videos), len(rows), len(todo), n_workers, cache_dir)
+        log.info(
+            "extract: %d videos, %d cached, %d to do, %d worker(s), cache %s",
+            len(videos),
+            len(rows),
+            len(todo),
+            n_workers,
+            cache_dir,
+        )
         bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress or not todo)
         try:
             if n_workers == 1:
@@ -255,13 +308,22 @@ class FeatureExtractor:
         order = [v for v, _ in videos]
         return pd.DataFrame([rows[v] for v in order if v in rows])
 
-    def _run_pool(self, todo: list[tuple[str, str]], cache_dir: Path, n_workers: int,
-                  rows: dict[str, dict[str, Any]], bar) -> None:
+    def _run_pool(
+        self,
+        todo: list[tuple[str, str]],
+        cache_dir: Path,
+        n_workers: int,
+        rows: dict[str, dict[str, Any]],
+        bar,
+    ) -> None:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(self.params,)) as pool:
-            futs = {pool.submit(extract_one, vid, path, self.params, str(cache_dir)): (vid, path)
-                    for vid, path in todo}
+        with ProcessPoolExecutor(
+            max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(self.params,)
+        ) as pool:
+            futs = {
+                pool.submit(extract_one, vid, path, self.params, str(cache_dir)): (vid, path)
+                for vid, path in todo
+            }
             for fut in as_completed(futs):
                 vid, path = futs[fut]
                 try:
@@ -271,8 +333,13 @@ class FeatureExtractor:
                     log.warning("video %s (%s): worker failed: %s", vid, path, reason)
                     remove_stale(cache_dir, vid)
                     append_failure(cache_dir, vid, path, "worker", reason)
-                    rows[vid] = {"video_id": vid, "status": "failed", "reason": reason, "stage": "worker",
-                                 "file": path}
+                    rows[vid] = {
+                        "video_id": vid,
+                        "status": "failed",
+                        "reason": reason,
+                        "stage": "worker",
+                        "file": path,
+                    }
                 bar.update(1)
 
 
@@ -286,7 +353,7 @@ def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
 def config_hash_from_params(params: dict) -> str:
     """``FeatureExtractor(params).config_hash`` without requiring neural weights.
 
-    The extractors are instantiated inside :func:`tqa.features.neural.random_init_allowed`
+    The extractors are instantiated inside :func:`tqa.features.extractors.neural.random_init_allowed`
     (a neural extractor only resolves its weights path at construction; networks are built
     lazily, so nothing heavy is loaded). When the weights are found the hash is identical to
     ``FeatureExtractor(params).config_hash``; when they are not, it is the hash a random-init
@@ -295,7 +362,7 @@ def config_hash_from_params(params: dict) -> str:
     """
     if "features" not in params:
         raise KeyError("params has no 'features' section (pass the whole params.yaml dict)")
-    from tqa.features.neural import random_init_allowed
+    from tqa.features.extractors.neural import random_init_allowed
 
     fparams: dict = params["features"]
     descriptions: dict[str, dict[str, Any]] = {}
@@ -303,7 +370,9 @@ def config_hash_from_params(params: dict) -> str:
         for modality in RUN_ORDER:
             name = fparams.get(modality)
             if not name:
-                raise KeyError(f"params features.{modality} is not set (choose from {available(modality)})")
+                raise KeyError(
+                    f"params features.{modality} is not set (choose from {available(modality)})"
+                )
             descriptions[modality] = get_extractor(modality, str(name), fparams).describe()
     return _hash_config(fparams, descriptions)
 
@@ -315,11 +384,20 @@ MIN_FACE_RATE = 0.5
 def warn_quality(video_id: str, path: str | os.PathLike, meta: dict[str, Any]) -> None:
     """Log a WARNING naming the file when it has no audio track or a face rate below 0.5."""
     if not meta.get("has_audio", True):
-        log.warning("video %s (%s) has no audio track: audio and sync features are not meaningful", video_id, path)
+        log.warning(
+            "video %s (%s) has no audio track: audio and sync features are not meaningful",
+            video_id,
+            path,
+        )
     rate = meta.get("face_rate")
     if rate is not None and rate < MIN_FACE_RATE:
-        log.warning("video %s (%s): face detected in only %.0f%% of frames (< %.0f%%)", video_id, path,
-                    100 * rate, 100 * MIN_FACE_RATE)
+        log.warning(
+            "video %s (%s): face detected in only %.0f%% of frames (< %.0f%%)",
+            video_id,
+            path,
+            100 * rate,
+            100 * MIN_FACE_RATE,
+        )
 
 
 def remove_stale(cache_dir: str | os.PathLike, video_id: str) -> bool:
@@ -376,20 +454,30 @@ def resolve_workers(workers: int | None) -> int:
     return max(1, int(workers))
 
 
-def append_failure(cache_dir: str | os.PathLike, video_id: str, file: str, stage: str, reason: str) -> None:
+def append_failure(
+    cache_dir: str | os.PathLike, video_id: str, file: str, stage: str, reason: str
+) -> None:
     """Append one row to ``<cache_dir>/failures.csv`` (process-safe: a lock file + atomic replace)."""
-    from tqa.atomic import write_csv
+    from tqa.core.atomic import write_csv
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    row = {"video_id": video_id, "file": file, "stage": stage, "reason": reason,
-           "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    row = {
+        "video_id": video_id,
+        "file": file,
+        "stage": stage,
+        "reason": reason,
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     with open(cache_dir / f".{FAILURES}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             path = cache_dir / FAILURES
-            old = pd.read_csv(path, dtype=str, keep_default_na=False) if path.exists() else pd.DataFrame(
-                columns=list(FAILURE_COLUMNS))
+            old = (
+                pd.read_csv(path, dtype=str, keep_default_na=False)
+                if path.exists()
+                else pd.DataFrame(columns=list(FAILURE_COLUMNS))
+            )
             write_csv(path, pd.concat([old, pd.DataFrame([row])], ignore_index=True))
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
@@ -400,7 +488,11 @@ def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float)
     """Counts, face rate, NaN rates per modality and throughput of one extraction run."""
     counts = table["status"].value_counts().to_dict() if len(table) else {}
     face, nan_rate, has_audio, extractors, sync_nan = [], {}, [], None, 0
-    ok_ids = table.loc[table["status"].isin(["cached", "extracted"]), "video_id"].tolist() if len(table) else []
+    ok_ids = (
+        table.loc[table["status"].isin(["cached", "extracted"]), "video_id"].tolist()
+        if len(table)
+        else []
+    )
     for vid in ok_ids:
         try:
             meta = fcache.read_meta(fcache.cache_file(cache_dir, vid))
@@ -428,61 +520,3 @@ def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float)
         "seconds": float(seconds),
         "videos_per_s": float(n_extracted / seconds) if seconds > 0 and n_extracted else None,
     }
-
-
-def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
-    """(video_id, path) of every valid video of the dataset at ``root`` (tqa.data.load_dataset)."""
-    from tqa.data import load_dataset
-
-    ds = load_dataset(root, params)
-    if len(getattr(ds, "problems", [])):
-        log.warning("dataset %s: %d problem row(s) skipped (see `tqa validate`)", root, len(ds.problems))
-    return list(zip(ds.labels["video_id"].astype(str), ds.labels["path"].astype(str)))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``tqa extract``: extract features of the dataset into the cache; write the summary JSON."""
-    from tqa.atomic import write_json
-    from tqa.params import load_params, resolve
-
-    ap = argparse.ArgumentParser(prog="tqa extract", description=main.__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--root", default=None, help="dataset folder (default: data.root)")
-    ap.add_argument("--cache", default=None, help="feature cache folder (default: features.cache_dir)")
-    ap.add_argument("--workers", type=int, default=None, help="processes (default features.workers; 0 = all cores)")
-    ap.add_argument("--summary", default=None, help="summary JSON (default: features.summary_path)")
-    ap.add_argument("--list", action="store_true", help="list the registered extractors and exit")
-    ap.add_argument("--no-progress", action="store_true")
-    try:
-        from tqa.engines.cli import add_engine_arguments, run_engine
-        add_engine_arguments(ap)
-    except ImportError:  # engines not installed: local process pool only
-        run_engine = None
-    args = ap.parse_args(argv)
-    if args.list:
-        for modality, names in available().items():
-            print(f"{modality:<10} {', '.join(names)}")
-        return 0
-    params = load_params(args.params)
-    fp = params["features"]
-    root = resolve(args.root or params["data"]["root"])
-    cache_dir = args.cache or (fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"])))
-    videos = list_videos(root, params)
-    t0 = time.perf_counter()
-    if run_engine is not None:
-        table = run_engine(getattr(args, "engine", None), videos, params, cache_dir, getattr(args, "address", None),
-                           args.workers, progress=not args.no_progress)
-    else:
-        table = FeatureExtractor(params).run(videos, cache_dir, workers=args.workers, progress=not args.no_progress)
-    seconds = time.perf_counter() - t0
-    summary = summarize(cache_dir, table, seconds) if "://" not in str(cache_dir) else {
-        "cache_dir": display_path(cache_dir), "counts": table["status"].value_counts().to_dict(), "seconds": seconds}
-    summary["data_root"] = display_path(root)
-    out = resolve(args.summary or fp.get("summary_path", "reports/extraction_summary.json"))
-    write_json(out, summary)
-    log.info("extraction: %s; summary -> %s", summary["counts"], out)
-    return 0 if len(videos) == 0 or summary["counts"].get("failed", 0) < len(videos) else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,93 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 — Training with one task-weighting strategy (chapter 3.2.4-3.2.5)
+#
+# Trains the model once per seed in `train.seeds` with the weighting strategy given by the
+# papermill parameter `strategy` (fixed | uncertainty | gradnorm); writes
+# `models/<strategy>/seed<k>/` (best.pt, preprocess.joblib, history.csv, metrics.json),
+# `reports/training/<strategy>/metrics.json`, and learning-curve and task-weight figures.
+# Losses are masked MSE on the [1, 5] scale (missing labels never count); val loss = mean over
+# tasks. Richer metrics are computed by the evaluation notebooks.
+
+# %% tags=["parameters"]
+params_path = None  # None = the repository params.yaml, from any working directory
+overrides = {}
+reports_dir = "reports"
+toy_data = False
+strategy = "fixed"
+models_dir = None
+
+# %%
+import logging
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from tqa.core.params import load_params, resolve
+from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.core.schema import MODALITIES, TASKS
+from tqa.model.training import planted_signal_data
+from tqa.study.inputs import load_training_data
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+params = load_params(params_path, overrides)
+REPORTS = resolve(reports_dir)
+if toy_data:
+    features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
+    PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
+else:
+    features, labels, split = load_training_data(params)
+    from tqa.study.analysis import extractor_names
+    PROV = provenance(params, extractor_names(features))
+print(PROV)
+print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))
+
+# %%
+from tqa.study.runs import run_strategy
+
+results = run_strategy(features, labels, split, params, strategy, models_dir=models_dir,
+                       reports_dir=REPORTS / "training", progress=True)
+rows = []
+for r in results:
+    h = r.history
+    rows.append({"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(h),
+                 "best_val_loss": float(h["val_loss"].min()), "fit_seconds": round(r.seconds, 1),
+                 **{f"val_{t}": float(h.loc[h["epoch"] == r.best_epoch, f"val_loss_{t}"].iloc[0]) for t in TASKS}})
+table = pd.DataFrame(rows)
+save_table(table, f"training_{strategy}", f"Strategy {strategy}: best epoch and validation masked MSE per task, per seed. {PROV}", REPORTS)
+table
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+for r in results:
+    h = r.history
+    axes[0].plot(h["epoch"], h["train_loss"], label=f"train seed {r.seed}")
+    axes[0].plot(h["epoch"], h["val_loss"], ls="--", label=f"val seed {r.seed}")
+    axes[0].axvline(r.best_epoch, color="grey", lw=0.5)
+axes[0].set_xlabel("epoch"); axes[0].set_ylabel("masked MSE (mean over tasks)"); axes[0].legend(fontsize=7)
+axes[0].set_title(f"{strategy}: learning curves")
+h = results[0].history
+for t in TASKS:
+    axes[1].plot(h["epoch"], h[f"weight_{t}"], label=t)
+axes[1].set_xlabel("epoch"); axes[1].set_ylabel("task weight (end of epoch)"); axes[1].legend(fontsize=7)
+axes[1].set_title(f"{strategy}: task weights, seed {results[0].seed}")
+save_figure(fig, f"learning_curves_{strategy}",
+            f"Train (solid) and validation (dashed) masked MSE per epoch and task weights, strategy {strategy}, "
+            f"seeds {[r.seed for r in results]}; grey lines = best epochs. {PROV}", REPORTS)
+plt.show()

@@ -1,0 +1,135 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 — Prediction-error analysis (chapter 3.4.3)
+#
+# Residuals of the main model (`eval.main_strategy`, first seed of `train.seeds`) on
+# `eval.analysis_splits`: distributions per task, predicted vs true, 3-class confusion
+# matrices, the worst videos with their degradation parameters, whether |error| tracks a
+# degradation, error by generator profile and identity, and — on the sample corpus — how
+# each predicted score follows the injected degradation levels (`degradations.csv`).
+#
+# Every number is measured on `data.root` of `params.yaml` with the extractors named in
+# the provenance line printed below. The default root is the **embedded synthetic sample
+# corpus** (simulated videos and ratings) — *not* EmotionTalk — and its test split is small
+# (about 18 videos), so differences between variants are within seed noise unless the
+# mean ± std bars separate clearly.
+
+# %% tags=["parameters"]
+params_path = None  # None: the repository's params.yaml, from any working directory
+overrides = {}
+reports_dir = "reports"
+
+# %%
+import logging
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import display
+
+from tqa.study import evaluation, plots, studies
+from tqa.study.inputs import load_inputs
+from tqa.study.metrics import evaluate_tasks
+from tqa.core.params import load_params, resolve
+from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.core.schema import TASKS
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+params = load_params(params_path, overrides)
+ev = params["eval"]
+REPORTS = resolve(reports_dir)
+PROV = provenance(params)
+inputs = load_inputs(params, progress=False)
+fs, labels, split = inputs.features, inputs.labels, inputs.split
+print(PROV)
+print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
+display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+
+# %%
+pred = studies.main_model_predictions(fs, labels, split, params)
+rows = np.isin(split, ev["analysis_splits"])
+ids = np.asarray(fs.video_ids, dtype=object)
+res = evaluation.residuals(labels[rows], pred[rows], ids[rows])
+degr = evaluation.load_degradations(params["data"]["root"])
+WHO = f"main model ({studies.main_strategy(params)}), {'+'.join(ev['analysis_splits'])} rows"
+print(WHO, "- residual pairs:", len(res), "- degradations.csv:", "present" if degr is not None else "absent")
+rs = evaluation.residual_summary(res)
+save_table(rs, "residual_summary", f"Residual (pred - true) statistics per task, {WHO}. {PROV}", REPORTS)
+rs
+
+# %%
+fig = plots.residual_hist(res)
+save_figure(fig, "residual_hist", f"Residual (pred - true) histograms per task, {WHO}. {PROV}", REPORTS)
+fig = plots.scatter_pred_true(labels[rows], pred[rows],
+                              lims=(params["data"]["score_min"], params["data"]["score_max"]))
+save_figure(fig, "pred_vs_true", f"Predicted vs true score per task, {WHO}; dashed: identity. {PROV}", REPORTS)
+
+# %%
+cms = evaluation.confusion_matrices(labels[rows], pred[rows], ev)
+names = evaluation.class_labels(ev, params["data"]["score_min"], params["data"]["score_max"])
+fig = plots.confusion_grid(cms, names)
+save_figure(fig, "confusion_3class",
+            f"3-class confusion matrices (rows true, columns predicted; bins {names}), {WHO}. {PROV}", REPORTS)
+cm_long = pd.concat([pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names).reset_index()
+                     .assign(task=t) for t, cm in cms.items()], ignore_index=True)
+save_table(cm_long[["task", "true", *names]], "confusion_3class",
+           f"3-class confusion counts per task (rows true, columns predicted), {WHO}. {PROV}", REPORTS)
+
+# %%
+worst = evaluation.worst_k(res, ev["worst_k"], degr, inputs.meta)
+save_table(worst, "worst_videos",
+           f"The {len(worst)} videos with the largest mean |error| over their rated tasks, with their "
+           f"metadata and injected degradation parameters, {WHO}. {PROV}", REPORTS)
+worst
+
+# %%
+if degr is not None:
+    skip = ev.get("degradation_exclude") or []
+    evd = evaluation.error_vs_degradation(res, degr, skip)
+    save_table(evd, "error_vs_degradation",
+               f"Spearman rho of |error| with each degradation parameter per task (does error track a "
+               f"degradation?), {WHO}. {PROV}", REPORTS)
+    if not evd.empty:
+        fig = plots.heatmap(evd.pivot(index="task", columns="parameter", values="spearman_abs_error")
+                            .reindex([t for t in TASKS if t in set(evd["task"])]),
+                            "Spearman(|error|, degradation)")
+        save_figure(fig, "error_vs_degradation",
+                    f"Spearman rho of |error| with each degradation parameter, {WHO}. {PROV}", REPORTS)
+    pvd = evaluation.prediction_vs_degradation(pred[rows], ids[rows], degr, exclude=skip)
+    save_table(pvd, "prediction_vs_degradation",
+               f"Spearman rho of each predicted score with each injected degradation level, {WHO}. {PROV}", REPORTS)
+    if not pvd.empty:
+        fig = plots.heatmap(pvd.pivot(index="task", columns="parameter", values="spearman").reindex(list(TASKS)),
+                            "Spearman(predicted score, degradation level)")
+        save_figure(fig, "prediction_vs_degradation",
+                    f"Spearman rho of each predicted score with each injected degradation level, {WHO}. {PROV}",
+                    REPORTS)
+    display(evd.sort_values("p_value").head(10) if not evd.empty else evd)
+else:
+    print("no degradations.csv beside labels.csv: degradation analyses skipped (expected on real data)")
+
+# %%
+for col in ("generator", "group"):
+    meta = inputs.meta
+    if col not in meta.columns and degr is not None and col in degr.columns:
+        meta = meta.merge(degr[["video_id", col]], on="video_id", how="left")
+    if col in meta.columns:
+        by = evaluation.error_by_group(res, meta, col)
+        save_table(by, f"error_by_{col}", f"MAE and bias (pred - true) per {col} and task, {WHO}. {PROV}", REPORTS)
+        display(by.pivot(index=col, columns="task", values="mae"))
+    else:
+        print(f"no '{col}' column: error by {col} skipped")

@@ -1,0 +1,22 @@
+"""Embedded synthetic sample corpus: talking-face videos with known degradations.
+
+NOT EmotionTalk. Real face (``skimage.data.astronaut()`` morphs), real (formant)
+speech (eSpeak NG), a landmark-driven 2-D talking-head renderer, generator profiles
+that inject controlled degradations per quality dimension, and simulated ratings.
+
+Modules: ``speech`` (eSpeak NG), ``face`` (identities), ``animate`` (renderer and drive
+signals), ``degrade`` (audio/video defects), ``profiles`` (ground-truth plan),
+``ratings`` (labels), ``media`` (mp4 mux), ``card`` (contact sheet, data card),
+``build`` (orchestration, ``tqa corpus``).
+"""
+from tqa.data.corpus.profiles import PROFILES, plan_corpus
+from tqa.data.corpus.ratings import label_stats, simulate_labels
+
+__all__ = ["PROFILES", "plan_corpus", "simulate_labels", "label_stats", "build_corpus"]
+
+
+def build_corpus(*args, **kwargs):
+    """See :func:`tqa.data.corpus.build.build_corpus` (imported lazily: it pulls in PyAV/OpenCV)."""
+    from tqa.data.corpus.build import build_corpus as _build
+
+    return _build(*args, **kwargs)

@@ -1,0 +1,546 @@
+"""Data contract: load and validate a dataset folder (``labels.csv`` + videos).
+
+A dataset folder (SPEC "Data contract") holds ``labels.csv`` with ``video_id``, the five
+score columns (:data:`tqa.core.schema.TASKS`, float in ``[score_min, score_max]`` or ``-1.0``
+for "not rated", chapter 3.1.2), optional ``split`` / ``group`` / ``generator`` / ``file``
+columns, and the videos in ``videos/`` beside it (``videos/<video_id>.mp4`` or any of
+:data:`VIDEO_EXTS`; a ``file`` column, relative to the folder, overrides the lookup).
+
+Bad rows never stop a run: each one is reported in :attr:`Dataset.problems` (CSV line,
+id, file, reason) and dropped, and the rest is loaded. :meth:`Dataset.raise_if_problems`
+turns the report into one :class:`DataError` listing every problem. Only structural
+faults (no labels file, a required column absent) raise at once.
+
+Also here: :func:`import_thqa`, which turns a THQA-style MOS table (video name + one MOS
+on 0-5) into a ``labels.csv`` with ``overall`` rescaled to [1, 5] and the four other
+tasks missing.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from tqa.core.atomic import write_csv
+from tqa.core.params import load_params
+from tqa.core.schema import MISSING, TASKS
+
+log = logging.getLogger(__name__)
+
+#: Video file extensions tried, in order, for ``videos/<video_id>.<ext>``.
+VIDEO_EXTS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
+
+#: Columns every labels.csv must have.
+REQUIRED_COLUMNS: tuple[str, ...] = ("video_id", *TASKS)
+
+#: Optional text columns carried into :attr:`Dataset.labels` when present.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("split", "group", "generator")
+
+#: Allowed values of a ``split`` column.
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+PROBLEM_COLUMNS: tuple[str, ...] = ("row", "video_id", "file", "reason")
+
+#: Defaults used only when no params.yaml can be read (e.g. a user's bare checkout).
+_FALLBACK = {
+    "labels": "labels.csv", "videos_dir": "videos", "score_min": 1.0, "score_max": 5.0,
+    "missing_value": MISSING, "require_audio": True, "check_media": True,
+}
+
+
+class DataError(ValueError):
+    """A dataset does not meet the data contract; the message names every file/row at fault."""
+
+
+@dataclass
+class Dataset:
+    """A validated dataset folder.
+
+    labels: one row per valid video: ``video_id`` (str), ``path`` (absolute str of the
+        video file), the five TASKS as float64 (score or -1.0), then ``split``, ``group``,
+        ``generator`` when the CSV has them.
+    problems: one row per fault: ``row`` (1-based line of labels.csv, header = line 1;
+        NA when not tied to a line), ``video_id``, ``file``, ``reason``.
+    unlabelled: video files in the videos folder that no row of labels.csv names.
+    """
+
+    root: Path
+    labels: pd.DataFrame
+    problems: pd.DataFrame
+    unlabelled: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.labels["video_id"].tolist()
+
+    @property
+    def ok(self) -> bool:
+        return self.problems.empty
+
+    def scores(self) -> np.ndarray:
+        """float64 (N, 5) in TASKS order, -1.0 where missing."""
+        return self.labels[list(TASKS)].to_numpy(dtype=np.float64)
+
+    def raise_if_problems(self) -> None:
+        """Raise :class:`DataError` listing every problem (no-op when there are none)."""
+        if not self.problems.empty:
+            raise DataError(format_problems(self.problems, header=f"{len(self.problems)} problem(s) in {self.root}:"))
+
+
+# ---------------------------------------------------------------------------------------
+# params
+
+
+def data_params(params: dict | None = None) -> dict:
+    """The ``data`` section (from the full params dict, the section itself, or params.yaml)."""
+    if params is None:
+        try:
+            params = load_params()
+        except FileNotFoundError:
+            params = {}
+    section = params.get("data", params) if isinstance(params, dict) else {}
+    return {**_FALLBACK, **{k: v for k, v in section.items() if v is not None}}
+
+
+# ---------------------------------------------------------------------------------------
+# loading
+
+
+def load_dataset(root: str | os.PathLike, params: dict | None = None, check_media: bool | None = None,
+                 check_files: bool = True, require_audio: bool | None = None,
+                 progress: bool = True) -> Dataset:
+    """Load and validate a dataset folder; bad rows go to ``problems`` and are dropped.
+
+    root: the dataset folder (or the labels CSV itself; its folder is then the root).
+    params: full params dict or its ``data`` section (None: the repository's params.yaml).
+    check_media: open every video with PyAV (header + first decoded frame + audio stream);
+        None takes ``data.check_media``. ~ms per file.
+    check_files: report missing / unreadable video files (False: labels only; ``path``
+        is the file found, else the expected ``videos/<id>.mp4``, and nothing is reported).
+    require_audio: a video without an audio stream is a problem ("no audio track");
+        None takes ``data.require_audio``.
+
+    Raises :class:`DataError` only when the labels file is absent/unparseable or a
+    required column is missing.
+    """
+    p = data_params(params)
+    check_media = bool(p["check_media"]) if check_media is None else check_media
+    require_audio = bool(p["require_audio"]) if require_audio is None else require_audio
+    root = Path(root).expanduser()
+    if root.is_file():
+        labels_path, root = root, root.parent
+    else:
+        labels_path = root / p["labels"]
+    root = root.resolve()
+    raw, problems = _read_labels_csv(labels_path)
+    rows: list[dict[str, Any]] = []
+    bad_rows: set[int] = set()
+    vmin, vmax, missing = float(p["score_min"]), float(p["score_max"]), float(p["missing_value"])
+
+    for rec in raw.to_dict("records"):
+        line = int(rec["__line__"])  # physical line of labels.csv, header = 1
+        vid = rec["video_id"].strip()
+        reasons = []
+        if not vid:
+            reasons.append("empty video_id")
+        out: dict[str, Any] = {"row": line, "video_id": vid}
+        for task in TASKS:
+            value, why = _parse_score(rec[task], task, vmin, vmax, missing)
+            if why:
+                reasons.append(why)
+            out[task] = value
+        for col in OPTIONAL_COLUMNS:
+            if col in raw.columns:
+                out[col] = rec[col].strip()
+        if "split" in out and out["split"] and out["split"] not in SPLIT_NAMES:
+            reasons.append(f"column 'split': {out['split']!r} is not one of {list(SPLIT_NAMES)}")
+        out["file"] = rec.get("file", "").strip() if "file" in raw.columns else ""
+        for why in reasons:
+            problems.append({"row": line, "video_id": vid, "file": labels_path.name, "reason": why})
+        if reasons:
+            bad_rows.add(line)
+        rows.append(out)
+
+    # Duplicates: every row sharing an id is reported and dropped (which one is right is unknowable).
+    by_id: dict[str, list[int]] = {}
+    for r in rows:
+        if r["video_id"]:
+            by_id.setdefault(r["video_id"], []).append(r["row"])
+    for r in rows:
+        lines = by_id.get(r["video_id"], [])
+        if len(lines) > 1:
+            others = ", ".join(str(x) for x in lines if x != r["row"])
+            problems.append({"row": r["row"], "video_id": r["video_id"], "file": labels_path.name,
+                             "reason": f"duplicate video_id (also on line(s) {others})"})
+            bad_rows.add(r["row"])
+
+    rows = [r for r in rows if r["row"] not in bad_rows]
+    videos_dir = root / str(p["videos_dir"])
+    for r in tqdm(rows, desc="checking videos", unit="video", disable=not progress or len(rows) < 50, leave=False):
+        path = _locate_video(root, videos_dir, r["video_id"], r["file"])
+        if not check_files:
+            r["path"] = str(path or (videos_dir / f"{r['video_id']}{VIDEO_EXTS[0]}"))
+            continue
+        if path is None:
+            want = r["file"] or f"{Path(p['videos_dir']) / r['video_id']}.{{{','.join(e[1:] for e in VIDEO_EXTS)}}}"
+            problems.append({"row": r["row"], "video_id": r["video_id"], "file": str(want), "reason": "video file not found"})
+            bad_rows.add(r["row"])
+            continue
+        r["path"] = str(path)
+        if check_media:
+            why = check_video(path, require_audio=require_audio)
+            if why:
+                problems.append({"row": r["row"], "video_id": r["video_id"], "file": str(path), "reason": why})
+                bad_rows.add(r["row"])
+
+    good = [r for r in rows if r["row"] not in bad_rows]
+    cols = ["video_id", "path", *TASKS, *[c for c in OPTIONAL_COLUMNS if c in raw.columns]]
+    labels = pd.DataFrame(good, columns=[*cols, "row", "file"])[cols].reset_index(drop=True)
+    labels["video_id"] = labels["video_id"].astype(str)
+    labels["path"] = labels["path"].astype(str)
+    for task in TASKS:
+        labels[task] = labels[task].astype(np.float64)
+    for col in OPTIONAL_COLUMNS:
+        if col in labels.columns:
+            labels[col] = labels[col].astype(object).where(labels[col] != "", None)
+
+    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
+    unlabelled = sorted(f.stem for f in videos_dir.glob("*") if f.suffix.lower() in VIDEO_EXTS and f.stem not in named) \
+        if check_files and videos_dir.is_dir() else []
+    if unlabelled:
+        log.warning("%d video(s) in %s have no row in %s (ignored), e.g. %s",
+                    len(unlabelled), videos_dir, labels_path.name, unlabelled[:3])
+    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
+    prob["row"] = prob["row"].astype("Int64")
+    prob = prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(drop=True)
+    if len(prob):
+        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
+    return Dataset(root=root, labels=labels, problems=prob, unlabelled=unlabelled)
+
+
+def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """labels.csv as strings plus a ``__line__`` column, and the problems of malformed lines.
+
+    Read with the csv module (not pandas) so that a line with too few / too many fields is
+    one reported problem instead of a failed parse; blank lines are skipped. DataError on
+    structural faults (no file, undecodable, no header, required column absent).
+    """
+    if not path.is_file():
+        raise DataError(f"labels file not found: {path}")
+    problems: list[dict[str, Any]] = []
+    records: list[list[str]] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, skipinitialspace=True)
+            header = next(reader, None)
+            if not header:
+                raise DataError(f"{path}: empty file (expected a header row with {list(REQUIRED_COLUMNS)})")
+            header = [h.strip() for h in header]
+            for fields in reader:
+                line = reader.line_num
+                if not fields or all(not f.strip() for f in fields):
+                    continue
+                if len(fields) != len(header):
+                    first = fields[0].strip() if fields else ""
+                    problems.append({"row": line, "video_id": first, "file": path.name,
+                                     "reason": f"expected {len(header)} fields, got {len(fields)}"})
+                    continue
+                records.append([*fields, str(line)])
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
+    except csv.Error as exc:
+        raise DataError(f"{path}: cannot parse as CSV: {exc}") from exc
+    absent = [c for c in REQUIRED_COLUMNS if c not in header]
+    if absent:
+        raise DataError(f"{path}: missing required column(s) {absent}; found {header}")
+    dup_cols = sorted({c for c in header if header.count(c) > 1})
+    if dup_cols:
+        raise DataError(f"{path}: column(s) {dup_cols} appear more than once")
+    return pd.DataFrame(records, columns=[*header, "__line__"], dtype=object), problems
+
+
+def _parse_score(cell: str, task: str, vmin: float, vmax: float, missing: float) -> tuple[float, str | None]:
+    """(value, None) for a valid score, (MISSING, None) for the configured missing code; (nan, reason) otherwise.
+
+    The configured ``data.missing_value`` is the code in the *file*; the loaded table always
+    uses :data:`tqa.core.schema.MISSING` (-1.0), which is what every downstream module tests for.
+    """
+    text = cell.strip()
+    if text == "":
+        return math.nan, f"column {task!r}: empty cell (write {missing} for a missing label)"
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan, f"column {task!r}: non-numeric value {text!r}"
+    if math.isnan(value):
+        return math.nan, f"column {task!r}: NaN (write {missing} for a missing label)"
+    if value == missing:
+        return MISSING, None
+    if not (vmin <= value <= vmax):
+        return math.nan, f"column {task!r}: {value:g} outside [{vmin:g}, {vmax:g}] (and not the missing code {missing:g})"
+    return value, None
+
+
+def _locate_video(root: Path, videos_dir: Path, video_id: str, file: str) -> Path | None:
+    """The video file of a row: the ``file`` column (relative to root or videos/), else ``videos/<id>.<ext>``."""
+    if file:
+        for base in (root, videos_dir):
+            cand = (base / file).expanduser()
+            if cand.is_file():
+                return cand.resolve()
+        return None
+    if not video_id:
+        return None
+    for ext in VIDEO_EXTS:
+        for e in (ext, ext.upper()):
+            cand = videos_dir / f"{video_id}{e}"
+            if cand.is_file():
+                return cand.resolve()
+    return None
+
+
+def check_video(path: str | os.PathLike, require_audio: bool = True) -> str | None:
+    """Fast media check (container header + first decoded video frame + audio stream).
+
+    Returns None when the file is usable, else the reason ("unreadable video: ...",
+    "no video stream", "no decodable video frame", "no audio track").
+    """
+    import av  # local: importing PyAV costs ~0.1 s and only this check needs it
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "no video stream"
+            has_audio = bool(container.streams.audio)
+            try:
+                next(container.decode(video=0))
+            except StopIteration:
+                return "no decodable video frame"
+    except (av.FFmpegError, OSError, ValueError, StopIteration, RuntimeError) as exc:
+        return f"unreadable video: {type(exc).__name__}: {exc}"
+    if require_audio and not has_audio:
+        return "no audio track"
+    return None
+
+
+def format_problems(problems: pd.DataFrame, header: str = "") -> str:
+    """Human-readable problem list, one line per problem: ``line N [id] file: reason``."""
+    lines = [header] if header else []
+    for r in problems.itertuples(index=False):
+        where = f"line {r.row}" if not pd.isna(r.row) else "-"
+        lines.append(f"  {where:<9} [{r.video_id}] {r.file}: {r.reason}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# THQA-style importer
+
+NAME_COLUMNS: tuple[str, ...] = ("video_id", "name", "video", "video_name", "filename", "file_name", "file", "vid", "clip")
+MOS_COLUMNS: tuple[str, ...] = ("mos", "score", "mos_score", "overall", "quality", "rating", "mean_score")
+
+
+def rescale_mos(mos: np.ndarray | float, mos_scale: Sequence[float] = (0.0, 5.0),
+                target: Sequence[float] = (1.0, 5.0)) -> np.ndarray:
+    """Linear map of MOS from ``mos_scale`` = (lo, hi) onto ``target`` = (a, b).
+
+    ``a + (mos - lo) * (b - a) / (hi - lo)``: THQA's 0-5 MOS becomes our 1-5 scale
+    (0 -> 1, 2.5 -> 3, 5 -> 5), keeping order and relative distances.
+    """
+    lo, hi = map(float, mos_scale)
+    a, b = map(float, target)
+    if hi <= lo:
+        raise ValueError(f"mos_scale must be (low, high) with low < high, got {tuple(mos_scale)}")
+    return a + (np.asarray(mos, dtype=np.float64) - lo) * (b - a) / (hi - lo)
+
+
+def video_id_from_name(name: str) -> str:
+    """``video_id`` of a THQA-style name: the file stem (folders and a video extension dropped)."""
+    base = Path(name.strip().replace("\\", "/")).name
+    stem, ext = os.path.splitext(base)
+    return stem if ext.lower() in VIDEO_EXTS else base
+
+
+def _pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, src: Path) -> str:
+    if wanted is not None:
+        if wanted not in columns:
+            raise DataError(f"{src}: no column {wanted!r} ({what}); found {list(columns)}")
+        return wanted
+    lower = {c.lower().strip(): c for c in columns}
+    for cand in candidates:
+        if cand in lower:
+            return lower[cand]
+    raise DataError(f"{src}: cannot tell which column holds the {what}; found {list(columns)}; "
+                    f"pass it explicitly (one of the usual names: {list(candidates)})")
+
+
+def import_thqa(csv_path: str | os.PathLike, out_labels_path: str | os.PathLike | None,
+                video_dir: str | os.PathLike | None = None, name_col: str | None = None,
+                mos_col: str | None = None, mos_scale: Sequence[float] = (0.0, 5.0),
+                params: dict | None = None) -> pd.DataFrame:
+    """Convert a THQA-style MOS table into our labels.csv (written atomically).
+
+    The input has one row per video: a name column (``name``/``video``/``filename``...,
+    or ``name_col``) and one MOS column (``mos``/``MOS``/``score``..., or ``mos_col``) on
+    ``mos_scale`` (THQA: 0-5). ``video_id`` is the file stem of the name; ``overall`` is
+    the MOS linearly rescaled onto [score_min, score_max] (:func:`rescale_mos`); the four
+    other tasks are the missing code (-1.0). Any ``group``/``generator``/``split`` column
+    is carried over. With ``video_dir``, a ``file`` column gives each video's path
+    relative to the output's folder (absolute if that is impossible); names with no file
+    there are logged, and ``tqa validate`` will report them.
+
+    Raises :class:`DataError` naming the line for an empty name, a non-numeric MOS, a MOS
+    outside ``mos_scale``, or a duplicate video id.
+    """
+    p = data_params(params)
+    src = Path(csv_path)
+    if not src.is_file():
+        raise DataError(f"MOS file not found: {src}")
+    sep = None if src.suffix.lower() in {".txt", ".tsv"} else ","
+    try:
+        raw = pd.read_csv(src, dtype=str, keep_default_na=False, sep=sep, engine="python" if sep is None else "c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{src}: cannot parse: {exc}") from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    ncol = _pick_column(raw.columns, name_col, NAME_COLUMNS, "video name", src)
+    mcol = _pick_column(raw.columns, mos_col, MOS_COLUMNS, "MOS", src)
+    lo, hi = map(float, mos_scale)
+
+    errors: list[str] = []
+    ids, mos = [], []
+    for i, (name, m) in enumerate(zip(raw[ncol], raw[mcol])):
+        line = i + 2
+        name = name.strip()
+        if not name:
+            errors.append(f"line {line}: empty {ncol!r}")
+        try:
+            val = float(m)
+            if not (lo <= val <= hi):
+                errors.append(f"line {line} [{name}]: MOS {val:g} outside {tuple(mos_scale)}")
+        except ValueError:
+            errors.append(f"line {line} [{name}]: non-numeric MOS {m!r}")
+            val = math.nan
+        ids.append(video_id_from_name(name))
+        mos.append(val)
+    seen: dict[str, int] = {}
+    for i, vid in enumerate(ids):
+        if vid in seen:
+            errors.append(f"line {i + 2}: duplicate video id {vid!r} (first on line {seen[vid]})")
+        seen.setdefault(vid, i + 2)
+    if errors:
+        raise DataError(f"{src}: {len(errors)} problem(s):\n  " + "\n  ".join(errors))
+
+    out = pd.DataFrame({"video_id": ids})
+    for task in TASKS:
+        out[task] = float(p["missing_value"])
+    out["overall"] = rescale_mos(np.array(mos), (lo, hi), (float(p["score_min"]), float(p["score_max"])))
+    for col in OPTIONAL_COLUMNS:
+        src_col = next((c for c in raw.columns if c.lower() == col), None)
+        if src_col is not None:
+            out[col] = raw[src_col].str.strip().to_numpy()
+    if video_dir is not None:
+        out["file"] = _thqa_files(raw[ncol].tolist(), ids, Path(video_dir),
+                                  Path(out_labels_path).parent if out_labels_path else Path.cwd())
+    if out_labels_path is not None:
+        write_csv(out_labels_path, out, float_format="%.6g")
+        log.info("wrote %s (%d videos; overall = MOS rescaled from %s to [%g, %g])",
+                 out_labels_path, len(out), tuple(mos_scale), p["score_min"], p["score_max"])
+    return out
+
+
+def _thqa_files(names: list[str], ids: list[str], video_dir: Path, out_dir: Path) -> list[str]:
+    files, missing = [], []
+    for name, vid in zip(names, ids):
+        cand = video_dir / name.strip()
+        if not cand.is_file():
+            cand = _locate_video(video_dir, video_dir, vid, "") or cand
+        if not cand.is_file():
+            missing.append(name)
+        files.append(_relpath(cand.resolve(), out_dir.resolve()))
+    if missing:
+        log.warning("%d of %d videos not found under %s, e.g. %s", len(missing), len(names), video_dir, missing[:3])
+    return files
+
+
+def _relpath(path: Path, start: Path) -> str:
+    try:
+        return os.path.relpath(path, start)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+
+
+def main_validate(argv: list[str] | None = None) -> int:
+    """``tqa validate ROOT``: print a report; exit 1 when any problem is found."""
+    ap = argparse.ArgumentParser(prog="tqa validate", description="Validate a dataset folder (labels.csv + videos/).")
+    ap.add_argument("root", nargs="?", help="dataset folder or labels CSV (default: data.root of params)")
+    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
+    ap.add_argument("--no-media", action="store_true", help="only check that files exist, do not open them")
+    ap.add_argument("--allow-no-audio", action="store_true", help="videos without an audio track are fine")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    from tqa.core.params import resolve
+
+    root = Path(args.root) if args.root else resolve(params["data"]["root"])
+    try:
+        ds = load_dataset(root, params, check_media=not args.no_media,
+                          require_audio=False if args.allow_no_audio else None)
+    except DataError as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    print(f"{ds.root}: {len(ds)} valid video(s), {len(ds.problems)} problem(s)")
+    present = {t: int((ds.labels[t] != MISSING).sum()) for t in TASKS}
+    print("labels present: " + ", ".join(f"{t}={n}" for t, n in present.items()))
+    if ds.unlabelled:
+        print(f"note: {len(ds.unlabelled)} video file(s) without a labels row, e.g. {ds.unlabelled[:3]}")
+    if not ds.ok:
+        print(format_problems(ds.problems, header="problems:"))
+        return 1
+    print("OK")
+    return 0
+
+
+def main_import_thqa(argv: list[str] | None = None) -> int:
+    """``tqa import-thqa CSV --out labels.csv [--videos DIR] [--name-col C] [--mos-col C]``."""
+    ap = argparse.ArgumentParser(prog="tqa import-thqa",
+                                 description="Convert a THQA-style MOS CSV (name + MOS on 0-5) into labels.csv.")
+    ap.add_argument("csv", help="MOS table (CSV; .txt/.tsv: delimiter sniffed)")
+    ap.add_argument("--out", required=True, help="labels.csv to write")
+    ap.add_argument("--videos", default=None, help="folder of the videos (adds a `file` column)")
+    ap.add_argument("--name-col", default=None)
+    ap.add_argument("--mos-col", default=None)
+    ap.add_argument("--mos-scale", nargs=2, type=float, default=(0.0, 5.0), metavar=("LOW", "HIGH"))
+    ap.add_argument("--params", default=None)
+    args = ap.parse_args(argv)
+    try:
+        df = import_thqa(args.csv, args.out, video_dir=args.videos, name_col=args.name_col, mos_col=args.mos_col,
+                         mos_scale=tuple(args.mos_scale), params=load_params(args.params))
+    except DataError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {len(df)} videos, overall in [{df['overall'].min():.3f}, {df['overall'].max():.3f}]")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return main_validate(argv)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""Decode any video onto the chapter's common grid: 150 frames at 25 fps, 16 kHz mono audio.
+
+Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
+
+* **Frames** are resampled by *nearest source timestamp*: grid frame k (time k / 25 s,
+  relative to the first decoded frame) takes the source frame whose presentation time is
+  closest. Higher frame rates are thus decimated, lower ones repeat frames; no
+  interpolation invents pixels.
+* **Longer clips** are trimmed to their first 6 s (decoding stops there, so a 20 s file
+  costs little more than a 6 s one).
+* **Shorter clips** are padded by repeating the last decoded frame (so arrays keep their
+  shape), but ``clip.meta["valid_frames"]`` (bool (T,)) is False for every grid frame
+  later than the last source frame plus half a source frame period;
+  :class:`tqa.features.pipeline.FeatureExtractor` sets every per-frame feature of those
+  frames to NaN, so no fake data enters the model (the NaN are imputed later, chapter 3.2.3).
+* **Frame size**: frames whose long side exceeds ``max_side`` pixels (params
+  ``features.max_side``, 256 by default) are downscaled with area interpolation, keeping
+  the aspect ratio. This bounds extraction cost on HD inputs; the weight-free quality
+  features are then measured at that resolution (documented in the README).
+* **Audio** is decoded, mixed to mono and resampled to 16 kHz by FFmpeg's resampler
+  (through PyAV), aligned to the first video frame (audio that starts later is padded
+  with leading zeros, earlier audio is dropped), trimmed / zero-padded to 6 s. A file
+  without an audio stream gives zeros and ``has_audio=False``; audio features are then NaN.
+* **Unreadable or truncated files** raise :class:`MediaError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tqa.core.clip import Clip
+
+log = logging.getLogger(__name__)
+
+#: Default long-side cap in pixels (``features.max_side``).
+DEFAULT_MAX_SIDE = 256
+
+
+class MediaError(RuntimeError):
+    """A video that cannot be decoded; ``path`` and ``reason`` name the file and why."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def _to_rgb(frame, max_side: int | None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a PyAV frame, scaled by FFmpeg (area) so max(H, W) <= max_side."""
+    h, w = frame.height, frame.width
+    if max_side and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        return frame.to_ndarray(
+            width=max(2, round(w * scale)),
+            height=max(2, round(h * scale)),
+            format="rgb24",
+            interpolation="AREA",
+        )
+    return frame.to_ndarray(format="rgb24")
+
+
+def _decode_video(
+    container, stream, duration_s: float, max_side: int | None, path: str
+) -> tuple[list[np.ndarray], np.ndarray, float, float]:
+    """Frames (list of (H, W, 3) uint8), times (s, from the first frame), source fps, first pts (s)."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    src_fps = float(rate) if rate else 25.0
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    t0: float | None = None
+    for i, frame in enumerate(container.decode(stream)):
+        t = frame.time if frame.time is not None else i / src_fps
+        if t0 is None:
+            t0 = t
+        rel = t - t0
+        if rel > duration_s + 1.0 / src_fps:  # past the 6 s window: stop decoding
+            break
+        frames.append(_to_rgb(frame, max_side))
+        times.append(rel)
+    if not frames:
+        raise MediaError(path, "no decodable video frames")
+    return frames, np.asarray(times, dtype=np.float64), src_fps, (t0 or 0.0)
+
+
+def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: int) -> np.ndarray:
+    """Mono float32 (n_samples,) at sample_rate Hz, aligned to ``video_start`` seconds."""
+    import av
+
+    out: list[np.ndarray] = []
+    a_start: float | None = None
+    with av.open(path) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        limit = (n_samples / sample_rate) + video_start + 1.0
+        for frame in container.decode(stream):
+            if a_start is None:
+                a_start = frame.time if frame.time is not None else 0.0
+            for rf in resampler.resample(frame):
+                out.append(rf.to_ndarray().reshape(-1))
+            if frame.time is not None and frame.time > limit:
+                break
+        for rf in resampler.resample(None):  # flush
+            out.append(rf.to_ndarray().reshape(-1))
+    audio = np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+    shift = int(round(((a_start or 0.0) - video_start) * sample_rate))
+    if shift > 0:
+        audio = np.concatenate([np.zeros(shift, np.float32), audio])
+    elif shift < 0:
+        audio = audio[-shift:]
+    audio = audio[:n_samples]
+    if audio.size < n_samples:
+        audio = np.pad(audio, (0, n_samples - audio.size))
+    return np.clip(audio, -1.0, 1.0)
+
+
+def load_clip(
+    path: str | os.PathLike,
+    video_id: str | None = None,
+    fps: float = 25,
+    n_frames: int = 150,
+    sample_rate: int = 16000,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+) -> Clip:
+    """Decode ``path`` onto the (n_frames at fps) grid; see the module docstring for the policy.
+
+    Returns a :class:`Clip` with frames uint8 (n_frames, H, W, 3) RGB, audio float32
+    (n_frames / fps * sample_rate,), and ``meta`` keys ``valid_frames`` (bool (T,)),
+    ``n_valid``, ``source_size`` (H, W before downscaling), ``source_duration_s``.
+    """
+    import av
+
+    path = str(path)
+    if not Path(path).is_file():
+        raise MediaError(path, "file not found")
+    video_id = video_id or Path(path).stem
+    duration_s = n_frames / fps
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise MediaError(path, "no video stream")
+            vstream = container.streams.video[0]
+            vstream.thread_type = "AUTO"
+            src_size = (vstream.codec_context.height, vstream.codec_context.width)
+            has_audio = bool(container.streams.audio)
+            frames, times, src_fps, v_start = _decode_video(
+                container, vstream, duration_s, max_side, path
+            )
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as exc:  # truncated / corrupt container
+        raise MediaError(path, f"cannot decode video: {exc}") from exc
+
+    grid_t = np.arange(n_frames) / fps
+    # nearest source timestamp for each grid time (times are sorted for normal streams)
+    order = np.argsort(times, kind="stable")
+    st = times[order]
+    j = (
+        np.clip(np.searchsorted(st, grid_t), 1, len(st) - 1)
+        if len(st) > 1
+        else np.zeros(n_frames, int)
+    )
+    if len(st) > 1:
+        left_closer = (grid_t - st[j - 1]) <= (st[j] - grid_t)
+        j = np.where(left_closer, j - 1, j)
+    idx = order[j]
+    last_t = float(st[-1])
+    valid = grid_t <= last_t + 0.5 / src_fps + 1e-6
+    shape0 = frames[0].shape
+    if any(f.shape != shape0 for f in frames):
+        raise MediaError(path, "frame size changes inside the stream")
+    grid_frames = np.stack([frames[i] for i in idx])
+
+    n_samples = int(round(duration_s * sample_rate))
+    audio = np.zeros(n_samples, np.float32)
+    if has_audio:
+        try:
+            audio = _decode_audio(path, v_start, n_samples, sample_rate)
+        except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+            raise MediaError(path, f"cannot decode audio: {exc}") from exc
+
+    meta = {
+        "valid_frames": valid,
+        "n_valid": int(valid.sum()),
+        "source_size": [int(src_size[0]), int(src_size[1])],
+        "source_duration_s": float(last_t + 1.0 / src_fps),
+        "decoded_frames": len(frames),
+    }
+    return Clip(
+        video_id=str(video_id),
+        path=path,
+        frames=grid_frames,
+        audio=audio,
+        fps=float(fps),
+        sample_rate=int(sample_rate),
+        has_audio=has_audio,
+        source_fps=src_fps,
+        source_frames=len(frames),
+        meta=meta,
+    )
+
+
+def load_clip_params(path: str | os.PathLike, video_id: str | None, features: dict) -> Clip:
+    """:func:`load_clip` with the grid read from the ``features`` params section."""
+    return load_clip(
+        path,
+        video_id,
+        fps=features.get("grid_fps", 25),
+        n_frames=features.get("n_frames", 150),
+        sample_rate=features.get("sample_rate", 16000),
+        max_side=features.get("max_side", DEFAULT_MAX_SIDE),
+    )
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float = 25,
+    audio: np.ndarray | None = None,
+    sample_rate: int = 16000,
+    codec: str = "libx264",
+) -> None:
+    """Write uint8 (T, H, W, 3) RGB frames (+ optional mono float audio) to an mp4 with PyAV.
+
+    Used by tests and benchmarks to make small real videos; H and W must be even for yuv420p.
+    """
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
+        vs.width, vs.height = int(frames.shape[2]), int(frames.shape[1])
+        vs.pix_fmt = "yuv420p"
+        a_s = None
+        if audio is not None:
+            a_s = out.add_stream("aac", rate=sample_rate)
+            a_s.layout = "mono"
+        for f in frames:
+            for pkt in vs.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            ):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        if a_s is not None:
+            samples = np.asarray(audio, np.float32).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = 0
+            for pkt in a_s.encode(frame):
+                out.mux(pkt)
+            for pkt in a_s.encode():
+                out.mux(pkt)

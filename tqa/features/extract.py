@@ -1,0 +1,89 @@
+"""``tqa extract``: every video of a dataset through an engine into the feature cache."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+from tqa.core.atomic import write_json
+from tqa.core.params import display_path, load_params, resolve
+from tqa.data.labels import load_dataset
+from tqa.features.engines.cli import add_engine_arguments, run_engine
+from tqa.features.extractors.base import available
+from tqa.features.pipeline import summarize
+
+log = logging.getLogger(__name__)
+
+
+def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
+    """(video_id, path) of every valid video of the dataset at ``root`` (tqa.data.labels.load_dataset)."""
+
+    ds = load_dataset(root, params)
+    if len(getattr(ds, "problems", [])):
+        log.warning(
+            "dataset %s: %d problem row(s) skipped (see `tqa validate`)", root, len(ds.problems)
+        )
+    return list(zip(ds.labels["video_id"].astype(str), ds.labels["path"].astype(str)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tqa extract``: extract features of the dataset into the cache; write the summary JSON."""
+    ap = argparse.ArgumentParser(prog="tqa extract", description=main.__doc__)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--root", default=None, help="dataset folder (default: data.root)")
+    ap.add_argument(
+        "--cache", default=None, help="feature cache folder (default: features.cache_dir)"
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes (default features.workers; 0 = all cores)",
+    )
+    ap.add_argument("--summary", default=None, help="summary JSON (default: features.summary_path)")
+    ap.add_argument("--list", action="store_true", help="list the registered extractors and exit")
+    ap.add_argument("--no-progress", action="store_true")
+    add_engine_arguments(ap)
+    args = ap.parse_args(argv)
+    if args.list:
+        for modality, names in available().items():
+            print(f"{modality:<10} {', '.join(names)}")
+        return 0
+    params = load_params(args.params)
+    fp = params["features"]
+    root = resolve(args.root or params["data"]["root"])
+    cache_dir = args.cache or (
+        fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"]))
+    )
+    videos = list_videos(root, params)
+    t0 = time.perf_counter()
+    table = run_engine(
+        args.engine,
+        videos,
+        params,
+        cache_dir,
+        args.address,
+        args.workers,
+        progress=not args.no_progress,
+    )
+    seconds = time.perf_counter() - t0
+    summary = (
+        summarize(cache_dir, table, seconds)
+        if "://" not in str(cache_dir)
+        else {
+            "cache_dir": display_path(cache_dir),
+            "counts": table["status"].value_counts().to_dict(),
+            "seconds": seconds,
+        }
+    )
+    summary["data_root"] = display_path(root)
+    out = resolve(args.summary or fp.get("summary_path", "reports/extraction_summary.json"))
+    write_json(out, summary)
+    log.info("extraction: %s; summary -> %s", summary["counts"], out)
+    return 0 if len(videos) == 0 or summary["counts"].get("failed", 0) < len(videos) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""Extractor interface and registry (chapter 3.2.2).
+
+Every extractor is one file under ``tqa/features/extractors/`` that subclasses :class:`Extractor`
+and is registered with :func:`register`; ``params.yaml`` selects one per modality by
+name (``features.visual: nss``). Adding an extractor is adding one file.
+
+Run order inside one video is fixed by :data:`RUN_ORDER`: landmarks first, because the
+face box (visual face crop), the AU geometry estimates and the lip-sync mouth signal
+are all read from the landmark context.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tqa.core.clip import Clip
+from tqa.core.registry import Registry, RegistryError
+
+#: Order in which one video's extractors run; later ones read ``context``.
+RUN_ORDER: tuple[str, ...] = ("landmarks", "visual", "audio", "au", "sync")
+
+
+class Extractor(ABC):
+    """One feature stream for one modality.
+
+    Subclasses set ``name`` (registry key), ``modality`` (one of MODALITIES or
+    ``"sync"``), ``version`` (bump when outputs change: it keys the cache) and
+    implement :meth:`extract`. Per-frame extractors return float32 (T, dim) with NaN
+    rows for frames they could not process; the ``sync`` extractor returns float32
+    (3,) in SYNC_FIELDS order.
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    version: ClassVar[str] = "1"
+    #: True when the extractor needs weights on disk / a neural network.
+    needs_weights: ClassVar[bool] = False
+
+    def __init__(self, params: dict | None = None) -> None:
+        #: the ``features`` section of params.yaml
+        self.params = params or {}
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Feature width D (3 for sync)."""
+
+    def feature_names(self) -> list[str]:
+        return [f"{self.modality}__{self.name}_{i}" for i in range(self.dim)]
+
+    @abstractmethod
+    def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
+        """Features of one clip; may read and add entries to ``context``."""
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance written into every cache file and report."""
+        return {
+            "name": self.name,
+            "modality": self.modality,
+            "version": self.version,
+            "dim": self.dim,
+        }
+
+
+#: name -> extractor class (names are unique across modalities). Built-ins: one module of
+#: ``tqa.features.extractors`` each; plug-ins: entry-point group ``tqa.extractors``.
+EXTRACTORS: Registry[type[Extractor]] = Registry(
+    "extractor", package="tqa.features.extractors", entry_point_group="tqa.extractors"
+)
+
+
+def register(cls: type[Extractor]) -> type[Extractor]:
+    """Class decorator: make ``cls`` selectable as ``features.<modality>: <name>``."""
+    EXTRACTORS.add(cls.name, cls)
+    return cls
+
+
+def available(modality: str | None = None) -> dict[str, list[str]]:
+    """Registered extractor names, per modality."""
+    by_mod: dict[str, list[str]] = {}
+    for name, cls in EXTRACTORS.items().items():
+        by_mod.setdefault(cls.modality, []).append(name)
+    mods = [modality] if modality else sorted(by_mod)
+    return {m: sorted(by_mod.get(m, [])) for m in mods}
+
+
+def get_extractor(modality: str, name: str, params: dict | None = None) -> Extractor:
+    """Instantiate the registered extractor ``name`` for ``modality``."""
+    cls = EXTRACTORS.get(name)
+    if cls.modality != modality:
+        raise RegistryError(
+            f"extractor {name!r} is a {cls.modality!r} extractor, not {modality!r}; "
+            f"{modality} extractors: {available(modality)[modality]}"
+        )
+    return cls(params)
+
+
+Factory = Callable[[dict | None], Extractor]

@@ -1,0 +1,492 @@
+"""Bring-your-own features: feature tables in, a :class:`~tqa.core.schema.FeatureSet` out.
+
+Researchers who already computed features (OpenFace CSVs, their own embeddings, ...)
+feed them to the same preprocessing, model, training and evaluation as extracted
+features. Two table layouts, CSV or Parquet (chosen by the file suffix):
+
+(a) per-frame LONG table, one row per (video, frame)::
+
+        video_id, frame, visual__*, audio__*, landmarks__*, au__*, [sync__offset, sync__distance, sync__confidence]
+
+    ``frame`` is an integer index (0, 1, ..., n-1) or, instead, ``time`` in seconds.
+    With ``frame``, a video's n frames are spread evenly over the grid (first frame ->
+    grid frame 0, last -> grid frame 149): the clip is normalised to the 6 s grid as the
+    chapter normalises every video to 150 frames (section 3.1). With ``time``, values
+    are placed at their timestamps: grid frame j sits at j / 25 s; grid times outside a
+    video's time range (beyond half a grid step) are NaN, never invented. Both resample
+    by linear interpolation over time; a NaN sample makes the interpolated grid frames
+    that touch it NaN. Sync columns are per video: constant within a video.
+
+(b) per-VIDEO table, one row per video (no ``frame``/``time`` column), same prefixes:
+    per-frame modalities are broadcast over the grid, i.e. CONSTANT in time (the model's
+    temporal path then sees no motion for them).
+
+Column prefixes name the modality (``tqa.core.schema.MODALITIES`` plus ``sync``); the part
+after ``__`` is free. Any modality may be absent (it is then absent from the FeatureSet
+and the model is built without it). Several tables (e.g. a long table for ``au`` and a
+per-video table for ``visual``) merge by ``video_id``; a modality may come from one
+table only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.schema import GRID_FPS, GRID_FRAMES, MODALITIES, SYNC_FIELDS, FeatureSet
+
+log = logging.getLogger(__name__)
+
+#: Separator between the modality prefix and the feature name in a column name.
+SEP = "__"
+#: Columns that identify a row rather than hold a feature.
+KEY_COLUMNS: tuple[str, ...] = ("video_id", "frame", "time")
+#: The per-video sync columns, in SYNC_FIELDS order.
+SYNC_COLUMNS: tuple[str, ...] = tuple(f"sync{SEP}{f}" for f in SYNC_FIELDS)
+
+
+class FeatureTableError(ValueError):
+    """A feature table that cannot be read; the message names the file, row and column."""
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) table."""
+    path = Path(path)
+    if not path.exists():
+        raise FeatureTableError(f"{path}: feature table not found")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    if name.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(path, dtype={"video_id": str}, low_memory=False)
+    if name.endswith((".tsv", ".tsv.gz")):
+        return pd.read_csv(path, sep="\t", dtype={"video_id": str}, low_memory=False)
+    raise FeatureTableError(
+        f"{path}: unknown table format {path.suffix!r}; use .csv, .tsv or .parquet"
+    )
+
+
+def load_feature_table(
+    path: str | Path | Sequence[str | Path], n_frames: int = GRID_FRAMES, fps: float = GRID_FPS
+) -> FeatureSet:
+    """Read one or several feature tables into a FeatureSet on the (n_frames, fps) grid.
+
+    ``path``: a table or a list of tables (merged by video_id; videos missing from one
+    table get NaN for that table's modalities). Raises :class:`FeatureTableError`
+    naming the file, the row and the column of the first problem found.
+    """
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths:
+        raise FeatureTableError("no feature table given")
+    parts = [
+        feature_set_from_table(read_table(p), n_frames=n_frames, fps=fps, source=str(p))
+        for p in paths
+    ]
+    fs = parts[0] if len(parts) == 1 else merge_feature_sets(parts)
+    fs.meta["tables"] = [str(p) for p in paths]
+    return fs
+
+
+def feature_set_from_table(
+    df: pd.DataFrame, n_frames: int = GRID_FRAMES, fps: float = GRID_FPS, source: str = "<table>"
+) -> FeatureSet:
+    """Parse one long or per-video table (see module docstring) into a FeatureSet."""
+    if "video_id" not in df.columns:
+        raise FeatureTableError(
+            f"{source}: no 'video_id' column (columns: {list(df.columns)[:8]}...)"
+        )
+    if "frame" in df.columns and "time" in df.columns:
+        raise FeatureTableError(f"{source}: give either a 'frame' or a 'time' column, not both")
+    df = df.reset_index(drop=True)
+    if df["video_id"].isna().any():
+        row = int(np.flatnonzero(df["video_id"].isna().to_numpy())[0])
+        raise FeatureTableError(f"{source}: {_row(row)} has an empty video_id")
+    df["video_id"] = df["video_id"].astype(str)
+    groups = _column_groups(df.columns, source)
+    numeric = _numeric_block(df, [c for cols in groups.values() for c in cols], source)
+    time_col = "frame" if "frame" in df.columns else ("time" if "time" in df.columns else None)
+    if time_col is None:
+        return _from_video_table(df, numeric, groups, n_frames, source)
+    return _from_long_table(df, numeric, groups, time_col, n_frames, fps, source)
+
+
+def _row(i: int) -> str:
+    """Human row reference: 0-based data row -> 1-based row and its CSV line."""
+    return f"row {i + 1} (CSV line {i + 2})"
+
+
+def _column_groups(columns: Iterable[str], source: str) -> dict[str, list[str]]:
+    """Feature columns per modality prefix, in table order; sync columns under 'sync'."""
+    groups: dict[str, list[str]] = {}
+    allowed = set(MODALITIES) | {"sync"}
+    for c in columns:
+        c = str(c)
+        if c in KEY_COLUMNS:
+            continue
+        if SEP not in c:
+            raise FeatureTableError(
+                f"{source}: column {c!r} has no modality prefix; name feature columns "
+                f"'<modality>{SEP}<name>' with modality in {sorted(allowed)}"
+            )
+        prefix = c.split(SEP, 1)[0]
+        if prefix not in allowed:
+            raise FeatureTableError(
+                f"{source}: column {c!r} has unknown prefix {prefix!r}; expected one of {sorted(allowed)}"
+            )
+        groups.setdefault(prefix, []).append(c)
+    for c in groups.get("sync", []):
+        if c not in SYNC_COLUMNS:
+            raise FeatureTableError(
+                f"{source}: unknown sync column {c!r}; expected {list(SYNC_COLUMNS)}"
+            )
+    if not groups:
+        raise FeatureTableError(f"{source}: no feature columns (none prefixed {sorted(allowed)})")
+    return groups
+
+
+def _numeric_block(df: pd.DataFrame, cols: list[str], source: str) -> dict[str, np.ndarray]:
+    """Columns as float64 arrays; text in a numeric column -> error naming row and column."""
+    out: dict[str, np.ndarray] = {}
+    for c in cols:
+        s = df[c]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            out[c] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        conv = pd.to_numeric(s, errors="coerce")
+        bad = conv.isna().to_numpy() & s.notna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise FeatureTableError(
+                f"{source}: {_row(i)}, column {c!r}: value {s.iloc[i]!r} is not a number "
+                f"(video_id {df['video_id'].iloc[i]!r}; {int(bad.sum())} bad cell(s) in this column)"
+            )
+        out[c] = conv.to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
+
+
+def _first_positions(ids: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Unique ids in order of first appearance and, per row, the index of its id."""
+    codes, uniques = pd.factorize(ids, sort=False)
+    return [str(u) for u in uniques], codes
+
+
+def _sync_per_video(
+    numeric: dict[str, np.ndarray], ids: list[str], rows_of: list[np.ndarray], source: str
+) -> np.ndarray:
+    """(N, 3) sync triple; must be constant within a video (NaN cells ignored)."""
+    sync = np.full((len(ids), len(SYNC_FIELDS)), np.nan, dtype=np.float64)
+    for k, col in enumerate(SYNC_COLUMNS):
+        if col not in numeric:
+            continue
+        vals = numeric[col]
+        for v, rows in enumerate(rows_of):
+            x = vals[rows]
+            x = x[~np.isnan(x)]
+            if x.size == 0:
+                continue
+            if np.any(x != x[0]):
+                raise FeatureTableError(
+                    f"{source}: column {col!r} varies within video {ids[v]!r} "
+                    f"(values {np.unique(x)[:4].tolist()}); sync columns are one value per video"
+                )
+            sync[v, k] = x[0]
+    return sync
+
+
+def _from_video_table(
+    df: pd.DataFrame,
+    numeric: dict[str, np.ndarray],
+    groups: dict[str, list[str]],
+    n_frames: int,
+    source: str,
+) -> FeatureSet:
+    """Per-video table: one row per video, streams constant over the grid."""
+    dup = df["video_id"].duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        raise FeatureTableError(
+            f"{source}: video_id {df['video_id'].iloc[rows[0]]!r} appears in more than one row "
+            f"({', '.join(_row(int(r)) for r in rows[:4])}); a per-video table (no 'frame'/'time' "
+            "column) has one row per video"
+        )
+    ids = df["video_id"].tolist()
+    streams: dict[str, np.ndarray] = {}
+    for m in MODALITIES:
+        if m not in groups:
+            continue
+        block = np.stack([numeric[c] for c in groups[m]], axis=1).astype(np.float32)  # (N, D)
+        streams[m] = np.repeat(block[:, None, :], n_frames, axis=1)  # (N, T, D), constant in time
+    rows_of = [np.array([i]) for i in range(len(ids))]
+    sync = _sync_per_video(numeric, ids, rows_of, source)
+    return _make(ids, streams, sync, groups, source, layout="per_video")
+
+
+def _from_long_table(
+    df: pd.DataFrame,
+    numeric: dict[str, np.ndarray],
+    groups: dict[str, list[str]],
+    time_col: str,
+    n_frames: int,
+    fps: float,
+    source: str,
+) -> FeatureSet:
+    """Per-frame table: each video's rows sorted by frame/time and resampled onto the grid."""
+    t = _numeric_block(df, [time_col], source)[time_col]
+    if np.isnan(t).any():
+        i = int(np.flatnonzero(np.isnan(t))[0])
+        raise FeatureTableError(f"{source}: {_row(i)}, column {time_col!r} is empty")
+    if time_col == "frame" and np.any(t != np.round(t)):
+        i = int(np.flatnonzero(t != np.round(t))[0])
+        raise FeatureTableError(
+            f"{source}: {_row(i)}, column 'frame' = {t[i]!r} is not an integer index "
+            "(use a 'time' column in seconds for timestamps)"
+        )
+    ids, codes = _first_positions(df["video_id"].to_numpy())
+    key = pd.DataFrame({"v": codes, "t": t})
+    dup = key.duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        raise FeatureTableError(
+            f"{source}: duplicate (video_id, {time_col}) = ({df['video_id'].iloc[rows[0]]!r}, {t[rows[0]]:g}) "
+            f"in {', '.join(_row(int(r)) for r in rows[:4])}"
+        )
+    order = np.lexsort((t, codes))
+    bounds = np.searchsorted(codes[order], np.arange(len(ids) + 1))
+    rows_of = [order[bounds[v] : bounds[v + 1]] for v in range(len(ids))]
+
+    grid_t = np.arange(n_frames, dtype=np.float64) / fps  # seconds
+    streams: dict[str, np.ndarray] = {}
+    mods = [m for m in MODALITIES if m in groups]
+    blocks = {m: np.stack([numeric[c] for c in groups[m]], axis=1) for m in mods}  # (rows, D)
+    for m in mods:
+        streams[m] = np.empty((len(ids), n_frames, blocks[m].shape[1]), dtype=np.float32)
+    for v, rows in enumerate(rows_of):
+        tv = t[rows]
+        if time_col == "frame":
+            # n frames spread evenly over the grid: source frame i sits at grid position i*(T-1)/(n-1).
+            n = len(rows)
+            src = (
+                np.arange(n, dtype=np.float64) * ((n_frames - 1) / (n - 1))
+                if n > 1
+                else np.zeros(1)
+            )
+            dst, outside = np.arange(n_frames, dtype=np.float64), None
+        else:
+            src, dst = tv, grid_t
+            tol = 0.5 / fps
+            outside = (dst < tv[0] - tol) | (dst > tv[-1] + tol)
+        for m in mods:
+            res = resample_rows(src, blocks[m][rows], dst)
+            if outside is not None:
+                res[outside] = np.nan
+            streams[m][v] = res
+    sync = _sync_per_video(numeric, ids, rows_of, source)
+    fs = _make(ids, streams, sync, groups, source, layout=f"long/{time_col}")
+    fs.meta["source_frames"] = {ids[v]: int(len(r)) for v, r in enumerate(rows_of)}
+    return fs
+
+
+def resample_rows(x_src: np.ndarray, values: np.ndarray, x_new: np.ndarray) -> np.ndarray:
+    """Linear interpolation of each column of ``values`` (n, D) from ``x_src`` (n,) to ``x_new`` (m,).
+
+    Same as ``np.interp`` per column (edges held constant), except that a grid point that
+    coincides with a source point copies it exactly (so a NaN neighbour does not leak into
+    exact hits, and an identity resampling is lossless). ``x_src`` must be increasing.
+    Returns (m, D) float64.
+    """
+    x_src = np.asarray(x_src, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    x_new = np.asarray(x_new, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] != x_src.shape[0]:
+        raise ValueError(
+            f"values shape {values.shape} does not match {x_src.shape[0]} source points"
+        )
+    if x_src.size == 1:
+        return np.repeat(values, x_new.size, axis=0)
+    xc = np.clip(x_new, x_src[0], x_src[-1])
+    hi = np.clip(np.searchsorted(x_src, xc, side="right"), 1, x_src.size - 1)
+    lo = hi - 1
+    w = ((xc - x_src[lo]) / (x_src[hi] - x_src[lo]))[:, None]
+    out = values[lo] * (1.0 - w) + values[hi] * w
+    exact_lo, exact_hi = (w == 0.0)[:, 0], (w == 1.0)[:, 0]
+    out[exact_lo] = values[lo[exact_lo]]
+    out[exact_hi] = values[hi[exact_hi]]
+    return out
+
+
+def _make(
+    ids: list[str],
+    streams: dict[str, np.ndarray],
+    sync: np.ndarray,
+    groups: dict[str, list[str]],
+    source: str,
+    layout: str,
+) -> FeatureSet:
+    names = {m: list(groups[m]) for m in streams}
+    return FeatureSet(
+        video_ids=list(ids),
+        streams=streams,
+        sync=sync.astype(np.float32),
+        names=names,
+        meta={
+            "source": "byo",
+            "layout": layout,
+            "tables": [source],
+            "extractors": table_descriptions(names, "sync" in groups),
+        },
+    )
+
+
+def table_descriptions(names: dict[str, list[str]], has_sync: bool = True) -> dict[str, dict]:
+    """Extractor-like descriptions of table features (``name='table'``).
+
+    ``version`` is a hash of the column names, so a model bundle trained on a table only
+    accepts tables with the same columns in the same order.
+    """
+    out: dict[str, dict] = {}
+    for m, cols in names.items():
+        out[m] = {"name": "table", "modality": m, "version": _columns_hash(cols), "dim": len(cols)}
+    if has_sync:
+        out["sync"] = {
+            "name": "table",
+            "modality": "sync",
+            "version": _columns_hash(list(SYNC_COLUMNS)),
+            "dim": len(SYNC_FIELDS),
+        }
+    return out
+
+
+def _columns_hash(cols: list[str]) -> str:
+    return "cols-" + hashlib.sha256("\n".join(cols).encode()).hexdigest()[:12]
+
+
+def merge_feature_sets(parts: list[FeatureSet]) -> FeatureSet:
+    """Union of videos and modalities of several FeatureSets (each modality from one part).
+
+    Sync comes from the first part that has a non-NaN triple for a video.
+    """
+    seen: dict[str, int] = {}
+    for k, p in enumerate(parts):
+        for m in p.streams:
+            if m in seen:
+                raise FeatureTableError(
+                    f"modality {m!r} is in two tables ({parts[seen[m]].meta.get('tables')} and "
+                    f"{p.meta.get('tables')}); give each modality in one table only"
+                )
+            seen[m] = k
+    ids: list[str] = []
+    for p in parts:
+        ids += [v for v in p.video_ids if v not in set(ids)]
+    pos = {v: i for i, v in enumerate(ids)}
+    streams, names, extractors = {}, {}, {}
+    sync = np.full((len(ids), len(SYNC_FIELDS)), np.nan, dtype=np.float32)
+    for p in parts:
+        idx = np.array([pos[v] for v in p.video_ids], dtype=int)
+        for m, a in p.streams.items():
+            full = np.full((len(ids),) + a.shape[1:], np.nan, dtype=np.float32)
+            full[idx] = a
+            streams[m] = full
+            names[m] = p.names.get(m, [])
+        cur = sync[idx]
+        fill = np.isnan(cur) & ~np.isnan(p.sync)
+        cur[fill] = p.sync[fill]
+        sync[idx] = cur
+        extractors.update(p.meta.get("extractors", {}))
+    streams = {m: streams[m] for m in MODALITIES if m in streams}
+    return FeatureSet(
+        video_ids=ids,
+        streams=streams,
+        sync=sync,
+        names=names,
+        meta={"source": "byo", "layout": "merged", "extractors": extractors},
+    )
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def feature_table_from_featureset(fs: FeatureSet, per_video: bool = False) -> pd.DataFrame:
+    """A FeatureSet as a long table (``video_id``, ``frame``, prefixed columns, sync__*).
+
+    ``per_video=True`` writes one row per video with each stream's mean over time
+    (NaN-aware) instead — the per-video layout. Column names are ``fs.names`` (prefixed
+    with ``<modality>__`` when they are not already) or ``<modality>__f<i>``.
+    """
+    n = len(fs.video_ids)
+    cols: dict[str, np.ndarray] = {}
+    mods = fs.modalities
+    T = next(iter(fs.streams.values())).shape[1] if fs.streams else 1
+    reps = 1 if per_video else T
+    cols["video_id"] = np.repeat(np.asarray(fs.video_ids, dtype=object), reps)
+    if not per_video:
+        cols["frame"] = np.tile(np.arange(T, dtype=np.int64), n)
+    for m in mods:
+        arr = fs.streams[m]
+        if per_video:
+            with warnings.catch_warnings():  # all-NaN columns -> NaN, silently
+                warnings.simplefilter("ignore", RuntimeWarning)
+                arr = np.nanmean(arr, axis=1, keepdims=True)
+        flat = arr.reshape(-1, arr.shape[2])
+        for j, c in enumerate(_prefixed_names(fs, m, arr.shape[2])):
+            cols[c] = flat[:, j]
+    for k, c in enumerate(SYNC_COLUMNS):
+        cols[c] = np.repeat(fs.sync[:, k], reps)
+    return pd.DataFrame(cols)
+
+
+def _prefixed_names(fs: FeatureSet, m: str, dim: int) -> list[str]:
+    names = list(fs.names.get(m) or [])
+    if len(names) != dim:
+        return [f"{m}{SEP}f{i}" for i in range(dim)]
+    out = [c if c.startswith(m + SEP) else f"{m}{SEP}{c}" for c in names]
+    if len(set(out)) != dim:
+        return [f"{m}{SEP}f{i}" for i in range(dim)]
+    return out
+
+
+def write_feature_table(fs: FeatureSet, path: str | Path, per_video: bool = False) -> Path:
+    """Write :func:`feature_table_from_featureset` to CSV or Parquet (by suffix), atomically."""
+    from tqa.core.atomic import atomic_path, write_csv
+
+    path = Path(path)
+    df = feature_table_from_featureset(fs, per_video=per_video)
+    if path.name.lower().endswith((".parquet", ".pq")):
+        with atomic_path(path, suffix=".parquet") as tmp:
+            df.to_parquet(tmp, index=False)
+    elif path.name.lower().endswith(".csv"):
+        write_csv(path, df, float_format="%.9g")
+    else:
+        raise FeatureTableError(
+            f"{path}: unknown table format {path.suffix!r}; use .csv or .parquet"
+        )
+    return path
+
+
+def features_for_training(params: dict, video_ids: list[str] | None = None) -> FeatureSet | None:
+    """The FeatureSet named by ``params['byo']['features_table']`` (None when unset).
+
+    This is the params switch that makes training read a table instead of the
+    extraction cache; ``video_ids`` selects and orders rows (KeyError naming missing ids).
+    """
+    from tqa.core.params import resolve
+
+    table = (params.get("byo") or {}).get("features_table")
+    if not table:
+        return None
+    tables = [table] if isinstance(table, (str, Path)) else list(table)
+    feats = params.get("features", {})
+    fs = load_feature_table(
+        [resolve(t) for t in tables],
+        n_frames=int(feats.get("n_frames", GRID_FRAMES)),
+        fps=float(feats.get("grid_fps", GRID_FPS)),
+    )
+    return fs.subset(list(video_ids)) if video_ids is not None else fs

@@ -1,0 +1,255 @@
+"""Cross-modal Transformer with a dual path and five task heads (chapter 3.2.3).
+
+Input: reduced streams ``{m: (B, T, D_m)}`` (T = 150 frames at 25 fps) and the lip-sync
+triple ``(B, 3)``. Output: ``(B, 5)`` scores in [1, 5] in TASKS order.
+
+- Modality embeddings: four parallel ``Linear(D_m, d_model) + LayerNorm``.
+- Path B (interactive): frames are first mean-pooled in non-overlapping windows of
+  ``token_stride`` frames (default 10 = 0.4 s, so 15 tokens per modality instead of 150:
+  attention over 4 x 15 = 60 tokens is ~40x cheaper on CPU than over 600 and keeps the
+  syllable-scale timing that lip sync needs; ``token_stride=1`` restores one token per
+  frame). Each token = embedding + learnable time (positional) embedding + learnable
+  modality-type embedding. All modality x time tokens go through one pre-norm
+  ``nn.TransformerEncoder`` (multi-head self-attention across time AND modality), then a
+  final LayerNorm and mean pooling over tokens.
+- Path A (statistics concatenation): per modality mean, std, min and max over all frames
+  of the reduced features, concatenated, LayerNorm, two-layer MLP to d_model.
+- Fusion: concat [h_A, h_B, sync] (whichever are switched on) -> Linear -> GELU ->
+  dropout; that Linear is ``last_shared_layer`` (GradNorm's W). The lip-sync triple is
+  fed to the fusion (not only Path A) so that it survives the path ablations; ``use_sync``
+  removes it.
+- Heads: one ``Linear -> GELU -> Linear`` per task, squashed to [1, 5] by 1 + 4 * sigmoid.
+
+Switches for ablations: ``path_a``, ``path_b`` (at least one), ``drop_modalities`` (the
+stream is not read at all and its embedding is not built), ``use_sync``, and
+``grad_checkpointing`` (encoder layers recomputed in the backward pass,
+``torch.utils.checkpoint`` with ``use_reentrant=False``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from tqa.core.schema import MODALITIES, SYNC_FIELDS, TASKS
+
+#: Constructor keywords that params.yaml's ``model:`` section may set.
+MODEL_KEYS = (
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "dim_feedforward",
+    "dropout",
+    "path_a",
+    "path_b",
+    "drop_modalities",
+    "use_sync",
+    "max_frames",
+    "token_stride",
+    "grad_checkpointing",
+)
+
+SCORE_MIN, SCORE_MAX = 1.0, 5.0
+
+
+class CrossModalTransformer(nn.Module):
+    """Dual-path (statistics + interactive Transformer) multi-task regressor."""
+
+    def __init__(
+        self,
+        input_dims: dict[str, int],
+        n_sync: int = len(SYNC_FIELDS),
+        *,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        dim_feedforward: int = 128,
+        dropout: float = 0.1,
+        path_a: bool = True,
+        path_b: bool = True,
+        drop_modalities: tuple[str, ...] | list[str] = (),
+        use_sync: bool = True,
+        max_frames: int = 150,
+        token_stride: int = 10,
+        grad_checkpointing: bool = False,
+        n_tasks: int = len(TASKS),
+    ) -> None:
+        super().__init__()
+        if not (path_a or path_b):
+            raise ValueError("at least one of path_a / path_b must be on")
+        unknown = [m for m in drop_modalities if m not in MODALITIES]
+        if unknown:
+            raise ValueError(
+                f"drop_modalities has unknown modalities {unknown}; known: {list(MODALITIES)}"
+            )
+        self.modalities = [
+            m for m in MODALITIES if m in input_dims and m not in set(drop_modalities)
+        ]
+        if not self.modalities:
+            raise ValueError(
+                f"no modality left (inputs {list(input_dims)}, dropped {list(drop_modalities)})"
+            )
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
+        if token_stride < 1:
+            raise ValueError(f"token_stride must be >= 1, got {token_stride}")
+        self.input_dims = {m: int(input_dims[m]) for m in self.modalities}
+        self.n_sync, self.use_sync = n_sync, use_sync
+        self.path_a, self.path_b = path_a, path_b
+        self.d_model, self.token_stride, self.max_frames = d_model, token_stride, max_frames
+        self.grad_checkpointing = grad_checkpointing
+
+        if path_b:
+            self.embed = nn.ModuleDict(
+                {
+                    m: nn.Sequential(nn.Linear(d, d_model), nn.LayerNorm(d_model))
+                    for m, d in self.input_dims.items()
+                }
+            )
+            n_time = math.ceil(max_frames / token_stride)
+            self.time_embed = nn.Parameter(torch.zeros(1, n_time, d_model))
+            self.modality_embed = nn.Parameter(torch.zeros(len(self.modalities), d_model))
+            nn.init.trunc_normal_(self.time_embed, std=0.02)
+            nn.init.trunc_normal_(self.modality_embed, std=0.02)
+            self.embed_dropout = nn.Dropout(dropout)
+            self.layers = nn.ModuleList(
+                [
+                    nn.TransformerEncoderLayer(
+                        d_model,
+                        n_heads,
+                        dim_feedforward,
+                        dropout,
+                        activation="gelu",
+                        batch_first=True,
+                        norm_first=True,
+                    )
+                    for _ in range(n_layers)
+                ]
+            )
+            self.final_norm = nn.LayerNorm(d_model)
+        if path_a:
+            stat_dim = 4 * sum(self.input_dims.values())
+            self.stats_mlp = nn.Sequential(
+                nn.LayerNorm(stat_dim),
+                nn.Linear(stat_dim, d_model),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(d_model, d_model),
+            )
+        fuse_in = d_model * (int(path_a) + int(path_b)) + (n_sync if use_sync else 0)
+        self.last_shared_layer = nn.Linear(fuse_in, d_model)
+        self.fusion_dropout = nn.Dropout(dropout)
+        hidden = max(d_model // 2, 8)
+        self.heads = nn.ModuleList(
+            [
+                nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1))
+                for _ in range(n_tasks)
+            ]
+        )
+
+    # ----------------------------------------------------------------- pieces
+    def _check(self, streams: dict[str, Tensor], sync: Tensor) -> int:
+        b = None
+        for m in self.modalities:
+            if m not in streams:
+                raise KeyError(f"model expects modality {m!r}; got {list(streams)}")
+            x = streams[m]
+            if x.ndim != 3 or x.shape[-1] != self.input_dims[m]:
+                raise ValueError(
+                    f"stream {m!r}: expected (B, T, {self.input_dims[m]}), got {tuple(x.shape)}"
+                )
+            if x.shape[1] > self.max_frames:
+                raise ValueError(
+                    f"stream {m!r} has {x.shape[1]} frames > max_frames={self.max_frames}"
+                )
+            b = x.shape[0] if b is None else b
+        if self.use_sync and tuple(sync.shape) != (b, self.n_sync):
+            raise ValueError(f"sync: expected ({b}, {self.n_sync}), got {tuple(sync.shape)}")
+        return b
+
+    def _pool_time(self, x: Tensor) -> Tensor:
+        """(B, T, D) -> (B, ceil(T / stride), D) by mean over non-overlapping windows."""
+        s = self.token_stride
+        if s == 1:
+            return x
+        b, t, d = x.shape
+        pad = (-t) % s
+        if pad:  # repeat the last frame so every window is full
+            x = torch.cat([x, x[:, -1:].expand(b, pad, d)], dim=1)
+        return x.reshape(b, -1, s, d).mean(dim=2)
+
+    def encode_path_b(self, streams: dict[str, Tensor]) -> Tensor:
+        """Interactive path: (B, d_model)."""
+        tokens = []
+        for i, m in enumerate(self.modalities):
+            x = self.embed[m](self._pool_time(streams[m]))  # (B, T', d)
+            tokens.append(x + self.time_embed[:, : x.shape[1]] + self.modality_embed[i])
+        h = self.embed_dropout(torch.cat(tokens, dim=1))  # (B, M*T', d)
+        for layer in self.layers:
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                h = checkpoint(layer, h, use_reentrant=False)
+            else:
+                h = layer(h)
+        return self.final_norm(h).mean(dim=1)
+
+    def encode_path_a(self, streams: dict[str, Tensor]) -> Tensor:
+        """Statistics path: per modality mean/std/min/max over time -> MLP, (B, d_model)."""
+        stats = []
+        for m in self.modalities:
+            x = streams[m]
+            stats += [x.mean(1), x.std(1, unbiased=False), x.amin(1), x.amax(1)]
+        return self.stats_mlp(torch.cat(stats, dim=-1))
+
+    def shared_representation(self, streams: dict[str, Tensor], sync: Tensor) -> Tensor:
+        """Fused representation fed to every head, (B, d_model)."""
+        self._check(streams, sync)
+        parts = []
+        if self.path_a:
+            parts.append(self.encode_path_a(streams))
+        if self.path_b:
+            parts.append(self.encode_path_b(streams))
+        if self.use_sync:
+            parts.append(sync.to(parts[0].dtype))
+        return self.fusion_dropout(F.gelu(self.last_shared_layer(torch.cat(parts, dim=-1))))
+
+    def forward(self, streams: dict[str, Tensor], sync: Tensor) -> Tensor:
+        """Scores (B, 5) in [1, 5]."""
+        z = self.shared_representation(streams, sync)
+        raw = torch.cat([head(z) for head in self.heads], dim=-1)
+        return SCORE_MIN + (SCORE_MAX - SCORE_MIN) * torch.sigmoid(raw.float())
+
+    # --------------------------------------------------------------- summaries
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by part: embeddings, path_b (encoder), path_a, fusion, head_<task>."""
+        groups: dict[str, list[nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            if name.startswith("heads."):
+                key = f"head_{TASKS[int(name.split('.')[1])]}"
+            elif name.startswith(("embed.", "time_embed", "modality_embed")):
+                key = "embeddings"
+            elif name.startswith(("layers.", "final_norm")):
+                key = "path_b_encoder"
+            elif name.startswith("stats_mlp"):
+                key = "path_a_stats_mlp"
+            else:
+                key = "fusion"
+            groups.setdefault(key, []).append(p)
+        return groups
+
+    def parameter_counts(self) -> dict[str, int]:
+        return {k: sum(p.numel() for p in ps) for k, ps in self.parameter_groups().items()}
+
+
+def build_model(input_dims: dict[str, int], params_model: dict[str, Any]) -> CrossModalTransformer:
+    """Model from the ``model:`` section of params.yaml (unknown keys are an error)."""
+    unknown = set(params_model) - set(MODEL_KEYS)
+    if unknown:
+        raise KeyError(f"unknown model parameter(s) {sorted(unknown)}; known: {list(MODEL_KEYS)}")
+    kw = dict(params_model)
+    kw["drop_modalities"] = tuple(kw.get("drop_modalities") or ())
+    return CrossModalTransformer(input_dims, len(SYNC_FIELDS), **kw)

@@ -1,0 +1,235 @@
+"""Baselines a researcher would try before a cross-modal Transformer (chapter 3.4.1).
+
+* ``mean``: predict the training mean of each task (over present labels).
+* ``ridge`` / ``random_forest``: sklearn regressors on pooled features — per column the
+  mean and std over time of every modality stream, plus the lip-sync triple — after
+  median imputation and standard scaling fit on the training rows only (optional PCA).
+* ``sync_only``: lip_sync predicted from the lip-sync measure alone (a linear regression
+  on the sync confidence and |offset|, fit on train); other tasks NaN.
+
+All baselines share the split and the per-task masking of the main model: a regressor
+for task k is fit on training rows whose label k is present (!= -1.0). Every function
+returns predictions ``(N, 5)`` in TASKS order, clipped to [score_min, score_max], NaN
+for tasks a baseline does not predict.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, RidgeCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from tqa.core.registry import Registry
+from tqa.core.schema import MISSING, SYNC_FIELDS, TASKS, FeatureSet
+
+log = logging.getLogger(__name__)
+
+#: Defaults used only when ``eval.baselines`` lacks a key (params.yaml holds the real ones).
+_DEFAULTS = {
+    "names": ["mean", "ridge", "random_forest", "sync_only"],
+    "ridge_alphas": [0.1, 1.0, 10.0, 100.0, 1000.0],
+    "rf_n_estimators": 200,
+    "rf_max_depth": None,
+    "rf_min_samples_leaf": 2,
+    "rf_max_features": "sqrt",
+    "pca": False,
+    "pca_variance": 0.95,
+}
+
+
+def baseline_params(params: dict) -> dict:
+    """``eval.baselines`` merged over the documented defaults."""
+    return {**_DEFAULTS, **(params.get("eval", {}).get("baselines") or {})}
+
+
+def pooled_features(
+    fs: FeatureSet, modalities: Sequence[str] | None = None, use_sync: bool = True
+) -> tuple[np.ndarray, list[str]]:
+    """(N, F) per-video features: NaN-mean and NaN-std over time of every column, + sync.
+
+    F = sum over modalities of 2 * D_m (+ 3 for the sync triple). Columns whose frames
+    are all NaN for a video stay NaN (the imputer fills them).
+    """
+    blocks, names = [], []
+    for m in modalities or fs.modalities:
+        arr = fs.streams[m].astype(np.float64)
+        cols = fs.names.get(m) or [f"{m}_{i}" for i in range(arr.shape[2])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN
+            blocks += [np.nanmean(arr, axis=1), np.nanstd(arr, axis=1)]
+        names += [f"{c}__mean" for c in cols] + [f"{c}__std" for c in cols]
+    if use_sync:
+        blocks.append(fs.sync.astype(np.float64))
+        names += [f"sync__{f}" for f in SYNC_FIELDS]
+    return np.concatenate(blocks, axis=1), names
+
+
+def _clip(pred: np.ndarray, params: dict) -> np.ndarray:
+    d = params.get("data", {})
+    return np.clip(pred, d.get("score_min", 1.0), d.get("score_max", 5.0))
+
+
+def _train_rows(labels: np.ndarray, split: np.ndarray, k: int) -> np.ndarray:
+    y = labels[:, k]
+    return (np.asarray(split) == "train") & np.isfinite(y) & (y != MISSING)
+
+
+def _check(labels: np.ndarray, split: np.ndarray, n: int) -> None:
+    if labels.shape != (n, len(TASKS)):
+        raise ValueError(f"labels have shape {labels.shape}, expected ({n}, {len(TASKS)})")
+    if len(split) != n:
+        raise ValueError(f"split has {len(split)} entries, expected {n}")
+    if not np.any(np.asarray(split) == "train"):
+        raise ValueError("split has no 'train' rows")
+
+
+def mean_baseline(labels: np.ndarray, split: np.ndarray, params: dict | None = None) -> np.ndarray:
+    """(N, 5): every video gets the training mean of each task (NaN if a task has no train label)."""
+    labels = np.asarray(labels, dtype=float)
+    _check(labels, split, labels.shape[0])
+    out = np.full(labels.shape, np.nan)
+    for k in range(len(TASKS)):
+        rows = _train_rows(labels, split, k)
+        if rows.any():
+            out[:, k] = labels[rows, k].mean()
+    return out
+
+
+def _regressor_pipeline(estimator, bp: dict) -> Pipeline:
+    steps = [
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+        ("scale", StandardScaler()),
+    ]
+    if bp.get("pca"):
+        steps.append(
+            ("pca", PCA(n_components=float(bp.get("pca_variance", 0.95)), svd_solver="full"))
+        )
+    steps.append(("model", estimator))
+    return Pipeline(steps)
+
+
+def _per_task(
+    x: np.ndarray,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    make: Callable[[], object],
+    tasks: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Fit ``make()`` per task on present training labels; predict every row."""
+    labels = np.asarray(labels, dtype=float)
+    _check(labels, split, x.shape[0])
+    out = np.full(labels.shape, np.nan)
+    for k in tasks if tasks is not None else range(len(TASKS)):
+        rows = _train_rows(labels, split, k)
+        if rows.sum() < 2:
+            log.warning(
+                "baseline: task %s has %d training labels; left NaN", TASKS[k], int(rows.sum())
+            )
+            continue
+        model = make()
+        model.fit(x[rows], labels[rows, k])
+        out[:, k] = model.predict(x)
+    return _clip(out, params)
+
+
+def ridge_baseline(
+    fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict
+) -> np.ndarray:
+    """(N, 5) ridge regression on pooled features; alpha chosen by efficient LOO-CV on train."""
+    bp = baseline_params(params)
+    x, _ = pooled_features(fs)
+    return _per_task(
+        x,
+        labels,
+        split,
+        params,
+        lambda: _regressor_pipeline(RidgeCV(alphas=list(map(float, bp["ridge_alphas"]))), bp),
+    )
+
+
+def random_forest_baseline(
+    fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict, seed: int | None = None
+) -> np.ndarray:
+    """(N, 5) random forest (Breiman 2001) on pooled features.
+
+    ``rf_max_features`` (default "sqrt" of the thousands of pooled columns) keeps it
+    to seconds; 1.0 (sklearn's regression default) is ~20x slower on landmark features.
+    """
+    bp = baseline_params(params)
+    seed = int(params.get("seed", 0) if seed is None else seed)
+    x, _ = pooled_features(fs)
+
+    def make():
+        rf = RandomForestRegressor(
+            n_estimators=int(bp["rf_n_estimators"]),
+            max_depth=bp["rf_max_depth"],
+            min_samples_leaf=int(bp["rf_min_samples_leaf"]),
+            max_features=bp["rf_max_features"],
+            random_state=seed,
+            n_jobs=1,
+        )
+        return _regressor_pipeline(rf, bp)
+
+    return _per_task(x, labels, split, params, make)
+
+
+def sync_features(sync: np.ndarray) -> np.ndarray:
+    """(N, 2) [confidence, |offset|] from the (N, 3) SYNC_FIELDS triple."""
+    s = np.asarray(sync, dtype=float)
+    return np.stack(
+        [s[:, SYNC_FIELDS.index("confidence")], np.abs(s[:, SYNC_FIELDS.index("offset")])], axis=1
+    )
+
+
+def sync_only_baseline(
+    fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict
+) -> np.ndarray:
+    """(N, 5): lip_sync from the sync measure alone (linear map of confidence, |offset|); others NaN."""
+    x = sync_features(fs.sync)
+    make = lambda: Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("model", LinearRegression()),
+        ]
+    )
+    return _per_task(x, labels, split, params, make, tasks=[TASKS.index("lip_sync")])
+
+
+def _mean(fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict) -> np.ndarray:
+    return mean_baseline(labels, split, params)
+
+
+#: name -> ``f(fs, labels, split, params) -> (N, 5)``; plug-ins: entry-point group ``tqa.baselines``.
+BASELINES: Registry[Callable[..., np.ndarray]] = Registry(
+    "baseline", entry_point_group="tqa.baselines"
+)
+BASELINES.add("mean", _mean)
+BASELINES.add("ridge", ridge_baseline)
+BASELINES.add("random_forest", random_forest_baseline)
+BASELINES.add("sync_only", sync_only_baseline)
+
+
+def run_baselines(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    names: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Name -> (N, 5) predictions for each baseline of ``eval.baselines.names``."""
+    names = list(names or baseline_params(params)["names"])
+    fns = {name: BASELINES.get(name) for name in names}  # fails before any work on a typo
+    out = {}
+    for name in names:
+        log.info("baseline %s", name)
+        out[name] = fns[name](fs, np.asarray(labels, dtype=float), np.asarray(split), params)
+    return out

@@ -1,0 +1,485 @@
+"""Error analysis and agreement with ratings (chapter 3.4.3-3.4.4), and ``tqa evaluate``.
+
+Inputs everywhere: targets ``(N, 5)`` with -1.0 for missing, predictions ``(N, 5)``
+(NaN where a model does not predict a task), ``video_ids`` (N), in TASKS order.
+
+* :func:`residuals`: long table video_id, task, true, pred, residual (= pred - true).
+* :func:`confusion_matrices`: 3-class confusion per task (bins of ``eval.class_bounds``).
+* :func:`bland_altman`: bias and 95 % limits of agreement (Bland & Altman 1986).
+* :func:`agreement_table`: CCC, QWK, Pearson, bias, limits of agreement per task.
+* :func:`worst_k`: the k largest mean |error| videos joined with their degradation params.
+* :func:`error_vs_degradation` / :func:`prediction_vs_degradation`: Spearman of |error|
+  (resp. each predicted score) with every numeric degradation parameter.
+* :func:`error_by_group`: MAE per generator profile / identity.
+* :func:`write_reports_index`: ``reports/README.md`` listing every figure and table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.atomic import write_json, write_text
+from tqa.core.params import load_params, resolve
+from tqa.core.schema import MISSING, TASKS
+from tqa.study.metrics import (
+    DEFAULT_CLASS_BOUNDS,
+    ccc,
+    confusion,
+    pearson,
+    qwk,
+    spearman,
+    valid_pairs,
+)
+
+log = logging.getLogger(__name__)
+
+#: z of the two-sided 95 % normal interval used for limits of agreement.
+LOA_Z: float = 1.96
+#: Name of the ground-truth degradation table the sample corpus writes beside labels.csv.
+DEGRADATIONS_FILE: str = "degradations.csv"
+
+
+def _bounds(params_eval: dict | None) -> tuple[float, ...]:
+    return tuple((params_eval or {}).get("class_bounds", DEFAULT_CLASS_BOUNDS))
+
+
+# --------------------------------------------------------------------------- residuals
+def residuals(
+    y_true: np.ndarray, y_pred: np.ndarray, video_ids: Sequence[str], tasks: Sequence[str] = TASKS
+) -> pd.DataFrame:
+    """Long table (video_id, task, true, pred, residual = pred - true, abs_error), valid pairs only."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    frames = []
+    for k, task in enumerate(tasks):
+        keep = np.isfinite(y_true[:, k]) & np.isfinite(y_pred[:, k]) & (y_true[:, k] != MISSING)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "video_id": np.asarray(video_ids, dtype=object)[keep],
+                    "task": task,
+                    "true": y_true[keep, k],
+                    "pred": y_pred[keep, k],
+                }
+            )
+        )
+    df = pd.concat(frames, ignore_index=True)
+    df["residual"] = df["pred"] - df["true"]
+    df["abs_error"] = df["residual"].abs()
+    return df
+
+
+def residual_summary(res: pd.DataFrame) -> pd.DataFrame:
+    """Per task: n, mean / std / quantiles of the residual, share with |error| > 0.5 and > 1."""
+    g = res.groupby("task", sort=False)
+    out = pd.DataFrame(
+        {
+            "n": g.size(),
+            "mean": g["residual"].mean(),
+            "std": g["residual"].std(),
+            "q05": g["residual"].quantile(0.05),
+            "median": g["residual"].median(),
+            "q95": g["residual"].quantile(0.95),
+            "share_abs_gt_0.5": g["abs_error"].apply(lambda s: float((s > 0.5).mean())),
+            "share_abs_gt_1.0": g["abs_error"].apply(lambda s: float((s > 1.0).mean())),
+        }
+    )
+    return out.reindex([t for t in TASKS if t in out.index]).reset_index()
+
+
+def confusion_matrices(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    params_eval: dict | None = None,
+    tasks: Sequence[str] = TASKS,
+) -> dict[str, np.ndarray]:
+    """Task -> (K, K) counts (rows true class, columns predicted class)."""
+    b = _bounds(params_eval)
+    return {
+        t: confusion(np.asarray(y_true)[:, k], np.asarray(y_pred)[:, k], b)
+        for k, t in enumerate(tasks)
+    }
+
+
+def class_labels(
+    params_eval: dict | None = None, score_min: float = 1.0, score_max: float = 5.0
+) -> list[str]:
+    """Readable names of the bins: ['[1,3)', '[3,4)', '[4,5]']."""
+    edges = [score_min, *_bounds(params_eval), score_max]
+    return [
+        f"[{edges[i]:g},{edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
+        for i in range(len(edges) - 1)
+    ]
+
+
+# --------------------------------------------------------------------------- agreement
+def bland_altman(y_true, y_pred) -> dict[str, float]:
+    """Bias (mean of pred - true), its SD (ddof=1) and limits bias ± 1.96 SD (Bland & Altman 1986)."""
+    t, p = valid_pairs(y_true, y_pred)
+    d = p - t
+    if d.size == 0:
+        return {"n": 0, "bias": math.nan, "sd": math.nan, "loa_low": math.nan, "loa_high": math.nan}
+    sd = float(d.std(ddof=1)) if d.size > 1 else math.nan
+    bias = float(d.mean())
+    return {
+        "n": int(d.size),
+        "bias": bias,
+        "sd": sd,
+        "loa_low": bias - LOA_Z * sd,
+        "loa_high": bias + LOA_Z * sd,
+    }
+
+
+def agreement_table(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    params_eval: dict | None = None,
+    tasks: Sequence[str] = TASKS,
+) -> pd.DataFrame:
+    """Per task: n, CCC, QWK, Pearson and the Bland-Altman bias / limits of agreement."""
+    b = _bounds(params_eval)
+    rows = []
+    for k, task in enumerate(tasks):
+        t, p = np.asarray(y_true, float)[:, k], np.asarray(y_pred, float)[:, k]
+        ba = bland_altman(t, p)
+        rows.append(
+            {
+                "task": task,
+                "n": ba["n"],
+                "ccc": ccc(t, p),
+                "qwk": qwk(t, p, b),
+                "pearson": pearson(t, p),
+                "bias": ba["bias"],
+                "loa_low": ba["loa_low"],
+                "loa_high": ba["loa_high"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- degradations
+def load_degradations(root: str | Path) -> pd.DataFrame | None:
+    """``<root>/degradations.csv`` (ground truth of the sample corpus), or None when absent."""
+    path = Path(resolve(root)) / DEGRADATIONS_FILE
+    if not path.exists():
+        return None
+    df = pd.read_csv(path, dtype={"video_id": str})
+    if "video_id" not in df.columns:
+        raise ValueError(f"{path}: no 'video_id' column (columns: {list(df.columns)})")
+    return df
+
+
+def numeric_columns(df: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
+    """Numeric, non-constant columns (degradation parameters worth correlating),
+    minus ``video_id``, task columns and ``exclude`` (identifiers such as a row index or
+    a render seed: ``eval.degradation_exclude``)."""
+    cols = []
+    for c in df.columns:
+        if c == "video_id" or c in exclude or c in TASKS:
+            continue
+        s = pd.to_numeric(df[c], errors="coerce")
+        if (
+            s.notna().sum() >= 3
+            and s.dropna().nunique() > 1
+            and pd.api.types.is_numeric_dtype(df[c])
+        ):
+            cols.append(c)
+    return cols
+
+
+def _spearman_row(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+    from scipy import stats
+
+    keep = np.isfinite(x) & np.isfinite(y)
+    n = int(keep.sum())
+    rho = spearman(x[keep], y[keep])
+    if not np.isfinite(rho):
+        return math.nan, math.nan, n
+    return rho, float(stats.spearmanr(x[keep], y[keep]).pvalue), n
+
+
+def error_vs_degradation(
+    res: pd.DataFrame, degradations: pd.DataFrame, exclude: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Spearman rho (and p) of |error| with each numeric degradation column, per task."""
+    deg = degradations.set_index("video_id")
+    rows = []
+    for task, g in res.groupby("task", sort=False):
+        sub = deg.reindex(g["video_id"])
+        for col in numeric_columns(degradations, exclude):
+            rho, pval, n = _spearman_row(
+                pd.to_numeric(sub[col], errors="coerce").to_numpy(float),
+                g["abs_error"].to_numpy(float),
+            )
+            rows.append(
+                {"task": task, "parameter": col, "spearman_abs_error": rho, "p_value": pval, "n": n}
+            )
+    return pd.DataFrame(rows)
+
+
+def prediction_vs_degradation(
+    y_pred: np.ndarray,
+    video_ids: Sequence[str],
+    degradations: pd.DataFrame,
+    tasks: Sequence[str] = TASKS,
+    exclude: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Spearman rho of each predicted score with each injected degradation level (task x parameter)."""
+    deg = degradations.set_index("video_id").reindex(list(video_ids))
+    rows = []
+    for k, task in enumerate(tasks):
+        for col in numeric_columns(degradations, exclude):
+            rho, pval, n = _spearman_row(
+                pd.to_numeric(deg[col], errors="coerce").to_numpy(float),
+                np.asarray(y_pred, float)[:, k],
+            )
+            rows.append({"task": task, "parameter": col, "spearman": rho, "p_value": pval, "n": n})
+    return pd.DataFrame(rows)
+
+
+def worst_k(
+    res: pd.DataFrame,
+    k: int = 10,
+    degradations: pd.DataFrame | None = None,
+    meta: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The ``k`` videos with the largest mean |error| over their rated tasks, with per-task
+    residuals, metadata (group, generator) and degradation parameters joined on video_id."""
+    wide = res.pivot(index="video_id", columns="task", values="residual")
+    wide = wide[[t for t in TASKS if t in wide.columns]].add_prefix("residual_")
+    wide.insert(0, "mean_abs_error", res.groupby("video_id")["abs_error"].mean())
+    out = wide.sort_values("mean_abs_error", ascending=False).head(int(k)).reset_index()
+    if meta is not None:
+        cols = [c for c in ("video_id", "group", "generator") if c in meta.columns]
+        out = out.merge(meta[cols], on="video_id", how="left")
+    if degradations is not None:
+        extra = [c for c in degradations.columns if c not in out.columns or c == "video_id"]
+        out = out.merge(degradations[extra], on="video_id", how="left")
+    return out
+
+
+def error_by_group(res: pd.DataFrame, meta: pd.DataFrame, column: str) -> pd.DataFrame:
+    """MAE, bias and n per (``column`` value, task); ``column`` e.g. 'generator' or 'group'."""
+    if column not in meta.columns:
+        raise KeyError(f"no column {column!r} in metadata (columns: {list(meta.columns)})")
+    df = res.merge(meta[["video_id", column]], on="video_id", how="left")
+    df[column] = df[column].fillna("(none)").astype(str)
+    g = df.groupby([column, "task"], sort=True)
+    out = pd.DataFrame(
+        {"n": g.size(), "mae": g["abs_error"].mean(), "bias": g["residual"].mean()}
+    ).reset_index()
+    out["task"] = pd.Categorical(
+        out["task"], [t for t in TASKS if t in set(out["task"])], ordered=True
+    )
+    return out.sort_values([column, "task"]).reset_index(drop=True).astype({"task": str})
+
+
+# --------------------------------------------------------------------------- reports index
+def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> Path:
+    """Write ``reports/README.md``: every figure with its caption, every table, provenance."""
+    from tqa.study.reporting import REPORTS, provenance
+
+    rdir = Path(reports_dir or REPORTS)
+    prov = provenance(params)
+
+    def short(caption: str) -> str:  # the provenance is stated once, at the top
+        return caption.replace(prov, "").strip() or "(no caption)"
+
+    lines = [
+        "# Reports",
+        "",
+        "Generated by the study notebooks (`dvc repro`); do not edit by hand.",
+        "",
+        f"**Provenance** (of every figure and table below unless its caption says otherwise). {prov}",
+        "",
+        "Numbers here are measured on the data named above. Numbers quoted from the thesis chapter "
+        "(EmotionTalk) appear only in columns labelled as reported in the chapter, never as our results.",
+        "",
+    ]
+    metrics_json = rdir / "metrics.json"
+    if metrics_json.exists():
+        lines += ["Headline test metrics: [`metrics.json`](metrics.json).", ""]
+    lines += ["## Figures", ""]
+    figs = sorted((rdir / "figures").glob("*.png"))
+    for f in figs:
+        cap_path = f.with_suffix(".txt")
+        cap = cap_path.read_text(encoding="utf-8").strip() if cap_path.exists() else "(no caption)"
+        lines.append(f"- [`{f.name}`](figures/{f.name}): {short(cap)}")
+    if not figs:
+        lines.append("(none yet)")
+    lines += ["", "## Tables", ""]
+    tables = sorted((rdir / "tables").glob("*.csv"))
+    for t in tables:
+        md = t.with_suffix(".md")
+        first = md.read_text(encoding="utf-8").splitlines()[0].strip() if md.exists() else ""
+        cap = first if first and not first.startswith("|") else "(no caption)"
+        md_link = f" ([md](tables/{md.name}))" if md.exists() else ""
+        lines.append(f"- [`{t.name}`](tables/{t.name}){md_link}: {short(cap)}")
+    if not tables:
+        lines.append("(none yet)")
+    out = rdir / "README.md"
+    write_text(out, "\n".join(lines) + "\n")
+    return out
+
+
+# --------------------------------------------------------------------------- metrics.json
+def metrics_json_payload(
+    params: dict,
+    summary: pd.DataFrame,
+    baseline_rows: pd.DataFrame,
+    strategy: str,
+    n_seeds: int,
+    metrics: Sequence[str] | None = None,
+) -> dict:
+    """Nested dict for ``reports/metrics.json`` (DVC metrics): the main model (``strategy``,
+    mean over seeds), every strategy in ``summary`` (rows of :func:`tqa.study.studies.summarize`,
+    config = strategy name) and each baseline, per task, plus provenance strings."""
+    from tqa.study.reporting import provenance
+
+    metrics = list(metrics or ["pearson", "spearman", "rmse", "mae", "ccc", "qwk"])
+
+    def per_task(cfg: str) -> dict:
+        out = {}
+        for task in TASKS:
+            s = summary[
+                (summary["config"] == cfg)
+                & (summary["task"] == task)
+                & summary["metric"].isin(metrics)
+            ]
+            out[task] = {m: _num(v) for m, v in zip(s["metric"], s["mean"])}
+        return out
+
+    main = per_task(strategy)
+    strategies = {cfg: per_task(cfg) for cfg in dict.fromkeys(summary["config"])}
+    base: dict = {}
+    for name, g in baseline_rows.groupby("config", sort=False):
+        base[name] = {
+            r["task"]: {m: _num(r[m]) for m in metrics if m in r} for _, r in g.iterrows()
+        }
+    return {
+        "provenance": provenance(params),
+        "data_root": str(params["data"]["root"]),
+        "extractors": {
+            m: params["features"].get(m) for m in ("visual", "audio", "landmarks", "au", "sync")
+        },
+        "main_model": {
+            "strategy": strategy,
+            "n_seeds": int(n_seeds),
+            "split": "test",
+            "tasks": main,
+        },
+        "strategies": strategies,
+        "baselines": base,
+    }
+
+
+def _num(v) -> float | None:
+    """JSON-safe number: NaN -> None (DVC shows it as '-')."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+# --------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> int:
+    """``tqa evaluate``: score a predictions CSV against labels, or rebuild reports/README.md."""
+    ap = argparse.ArgumentParser(prog="tqa evaluate", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted override, e.g. data.root=data/external/x (repeatable; value parsed as YAML)",
+    )
+    ap.add_argument("--predictions", help="CSV with video_id and the five task columns")
+    ap.add_argument(
+        "--splits",
+        default="test",
+        help="comma-separated splits to score (default test; 'all' = every row)",
+    )
+    ap.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        help="bootstrap resamples for CIs (default eval.bootstrap)",
+    )
+    ap.add_argument("--out", help="write the task x metric table here (.csv or .json)")
+    ap.add_argument("--index", action="store_true", help="rebuild reports/README.md")
+    args = ap.parse_args(argv)
+
+    import yaml
+
+    overrides = {}
+    for item in args.set:
+        if "=" not in item:
+            ap.error(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k] = yaml.safe_load(v)
+    params = load_params(args.params, overrides)
+    if not args.predictions and not args.index:
+        ap.error("nothing to do: give --predictions and/or --index")
+    if args.predictions:
+        table = evaluate_predictions_file(args.predictions, params, args.splits, args.bootstrap)
+        with pd.option_context("display.width", 200, "display.max_columns", 40):
+            print(table.round(4).to_string())
+        if args.out:
+            out = Path(args.out)
+            if out.suffix == ".json":
+                write_json(
+                    out, {t: {k: _num(v) for k, v in row.items()} for t, row in table.iterrows()}
+                )
+            else:
+                from tqa.core.atomic import write_csv
+
+                write_csv(out, table.reset_index())
+    if args.index:
+        print(write_reports_index(params))
+    return 0
+
+
+def evaluate_predictions_file(
+    path: str | Path, params: dict, splits: str = "test", bootstrap: int | None = None
+) -> pd.DataFrame:
+    """Task x metric table of a predictions CSV against ``data.root``'s labels (and the split file)."""
+    from tqa.data.labels import load_dataset
+    from tqa.study.metrics import evaluate_tasks
+
+    pred = pd.read_csv(path, dtype={"video_id": str})
+    missing_cols = [c for c in ("video_id", *TASKS) if c not in pred.columns]
+    if missing_cols:
+        raise ValueError(f"{path}: missing column(s) {missing_cols}")
+    labels = load_dataset(
+        resolve(params["data"]["root"]),
+        params,
+        check_media=False,
+        check_files=False,
+        progress=False,
+    ).labels.set_index("video_id")
+    unknown = sorted(set(pred["video_id"]) - set(labels.index))
+    if unknown:
+        raise ValueError(f"{path}: {len(unknown)} video ids not in labels, e.g. {unknown[:3]}")
+    if splits != "all":
+        from tqa.data.splits import read_split
+
+        sp = read_split(resolve(params["split"]["out"])).set_index("video_id")["split"]
+        pred = pred[pred["video_id"].map(sp).isin(splits.split(","))]
+        if pred.empty:
+            raise ValueError(f"{path}: no rows in split(s) {splits}")
+    y = labels.loc[pred["video_id"], list(TASKS)].to_numpy(float)
+    n_boot = params["eval"].get("bootstrap", 0) if bootstrap is None else bootstrap
+    return evaluate_tasks(
+        y,
+        pred[list(TASKS)].to_numpy(float),
+        params["eval"],
+        bootstrap=n_boot,
+        seed=int(params.get("seed", 0)),
+    )

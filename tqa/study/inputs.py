@@ -1,0 +1,139 @@
+"""The one feature loader of the study: features, labels and split aligned on video ids.
+
+Every consumer (training runs, studies, analysis notebooks, bundle) reads its inputs
+through :func:`load_training_data`, so "which videos count" is decided in one place:
+current feature-cache files (or a bring-your-own feature table), rows with labels and a
+split entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.params import resolve
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.data.labels import load_dataset
+from tqa.data.splits import read_split
+from tqa.features.cache import is_cached, load_feature_set
+from tqa.features.pipeline import config_hash_from_params
+from tqa.features.tables import load_feature_table
+
+log = logging.getLogger(__name__)
+
+
+def load_training_data(
+    params: dict,
+    features_table: str | list[str] | None = None,
+) -> tuple[FeatureSet, np.ndarray, np.ndarray]:
+    """Features, labels (N, 5) and split (N,) aligned on the videos present in all three.
+
+    Features come from ``features_table`` (default ``byo.features_table``) when given,
+    else from the extraction cache ``features.cache_dir``: only cache files whose
+    ``config_hash`` is the current one (:func:`tqa.features.pipeline.config_hash_from_params`)
+    and whose source fingerprint matches the video file now on disk (when it exists) are
+    used; the others are left out with a warning naming them.
+    """
+    if features_table is None:
+        features_table = (params.get("byo") or {}).get("features_table")
+    ds = load_dataset(resolve(params["data"]["root"]), params, check_files=False, progress=False)
+    lab = ds.labels.set_index("video_id")
+    spl = read_split(resolve(params["split"]["out"])).set_index("video_id")["split"]
+    ids = [v for v in lab.index if v in spl.index]
+    if features_table:
+        tables = (
+            [features_table]
+            if isinstance(features_table, (str, os.PathLike))
+            else list(features_table)
+        )
+        fs = load_feature_table(
+            [resolve(t) for t in tables],
+            n_frames=int(params["features"]["n_frames"]),
+            fps=float(params["features"]["grid_fps"]),
+        )
+    else:
+        cache_dir = resolve(params["features"]["cache_dir"])
+        chash = config_hash_from_params(params)
+        # only files made with the current extractor configuration from the current video
+        # content count: a video whose (re-)extraction failed is left out, not fatal
+        paths = lab["path"] if "path" in lab.columns else pd.Series(dtype=object)
+
+        def source(v: str) -> str | None:
+            p = paths.get(v)
+            return p if isinstance(p, str) and p else None
+
+        current = [v for v in ids if is_cached(cache_dir, v, chash, source=source(v))]
+        keep = set(current)
+        stale = [v for v in ids if v not in keep]
+        if stale:
+            log.warning(
+                "%d labelled video(s) have no current feature-cache file in %s (missing, or made with "
+                "another extractor configuration / another version of the video) and are left out: %s%s",
+                len(stale),
+                cache_dir,
+                stale[:10],
+                " ..." if len(stale) > 10 else "",
+            )
+        if not current:
+            raise RuntimeError(
+                f"no labelled video has a current feature-cache file in {cache_dir} "
+                f"(config hash {chash}; run `tqa extract`)"
+            )
+        fs = load_feature_set(cache_dir, current)
+    have = set(fs.video_ids)
+    ids = [v for v in ids if v in have]
+    if not ids:
+        raise RuntimeError("no video has features, labels and a split entry")
+    dropped = len(lab) - len(ids)
+    if dropped:
+        log.warning("%d labelled video(s) lack features or a split entry and are left out", dropped)
+    fs = fs.subset(ids)
+    return fs, lab.loc[ids, list(TASKS)].to_numpy(np.float32), spl.loc[ids].to_numpy(str)
+
+
+@dataclass
+class StudyInputs:
+    """Features, labels (N, 5; -1.0 missing), split (N,) and per-video metadata, row-aligned."""
+
+    features: FeatureSet
+    labels: np.ndarray
+    split: np.ndarray
+    meta: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        n = len(self.features.video_ids)
+        self.labels = np.asarray(self.labels, dtype=float)
+        self.split = np.asarray(self.split, dtype=object)
+        if self.labels.shape != (n, len(TASKS)) or self.split.shape != (n,) or len(self.meta) != n:
+            raise ValueError(
+                f"inputs not aligned: {n} videos, labels {self.labels.shape}, "
+                f"split {self.split.shape}, meta {len(self.meta)} rows"
+            )
+
+
+def load_inputs(params: dict, progress: bool = True) -> StudyInputs:
+    """Features, labels and split aligned by video id, exactly as training loads them.
+
+    Delegates to :func:`load_training_data` (extraction cache, or the
+    ``byo.features_table`` when set), so that a fit recorded by notebook 05 / ``tqa train``
+    has the same inputs hash here and is reused instead of retrained.
+    """
+    fs, y, split = load_training_data(params)
+    ds = load_dataset(
+        resolve(params["data"]["root"]),
+        params,
+        check_media=False,
+        check_files=False,
+        progress=progress,
+    )
+    meta = ds.labels.set_index("video_id").loc[fs.video_ids].reset_index()
+    return StudyInputs(
+        features=fs,
+        labels=np.asarray(y, dtype=float),
+        split=np.asarray(split, dtype=object),
+        meta=meta,
+    )

@@ -1,0 +1,190 @@
+"""Small matplotlib helpers for the study notebooks (each returns the Figure it draws).
+
+Kept free of seaborn so that they work headless with only matplotlib (Agg backend).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from tqa.core.schema import TASKS  # noqa: E402
+from tqa.study.metrics import pearson, valid_pairs  # noqa: E402
+
+
+def _grid(n: int, ncols: int = 5, size: float = 3.0):
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def scatter_pred_true(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    tasks: Sequence[str] = TASKS,
+    lims: tuple[float, float] = (1.0, 5.0),
+):
+    """One panel per task: predicted vs true (valid pairs), identity line, Pearson in title."""
+    fig, axes = _grid(len(tasks))
+    for k, (ax, task) in enumerate(zip(axes, tasks)):
+        t, p = valid_pairs(y_true[:, k], y_pred[:, k])
+        ax.scatter(t, p, s=12, alpha=0.7)
+        ax.plot(lims, lims, "k--", lw=0.8)
+        ax.set(xlim=lims, ylim=lims, xlabel="true", ylabel="predicted")
+        r = pearson(t, p)
+        ax.set_title(
+            f"{task}\nn={t.size}, r={r:.2f}" if np.isfinite(r) else f"{task}\nn={t.size}, r=n/a",
+            fontsize=9,
+        )
+    fig.tight_layout()
+    return fig
+
+
+def residual_hist(res: pd.DataFrame, tasks: Sequence[str] = TASKS, bins: int = 20):
+    """Histogram of residuals (pred - true) per task from :func:`tqa.study.evaluation.residuals`."""
+    fig, axes = _grid(len(tasks))
+    for ax, task in zip(axes, tasks):
+        r = res.loc[res["task"] == task, "residual"].to_numpy()
+        if r.size:
+            ax.hist(r, bins=bins, color="tab:blue", alpha=0.8)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set(title=f"{task} (n={r.size})", xlabel="pred - true")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_grid(matrices: dict[str, np.ndarray], class_names: Sequence[str]):
+    """3-class confusion matrices (rows true, columns predicted) as annotated heatmaps."""
+    fig, axes = _grid(len(matrices))
+    for ax, (task, cm) in zip(axes, matrices.items()):
+        ax.imshow(cm, cmap="Blues")
+        top = max(int(cm.max()), 1)
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if cm[i, j] > top / 2 else "black",
+                )
+        ax.set_xticks(range(len(class_names)), class_names, fontsize=7)
+        ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
+        ax.set(title=task, xlabel="predicted", ylabel="true")
+    fig.tight_layout()
+    return fig
+
+
+def bland_altman_grid(y_true: np.ndarray, y_pred: np.ndarray, tasks: Sequence[str] = TASKS):
+    """Bland-Altman plots: difference (pred - true) vs mean, bias and ±1.96 SD lines."""
+    from tqa.study.evaluation import bland_altman
+
+    fig, axes = _grid(len(tasks))
+    for k, (ax, task) in enumerate(zip(axes, tasks)):
+        t, p = valid_pairs(y_true[:, k], y_pred[:, k])
+        ax.scatter((t + p) / 2, p - t, s=12, alpha=0.7)
+        ba = bland_altman(t, p)
+        for v, style in ((ba["bias"], "-"), (ba["loa_low"], "--"), (ba["loa_high"], "--")):
+            if np.isfinite(v):
+                ax.axhline(v, color="tab:red", ls=style, lw=0.9)
+        ax.set(title=f"{task} (n={ba['n']})", xlabel="mean of pred and true", ylabel="pred - true")
+    fig.tight_layout()
+    return fig
+
+
+def bar_with_error(
+    summary: pd.DataFrame,
+    metric: str,
+    group: str = "config",
+    tasks: Sequence[str] = TASKS,
+    reference: dict[str, float] | None = None,
+):
+    """Grouped bars (task on x, one bar per ``group`` value), mean ± std over seeds.
+
+    ``summary``: rows of :func:`tqa.study.studies.summarize` (columns group, task, metric, mean, std).
+    ``reference``: optional task -> value drawn as black ticks (e.g. a baseline).
+    """
+    s = summary[summary["metric"] == metric]
+    groups = list(dict.fromkeys(s[group]))
+    tasks = [t for t in tasks if t in set(s["task"])]
+    x = np.arange(len(tasks))
+    width = 0.8 / max(len(groups), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) + 0.3 * len(groups)), 3.8))
+    for i, g in enumerate(groups):
+        sg = s[s[group] == g].set_index("task").reindex(tasks)
+        err = sg["std"].fillna(0).to_numpy()
+        ax.bar(
+            x + (i - (len(groups) - 1) / 2) * width,
+            sg["mean"].to_numpy(),
+            width,
+            yerr=err,
+            capsize=2,
+            label=str(g),
+        )
+    if reference:
+        for j, t in enumerate(tasks):
+            if t in reference and np.isfinite(reference[t]):
+                ax.hlines(reference[t], j - 0.45, j + 0.45, colors="k", lw=1.2)
+    ax.set_xticks(x, tasks)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, ncol=min(4, len(groups)), loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def heatmap(
+    table: pd.DataFrame,
+    title: str = "",
+    fmt: str = "{:.2f}",
+    cmap: str = "RdBu_r",
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+):
+    """Annotated heatmap of a numeric (rows x columns) table, e.g. Spearman task x parameter."""
+    vals = table.to_numpy(float)
+    fig, ax = plt.subplots(
+        figsize=(max(4.0, 0.9 * table.shape[1] + 2), max(2.5, 0.45 * table.shape[0] + 1))
+    )
+    ax.imshow(np.nan_to_num(vals), cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            ax.text(
+                j,
+                i,
+                "n/a" if not np.isfinite(vals[i, j]) else fmt.format(vals[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+            )
+    ax.set_xticks(
+        range(table.shape[1]), [str(c) for c in table.columns], rotation=45, ha="right", fontsize=7
+    )
+    ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(history: pd.DataFrame, columns: Sequence[str] | None = None):
+    """Per-epoch curves of a fit's history (e.g. train/val loss)."""
+    cols = list(columns or [c for c in history.columns if "loss" in c])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    x = history["epoch"] if "epoch" in history.columns else np.arange(len(history))
+    for c in cols:
+        ax.plot(x, history[c], label=c)
+    ax.set(xlabel="epoch", ylabel="loss")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

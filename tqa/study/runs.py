@@ -1,0 +1,124 @@
+"""Training runs of the study: one weighting strategy x ``train.seeds`` (chapter 3.3), ``tqa train``.
+
+Each fit is written to ``<train.out_dir>/<strategy>/seed<k>/`` and recorded in the study's
+results store so that the comparison notebooks reuse it instead of training again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+
+import numpy as np
+
+from tqa.core.atomic import write_csv, write_json
+from tqa.core.params import load_params, resolve
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.model.training import FitResult, fit
+from tqa.study.inputs import load_training_data
+from tqa.study.studies import record_fit
+
+log = logging.getLogger(__name__)
+
+
+def run_strategy(
+    features: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    strategy: str,
+    seeds: list[int] | None = None,
+    models_dir: str | os.PathLike | None = None,
+    reports_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> list[FitResult]:
+    """Train ``strategy`` once per seed (default ``train.seeds``).
+
+    Writes ``<models_dir>/<strategy>/seed<k>/`` per fit and
+    ``<reports_dir>/<strategy>/metrics.json`` (per seed and mean over seeds: val/test
+    masked MSE per task) plus ``history_seed<k>.csv``. Defaults: ``train.out_dir`` and
+    reports/training.
+    """
+    seeds = list(seeds if seeds is not None else params["train"]["seeds"])
+    models_dir = resolve(models_dir or params["train"].get("out_dir", "models"))
+    reports_dir = resolve(reports_dir or "reports/training") / strategy
+    results, per_seed = [], {}
+    for seed in seeds:
+        out = models_dir / strategy / f"seed{seed}"
+        res = fit(
+            features,
+            labels,
+            split,
+            params,
+            strategy=strategy,
+            seed=int(seed),
+            out_dir=out,
+            progress=progress,
+        )
+        results.append(res)
+        record_fit(res, features, labels, split, params)
+        per_seed[f"seed{seed}"] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        write_csv(reports_dir / f"history_seed{seed}.csv", res.history)
+    summary = {"strategy": strategy, "seeds": seeds, "per_seed": per_seed, "mean": {}}
+    for key in ("val_mse", "test_mse"):
+        vals = [m[key] for m in per_seed.values() if m.get(key) is not None]
+        summary["mean"][key] = float(np.mean(vals)) if vals else None
+        for t in TASKS:
+            tv = [
+                m[f"{key}_per_task"][t]
+                for m in per_seed.values()
+                if m[f"{key}_per_task"].get(t) is not None
+            ]
+            summary["mean"].setdefault(f"{key}_per_task", {})[t] = (
+                float(np.mean(tv)) if tv else None
+            )
+    write_json(reports_dir / "metrics.json", summary)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="tqa train", description="Train the cross-modal Transformer.")
+    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
+    ap.add_argument(
+        "--strategy", default=None, help="weighting strategy (default: every weighting.strategies)"
+    )
+    ap.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        default=None,
+        help="seed (repeatable; default train.seeds)",
+    )
+    ap.add_argument("--out", default=None, help="models directory (default train.out_dir)")
+    ap.add_argument("--reports", default="reports/training", help="reports directory")
+    ap.add_argument(
+        "--features",
+        default=None,
+        help="bring-your-own feature table instead of the cache (default byo.features_table)",
+    )
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    fs, labels, split = load_training_data(params, args.features)
+    strategies = [args.strategy] if args.strategy else list(params["weighting"]["strategies"])
+    for s in strategies:
+        results = run_strategy(
+            fs,
+            labels,
+            split,
+            params,
+            s,
+            seeds=args.seed,
+            models_dir=args.out,
+            reports_dir=args.reports,
+            progress=not args.no_progress,
+        )
+        for r in results:
+            log.info("%s seed %d: best epoch %d, %.1f s", s, r.seed, r.best_epoch, r.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,689 @@
+"""Study runners of chapter 3.4: strategy comparison, ablations, configuration grid, baselines.
+
+Each runner trains the model (``tqa.model.training.fit``) once per (configuration, seed) on the
+same split, scores the test rows with :func:`tqa.study.metrics.evaluate_tasks` and returns a
+tidy DataFrame: one row per (study, config, strategy, seed, task) with every metric.
+
+Resumable: every finished run's predictions go atomically to the run cache
+``<eval.results_dir>/runs/<key>.csv`` and its metric rows to ``<study>.csv``, keyed by a
+hash of everything that determines the run (data ids + labels + split + a feature
+content fingerprint, the params sections the model reads — of ``weighting`` only the
+chosen strategy's own sub-section — the strategy, the seed). A second call — after an
+interruption, or to add seeds — retrains only runs whose key is not cached; changing any
+model/training param changes the key; identical runs asked for by two studies are
+trained once; metrics are recomputed from cached predictions with the current params.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from tqa.core.atomic import write_csv, write_json
+from tqa.core.params import merged, params_hash, resolve
+from tqa.core.schema import MISSING, TASKS, FeatureSet
+from tqa.model.training import fit
+from tqa.study.baselines import run_baselines
+from tqa.study.metrics import evaluate_tasks
+
+log = logging.getLogger(__name__)
+
+#: Ablation name -> params overrides (deep-merged into a copy of params), chapter 3.4.2.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "no_visual": {"model": {"drop_modalities": ["visual"]}},
+    "no_audio": {"model": {"drop_modalities": ["audio"]}},
+    "no_landmarks": {"model": {"drop_modalities": ["landmarks"]}},
+    "no_au": {"model": {"drop_modalities": ["au"]}},
+    "no_sync": {"model": {"use_sync": False}},
+    "path_a_only": {"model": {"path_b": False}},
+    "path_b_only": {"model": {"path_a": False}},
+    "no_pca": {"preprocess": {"pca": False}},
+    "no_scaler": {"preprocess": {"scale": False}},
+}
+
+#: params sections that determine a trained model (part of every run key). ``weighting``
+#: is hashed separately: only the chosen strategy's own sub-section (see :func:`run_key`).
+_RUN_SECTIONS: tuple[str, ...] = (
+    "data",
+    "features",
+    "split",
+    "preprocess",
+    "model",
+    "train",
+    "byo",
+)
+#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs);
+#: ``device`` and ``num_threads`` only change where and how fast it runs.
+_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir", "device", "num_threads"})
+
+FitFn = Callable[..., Any]
+
+
+# --------------------------------------------------------------------------- store
+class ResultsStore:
+    """One study's CSV of finished runs (atomic rewrite per append), plus the run cache.
+
+    The run cache ``<results_dir>/runs/<run_key>.csv`` (+ ``.json`` with fit time and
+    epochs, written last: its presence marks a complete run) is shared by all studies,
+    so the same effective configuration (e.g. the ablation "full" model and the main
+    strategy of the strategy comparison, same seed) is trained once.
+    """
+
+    def __init__(self, results_dir: str | Path, study: str) -> None:
+        self.dir = Path(results_dir)
+        self.study = study
+        self.path = self.dir / f"{study}.csv"
+        self.run_dir = self.dir / "runs"
+
+    def load(self) -> pd.DataFrame:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return pd.DataFrame()
+        return pd.read_csv(self.path, dtype={"run_key": str, "config": str, "strategy": str})
+
+    def append(self, rows: pd.DataFrame) -> None:
+        """Add rows; earlier rows of the same (run_key, config) are replaced."""
+        old = self.load()
+        if not old.empty and {"run_key", "config"} <= set(old.columns):
+            new_ids = set(zip(rows["run_key"].astype(str), rows["config"].astype(str)))
+            keep = [
+                (k, c) not in new_ids
+                for k, c in zip(old["run_key"].astype(str), old["config"].astype(str))
+            ]
+            old = old[keep]
+        new = rows if old.empty else pd.concat([old, rows], ignore_index=True)
+        write_csv(self.path, new)
+
+    def run_path(self, run_key: str) -> Path:
+        return self.run_dir / f"{run_key}.csv"
+
+    def save_run(
+        self,
+        run_key: str,
+        video_ids: Sequence[str],
+        split: np.ndarray,
+        pred: np.ndarray,
+        info: dict,
+    ) -> None:
+        df = pd.DataFrame(pred, columns=list(TASKS))
+        df.insert(0, "split", split)
+        df.insert(0, "video_id", list(video_ids))
+        write_csv(self.run_path(run_key), df)  # full precision: reused runs are re-scored
+        write_json(self.run_path(run_key).with_suffix(".json"), info)
+
+    def load_run(self, run_key: str, video_ids: Sequence[str]) -> tuple[np.ndarray, dict] | None:
+        """``(pred (N, 5) in video_ids order, info)`` of a complete cached run, else None."""
+        path = self.run_path(run_key)
+        info_path = path.with_suffix(".json")
+        if not (path.exists() and info_path.exists()):
+            return None
+        df = pd.read_csv(path, dtype={"video_id": str}).set_index("video_id")
+        if not set(video_ids) <= set(df.index):
+            return None
+        return df.loc[list(video_ids), list(TASKS)].to_numpy(float), json.loads(
+            info_path.read_text(encoding="utf-8")
+        )
+
+
+def results_dir(params: dict) -> Path:
+    return resolve(params.get("eval", {}).get("results_dir", "reports/studies"))
+
+
+def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
+    """Hash of everything that determines one trained model's predictions.
+
+    The configuration's display name is not part of it: two studies asking for the same
+    effective params, strategy and seed share one run.
+    """
+    secs = {s: params.get(s) for s in _RUN_SECTIONS}
+    if isinstance(secs.get("train"), dict):
+        secs["train"] = {k: v for k, v in secs["train"].items() if k not in _RUN_IGNORED_TRAIN_KEYS}
+    secs["weighting"] = strategy_section(params.get("weighting"), strategy)
+    return params_hash(
+        {"sections": secs, "inputs": inputs_hash, "strategy": strategy, "seed": int(seed)}
+    )
+
+
+def strategy_section(weighting: Any, strategy: str) -> Any:
+    """The part of ``params['weighting']`` that strategy ``strategy`` reads.
+
+    As :func:`tqa.model.weighting.get_weighting`: its own sub-section when it has one, else the
+    section's scalar keys (``strategies`` and the other strategies' sub-sections left out),
+    so adding or changing another strategy does not change this strategy's run keys.
+    """
+    if not isinstance(weighting, dict):
+        return weighting
+    own = weighting.get(strategy)
+    if isinstance(own, dict):
+        return {"own": own}
+    return {
+        "shared": {
+            k: v for k, v in weighting.items() if k != "strategies" and not isinstance(v, dict)
+        }
+    }
+
+
+def inputs_hash(fs: FeatureSet, labels: np.ndarray, split: np.ndarray) -> str:
+    """Hash of ids, labels, split and a content fingerprint of the features.
+
+    The fingerprint (:func:`features_fingerprint`) is cheap (one pass over each stream)
+    and makes two FeatureSets with the same ids and widths but different values differ.
+    """
+    return params_hash(
+        {
+            "ids": list(fs.video_ids),
+            "labels": np.round(np.asarray(labels, float), 6).tolist(),
+            "split": [str(s) for s in split],
+            "dims": {m: a.shape[1:] for m, a in fs.streams.items()},
+            "features": features_fingerprint(fs),
+        }
+    )
+
+
+def features_fingerprint(fs: FeatureSet) -> dict[str, Any]:
+    """SHA-1 of the sync array's bytes plus, per stream, its per-column mean over videos and
+    frames (``np.nanmean`` over (N, T), rounded to 6 decimals) and NaN count: one cheap pass
+    over (N, T, D), in chunks of videos."""
+    import hashlib
+    import warnings
+
+    out: dict[str, Any] = {
+        "sync": hashlib.sha1(np.ascontiguousarray(fs.sync, dtype=np.float32).tobytes()).hexdigest()
+    }
+    for m in sorted(fs.streams):
+        a = np.asarray(fs.streams[m])
+        a = a.reshape(len(a), -1, a.shape[-1]) if a.ndim >= 2 else a.reshape(-1, 1, 1)
+        total = np.zeros(a.shape[-1], np.float64)
+        count = np.zeros(a.shape[-1], np.int64)
+        for i in range(0, len(a), 64):  # chunks of videos: no full-size temporary copy
+            chunk = a[i : i + 64].reshape(-1, a.shape[-1])
+            ok = ~np.isnan(chunk)
+            total += np.where(ok, chunk, 0).sum(axis=0, dtype=np.float64)
+            count += ok.sum(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column -> NaN
+            mean = total / count
+        out[m] = {
+            "mean": [None if not np.isfinite(v) else round(float(v), 6) for v in mean],
+            "nan": int(count.size * a.shape[0] * a.shape[1] - count.sum()),
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- one run
+def _default_fit() -> FitFn:
+    return fit
+
+
+def split_metrics(
+    labels: np.ndarray,
+    pred: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    which: Sequence[str] = ("test",),
+) -> pd.DataFrame:
+    """Task x metric table on the rows of ``split`` in ``which`` (no bootstrap)."""
+    rows = np.isin(np.asarray(split, dtype=object), list(which))
+    return evaluate_tasks(labels[rows], pred[rows], params.get("eval", {}))
+
+
+def _metric_rows(table: pd.DataFrame, **ids: Any) -> pd.DataFrame:
+    df = table.reset_index()
+    for i, (k, v) in enumerate(ids.items()):
+        df.insert(i, k, v)
+    return df
+
+
+def run_one(
+    study: str,
+    config: str,
+    overrides: dict,
+    strategy: str,
+    seed: int,
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    store: ResultsStore,
+    fit_fn: FitFn | None = None,
+    ihash: str | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, bool]:
+    """Train + score one (config, seed) unless the run cache has it; ``(rows, pred, trained)``.
+
+    A cached run is not retrained: its predictions are re-scored with the current
+    ``eval`` params (so changing e.g. ``eval.class_bounds`` needs no training).
+    """
+    p = merged(params, overrides)
+    key = run_key(p, ihash or inputs_hash(fs, labels, split), strategy, seed)
+    cached = store.load_run(key, fs.video_ids)
+    trained = cached is None
+    if cached is None:
+        fit = fit_fn or _default_fit()
+        t0 = time.perf_counter()
+        result = fit(
+            fs, labels, split, p, strategy=strategy, seed=int(seed), out_dir=None, progress=False
+        )
+        seconds = time.perf_counter() - t0
+        pred = np.asarray(result.predict(fs), dtype=float)
+        if pred.shape != labels.shape:
+            raise ValueError(
+                f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
+            )
+        history = getattr(result, "history", None)
+        info = {
+            "epochs": int(len(history)) if history is not None else -1,
+            "fit_seconds": round(seconds, 2),
+            "strategy": strategy,
+            "seed": int(seed),
+            "overrides": overrides,
+        }
+        store.save_run(key, fs.video_ids, split, pred, info)
+        log.info(
+            "%s/%s/%s seed %d: %.1f s, %d epochs",
+            study,
+            config,
+            strategy,
+            seed,
+            seconds,
+            info["epochs"],
+        )
+    else:
+        pred, info = cached
+    rows = _metric_rows(
+        split_metrics(labels, pred, split, p),
+        study=study,
+        config=config,
+        strategy=strategy,
+        seed=int(seed),
+    )
+    rows["epochs"] = info.get("epochs", -1)
+    rows["fit_seconds"] = info.get("fit_seconds", np.nan)
+    rows["run_key"] = key
+    store.append(rows)
+    return rows, pred, trained
+
+
+def run_study(
+    study: str,
+    configs: Sequence[tuple[str, dict, str]],
+    seeds: Sequence[int],
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    *,
+    out_dir: str | Path | None = None,
+    fit_fn: FitFn | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every (config, seed): ``configs`` = [(name, overrides, strategy)]; tidy rows for all."""
+    store = ResultsStore(out_dir or results_dir(params), study)
+    ihash = inputs_hash(fs, labels, split)
+    jobs = [(c, s) for c in configs for s in seeds]
+    frames, trained = [], 0
+    for (name, overrides, strategy), seed in tqdm(jobs, desc=study, disable=not progress):
+        rows, _, did = run_one(
+            study, name, overrides, strategy, seed, fs, labels, split, params, store, fit_fn, ihash
+        )
+        frames.append(rows)
+        trained += did
+    log.info("%s: %d runs, %d trained, %d reused", study, len(jobs), trained, len(jobs) - trained)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def record_fit(
+    result: Any,
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    seconds: float | None = None,
+) -> str:
+    """Enter a fit trained outside the studies (notebook 05, ``tqa train``) in the run cache.
+
+    The key is the one :func:`run_one` computes for (params, strategy, seed), so the
+    strategy comparison, ablation "full" model and error analysis reuse it untrained.
+    """
+    store = ResultsStore(results_dir(params), "strategy")
+    key = run_key(params, inputs_hash(fs, labels, split), result.strategy, int(result.seed))
+    pred = np.asarray(result.predict(fs), dtype=float)
+    history = getattr(result, "history", None)
+    info = {
+        "epochs": int(len(history)) if history is not None else -1,
+        "fit_seconds": round(
+            float(seconds if seconds is not None else getattr(result, "seconds", np.nan)), 2
+        ),
+        "strategy": result.strategy,
+        "seed": int(result.seed),
+        "overrides": {},
+        "recorded_from": "tqa.model.training",
+    }
+    store.save_run(key, fs.video_ids, split, pred, info)
+    return key
+
+
+# --------------------------------------------------------------------------- studies
+def eval_section(params: dict) -> dict:
+    return params.get("eval", {}) or {}
+
+
+def main_strategy(params: dict) -> str:
+    """``eval.main_strategy``, else the first of ``weighting.strategies``."""
+    return eval_section(params).get("main_strategy") or params["weighting"]["strategies"][0]
+
+
+def strategy_comparison(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    *,
+    strategies: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    out_dir: str | Path | None = None,
+    fit_fn: FitFn | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Each of ``weighting.strategies`` x ``train.seeds`` (chapter 3.2.4, 3.4.1)."""
+    strategies = list(strategies or params["weighting"]["strategies"])
+    seeds = list(seeds if seeds is not None else params["train"]["seeds"])
+    configs = [(s, {}, s) for s in strategies]
+    return run_study(
+        "strategy",
+        configs,
+        seeds,
+        fs,
+        labels,
+        split,
+        params,
+        out_dir=out_dir,
+        fit_fn=fit_fn,
+        progress=progress,
+    )
+
+
+def ablation_configs(params: dict, names: Sequence[str] | None = None) -> list[tuple[str, dict]]:
+    """[("full", {}), (name, overrides), ...] for ``eval.ablations``; drop lists are merged."""
+    names = list(names if names is not None else eval_section(params).get("ablations", []))
+    unknown = [n for n in names if n not in ABLATIONS]
+    if unknown:
+        raise KeyError(f"unknown ablation(s) {unknown}; known: {sorted(ABLATIONS)}")
+    base_drop = list(params.get("model", {}).get("drop_modalities") or [])
+    out = [("full", {})]
+    for n in names:
+        ov = merged(ABLATIONS[n], {})
+        drop = ov.get("model", {}).get("drop_modalities")
+        if drop is not None:
+            ov["model"]["drop_modalities"] = sorted(set(base_drop) | set(drop))
+        out.append((n, ov))
+    return out
+
+
+def ablations(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    *,
+    names: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    out_dir: str | Path | None = None,
+    fit_fn: FitFn | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """The full model and each ``eval.ablations`` variant, same strategy/seeds/split (3.4.2)."""
+    seeds = list(seeds if seeds is not None else eval_section(params).get("ablation_seeds", [0]))
+    strategy = main_strategy(params)
+    configs = [(n, ov, strategy) for n, ov in ablation_configs(params, names)]
+    return run_study(
+        "ablation",
+        configs,
+        seeds,
+        fs,
+        labels,
+        split,
+        params,
+        out_dir=out_dir,
+        fit_fn=fit_fn,
+        progress=progress,
+    )
+
+
+def _grid_path(params: dict, key: str) -> str:
+    if "." in key:
+        return key
+    for section in ("model", "preprocess", "train"):
+        if key in (params.get(section) or {}):
+            return f"{section}.{key}"
+    raise KeyError(
+        f"eval.config_grid key {key!r} is not in model/preprocess/train; use a dotted path"
+    )
+
+
+def _nested(dotted: str, value: Any) -> dict:
+    out: dict = {}
+    node = out
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return out
+
+
+def grid_configs(params: dict) -> list[tuple[str, dict]]:
+    """Configurations of the ``eval.config_grid`` product (invalid d_model/n_heads dropped),
+    subsampled to ``eval.config_grid_max_runs`` evenly spaced entries (null: all)."""
+    grid = eval_section(params).get("config_grid") or {}
+    keys = list(grid)
+    paths = [_grid_path(params, k) for k in keys]
+    out = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        ov: dict = {}
+        for path, v in zip(paths, values):
+            ov = merged(ov, _nested(path, v))
+        model = merged(params.get("model", {}), ov.get("model", {}))
+        if (
+            model.get("d_model")
+            and model.get("n_heads")
+            and int(model["d_model"]) % int(model["n_heads"])
+        ):
+            continue
+        name = ",".join(f"{k}={v}" for k, v in zip(keys, values))
+        out.append((name, ov))
+    cap = eval_section(params).get("config_grid_max_runs")
+    if cap is not None and len(out) > int(cap):
+        # evenly spaced over the product order: keeps both ends (smallest and largest
+        # configuration) and varies every key; deterministic, no RNG
+        keep = sorted(set(np.linspace(0, len(out) - 1, int(cap)).round().astype(int).tolist()))
+        out = [out[i] for i in keep]
+    return out
+
+
+def config_grid(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    *,
+    seeds: Sequence[int] | None = None,
+    out_dir: str | Path | None = None,
+    fit_fn: FitFn | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Configuration comparison over ``eval.config_grid`` (chapter 3.4.5)."""
+    seeds = list(seeds if seeds is not None else eval_section(params).get("config_seeds", [0]))
+    strategy = main_strategy(params)
+    configs = [(n, ov, strategy) for n, ov in grid_configs(params)]
+    return run_study(
+        "config",
+        configs,
+        seeds,
+        fs,
+        labels,
+        split,
+        params,
+        out_dir=out_dir,
+        fit_fn=fit_fn,
+        progress=progress,
+    )
+
+
+def baseline_comparison(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    *,
+    names: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Test metrics of every baseline (cheap: recomputed each call); ``(rows, predictions)``."""
+    preds = run_baselines(fs, labels, split, params, names=names)
+    store = ResultsStore(out_dir or results_dir(params), "baselines")
+    frames = []
+    for name, pred in preds.items():
+        df = pd.DataFrame(pred, columns=list(TASKS))
+        df.insert(0, "split", split)
+        df.insert(0, "video_id", list(fs.video_ids))
+        write_csv(store.dir / "baselines" / f"{name}.csv", df)
+        frames.append(
+            _metric_rows(
+                split_metrics(labels, pred, split, params),
+                study="baselines",
+                config=name,
+                strategy="-",
+                seed=int(params.get("seed", 0)),
+            )
+        )
+    rows = pd.concat(frames, ignore_index=True)
+    write_csv(store.path, rows)
+    return rows, preds
+
+
+def main_model_predictions(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    *,
+    seed: int | None = None,
+    out_dir: str | Path | None = None,
+    fit_fn: FitFn | None = None,
+) -> np.ndarray:
+    """(N, 5) predictions of the main model (``eval.main_strategy``, first train seed).
+
+    Recorded in the strategy study and the shared run cache: reuses the strategy
+    comparison's run when present, else trains it (and the comparison then reuses it).
+    """
+    strategy = main_strategy(params)
+    seed = int(params["train"]["seeds"][0] if seed is None else seed)
+    store = ResultsStore(out_dir or results_dir(params), "strategy")
+    _, pred, _ = run_one(
+        "strategy", strategy, {}, strategy, seed, fs, labels, split, params, store, fit_fn
+    )
+    return pred
+
+
+# --------------------------------------------------------------------------- summaries
+def summarize(
+    rows: pd.DataFrame, metrics: Sequence[str] | None = None, by: Sequence[str] = ("config",)
+) -> pd.DataFrame:
+    """Mean, std (ddof=1; NaN for one seed) and seed count per (by..., task, metric)."""
+    metrics = list(metrics or ["pearson", "spearman", "rmse", "ccc"])
+    long = rows.melt(id_vars=[*by, "task", "seed"], value_vars=metrics, var_name="metric")
+    g = long.groupby([*by, "task", "metric"], sort=False)["value"]
+    out = g.agg(mean="mean", std="std", n_seeds="count").reset_index()
+    return out  # groups in first-appearance order: run order of configs, TASKS order
+
+
+def mean_std_table(
+    summary: pd.DataFrame, metric: str, by: str = "config", digits: int = 3
+) -> pd.DataFrame:
+    """Config x task table of "mean ± std" strings for one metric (config order kept)."""
+    s = summary[summary["metric"] == metric].copy()
+    s["cell"] = [_mean_std(m, sd, digits) for m, sd in zip(s["mean"], s["std"])]
+    table = s.pivot(index=by, columns="task", values="cell")
+    table = table.reindex(
+        index=list(dict.fromkeys(s[by])), columns=[t for t in TASKS if t in table.columns]
+    )
+    return table.reset_index()
+
+
+def _mean_std(mean: float, std: float, digits: int) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    if not np.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def label_summary(labels: np.ndarray, split: np.ndarray) -> pd.DataFrame:
+    """Per task: present labels and std in each split (context for every table)."""
+    rows = []
+    for k, t in enumerate(TASKS):
+        for s in ("train", "val", "test"):
+            y = labels[np.asarray(split) == s, k]
+            y = y[(y != MISSING) & np.isfinite(y)]
+            rows.append(
+                {
+                    "task": t,
+                    "split": s,
+                    "n": int(y.size),
+                    "std": float(y.std(ddof=1)) if y.size > 1 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def delta_vs_reference(
+    summary: pd.DataFrame, metric: str, reference: str = "full", by: str = "config"
+) -> pd.DataFrame:
+    """Config x task table of mean(metric) - mean(metric of ``reference``) (ablation effect).
+
+    For an error metric a positive delta means the variant is worse; for a correlation
+    a negative delta means it is worse.
+    """
+    s = summary[summary["metric"] == metric].pivot(index=by, columns="task", values="mean")
+    if reference not in s.index:
+        raise KeyError(f"reference config {reference!r} not in summary (configs: {list(s.index)})")
+    order = [c for c in dict.fromkeys(summary[by]) if c != reference]
+    d = s.loc[order].sub(s.loc[reference], axis=1)
+    return d[[t for t in TASKS if t in d.columns]].reset_index()
+
+
+def model_vs_baselines(
+    main_summary: pd.DataFrame,
+    baseline_rows: pd.DataFrame,
+    metric: str,
+    main_config: str,
+    main_name: str = "tqa",
+    chapter: dict[str, float] | None = None,
+    digits: int = 3,
+) -> pd.DataFrame:
+    """Task rows; columns: the main model (mean ± std over seeds), each baseline, and
+    optionally the chapter's reported EmotionTalk value in a column that says so."""
+    s = main_summary[
+        (main_summary["config"] == main_config) & (main_summary["metric"] == metric)
+    ].set_index("task")
+    out = pd.DataFrame({"task": list(TASKS)})
+    out[f"{main_name} ({main_config})"] = [
+        _mean_std(s.at[t, "mean"], s.at[t, "std"], digits) if t in s.index else "n/a" for t in TASKS
+    ]
+    for name, g in baseline_rows.groupby("config", sort=False):
+        v = g.set_index("task")[metric]
+        out[name] = [
+            f"{v[t]:.{digits}f}" if t in v.index and np.isfinite(v[t]) else "n/a" for t in TASKS
+        ]
+    if chapter is not None:
+        out["reported in the chapter on EmotionTalk (not reproduced here)"] = [
+            f"{chapter[t]:.3f}" if t in chapter else "" for t in TASKS
+        ]
+    return out
