@@ -14,8 +14,10 @@ Public API (used by the evaluation studies; keep stable):
   live in :mod:`tqa.study.runs` (``tqa train``).
 
 Files in ``out_dir``: ``best.pt`` (best-epoch weights + config), ``preprocess.joblib``,
-``history.csv`` (per epoch: epoch, train_loss, val_loss, lr, val_loss_<task>,
-weight_<task>, seconds), ``metrics.json`` (masked MSE per task on val/test). All atomic.
+``history.csv`` (per epoch: epoch, train_loss, val_loss, lr, train_loss_<task>,
+val_loss_<task>, weight_<task>, seconds), ``metrics.json`` (masked MSE per task on val/test,
+``labelled_tasks``, ``strategies_coincide``: true when fewer than 2 tasks have training labels,
+where every weighting strategy gives the same model). All atomic.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from tqa.core.params import params_hash
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.losses import masked_task_losses
 from tqa.model.preprocess import Preprocessor
-from tqa.model.schedule import build_scheduler
+from tqa.model.schedule import build_scheduler, warmup_cosine
 from tqa.model.transformer import CrossModalTransformer, build_model
 from tqa.model.weighting import get_weighting
 
@@ -66,6 +68,13 @@ class FitResult:
     task_weights: list[float] = field(default_factory=list)
     seconds: float = float("nan")
     out_dir: Path | None = None
+    #: tasks with at least one training label; with fewer than 2 every strategy coincides
+    labelled_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def strategies_coincide(self) -> bool:
+        """True when < 2 tasks are labelled: fixed / uncertainty / GradNorm give one model."""
+        return len(self.labelled_tasks) < 2
 
     def predict(self, features: FeatureSet, batch_size: int = 64) -> np.ndarray:
         """Scores (N, 5) in [1, 5] for raw (un-preprocessed) ``features``."""
@@ -148,8 +157,37 @@ def _optimizer(
         groups.append({"params": ps, "lr": g_lr, "weight_decay": wd, "name": name})
     extra = strategy.optim_parameters()
     if extra:
-        groups.append({"params": extra, "lr": lr, "weight_decay": 0.0, "name": "weighting"})
+        w_lr = lr if getattr(strategy, "optim_lr", None) is None else float(strategy.optim_lr)
+        groups.append({"params": extra, "lr": w_lr, "weight_decay": 0.0, "name": "weighting"})
     return torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer,
+    strategy: nn.Module,
+    warmup: int,
+    total: int,
+    min_lr_ratio: float,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Warm-up + cosine per optimizer step for every group, except the weighting group when
+    the strategy is not ``scheduled`` (uncertainty's log-variances: a constant lr)."""
+    if getattr(strategy, "scheduled", True):
+        return build_scheduler(optimizer, warmup, total, min_lr_ratio)
+
+    def cosine(s: int) -> float:
+        return warmup_cosine(s, warmup, total, min_lr_ratio)
+
+    def constant(s: int) -> float:
+        return 1.0
+
+    lambdas = [constant if g.get("name") == "weighting" else cosine for g in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+
+
+def labelled_tasks(labels: np.ndarray, rows: np.ndarray) -> list[str]:
+    """Tasks with at least one present label among ``rows`` of ``labels`` (N, 5)."""
+    present = (np.asarray(labels)[rows] != MISSING).any(axis=0)
+    return [t for t, p in zip(TASKS, present) if p]
 
 
 @torch.no_grad()
@@ -321,9 +359,19 @@ def _fit(
         int(round(float(train_p.get("warmup_epochs", 0)) * steps_per_epoch)), total_steps // 2
     )
     optimizer = _optimizer(model, weighting, train_p)
-    scheduler = build_scheduler(
-        optimizer, warmup, total_steps, float(train_p.get("min_lr_ratio", 0.0))
+    scheduler = _scheduler(
+        optimizer, weighting, warmup, total_steps, float(train_p.get("min_lr_ratio", 0.0))
     )
+    labelled = labelled_tasks(labels, train_idx)
+    coincide = len(labelled) < 2
+    if coincide:
+        log.warning(
+            "only %d labelled task(s) in the training rows (%s): every weighting strategy "
+            "reduces to one scaled loss, so %s coincides with fixed weighting",
+            len(labelled),
+            ", ".join(labelled) or "none",
+            strategy,
+        )
     use_scaler = device.type == "cuda" and bool(train_p.get("amp", True))
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     clip = train_p.get("grad_clip")
@@ -344,6 +392,7 @@ def _fit(
         "seed": seed,
         "tasks": list(TASKS),
         "params_hash": params_hash(params),
+        "labelled_tasks": labelled,
     }
 
     train_rows = torch.as_tensor(train_idx, device=device)
@@ -387,6 +436,8 @@ def _fit(
                 if scale_before is None or scaler.get_scale() >= scale_before:
                     scheduler.step()
                     weighting.step()
+                else:  # drop what the strategy gathered for the skipped step
+                    weighting.skip()
         present = cnt > 0
         train_loss = (
             float((sse[present] / cnt[present]).mean()) if bool(present.any()) else float("nan")
@@ -403,6 +454,8 @@ def _fit(
             "lr": optimizer.param_groups[0]["lr"],
             "seconds": time.perf_counter() - t_ep,
         }
+        train_tasks = torch.where(cnt > 0, sse / cnt.clamp(min=1), torch.nan).numpy()
+        row.update({f"train_loss_{t}": float(v) for t, v in zip(TASKS, train_tasks)})
         row.update({f"val_loss_{t}": float(v) for t, v in zip(TASKS, val_tasks)})
         row.update({f"weight_{t}": float(v) for t, v in zip(TASKS, w)})
         history.append(row)
@@ -446,6 +499,7 @@ def _fit(
         task_weights=best_weights,
         seconds=time.perf_counter() - t0,
         out_dir=out_dir,
+        labelled_tasks=labelled,
     )
     if out_dir is not None:
         metrics = {
@@ -453,6 +507,8 @@ def _fit(
             "seed": seed,
             "best_epoch": best_epoch,
             "seconds": result.seconds,
+            "labelled_tasks": labelled,
+            "strategies_coincide": coincide,
         }
         for name, rows in (("val", val_idx), ("test", test_idx)):
             loss, per_task = _evaluate(
@@ -532,6 +588,7 @@ def load_fit(out_dir: str | os.PathLike, device: str | None = "cpu") -> FitResul
         model_params=dict(ckpt["model_params"]),
         task_weights=weights,
         out_dir=out_dir,
+        labelled_tasks=list(ckpt.get("labelled_tasks") or []),
     )
 
 
