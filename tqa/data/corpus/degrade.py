@@ -4,6 +4,7 @@ Every function takes the clean signal and a continuous level, so the ground trut
 a number in ``degradations.csv``. Audio: float32 (S,) mono in [-1, 1]; video: uint8
 (T, H, W, 3) RGB.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -82,3 +83,67 @@ def flicker(frames: np.ndarray, amplitude: float, rng: np.random.Generator) -> n
     gains = 1.0 + amplitude * np.clip(rng.standard_normal(len(frames)), -2.5, 2.5)
     out = frames.astype(np.float32) * gains[:, None, None, None].astype(np.float32)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# --- temporally localised defects (one segment / a few frames) ------------------------
+
+
+def segment_frames(start_s: float, dur_s: float, fps: float, n_frames: int) -> slice:
+    """Frame slice of the segment [start_s, start_s + dur_s) on a ``fps`` grid (clipped)."""
+    a = int(np.clip(round(start_s * fps), 0, n_frames))
+    b = int(np.clip(round((start_s + dur_s) * fps), a, n_frames))
+    return slice(a, b)
+
+
+def desync_segment(mouth: np.ndarray, offset_frames: int, seg: slice) -> np.ndarray:
+    """Mouth drive (T,) whose segment ``seg`` follows the speech ``offset_frames`` frames
+    late (+) or early (-): mouth[t] = mouth[t - offset] inside the segment only."""
+    out = mouth.copy()
+    if offset_frames == 0 or seg.stop <= seg.start:
+        return out
+    t = np.arange(seg.start, seg.stop)
+    out[t] = mouth[np.clip(t - int(offset_frames), 0, len(mouth) - 1)]
+    return out
+
+
+def freeze_segment(mouth: np.ndarray, seg: slice) -> np.ndarray:
+    """Mouth drive (T,) held at its value at the segment's start (a frozen mouth)."""
+    out = mouth.copy()
+    if seg.stop > seg.start:
+        out[seg] = mouth[seg.start]
+    return out
+
+
+def flicker_burst(
+    frames: np.ndarray, amplitude: float, seg: slice, rng: np.random.Generator
+) -> np.ndarray:
+    """Brightness gains 1 + amplitude * N(0, 1) (clipped at 2.5 sd) on the frames of ``seg``."""
+    if amplitude <= 0 or seg.stop <= seg.start:
+        return frames
+    out = frames.copy()
+    n = seg.stop - seg.start
+    gains = 1.0 + amplitude * np.clip(rng.standard_normal(n), -2.5, 2.5)
+    burst = out[seg].astype(np.float32) * gains[:, None, None, None].astype(np.float32)
+    out[seg] = np.clip(burst + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def glitch_index(n_frames: int, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Source frame of each output frame (T,) with dropped and duplicated frames.
+
+    About ``rate * n_frames / 2`` events, each a duplicate (frame t repeats t-1) followed a few
+    frames later by a drop (a frame is skipped), so the clip length and the overall A/V
+    alignment are kept while motion stutters."""
+    idx = np.arange(n_frames)
+    if rate <= 0 or n_frames < 8:
+        return idx
+    n_events = max(1, int(round(rate * n_frames / 2)))
+    steps = np.ones(n_frames, dtype=np.int64)
+    steps[0] = 0
+    for start in rng.choice(
+        np.arange(2, n_frames - 5), size=min(n_events, n_frames - 7), replace=False
+    ):
+        gap = int(rng.integers(1, 5))
+        steps[start] = 0  # duplicate: the previous frame again
+        steps[min(start + gap, n_frames - 1)] += 1  # drop: skip one source frame
+    return np.clip(np.cumsum(steps), 0, n_frames - 1)

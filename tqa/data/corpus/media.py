@@ -5,6 +5,7 @@ The AAC encoder adds a priming delay (1024 samples) that MP4 signals with an edi
 list; FFmpeg-based decoders honour it. ``read_mp4`` returns what a downstream
 decoder sees, so tests measure offsets on decoded data, never on our own arrays.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -14,8 +15,16 @@ import av
 import numpy as np
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray, sample_rate: int,
-              crf: int = 20, audio_kbps: int = 64, preset: str = "veryfast") -> None:
+def write_mp4(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: int,
+    audio: np.ndarray,
+    sample_rate: int,
+    crf: int = 20,
+    audio_kbps: int = 64,
+    preset: str = "veryfast",
+) -> None:
     """Encode frames uint8 (T, H, W, 3) RGB at ``fps`` and mono audio float32 (S,) to ``path``."""
     t_len, h, w, _ = frames.shape
     with av.open(str(path), mode="w", format="mp4") as out:
@@ -25,7 +34,12 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray,
         # Bit-identical output needs one x264 thread AND no macroblock-tree rate control:
         # with `codec_context.thread_count = 1` alone, or with mbtree on, the same frames of a
         # busy clip gave a different file on every encode (measured; tests/test_corpus.py).
-        vs.options = {"crf": str(int(crf)), "preset": preset, "threads": "1", "x264-params": "mbtree=0"}
+        vs.options = {
+            "crf": str(int(crf)),
+            "preset": preset,
+            "threads": "1",
+            "x264-params": "mbtree=0",
+        }
         vs.codec_context.thread_count = 1
         aus = out.add_stream("aac", rate=int(sample_rate))
         aus.layout = "mono"
@@ -40,7 +54,7 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray,
         pcm = np.clip(audio, -1, 1).astype(np.float32)
         n = aus.codec_context.frame_size or 1024
         for start in range(0, len(pcm), n):
-            chunk = pcm[start:start + n]
+            chunk = pcm[start : start + n]
             af = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
             af.sample_rate = int(sample_rate)
             af.pts = start
@@ -51,7 +65,9 @@ def write_mp4(path: str | Path, frames: np.ndarray, fps: int, audio: np.ndarray,
             out.mux(pkt)
 
 
-def read_mp4(path: str | Path, audio_rate: int | None = None) -> tuple[np.ndarray, float, np.ndarray, int]:
+def read_mp4(
+    path: str | Path, audio_rate: int | None = None
+) -> tuple[np.ndarray, float, np.ndarray, int]:
     """Decode ``path``: frames uint8 (T, H, W, 3), fps, mono audio float32 (S,), sample rate."""
     frames: list[np.ndarray] = []
     chunks: list[np.ndarray] = []
