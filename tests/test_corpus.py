@@ -428,3 +428,22 @@ def test_cli_builds_a_corpus(tmp_path):
     lab = pd.read_csv(tmp_path / "c" / "labels.csv")
     assert list(lab.columns) == ["video_id", *TASKS, "group", "generator"]
     assert len(list((tmp_path / "c" / "videos").glob("*.mp4"))) == 2
+
+
+def test_rebuilt_videos_match_the_committed_checksums(tmp_path):
+    """Cross-machine reproducibility: three videos of the default corpus rebuilt here have the
+    digests committed in tests/data/corpus_checksums.json (written by tests/corpus_checksums.py
+    on the machine that built the committed dvc.lock). Reports which layer differs first."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from corpus_checksums import CHECKSUMS, rebuild
+
+    expected = json.loads(CHECKSUMS.read_text(encoding="utf-8"))
+    got = rebuild(tmp_path)
+    assert set(got) == set(expected)
+    for vid, digests in expected.items():
+        for layer in ("decoded_yuv", "video_packets", "audio_packets", "file"):
+            assert got[vid][layer] == digests[layer], f"{vid}: {layer} differs"

@@ -89,7 +89,9 @@ def build_rig(idn: F.Identity) -> Rig:
         window = _sig((yy - (ty - lift)) / soft) * _sig((by + 0.2 * eh - yy) / soft)
         blink_dy -= lift * window * g(xx, ex, 0.45 * ew)
     center = (float(lm[F.LM_NOSE, 0]), float(lm[F.LM_NOSE, 1]))
-    return Rig(jaw_dy, smile_dx, smile_dy, blink_dy, xx, yy, (mx, my), mw, drop, center)
+    # fields rounded to 1e-4 px: last-bit differences of exp/tanh between machines vanish
+    q = lambda a: np.round(a.astype(np.float64), 4).astype(np.float32)  # noqa: E731
+    return Rig(q(jaw_dy), q(smile_dx), q(smile_dy), q(blink_dy), xx, yy, (mx, my), mw, drop, center)
 
 
 @lru_cache(maxsize=64)

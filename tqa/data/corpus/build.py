@@ -24,6 +24,7 @@ import os
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -126,6 +127,23 @@ def render_video(row: dict, cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarra
     return frames, D.normalise_peak(audio)
 
 
+def build_plan(cfg: dict, seed: int, n: int | None = None) -> pd.DataFrame:
+    """The plan the builder renders: :func:`plan_corpus` with undegraded audio at
+    ``corpus.audio_kbps``."""
+    plan = plan_corpus(int(n if n is not None else cfg["n_videos"]), cfg, seed)
+    plan.loc[plan["audio_kbps"] >= 64, "audio_kbps"] = int(cfg.get("audio_kbps", 64))
+    return plan
+
+
+def encode_row(row: dict, cfg: dict, seed: int, path: str | os.PathLike) -> None:
+    """Render planned ``row`` and write it to ``path`` (mp4) exactly as the builder does."""
+    frames, audio = render_video(row, cfg, seed)
+    write_mp4(
+        path, frames, int(row["fps"]), audio, int(cfg["sample_rate"]),
+        crf=int(cfg.get("crf", 20)), audio_kbps=int(row["audio_kbps"]),
+    )  # fmt: skip
+
+
 def _row_key(row: dict, cfg: dict, seed: int) -> str:
     keep = {k: cfg[k] for k in ("sample_rate", "n_identities", "crf", "audio_kbps")}
     return params_hash({"row": row, "cfg": keep, "seed": seed, "v": 2})
@@ -147,17 +165,13 @@ def _build_one(args: tuple[dict, str, dict, int]) -> tuple[str, float, str]:
         except (ValueError, KeyError):
             pass
     t0 = time.process_time()
-    frames, audio = render_video(row, cfg, seed)
-    with atomic_path(path) as tmp:
-        write_mp4(
-            tmp,
-            frames,
-            int(row["fps"]),
-            audio,
-            int(cfg["sample_rate"]),
-            crf=int(cfg.get("crf", 20)),
-            audio_kbps=int(row["audio_kbps"]),
-        )
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # one video per process; OpenCV threads only add contention
+    try:
+        with atomic_path(path) as tmp:
+            encode_row(row, cfg, seed, tmp)
+    finally:
+        cv2.setNumThreads(threads)
     write_json(part, {"key": key, "cpu_s": time.process_time() - t0})
     return vid, time.process_time() - t0, "built"
 
@@ -183,8 +197,7 @@ def build_corpus(
     out = Path(out)
     cfg = dict(cfg)
     n = int(n if n is not None else cfg["n_videos"])
-    plan = plan_corpus(n, cfg, seed)
-    plan.loc[plan["audio_kbps"] >= 64, "audio_kbps"] = int(cfg.get("audio_kbps", 64))
+    plan = build_plan(cfg, seed, n)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     rows = plan.to_dict("records")
     jobs = [(r, str(out), cfg, int(seed)) for r in rows]

@@ -228,11 +228,9 @@ MediaPipe Face Mesh (static-image mode) found a face in **{100 * rate:.1f} %** o
 frames (every {per_video}th frame of {len(sample)} videos spread over the corpus).
 
 ## Build
-{len(plan)} videos; CPU per video when rendered (speech + animation + degradations + encoding, one
-process): mean {meta.get("cpu_s_per_video_mean", "n/a")} s, max {meta.get("cpu_s_per_video_max", "n/a")} s
-(the first video of each worker includes identity preparation). Last run: {meta.get("built_now", "n/a")} videos
-rendered, {meta.get("build_wall_s", "n/a")} s wall (machine load and resumed videos included).
-Versions: {", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())}.
+{len(plan)} videos. Build times are machine-dependent and therefore not in this card (which is
+tracked in git and must be identical on every machine): see `corpus.json` in the corpus folder
+(`build_wall_s`, `cpu_s_per_video_mean`). Versions: {", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())}.
 
 ## What it is not / caveats
 - Not EmotionTalk and not the output of Wav2Lip, SadTalker or GeneFace++: the simulated generators
@@ -242,8 +240,10 @@ Versions: {", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items()
 - Labels are a known function of the degradation parameters plus simulated rater bias and noise,
   so a model can in principle reach the raters' ceiling above; real MOS data are harder.
 - Labels and degradations are exactly reproducible from the seed. The mp4 bytes are reproducible
-  with the same library versions (PyAV/FFmpeg/x264, OpenCV, eSpeak NG, MediaPipe); across versions
-  the pixels/samples may differ slightly, so downstream stages must not rely on bit-identity.
+  across machines with the same library versions (requirements.lock): landmarks come from a
+  committed table, the RGB->YUV conversion is integer numpy, x264 runs single-threaded and
+  `cpu-independent` (docs/corpus.md); `tests/test_corpus.py` rebuilds videos against committed
+  checksums. Across library versions the pixels/samples may differ slightly.
 """
     write_text(Path(path), text)
     log.info(

@@ -15,6 +15,32 @@ import av
 import numpy as np
 
 
+def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) RGB -> (H * 3 // 2, W) planar yuv420p, BT.601 limited range, integers
+    only (the formulas of ITU-R BT.601 in 8-bit fixed point, as FFmpeg's C path).
+
+    Why not let FFmpeg (libswscale) convert: its x86 SIMD paths round differently from its C
+    path, so the same RGB frames gave other H.264 bytes on a machine with other CPU features
+    (measured here by forcing FFmpeg's CPU flags off). Even sizes only (the corpus's are)."""
+    h, w = frame.shape[:2]
+    if h % 2 or w % 2:
+        raise ValueError(f"rgb_to_yuv420p needs even sizes, got {w}x{h}")
+    x = frame.astype(np.int32)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+    # chroma from the 2x2 mean of RGB (sum of 4, kept exact), rounded once
+    r4 = r[0::2, 0::2] + r[1::2, 0::2] + r[0::2, 1::2] + r[1::2, 1::2]
+    g4 = g[0::2, 0::2] + g[1::2, 0::2] + g[0::2, 1::2] + g[1::2, 1::2]
+    b4 = b[0::2, 0::2] + b[1::2, 0::2] + b[0::2, 1::2] + b[1::2, 1::2]
+    u = ((-38 * r4 - 74 * g4 + 112 * b4 + 512) >> 10) + 128
+    v = ((112 * r4 - 94 * g4 - 18 * b4 + 512) >> 10) + 128
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    out[:h] = np.clip(y, 0, 255)
+    out[h : h + h // 4] = np.clip(u, 0, 255).reshape(h // 4, w)
+    out[h + h // 4 :] = np.clip(v, 0, 255).reshape(h // 4, w)
+    return out
+
+
 def write_mp4(
     path: str | Path,
     frames: np.ndarray,
@@ -34,18 +60,20 @@ def write_mp4(
         # Bit-identical output needs one x264 thread AND no macroblock-tree rate control:
         # with `codec_context.thread_count = 1` alone, or with mbtree on, the same frames of a
         # busy clip gave a different file on every encode (measured; tests/test_corpus.py).
+        # cpu-independent: x264 picks the same algorithms whatever the CPU's SIMD (x264 docs);
+        # the RGB -> YUV conversion is ours (rgb_to_yuv420p), not libswscale's.
         vs.options = {
             "crf": str(int(crf)),
             "preset": preset,
             "threads": "1",
-            "x264-params": "mbtree=0",
+            "x264-params": "mbtree=0:cpu-independent=1",
         }
         vs.codec_context.thread_count = 1
         aus = out.add_stream("aac", rate=int(sample_rate))
         aus.layout = "mono"
         aus.bit_rate = int(audio_kbps) * 1000
         for i in range(t_len):
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
+            vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frames[i]), format="yuv420p")
             vf.pts = i
             for pkt in vs.encode(vf):
                 out.mux(pkt)
@@ -104,3 +132,26 @@ def is_valid_mp4(path: str | Path, n_frames: int | None = None) -> bool:
         return True
     except (av.error.FFmpegError, OSError):
         return False
+
+
+def content_digests(path: str | Path) -> dict[str, str]:
+    """SHA-256 digests of an mp4: the whole file, its H.264 packets, its AAC packets, and its
+    decoded frames (H.264 decoding is bit-exact by the standard, so equal packets give equal
+    frames anywhere). Used to check that a rebuild on another machine gives the same corpus."""
+    import hashlib
+
+    out = {"file": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
+    for kind in ("video", "audio"):
+        h = hashlib.sha256()
+        with av.open(str(path)) as cont:
+            for pkt in cont.demux(**{kind: 0}):
+                if pkt.size:
+                    h.update(bytes(pkt))
+        out[f"{kind}_packets"] = h.hexdigest()
+    h = hashlib.sha256()
+    with av.open(str(path)) as cont:
+        for f in cont.decode(video=0):
+            for plane in f.to_ndarray(format="yuv420p"):
+                h.update(plane.tobytes())
+    out["decoded_yuv"] = h.hexdigest()
+    return out
