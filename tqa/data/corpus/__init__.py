@@ -32,6 +32,6 @@ __all__ = [
 
 def build_corpus(*args, **kwargs):
     """See :func:`tqa.data.corpus.build.build_corpus` (imported lazily: it pulls in PyAV/OpenCV)."""
-    from tqa.data.corpus.build import build_corpus as _build
+    from tqa.data.corpus.build import build_corpus as _build  # noqa: PLC0415 - PyAV/OpenCV
 
     return _build(*args, **kwargs)

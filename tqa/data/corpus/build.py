@@ -24,26 +24,29 @@ import os
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_csv, write_json
+from tqa.core.params import load_params, params_hash, resolve
 from tqa.data.corpus import animate as A
 from tqa.data.corpus import degrade as D
 from tqa.data.corpus import face as F
+from tqa.data.corpus.card import write_contact_sheet, write_data_card
 from tqa.data.corpus.media import is_valid_mp4, write_mp4
 from tqa.data.corpus.profiles import plan_corpus
 from tqa.data.corpus.ratings import simulate_ratings
 from tqa.data.corpus.speech import TEXTS, Voice, synthesize
-from tqa.core.params import load_params, params_hash, resolve
 
 log = logging.getLogger(__name__)
 
 
 def _place(speech: np.ndarray, onset_s: float, n_samples: int, sample_rate: int) -> np.ndarray:
-    """Speech on a clip timeline of ``n_samples``: silence, utterance at ``onset_s``, trimmed with a fade."""
+    """Speech on a clip timeline of ``n_samples``: silence, utterance at ``onset_s``, trimmed
+    with a fade."""
     out = np.zeros(n_samples, np.float32)
     k = int(round(onset_s * sample_rate))
     seg = speech[: max(n_samples - k, 0)].copy()
@@ -242,7 +245,8 @@ def build_corpus(
             "n_videos": n,
             "corpus_params": cfg,
             "versions": _versions(),
-            "note": "Synthetic corpus (tqa.data.corpus); NOT EmotionTalk. Labels are simulated from known degradations.",
+            "note": "Synthetic corpus (tqa.data.corpus); NOT EmotionTalk. Labels are simulated"
+            " from known degradations.",
             "build_wall_s": round(time.time() - t0, 2),
             "cpu_s_per_video_mean": round(float(np.mean(cpu_all)), 4) if cpu_all else None,
             "cpu_s_per_video_max": round(float(np.max(cpu_all)), 4) if cpu_all else None,
@@ -250,19 +254,16 @@ def build_corpus(
         },
     )
     if reports_dir is not None:
-        from tqa.data.corpus.card import write_contact_sheet, write_data_card
-
         write_contact_sheet(out, plan, Path(reports_dir) / "figures" / "corpus_contact_sheet.png")
         write_data_card(out, plan, labels, cfg, seed, Path(reports_dir) / "data_card.md")
     return labels
 
 
 def _versions() -> dict:
-    import av
-    import cv2
-    import mediapipe
-    import scipy
-    import skimage
+    # heavy packages, imported only to record their versions in corpus.json
+    import mediapipe  # noqa: PLC0415
+    import scipy  # noqa: PLC0415
+    import skimage  # noqa: PLC0415
 
     return {
         "av": av.__version__,

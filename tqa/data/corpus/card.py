@@ -16,10 +16,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_text
+from tqa.core.params import ROOT
+from tqa.data.corpus.face import detect_landmarks
 from tqa.data.corpus.media import read_mp4
 from tqa.data.corpus.profiles import GENERATORS, NEUTRAL
 from tqa.data.corpus.ratings import label_stats, rater_reliability
-from tqa.core.params import ROOT
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ def face_detection_rate(
     Static-image mode (no tracking), so each sampled frame is a fresh detection.
     Returns (rate, number of frames checked).
     """
-    from tqa.data.corpus.face import detect_landmarks
-
     hits = total = 0
     for vid in tqdm(video_ids, desc="face check", unit="video", leave=False):
         frames, _, _, _ = read_mp4(Path(out) / "videos" / f"{vid}.mp4")
@@ -47,10 +46,10 @@ def write_contact_sheet(
     out: str | Path, plan: pd.DataFrame, path: str | Path, n_cols: int = 5, tile: int = 128
 ) -> None:
     """One row per simulated generator (its first video): ``n_cols`` frames evenly spaced."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - heavy, only for this figure
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415
 
     profiles = [p for p in GENERATORS if p in set(plan["generator"])]
     fig, axes = plt.subplots(
@@ -67,7 +66,8 @@ def write_contact_sheet(
         ax.imshow(np.hstack(tiles))
         ax.set_axis_off()
         ax.set_title(
-            f"{prof}  ({row['video_id']}, identity {row['identity']}, {frames.shape[2]}x{frames.shape[1]} "
+            f"{prof}  ({row['video_id']}, identity {row['identity']}, "
+            f"{frames.shape[2]}x{frames.shape[1]} "
             f"@ {fps:g} fps)",
             fontsize=7,
             loc="left",
@@ -79,15 +79,26 @@ def write_contact_sheet(
     plt.close(fig)
     write_text(
         path.with_suffix(".txt"),
-        "Synthetic sample corpus (tqa.data.corpus, NOT EmotionTalk): evenly spaced decoded frames of the first "
-        "video of each simulated generator; identities are morphs of skimage's astronaut and cameraman photos.\n",
+        "Synthetic sample corpus (tqa.data.corpus, NOT EmotionTalk): evenly spaced decoded frames"
+        " of the first video of each simulated generator; identities are morphs of skimage's"
+        " astronaut and cameraman photos.\n",
+    )
+
+
+def _lip_sync_line(cfg: dict) -> str:
+    if cfg.get("informative_lip_sync", True):
+        return "informative (tracks offset, mouth lag, segment desync and frozen mouth)"
+    return (
+        "near-constant as the chapter describes EmotionTalk (N(4.763, 0.02)); set"
+        " `corpus.informative_lip_sync: true` to make it track the injected defects"
     )
 
 
 def _raters_line(cfg: dict) -> str:
     r = cfg.get("raters") or {}
     return (
-        f"true score `base - sum(weight x impairment)`; {r.get('n', 1)} simulated raters each add a "
+        "true score `base - sum(weight x impairment)`; "
+        f"{r.get('n', 1)} simulated raters each add a "
         f"bias N(0, {r.get('bias_std', 0)}) per task and noise N(0, {r.get('noise_std', 0)}) per "
         f"rating, answer on [1, 5] rounded to {r.get('decimals')} decimals"
     )
@@ -100,9 +111,11 @@ def _reliability_md(out: Path) -> str:
     rel = rater_reliability(pd.read_csv(path))
     return (
         _md(rel)
-        + "\n\nICC(2,k): two-way random, absolute agreement, mean of k raters (Shrout & Fleiss 1979);"
+        + "\n\nICC(2,k): two-way random, absolute agreement, mean of k raters"
+        + " (Shrout & Fleiss 1979);"
         + " split-half: Spearman-Brown corrected correlation of random rater halves;"
-        + " pearson_ceiling = sqrt(ICC(2,k)), the expected correlation of the true score with the label."
+        + " pearson_ceiling = sqrt(ICC(2,k)), the expected correlation of the true score"
+        + " with the label."
     )
 
 
@@ -152,6 +165,8 @@ def write_data_card(
     except ValueError:
         where = out
     meta = json.loads((out / "corpus.json").read_text()) if (out / "corpus.json").is_file() else {}
+    versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
+    decimals = cfg["labels"].get("decimals", 2)
     deg_rows = []
     for col, neutral in NEUTRAL.items():
         v = plan[col].astype(float)
@@ -197,8 +212,8 @@ not human ratings. Every number below was measured on the built corpus in `{wher
   {", ".join(prof.index)}) differ only in their (overlapping) propensities and severities, so the
   label varies mostly within a generator.
 - **Labels**: {_raters_line(cfg)} (`tqa/data/corpus/ratings.py`, weights in params.yaml
-  `corpus.labels`); the label is the raters' mean, rounded to {cfg["labels"].get("decimals", 2)} decimals;
-  every rater's score is in `ratings_raw.csv`. lip_sync is {"informative (tracks offset, mouth lag, segment desync and frozen mouth)" if cfg.get("informative_lip_sync", True) else "near-constant as the chapter describes EmotionTalk (N(4.763, 0.02)); set `corpus.informative_lip_sync: true` to make it track the injected defects"}.
+  `corpus.labels`); the label is the raters' mean, rounded to {decimals} decimals;
+  every rater's score is in `ratings_raw.csv`. lip_sync is {_lip_sync_line(cfg)}.
   Missing labels (-1.0) drawn at random with exact presence rates from `corpus.presence`.
 - **Files**: H.264 (yuv420p, crf {cfg.get("crf", 20)}) + AAC mono mp4 via PyAV.
 
@@ -214,7 +229,8 @@ not human ratings. Every number below was measured on the built corpus in `{wher
 ## Counts
 - videos per generator: {", ".join(f"{k} {v}" for k, v in prof.items())}
 - videos per identity (group): {", ".join(f"{k} {v}" for k, v in ident.items())}
-- off-format videos: {int(plan["off_format"].sum())} of {len(plan)}; duration {dur.min():.2f}-{dur.max():.2f} s
+- off-format videos: {int(plan["off_format"].sum())} of {len(plan)};
+  duration {dur.min():.2f}-{dur.max():.2f} s
 
 {_md(fmt)}
 
@@ -224,13 +240,14 @@ not human ratings. Every number below was measured on the built corpus in `{wher
 (`blur_sigma` and `snr_db` carry a mild background level in every clip: min/max over all videos.)
 
 ## Face detection
-MediaPipe Face Mesh (static-image mode) found a face in **{100 * rate:.1f} %** of {n_checked} decoded
+MediaPipe Face Mesh (static-image mode) found a face in **{100 * rate:.1f} %**
+of {n_checked} decoded
 frames (every {per_video}th frame of {len(sample)} videos spread over the corpus).
 
 ## Build
 {len(plan)} videos. Build times are machine-dependent and therefore not in this card (which is
 tracked in git and must be identical on every machine): see `corpus.json` in the corpus folder
-(`build_wall_s`, `cpu_s_per_video_mean`). Versions: {", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())}.
+(`build_wall_s`, `cpu_s_per_video_mean`). Versions: {versions}.
 
 ## What it is not / caveats
 - Not EmotionTalk and not the output of Wav2Lip, SadTalker or GeneFace++: the simulated generators

@@ -31,6 +31,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from tqa.core.atomic import atomic_path
+from tqa.core.facemesh import face_mesh, quiet_native_stderr
+from tqa.core.params import load_params
+from tqa.data.corpus.profiles import OFF_SIZES
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +114,6 @@ _MESH = None
 
 def detect_landmarks(image: np.ndarray, static: bool = True) -> np.ndarray | None:
     """MediaPipe Face Mesh landmarks (468, 3) in pixels (z scaled like x), or None."""
-    from tqa.core.facemesh import face_mesh, quiet_native_stderr
-
     global _MESH
     if _MESH is None:
         _MESH = face_mesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
@@ -156,7 +157,7 @@ def _identity_key(spec: IdentitySpec, size: int) -> str:
 
 
 def _source_image(index: int) -> np.ndarray:
-    from skimage import data
+    from skimage import data  # noqa: PLC0415 - heavy, needed only when an identity is built
 
     img = getattr(data, SOURCES[index])()
     if img.ndim == 2:
@@ -375,9 +376,6 @@ def cached_identity(spec: IdentitySpec, size: int) -> Identity:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m tqa.data.corpus.face``: rewrite the committed landmark table for params."""
-    from tqa.core.params import load_params
-    from tqa.data.corpus.profiles import OFF_SIZES
-
     params = load_params()
     cfg = params["corpus"]
     sizes = tuple(sorted({int(cfg["size"]), *(max(h, w) for h, w in OFF_SIZES)}))

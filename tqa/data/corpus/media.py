@@ -8,6 +8,7 @@ decoder sees, so tests measure offsets on decoded data, never on our own arrays.
 
 from __future__ import annotations
 
+import hashlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -138,8 +139,6 @@ def content_digests(path: str | Path) -> dict[str, str]:
     """SHA-256 digests of an mp4: the whole file, its H.264 packets, its AAC packets, and its
     decoded frames (H.264 decoding is bit-exact by the standard, so equal packets give equal
     frames anywhere). Used to check that a rebuild on another machine gives the same corpus."""
-    import hashlib
-
     out = {"file": hashlib.sha256(Path(path).read_bytes()).hexdigest()}
     for kind in ("video", "audio"):
         h = hashlib.sha256()

@@ -110,11 +110,11 @@ class ESpeak:
     about 15 ms of overhead, and identical samples for identical inputs.
     """
 
-    _instance: "ESpeak | None" = None
+    _instance: ESpeak | None = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        import espeakng_loader
+        import espeakng_loader  # noqa: PLC0415 - loads a native library, only when speaking
 
         self.lib_path = espeakng_loader.get_library_path()
         self.data_path = espeakng_loader.get_data_path().encode()
@@ -123,7 +123,7 @@ class ESpeak:
         self._cb = _SYNTH_CB(self._collect)  # keep a reference: ctypes must not free it
 
     @classmethod
-    def get(cls) -> "ESpeak":
+    def get(cls) -> ESpeak:
         if cls._instance is None:
             cls._instance = cls()
         return cls._instance
@@ -160,7 +160,7 @@ class ESpeak:
 
     def synth(self, text: str, voice: Voice) -> np.ndarray:
         """int16 samples (S,) at ``native_rate`` Hz for ``text`` spoken by ``voice``."""
-        import _ctypes
+        import _ctypes  # noqa: PLC0415 - private CPython module for dlclose, used only here
 
         with self._lock:
             lib = self._load()
