@@ -196,9 +196,9 @@ def split_half(x: np.ndarray, n_splits: int = 50, seed: int = 0) -> float:
 
 
 def rater_reliability(raw: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per task: n_videos, n_raters, ICC(2,k), ICC(2,1)-free split-half reliability, and
-    the expected Pearson ceiling sqrt(reliability) of any predictor against the raters'
-    mean (its correlation with the true score is at most 1; attenuation, Spearman 1904).
+    """Per task: n_videos, n_raters, ICC(2,k), split-half reliability, and the Pearson
+    ceiling sqrt(ICC(2,k)): the expected correlation of the true score with the raters'
+    mean, which no predictor can beat in expectation (attenuation, Spearman 1904).
 
     ``raw``: long table (video_id, task, rater, score) as in ``ratings_raw.csv``; videos
     lacking a rater's score are left out for that task."""
