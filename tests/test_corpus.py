@@ -251,6 +251,26 @@ def test_audio_degradations():
     assert np.all(s[: 3 * 640] == 0) and np.array_equal(s[3 * 640 :], x[: -3 * 640])
 
 
+def test_codec_artefacts_band_limit_and_grow_with_lower_bitrate():
+    """Simulated codec: no energy above 250 * kbps Hz; error vs the input grows as kbps falls;
+    the 64-kbps reference is the identity."""
+    sr = 16000
+    rng = np.random.default_rng(3)
+    x = (0.3 * rng.standard_normal(sr * 2)).astype(np.float32)
+    assert D.codec_artefacts(x, 64, sr) is x
+    f, p_in = signal.welch(x, sr, nperseg=1024)
+    errs = []
+    for kbps in (24, 12, 6):
+        y = D.codec_artefacts(x, kbps, sr)
+        assert y.shape == x.shape
+        _, p_out = signal.welch(y, sr, nperseg=1024)
+        above = f > 250 * kbps + 200
+        if above.any():
+            assert p_out[above].mean() < 1e-3 * p_in[above].mean()
+        errs.append(float(np.mean((y - x) ** 2)))
+    assert errs[0] < errs[1] < errs[2]
+
+
 def test_video_degradations():
     rng = np.random.default_rng(1)
     img = (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8)

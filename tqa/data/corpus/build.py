@@ -141,14 +141,20 @@ def build_plan(cfg: dict, seed: int, n: int | None = None) -> pd.DataFrame:
 def encode_row(row: dict, cfg: dict, seed: int, path: str | os.PathLike) -> None:
     """Render planned ``row`` and write it to ``path`` (mp4) exactly as the builder does."""
     frames, audio = render_video(row, cfg, seed)
+    codec = str(cfg.get("audio_codec", "aac"))
+    sr, kbps = int(cfg["sample_rate"]), int(row["audio_kbps"])
+    if codec == "alac" and kbps < int(cfg.get("audio_kbps", 64)):  # the codec defect
+        audio = D.normalise_peak(D.codec_artefacts(audio, kbps, sr))
     write_mp4(
-        path, frames, int(row["fps"]), audio, int(cfg["sample_rate"]),
-        crf=int(cfg.get("crf", 20)), audio_kbps=int(row["audio_kbps"]),
+        path, frames, int(row["fps"]), audio, sr, crf=int(cfg.get("crf", 20)),
+        audio_kbps=kbps, audio_codec=codec,
     )  # fmt: skip
 
 
 def _row_key(row: dict, cfg: dict, seed: int) -> str:
-    keep = {k: cfg[k] for k in ("sample_rate", "n_identities", "crf", "audio_kbps")}
+    keep = {
+        k: cfg.get(k) for k in ("sample_rate", "n_identities", "crf", "audio_kbps", "audio_codec")
+    }
     return params_hash({"row": row, "cfg": keep, "seed": seed, "v": 2})
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import butter, istft, sosfiltfilt, stft
 
 
 def shift_audio(audio: np.ndarray, offset_frames: int, fps: float, sample_rate: int) -> np.ndarray:
@@ -147,3 +147,26 @@ def glitch_index(n_frames: int, rate: float, rng: np.random.Generator) -> np.nda
         steps[start] = 0  # duplicate: the previous frame again
         steps[min(start + gap, n_frames - 1)] += 1  # drop: skip one source frame
     return np.clip(np.cumsum(steps), 0, n_frames - 1)
+
+
+def codec_artefacts(audio: np.ndarray, kbps: float, sample_rate: int) -> np.ndarray:
+    """Low-bitrate transform-codec artefacts without a codec: band limit and coarse spectral
+    quantisation, deterministic on every machine (numpy FFT, element-wise arithmetic).
+
+    STFT (512-sample Hann, hop 256); bins above ``min(Nyquist, 250 * kbps)`` Hz are removed
+    (6 kbps -> 1.5 kHz, 32 kbps -> 8 kHz); each frame's coefficients are quantised with a step
+    of mean|X| * 8 / kbps, so small coefficients vanish (spectral holes, "birdies") as in an
+    MDCT codec starved of bits. Used for the corpus's ``audio_kbps`` defect when the corpus
+    audio is stored losslessly (``corpus.audio_codec: alac``)."""
+    if kbps >= 64:
+        return audio
+    n = len(audio)
+    _, _, z = stft(audio.astype(np.float64), fs=sample_rate, nperseg=512, noverlap=256)
+    freqs = np.arange(z.shape[0]) * sample_rate / 512.0
+    z[freqs > min(sample_rate / 2.0, 250.0 * float(kbps))] = 0.0
+    step = np.abs(z).mean(axis=0, keepdims=True) * (8.0 / float(kbps)) + 1e-12
+    z = (np.round(z.real / step) + 1j * np.round(z.imag / step)) * step
+    _, x = istft(z, fs=sample_rate, nperseg=512, noverlap=256)
+    out = np.zeros(n, np.float32)
+    out[: min(n, len(x))] = x[:n]
+    return out

@@ -1,8 +1,9 @@
 """MP4 muxing (H.264 video + AAC audio) and decoding with PyAV (FFmpeg inside the wheel).
 
 Frame timestamps use a 1/fps time base, so the video has exactly T frames at ``fps``.
-The AAC encoder adds a priming delay (1024 samples) that MP4 signals with an edit
-list; FFmpeg-based decoders honour it. ``read_mp4`` returns what a downstream
+The corpus stores its audio as 16-bit ALAC (lossless; ``corpus.audio_codec``); with AAC the
+encoder adds a priming delay (1024 samples) that MP4 signals with an edit list, and
+FFmpeg-based decoders honour it. ``read_mp4`` returns what a downstream
 decoder sees, so tests measure offsets on decoded data, never on our own arrays.
 """
 
@@ -51,8 +52,15 @@ def write_mp4(
     crf: int = 20,
     audio_kbps: int = 64,
     preset: str = "veryfast",
+    audio_codec: str = "aac",
 ) -> None:
-    """Encode frames uint8 (T, H, W, 3) RGB at ``fps`` and mono audio float32 (S,) to ``path``."""
+    """Encode frames uint8 (T, H, W, 3) RGB at ``fps`` and mono audio float32 (S,) to ``path``.
+
+    ``audio_codec``: ``aac`` (FFmpeg's native encoder at ``audio_kbps``) or ``alac`` (lossless,
+    16-bit: decoding is integer arithmetic, so every machine decodes the same samples; FFmpeg's
+    float AAC DECODER gave other samples when its SIMD was switched off)."""
+    if audio_codec not in ("aac", "alac"):
+        raise ValueError(f"audio_codec must be aac or alac, got {audio_codec!r}")
     t_len, h, w, _ = frames.shape
     with av.open(str(path), mode="w", format="mp4") as out:
         vs = out.add_stream("libx264", rate=int(fps))
@@ -70,9 +78,10 @@ def write_mp4(
             "x264-params": "mbtree=0:cpu-independent=1",
         }
         vs.codec_context.thread_count = 1
-        aus = out.add_stream("aac", rate=int(sample_rate))
+        aus = out.add_stream(audio_codec, rate=int(sample_rate))
         aus.layout = "mono"
-        aus.bit_rate = int(audio_kbps) * 1000
+        if audio_codec == "aac":
+            aus.bit_rate = int(audio_kbps) * 1000
         for i in range(t_len):
             vf = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frames[i]), format="yuv420p")
             vf.pts = i
@@ -81,10 +90,14 @@ def write_mp4(
         for pkt in vs.encode():
             out.mux(pkt)
         pcm = np.clip(audio, -1, 1).astype(np.float32)
-        n = aus.codec_context.frame_size or 1024
+        fmt = "fltp"
+        if audio_codec == "alac":
+            pcm = np.round(pcm.astype(np.float64) * 32767.0).astype(np.int16)
+            fmt = "s16p"
+        n = aus.codec_context.frame_size or (4096 if audio_codec == "alac" else 1024)
         for start in range(0, len(pcm), n):
             chunk = pcm[start : start + n]
-            af = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            af = av.AudioFrame.from_ndarray(chunk[None, :], format=fmt, layout="mono")
             af.sample_rate = int(sample_rate)
             af.pts = start
             af.time_base = Fraction(1, int(sample_rate))
