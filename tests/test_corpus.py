@@ -271,6 +271,27 @@ def test_codec_artefacts_band_limit_and_grow_with_lower_bitrate():
     assert errs[0] < errs[1] < errs[2]
 
 
+def test_yuv_conversions_round_trip_and_match_ffmpeg():
+    """Our integer BT.601 conversions invert each other within chroma subsampling error, and
+    agree with FFmpeg's (libswscale) conversion of uniform colours within a few levels."""
+    import av
+
+    from tqa.data.corpus.media import rgb_to_yuv420p, yuv420p_to_rgb
+
+    rng = np.random.default_rng(0)
+    flat = np.repeat(np.repeat(rng.integers(20, 235, (8, 8, 3)), 4, 0), 4, 1).astype(np.uint8)
+    back = yuv420p_to_rgb(rgb_to_yuv420p(flat))
+    assert np.abs(back.astype(int) - flat).max() <= 3  # 2x2-constant chroma: rounding only
+    # FFmpeg filters chroma across 2x2 blocks differently: compare on uniform colours
+    for colour in ([200, 30, 40], [20, 180, 90], [60, 70, 220], [128, 128, 128]):
+        img = np.tile(np.array(colour, np.uint8), (16, 16, 1))
+        ff = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        ours = rgb_to_yuv420p(img)
+        assert np.abs(ff.to_ndarray().astype(int) - ours).max() <= 2, colour
+        rgb_ff = av.VideoFrame.from_ndarray(ours, format="yuv420p").to_ndarray(format="rgb24")
+        assert np.abs(rgb_ff.astype(int) - yuv420p_to_rgb(ours)).max() <= 3, colour
+
+
 def test_video_degradations():
     rng = np.random.default_rng(1)
     img = (rng.random((4, 64, 64, 3)) * 255).astype(np.uint8)

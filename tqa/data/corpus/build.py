@@ -1,7 +1,7 @@
 """Build the embedded synthetic corpus: ``tqa corpus --out data/sample --n N --seed S``.
 
 Plan (ground truth, :func:`tqa.data.corpus.profiles.plan_corpus`) -> render each video in
-worker processes (speech, face animation, degradations, H.264/AAC mux) -> labels.csv
+worker processes (speech, face animation, degradations, H.264 + ALAC/AAC mux) -> labels.csv
 and degradations.csv written atomically at the end. Resumable: a video whose mp4 is
 valid and whose ``.parts/<id>.json`` matches its planned row is not rebuilt.
 
@@ -10,7 +10,7 @@ Output folder::
     labels.csv            video_id, five scores (-1.0 = missing; the raters' mean), group, generator
     ratings_raw.csv       video_id, task, rater, score: every simulated rater's score
     degradations.csv      every ground-truth generation parameter, one row per video
-    videos/<id>.mp4       H.264 (yuv420p) + AAC mono
+    videos/<id>.mp4       H.264 (yuv420p) + ALAC (corpus.audio_codec) mono
     corpus.json           params, seed, library versions
 """
 

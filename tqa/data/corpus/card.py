@@ -167,6 +167,7 @@ def write_data_card(
     meta = json.loads((out / "corpus.json").read_text()) if (out / "corpus.json").is_file() else {}
     versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
     decimals = cfg["labels"].get("decimals", 2)
+    codec = str(cfg.get("audio_codec", "aac")).upper()
     deg_rows = []
     for col, neutral in NEUTRAL.items():
         v = plan[col].astype(float)
@@ -207,7 +208,7 @@ not human ratings. Every number below was measured on the built corpus in `{wher
 - **Defects** (`degradations.csv`): every video draws several defect families at continuous levels
   (`tqa/data/corpus/profiles.py`): whole-clip A/V offset, sluggish mouth, a desynchronised segment,
   a frozen-mouth segment, frozen or jittery expression, expression from other prosody, audio of
-  another sentence, noise / band-limit / clipping / low-bitrate AAC, blur / JPEG / flicker, a
+  another sentence, noise / band-limit / clipping / low-bitrate codec, blur / JPEG / flicker, a
   flicker burst, dropped + duplicated frames. The **simulated generators** (`generator` column:
   {", ".join(prof.index)}) differ only in their (overlapping) propensities and severities, so the
   label varies mostly within a generator.
@@ -215,7 +216,7 @@ not human ratings. Every number below was measured on the built corpus in `{wher
   `corpus.labels`); the label is the raters' mean, rounded to {decimals} decimals;
   every rater's score is in `ratings_raw.csv`. lip_sync is {_lip_sync_line(cfg)}.
   Missing labels (-1.0) drawn at random with exact presence rates from `corpus.presence`.
-- **Files**: H.264 (yuv420p, crf {cfg.get("crf", 20)}) + AAC mono mp4 via PyAV.
+- **Files**: H.264 (yuv420p, crf {cfg.get("crf", 20)}) + {codec} mono mp4 via PyAV.
 
 ## Measured label statistics (present labels only)
 {_md(stats)}

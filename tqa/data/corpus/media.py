@@ -43,6 +43,27 @@ def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
     return out
 
 
+def yuv420p_to_rgb(planes: np.ndarray) -> np.ndarray:
+    """(H * 3 // 2, W) planar yuv420p (BT.601 limited range) -> uint8 (H, W, 3) RGB, integer
+    arithmetic only; chroma repeated over each 2 x 2 block.
+
+    The inverse of :func:`rgb_to_yuv420p` up to rounding. Why not libswscale
+    (``to_ndarray(format="rgb24")``): with FFmpeg's SIMD switched off it returned other RGB
+    frames from the same (bit-exact) decoded YUV planes, so anything computed from decoded
+    frames differed between machines."""
+    h = planes.shape[0] * 2 // 3
+    w = planes.shape[1]
+    y = planes[:h].astype(np.int32) - 16
+    u = planes[h : h + h // 4].reshape(h // 2, w // 2).astype(np.int32) - 128
+    v = planes[h + h // 4 :].reshape(h // 2, w // 2).astype(np.int32) - 128
+    u = np.repeat(np.repeat(u, 2, axis=0), 2, axis=1)
+    v = np.repeat(np.repeat(v, 2, axis=0), 2, axis=1)
+    r = (298 * y + 409 * v + 128) >> 8
+    g = (298 * y - 100 * u - 208 * v + 128) >> 8
+    b = (298 * y + 516 * u + 128) >> 8
+    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+
+
 def write_mp4(
     path: str | Path,
     frames: np.ndarray,
@@ -117,7 +138,10 @@ def read_mp4(
         vstream = cont.streams.video[0]
         fps = float(vstream.average_rate)
         for f in cont.decode(video=0):
-            frames.append(f.to_ndarray(format="rgb24"))
+            if f.format.name == "yuv420p" and f.width % 2 == 0 and f.height % 2 == 0:
+                frames.append(yuv420p_to_rgb(f.to_ndarray(format="yuv420p")))
+            else:  # other pixel formats (not the corpus's): FFmpeg converts
+                frames.append(f.to_ndarray(format="rgb24"))
     sr = 0
     with av.open(str(path)) as cont:
         if cont.streams.audio:
