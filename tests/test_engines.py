@@ -198,7 +198,6 @@ def test_dask_engine_skips_cached_records_failures_keeps_order(
     tmp_path, client, params, monkeypatch
 ):
     """Control flow with a stand-in task: cached ids never submitted, a raising task is a row."""
-    import tqa.features.pipeline as pipeline
     from tqa.features.engines import dask_engine
 
     calls: list[str] = []
@@ -210,7 +209,7 @@ def test_dask_engine_skips_cached_records_failures_keeps_order(
         _fake_entry(cache_dir, video_id, "H")
         return {"video_id": video_id, "status": "extracted", "reason": "", "seconds": 0.01}
 
-    monkeypatch.setattr(pipeline, "extract_one", fake_extract_one)
+    monkeypatch.setattr(dask_engine, "extract_one", fake_extract_one)
     monkeypatch.setattr(dask_engine, "config_hash_of", lambda p: "H")
     cache = tmp_path / "cache"
     _fake_entry(cache, "done", "H")

@@ -282,7 +282,6 @@ def test_score_warns_about_missing_audio_and_face(
     """No audio track / no detectable face: scored (status ok) but with an explicit warning naming the file."""
     import av
 
-    import tqa.core.params
     from tqa.serve import scoring
 
     s = scoring_setup
@@ -320,7 +319,7 @@ def test_score_warns_about_missing_audio_and_face(
     assert any(str(grey) in m and "face detected in 0%" in m for m in logged)
     assert not any("talk_a" in m for m in logged)
 
-    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
+    monkeypatch.setattr(scoring, "load_params", lambda *a, **k: s["params"])
     rc = scoring.main(
         [
             *map(str, files),
@@ -417,9 +416,7 @@ def test_cli_prints_table_and_flags_failures(scoring_setup, tmp_path, capsys, mo
     from tqa.serve import scoring
 
     s = scoring_setup
-    import tqa.core.params
-
-    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
+    monkeypatch.setattr(scoring, "load_params", lambda *a, **k: s["params"])
     rc = scoring.main(
         [
             str(s["videos"]),

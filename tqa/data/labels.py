@@ -32,7 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv
-from tqa.core.params import load_params
+from tqa.core.params import load_params, resolve
 from tqa.core.schema import MISSING, TASKS
 
 log = logging.getLogger(__name__)
@@ -318,7 +318,7 @@ def check_video(path: str | os.PathLike, require_audio: bool = True) -> str | No
     Returns None when the file is usable, else the reason ("unreadable video: ...",
     "no video stream", "no decodable video frame", "no audio track").
     """
-    import av  # local: importing PyAV costs ~0.1 s and only this check needs it
+    import av  # noqa: PLC0415 (importing PyAV costs ~0.1 s and only this check needs it)
 
     try:
         with av.open(str(path)) as container:
@@ -494,8 +494,6 @@ def main_validate(argv: list[str] | None = None) -> int:
     ap.add_argument("--allow-no-audio", action="store_true", help="videos without an audio track are fine")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    from tqa.core.params import resolve
-
     root = Path(args.root) if args.root else resolve(params["data"]["root"])
     try:
         ds = load_dataset(root, params, check_media=not args.no_media,

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.atomic import write_csv
+from tqa.core.params import load_params, resolve
+from tqa.data.labels import DataError, load_dataset
 
 log = logging.getLogger(__name__)
 
@@ -268,9 +270,6 @@ def summarize_split(split: pd.DataFrame, labels: pd.DataFrame | None = None, gro
 
 def main(argv: list[str] | None = None) -> int:
     """``tqa split [--params params.yaml] [--out PATH]``: write the split file of ``data.root``."""
-    from tqa.data.labels import DataError, load_dataset
-    from tqa.core.params import load_params, resolve
-
     ap = argparse.ArgumentParser(prog="tqa split", description="Write the train/val/test split file.")
     ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
     ap.add_argument("--out", default=None, help="output CSV (default: split.out)")

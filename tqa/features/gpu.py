@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from tqa.features.decode import MediaError
 from tqa.features.extractors.base import Clip, Extractor
 from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed
 from tqa.features.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
@@ -373,8 +374,6 @@ class GPUOptimizedExtractor(FeatureExtractor):
 
     # ------------------------------------------------------------------ many videos
     def _decode(self, vid: str, path: str) -> Clip | ExtractionError:
-        from tqa.features.decode import MediaError
-
         try:
             t0 = time.perf_counter()
             clip = self.load(path, vid)

@@ -18,10 +18,12 @@ extractor would be silently meaningless to the model).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,11 +31,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from tqa.core.atomic import atomic_path, write_json
-from tqa.core.params import params_hash
+from tqa.core.params import load_params, params_hash, resolve
 from tqa.core.schema import MODALITIES, TASKS, FeatureSet
 from tqa.core.version import __version__
+from tqa.features.cache import cache_file, cached_ids, load_feature_set, read_meta
+from tqa.features.pipeline import FeatureExtractor, config_hash_from_params
+from tqa.features.tables import features_for_training
+from tqa.model.preprocess import Preprocessor
+from tqa.model.training import load_fit
+from tqa.model.training import predict as predict_scores
+from tqa.model.transformer import build_model
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +149,7 @@ class Bundle:
         """Five scores (N, 5) in TASKS order, in [1, 5], for the videos of ``fs``."""
         if check:
             self.check_features(fs)
-        from tqa.model.training import predict as _predict
-
-        pred = np.asarray(_predict(self.model, self.preprocessor, fs), dtype=np.float64)
+        pred = np.asarray(predict_scores(self.model, self.preprocessor, fs), dtype=np.float64)
         if pred.shape != (len(fs.video_ids), len(TASKS)):
             raise BundleError(
                 f"model returned shape {pred.shape}, expected ({len(fs.video_ids)}, {len(TASKS)})"
@@ -243,8 +251,6 @@ def save_bundle(
     merged into bundle.json. Only modalities the model uses are recorded (plus sync when
     ``model.use_sync``).
     """
-    import torch
-
     out_dir = Path(out_dir)
     descs, config_hash = descriptions_of(extractor_descriptions)
     model_params = dict(getattr(fit_result, "model_params", None) or params.get("model", {}))
@@ -334,13 +340,9 @@ def _old_prefix(target: Path) -> str:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Atomically swap two existing paths (Linux ``renameat2`` RENAME_EXCHANGE); False when unavailable."""
-    import sys
-
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
     except (OSError, AttributeError):
@@ -419,11 +421,6 @@ def read_manifest(bundle_dir: str | Path) -> dict:
 
 def load_bundle(bundle_dir: str | Path, device: str = "cpu") -> Bundle:
     """Load a bundle written by :func:`save_bundle` (model in eval mode on ``device``)."""
-    import torch
-
-    from tqa.model.preprocess import Preprocessor
-    from tqa.model.transformer import build_model
-
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
     for f in (WEIGHTS, PREPROCESSOR):
@@ -469,8 +466,6 @@ def bundle_from_fit(
     configuration (see :func:`_default_descriptions`), else the configured
     extractors (``FeatureExtractor(params)``).
     """
-    from tqa.model.training import load_fit
-
     fit = load_fit(fit_dir)
     if features is None:
         features = _default_descriptions(params)
@@ -498,23 +493,13 @@ def _default_descriptions(params: dict) -> Any:
     A cache that holds only files of other configurations is an error (the fit cannot have
     been trained on the current configuration's features).
     """
-    from tqa.core.params import resolve
-
     if (params.get("byo") or {}).get("features_table"):
-        from tqa.features.tables import features_for_training
-
         return features_for_training(params)
-    from tqa.features import pipeline
-    from tqa.features.cache import cache_file, cached_ids, load_feature_set, read_meta
-
     cache = resolve(params["features"]["cache_dir"])
     ids = cached_ids(cache)
     if not ids:
-        return pipeline.FeatureExtractor(params)
-    hash_fn = getattr(pipeline, "config_hash_from_params", None)
-    current = (
-        hash_fn(params) if hash_fn is not None else pipeline.FeatureExtractor(params).config_hash
-    )
+        return FeatureExtractor(params)
+    current = config_hash_from_params(params)
     seen: dict[str, int] = {}
     for vid in ids:
         try:
@@ -537,8 +522,6 @@ def _default_descriptions(params: dict) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m tqa.serve.bundle [--fit DIR] [--out DIR] [--params params.yaml]``."""
-    from tqa.core.params import load_params, resolve
-
     ap = argparse.ArgumentParser(
         prog="tqa bundle", description="Package a trained model as a scoring bundle."
     )

@@ -32,7 +32,11 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.atomic import write_csv, write_json
+from tqa.core.params import load_params, resolve
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
+from tqa.features.cache import cache_file, load_feature_set, read_meta
+from tqa.features.pipeline import FeatureExtractor
+from tqa.features.tables import load_feature_table
 from tqa.serve.bundle import Bundle, BundleError, BundleMismatchError, load_bundle
 
 log = logging.getLogger(__name__)
@@ -139,8 +143,6 @@ def score(
     ``score.cache_dir: null`` = a temporary folder removed afterwards). Features of finished
     files stay in a persistent cache when the run is interrupted; a re-run reuses them.
     """
-    from tqa.core.params import load_params, resolve
-
     params = params if params is not None else load_params()
     sp = params.get("score") or {}
     out = Path(out) if out is not None else None
@@ -244,8 +246,6 @@ def input_warnings(meta: dict) -> list[str]:
 
 def _extractor_for(bundle: Bundle, params: dict):
     """FeatureExtractor with the bundle's extractor settings, checked against what is installed."""
-    from tqa.features.pipeline import FeatureExtractor
-
     fparams = bundle.feature_params(params)
     try:
         extractor = FeatureExtractor(fparams)
@@ -280,8 +280,6 @@ def _apply_status(rows: pd.DataFrame, status: pd.DataFrame | None) -> None:
 
 def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFrame:
     """Load cached features of the pending rows, predict, and fill scores + sync columns."""
-    from tqa.features.cache import cache_file, load_feature_set, read_meta
-
     rows = rows.copy()
     for c in (*TASKS, *SYNC_COLUMNS):
         rows[c] = np.nan
@@ -335,9 +333,6 @@ def score_table(
     params: dict | None = None,
 ) -> pd.DataFrame:
     """Scores for a bring-your-own feature table (tqa.features.tables format) with a bundle trained on one."""
-    from tqa.core.params import load_params, resolve
-    from tqa.features.tables import load_feature_table
-
     params = params if params is not None else load_params()
     sp = params.get("score") or {}
     bundle = (
@@ -412,8 +407,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit status: 0 all scored, 1 some files failed (their rows say why), 2 bundle refused.
     """
-    from tqa.core.params import load_params
-
     ap = argparse.ArgumentParser(
         prog="tqa score", description="Score talking-face videos with a trained bundle."
     )

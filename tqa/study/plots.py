@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tqa.core.schema import TASKS  # noqa: E402
+from tqa.study.evaluation import bland_altman  # noqa: E402
 from tqa.study.metrics import pearson, valid_pairs  # noqa: E402
 
 
@@ -88,8 +89,6 @@ def confusion_grid(matrices: dict[str, np.ndarray], class_names: Sequence[str]):
 
 def bland_altman_grid(y_true: np.ndarray, y_pred: np.ndarray, tasks: Sequence[str] = TASKS):
     """Bland-Altman plots: difference (pred - true) vs mean, bias and ±1.96 SD lines."""
-    from tqa.study.evaluation import bland_altman
-
     fig, axes = _grid(len(tasks))
     for k, (ax, task) in enumerate(zip(axes, tasks)):
         t, p = valid_pairs(y_true[:, k], y_pred[:, k])

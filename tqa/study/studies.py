@@ -16,10 +16,12 @@ trained once; metrics are recomputed from cached predictions with the current pa
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,9 +194,6 @@ def features_fingerprint(fs: FeatureSet) -> dict[str, Any]:
     """SHA-1 of the sync array's bytes plus, per stream, its per-column mean over videos and
     frames (``np.nanmean`` over (N, T), rounded to 6 decimals) and NaN count: one cheap pass
     over (N, T, D), in chunks of videos."""
-    import hashlib
-    import warnings
-
     out: dict[str, Any] = {
         "sync": hashlib.sha1(np.ascontiguousarray(fs.sync, dtype=np.float32).tobytes()).hexdigest()
     }

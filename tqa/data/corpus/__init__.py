@@ -17,6 +17,6 @@ __all__ = ["PROFILES", "plan_corpus", "simulate_labels", "label_stats", "build_c
 
 def build_corpus(*args, **kwargs):
     """See :func:`tqa.data.corpus.build.build_corpus` (imported lazily: it pulls in PyAV/OpenCV)."""
-    from tqa.data.corpus.build import build_corpus as _build
+    from tqa.data.corpus.build import build_corpus as _build  # noqa: PLC0415
 
     return _build(*args, **kwargs)

@@ -22,14 +22,19 @@ import os
 import time
 from pathlib import Path
 
+import av
+import cv2
 import numpy as np
 import pandas as pd
+import scipy
+import skimage
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_csv, write_json
 from tqa.data.corpus import animate as A
 from tqa.data.corpus import degrade as D
 from tqa.data.corpus import face as F
+from tqa.data.corpus.card import write_contact_sheet, write_data_card
 from tqa.data.corpus.media import is_valid_mp4, write_mp4
 from tqa.data.corpus.profiles import plan_corpus
 from tqa.data.corpus.ratings import simulate_labels
@@ -178,19 +183,13 @@ def build_corpus(out: str | os.PathLike, cfg: dict, seed: int, n: int | None = N
         "built_now": len(built),
     })
     if reports_dir is not None:
-        from tqa.data.corpus.card import write_contact_sheet, write_data_card
-
         write_contact_sheet(out, plan, Path(reports_dir) / "figures" / "corpus_contact_sheet.png")
         write_data_card(out, plan, labels, cfg, seed, Path(reports_dir) / "data_card.md")
     return labels
 
 
 def _versions() -> dict:
-    import av
-    import cv2
-    import mediapipe
-    import scipy
-    import skimage
+    import mediapipe  # noqa: PLC0415 (slow to import; only its version is read here)
 
     return {"av": av.__version__, "ffmpeg_libavcodec": str(av.library_versions.get("libavcodec")),
             "opencv": cv2.__version__, "mediapipe": mediapipe.__version__, "numpy": np.__version__,

@@ -10,11 +10,14 @@ import logging
 from pathlib import Path
 
 import cv2
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_text
+from tqa.data.corpus.face import detect_landmarks
 from tqa.data.corpus.media import read_mp4
 from tqa.data.corpus.profiles import NEUTRAL, PROFILES
 from tqa.data.corpus.ratings import label_stats
@@ -29,8 +32,6 @@ def face_detection_rate(out: str | Path, video_ids: list[str], every: int = 10) 
     Static-image mode (no tracking), so each sampled frame is a fresh detection.
     Returns (rate, number of frames checked).
     """
-    from tqa.data.corpus.face import detect_landmarks
-
     hits = total = 0
     for vid in tqdm(video_ids, desc="face check", unit="video", leave=False):
         frames, _, _, _ = read_mp4(Path(out) / "videos" / f"{vid}.mp4")
@@ -43,11 +44,7 @@ def face_detection_rate(out: str | Path, video_ids: list[str], every: int = 10) 
 def write_contact_sheet(out: str | Path, plan: pd.DataFrame, path: str | Path, n_cols: int = 5,
                         tile: int = 128) -> None:
     """One row per profile (its first video): ``n_cols`` frames evenly spaced in time."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     profiles = [p for p in PROFILES if p in set(plan["profile"])]
     fig, axes = plt.subplots(len(profiles), 1, figsize=(n_cols * 1.6, len(profiles) * 1.75), squeeze=False)
     for ax, prof in zip(axes[:, 0], profiles):

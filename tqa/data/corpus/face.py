@@ -19,6 +19,9 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+from skimage import data as skimage_data
+
+from tqa.core.facemesh import face_mesh, quiet_native_stderr
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +89,6 @@ _MESH = None
 
 def detect_landmarks(image: np.ndarray, static: bool = True) -> np.ndarray | None:
     """MediaPipe Face Mesh landmarks (468, 3) in pixels (z scaled like x), or None."""
-    from tqa.core.facemesh import face_mesh, quiet_native_stderr
-
     global _MESH
     if _MESH is None:
         _MESH = face_mesh(static_image_mode=True, max_num_faces=1, refine_landmarks=False)
@@ -102,9 +103,7 @@ def detect_landmarks(image: np.ndarray, static: bool = True) -> np.ndarray | Non
 
 @lru_cache(maxsize=1)
 def _source() -> tuple[np.ndarray, np.ndarray]:
-    from skimage import data
-
-    img = data.astronaut()
+    img = skimage_data.astronaut()
     lm = detect_landmarks(img)
     if lm is None:  # pragma: no cover - would mean a broken mediapipe install
         raise RuntimeError("MediaPipe found no face in skimage.data.astronaut(); check mediapipe==0.10.14")

@@ -11,12 +11,14 @@ Synthesis is serialised per process (one lock).
 """
 from __future__ import annotations
 
+import _ctypes
 import ctypes
 import logging
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
 
+import espeakng_loader
 import numpy as np
 from scipy.signal import resample_poly
 
@@ -75,8 +77,6 @@ class ESpeak:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        import espeakng_loader
-
         self.lib_path = espeakng_loader.get_library_path()
         self.data_path = espeakng_loader.get_data_path().encode()
         self.native_rate = 0
@@ -115,8 +115,6 @@ class ESpeak:
 
     def synth(self, text: str, voice: Voice) -> np.ndarray:
         """int16 samples (S,) at ``native_rate`` Hz for ``text`` spoken by ``voice``."""
-        import _ctypes
-
         with self._lock:
             lib = self._load()
             try:

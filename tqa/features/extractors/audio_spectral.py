@@ -160,7 +160,7 @@ _SMILE = None
 def egemaps_features(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
     """(n_frames, 25) eGeMAPSv02 LLDs (openSMILE, 100 Hz) averaged into the 40 ms grid intervals."""
     global _SMILE
-    import opensmile
+    import opensmile  # noqa: PLC0415 (slow to import; only the egemaps stream needs it)
 
     if _SMILE is None:
         _SMILE = opensmile.Smile(

@@ -28,6 +28,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -248,8 +249,6 @@ def crop_resize(
     One affine warp (bilinear); outside the frame the border is replicated, or filled with
     ``border_value`` when given.
     """
-    import cv2
-
     x0, y0, x1, y1 = (float(v) for v in box)
     sx, sy = size / max(x1 - x0, 1e-6), size / max(y1 - y0, 1e-6)
     # pixel-centre aligned (as cv2.resize): output centre j + 0.5 <- box edge + (j + 0.5) / s
