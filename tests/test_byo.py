@@ -1,4 +1,5 @@
-"""Bring-your-own feature tables (tqa.features.tables): formats, resampling, errors, training from a table."""
+"""Bring-your-own feature tables (tqa.features.tables): formats, resampling, errors, training from a
+table."""
 
 from __future__ import annotations
 
@@ -214,7 +215,8 @@ def test_params_switch_selects_table(tmp_path):
 
 
 def test_generated_table_feeds_training(tmp_path):
-    """A generated long table with a planted signal trains end to end (1 epoch) via tqa.model.training.fit."""
+    """A generated long table with a planted signal trains end to end (1 epoch) via
+    tqa.model.training.fit."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.core.params import load_params
 

@@ -1,4 +1,5 @@
-"""tqa.study.metrics against independent implementations (scipy.stats, sklearn.metrics, hand formulas)."""
+"""tqa.study.metrics against independent implementations (scipy.stats, sklearn.metrics, hand
+formulas)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""tqa.features.nets: ResNet-101 / SyncNet layouts against hand-written oracles, weight loading, MFCC."""
+"""tqa.features.nets: ResNet-101 / SyncNet layouts against hand-written oracles, weight loading,
+MFCC."""
 
 from __future__ import annotations
 

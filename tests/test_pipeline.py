@@ -203,7 +203,8 @@ def test_cli_extract_writes_cache_and_summary(videos, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
-    """`tqa extract` then papermill notebooks/02 on 3 rendered corpus clips with injected offsets."""
+    """`tqa extract`, then papermill notebooks/02 on 3 rendered corpus clips with injected
+    offsets."""
     import subprocess
     import sys
 
@@ -284,7 +285,8 @@ def test_tiny_corpus_extracts_and_sync_matches_injected_offsets(
     tiny_corpus: Path, tmp_path: Path
 ) -> None:
     """The embedded corpus (tests/conftest.py): every clip extracts, faces are found, and the
-    weight-free offset equals the injected ``av_offset_frames`` where the audio is the clip's own."""
+    weight-free offset equals the injected ``av_offset_frames`` where the audio is the clip's
+    own."""
     from tqa.features.extract import list_videos
 
     p = _params(n_frames=150)

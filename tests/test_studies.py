@@ -236,7 +236,8 @@ def test_summary_tables_and_main_predictions(tmp_path):
 
 
 def test_real_fit_tiny_run(tmp_path):
-    """One real training run through tqa.model.training.fit (1 epoch) when the model package is present."""
+    """One real training run through tqa.model.training.fit (1 epoch) when the model package is
+    present."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.core.params import load_params, merged
 
@@ -306,7 +307,7 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
         )
     lab = pd.DataFrame({"video_id": ids})
     lab["lip_sync"] = np.clip(5 - 0.3 * np.abs(offset), 1, 5)
-    for k, task in enumerate(TASKS[1:]):
+    for task in TASKS[1:]:
         lab[task] = np.clip(4.2 - blur + rng.normal(0, 0.3, n), 1, 5).round(2)
         lab.loc[rng.random(n) < 0.2, task] = -1.0
     lab["group"] = [f"id{i % 6}" for i in range(n)]
@@ -479,7 +480,8 @@ def test_run_key_hashes_only_the_chosen_strategy_and_result_relevant_train_keys(
 
 
 def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
-    """A fit entered by tqa.model.training (record_fit) has the key run_one computes: nothing is retrained."""
+    """A fit entered by tqa.model.training (record_fit) has the key run_one computes: nothing is
+    retrained."""
     fs, labels, split = _inputs()
     p = copy.deepcopy(PARAMS)
     p["eval"]["results_dir"] = str(tmp_path)

@@ -196,11 +196,12 @@ def load_feature_set(
     )
 
 
-# ---------------------------------------------------------------------- cache summaries (notebook 02)
+# ------------------------------------------------------------- cache summaries (notebook 02)
 def cache_meta_table(
     cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:
-    """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN counts, timings."""
+    """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN
+    counts, timings."""
     ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)
     rows = []
     for v in ids:

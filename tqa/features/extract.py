@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
-    """(video_id, path) of every valid video of the dataset at ``root`` (tqa.data.labels.load_dataset)."""
+    """(video_id, path) of every valid video of the dataset at ``root``
+    (tqa.data.labels.load_dataset)."""
 
     ds = load_dataset(root, params)
     if len(getattr(ds, "problems", [])):

@@ -233,7 +233,8 @@ class GPUOptimizedExtractor(FeatureExtractor):
         if use_cl and "visual" in self.neural:
             self.neural["visual"].use_channels_last(True)
         log.info(
-            "GPUOptimizedExtractor: device %s, autocast %s, %d clips x %d frames per forward, neural: %s",
+            "GPUOptimizedExtractor: device %s, autocast %s, %d clips x %d frames per forward, "
+            "neural: %s",
             self.device,
             self.dtype,
             self.clips_per_step,
@@ -464,7 +465,8 @@ class GPUOptimizedExtractor(FeatureExtractor):
         """
         cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
         log.info(
-            "extract (GPU-optimised, %s): %d videos, %d cached, %d to do, CPU stage in %d process(es)",
+            "extract (GPU-optimised, %s): %d videos, %d cached, %d to do, "
+            "CPU stage in %d process(es)",
             self.device,
             len(videos),
             len(rows),

@@ -274,7 +274,8 @@ def run_one(
         pred = np.asarray(result.predict(fs), dtype=float)
         if pred.shape != labels.shape:
             raise ValueError(
-                f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
+                f"{study}/{config}/seed {seed}: predict returned {pred.shape}, "
+                f"expected {labels.shape}"
             )
         history = getattr(result, "history", None)
         info = {

@@ -1,7 +1,8 @@
 """Neural network architectures used by the reference extractors (no weights shipped).
 
 * :mod:`tqa.features.nets.resnet`  -- ResNet-101 (He et al. 2016), torchvision state-dict layout.
-* :mod:`tqa.features.nets.syncnet` -- SyncNet (Chung & Zisserman 2016), joonson/syncnet_python layout.
+* :mod:`tqa.features.nets.syncnet` -- SyncNet (Chung & Zisserman 2016), in the
+  joonson/syncnet_python layout.
 * :mod:`tqa.features.nets.weights` -- finding weight files on disk and loading them strictly.
 
 Weights are never downloaded: they are read from a path in ``params.yaml``

@@ -85,7 +85,7 @@ class ResNet101(nn.Module):
         return nn.Sequential(*mods)
 
     def _init_weights(self) -> None:
-        # torchvision's init (Kaiming fan-out for convs, unit BN); only matters for random-init runs.
+        # torchvision's init (Kaiming fan-out for convs, unit BN); matters for random init only.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
