@@ -146,10 +146,36 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
         labels_path = root / p["labels"]
     root = root.resolve()
     raw, problems = _read_labels_csv(labels_path)
+    rows, bad_rows = _parse_rows(raw, labels_path.name, p, problems)
+    by_id = _flag_duplicates(rows, labels_path.name, problems, bad_rows)
+    rows = [r for r in rows if r["row"] not in bad_rows]
+    videos_dir = root / str(p["videos_dir"])
+    _check_videos(rows, root, p, problems, bad_rows, check_files=check_files, check_media=check_media,
+                  require_audio=require_audio, progress=progress)
+    good = [r for r in rows if r["row"] not in bad_rows]
+    labels = _labels_frame(good, [c for c in OPTIONAL_COLUMNS if c in raw.columns])
+
+    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
+    unlabelled = sorted(f.stem for f in videos_dir.glob("*") if f.suffix.lower() in VIDEO_EXTS and f.stem not in named) \
+        if check_files and videos_dir.is_dir() else []
+    if unlabelled:
+        log.warning("%d video(s) in %s have no row in %s (ignored), e.g. %s",
+                    len(unlabelled), videos_dir, labels_path.name, unlabelled[:3])
+    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
+    prob["row"] = prob["row"].astype("Int64")
+    prob = prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(drop=True)
+    if len(prob):
+        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
+    return Dataset(root=root, labels=labels, problems=prob, unlabelled=unlabelled)
+
+
+def _parse_rows(raw: pd.DataFrame, labels_name: str, p: dict,
+                problems: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], set[int]]:
+    """One dict per labels.csv row (scores parsed, optional columns stripped) and the lines
+    with a problem (each reason appended to ``problems``)."""
     rows: list[dict[str, Any]] = []
     bad_rows: set[int] = set()
     vmin, vmax, missing = float(p["score_min"]), float(p["score_max"]), float(p["missing_value"])
-
     for rec in raw.to_dict("records"):
         line = int(rec["__line__"])  # physical line of labels.csv, header = 1
         vid = rec["video_id"].strip()
@@ -169,12 +195,17 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
             reasons.append(f"column 'split': {out['split']!r} is not one of {list(SPLIT_NAMES)}")
         out["file"] = rec.get("file", "").strip() if "file" in raw.columns else ""
         for why in reasons:
-            problems.append({"row": line, "video_id": vid, "file": labels_path.name, "reason": why})
+            problems.append({"row": line, "video_id": vid, "file": labels_name, "reason": why})
         if reasons:
             bad_rows.add(line)
         rows.append(out)
+    return rows, bad_rows
 
-    # Duplicates: every row sharing an id is reported and dropped (which one is right is unknowable).
+
+def _flag_duplicates(rows: list[dict[str, Any]], labels_name: str, problems: list[dict[str, Any]],
+                     bad_rows: set[int]) -> dict[str, list[int]]:
+    """Every row sharing an id is reported and marked bad (which one is right is unknowable);
+    returns video_id -> its lines."""
     by_id: dict[str, list[int]] = {}
     for r in rows:
         if r["video_id"]:
@@ -183,11 +214,17 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
         lines = by_id.get(r["video_id"], [])
         if len(lines) > 1:
             others = ", ".join(str(x) for x in lines if x != r["row"])
-            problems.append({"row": r["row"], "video_id": r["video_id"], "file": labels_path.name,
+            problems.append({"row": r["row"], "video_id": r["video_id"], "file": labels_name,
                              "reason": f"duplicate video_id (also on line(s) {others})"})
             bad_rows.add(r["row"])
+    return by_id
 
-    rows = [r for r in rows if r["row"] not in bad_rows]
+
+def _check_videos(rows: list[dict[str, Any]], root: Path, p: dict, problems: list[dict[str, Any]],
+                  bad_rows: set[int], *, check_files: bool, check_media: bool, require_audio: bool,
+                  progress: bool) -> None:
+    """Set each row's ``path``; report (and mark bad) missing files and, with ``check_media``,
+    undecodable ones."""
     videos_dir = root / str(p["videos_dir"])
     for r in tqdm(rows, desc="checking videos", unit="video", disable=not progress or len(rows) < 50, leave=False):
         path = _locate_video(root, videos_dir, r["video_id"], r["file"])
@@ -206,8 +243,11 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
                 problems.append({"row": r["row"], "video_id": r["video_id"], "file": str(path), "reason": why})
                 bad_rows.add(r["row"])
 
-    good = [r for r in rows if r["row"] not in bad_rows]
-    cols = ["video_id", "path", *TASKS, *[c for c in OPTIONAL_COLUMNS if c in raw.columns]]
+
+def _labels_frame(good: list[dict[str, Any]], optional: list[str]) -> pd.DataFrame:
+    """The valid rows as the labels table: video_id, path, TASKS (float64), ``optional`` columns
+    (empty -> None)."""
+    cols = ["video_id", "path", *TASKS, *optional]
     labels = pd.DataFrame(good, columns=[*cols, "row", "file"])[cols].reset_index(drop=True)
     labels["video_id"] = labels["video_id"].astype(str)
     labels["path"] = labels["path"].astype(str)
@@ -216,19 +256,7 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
     for col in OPTIONAL_COLUMNS:
         if col in labels.columns:
             labels[col] = labels[col].astype(object).where(labels[col] != "", None)
-
-    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
-    unlabelled = sorted(f.stem for f in videos_dir.glob("*") if f.suffix.lower() in VIDEO_EXTS and f.stem not in named) \
-        if check_files and videos_dir.is_dir() else []
-    if unlabelled:
-        log.warning("%d video(s) in %s have no row in %s (ignored), e.g. %s",
-                    len(unlabelled), videos_dir, labels_path.name, unlabelled[:3])
-    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
-    prob["row"] = prob["row"].astype("Int64")
-    prob = prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(drop=True)
-    if len(prob):
-        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
-    return Dataset(root=root, labels=labels, problems=prob, unlabelled=unlabelled)
+    return labels
 
 
 def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
