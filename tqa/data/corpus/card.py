@@ -79,23 +79,25 @@ def write_data_card(out: str | Path, plan: pd.DataFrame, labels: pd.DataFrame, c
                     path: str | Path) -> None:
     """reports/data_card.md: how the corpus was made, what it is not, measured statistics."""
     out = Path(out)
-    stats = label_stats(labels)
     per_video = int(cfg.get("face_check_frames", 10))
     max_v = int(cfg.get("face_check_videos", 60))
     ids = list(plan["video_id"])
     sample = [ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, min(max_v, len(ids))).astype(int))]
     rate, n_checked = face_detection_rate(out, sample, every=per_video)
-    fmt = plan.groupby(["fps", "height", "width"]).size().reset_index(name="videos")
     prof = plan.groupby("profile").size().reindex([p for p in PROFILES if p in set(plan["profile"])])
-    by_prof = labels.replace(-1.0, np.nan).groupby("generator")[
-        ["lip_sync", "expression", "audio_quality", "cross_modal", "overall"]].mean().reindex(prof.index)
-    ident = labels.groupby("group").size()
-    dur = plan["n_frames"] / plan["fps"]
     try:
         where = out.resolve().relative_to(ROOT)
     except ValueError:
         where = out
     meta = json.loads((out / "corpus.json").read_text()) if (out / "corpus.json").is_file() else {}
+    text = (_card_method(plan, cfg, seed, prof, where) + _card_statistics(plan, labels, prof)
+            + _card_checks(plan, rate, n_checked, per_video, len(sample), meta) + _CARD_CAVEATS)
+    write_text(Path(path), text)
+    log.info("data card written to %s (face detection %.1f %% of %d frames)", path, 100 * rate, n_checked)
+
+
+def _degradation_table(plan: pd.DataFrame) -> pd.DataFrame:
+    """Per degradation column: its neutral value, videos away from it, min/max of the levels."""
     deg_rows = []
     for col, neutral in NEUTRAL.items():
         v = plan[col].astype(float)
@@ -105,8 +107,12 @@ def write_data_card(out: str | Path, plan: pd.DataFrame, labels: pd.DataFrame, c
         deg_rows.append({"column": col, "neutral": neutral, "videos_not_neutral": int((v != float(neutral)).sum()),
                          "min": float(hit.min()) if len(hit) else np.nan,
                          "max": float(hit.max()) if len(hit) else np.nan})
-    deg_tab = pd.DataFrame(deg_rows)
-    text = f"""# Data card: embedded synthetic sample corpus
+    return pd.DataFrame(deg_rows)
+
+
+def _card_method(plan: pd.DataFrame, cfg: dict, seed: int, prof: pd.Series, where: Path) -> str:
+    """Title, what the corpus is, and how it was made."""
+    return f"""# Data card: embedded synthetic sample corpus
 
 **This is not EmotionTalk.** It is a deterministic, synthetic corpus of talking-face videos built
 by `tqa corpus` (package `tqa/data/corpus/`) so that the whole study runs from a fresh clone with no
@@ -136,7 +142,19 @@ not human ratings. Every number below was measured on the built corpus in `{wher
   Missing labels (-1.0) drawn at random with exact presence rates from `corpus.presence`.
 - **Files**: H.264 (yuv420p, crf {cfg.get('crf', 20)}) + AAC mono mp4 via PyAV.
 
-## Measured label statistics (present labels only)
+"""
+
+
+def _card_statistics(plan: pd.DataFrame, labels: pd.DataFrame, prof: pd.Series) -> str:
+    """Label statistics, mean label per profile, counts, formats and injected degradations."""
+    stats = label_stats(labels)
+    fmt = plan.groupby(["fps", "height", "width"]).size().reset_index(name="videos")
+    by_prof = labels.replace(-1.0, np.nan).groupby("generator")[
+        ["lip_sync", "expression", "audio_quality", "cross_modal", "overall"]].mean().reindex(prof.index)
+    ident = labels.groupby("group").size()
+    dur = plan["n_frames"] / plan["fps"]
+    deg_tab = _degradation_table(plan)
+    return f"""## Measured label statistics (present labels only)
 {_md(stats)}
 
 ## Mean label per generator profile
@@ -154,9 +172,15 @@ not human ratings. Every number below was measured on the built corpus in `{wher
 
 (`blur_sigma` and `snr_db` carry a mild background level in every clip: min/max over all videos.)
 
-## Face detection
+"""
+
+
+def _card_checks(plan: pd.DataFrame, rate: float, n_checked: int, per_video: int, n_sampled: int,
+                 meta: dict) -> str:
+    """The measured face-detection rate and the build's timings and versions."""
+    return f"""## Face detection
 MediaPipe Face Mesh (static-image mode) found a face in **{100 * rate:.1f} %** of {n_checked} decoded
-frames (every {per_video}th frame of {len(sample)} videos spread over the corpus).
+frames (every {per_video}th frame of {n_sampled} videos spread over the corpus).
 
 ## Build
 {len(plan)} videos; CPU per video when rendered (speech + animation + degradations + encoding, one
@@ -165,7 +189,10 @@ process): mean {meta.get('cpu_s_per_video_mean', 'n/a')} s, max {meta.get('cpu_s
 rendered, {meta.get('build_wall_s', 'n/a')} s wall (machine load and resumed videos included).
 Versions: {', '.join(f'{k} {v}' for k, v in (meta.get('versions') or {}).items())}.
 
-## What it is not / caveats
+"""
+
+
+_CARD_CAVEATS = """## What it is not / caveats
 - Not EmotionTalk and not the output of Wav2Lip, SadTalker or GeneFace++: profiles imitate kinds of
   defects, not those methods. Results on it say whether the pipeline recovers injected degradations.
 - One source face; formant speech; a 2-D warp animation (no 3-D head, no teeth/tongue model).
@@ -175,5 +202,3 @@ Versions: {', '.join(f'{k} {v}' for k, v in (meta.get('versions') or {}).items()
   with the same library versions (PyAV/FFmpeg/x264, OpenCV, eSpeak NG, MediaPipe); across versions
   the pixels/samples may differ slightly, so downstream stages must not rely on bit-identity.
 """
-    write_text(Path(path), text)
-    log.info("data card written to %s (face detection %.1f %% of %d frames)", path, 100 * rate, n_checked)
