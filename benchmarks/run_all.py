@@ -394,7 +394,8 @@ def _pick(
 
 
 def evaluate_targets(results: dict[str, Any], targets: dict[str, float]) -> list[dict[str, Any]]:
-    """The issue-#8 targets beside the measured figures: target, measured, met?, source."""
+    """The performance targets (``scale.bench.targets``) beside the measured figures: target,
+    measured, met?, source."""
     rows = []
     scale = results.get("scale", {})
     engines = scale.get("engines", {})
@@ -623,7 +624,7 @@ def render_report(
         "",
         provenance(params),
         "",
-        "## Targets (issue #8)",
+        "## Performance targets (params.yaml `scale.bench.targets`)",
         "",
         md_table(
             evaluate_targets(results, targets), ["target", "goal", "measured", "status", "command"]

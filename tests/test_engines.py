@@ -1,4 +1,4 @@
-"""Extraction engines (issue #8): registry, Dask engine on a loopback LocalCluster, fsspec cache.
+"""Extraction engines: registry, Dask engine on a loopback LocalCluster, fsspec cache.
 
 The Dask cluster is started by the tests on 127.0.0.1 (TCP, in-process worker threads so
 that it starts in well under a second and ``memory://`` is shared with the workers); one

@@ -1,6 +1,6 @@
 """Data contract: load and validate a dataset folder (``labels.csv`` + videos).
 
-A dataset folder (SPEC "Data contract") holds ``labels.csv`` with ``video_id``, the five
+A dataset folder (the data contract of ``tqa``) holds ``labels.csv`` with ``video_id``, the five
 score columns (:data:`tqa.core.schema.TASKS`, float in ``[score_min, score_max]`` or ``-1.0``
 for "not rated", chapter 3.1.2), optional ``split`` / ``group`` / ``generator`` / ``file``
 columns, and the videos in ``videos/`` beside it (``videos/<video_id>.mp4`` or any of

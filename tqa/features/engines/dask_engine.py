@@ -1,4 +1,4 @@
-"""Dask ``distributed`` engine: the per-video extraction task on a cluster (issue #8).
+"""Dask ``distributed`` engine: the per-video extraction task on a cluster.
 
 Why Dask (and not Ray) as the one distributed engine shipped:
 

@@ -1,4 +1,5 @@
-"""Weight-free audio features on the 25 fps video grid (SPEC "weight-free set").
+"""Weight-free audio features on the 25 fps video grid (part of the weight-free
+extractor set: no network weights needed).
 
 Grid frame k covers the 40 ms interval [k/25, (k+1)/25) s = samples [k*H, (k+1)*H),
 H = sample_rate / fps (640 at 16 kHz). Spectral features use a Hann window of
