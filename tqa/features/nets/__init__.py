@@ -11,12 +11,14 @@ Weights are never downloaded: they are read from a path in ``params.yaml``
 
 from __future__ import annotations
 
-from tqa.features.nets.resnet import ResNet101, resnet101
+from tqa.features.nets.resnet import ResNet101, build_resnet101, pooled_features, resnet101
 from tqa.features.nets.syncnet import SyncNet
 from tqa.features.nets.weights import WeightsError, load_state_dict_checked, resolve_weights
 
 __all__ = [
     "ResNet101",
+    "build_resnet101",
+    "pooled_features",
     "resnet101",
     "SyncNet",
     "WeightsError",
