@@ -45,8 +45,8 @@ import torch
 from tqdm.auto import tqdm
 
 from tqa.features.decode import MediaError
-from tqa.features.extractors.base import Clip, Extractor
-from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed
+from tqa.features.extractors.base import Clip, Extractor, random_init_allowed
+from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
 from tqa.features.pipeline import (
     ExtractionError,

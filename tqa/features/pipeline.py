@@ -47,8 +47,14 @@ from tqa.core.params import display_path, params_hash
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
 from tqa.features.decode import MediaError, load_clip_params
-from tqa.features.extractors.base import RUN_ORDER, Clip, Extractor, available, get_extractor
-from tqa.features.extractors.neural import random_init_allowed
+from tqa.features.extractors.base import (
+    RUN_ORDER,
+    Clip,
+    Extractor,
+    available,
+    get_extractor,
+    random_init_allowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +359,7 @@ def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
 def config_hash_from_params(params: dict) -> str:
     """``FeatureExtractor(params).config_hash`` without requiring neural weights.
 
-    The extractors are instantiated inside :func:`tqa.features.extractors.neural.random_init_allowed`
+    The extractors are instantiated inside :func:`tqa.features.extractors.base.random_init_allowed`
     (a neural extractor only resolves its weights path at construction; networks are built
     lazily, so nothing heavy is loaded). When the weights are found the hash is identical to
     ``FeatureExtractor(params).config_hash``; when they are not, it is the hash a random-init
