@@ -32,6 +32,11 @@ test-all: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
+## Regenerate README.md's headline results table (between its results markers) from reports/.
+.PHONY: readme
+readme: setup
+	$(BIN)/python -m tqa.study.readme_table
+
 ## Regenerate notebooks/*.ipynb from their generator scripts (notebooks/_make_*.py).
 notebooks: setup
 	cd notebooks && for f in _make_*.py; do ../$(BIN)/python $$f || exit 1; done
