@@ -181,6 +181,43 @@ def test_relative_links_resolve(page):
     assert not problems, f"{page.name}: " + "; ".join(problems)
 
 
+def _command_lines(text: str) -> list[tuple[str, str]]:
+    """(sub-command, whole command line) for every `tqa CMD ...` line of the fenced blocks."""
+    out = []
+    for block in FENCE.findall(text):
+        joined = re.sub(r"\\\n\s*", " ", block)  # shell line continuations
+        for line in joined.splitlines():
+            m = re.match(r"\s*(?:\.venv/bin/)?tqa ([a-z-]+)(.*)", line)
+            if m:
+                out.append((m.group(1), line.split("#", 1)[0]))
+    return out
+
+
+def cli_problems(text: str) -> list[str]:
+    """Unknown sub-commands and options in the `tqa ...` lines of ``text``'s code blocks."""
+    from tqa.cli import COMMANDS
+
+    problems = []
+    for cmd, line in _command_lines(text):
+        if cmd not in COMMANDS:
+            problems.append(f"unknown command `tqa {cmd}`")
+            continue
+        module = _module_file(COMMANDS[cmd][0])
+        source = module.read_text(encoding="utf-8")
+        if cmd == "extract":  # the engine flags live with the engines
+            source += (ROOT / "tqa/features/engines/cli.py").read_text(encoding="utf-8")
+        for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", line):
+            if f'"{flag}"' not in source:
+                problems.append(f"`tqa {cmd}` has no option {flag}")
+    return sorted(set(problems))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_cli_examples_use_real_commands_and_options(page):
+    problems = cli_problems(page.read_text(encoding="utf-8"))
+    assert not problems, f"{page.name}: " + "; ".join(problems)
+
+
 def test_readme_results_block_matches_reports():
     reports = ROOT / "reports"
     if not (reports / "metrics.json").exists():
@@ -200,6 +237,11 @@ def test_slug_and_resolver_catch_errors():
     assert "no_such_module" in resolve_dotted("tqa.no_such_module")
     assert resolve_dotted("tqa.serve.bundle.Bundle.predict") is None
     assert resolve_dotted("tqa.serve.bundle.Bundle.no_such_method")
+    fake = "```bash\n.venv/bin/tqa score a --bogus \\\n    --out x  # --ignored\ntqa nosuch\n```\n"
+    assert cli_problems(fake) == [
+        "`tqa score` has no option --bogus",
+        "unknown command `tqa nosuch`",
+    ]
 
 
 # --- the generated headline table ----------------------------------------------------------
