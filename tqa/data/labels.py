@@ -246,7 +246,7 @@ def load_dataset(
         rows,
         desc="checking videos",
         unit="video",
-        disable=not progress or len(rows) < 50,
+        disable=not (progress and check_files) or len(rows) < 50,
         leave=False,
     ):
         path = _locate_video(root, videos_dir, r["video_id"], r["file"])
@@ -691,7 +691,8 @@ def split_column_warning(labels: pd.DataFrame, params: dict) -> str | None:
         return (
             f"split.method is 'group' but the labels have no {col!r} column: derive it with "
             f"--name-pattern '{{{col}}}_...', or set -S split.group_column=COLUMN "
-            f"(found {[c for c in labels.columns if c not in TASKS]}), or -S split.method=random"
+            f"(found {[c for c in labels.columns if c not in (*TASKS, 'path', 'file')]}), "
+            "or -S split.method=random"
         )
     if method == "given" and "split" not in labels.columns:
         return "split.method is 'given' but the labels have no 'split' column"

@@ -142,12 +142,16 @@ def fold_split(
 
 
 # --------------------------------------------------------------------------- running
-def default_methods(params: dict) -> list[str]:
-    """``cv.methods``, else the main model strategy and every ``eval.baselines.names``."""
+def default_methods(params: dict, meta: pd.DataFrame | None = None) -> list[str]:
+    """``cv.methods``; else the main model strategy, every ``eval.baselines.names`` and,
+    when ``meta`` has a ``generator`` column, ``generator_mean``."""
     cp = cv_params(params)
     if cp["methods"]:
         return list(cp["methods"])
-    return [MODEL_PREFIX + main_strategy(params), *baseline_params(params)["names"]]
+    out = [MODEL_PREFIX + main_strategy(params), *baseline_params(params)["names"]]
+    if meta is not None and "generator" in meta.columns and "generator_mean" not in out:
+        out.append("generator_mean")
+    return out
 
 
 def check_methods(methods: Sequence[str], meta: pd.DataFrame | None = None) -> None:
@@ -194,7 +198,7 @@ def run_cv(
     no training label in that fold (a head that never saw a label predicts nothing).
     """
     cp = cv_params(params)
-    methods = list(methods or default_methods(params))
+    methods = list(methods or default_methods(params, meta))
     check_methods(methods, meta)
     seeds = [int(s) for s in (seeds or cp["seeds"] or params["train"]["seeds"])]
     k = int(k or cp["folds"])
@@ -401,9 +405,10 @@ def compare(
 
     Columns: method, task, metric, n_runs (folds x seeds with a value), mean, ci_low,
     ci_high (:func:`t_interval`), delta (mean of the paired differences method -
-    reference), p_value and test (:func:`paired_wilcoxon` on the same (seed, fold) test
-    folds), verdict (:func:`verdict`; "reference" on the reference's rows), note (tasks
-    with near-constant labels: "labels near-constant ...", listed after the others).
+    reference), p_value, n_pairs and test (:func:`paired_wilcoxon` on the same (seed,
+    fold) test folds), verdict (:func:`verdict`; "reference" on the reference's rows),
+    note (tasks with near-constant labels: "labels near-constant ...", listed after the
+    others; a method without predictions for the task; an undefined metric).
     ``reference`` None: the first method that starts with ``tqa:``, else the first method.
     """
     scores = fold_scores(oof, metric, class_bounds)
@@ -413,6 +418,8 @@ def compare(
     if reference not in methods:
         raise ValueError(f"reference method {reference!r} not in the results ({methods})")
     flat = near_constant_tasks(oof, near_zero_std)
+    has_pred = oof.assign(_ok=np.isfinite(oof["pred"].to_numpy(float)))
+    has_pred = has_pred.groupby(["method", "task"])["_ok"].any()
     wide = scores.pivot_table(
         index=["task", "seed", "fold"], columns="method", values="value", dropna=False
     )
@@ -432,6 +439,7 @@ def compare(
                 "ci_high": hi,
                 "delta": math.nan,
                 "p_value": math.nan,
+                "n_pairs": 0,
                 "test": "",
                 "verdict": "reference" if m == reference else "n/a",
                 "note": "",
@@ -441,11 +449,17 @@ def compare(
                 ok = np.isfinite(vals) & np.isfinite(ref)
                 p, n = paired_wilcoxon(vals, ref)
                 row["delta"] = float(np.mean(vals[ok] - ref[ok])) if ok.any() else math.nan
-                row["p_value"] = p
-                row["test"] = f"Wilcoxon signed-rank, {n} paired folds x seeds"
+                row["p_value"], row["n_pairs"] = p, n
+                row["test"] = (
+                    "Wilcoxon signed-rank over paired (seed, fold) test folds" if n else ""
+                )
                 row["verdict"] = verdict(row["delta"], p, metric, alpha)
             if task in flat:
                 row["note"] = f"labels near-constant (std {flat[task]:.3g}): not comparable"
+            elif not has_pred.get((m, task), False):
+                row["note"] = "no prediction for this task"
+            elif not np.isfinite(vals).any():
+                row["note"] = f"{metric} undefined (constant prediction)"
             rows.append(row)
     out = pd.DataFrame(rows)
     if len(out):
@@ -481,9 +495,13 @@ def comparison_markdown(table: pd.DataFrame, digits: int = 3) -> str:
             lines.append(
                 f"| {r.method} | {r.task} | {cell} | {delta} | {p} | {r.verdict} | {r.note} |"
             )
-        tests = sorted({t for t in g["test"] if t})
-        if tests:
-            lines += ["", "Paired test: " + "; ".join(tests) + "."]
+        paired = g[g["n_pairs"] > 0]
+        if len(paired):
+            lines += [
+                "",
+                f"Paired test: {paired['test'].iloc[0]} ({int(paired['n_pairs'].max())} pairs); "
+                "verdict at the level cv.alpha.",
+            ]
         lines.append("")
     return "\n".join(lines)
 
