@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tqa.core.atomic import atomic_path, write_csv
+from tqa.core.params import resolve
 from tqa.core.schema import GRID_FPS, GRID_FRAMES, MODALITIES, SYNC_FIELDS, FeatureSet
 
 log = logging.getLogger(__name__)
@@ -455,8 +457,6 @@ def _prefixed_names(fs: FeatureSet, m: str, dim: int) -> list[str]:
 
 def write_feature_table(fs: FeatureSet, path: str | Path, per_video: bool = False) -> Path:
     """Write :func:`feature_table_from_featureset` to CSV or Parquet (by suffix), atomically."""
-    from tqa.core.atomic import atomic_path, write_csv
-
     path = Path(path)
     df = feature_table_from_featureset(fs, per_video=per_video)
     if path.name.lower().endswith((".parquet", ".pq")):
@@ -477,8 +477,6 @@ def features_for_training(params: dict, video_ids: list[str] | None = None) -> F
     This is the params switch that makes training read a table instead of the
     extraction cache; ``video_ids`` selects and orders rows (KeyError naming missing ids).
     """
-    from tqa.core.params import resolve
-
     table = (params.get("byo") or {}).get("features_table")
     if not table:
         return None
