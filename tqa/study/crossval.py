@@ -361,12 +361,15 @@ def t_interval(values: Sequence[float], ci: float = 0.95) -> tuple[float, float,
 def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]:
     """``(p, n)``: two-sided Wilcoxon signed-rank test of a - b over the pairs finite on both.
 
-    p = 1.0 when every difference is 0; NaN for fewer than 2 pairs. (With k = 5 folds and
+    Differences are rounded to 12 decimals (float noise must not break ties). p = 1.0
+    when every difference is 0; NaN for fewer than 2 pairs. (With k = 5 folds and
     one seed the smallest possible p is 0.0625: use several seeds for a usable test.)
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
+    # rounded: rank metrics on small folds take few values, so equal |differences| must tie
+    # exactly, not differ by float noise (which would change the ranks and the p-value)
+    d = np.round(a[ok] - b[ok], 12)
     if d.size < 2:
         return math.nan, int(d.size)
     if np.all(d == 0):
