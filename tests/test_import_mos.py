@@ -72,3 +72,19 @@ def test_cli_mos_range_name_pattern_and_split_warning(tmp_path: Path, capsys):
     assert rc == 0 and "warning" not in capsys.readouterr().out
     assert main_import_thqa([str(src), "--out", str(out)]) == 1  # 55 and 100 are outside 0..5
     assert "outside" in capsys.readouterr().err
+
+
+def test_validate_no_media_needs_no_video_files(tmp_path: Path, capsys):
+    from tqa.data.labels import main_validate
+
+    src = tmp_path / "mos.csv"
+    src.write_text("Image,Score\np1_a_x,1\np1_b_y,2\np2_a_x,3\n")
+    out = tmp_path / "ds" / "labels.csv"
+    assert main_import_thqa([str(src), "--out", str(out), "--name-pattern", "{group}_{a}_{b}"]) == 0
+    (tmp_path / "ds" / "videos").mkdir()  # a media folder without the files
+    capsys.readouterr()
+    assert main_validate([str(out)]) == 1  # with media expected: 3 missing files
+    assert capsys.readouterr().out.count("video file not found") == 3
+    assert main_validate([str(out), "--no-media"]) == 0
+    text = capsys.readouterr().out
+    assert "labels only (--no-media)" in text and "3 valid video(s), 0 problem(s)" in text

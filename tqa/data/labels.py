@@ -103,12 +103,15 @@ class Dataset:
     problems: one row per fault: ``row`` (1-based line of labels.csv, header = line 1;
         NA when not tied to a line), ``video_id``, ``file``, ``reason``.
     unlabelled: video files in the videos folder that no row of labels.csv names.
+    media: whether video files were looked for (False: a labels-only dataset).
     """
 
     root: Path
     labels: pd.DataFrame
     problems: pd.DataFrame
     unlabelled: list[str] = field(default_factory=list)
+    #: False for a labels-only load (no video files checked; features come from a table).
+    media: bool = True
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -158,7 +161,7 @@ def load_dataset(
     root: str | os.PathLike,
     params: dict | None = None,
     check_media: bool | None = None,
-    check_files: bool = True,
+    check_files: bool | None = None,
     require_audio: bool | None = None,
     progress: bool = True,
 ) -> Dataset:
@@ -170,6 +173,9 @@ def load_dataset(
         None takes ``data.check_media``. ~ms per file.
     check_files: report missing / unreadable video files (False: labels only; ``path``
         is the file found, else the expected ``videos/<id>.mp4``, and nothing is reported).
+        None (default): True when the videos folder exists or labels.csv has a ``file``
+        column, else False: a labels-only dataset (labels + a feature table, no media),
+        said once in the log and in :attr:`Dataset.media`.
     require_audio: a video without an audio stream is a problem ("no audio track");
         None takes ``data.require_audio``.
 
@@ -242,6 +248,14 @@ def load_dataset(
 
     rows = [r for r in rows if r["row"] not in bad_rows]
     videos_dir = root / str(p["videos_dir"])
+    if check_files is None:
+        check_files = videos_dir.is_dir() or "file" in raw.columns
+        if not check_files:
+            log.info(
+                "%s: no %s/ folder and no 'file' column: labels only, video files not checked",
+                labels_path,
+                p["videos_dir"],
+            )
     for r in tqdm(
         rows,
         desc="checking videos",
@@ -310,7 +324,9 @@ def load_dataset(
     )
     if len(prob):
         log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
-    return Dataset(root=root, labels=labels, problems=prob, unlabelled=unlabelled)
+    return Dataset(
+        root=root, labels=labels, problems=prob, unlabelled=unlabelled, media=bool(check_files)
+    )
 
 
 def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -754,22 +770,20 @@ def main_validate(argv: list[str] | None = None) -> int:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 2
     root = cli_path(args.root) if args.root else resolve(params["data"]["root"])
-    folder = root.parent if root.is_file() else root
-    videos = folder / str(data_params(params)["videos_dir"])
-    no_media = args.no_media or not videos.is_dir()
     try:
         ds = load_dataset(
             root,
             params,
-            check_media=False if no_media else None,
-            check_files=not no_media,
+            check_media=False if args.no_media else None,
+            check_files=False if args.no_media else None,
             require_audio=False if args.allow_no_audio else None,
         )
     except DataError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
-    if no_media:
-        why = "--no-media" if args.no_media else f"no {videos.name}/ folder"
+    if not ds.media:
+        videos = data_params(params)["videos_dir"]
+        why = "--no-media" if args.no_media else f"no {videos}/ folder, no 'file' column"
         print(
             f"labels only ({why}): video files are not checked; train from a feature table "
             "(`tqa cv --features TABLE`, `tqa train --features TABLE`)"
