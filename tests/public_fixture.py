@@ -65,3 +65,10 @@ def write_public_release(
     table = folder / "frames.csv"
     pd.DataFrame(frames).to_csv(table, index=False, float_format="%.5f")
     return mos, table, truth
+
+
+if __name__ == "__main__":  # python tests/public_fixture.py FOLDER: the docs' worked example
+    import sys
+
+    mos_path, frames_path, _ = write_public_release(Path(sys.argv[1] if len(sys.argv) > 1 else "."))
+    print(f"wrote {mos_path} and {frames_path}")
