@@ -20,6 +20,7 @@ extractor would be silently meaningless to the model).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
@@ -133,7 +134,7 @@ class Bundle:
         return out
 
     def check_extractors(self, installed: Mapping[str, Mapping[str, Any]]) -> None:
-        """Refuse extractors that differ from the bundle's (name, version, dim, options per modality).
+        """Refuse extractors that differ from the bundle's (name, version, dim, options).
 
         ``installed``: modality -> ``Extractor.describe()`` (e.g. from
         ``FeatureExtractor(bundle.feature_params()).extractors``) or a FeatureSet's
@@ -207,7 +208,8 @@ def describe_mismatches(
         ]
         if diffs:
             problems.append(
-                f"{m}: installed {have.get('name')!r} v{have.get('version')} (dim {have.get('dim')}) "
+                f"{m}: installed {have.get('name')!r} v{have.get('version')} (dim "
+                f"{have.get('dim')}) "
                 f"vs bundle {want.get('name')!r} v{want.get('version')} (dim {want.get('dim')}): "
                 + "; ".join(diffs)
             )
@@ -360,14 +362,10 @@ def _old_prefix(target: Path) -> str:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two existing paths (Linux ``renameat2`` RENAME_EXCHANGE); False when unavailable."""
-    import sys
-
+    """Atomically swap two paths (Linux ``renameat2`` RENAME_EXCHANGE); False when unavailable."""
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
     except (OSError, AttributeError):
@@ -389,7 +387,8 @@ def leftover_dirs(target: str | Path) -> list[Path]:
 
 def recover_dir(target: str | Path) -> bool:
     """Restore a bundle lost in an interrupted swap: when ``target`` is missing but a
-    ``.NAME.old-*`` directory with a bundle.json is beside it, move the newest back. True when restored."""
+    ``.NAME.old-*`` directory with a bundle.json is beside it, move the newest back.
+    True when restored."""
     target = Path(target)
     if target.exists():
         return False
@@ -420,14 +419,16 @@ def read_manifest(bundle_dir: str | Path) -> dict:
         left = leftover_dirs(bundle_dir)
         hint = (
             (
-                f" ({left[0]} is left from an interrupted replacement: rename it to {bundle_dir.name} "
+                f" ({left[0]} is left from an interrupted replacement: rename it to "
+                f"{bundle_dir.name} "
                 "to use it)"
             )
             if left
             else ""
         )
         raise BundleError(
-            f"no model bundle at {bundle_dir}{hint}: run `make repro` (or `python -m tqa.serve.bundle`) "
+            f"no model bundle at {bundle_dir}{hint}: run `make repro` (or `python -m "
+            "tqa.serve.bundle`) "
             "to build one, or pass --model DIR"
         )
     if not man.exists():
@@ -547,9 +548,12 @@ def _default_descriptions(params: dict) -> Any:
             return load_feature_set(cache, [vid])
     found = ", ".join(f"{h} ({n} file(s))" for h, n in sorted(seen.items()))
     raise BundleError(
-        f"feature cache {cache} has no file made with the current feature configuration (config_hash "
-        f"{current}; found {found or 'no readable file'}): the fit cannot be described from it. Re-run "
-        "`tqa extract` (and retrain) with the current params, or pass the extractor descriptions explicitly "
+        f"feature cache {cache} has no file made with the current feature configuration "
+        "(config_hash "
+        f"{current}; found {found or 'no readable file'}): the fit cannot be described from it. "
+        "Re-run "
+        "`tqa extract` (and retrain) with the current params, or pass the extractor descriptions "
+        "explicitly "
         "(bundle_from_fit(..., features=FeatureExtractor_or_FeatureSet))."
     )
 

@@ -65,7 +65,8 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 #: Output columns, in order.
 SYNC_COLUMNS: tuple[str, ...] = ("sync_offset", "sync_confidence", "sync_distance")
 COLUMNS: tuple[str, ...] = ("video_id", "path", *TASKS, *SYNC_COLUMNS, "status", "error", "warning")
-#: Default feature cache of scored files (relative to the repository root) when params have no ``score.cache_dir``.
+#: Default feature cache of scored files (relative to the repository root) when params have no
+#: ``score.cache_dir``.
 DEFAULT_CACHE_DIR = "data/score_cache"
 #: A scored file whose face was detected in fewer than this share of its frames gets a warning.
 FACE_RATE_WARN = 0.5
@@ -110,7 +111,7 @@ def find_videos(
 
 
 def display_ids(files: Sequence[Path]) -> list[str]:
-    """Readable video ids (file stems); repeated stems get the parent folder name, then a counter."""
+    """Readable video ids (file stems); repeated stems get the parent folder, then a counter."""
     stems = [f.stem for f in files]
     ids = []
     for f, s in zip(files, stems):
@@ -124,7 +125,7 @@ def display_ids(files: Sequence[Path]) -> list[str]:
 
 
 def cache_key(path: Path) -> str:
-    """Cache id of a file: stem + hash of its absolute path, size and mtime (stale files re-extract)."""
+    """Cache id of a file: stem + hash of its absolute path, size, mtime (stale: re-extract)."""
     st = path.stat()
     blob = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:40]
@@ -164,7 +165,8 @@ def score(
     )
     if bundle.from_table:
         raise BundleMismatchError(
-            f"model bundle {bundle.path} was trained on a bring-your-own feature table, not on extracted "
+            f"model bundle {bundle.path} was trained on a bring-your-own feature table, not on "
+            "extracted "
             "video features: score a feature table with the same columns instead "
             "(`tqa score --features TABLE` or tqa.serve.scoring.score_table)"
         )
@@ -205,7 +207,8 @@ def score(
             except KeyboardInterrupt:
                 if not tmp:
                     log.warning(
-                        "scoring interrupted: features of the files finished so far are kept in %s; "
+                        "scoring interrupted: features of the files finished so far are kept in "
+                        "%s; "
                         "run the same command again to resume",
                         cache,
                     )
@@ -232,7 +235,7 @@ def score(
 
 
 def input_warnings(meta: dict) -> list[str]:
-    """Warnings for a scored file from its cache meta: no audio track, face rarely or never detected.
+    """Warnings for a scored file from its cache meta: no audio track, face rarely/never found.
 
     Such files are still scored (their missing inputs are imputed by the bundle's
     preprocessor, as in training), but the scores that depend on the missing input are
@@ -342,7 +345,8 @@ def score_table(
     out: str | Path | None = None,
     params: dict | None = None,
 ) -> pd.DataFrame:
-    """Scores for a bring-your-own feature table (tqa.features.tables format) with a bundle trained on one."""
+    """Scores for a bring-your-own feature table (tqa.features.tables format), with a bundle
+    trained on one."""
     params = params if params is not None else load_params()
     sp = params.get("score") or {}
     bundle = (
@@ -453,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--cache",
         default=None,
-        help="feature cache folder, reused across runs (default: score.cache_dir = data/score_cache)",
+        help="feature cache folder, reused across runs "
+        "(default: score.cache_dir = data/score_cache)",
     )
     ap.add_argument(
         "--features",
