@@ -760,6 +760,11 @@ def main_validate(argv: list[str] | None = None) -> int:
         help="labels only: no video files needed (a dataset of labels + a feature table)",
     )
     ap.add_argument(
+        "--no-open",
+        action="store_true",
+        help="check that the video files exist, do not open them (fast)",
+    )
+    ap.add_argument(
         "--allow-no-audio", action="store_true", help="videos without an audio track are fine"
     )
     add_params_arguments(ap)
@@ -774,7 +779,7 @@ def main_validate(argv: list[str] | None = None) -> int:
         ds = load_dataset(
             root,
             params,
-            check_media=False if args.no_media else None,
+            check_media=False if (args.no_media or args.no_open) else None,
             check_files=False if args.no_media else None,
             require_audio=False if args.allow_no_audio else None,
         )

@@ -27,6 +27,9 @@ def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
     """(video_id, path) of every valid video of the dataset at ``root`` (tqa.data.labels.load_dataset)."""
 
     ds = load_dataset(root, params)
+    if not ds.media:  # labels + a feature table (byo.features_table): nothing to decode
+        log.info("%s: labels-only dataset (no video files): nothing to extract", root)
+        return []
     if len(getattr(ds, "problems", [])):
         log.warning(
             "dataset %s: %d problem row(s) skipped (see `tqa validate`)", root, len(ds.problems)
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     params = params_from_args(args)
     fp = params["features"]
     root = cli_path(args.root) or resolve(params["data"]["root"])
-    cache_dir = args.cache or (
+    cache = args.cache if args.cache and "://" in args.cache else cli_path(args.cache)
+    cache_dir = str(cache) if cache else (
         fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"]))
     )
     videos = list_videos(root, params)
@@ -85,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     summary["data_root"] = display_path(root)
-    out = resolve(args.summary or fp.get("summary_path", "reports/extraction_summary.json"))
+    out = cli_path(args.summary) or resolve(
+        fp.get("summary_path", "reports/extraction_summary.json")
+    )
     write_json(out, summary)
     log.info("extraction: %s; summary -> %s", summary["counts"], out)
     return 0 if len(videos) == 0 or summary["counts"].get("failed", 0) < len(videos) else 1
