@@ -43,6 +43,11 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
+## Regenerate README.md's headline results table (between its results markers) from reports/.
+.PHONY: readme
+readme: setup
+	$(BIN)/python -m tqa.study.readme_table
+
 ## Pair every notebooks/NN_name.py (py:percent, the source) with its .ipynb (no outputs).
 notebooks: setup
 	$(BIN)/jupytext --sync notebooks/[0-9]*.py

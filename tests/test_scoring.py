@@ -280,11 +280,11 @@ def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
 def test_score_warns_about_missing_audio_and_face(
     scoring_setup, tmp_path, caplog, capsys, monkeypatch
 ):
-    """No audio track / no detectable face: scored (status ok) but with an explicit warning naming
-    the
-    file."""
+    """No audio track / no detectable face: scored (status ok) but with an explicit warning
+    naming the file."""
     import av
 
+    import tqa.core.params
     from tqa.serve import scoring
 
     s = scoring_setup
@@ -322,7 +322,7 @@ def test_score_warns_about_missing_audio_and_face(
     assert any(str(grey) in m and "face detected in 0%" in m for m in logged)
     assert not any("talk_a" in m for m in logged)
 
-    monkeypatch.setattr(scoring, "load_params", lambda *a, **k: s["params"])
+    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
     rc = scoring.main(
         [
             *map(str, files),
@@ -346,8 +346,8 @@ def test_score_warns_about_missing_audio_and_face(
 
 
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):
-    """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st one's
-    features."""
+    """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st
+    one's features."""
     import copy
 
     import tqa.core.params
@@ -420,7 +420,9 @@ def test_cli_prints_table_and_flags_failures(scoring_setup, tmp_path, capsys, mo
     from tqa.serve import scoring
 
     s = scoring_setup
-    monkeypatch.setattr(scoring, "load_params", lambda *a, **k: s["params"])
+    import tqa.core.params
+
+    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
     rc = scoring.main(
         [
             str(s["videos"]),

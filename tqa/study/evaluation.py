@@ -19,16 +19,16 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
 from tqa.core.atomic import write_csv, write_json, write_text
-from tqa.core.params import load_params, resolve
+from tqa.core.params import ParamsError, add_params_arguments, params_from_args, resolve
 from tqa.core.schema import MISSING, TASKS
 from tqa.data.labels import load_dataset
 from tqa.data.splits import read_split
@@ -392,14 +392,6 @@ def _num(v) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     """``tqa evaluate``: score a predictions CSV against labels, or rebuild reports/README.md."""
     ap = argparse.ArgumentParser(prog="tqa evaluate", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
-    ap.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dotted override, e.g. data.root=data/external/x (repeatable; value parsed as YAML)",
-    )
     ap.add_argument("--predictions", help="CSV with video_id and the five task columns")
     ap.add_argument(
         "--splits",
@@ -414,15 +406,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", help="write the task x metric table here (.csv or .json)")
     ap.add_argument("--index", action="store_true", help="rebuild reports/README.md")
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
-
-    overrides = {}
-    for item in args.set:
-        if "=" not in item:
-            ap.error(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        overrides[k] = yaml.safe_load(v)
-    params = load_params(args.params, overrides)
+    try:
+        params = params_from_args(args)
+    except ParamsError as exc:
+        print(f"ERROR: tqa evaluate: {exc}", file=sys.stderr)
+        return 1
     if not args.predictions and not args.index:
         ap.error("nothing to do: give --predictions and/or --index")
     if args.predictions:

@@ -39,7 +39,7 @@ from tqa.data.corpus.media import is_valid_mp4, write_mp4
 from tqa.data.corpus.profiles import plan_corpus
 from tqa.data.corpus.ratings import simulate_labels
 from tqa.data.corpus.speech import TEXTS, Voice, synthesize
-from tqa.core.params import load_params, params_hash, resolve
+from tqa.core.params import add_params_arguments, params_from_args, params_hash, resolve
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +198,14 @@ def _versions() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="tqa corpus", description="Build the synthetic sample corpus (NOT EmotionTalk).")
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
     ap.add_argument("--out", default=None, help="output folder (default: params corpus.out, data/sample)")
     ap.add_argument("--n", type=int, default=None, help="number of videos (default: corpus.n_videos)")
     ap.add_argument("--seed", type=int, default=None, help="seed (default: params seed)")
     ap.add_argument("--workers", type=int, default=None, help="processes (default: corpus.workers, 0 = all cores)")
     ap.add_argument("--reports", default="reports", help="where the contact sheet and data card go ('' = none)")
+    add_params_arguments(ap)
     a = ap.parse_args(argv)
-    params = load_params(a.params)
+    params = params_from_args(a)
     cfg = dict(params["corpus"])
     if a.workers is not None:
         cfg["workers"] = a.workers
