@@ -31,6 +31,7 @@ import skimage
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_csv, write_json
+from tqa.core.params import add_params_arguments, params_from_args, params_hash, resolve
 from tqa.data.corpus import animate as A
 from tqa.data.corpus import degrade as D
 from tqa.data.corpus import face as F
@@ -39,7 +40,6 @@ from tqa.data.corpus.media import is_valid_mp4, write_mp4
 from tqa.data.corpus.profiles import plan_corpus
 from tqa.data.corpus.ratings import simulate_labels
 from tqa.data.corpus.speech import TEXTS, Voice, synthesize
-from tqa.core.params import add_params_arguments, params_from_args, params_hash, resolve
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_text
+from tqa.core.params import ROOT
 from tqa.data.corpus.face import detect_landmarks
 from tqa.data.corpus.media import read_mp4
 from tqa.data.corpus.profiles import NEUTRAL, PROFILES
 from tqa.data.corpus.ratings import label_stats
-from tqa.core.params import ROOT
 
 log = logging.getLogger(__name__)
 
