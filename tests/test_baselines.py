@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
+from tqa.core.params import load_params
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.study import baselines as B
 
@@ -96,3 +100,35 @@ def test_random_forest_learns_and_sync_only_predicts_lip_sync_only():
     with pytest.raises(KeyError, match="no baseline named"):
         B.run_baselines(fs, labels, split, PARAMS, names=["nope"])
     assert SYNC_FIELDS.index("confidence") == 2
+
+
+def test_generator_mean_and_one_summary_line_for_tasks_without_labels(caplog):
+    """generator_mean = the training mean per generator (pandas oracle); an unseen generator
+    gets the overall training mean; single-task data logs ONE line about the other tasks."""
+    T, run_baselines = TASKS, B.run_baselines
+    rng = np.random.default_rng(0)
+    n = 30
+    gen = np.array(["a", "b", "c"] * 10, dtype=object)
+    gen[-1] = "new"  # a generator only in the test part
+    y = np.full((n, len(T)), -1.0)
+    y[:, -1] = rng.uniform(1, 5, n)
+    y[2, -1] = -1.0
+    split = np.array(["train"] * 20 + ["test"] * 10)
+    fs = FeatureSet(
+        [f"v{i}" for i in range(n)],
+        {"visual": rng.normal(size=(n, 4, 2)).astype(np.float32)},
+        rng.normal(size=(n, 3)).astype(np.float32),
+        {"visual": ["visual__a", "visual__b"]},
+    )
+    meta = pd.DataFrame({"generator": gen})
+    with caplog.at_level(logging.INFO, logger="tqa.study.baselines"):
+        out = run_baselines(fs, y, split, load_params(), ["mean", "ridge", "generator_mean"], meta)
+    lines = [r.getMessage() for r in caplog.records if "training labels" in r.getMessage()]
+    assert len(lines) == 1 and "lip_sync, expression, audio_quality, cross_modal" in lines[0]
+    train = pd.DataFrame({"g": gen[:20], "y": y[:20, -1]})
+    train = train[train["y"] != -1.0]
+    want = pd.Series(gen).map(train.groupby("g")["y"].mean()).fillna(train["y"].mean())
+    np.testing.assert_allclose(out["generator_mean"][:, -1], want)
+    assert np.isnan(out["generator_mean"][:, :-1]).all()
+    with pytest.raises(ValueError, match="generator"):
+        run_baselines(fs, y, split, load_params(), ["generator_mean"], pd.DataFrame(index=range(n)))

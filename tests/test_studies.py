@@ -112,8 +112,14 @@ def test_strategy_comparison_is_resumable(tmp_path):
         fs, labels, split, PARAMS, out_dir=tmp_path, fit_fn=fit, progress=False
     )
     assert len(fit.calls) == 4
+    # metrics are recomputed from the cached (text) predictions: an iterative fit such as
+    # the logistic mapping behind rmse_logistic may move in the 6th digit
     pd.testing.assert_frame_equal(
-        again.reset_index(drop=True), rows.reset_index(drop=True), check_dtype=False
+        again.reset_index(drop=True),
+        rows.reset_index(drop=True),
+        check_dtype=False,
+        check_exact=False,
+        rtol=1e-4,
     )
     # one more seed: only the new runs train
     S.strategy_comparison(

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split": ("tqa.data.splits", "write the train/val/test split file"),
     "extract": ("tqa.features.extract", "extract per-frame features into the cache"),
     "train": ("tqa.study.runs", "train the cross-modal Transformer"),
+    "cv": ("tqa.study.cv_command", "grouped k-fold x seeds: model vs baselines, out-of-fold"),
     "evaluate": ("tqa.study.evaluation", "evaluate trained models and write reports"),
     "bundle": ("tqa.serve.bundle", "package a trained fit as a scoring bundle"),
     "score": ("tqa.serve.scoring", "score your own videos with a trained bundle"),

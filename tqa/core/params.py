@@ -73,3 +73,121 @@ def resolve(path: str | os.PathLike, root: Path | None = None) -> Path:
     """A params path relative to the repository root (absolute paths kept)."""
     p = Path(path)
     return p if p.is_absolute() else (root or ROOT) / p
+
+
+# --------------------------------------------------------------------------- command lines
+#: Dotted params keys that hold a file or folder path. A params file outside the repository
+#: has them resolved against its own folder; ``-S`` values against the current folder.
+PATH_KEYS: tuple[str, ...] = (
+    "data.root",
+    "split.out",
+    "corpus.out",
+    "features.cache_dir",
+    "features.summary_path",
+    "features.openface_csv_dir",
+    "preprocess.out_dir",
+    "train.out_dir",
+    "eval.results_dir",
+    "score.bundle_dir",
+    "score.cache_dir",
+    "byo.features_table",
+    "cv.out_dir",
+)
+
+
+class ParamsError(ValueError):
+    """A bad ``--params`` file or ``-S`` override; the message is one line naming it."""
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``["train.epochs=2", "model.path_b=false"]`` -> ``{"train.epochs": 2, ...}``.
+
+    Values are parsed as YAML, as ``dvc exp run -S`` does: ``2`` is an int, ``[0, 1]`` a
+    list, ``null`` None, ``fixed`` a string.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"-S {item!r}: expected KEY=VALUE (e.g. -S train.epochs=2)")
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"-S {item!r}: value is not valid YAML ({exc})") from exc
+    return out
+
+
+def _get_dotted(params: dict, key: str) -> Any:
+    node: Any = params
+    for p in key.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    return node
+
+
+def _absolutize(value: Any, base: Path) -> Any:
+    """A path value (str or list of str) made absolute against ``base``; None kept."""
+    if value is None or value == "":
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_absolutize(v, base) for v in value]
+    p = Path(str(value)).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def add_params_arguments(ap: Any) -> None:
+    """Add ``--params FILE`` and the repeatable ``-S/--set KEY=VALUE`` to an argparse parser."""
+    ap.add_argument(
+        "--params",
+        default=None,
+        help="params.yaml (default: the repository's); its relative paths resolve against "
+        "its folder",
+    )
+    ap.add_argument(
+        "-S",
+        "--set",
+        dest="set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one params key, as `dvc exp run -S` (repeatable; value parsed as YAML)",
+    )
+
+
+def params_from_args(args: Any) -> dict:
+    """The params of a command line: ``--params`` (default: the repository's), then ``-S``.
+
+    Relative paths of a params file other than the repository's resolve against that
+    file's folder; relative paths given with ``-S`` resolve against the current folder.
+    Raises :class:`ParamsError` (one line naming the file or key) on a bad file or key.
+    """
+    path = getattr(args, "params", None)
+    overrides = parse_set(getattr(args, "set", None))
+    file = Path(path).expanduser().resolve() if path else ROOT / "params.yaml"
+    if not file.is_file():
+        raise ParamsError(f"params file not found: {path or file}")
+    try:
+        params = load_params(file)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{file}: not valid YAML ({exc})") from exc
+    if not isinstance(params, dict):
+        raise ParamsError(f"{file}: expected a mapping of sections at the top level")
+    if file.parent != ROOT.resolve():
+        for key in PATH_KEYS:
+            value = _get_dotted(params, key)
+            if value is not None:
+                set_dotted(params, key, _absolutize(value, file.parent))
+    for key, value in overrides.items():
+        if key in PATH_KEYS:
+            value = _absolutize(value, Path.cwd())
+        try:
+            set_dotted(params, key, value)
+        except KeyError as exc:
+            raise ParamsError(f"-S {key}=...: {exc.args[0]} in {file.name}") from exc
+    return params
+
+
+def cli_path(path: str | os.PathLike | None) -> Path | None:
+    """A path given on the command line: relative to the current folder (None kept)."""
+    return None if path is None else Path(path).expanduser().resolve()

@@ -94,3 +94,9 @@ class FeatureSet:
             names=dict(self.names),
             meta=dict(self.meta),
         )
+
+
+#: File beside a trained fit with its per-task training label counts
+#: (``{"train_labels": {task: n}}``, written by ``tqa train``); a bundle of the fit records
+#: the heads with n > 0 as ``trained_heads`` and scores the others NaN.
+LABEL_COUNTS_FILE: str = "label_counts.json"

@@ -1,6 +1,6 @@
 """Data contract: load and validate a dataset folder (``labels.csv`` + videos).
 
-A dataset folder (SPEC "Data contract") holds ``labels.csv`` with ``video_id``, the five
+A dataset folder (the data contract of ``tqa``) holds ``labels.csv`` with ``video_id``, the five
 score columns (:data:`tqa.core.schema.TASKS`, float in ``[score_min, score_max]`` or ``-1.0``
 for "not rated", chapter 3.1.2), optional ``split`` / ``group`` / ``generator`` / ``file``
 columns, and the videos in ``videos/`` beside it (``videos/<video_id>.mp4`` or any of
@@ -15,6 +15,7 @@ Also here: :func:`import_thqa`, which turns a THQA-style MOS table (video name +
 on 0-5) into a ``labels.csv`` with ``overall`` rescaled to [1, 5] and the four other
 tasks missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,29 +23,53 @@ import csv
 import logging
 import math
 import os
+import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv
-from tqa.core.params import load_params
+from tqa.core.params import (
+    ParamsError,
+    add_params_arguments,
+    cli_path,
+    load_params,
+    params_from_args,
+    resolve,
+)
 from tqa.core.schema import MISSING, TASKS
 
 log = logging.getLogger(__name__)
 
 #: Video file extensions tried, in order, for ``videos/<video_id>.<ext>``.
-VIDEO_EXTS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
+VIDEO_EXTS: tuple[str, ...] = (
+    ".mp4",
+    ".avi",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+)
+
+_EXT_LIST = ",".join(e[1:] for e in VIDEO_EXTS)
 
 #: Columns every labels.csv must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("video_id", *TASKS)
 
 #: Optional text columns carried into :attr:`Dataset.labels` when present.
 OPTIONAL_COLUMNS: tuple[str, ...] = ("split", "group", "generator")
+
+#: Columns of labels.csv that are neither scores nor metadata (never carried).
+_NOT_META: tuple[str, ...] = ("file", "path", "row", "__line__")
 
 #: Allowed values of a ``split`` column.
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
@@ -53,8 +78,13 @@ PROBLEM_COLUMNS: tuple[str, ...] = ("row", "video_id", "file", "reason")
 
 #: Defaults used only when no params.yaml can be read (e.g. a user's bare checkout).
 _FALLBACK = {
-    "labels": "labels.csv", "videos_dir": "videos", "score_min": 1.0, "score_max": 5.0,
-    "missing_value": MISSING, "require_audio": True, "check_media": True,
+    "labels": "labels.csv",
+    "videos_dir": "videos",
+    "score_min": 1.0,
+    "score_max": 5.0,
+    "missing_value": MISSING,
+    "require_audio": True,
+    "check_media": True,
 }
 
 
@@ -68,16 +98,20 @@ class Dataset:
 
     labels: one row per valid video: ``video_id`` (str), ``path`` (absolute str of the
         video file), the five TASKS as float64 (score or -1.0), then ``split``, ``group``,
-        ``generator`` when the CSV has them.
+        ``generator`` when the CSV has them, then any other column of the CSV as text
+        metadata (e.g. ``portrait``, ``audio`` from ``tqa import-thqa --name-pattern``).
     problems: one row per fault: ``row`` (1-based line of labels.csv, header = line 1;
         NA when not tied to a line), ``video_id``, ``file``, ``reason``.
     unlabelled: video files in the videos folder that no row of labels.csv names.
+    media: whether video files were looked for (False: a labels-only dataset).
     """
 
     root: Path
     labels: pd.DataFrame
     problems: pd.DataFrame
     unlabelled: list[str] = field(default_factory=list)
+    #: False for a labels-only load (no video files checked; features come from a table).
+    media: bool = True
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -97,7 +131,11 @@ class Dataset:
     def raise_if_problems(self) -> None:
         """Raise :class:`DataError` listing every problem (no-op when there are none)."""
         if not self.problems.empty:
-            raise DataError(format_problems(self.problems, header=f"{len(self.problems)} problem(s) in {self.root}:"))
+            raise DataError(
+                format_problems(
+                    self.problems, header=f"{len(self.problems)} problem(s) in {self.root}:"
+                )
+            )
 
 
 # ---------------------------------------------------------------------------------------
@@ -119,9 +157,14 @@ def data_params(params: dict | None = None) -> dict:
 # loading
 
 
-def load_dataset(root: str | os.PathLike, params: dict | None = None, check_media: bool | None = None,
-                 check_files: bool = True, require_audio: bool | None = None,
-                 progress: bool = True) -> Dataset:
+def load_dataset(
+    root: str | os.PathLike,
+    params: dict | None = None,
+    check_media: bool | None = None,
+    check_files: bool | None = None,
+    require_audio: bool | None = None,
+    progress: bool = True,
+) -> Dataset:
     """Load and validate a dataset folder; bad rows go to ``problems`` and are dropped.
 
     root: the dataset folder (or the labels CSV itself; its folder is then the root).
@@ -130,6 +173,9 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
         None takes ``data.check_media``. ~ms per file.
     check_files: report missing / unreadable video files (False: labels only; ``path``
         is the file found, else the expected ``videos/<id>.mp4``, and nothing is reported).
+        None (default): True when the videos folder exists or labels.csv has a ``file``
+        column, else False: a labels-only dataset (labels + a feature table, no media),
+        said once in the log and in :attr:`Dataset.media`.
     require_audio: a video without an audio stream is a problem ("no audio track");
         None takes ``data.require_audio``.
 
@@ -146,6 +192,71 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
         labels_path = root / p["labels"]
     root = root.resolve()
     raw, problems = _read_labels_csv(labels_path)
+    extra = [
+        c
+        for c in raw.columns
+        if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS and c not in _NOT_META
+    ]
+    rows, bad_rows = _parse_rows(raw, extra, labels_path.name, p, problems)
+    by_id = _flag_duplicates(rows, labels_path.name, problems, bad_rows)
+    rows = [r for r in rows if r["row"] not in bad_rows]
+    videos_dir = root / str(p["videos_dir"])
+    if check_files is None:
+        check_files = videos_dir.is_dir() or "file" in raw.columns
+        if not check_files:
+            log.info(
+                "%s: no %s/ folder and no 'file' column: labels only, video files not checked",
+                labels_path,
+                p["videos_dir"],
+            )
+    _check_videos(
+        rows, root, p, problems, bad_rows, check_files, check_media, require_audio, progress
+    )
+    good = [r for r in rows if r["row"] not in bad_rows]
+    optional = [c for c in OPTIONAL_COLUMNS if c in raw.columns]
+    labels = _labels_frame(good, optional, extra)
+
+    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
+    unlabelled = _unlabelled(videos_dir, named) if check_files and videos_dir.is_dir() else []
+    if unlabelled:
+        log.warning(
+            "%d video(s) in %s have no row in %s (ignored), e.g. %s",
+            len(unlabelled),
+            videos_dir,
+            labels_path.name,
+            unlabelled[:3],
+        )
+    prob = _problems_frame(problems)
+    if len(prob):
+        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
+    return Dataset(
+        root=root, labels=labels, problems=prob, unlabelled=unlabelled, media=bool(check_files)
+    )
+
+
+def _unlabelled(videos_dir: Path, named: set[str]) -> list[str]:
+    """Sorted stems of the video files in ``videos_dir`` that no labels row names."""
+    return sorted(
+        f.stem
+        for f in videos_dir.glob("*")
+        if f.suffix.lower() in VIDEO_EXTS and f.stem not in named
+    )
+
+
+def _problems_frame(problems: list[dict[str, Any]]) -> pd.DataFrame:
+    """The problems as a table (PROBLEM_COLUMNS), ordered by labels.csv line, then reason."""
+    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
+    prob["row"] = prob["row"].astype("Int64")
+    return prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(
+        drop=True
+    )
+
+
+def _parse_rows(
+    raw: pd.DataFrame, extra: list[str], labels_name: str, p: dict, problems: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """One dict per labels.csv row (scores parsed, other columns stripped) and the lines with a
+    problem (each reason appended to ``problems``)."""
     rows: list[dict[str, Any]] = []
     bad_rows: set[int] = set()
     vmin, vmax, missing = float(p["score_min"]), float(p["score_max"]), float(p["missing_value"])
@@ -165,16 +276,24 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
         for col in OPTIONAL_COLUMNS:
             if col in raw.columns:
                 out[col] = rec[col].strip()
+        for col in extra:
+            out[col] = rec[col].strip()
         if "split" in out and out["split"] and out["split"] not in SPLIT_NAMES:
             reasons.append(f"column 'split': {out['split']!r} is not one of {list(SPLIT_NAMES)}")
         out["file"] = rec.get("file", "").strip() if "file" in raw.columns else ""
         for why in reasons:
-            problems.append({"row": line, "video_id": vid, "file": labels_path.name, "reason": why})
+            problems.append({"row": line, "video_id": vid, "file": labels_name, "reason": why})
         if reasons:
             bad_rows.add(line)
         rows.append(out)
+    return rows, bad_rows
 
-    # Duplicates: every row sharing an id is reported and dropped (which one is right is unknowable).
+
+def _flag_duplicates(
+    rows: list[dict[str, Any]], labels_name: str, problems: list[dict[str, Any]], bad_rows: set[int]
+) -> dict[str, list[int]]:
+    """Every row sharing an id is reported and marked bad (which is right is unknowable);
+    returns video_id -> its lines."""
     by_id: dict[str, list[int]] = {}
     for r in rows:
         if r["video_id"]:
@@ -183,52 +302,80 @@ def load_dataset(root: str | os.PathLike, params: dict | None = None, check_medi
         lines = by_id.get(r["video_id"], [])
         if len(lines) > 1:
             others = ", ".join(str(x) for x in lines if x != r["row"])
-            problems.append({"row": r["row"], "video_id": r["video_id"], "file": labels_path.name,
-                             "reason": f"duplicate video_id (also on line(s) {others})"})
+            problems.append(
+                {
+                    "row": r["row"],
+                    "video_id": r["video_id"],
+                    "file": labels_name,
+                    "reason": f"duplicate video_id (also on line(s) {others})",
+                }
+            )
             bad_rows.add(r["row"])
+    return by_id
 
-    rows = [r for r in rows if r["row"] not in bad_rows]
+
+def _check_videos(
+    rows: list[dict[str, Any]],
+    root: Path,
+    p: dict,
+    problems: list[dict[str, Any]],
+    bad_rows: set[int],
+    check_files: bool,
+    check_media: bool,
+    require_audio: bool,
+    progress: bool,
+) -> None:
+    """Set each row's ``path``; with ``check_files`` report (and mark bad) missing files and,
+    with ``check_media``, undecodable ones."""
     videos_dir = root / str(p["videos_dir"])
-    for r in tqdm(rows, desc="checking videos", unit="video", disable=not progress or len(rows) < 50, leave=False):
+    for r in tqdm(
+        rows,
+        desc="checking videos",
+        unit="video",
+        disable=not (progress and check_files) or len(rows) < 50,
+        leave=False,
+    ):
         path = _locate_video(root, videos_dir, r["video_id"], r["file"])
         if not check_files:
             r["path"] = str(path or (videos_dir / f"{r['video_id']}{VIDEO_EXTS[0]}"))
             continue
         if path is None:
-            want = r["file"] or f"{Path(p['videos_dir']) / r['video_id']}.{{{','.join(e[1:] for e in VIDEO_EXTS)}}}"
-            problems.append({"row": r["row"], "video_id": r["video_id"], "file": str(want), "reason": "video file not found"})
+            want = r["file"] or f"{Path(p['videos_dir']) / r['video_id']}.{{{_EXT_LIST}}}"
+            problems.append(
+                {
+                    "row": r["row"],
+                    "video_id": r["video_id"],
+                    "file": str(want),
+                    "reason": "video file not found",
+                }
+            )
             bad_rows.add(r["row"])
             continue
         r["path"] = str(path)
         if check_media:
             why = check_video(path, require_audio=require_audio)
             if why:
-                problems.append({"row": r["row"], "video_id": r["video_id"], "file": str(path), "reason": why})
+                problems.append(
+                    {"row": r["row"], "video_id": r["video_id"], "file": str(path), "reason": why}
+                )
                 bad_rows.add(r["row"])
 
-    good = [r for r in rows if r["row"] not in bad_rows]
-    cols = ["video_id", "path", *TASKS, *[c for c in OPTIONAL_COLUMNS if c in raw.columns]]
+
+def _labels_frame(
+    good: list[dict[str, Any]], optional: list[str], extra: list[str]
+) -> pd.DataFrame:
+    """The valid rows as the labels table: video_id, path, TASKS (float64), the ``optional`` and
+    ``extra`` columns present (empty -> None)."""
+    cols = ["video_id", "path", *TASKS, *optional, *extra]
     labels = pd.DataFrame(good, columns=[*cols, "row", "file"])[cols].reset_index(drop=True)
     labels["video_id"] = labels["video_id"].astype(str)
     labels["path"] = labels["path"].astype(str)
     for task in TASKS:
         labels[task] = labels[task].astype(np.float64)
-    for col in OPTIONAL_COLUMNS:
+    for col in [*OPTIONAL_COLUMNS, *extra]:
         if col in labels.columns:
             labels[col] = labels[col].astype(object).where(labels[col] != "", None)
-
-    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
-    unlabelled = sorted(f.stem for f in videos_dir.glob("*") if f.suffix.lower() in VIDEO_EXTS and f.stem not in named) \
-        if check_files and videos_dir.is_dir() else []
-    if unlabelled:
-        log.warning("%d video(s) in %s have no row in %s (ignored), e.g. %s",
-                    len(unlabelled), videos_dir, labels_path.name, unlabelled[:3])
-    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
-    prob["row"] = prob["row"].astype("Int64")
-    prob = prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(drop=True)
-    if len(prob):
-        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
-    return Dataset(root=root, labels=labels, problems=prob, unlabelled=unlabelled)
+    return labels
 
 
 def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -247,7 +394,9 @@ def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
             reader = csv.reader(fh, skipinitialspace=True)
             header = next(reader, None)
             if not header:
-                raise DataError(f"{path}: empty file (expected a header row with {list(REQUIRED_COLUMNS)})")
+                raise DataError(
+                    f"{path}: empty file (expected a header row with {list(REQUIRED_COLUMNS)})"
+                )
             header = [h.strip() for h in header]
             for fields in reader:
                 line = reader.line_num
@@ -255,8 +404,14 @@ def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
                     continue
                 if len(fields) != len(header):
                     first = fields[0].strip() if fields else ""
-                    problems.append({"row": line, "video_id": first, "file": path.name,
-                                     "reason": f"expected {len(header)} fields, got {len(fields)}"})
+                    problems.append(
+                        {
+                            "row": line,
+                            "video_id": first,
+                            "file": path.name,
+                            "reason": f"expected {len(header)} fields, got {len(fields)}",
+                        }
+                    )
                     continue
                 records.append([*fields, str(line)])
     except UnicodeDecodeError as exc:
@@ -272,8 +427,10 @@ def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     return pd.DataFrame(records, columns=[*header, "__line__"], dtype=object), problems
 
 
-def _parse_score(cell: str, task: str, vmin: float, vmax: float, missing: float) -> tuple[float, str | None]:
-    """(value, None) for a valid score, (MISSING, None) for the configured missing code; (nan, reason) otherwise.
+def _parse_score(
+    cell: str, task: str, vmin: float, vmax: float, missing: float
+) -> tuple[float, str | None]:
+    """(value, None) for a valid score, (MISSING, None) for the missing code, else (nan, reason).
 
     The configured ``data.missing_value`` is the code in the *file*; the loaded table always
     uses :data:`tqa.core.schema.MISSING` (-1.0), which is what every downstream module tests for.
@@ -290,12 +447,16 @@ def _parse_score(cell: str, task: str, vmin: float, vmax: float, missing: float)
     if value == missing:
         return MISSING, None
     if not (vmin <= value <= vmax):
-        return math.nan, f"column {task!r}: {value:g} outside [{vmin:g}, {vmax:g}] (and not the missing code {missing:g})"
+        return (
+            math.nan,
+            f"column {task!r}: {value:g} outside [{vmin:g}, {vmax:g}] "
+            f"(and not the missing code {missing:g})",
+        )
     return value, None
 
 
 def _locate_video(root: Path, videos_dir: Path, video_id: str, file: str) -> Path | None:
-    """The video file of a row: the ``file`` column (relative to root or videos/), else ``videos/<id>.<ext>``."""
+    """A row's video: the ``file`` column (relative to root or videos/), else videos/<id>.<ext>."""
     if file:
         for base in (root, videos_dir):
             cand = (base / file).expanduser()
@@ -318,7 +479,7 @@ def check_video(path: str | os.PathLike, require_audio: bool = True) -> str | No
     Returns None when the file is usable, else the reason ("unreadable video: ...",
     "no video stream", "no decodable video frame", "no audio track").
     """
-    import av  # local: importing PyAV costs ~0.1 s and only this check needs it
+    import av  # noqa: PLC0415 - local: importing PyAV costs ~0.1 s and only this check needs it
 
     try:
         with av.open(str(path)) as container:
@@ -348,12 +509,43 @@ def format_problems(problems: pd.DataFrame, header: str = "") -> str:
 # ---------------------------------------------------------------------------------------
 # THQA-style importer
 
-NAME_COLUMNS: tuple[str, ...] = ("video_id", "name", "video", "video_name", "filename", "file_name", "file", "vid", "clip")
-MOS_COLUMNS: tuple[str, ...] = ("mos", "score", "mos_score", "overall", "quality", "rating", "mean_score")
+NAME_COLUMNS: tuple[str, ...] = (
+    "video_id",
+    "name",
+    "video",
+    "video_name",
+    "filename",
+    "file_name",
+    "file",
+    "vid",
+    "clip",
+    "image",
+    "image_name",
+    "img",
+    "stimulus",
+    "sample",
+    "id",
+)
+MOS_COLUMNS: tuple[str, ...] = (
+    "mos",
+    "score",
+    "mos_score",
+    "overall",
+    "quality",
+    "rating",
+    "mean_score",
+    "dmos",
+    "mean",
+)
+#: The command-line option that names each column explicitly.
+_COLUMN_OPTION = {"video name": "--name-col", "MOS": "--mos-col"}
 
 
-def rescale_mos(mos: np.ndarray | float, mos_scale: Sequence[float] = (0.0, 5.0),
-                target: Sequence[float] = (1.0, 5.0)) -> np.ndarray:
+def rescale_mos(
+    mos: np.ndarray | float,
+    mos_scale: Sequence[float] = (0.0, 5.0),
+    target: Sequence[float] = (1.0, 5.0),
+) -> np.ndarray:
     """Linear map of MOS from ``mos_scale`` = (lo, hi) onto ``target`` = (a, b).
 
     ``a + (mos - lo) * (b - a) / (hi - lo)``: THQA's 0-5 MOS becomes our 1-5 scale
@@ -373,7 +565,9 @@ def video_id_from_name(name: str) -> str:
     return stem if ext.lower() in VIDEO_EXTS else base
 
 
-def _pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, src: Path) -> str:
+def _pick_column(
+    columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, src: Path
+) -> str:
     if wanted is not None:
         if wanted not in columns:
             raise DataError(f"{src}: no column {wanted!r} ({what}); found {list(columns)}")
@@ -382,14 +576,88 @@ def _pick_column(columns: Sequence[str], wanted: str | None, candidates: Sequenc
     for cand in candidates:
         if cand in lower:
             return lower[cand]
-    raise DataError(f"{src}: cannot tell which column holds the {what}; found {list(columns)}; "
-                    f"pass it explicitly (one of the usual names: {list(candidates)})")
+    raise DataError(
+        f"{src}: cannot tell which column holds the {what}; found {list(columns)}; "
+        f"name it with {_COLUMN_OPTION.get(what, 'the column option')} COLUMN "
+        f"(recognised names: {list(candidates)})"
+    )
 
 
-def import_thqa(csv_path: str | os.PathLike, out_labels_path: str | os.PathLike | None,
-                video_dir: str | os.PathLike | None = None, name_col: str | None = None,
-                mos_col: str | None = None, mos_scale: Sequence[float] = (0.0, 5.0),
-                params: dict | None = None) -> pd.DataFrame:
+def name_pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a ``--name-pattern`` into a regex with one named group per field.
+
+    ``pattern`` is either a regex with named groups (it contains ``(?P<``), used as is
+    (full match), or a template such as ``{group}_{audio}_{generator}``: literal text
+    between ``{field}`` placeholders. Every field but the last takes the shortest text
+    that lets the rest match; the last field takes no character of the literal before it.
+    So ``1_voice_en_35042678_ahead`` gives group ``1``, audio ``voice_en_35042678``,
+    generator ``ahead``.
+    """
+    if "(?P<" in pattern:
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise DataError(f"--name-pattern {pattern!r}: not a valid regex ({exc})") from exc
+        if not rx.groupindex:
+            raise DataError(f"--name-pattern {pattern!r}: no named group (?P<name>...)")
+        return rx
+    parts = re.split(r"\{(\w+)\}", pattern)
+    fields = parts[1::2]
+    if not fields:
+        raise DataError(
+            f"--name-pattern {pattern!r}: no {{field}} placeholder "
+            "(e.g. '{group}_{audio}_{generator}')"
+        )
+    dup = sorted({f for f in fields if fields.count(f) > 1})
+    if dup or "video_id" in fields or any(f in TASKS for f in fields):
+        raise DataError(
+            f"--name-pattern {pattern!r}: field names must be unique and not "
+            f"video_id or a score column ({dup or fields})"
+        )
+    rx = "^"
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            rx += re.escape(part)
+        elif i == len(parts) - 2 and parts[i - 1]:
+            rx += f"(?P<{part}>[^{re.escape(parts[i - 1])}]+)"
+        else:
+            rx += f"(?P<{part}>.+?)"
+    return re.compile(rx + "$")
+
+
+def fields_from_names(ids: Sequence[str], pattern: str) -> pd.DataFrame:
+    """One column per field of ``pattern`` (:func:`name_pattern_regex`), one row per id.
+
+    Raises :class:`DataError` naming the first ids (and their data lines) that do not match.
+    """
+    rx = name_pattern_regex(pattern)
+    rows, bad = [], []
+    for i, vid in enumerate(ids):
+        m = rx.fullmatch(vid)
+        if m is None:
+            bad.append(f"line {i + 2} [{vid}]")
+            rows.append({})
+        else:
+            rows.append(m.groupdict())
+    if bad:
+        raise DataError(
+            f"--name-pattern {pattern!r} does not match {len(bad)} name(s): "
+            + ", ".join(bad[:5])
+            + (" ..." if len(bad) > 5 else "")
+        )
+    return pd.DataFrame(rows, columns=list(rx.groupindex))
+
+
+def import_thqa(
+    csv_path: str | os.PathLike,
+    out_labels_path: str | os.PathLike | None,
+    video_dir: str | os.PathLike | None = None,
+    name_col: str | None = None,
+    mos_col: str | None = None,
+    mos_scale: Sequence[float] = (0.0, 5.0),
+    params: dict | None = None,
+    name_pattern: str | None = None,
+) -> pd.DataFrame:
     """Convert a THQA-style MOS table into our labels.csv (written atomically).
 
     The input has one row per video: a name column (``name``/``video``/``filename``...,
@@ -397,7 +665,9 @@ def import_thqa(csv_path: str | os.PathLike, out_labels_path: str | os.PathLike 
     ``mos_scale`` (THQA: 0-5). ``video_id`` is the file stem of the name; ``overall`` is
     the MOS linearly rescaled onto [score_min, score_max] (:func:`rescale_mos`); the four
     other tasks are the missing code (-1.0). Any ``group``/``generator``/``split`` column
-    is carried over. With ``video_dir``, a ``file`` column gives each video's path
+    is carried over. ``name_pattern`` (:func:`name_pattern_regex`) derives columns from
+    the video ids, e.g. ``{group}_{audio}_{generator}``; a field named like a carried
+    column replaces it. With ``video_dir``, a ``file`` column gives each video's path
     relative to the output's folder (absolute if that is impossible); names with no file
     there are logged, and ``tqa validate`` will report them.
 
@@ -410,7 +680,9 @@ def import_thqa(csv_path: str | os.PathLike, out_labels_path: str | os.PathLike 
         raise DataError(f"MOS file not found: {src}")
     sep = None if src.suffix.lower() in {".txt", ".tsv"} else ","
     try:
-        raw = pd.read_csv(src, dtype=str, keep_default_na=False, sep=sep, engine="python" if sep is None else "c")
+        raw = pd.read_csv(
+            src, dtype=str, keep_default_na=False, sep=sep, engine="python" if sep is None else "c"
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{src}: cannot parse: {exc}") from exc
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -445,19 +717,51 @@ def import_thqa(csv_path: str | os.PathLike, out_labels_path: str | os.PathLike 
     out = pd.DataFrame({"video_id": ids})
     for task in TASKS:
         out[task] = float(p["missing_value"])
-    out["overall"] = rescale_mos(np.array(mos), (lo, hi), (float(p["score_min"]), float(p["score_max"])))
+    out["overall"] = rescale_mos(
+        np.array(mos), (lo, hi), (float(p["score_min"]), float(p["score_max"]))
+    )
     for col in OPTIONAL_COLUMNS:
         src_col = next((c for c in raw.columns if c.lower() == col), None)
         if src_col is not None:
             out[col] = raw[src_col].str.strip().to_numpy()
+    if name_pattern:
+        fields = fields_from_names(ids, name_pattern)
+        for col in fields.columns:
+            out[col] = fields[col].to_numpy()
     if video_dir is not None:
-        out["file"] = _thqa_files(raw[ncol].tolist(), ids, Path(video_dir),
-                                  Path(out_labels_path).parent if out_labels_path else Path.cwd())
+        out["file"] = _thqa_files(
+            raw[ncol].tolist(),
+            ids,
+            Path(video_dir),
+            Path(out_labels_path).parent if out_labels_path else Path.cwd(),
+        )
     if out_labels_path is not None:
         write_csv(out_labels_path, out, float_format="%.6g")
-        log.info("wrote %s (%d videos; overall = MOS rescaled from %s to [%g, %g])",
-                 out_labels_path, len(out), tuple(mos_scale), p["score_min"], p["score_max"])
+        log.info(
+            "wrote %s (%d videos; overall = MOS rescaled from %s to [%g, %g])",
+            out_labels_path,
+            len(out),
+            tuple(mos_scale),
+            p["score_min"],
+            p["score_max"],
+        )
     return out
+
+
+def split_column_warning(labels: pd.DataFrame, params: dict) -> str | None:
+    """A one-line warning when the configured split needs a column ``labels`` lacks, else None."""
+    sp = params.get("split") or {}
+    method, col = sp.get("method", "random"), sp.get("group_column", "group")
+    if method == "group" and col not in labels.columns:
+        return (
+            f"split.method is 'group' but the labels have no {col!r} column: derive it with "
+            f"--name-pattern '{{{col}}}_...', or set -S split.group_column=COLUMN "
+            f"(found {[c for c in labels.columns if c not in (*TASKS, 'path', 'file')]}), "
+            "or -S split.method=random"
+        )
+    if method == "given" and "split" not in labels.columns:
+        return "split.method is 'given' but the labels have no 'split' column"
+    return None
 
 
 def _thqa_files(names: list[str], ids: list[str], video_dir: Path, out_dir: Path) -> list[str]:
@@ -470,7 +774,13 @@ def _thqa_files(names: list[str], ids: list[str], video_dir: Path, out_dir: Path
             missing.append(name)
         files.append(_relpath(cand.resolve(), out_dir.resolve()))
     if missing:
-        log.warning("%d of %d videos not found under %s, e.g. %s", len(missing), len(names), video_dir, missing[:3])
+        log.warning(
+            "%d of %d videos not found under %s, e.g. %s",
+            len(missing),
+            len(names),
+            video_dir,
+            missing[:3],
+        )
     return files
 
 
@@ -486,28 +796,66 @@ def _relpath(path: Path, start: Path) -> str:
 
 
 def main_validate(argv: list[str] | None = None) -> int:
-    """``tqa validate ROOT``: print a report; exit 1 when any problem is found."""
-    ap = argparse.ArgumentParser(prog="tqa validate", description="Validate a dataset folder (labels.csv + videos/).")
-    ap.add_argument("root", nargs="?", help="dataset folder or labels CSV (default: data.root of params)")
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
-    ap.add_argument("--no-media", action="store_true", help="only check that files exist, do not open them")
-    ap.add_argument("--allow-no-audio", action="store_true", help="videos without an audio track are fine")
+    """``tqa validate [ROOT|labels.csv]``: print a report; exit 1 when any problem is found."""
+    ap = argparse.ArgumentParser(
+        prog="tqa validate", description="Validate a dataset folder (labels.csv + videos/)."
+    )
+    ap.add_argument(
+        "root", nargs="?", help="dataset folder or labels CSV (default: data.root of params)"
+    )
+    ap.add_argument(
+        "--no-media",
+        action="store_true",
+        help="labels only: no video files needed (a dataset of labels + a feature table)",
+    )
+    ap.add_argument(
+        "--no-open",
+        action="store_true",
+        help="check that the video files exist, do not open them (fast)",
+    )
+    ap.add_argument(
+        "--allow-no-audio", action="store_true", help="videos without an audio track are fine"
+    )
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
-    from tqa.core.params import resolve
-
-    root = Path(args.root) if args.root else resolve(params["data"]["root"])
     try:
-        ds = load_dataset(root, params, check_media=not args.no_media,
-                          require_audio=False if args.allow_no_audio else None)
+        params = params_from_args(args)
+    except ParamsError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    root = cli_path(args.root) if args.root else resolve(params["data"]["root"])
+    try:
+        ds = load_dataset(
+            root,
+            params,
+            check_media=False if (args.no_media or args.no_open) else None,
+            check_files=False if args.no_media else None,
+            require_audio=False if args.allow_no_audio else None,
+        )
     except DataError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
+    if not ds.media:
+        videos = data_params(params)["videos_dir"]
+        why = "--no-media" if args.no_media else f"no {videos}/ folder, no 'file' column"
+        print(
+            f"labels only ({why}): video files are not checked; train from a feature table "
+            "(`tqa cv --features TABLE`, `tqa train --features TABLE`)"
+        )
     print(f"{ds.root}: {len(ds)} valid video(s), {len(ds.problems)} problem(s)")
     present = {t: int((ds.labels[t] != MISSING).sum()) for t in TASKS}
     print("labels present: " + ", ".join(f"{t}={n}" for t, n in present.items()))
+    extra = [c for c in ds.labels.columns if c not in ("video_id", "path", *TASKS)]
+    if extra:
+        print("metadata: " + ", ".join(f"{c} ({ds.labels[c].nunique()} values)" for c in extra))
+    warn = split_column_warning(ds.labels, params)
+    if warn:
+        print(f"note: {warn}")
     if ds.unlabelled:
-        print(f"note: {len(ds.unlabelled)} video file(s) without a labels row, e.g. {ds.unlabelled[:3]}")
+        print(
+            f"note: {len(ds.unlabelled)} video file(s) without a labels row, "
+            f"e.g. {ds.unlabelled[:3]}"
+        )
     if not ds.ok:
         print(format_problems(ds.problems, header="problems:"))
         return 1
@@ -516,24 +864,67 @@ def main_validate(argv: list[str] | None = None) -> int:
 
 
 def main_import_thqa(argv: list[str] | None = None) -> int:
-    """``tqa import-thqa CSV --out labels.csv [--videos DIR] [--name-col C] [--mos-col C]``."""
-    ap = argparse.ArgumentParser(prog="tqa import-thqa",
-                                 description="Convert a THQA-style MOS CSV (name + MOS on 0-5) into labels.csv.")
+    """``tqa import-thqa CSV --out labels.csv [--name-col C] [--mos-col C] [--mos-range LO HI]
+    [--name-pattern P] [--videos DIR]``."""
+    ap = argparse.ArgumentParser(
+        prog="tqa import-thqa",
+        description="Convert a public MOS table (video name + one MOS) into labels.csv.",
+    )
     ap.add_argument("csv", help="MOS table (CSV; .txt/.tsv: delimiter sniffed)")
     ap.add_argument("--out", required=True, help="labels.csv to write")
     ap.add_argument("--videos", default=None, help="folder of the videos (adds a `file` column)")
-    ap.add_argument("--name-col", default=None)
-    ap.add_argument("--mos-col", default=None)
-    ap.add_argument("--mos-scale", nargs=2, type=float, default=(0.0, 5.0), metavar=("LOW", "HIGH"))
-    ap.add_argument("--params", default=None)
+    ap.add_argument(
+        "--name-col", default=None, help="column of the video names (default: detected)"
+    )
+    ap.add_argument("--mos-col", default=None, help="column of the MOS (default: detected)")
+    ap.add_argument(
+        "--mos-range",
+        "--mos-scale",
+        dest="mos_range",
+        nargs=2,
+        type=float,
+        default=(0.0, 5.0),
+        metavar=("LO", "HI"),
+        help="the MOS scale of the release, mapped linearly onto [score_min, score_max] "
+        "(default 0 5)",
+    )
+    ap.add_argument(
+        "--name-pattern",
+        default=None,
+        help="derive columns from the names, e.g. '{group}_{audio}_{generator}' "
+        "(or a regex with named groups)",
+    )
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
     try:
-        df = import_thqa(args.csv, args.out, video_dir=args.videos, name_col=args.name_col, mos_col=args.mos_col,
-                         mos_scale=tuple(args.mos_scale), params=load_params(args.params))
-    except DataError as exc:
+        params = params_from_args(args)
+        out = cli_path(args.out)
+        df = import_thqa(
+            cli_path(args.csv),
+            out,
+            video_dir=cli_path(args.videos),
+            name_col=args.name_col,
+            mos_col=args.mos_col,
+            mos_scale=tuple(args.mos_range),
+            params=params,
+            name_pattern=args.name_pattern,
+        )
+    except (DataError, ParamsError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}: {len(df)} videos, overall in [{df['overall'].min():.3f}, {df['overall'].max():.3f}]")
+    d = data_params(params)
+    lo, hi = args.mos_range
+    print(
+        f"wrote {args.out}: {len(df)} videos; overall = MOS mapped linearly from [{lo:g}, {hi:g}] "
+        f"to [{d['score_min']:g}, {d['score_max']:g}] (range now {df['overall'].min():.3f} .. "
+        f"{df['overall'].max():.3f}); the other four tasks are missing ({d['missing_value']:g})"
+    )
+    meta = [c for c in df.columns if c not in ("video_id", *TASKS, "file")]
+    if meta:
+        print("columns: " + ", ".join(f"{c} ({df[c].nunique()} values)" for c in meta))
+    warn = split_column_warning(df, params)
+    if warn:
+        print(f"warning: {warn}")
     return 0
 
 

@@ -26,19 +26,23 @@ given
     also carry ``group_column``, groups found in more than one split are logged as a
     WARNING naming them (identity leakage; :func:`group_leakage`); the split is kept.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
 import math
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from tqa.core.atomic import write_csv
+from tqa.core.params import ParamsError, add_params_arguments, cli_path, params_from_args, resolve
+from tqa.data.labels import DataError, load_dataset, split_column_warning
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +53,21 @@ METHODS: tuple[str, ...] = ("random", "group", "given")
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
     f = np.asarray(fractions, dtype=np.float64)
-    if f.shape != (len(SPLITS),) or np.any(f < 0) or not np.all(np.isfinite(f)) or abs(f.sum() - 1.0) > 1e-6:
-        raise ValueError(f"split fractions must be {len(SPLITS)} non-negative numbers summing to 1 "
-                         f"({'/'.join(SPLITS)}), got {list(fractions)}")
+    if (
+        f.shape != (len(SPLITS),)
+        or np.any(f < 0)
+        or not np.all(np.isfinite(f))
+        or abs(f.sum() - 1.0) > 1e-6
+    ):
+        raise ValueError(
+            f"split fractions must be {len(SPLITS)} non-negative numbers summing to 1 "
+            f"({'/'.join(SPLITS)}), got {list(fractions)}"
+        )
     return f
 
 
 def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
-    """Largest-remainder sizes: sum to n, each within 1 of ``n * f`` (ties go to the earlier split)."""
+    """Largest-remainder sizes: sum to n, each within 1 of ``n * f`` (ties: the earlier split)."""
     f = _check_fractions(fractions)
     exact = n * f
     sizes = np.floor(exact).astype(int)
@@ -67,8 +78,13 @@ def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:
     return sizes.tolist()
 
 
-def make_split(labels: pd.DataFrame, method: str = "random", fractions: Sequence[float] = (0.8, 0.1, 0.1),
-               seed: int = 0, group_column: str = "group") -> pd.DataFrame:
+def make_split(
+    labels: pd.DataFrame,
+    method: str = "random",
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    group_column: str = "group",
+) -> pd.DataFrame:
     """Assign every ``video_id`` of ``labels`` to train / val / test.
 
     Returns a DataFrame ``[video_id, split]`` in the row order of ``labels``; the same
@@ -89,9 +105,14 @@ def make_split(labels: pd.DataFrame, method: str = "random", fractions: Sequence
         if group_column in labels.columns:
             leaked = group_leakage(labels, split, group_column)
             if leaked:
-                log.warning("given split: %d %r value(s) appear in more than one split (leakage between "
-                            "train/val/test): %s", len(leaked), group_column,
-                            ", ".join(leaked[:20]) + (f" (+{len(leaked) - 20} more)" if len(leaked) > 20 else ""))
+                log.warning(
+                    "given split: %d %r value(s) appear in more than one split (leakage between "
+                    "train/val/test): %s",
+                    len(leaked),
+                    group_column,
+                    ", ".join(leaked[:20])
+                    + (f" (+{len(leaked) - 20} more)" if len(leaked) > 20 else ""),
+                )
         return split
     f = _check_fractions(fractions)
     needed = int((f > 0).sum())
@@ -101,14 +122,18 @@ def make_split(labels: pd.DataFrame, method: str = "random", fractions: Sequence
         order = np.random.default_rng(seed).permutation(np.sort(ids.to_numpy()))
         sizes = split_sizes(len(ids), f)
         bounds = np.cumsum([0, *sizes])
-        assign = {vid: SPLITS[k] for k in range(len(SPLITS)) for vid in order[bounds[k]:bounds[k + 1]]}
+        assign = {
+            vid: SPLITS[k] for k in range(len(SPLITS)) for vid in order[bounds[k] : bounds[k + 1]]
+        }
     else:
         assign = _group_assign(labels, ids, f, seed, group_column)
     return pd.DataFrame({"video_id": ids.to_numpy(), "split": [assign[v] for v in ids]})
 
 
-def group_leakage(labels: pd.DataFrame, split_df: pd.DataFrame, group_column: str = "group") -> list[str]:
-    """Groups (values of ``group_column`` in ``labels``) whose videos are in more than one split, sorted.
+def group_leakage(
+    labels: pd.DataFrame, split_df: pd.DataFrame, group_column: str = "group"
+) -> list[str]:
+    """Groups (values of ``group_column`` in ``labels``) with videos in several splits, sorted.
 
     ``split_df``: ``[video_id, split]``. Videos without a group value, or absent from
     either table, are ignored; labels without ``group_column`` give ``[]``.
@@ -132,27 +157,43 @@ def _given_split(labels: pd.DataFrame) -> pd.DataFrame:
     split = labels["split"]
     bad = labels.loc[~split.isin(SPLITS), "video_id"].tolist()
     if bad:
-        raise ValueError(f"'split' column must be one of {list(SPLITS)} on every row; bad/missing for {bad[:5]}"
-                         + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""))
-    return pd.DataFrame({"video_id": labels["video_id"].astype(str).to_numpy(), "split": split.astype(str).to_numpy()})
+        raise ValueError(
+            f"'split' column must be one of {list(SPLITS)} on every row; bad/missing for {bad[:5]}"
+            + (f" (+{len(bad) - 5} more)" if len(bad) > 5 else "")
+        )
+    return pd.DataFrame(
+        {
+            "video_id": labels["video_id"].astype(str).to_numpy(),
+            "split": split.astype(str).to_numpy(),
+        }
+    )
 
 
-def _group_assign(labels: pd.DataFrame, ids: pd.Series, f: np.ndarray, seed: int, group_column: str) -> dict[str, str]:
+def _group_assign(
+    labels: pd.DataFrame, ids: pd.Series, f: np.ndarray, seed: int, group_column: str
+) -> dict[str, str]:
     """Greedy least-squares packing of shuffled groups + local search (see module docstring)."""
     if group_column not in labels.columns:
-        raise ValueError(f"group split needs a {group_column!r} column in labels; found {list(labels.columns)}")
+        raise ValueError(
+            f"group split needs a {group_column!r} column in labels; found {list(labels.columns)}"
+        )
     groups = labels[group_column]
     empty = groups.isna() | (groups.astype(str).str.strip() == "")
     if empty.any():
         bad = ids[empty].tolist()
-        raise ValueError(f"{int(empty.sum())} video(s) have no {group_column!r} value, e.g. {bad[:5]}")
+        raise ValueError(
+            f"{int(empty.sum())} video(s) have no {group_column!r} value, e.g. {bad[:5]}"
+        )
     groups = groups.astype(str)
     sizes_by_group = groups.value_counts()
     names = np.sort(sizes_by_group.index.to_numpy())
     needed = [k for k in range(len(SPLITS)) if f[k] > 0]
     if len(names) < len(needed):
-        raise ValueError(f"only {len(names)} distinct {group_column!r} value(s) for {len(needed)} non-empty splits; "
-                         f"a group split needs at least one group per split (use method: random, or more groups)")
+        raise ValueError(
+            f"only {len(names)} distinct {group_column!r} value(s) for {len(needed)} non-empty "
+            "splits; "
+            f"a group split needs at least one group per split (use method: random, or more groups)"
+        )
     names = np.random.default_rng(seed).permutation(names)
     gsize = np.array([int(sizes_by_group[g]) for g in names])
     target = f * len(ids)
@@ -171,8 +212,14 @@ def _group_assign(labels: pd.DataFrame, ids: pd.Series, f: np.ndarray, seed: int
     return {vid: group_split[g] for vid, g in zip(ids, groups)}
 
 
-def _improve(where: np.ndarray, gsize: np.ndarray, count: np.ndarray, target: np.ndarray,
-             needed: list[int], max_rounds: int = 10_000) -> None:
+def _improve(
+    where: np.ndarray,
+    gsize: np.ndarray,
+    count: np.ndarray,
+    target: np.ndarray,
+    needed: list[int],
+    max_rounds: int = 10_000,
+) -> None:
     """Local search in place: best single move or pairwise swap lowering ``sum (count - target)^2``.
 
     With ``e = count - target``, moving a group of size g from split a to b changes the
@@ -194,7 +241,7 @@ def _improve(where: np.ndarray, gsize: np.ndarray, count: np.ndarray, target: np
         # swaps: (G, G) change in squared error
         d = g[None, :] - g[:, None]
         ea, eb = e[where][:, None], e[where][None, :]
-        swap = 2 * d * (ea - eb) + 2 * d ** 2
+        swap = 2 * d * (ea - eb) + 2 * d**2
         swap[where[:, None] == where[None, :]] = np.inf
         swap = np.triu(swap, 1) + np.tril(np.full_like(swap, np.inf))
         i_m, k_m = np.unravel_index(np.argmin(move), move.shape)
@@ -221,10 +268,12 @@ def write_split(df: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def read_split(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a split file, checking its columns, values and unique ids (ValueError naming the file)."""
+    """Read a split file, checking columns, values and unique ids (ValueError naming the file)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"split file not found: {path} (run `tqa split` / `dvc repro split`)")
+        raise FileNotFoundError(
+            f"split file not found: {path} (run `tqa split` / `dvc repro split`)"
+        )
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     _validate_split_frame(df, str(path))
     return df[["video_id", "split"]].reset_index(drop=True)
@@ -236,8 +285,10 @@ def _validate_split_frame(df: pd.DataFrame, where: str) -> None:
         raise ValueError(f"{where}: missing column(s) {absent}; found {list(df.columns)}")
     bad = df.index[~df["split"].isin(SPLITS)].tolist()
     if bad:
-        raise ValueError(f"{where}: split must be one of {list(SPLITS)}; bad value(s) "
-                         f"{df.loc[bad[:5], 'split'].tolist()} for {df.loc[bad[:5], 'video_id'].tolist()}")
+        raise ValueError(
+            f"{where}: split must be one of {list(SPLITS)}; bad value(s) "
+            f"{df.loc[bad[:5], 'split'].tolist()} for {df.loc[bad[:5], 'video_id'].tolist()}"
+        )
     dup = df["video_id"][df["video_id"].duplicated()].unique().tolist()
     if dup:
         raise ValueError(f"{where}: duplicate video ids {dup[:5]}")
@@ -250,7 +301,9 @@ def split_ids(split: pd.DataFrame, name: str) -> list[str]:
     return split.loc[split["split"] == name, "video_id"].tolist()
 
 
-def summarize_split(split: pd.DataFrame, labels: pd.DataFrame | None = None, group_column: str = "group") -> pd.DataFrame:
+def summarize_split(
+    split: pd.DataFrame, labels: pd.DataFrame | None = None, group_column: str = "group"
+) -> pd.DataFrame:
     """Per split: n videos, share, and (when labels carry groups) n groups."""
     rows = []
     n = len(split)
@@ -267,33 +320,49 @@ def summarize_split(split: pd.DataFrame, labels: pd.DataFrame | None = None, gro
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``tqa split [--params params.yaml] [--out PATH]``: write the split file of ``data.root``."""
-    from tqa.data.labels import DataError, load_dataset
-    from tqa.core.params import load_params, resolve
+    """``tqa split [--labels CSV] [--out PATH] [--method M] [--params P] [-S k=v]``.
 
-    ap = argparse.ArgumentParser(prog="tqa split", description="Write the train/val/test split file.")
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
+    Needs only the labels (no video files: a dataset of labels + a feature table is
+    split like any other). Bad input: one line on stderr, exit 1.
+    """
+    ap = argparse.ArgumentParser(
+        prog="tqa split", description="Write the train/val/test split file."
+    )
+    ap.add_argument("--labels", default=None, help="labels.csv or its folder (default: data.root)")
     ap.add_argument("--out", default=None, help="output CSV (default: split.out)")
     ap.add_argument("--method", default=None, choices=METHODS, help="override split.method")
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
-    sp = params["split"]
     try:
-        ds = load_dataset(resolve(params["data"]["root"]), params)
-    except DataError as exc:
-        log.error("%s", exc)
+        params = params_from_args(args)
+        sp = params["split"]
+        root = cli_path(args.labels) or resolve(params["data"]["root"])
+        ds = load_dataset(root, params, check_media=False, check_files=False, progress=False)
+        if not ds.ok:
+            log.warning(
+                "%d problem(s) in the labels; those rows are left out of the split "
+                "(run `tqa validate` for the list)",
+                len(ds.problems),
+            )
+        method = args.method or sp.get("method", "random")
+        warn = split_column_warning(ds.labels, {"split": {**sp, "method": method}})
+        if warn:
+            raise ValueError(warn)
+        group_column = sp.get("group_column", "group")
+        df = make_split(
+            ds.labels, method, sp.get("fractions", (0.8, 0.1, 0.1)), int(params.get("seed", 0)),
+            group_column,
+        )  # fmt: skip
+        out = cli_path(args.out) or resolve(sp.get("out", "data/split.csv"))
+        write_split(df, out)
+    except (ParamsError, DataError, ValueError) as exc:
+        print(f"ERROR: tqa split: {exc}", file=sys.stderr)
         return 1
-    if not ds.ok:
-        log.warning("%d problem(s) in the dataset; those rows are left out of the split "
-                    "(run `tqa validate` for the list)", len(ds.problems))
-    method = args.method or sp.get("method", "random")
-    df = make_split(ds.labels, method, sp.get("fractions", (0.8, 0.1, 0.1)), int(params.get("seed", 0)),
-                    sp.get("group_column", "group"))
-    out = Path(args.out) if args.out else resolve(sp.get("out", "data/split.csv"))
-    write_split(df, out)
-    summary = summarize_split(df, ds.labels, sp.get("group_column", "group"))
-    log.info("wrote %s (%s split, seed %s): %s", out, method, params.get("seed"),
-             ", ".join(f"{r.split}={r.n}" for r in summary.itertuples()))
+    summary = summarize_split(df, ds.labels, group_column)
+    print(
+        f"wrote {out} ({method} split, seed {params.get('seed')}; labels only, no video files "
+        f"needed): " + ", ".join(f"{r.split}={r.n}" for r in summary.itertuples())
+    )
     return 0
 
 

@@ -8,7 +8,13 @@ import os
 import time
 
 from tqa.core.atomic import write_json
-from tqa.core.params import display_path, load_params, resolve
+from tqa.core.params import (
+    add_params_arguments,
+    cli_path,
+    display_path,
+    params_from_args,
+    resolve,
+)
 from tqa.data.labels import load_dataset
 from tqa.features.engines.cli import add_engine_arguments, run_engine
 from tqa.features.extractors.base import available
@@ -18,9 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
-    """(video_id, path) of every valid video of the dataset at ``root`` (tqa.data.labels.load_dataset)."""
+    """(video_id, path) of every valid video of the dataset at ``root``
+    (tqa.data.labels.load_dataset)."""
 
     ds = load_dataset(root, params)
+    if not ds.media:  # labels + a feature table (byo.features_table): nothing to decode
+        log.info("%s: labels-only dataset (no video files): nothing to extract", root)
+        return []
     if len(getattr(ds, "problems", [])):
         log.warning(
             "dataset %s: %d problem row(s) skipped (see `tqa validate`)", root, len(ds.problems)
@@ -31,7 +41,6 @@ def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     """``tqa extract``: extract features of the dataset into the cache; write the summary JSON."""
     ap = argparse.ArgumentParser(prog="tqa extract", description=main.__doc__)
-    ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--root", default=None, help="dataset folder (default: data.root)")
     ap.add_argument(
         "--cache", default=None, help="feature cache folder (default: features.cache_dir)"
@@ -46,16 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="list the registered extractors and exit")
     ap.add_argument("--no-progress", action="store_true")
     add_engine_arguments(ap)
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
     if args.list:
         for modality, names in available().items():
             print(f"{modality:<10} {', '.join(names)}")
         return 0
-    params = load_params(args.params)
+    params = params_from_args(args)
     fp = params["features"]
-    root = resolve(args.root or params["data"]["root"])
-    cache_dir = args.cache or (
-        fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"]))
+    root = cli_path(args.root) or resolve(params["data"]["root"])
+    cache = args.cache if args.cache and "://" in args.cache else cli_path(args.cache)
+    cache_dir = (
+        str(cache)
+        if cache
+        else (fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"])))
     )
     videos = list_videos(root, params)
     t0 = time.perf_counter()
@@ -79,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     summary["data_root"] = display_path(root)
-    out = resolve(args.summary or fp.get("summary_path", "reports/extraction_summary.json"))
+    out = cli_path(args.summary) or resolve(
+        fp.get("summary_path", "reports/extraction_summary.json")
+    )
     write_json(out, summary)
     log.info("extraction: %s; summary -> %s", summary["counts"], out)
     return 0 if len(videos) == 0 or summary["counts"].get("failed", 0) < len(videos) else 1

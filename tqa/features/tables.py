@@ -6,7 +6,8 @@ features. Two table layouts, CSV or Parquet (chosen by the file suffix):
 
 (a) per-frame LONG table, one row per (video, frame)::
 
-        video_id, frame, visual__*, audio__*, landmarks__*, au__*, [sync__offset, sync__distance, sync__confidence]
+        video_id, frame, visual__*, audio__*, landmarks__*, au__*,
+        [sync__offset, sync__distance, sync__confidence]
 
     ``frame`` is an integer index (0, 1, ..., n-1) or, instead, ``time`` in seconds.
     With ``frame``, a video's n frames are spread evenly over the grid (first frame ->
@@ -39,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tqa.core.atomic import atomic_path, write_csv
+from tqa.core.params import resolve
 from tqa.core.schema import GRID_FPS, GRID_FRAMES, MODALITIES, SYNC_FIELDS, FeatureSet
 
 log = logging.getLogger(__name__)
@@ -140,7 +143,8 @@ def _column_groups(columns: Iterable[str], source: str) -> dict[str, list[str]]:
         prefix = c.split(SEP, 1)[0]
         if prefix not in allowed:
             raise FeatureTableError(
-                f"{source}: column {c!r} has unknown prefix {prefix!r}; expected one of {sorted(allowed)}"
+                f"{source}: column {c!r} has unknown prefix {prefix!r}; expected one of "
+                f"{sorted(allowed)}"
             )
         groups.setdefault(prefix, []).append(c)
     for c in groups.get("sync", []):
@@ -167,7 +171,8 @@ def _numeric_block(df: pd.DataFrame, cols: list[str], source: str) -> dict[str, 
             i = int(np.flatnonzero(bad)[0])
             raise FeatureTableError(
                 f"{source}: {_row(i)}, column {c!r}: value {s.iloc[i]!r} is not a number "
-                f"(video_id {df['video_id'].iloc[i]!r}; {int(bad.sum())} bad cell(s) in this column)"
+                f"(video_id {df['video_id'].iloc[i]!r}; {int(bad.sum())} bad cell(s) in this "
+                "column)"
             )
         out[c] = conv.to_numpy(dtype=np.float64, na_value=np.nan)
     return out
@@ -256,7 +261,8 @@ def _from_long_table(
     if dup.any():
         rows = np.flatnonzero(dup)
         raise FeatureTableError(
-            f"{source}: duplicate (video_id, {time_col}) = ({df['video_id'].iloc[rows[0]]!r}, {t[rows[0]]:g}) "
+            f"{source}: duplicate (video_id, {time_col}) = ({df['video_id'].iloc[rows[0]]!r}, "
+            f"{t[rows[0]]:g}) "
             f"in {', '.join(_row(int(r)) for r in rows[:4])}"
         )
     order = np.lexsort((t, codes))
@@ -272,7 +278,8 @@ def _from_long_table(
     for v, rows in enumerate(rows_of):
         tv = t[rows]
         if time_col == "frame":
-            # n frames spread evenly over the grid: source frame i sits at grid position i*(T-1)/(n-1).
+            # n frames spread evenly over the grid: source frame i sits at grid position
+            # i*(T-1)/(n-1).
             n = len(rows)
             src = (
                 np.arange(n, dtype=np.float64) * ((n_frames - 1) / (n - 1))
@@ -296,7 +303,8 @@ def _from_long_table(
 
 
 def resample_rows(x_src: np.ndarray, values: np.ndarray, x_new: np.ndarray) -> np.ndarray:
-    """Linear interpolation of each column of ``values`` (n, D) from ``x_src`` (n,) to ``x_new`` (m,).
+    """Linear interpolation of each column of ``values`` (n, D) from ``x_src`` (n,) to
+    ``x_new`` (m,).
 
     Same as ``np.interp`` per column (edges held constant), except that a grid point that
     coincides with a source point copies it exactly (so a NaN neighbour does not leak into
@@ -455,8 +463,6 @@ def _prefixed_names(fs: FeatureSet, m: str, dim: int) -> list[str]:
 
 def write_feature_table(fs: FeatureSet, path: str | Path, per_video: bool = False) -> Path:
     """Write :func:`feature_table_from_featureset` to CSV or Parquet (by suffix), atomically."""
-    from tqa.core.atomic import atomic_path, write_csv
-
     path = Path(path)
     df = feature_table_from_featureset(fs, per_video=per_video)
     if path.name.lower().endswith((".parquet", ".pq")):
@@ -471,15 +477,19 @@ def write_feature_table(fs: FeatureSet, path: str | Path, per_video: bool = Fals
     return path
 
 
-def features_for_training(params: dict, video_ids: list[str] | None = None) -> FeatureSet | None:
-    """The FeatureSet named by ``params['byo']['features_table']`` (None when unset).
+def features_for_training(
+    params: dict,
+    video_ids: list[str] | None = None,
+    table: str | Path | Sequence[str | Path] | None = None,
+) -> FeatureSet | None:
+    """The FeatureSet named by ``table`` or else ``params['byo']['features_table']`` (None
+    when neither is set).
 
     This is the params switch that makes training read a table instead of the
     extraction cache; ``video_ids`` selects and orders rows (KeyError naming missing ids).
     """
-    from tqa.core.params import resolve
-
-    table = (params.get("byo") or {}).get("features_table")
+    if table is None:
+        table = (params.get("byo") or {}).get("features_table")
     if not table:
         return None
     tables = [table] if isinstance(table, (str, Path)) else list(table)

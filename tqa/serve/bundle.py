@@ -6,7 +6,9 @@ a good one)::
     bundle.json        format version, tqa version, input dims, modalities, extractor
                        names/versions/dims + feature config hash, params snapshot
                        (features / preprocess / model sections), training data
-                       description, metrics (when given), strategy, seed
+                       description, metrics (when given), strategy, seed,
+                       trained_heads (tasks with >= 1 training label; the others
+                       score NaN)
     model.pt           state_dict of tqa.model.transformer.CrossModalTransformer
     preprocess.joblib  the fitted tqa.model.preprocess.Preprocessor (imputation/scaling/PCA)
 
@@ -18,10 +20,12 @@ extractor would be silently meaningless to the model).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,11 +33,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from tqa.core.atomic import atomic_path, write_json
-from tqa.core.params import params_hash
-from tqa.core.schema import MODALITIES, TASKS, FeatureSet
+from tqa.core.params import (
+    ParamsError,
+    add_params_arguments,
+    cli_path,
+    params_from_args,
+    params_hash,
+    resolve,
+)
+from tqa.core.schema import LABEL_COUNTS_FILE, MODALITIES, TASKS, FeatureSet
 from tqa.core.version import __version__
+from tqa.features import pipeline
+from tqa.features.cache import cache_file, cached_ids, load_feature_set, read_meta
+from tqa.features.tables import features_for_training
+from tqa.model.preprocess import Preprocessor
+from tqa.model.training import load_fit
+from tqa.model.training import predict as model_predict
+from tqa.model.transformer import build_model
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +111,13 @@ class Bundle:
         return [m for m in MODALITIES if m in self.extractors]
 
     @property
+    def trained_heads(self) -> list[str]:
+        """Tasks whose head saw at least one training label (``bundle.json`` ``trained_heads``;
+        bundles written before it was recorded: all five)."""
+        heads = self.manifest.get("trained_heads")
+        return list(TASKS) if heads is None else [t for t in TASKS if t in heads]
+
+    @property
     def from_table(self) -> bool:
         """True when the bundle was trained on a bring-your-own feature table."""
         return any(d.get("name") == "table" for d in self.extractors.values())
@@ -108,7 +134,7 @@ class Bundle:
         return out
 
     def check_extractors(self, installed: Mapping[str, Mapping[str, Any]]) -> None:
-        """Refuse extractors that differ from the bundle's (name, version, dim, options per modality).
+        """Refuse extractors that differ from the bundle's (name, version, dim, options).
 
         ``installed``: modality -> ``Extractor.describe()`` (e.g. from
         ``FeatureExtractor(bundle.feature_params()).extractors``) or a FeatureSet's
@@ -136,16 +162,20 @@ class Bundle:
             raise BundleMismatchError(mismatch_message(self.path, problems, self.from_table))
 
     def predict(self, fs: FeatureSet, check: bool = True) -> np.ndarray:
-        """Five scores (N, 5) in TASKS order, in [1, 5], for the videos of ``fs``."""
+        """Five scores (N, 5) in TASKS order, in [1, 5], for the videos of ``fs``.
+
+        NaN for a task whose head never saw a training label (:attr:`trained_heads`): its
+        output is the untrained initialisation, not a score.
+        """
         if check:
             self.check_features(fs)
-        from tqa.model.training import predict as _predict
-
-        pred = np.asarray(_predict(self.model, self.preprocessor, fs), dtype=np.float64)
+        pred = np.asarray(model_predict(self.model, self.preprocessor, fs), dtype=np.float64)
         if pred.shape != (len(fs.video_ids), len(TASKS)):
             raise BundleError(
                 f"model returned shape {pred.shape}, expected ({len(fs.video_ids)}, {len(TASKS)})"
             )
+        heads = set(self.trained_heads)
+        pred[:, [k for k, t in enumerate(TASKS) if t not in heads]] = np.nan
         return pred
 
 
@@ -178,7 +208,8 @@ def describe_mismatches(
         ]
         if diffs:
             problems.append(
-                f"{m}: installed {have.get('name')!r} v{have.get('version')} (dim {have.get('dim')}) "
+                f"{m}: installed {have.get('name')!r} v{have.get('version')} (dim "
+                f"{have.get('dim')}) "
                 f"vs bundle {want.get('name')!r} v{want.get('version')} (dim {want.get('dim')}): "
                 + "; ".join(diffs)
             )
@@ -243,8 +274,6 @@ def save_bundle(
     merged into bundle.json. Only modalities the model uses are recorded (plus sync when
     ``model.use_sync``).
     """
-    import torch
-
     out_dir = Path(out_dir)
     descs, config_hash = descriptions_of(extractor_descriptions)
     model_params = dict(getattr(fit_result, "model_params", None) or params.get("model", {}))
@@ -333,14 +362,10 @@ def _old_prefix(target: Path) -> str:
 
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two existing paths (Linux ``renameat2`` RENAME_EXCHANGE); False when unavailable."""
-    import sys
-
+    """Atomically swap two paths (Linux ``renameat2`` RENAME_EXCHANGE); False when unavailable."""
     if not sys.platform.startswith("linux"):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
     except (OSError, AttributeError):
@@ -362,7 +387,8 @@ def leftover_dirs(target: str | Path) -> list[Path]:
 
 def recover_dir(target: str | Path) -> bool:
     """Restore a bundle lost in an interrupted swap: when ``target`` is missing but a
-    ``.NAME.old-*`` directory with a bundle.json is beside it, move the newest back. True when restored."""
+    ``.NAME.old-*`` directory with a bundle.json is beside it, move the newest back.
+    True when restored."""
     target = Path(target)
     if target.exists():
         return False
@@ -393,14 +419,16 @@ def read_manifest(bundle_dir: str | Path) -> dict:
         left = leftover_dirs(bundle_dir)
         hint = (
             (
-                f" ({left[0]} is left from an interrupted replacement: rename it to {bundle_dir.name} "
+                f" ({left[0]} is left from an interrupted replacement: rename it to "
+                f"{bundle_dir.name} "
                 "to use it)"
             )
             if left
             else ""
         )
         raise BundleError(
-            f"no model bundle at {bundle_dir}{hint}: run `make repro` (or `python -m tqa.serve.bundle`) "
+            f"no model bundle at {bundle_dir}{hint}: run `make repro` (or `python -m "
+            "tqa.serve.bundle`) "
             "to build one, or pass --model DIR"
         )
     if not man.exists():
@@ -419,11 +447,6 @@ def read_manifest(bundle_dir: str | Path) -> dict:
 
 def load_bundle(bundle_dir: str | Path, device: str = "cpu") -> Bundle:
     """Load a bundle written by :func:`save_bundle` (model in eval mode on ``device``)."""
-    import torch
-
-    from tqa.model.preprocess import Preprocessor
-    from tqa.model.transformer import build_model
-
     bundle_dir = Path(bundle_dir)
     manifest = read_manifest(bundle_dir)
     for f in (WEIGHTS, PREPROCESSOR):
@@ -469,8 +492,6 @@ def bundle_from_fit(
     configuration (see :func:`_default_descriptions`), else the configured
     extractors (``FeatureExtractor(params)``).
     """
-    from tqa.model.training import load_fit
-
     fit = load_fit(fit_dir)
     if features is None:
         features = _default_descriptions(params)
@@ -484,6 +505,11 @@ def bundle_from_fit(
     metrics = Path(fit_dir) / "metrics.json"
     if metrics.exists():
         info["metrics"] = json.loads(metrics.read_text(encoding="utf-8"))
+    counts = Path(fit_dir) / LABEL_COUNTS_FILE
+    if counts.exists():  # written by tqa.study.runs next to the fit
+        n = json.loads(counts.read_text(encoding="utf-8")).get("train_labels", {})
+        info["train_label_counts"] = n
+        info["trained_heads"] = [t for t in TASKS if int(n.get(t, 0)) > 0]
     info.update(extra or {})
     return save_bundle(fit, params, features, out_dir, extra=info)
 
@@ -498,23 +524,14 @@ def _default_descriptions(params: dict) -> Any:
     A cache that holds only files of other configurations is an error (the fit cannot have
     been trained on the current configuration's features).
     """
-    from tqa.core.params import resolve
-
     if (params.get("byo") or {}).get("features_table"):
-        from tqa.features.tables import features_for_training
-
         return features_for_training(params)
-    from tqa.features import pipeline
-    from tqa.features.cache import cache_file, cached_ids, load_feature_set, read_meta
 
     cache = resolve(params["features"]["cache_dir"])
     ids = cached_ids(cache)
     if not ids:
         return pipeline.FeatureExtractor(params)
-    hash_fn = getattr(pipeline, "config_hash_from_params", None)
-    current = (
-        hash_fn(params) if hash_fn is not None else pipeline.FeatureExtractor(params).config_hash
-    )
+    current = pipeline.config_hash_from_params(params)
     seen: dict[str, int] = {}
     for vid in ids:
         try:
@@ -528,21 +545,21 @@ def _default_descriptions(params: dict) -> Any:
             return load_feature_set(cache, [vid])
     found = ", ".join(f"{h} ({n} file(s))" for h, n in sorted(seen.items()))
     raise BundleError(
-        f"feature cache {cache} has no file made with the current feature configuration (config_hash "
-        f"{current}; found {found or 'no readable file'}): the fit cannot be described from it. Re-run "
-        "`tqa extract` (and retrain) with the current params, or pass the extractor descriptions explicitly "
+        f"feature cache {cache} has no file made with the current feature configuration "
+        "(config_hash "
+        f"{current}; found {found or 'no readable file'}): the fit cannot be described from it. "
+        "Re-run "
+        "`tqa extract` (and retrain) with the current params, or pass the extractor descriptions "
+        "explicitly "
         "(bundle_from_fit(..., features=FeatureExtractor_or_FeatureSet))."
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tqa.serve.bundle [--fit DIR] [--out DIR] [--params params.yaml]``."""
-    from tqa.core.params import load_params, resolve
-
+    """``tqa bundle [--fit DIR] [--out DIR] [--features TABLE...] [--params P] [-S k=v]``."""
     ap = argparse.ArgumentParser(
         prog="tqa bundle", description="Package a trained model as a scoring bundle."
     )
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
     ap.add_argument(
         "--fit",
         default=None,
@@ -555,25 +572,31 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         nargs="+",
         metavar="TABLE",
-        help="the bring-your-own feature table(s) the fit was trained on (default: byo.features_table, "
-        "else the extraction cache)",
+        help="the bring-your-own feature table(s) the fit was trained on (default: "
+        "byo.features_table, else the extraction cache)",
     )
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
-    if args.features:
-        params.setdefault("byo", {})["features_table"] = args.features
-    sp = params.get("score", {})
-    fit_dir = (
-        Path(args.fit)
-        if args.fit
-        else resolve(params["train"]["out_dir"])
-        / str(sp.get("bundle_strategy", "fixed"))
-        / f"seed{sp.get('bundle_seed', 0)}"
-    )
-    out = bundle_from_fit(
-        fit_dir, params, resolve(args.out or sp.get("bundle_dir", "models/bundle"))
-    )
-    print(f"wrote {out}")
+    try:
+        params = params_from_args(args)
+        if args.features:
+            params.setdefault("byo", {})["features_table"] = [
+                str(cli_path(f)) for f in args.features
+            ]
+        sp = params.get("score", {})
+        fit_dir = cli_path(args.fit) or (
+            resolve(params["train"]["out_dir"])
+            / str(sp.get("bundle_strategy", "fixed"))
+            / f"seed{sp.get('bundle_seed', 0)}"
+        )
+        out = bundle_from_fit(
+            fit_dir, params, cli_path(args.out) or resolve(sp.get("bundle_dir", "models/bundle"))
+        )
+    except (ParamsError, BundleError, FileNotFoundError, ValueError) as exc:
+        print(f"ERROR: tqa bundle: {exc}", file=sys.stderr)
+        return 1
+    heads = read_manifest(out).get("trained_heads")
+    print(f"wrote {out}" + (f" (trained heads: {', '.join(heads)})" if heads is not None else ""))
     return 0
 
 

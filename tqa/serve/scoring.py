@@ -32,7 +32,18 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.atomic import write_csv, write_json
+from tqa.core.params import (
+    ParamsError,
+    add_params_arguments,
+    cli_path,
+    load_params,
+    params_from_args,
+    resolve,
+)
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
+from tqa.features.cache import cache_file, load_feature_set, read_meta
+from tqa.features.pipeline import FeatureExtractor
+from tqa.features.tables import load_feature_table
 from tqa.serve.bundle import Bundle, BundleError, BundleMismatchError, load_bundle
 
 log = logging.getLogger(__name__)
@@ -54,7 +65,8 @@ VIDEO_EXTENSIONS: tuple[str, ...] = (
 #: Output columns, in order.
 SYNC_COLUMNS: tuple[str, ...] = ("sync_offset", "sync_confidence", "sync_distance")
 COLUMNS: tuple[str, ...] = ("video_id", "path", *TASKS, *SYNC_COLUMNS, "status", "error", "warning")
-#: Default feature cache of scored files (relative to the repository root) when params have no ``score.cache_dir``.
+#: Default feature cache of scored files (relative to the repository root) when params have no
+#: ``score.cache_dir``.
 DEFAULT_CACHE_DIR = "data/score_cache"
 #: A scored file whose face was detected in fewer than this share of its frames gets a warning.
 FACE_RATE_WARN = 0.5
@@ -62,6 +74,8 @@ NO_AUDIO_WARNING = (
     "no audio track: audio features imputed, audio_quality/cross_modal/lip_sync unreliable"
 )
 OUT_FORMATS: tuple[str, ...] = (".csv", ".json")
+#: Start of the ``warning`` note on scores of heads that never saw a training label.
+UNTRAINED_PREFIX = "no training labels for "
 
 
 def find_videos(
@@ -97,7 +111,7 @@ def find_videos(
 
 
 def display_ids(files: Sequence[Path]) -> list[str]:
-    """Readable video ids (file stems); repeated stems get the parent folder name, then a counter."""
+    """Readable video ids (file stems); repeated stems get the parent folder, then a counter."""
     stems = [f.stem for f in files]
     ids = []
     for f, s in zip(files, stems):
@@ -111,7 +125,7 @@ def display_ids(files: Sequence[Path]) -> list[str]:
 
 
 def cache_key(path: Path) -> str:
-    """Cache id of a file: stem + hash of its absolute path, size and mtime (stale files re-extract)."""
+    """Cache id of a file: stem + hash of its absolute path, size, mtime (stale: re-extract)."""
     st = path.stat()
     blob = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in path.stem)[:40]
@@ -139,8 +153,6 @@ def score(
     ``score.cache_dir: null`` = a temporary folder removed afterwards). Features of finished
     files stay in a persistent cache when the run is interrupted; a re-run reuses them.
     """
-    from tqa.core.params import load_params, resolve
-
     params = params if params is not None else load_params()
     sp = params.get("score") or {}
     out = Path(out) if out is not None else None
@@ -153,7 +165,8 @@ def score(
     )
     if bundle.from_table:
         raise BundleMismatchError(
-            f"model bundle {bundle.path} was trained on a bring-your-own feature table, not on extracted "
+            f"model bundle {bundle.path} was trained on a bring-your-own feature table, not on "
+            "extracted "
             "video features: score a feature table with the same columns instead "
             "(`tqa score --features TABLE` or tqa.serve.scoring.score_table)"
         )
@@ -194,7 +207,8 @@ def score(
             except KeyboardInterrupt:
                 if not tmp:
                     log.warning(
-                        "scoring interrupted: features of the files finished so far are kept in %s; "
+                        "scoring interrupted: features of the files finished so far are kept in "
+                        "%s; "
                         "run the same command again to resume",
                         cache,
                     )
@@ -221,7 +235,7 @@ def score(
 
 
 def input_warnings(meta: dict) -> list[str]:
-    """Warnings for a scored file from its cache meta: no audio track, face rarely or never detected.
+    """Warnings for a scored file from its cache meta: no audio track, face rarely/never found.
 
     Such files are still scored (their missing inputs are imputed by the bundle's
     preprocessor, as in training), but the scores that depend on the missing input are
@@ -244,8 +258,6 @@ def input_warnings(meta: dict) -> list[str]:
 
 def _extractor_for(bundle: Bundle, params: dict):
     """FeatureExtractor with the bundle's extractor settings, checked against what is installed."""
-    from tqa.features.pipeline import FeatureExtractor
-
     fparams = bundle.feature_params(params)
     try:
         extractor = FeatureExtractor(fparams)
@@ -280,8 +292,6 @@ def _apply_status(rows: pd.DataFrame, status: pd.DataFrame | None) -> None:
 
 def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFrame:
     """Load cached features of the pending rows, predict, and fill scores + sync columns."""
-    from tqa.features.cache import cache_file, load_feature_set, read_meta
-
     rows = rows.copy()
     for c in (*TASKS, *SYNC_COLUMNS):
         rows[c] = np.nan
@@ -308,6 +318,7 @@ def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFra
     fs = _concat(loaded)
     pred = bundle.predict(fs)
     rows.loc[ok_idx, list(TASKS)] = pred
+    _note_untrained(rows, ok_idx, bundle)
     sync = np.asarray(fs.sync, dtype=np.float64)
     for col, field in zip(SYNC_COLUMNS, ("offset", "confidence", "distance")):
         rows.loc[ok_idx, col] = sync[:, SYNC_FIELDS.index(field)]
@@ -334,10 +345,8 @@ def score_table(
     out: str | Path | None = None,
     params: dict | None = None,
 ) -> pd.DataFrame:
-    """Scores for a bring-your-own feature table (tqa.features.tables format) with a bundle trained on one."""
-    from tqa.core.params import load_params, resolve
-    from tqa.features.tables import load_feature_table
-
+    """Scores for a bring-your-own feature table (tqa.features.tables format), with a bundle
+    trained on one."""
     params = params if params is not None else load_params()
     sp = params.get("score") or {}
     bundle = (
@@ -357,9 +366,27 @@ def score_table(
     for col, field in zip(SYNC_COLUMNS, ("offset", "confidence", "distance")):
         result[col] = fs.sync[:, SYNC_FIELDS.index(field)].astype(np.float64)
     result["status"], result["error"], result["warning"] = "ok", "", ""
+    _note_untrained(result, list(result.index), bundle)
     if out is not None:
         write_scores(result, Path(out))
     return result
+
+
+def untrained_note(bundle: Bundle) -> str:
+    """The warning for scores of heads without training labels ("" when every head is trained)."""
+    missing = [t for t in TASKS if t not in set(bundle.trained_heads)]
+    if not missing:
+        return ""
+    return f"{UNTRAINED_PREFIX}{', '.join(missing)} (NaN: the model never saw a label for them)"
+
+
+def _note_untrained(rows: pd.DataFrame, idx: list, bundle: Bundle) -> None:
+    note = untrained_note(bundle)
+    if not note or not len(idx):
+        return
+    for i in idx:
+        old = str(rows.at[i, "warning"] or "")
+        rows.at[i, "warning"] = f"{old}; {note}" if old else note
 
 
 def write_scores(df: pd.DataFrame, out: str | Path) -> Path:
@@ -391,6 +418,10 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
         if "warning" in df.columns
         else pd.Series("", index=df.index)
     )
+    shared = sorted(
+        {p for w in warn for p in w.split("; ") if p.startswith(UNTRAINED_PREFIX)}
+    )  # the same for every row of one bundle: printed once below, not per row
+    warn = warn.map(lambda w: "; ".join(p for p in w.split("; ") if p not in shared))
     flagged = (df["status"] == "ok") & (warn != "")
     show.loc[flagged.head(max_rows), "status"] = "ok (warning)"
     text = show.to_string(index=False)
@@ -404,6 +435,8 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
         )
     if len(df) > max_rows:
         text += f"\n... {len(df) - max_rows} more rows (see --out)"
+    for note in shared:
+        text += f"\n\nnote: {note}"
     return text
 
 
@@ -412,8 +445,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit status: 0 all scored, 1 some files failed (their rows say why), 2 bundle refused.
     """
-    from tqa.core.params import load_params
-
     ap = argparse.ArgumentParser(
         prog="tqa score", description="Score talking-face videos with a trained bundle."
     )
@@ -426,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--cache",
         default=None,
-        help="feature cache folder, reused across runs (default: score.cache_dir = data/score_cache)",
+        help="feature cache folder, reused across runs "
+        "(default: score.cache_dir = data/score_cache)",
     )
     ap.add_argument(
         "--features",
@@ -435,26 +467,28 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TABLE",
         help="score a bring-your-own feature table instead of videos",
     )
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_params_arguments(ap)
     args = ap.parse_args(argv)
     if not args.paths and not args.features:
         ap.error("give video files/folders or --features TABLE")
-    params = load_params(args.params)
     try:
+        params = params_from_args(args)
+        model, out = cli_path(args.model), cli_path(args.out)
         if args.features:
-            df = score_table(args.features, model=args.model, out=args.out, params=params)
+            tables = [cli_path(f) for f in args.features]
+            df = score_table(tables, model=model, out=out, params=params)
         else:
             df = score(
                 args.paths,
-                model=args.model,
-                out=args.out,
+                model=model,
+                out=out,
                 workers=args.workers,
                 params=params,
                 progress=not args.quiet,
-                cache_dir=args.cache,
+                cache_dir=cli_path(args.cache),
             )
-    except (BundleError, FileNotFoundError, ValueError) as exc:
+    except (ParamsError, BundleError, FileNotFoundError, ValueError) as exc:
         print(f"tqa score: {exc}", file=sys.stderr)
         return 2
     print(format_table(df))

@@ -6,6 +6,10 @@
   median imputation and standard scaling fit on the training rows only (optional PCA).
 * ``sync_only``: lip_sync predicted from the lip-sync measure alone (a linear regression
   on the sync confidence and |offset|, fit on train); other tasks NaN.
+* ``generator_mean``: the training mean of each task per ``generator`` label (the
+  per-video metadata column; a generator unseen in training, or a video without one,
+  gets the overall training mean): how much of the score the generating method alone
+  explains. Needs ``meta`` (a table with a ``generator`` column, row-aligned).
 
 All baselines share the split and the per-task masking of the main model: a regressor
 for task k is fit on training rows whose label k is present (!= -1.0). Every function
@@ -15,11 +19,13 @@ for tasks a baseline does not predict.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.impute import SimpleImputer
@@ -92,7 +98,7 @@ def _check(labels: np.ndarray, split: np.ndarray, n: int) -> None:
 
 
 def mean_baseline(labels: np.ndarray, split: np.ndarray, params: dict | None = None) -> np.ndarray:
-    """(N, 5): every video gets the training mean of each task (NaN if a task has no train label)."""
+    """(N, 5): every video gets the training mean of each task (NaN: no train label)."""
     labels = np.asarray(labels, dtype=float)
     _check(labels, split, labels.shape[0])
     out = np.full(labels.shape, np.nan)
@@ -130,10 +136,8 @@ def _per_task(
     out = np.full(labels.shape, np.nan)
     for k in tasks if tasks is not None else range(len(TASKS)):
         rows = _train_rows(labels, split, k)
-        if rows.sum() < 2:
-            log.warning(
-                "baseline: task %s has %d training labels; left NaN", TASKS[k], int(rows.sum())
-            )
+        if rows.sum() < 2:  # reported once per run_baselines call (tasks_without_labels)
+            log.debug("baseline: task %s has %d training labels; left NaN", TASKS[k], rows.sum())
             continue
         model = make()
         model.fit(x[rows], labels[rows, k])
@@ -193,7 +197,7 @@ def sync_features(sync: np.ndarray) -> np.ndarray:
 def sync_only_baseline(
     fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict
 ) -> np.ndarray:
-    """(N, 5): lip_sync from the sync measure alone (linear map of confidence, |offset|); others NaN."""
+    """(N, 5): lip_sync from the sync measure alone (linear in confidence, |offset|); others NaN."""
     x = sync_features(fs.sync)
     make = lambda: Pipeline(
         [
@@ -204,11 +208,58 @@ def sync_only_baseline(
     return _per_task(x, labels, split, params, make, tasks=[TASKS.index("lip_sync")])
 
 
+def generator_mean_baseline(
+    labels: np.ndarray, split: np.ndarray, generators: Sequence[object]
+) -> np.ndarray:
+    """(N, 5): per task, the training mean of the video's generator (else the training mean).
+
+    ``generators``: (N,) generator label per video (None/NaN/"" = unknown). NaN for a task
+    without training labels.
+    """
+    labels = np.asarray(labels, dtype=float)
+    _check(labels, split, labels.shape[0])
+    gen = pd.Series(list(generators), dtype=object)
+    if len(gen) != labels.shape[0]:
+        raise ValueError(f"{len(gen)} generator labels for {labels.shape[0]} videos")
+    gen = gen.where(gen.notna() & (gen.astype(str).str.strip() != ""), None).astype(str)
+    out = np.full(labels.shape, np.nan)
+    for k in range(len(TASKS)):
+        rows = _train_rows(labels, split, k)
+        if not rows.any():
+            continue
+        means = pd.Series(labels[rows, k]).groupby(gen[rows].to_numpy()).mean()
+        means = means.drop("None", errors="ignore")
+        out[:, k] = gen.map(means).fillna(labels[rows, k].mean()).to_numpy(float)
+    return out
+
+
+def _generator_mean(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    meta: pd.DataFrame | None = None,
+) -> np.ndarray:
+    if meta is None or "generator" not in meta.columns:
+        raise ValueError(
+            "baseline generator_mean needs a 'generator' column in the labels "
+            "(derive it with `tqa import-thqa --name-pattern`)"
+        )
+    return generator_mean_baseline(labels, split, meta["generator"].tolist())
+
+
+def tasks_without_labels(labels: np.ndarray, split: np.ndarray, min_n: int = 2) -> list[str]:
+    """Tasks with fewer than ``min_n`` present training labels (baselines leave them NaN)."""
+    labels = np.asarray(labels, dtype=float)
+    return [t for k, t in enumerate(TASKS) if _train_rows(labels, split, k).sum() < min_n]
+
+
 def _mean(fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict) -> np.ndarray:
     return mean_baseline(labels, split, params)
 
 
-#: name -> ``f(fs, labels, split, params) -> (N, 5)``; plug-ins: entry-point group ``tqa.baselines``.
+#: name -> ``f(fs, labels, split, params[, meta]) -> (N, 5)``; plug-ins: entry-point group
+#: ``tqa.baselines``.
 BASELINES: Registry[Callable[..., np.ndarray]] = Registry(
     "baseline", entry_point_group="tqa.baselines"
 )
@@ -216,6 +267,7 @@ BASELINES.add("mean", _mean)
 BASELINES.add("ridge", ridge_baseline)
 BASELINES.add("random_forest", random_forest_baseline)
 BASELINES.add("sync_only", sync_only_baseline)
+BASELINES.add("generator_mean", _generator_mean)
 
 
 def run_baselines(
@@ -224,12 +276,30 @@ def run_baselines(
     split: np.ndarray,
     params: dict,
     names: Sequence[str] | None = None,
+    meta: pd.DataFrame | None = None,
 ) -> dict[str, np.ndarray]:
-    """Name -> (N, 5) predictions for each baseline of ``eval.baselines.names``."""
+    """Name -> (N, 5) predictions for each baseline of ``eval.baselines.names``.
+
+    ``meta``: per-video metadata (row-aligned), passed to baselines whose function takes
+    a ``meta`` argument (``generator_mean``). Tasks without training labels are named in
+    one log line, not once per baseline and task.
+    """
     names = list(names or baseline_params(params)["names"])
     fns = {name: BASELINES.get(name) for name in names}  # fails before any work on a typo
+    empty = tasks_without_labels(labels, split)
+    if empty:
+        log.info("baselines: no training labels for %s (left NaN)", ", ".join(empty))
     out = {}
     for name in names:
-        log.info("baseline %s", name)
-        out[name] = fns[name](fs, np.asarray(labels, dtype=float), np.asarray(split), params)
+        log.debug("baseline %s", name)
+        fn = fns[name]
+        kwargs = {"meta": meta} if _takes_meta(fn) else {}
+        out[name] = fn(fs, np.asarray(labels, dtype=float), np.asarray(split), params, **kwargs)
     return out
+
+
+def _takes_meta(fn: Callable[..., np.ndarray]) -> bool:
+    try:
+        return "meta" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False

@@ -2,14 +2,17 @@
 
 Every consumer (training runs, studies, analysis notebooks, bundle) reads its inputs
 through :func:`load_training_data`, so "which videos count" is decided in one place:
-current feature-cache files (or a bring-your-own feature table), rows with labels and a
-split entry.
+current feature-cache files (or a bring-your-own feature table, read by
+:func:`tqa.features.tables.features_for_training` as the bundle does), rows with labels and a
+split entry. :func:`load_cached_features` is the data-analysis view: every cache file, before
+any split exists.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +22,9 @@ from tqa.core.params import resolve
 from tqa.core.schema import TASKS, FeatureSet
 from tqa.data.labels import load_dataset
 from tqa.data.splits import read_split
-from tqa.features.cache import is_cached, load_feature_set
+from tqa.features.cache import cached_ids, is_cached, load_feature_set
 from tqa.features.pipeline import config_hash_from_params
-from tqa.features.tables import load_feature_table
+from tqa.features.tables import features_for_training
 
 log = logging.getLogger(__name__)
 
@@ -33,57 +36,15 @@ def load_training_data(
     """Features, labels (N, 5) and split (N,) aligned on the videos present in all three.
 
     Features come from ``features_table`` (default ``byo.features_table``) when given,
-    else from the extraction cache ``features.cache_dir``: only cache files whose
-    ``config_hash`` is the current one (:func:`tqa.features.pipeline.config_hash_from_params`)
-    and whose source fingerprint matches the video file now on disk (when it exists) are
-    used; the others are left out with a warning naming them.
+    else from the extraction cache ``features.cache_dir`` (see :func:`load_features`).
+    Labels are read without opening or requiring video files (a dataset of labels + a
+    feature table has none).
     """
-    if features_table is None:
-        features_table = (params.get("byo") or {}).get("features_table")
     ds = load_dataset(resolve(params["data"]["root"]), params, check_files=False, progress=False)
     lab = ds.labels.set_index("video_id")
     spl = read_split(resolve(params["split"]["out"])).set_index("video_id")["split"]
     ids = [v for v in lab.index if v in spl.index]
-    if features_table:
-        tables = (
-            [features_table]
-            if isinstance(features_table, (str, os.PathLike))
-            else list(features_table)
-        )
-        fs = load_feature_table(
-            [resolve(t) for t in tables],
-            n_frames=int(params["features"]["n_frames"]),
-            fps=float(params["features"]["grid_fps"]),
-        )
-    else:
-        cache_dir = resolve(params["features"]["cache_dir"])
-        chash = config_hash_from_params(params)
-        # only files made with the current extractor configuration from the current video
-        # content count: a video whose (re-)extraction failed is left out, not fatal
-        paths = lab["path"] if "path" in lab.columns else pd.Series(dtype=object)
-
-        def source(v: str) -> str | None:
-            p = paths.get(v)
-            return p if isinstance(p, str) and p else None
-
-        current = [v for v in ids if is_cached(cache_dir, v, chash, source=source(v))]
-        keep = set(current)
-        stale = [v for v in ids if v not in keep]
-        if stale:
-            log.warning(
-                "%d labelled video(s) have no current feature-cache file in %s (missing, or made with "
-                "another extractor configuration / another version of the video) and are left out: %s%s",
-                len(stale),
-                cache_dir,
-                stale[:10],
-                " ..." if len(stale) > 10 else "",
-            )
-        if not current:
-            raise RuntimeError(
-                f"no labelled video has a current feature-cache file in {cache_dir} "
-                f"(config hash {chash}; run `tqa extract`)"
-            )
-        fs = load_feature_set(cache_dir, current)
+    fs = load_features(params, ids, lab.get("path"), features_table)
     have = set(fs.video_ids)
     ids = [v for v in ids if v in have]
     if not ids:
@@ -93,6 +54,91 @@ def load_training_data(
         log.warning("%d labelled video(s) lack features or a split entry and are left out", dropped)
     fs = fs.subset(ids)
     return fs, lab.loc[ids, list(TASKS)].to_numpy(np.float32), spl.loc[ids].to_numpy(str)
+
+
+def load_features(
+    params: dict,
+    ids: list[str],
+    paths: pd.Series | None = None,
+    features_table: str | os.PathLike | list[str] | None = None,
+) -> FeatureSet:
+    """Features of (some of) ``ids``: from a feature table, else from the extraction cache.
+
+    ``features_table`` (default ``byo.features_table``): one or several tables
+    (:mod:`tqa.features.tables`; relative paths against the repository, as params paths).
+    Cache: only files whose ``config_hash`` is the current one
+    (:func:`tqa.features.pipeline.config_hash_from_params`) and whose source fingerprint
+    matches the video file now on disk (``paths``: video_id -> file, when it exists) are
+    used; the others are left out with a warning naming them. The result may lack ids.
+    """
+    fs = features_for_training(params, table=features_table)
+    if fs is not None:
+        return fs
+    cache_dir = resolve(params["features"]["cache_dir"])
+    chash = config_hash_from_params(params)
+    # only files made with the current extractor configuration from the current video
+    # content count: a video whose (re-)extraction failed is left out, not fatal
+    paths = paths if paths is not None else pd.Series(dtype=object)
+
+    def source(v: str) -> str | None:
+        p = paths.get(v)
+        return p if isinstance(p, str) and p else None
+
+    current = [v for v in ids if is_cached(cache_dir, v, chash, source=source(v))]
+    keep = set(current)
+    stale = [v for v in ids if v not in keep]
+    if stale:
+        log.warning(
+            "%d labelled video(s) have no current feature-cache file in %s (missing, or made "
+            "with another extractor configuration / another version of the video) and are left "
+            "out: %s%s",
+            len(stale),
+            cache_dir,
+            stale[:10],
+            " ..." if len(stale) > 10 else "",
+        )
+    if not current:
+        raise RuntimeError(
+            f"no labelled video has a current feature-cache file in {cache_dir} "
+            f"(config hash {chash}; run `tqa extract`, or give a feature table)"
+        )
+    return load_feature_set(cache_dir, current)
+
+
+def load_labelled_features(
+    labels_path: str | os.PathLike,
+    params: dict,
+    features_table: str | os.PathLike | list[str] | None = None,
+) -> tuple[FeatureSet, np.ndarray, pd.DataFrame]:
+    """Features, labels (N, 5; -1.0 missing) and per-video metadata of a labels file, no split.
+
+    What ``tqa cv`` reads: every labelled video with features (no video files needed).
+    Videos without features are left out with one warning line naming the first ones;
+    RuntimeError when none is left.
+    """
+    ds = load_dataset(labels_path, params, check_media=False, check_files=False, progress=False)
+    if not ds.ok:
+        log.warning(
+            "%s: %d row(s) with problems left out (run `tqa validate --no-media` for the list)",
+            labels_path,
+            len(ds.problems),
+        )
+    lab = ds.labels.set_index("video_id")
+    fs = load_features(params, list(lab.index), lab.get("path"), features_table)
+    have = set(fs.video_ids)
+    ids = [v for v in lab.index if v in have]
+    lost = [v for v in lab.index if v not in have]
+    if not ids:
+        raise RuntimeError(
+            f"no video of {labels_path} has a row in the features (e.g. labels "
+            f"{list(lab.index[:3])}, features {list(fs.video_ids[:3])})"
+        )
+    if lost:
+        log.warning(
+            "%d labelled video(s) have no features and are left out, e.g. %s", len(lost), lost[:5]
+        )
+    meta = lab.loc[ids].reset_index()
+    return fs.subset(ids), lab.loc[ids, list(TASKS)].to_numpy(float), meta
 
 
 @dataclass
@@ -137,3 +183,35 @@ def load_inputs(params: dict, progress: bool = True) -> StudyInputs:
         split=np.asarray(split, dtype=object),
         meta=meta,
     )
+
+
+def load_cached_features(params: dict, video_ids: Sequence[str] | None = None) -> FeatureSet | None:
+    """Every file of the feature cache (``features.cache_dir``) as a FeatureSet, or None when
+    nothing is extracted yet (the data-analysis notebook's view, whatever the configuration).
+
+    video_ids: restrict to these ids (those without a cache file are skipped and
+    counted in the log). Any failure to read is logged and gives None, so the
+    data-analysis notebook still runs before extraction. Stacks everything in memory:
+    (N, T, D) float32 per modality (~5 GB for 1,985 videos at the chapter's 4,237 dims).
+    """
+    cache_dir = resolve(params.get("features", {}).get("cache_dir", "data/features"))
+    if not cache_dir.is_dir() or next(cache_dir.glob("*.npz"), None) is None:
+        log.info("features not yet extracted: no cache files in %s", cache_dir)
+        return None
+    ids = cached_ids(cache_dir)
+    if video_ids is not None:
+        wanted = set(video_ids)
+        skipped = len(wanted - set(ids))
+        ids = [v for v in ids if v in wanted]
+        if skipped:
+            log.info(
+                "%d of %d videos have no cached features in %s", skipped, len(wanted), cache_dir
+            )
+    if not ids:
+        log.info("features not yet extracted: no cache files in %s", cache_dir)
+        return None
+    try:
+        return load_feature_set(cache_dir, ids)
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("could not load features from %s: %s", cache_dir, exc)
+        return None

@@ -43,11 +43,19 @@ METRICS: tuple[str, ...] = (
     "kendall_tau",
     "ccc",
     "plcc_logistic",
+    "rmse_logistic",
     "accuracy_3class",
     "qwk",
 )
 #: Metrics where lower is better (everything else: higher is better).
-LOWER_IS_BETTER: frozenset[str] = frozenset({"mse", "rmse", "mae", "medae"})
+LOWER_IS_BETTER: frozenset[str] = frozenset({"mse", "rmse", "mae", "medae", "rmse_logistic"})
+#: Named metric sets for tables. ``vqa``: the four numbers of VQA / THQA papers for a
+#: single-score (MOS) dataset: SRCC, PLCC and RMSE after the 4-parameter logistic
+#: mapping (VQEG FR-TV Phase II), KRCC.
+TABLE_PRESETS: dict[str, tuple[str, ...]] = {
+    "vqa": ("spearman", "plcc_logistic", "kendall_tau", "rmse_logistic"),
+    "study": ("pearson", "spearman", "rmse", "ccc"),
+}
 #: Default class bounds when no params are given: [1,3), [3,4), [4,5].
 DEFAULT_CLASS_BOUNDS: tuple[float, ...] = (3.0, 4.0)
 #: Minimum valid pairs for a correlation metric.
@@ -58,7 +66,7 @@ MIN_CORR_N: int = 3
 def valid_pairs(
     y_true: Iterable[float], y_pred: Iterable[float], missing: float = MISSING
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(y_true, y_pred)`` restricted to pairs with a present, finite target and a finite prediction."""
+    """``(y_true, y_pred)`` restricted to pairs with a present, finite target and prediction."""
     t = np.asarray(y_true, dtype=float).ravel()
     p = np.asarray(y_pred, dtype=float).ravel()
     if t.shape != p.shape:
@@ -164,21 +172,43 @@ def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.n
     return (b1 - b2) / (1.0 + np.exp(z)) + b2
 
 
-def fit_logistic4(y_true, y_pred) -> tuple[np.ndarray, bool]:
-    """Fit :func:`logistic4` mapping predictions to targets; ``(params, ok)``.
+def _sse(t: np.ndarray, p: np.ndarray, popt: np.ndarray) -> float:
+    r = t - logistic4(p, *popt)
+    return float(np.sum(r * r)) if np.all(np.isfinite(r)) else math.inf
 
-    Initial guess: b1 = max(t), b2 = min(t), b3 = mean(p), b4 = std(p) (robust
-    VQEG-style start); ``ok`` is False when curve_fit fails or returns non-finite values.
-    """
-    t, p = valid_pairs(y_true, y_pred)
-    p0 = [float(t.max()), float(t.min()), float(p.mean()), float(p.std()) or 1.0]
+
+def _curve_fit(p: np.ndarray, t: np.ndarray, p0: list[float]) -> np.ndarray | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             popt, _ = optimize.curve_fit(logistic4, p, t, p0=p0, maxfev=20000)
     except (RuntimeError, ValueError, optimize.OptimizeWarning, FloatingPointError):
+        return None
+    return popt if np.all(np.isfinite(popt)) else None
+
+
+def fit_logistic4(y_true, y_pred) -> tuple[np.ndarray, bool]:
+    """Fit :func:`logistic4` mapping predictions to targets; ``(params, ok)``.
+
+    Two starts, the fit with the smaller squared error kept (least squares has local
+    optima): (1) b1 = max(t), b2 = min(t), b3 = mean(p), b4 = std(p) on the raw
+    predictions; (2) the start common in VQA code, b4 = 0.5 (and b3 = 0) on standardised
+    predictions z = (p - mean) / std, mapped back to raw units (b3 = mean + std b3_z,
+    b4 = std b4_z). ``ok`` is False when neither start converges to finite values.
+    """
+    t, p = valid_pairs(y_true, y_pred)
+    mu, sd = float(p.mean()), float(p.std()) or 1.0
+    p0 = [float(t.max()), float(t.min()), mu, sd]
+    fits = []
+    raw = _curve_fit(p, t, p0)
+    if raw is not None:
+        fits.append(raw)
+    z = _curve_fit((p - mu) / sd, t, [float(t.max()), float(t.min()), 0.0, 0.5])
+    if z is not None:
+        fits.append(np.array([z[0], z[1], mu + sd * z[2], sd * z[3]]))
+    if not fits:
         return np.asarray(p0), False
-    return popt, bool(np.all(np.isfinite(popt)))
+    return min(fits, key=lambda f: _sse(t, p, f)), True
 
 
 def plcc_logistic(y_true, y_pred) -> float:
@@ -207,6 +237,46 @@ def plcc_logistic(y_true, y_pred) -> float:
     if not np.all(np.isfinite(mapped)) or _constant(mapped) or np.ptp(mapped) < 1e-9:
         return linear
     return pearson(t, mapped)
+
+
+def rmse_logistic(y_true, y_pred) -> float:
+    """RMSE after the 4-parameter logistic mapping (score units): the RMSE of VQA/THQA papers.
+
+    The predictions are mapped onto the rating scale by :func:`fit_logistic4` (fitted on
+    the same pairs, VQEG practice) before the error is taken, so a predictor on another
+    scale is not penalised for the scale alone. Falls back to the RMSE of the best linear
+    map (least squares) when n < 5, the fit fails or is decreasing, as
+    :func:`plcc_logistic` falls back to the linear PLCC; NaN for n < 3 or a constant side.
+    """
+    pair = _corr_ready(y_true, y_pred)
+    if pair is None:
+        return math.nan
+    t, p = pair
+    mapped = None
+    if t.size >= 5:
+        popt, ok = fit_logistic4(t, p)
+        if ok and popt[0] >= popt[1]:
+            mapped = logistic4(p, *popt)
+    if mapped is None or not np.all(np.isfinite(mapped)):
+        slope, intercept = np.polyfit(p, t, 1)
+        mapped = slope * p + intercept
+    return float(np.sqrt(np.mean((t - mapped) ** 2)))
+
+
+def metric_names(spec: str | Sequence[str] | None, default: Sequence[str] = METRICS) -> list[str]:
+    """Metric names of a preset name (:data:`TABLE_PRESETS`), a list, or ``default`` for None."""
+    if spec is None:
+        return list(default)
+    if isinstance(spec, str):
+        if spec in TABLE_PRESETS:
+            return list(TABLE_PRESETS[spec])
+        spec = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [m for m in spec if m not in METRICS]
+    if unknown:
+        raise ValueError(
+            f"unknown metric(s) {unknown}; known: {list(METRICS)} or a preset {list(TABLE_PRESETS)}"
+        )
+    return list(spec)
 
 
 # --------------------------------------------------------------------------- classes
@@ -272,6 +342,7 @@ def metric_functions(class_bounds: Sequence[float] = DEFAULT_CLASS_BOUNDS) -> di
         "kendall_tau": kendall_tau,
         "ccc": ccc,
         "plcc_logistic": plcc_logistic,
+        "rmse_logistic": rmse_logistic,
         "accuracy_3class": lambda t, p: accuracy_3class(t, p, b),
         "qwk": lambda t, p: qwk(t, p, b),
     }

@@ -31,7 +31,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_csv, write_json
-from tqa.core.params import load_params, params_hash, resolve
+from tqa.core.params import add_params_arguments, params_from_args, params_hash, resolve
 from tqa.data.corpus import animate as A
 from tqa.data.corpus import degrade as D
 from tqa.data.corpus import face as F
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="tqa corpus", description="Build the synthetic sample corpus (NOT EmotionTalk)."
     )
-    ap.add_argument("--params", default=None, help="params.yaml (default: the repository's)")
+    add_params_arguments(ap)
     ap.add_argument(
         "--out", default=None, help="output folder (default: params corpus.out, data/sample)"
     )
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reports", default="reports", help="where the contact sheet and data card go ('' = none)"
     )
     a = ap.parse_args(argv)
-    params = load_params(a.params)
+    params = params_from_args(a)
     cfg = dict(params["corpus"])
     if a.workers is not None:
         cfg["workers"] = a.workers

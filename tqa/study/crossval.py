@@ -1,0 +1,513 @@
+"""Grouped k-fold cross-validation x seeds: the study's default protocol and ``tqa cv``.
+
+Protocol (shared by the study notebooks and ``tqa cv``):
+
+1. :func:`kfold_assignments`: per seed, every video gets one test fold out of k; whole
+   groups (speaker / portrait / identity: ``group_column``) stay in one fold, so a test
+   fold never shares a group with its training part. Folds are balanced in videos.
+2. :func:`fold_split`: per fold, a validation part is carved from the training folds,
+   again by whole groups (:func:`tqa.data.splits.make_split`), for early stopping and any
+   selection; the test fold is never looked at while fitting.
+3. :func:`run_cv`: every method (model strategies ``tqa:<strategy>``, every baseline of
+   :data:`tqa.study.baselines.BASELINES`) is fitted per (seed, fold) and predicts its
+   test fold: each video gets one out-of-fold prediction per seed and method.
+   Resumable: each (seed, fold, method) goes atomically to the shared run cache
+   (:class:`tqa.study.studies.ResultsStore`, keyed by :func:`tqa.study.studies.run_key`)
+   and is not refitted on a rerun.
+4. :func:`compare`: per (method, task) the metric of every (seed, fold) test fold, its
+   mean and 95 % t-interval over folds x seeds, and a paired Wilcoxon signed-rank test
+   against a reference method on the same (seed, fold) pairs, with a verdict in words.
+
+No I/O besides the results store. Tasks whose labels are near-constant (std below
+``data.near_zero_std``) are flagged in a ``note`` column and sorted apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from tqa.core.params import merged, params_hash
+from tqa.core.schema import MISSING, TASKS, FeatureSet
+from tqa.data.splits import make_split
+from tqa.study.baselines import BASELINES, baseline_params, run_baselines
+from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
+from tqa.study.studies import ResultsStore, inputs_hash, main_strategy, run_one
+
+log = logging.getLogger(__name__)
+
+#: Method names of the model start with this prefix: ``tqa:<weighting strategy>``.
+MODEL_PREFIX = "tqa:"
+#: Columns of the out-of-fold table returned by :func:`run_cv`.
+OOF_COLUMNS: tuple[str, ...] = ("video_id", "fold", "seed", "method", "task", "y", "pred")
+#: Defaults of the ``cv`` params section.
+CV_DEFAULTS: dict = {
+    "folds": 5,
+    "group_column": "group",
+    "val_fraction": 0.1,
+    "seeds": None,
+    "methods": None,
+    "reference": None,
+    "metrics": None,
+    "alpha": 0.05,
+    "out_dir": "reports/cv",
+}
+
+
+def cv_params(params: dict) -> dict:
+    """The ``cv`` params section over :data:`CV_DEFAULTS`."""
+    return {**CV_DEFAULTS, **(params.get("cv") or {})}
+
+
+# --------------------------------------------------------------------------- folds
+def kfold_assignments(
+    ids: Sequence[str], groups: Sequence[object] | None = None, k: int = 5, seed: int = 0
+) -> pd.DataFrame:
+    """Test fold (0..k-1) of every video; whole groups in one fold, folds balanced.
+
+    ``groups`` None: every video is its own group (plain k-fold). Groups are shuffled with
+    ``seed``, then placed largest first into the fold with the fewest videos (ties: fewest
+    groups, then lowest index): the longest-processing-time rule, which keeps the largest
+    fold within one group size of the smallest. Returns ``[video_id, group, fold]`` in the
+    order of ``ids``. ValueError for duplicate ids, empty groups or fewer groups than k.
+    """
+    ids = [str(v) for v in ids]
+    if len(set(ids)) != len(ids):
+        dup = pd.Series(ids)[pd.Series(ids).duplicated()].unique().tolist()
+        raise ValueError(f"duplicate video ids: {dup[:5]}")
+    if k < 2:
+        raise ValueError(f"k-fold needs k >= 2 folds, got {k}")
+    if groups is None:
+        g = pd.Series(ids, dtype=object)
+    else:
+        g = pd.Series(list(groups), dtype=object)
+        if len(g) != len(ids):
+            raise ValueError(f"{len(g)} group values for {len(ids)} videos")
+        empty = g.isna() | (g.astype(str).str.strip() == "")
+        if empty.any():
+            raise ValueError(
+                f"{int(empty.sum())} video(s) have no group value, e.g. "
+                f"{[ids[i] for i in np.flatnonzero(empty)[:5]]}"
+            )
+        g = g.astype(str)
+    sizes = g.value_counts()
+    if len(sizes) < k:
+        raise ValueError(
+            f"only {len(sizes)} distinct group(s) for {k} folds; use fewer folds or no grouping"
+        )
+    names = np.random.default_rng(seed).permutation(np.sort(sizes.index.to_numpy()))
+    order = sorted(range(len(names)), key=lambda i: -int(sizes[names[i]]))  # stable: shuffled ties
+    count = np.zeros(k, dtype=int)
+    n_groups = np.zeros(k, dtype=int)
+    fold_of: dict[str, int] = {}
+    for i in order:
+        f = min(range(k), key=lambda j: (count[j], n_groups[j], j))
+        fold_of[names[i]] = f
+        count[f] += int(sizes[names[i]])
+        n_groups[f] += 1
+    return pd.DataFrame({"video_id": ids, "group": g.to_numpy(), "fold": g.map(fold_of).to_numpy()})
+
+
+def fold_split(
+    assignments: pd.DataFrame, fold: int, val_fraction: float = 0.1, seed: int = 0
+) -> np.ndarray:
+    """(N,) "train" / "val" / "test" for one fold, in the row order of ``assignments``.
+
+    test: the videos of ``fold``; val: about ``val_fraction`` of the remaining videos,
+    whole groups only (:func:`tqa.data.splits.make_split`, method ``group``); train: the
+    rest. No validation part when ``val_fraction`` is 0 or the training part has fewer
+    than 2 groups (the fit then early-stops on its training loss).
+    """
+    a = assignments.reset_index(drop=True)
+    out = np.where(a["fold"].to_numpy() == fold, "test", "train").astype(object)
+    rest = a[out == "train"]
+    if val_fraction <= 0 or rest["group"].nunique() < 2:
+        return out
+    inner = make_split(
+        rest[["video_id", "group"]],
+        "group",
+        (1.0 - float(val_fraction), float(val_fraction), 0.0),
+        seed=int(seed) * 1000 + int(fold),
+        group_column="group",
+    )
+    out[rest.index.to_numpy()] = inner["split"].to_numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- running
+def default_methods(params: dict, meta: pd.DataFrame | None = None) -> list[str]:
+    """``cv.methods``; else the main model strategy, every ``eval.baselines.names`` and,
+    when ``meta`` has a ``generator`` column, ``generator_mean``."""
+    cp = cv_params(params)
+    if cp["methods"]:
+        return list(cp["methods"])
+    out = [MODEL_PREFIX + main_strategy(params), *baseline_params(params)["names"]]
+    if meta is not None and "generator" in meta.columns and "generator_mean" not in out:
+        out.append("generator_mean")
+    return out
+
+
+def check_methods(methods: Sequence[str], meta: pd.DataFrame | None = None) -> None:
+    """ValueError (one line) for an unknown baseline or a missing ``generator`` column."""
+    for m in methods:
+        if m.startswith(MODEL_PREFIX):
+            continue
+        BASELINES.get(m)  # KeyError with did-you-mean on a typo
+        if m == "generator_mean" and (meta is None or "generator" not in meta.columns):
+            raise ValueError(
+                "method generator_mean needs a 'generator' column in the labels "
+                "(derive it with `tqa import-thqa --name-pattern '{group}_{audio}_{generator}'`)"
+            )
+
+
+def _present(labels: np.ndarray) -> np.ndarray:
+    return np.isfinite(labels) & (labels != MISSING)
+
+
+def run_cv(
+    features: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    methods: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    store: ResultsStore | None = None,
+    *,
+    k: int | None = None,
+    group_column: str | None = "group",
+    val_fraction: float | None = None,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Out-of-fold predictions of every method, per seed: columns :data:`OOF_COLUMNS`.
+
+    features / labels (N, 5; -1.0 missing) / meta (N rows; ``group_column`` and, for
+    ``generator_mean``, ``generator``) are row-aligned. methods: ``tqa:<strategy>`` and
+    baseline names (default :func:`default_methods`); seeds: default ``cv.seeds``, else
+    ``train.seeds``; k / val_fraction default to ``cv.folds`` / ``cv.val_fraction``;
+    ``group_column`` None: plain k-fold. ``store``: where finished (seed, fold, method)
+    runs are kept (None: nothing kept; baselines only). Tasks without any label are left
+    out; ``y`` is NaN where a video's label is missing; ``pred`` is NaN for a task that had
+    no training label in that fold (a head that never saw a label predicts nothing).
+    """
+    cp = cv_params(params)
+    methods = list(methods or default_methods(params, meta))
+    check_methods(methods, meta)
+    seeds = [int(s) for s in (seeds or cp["seeds"] or params["train"]["seeds"])]
+    k = int(k or cp["folds"])
+    val_fraction = float(cp["val_fraction"] if val_fraction is None else val_fraction)
+    labels = np.asarray(labels, dtype=float)
+    ids = list(features.video_ids)
+    if labels.shape != (len(ids), len(TASKS)) or len(meta) != len(ids):
+        raise ValueError(
+            f"inputs not aligned: {len(ids)} videos, labels {labels.shape}, meta {len(meta)} rows"
+        )
+    if group_column is not None and group_column not in meta.columns:
+        raise ValueError(
+            f"no column {group_column!r} in the labels for a grouped k-fold; "
+            f"found {list(meta.columns)} (or run plain k-fold without a group)"
+        )
+    if store is None and any(m.startswith(MODEL_PREFIX) for m in methods):
+        raise ValueError("run_cv: model methods need a ResultsStore (where fits are kept)")
+    groups = meta[group_column].tolist() if group_column else None
+    present = _present(labels)
+    tasks = [k_ for k_ in range(len(TASKS)) if present[:, k_].any()]
+    base = inputs_hash(features, labels, np.full(len(ids), "-"))
+    baselines = [m for m in methods if not m.startswith(MODEL_PREFIX)]
+    frames = []
+    jobs = [(s, f) for s in seeds for f in range(k)]
+    for seed, fold in tqdm(jobs, desc="cv (seed, fold)", disable=not progress):
+        assign = kfold_assignments(ids, groups, k, seed)
+        split = fold_split(assign, fold, val_fraction, seed)
+        fhash = params_hash({"inputs": base, "split": split.tolist()})
+        trained = present & (split == "train")[:, None]
+        preds = _baseline_preds(
+            baselines, features, labels, split, meta, params, seed, fhash, store
+        )
+        for m in methods:
+            if m.startswith(MODEL_PREFIX):
+                strategy = m[len(MODEL_PREFIX) :]
+                _, pred, _ = run_one(
+                    "cv",
+                    f"seed{seed}/fold{fold}",
+                    {},
+                    strategy,
+                    seed,
+                    features,
+                    labels,
+                    split,
+                    params,
+                    store,
+                    fit_fn,
+                    fhash,
+                )
+                preds[m] = np.asarray(pred, dtype=float)
+        test = np.flatnonzero(split == "test")
+        for m in methods:
+            pred = preds[m].copy()
+            pred[:, ~trained.any(axis=0)] = np.nan
+            for t in tasks:
+                y = labels[test, t]
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "video_id": [ids[i] for i in test],
+                            "fold": fold,
+                            "seed": seed,
+                            "method": m,
+                            "task": TASKS[t],
+                            "y": np.where(present[test, t], y, np.nan),
+                            "pred": pred[test, t],
+                        }
+                    )
+                )
+    return pd.concat(frames, ignore_index=True)[list(OOF_COLUMNS)]
+
+
+def _baseline_preds(
+    names: list[str],
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    seed: int,
+    fhash: str,
+    store: ResultsStore | None,
+) -> dict[str, np.ndarray]:
+    """(N, 5) per baseline for one fold; cached ones loaded, the others fitted together."""
+    p = merged(params, {"seed": int(seed)})
+    keys = {
+        n: params_hash(
+            {
+                "baseline": n,
+                "inputs": fhash,
+                "eval.baselines": baseline_params(p),
+                "data": p.get("data"),
+                "seed": int(seed),
+            }
+        )
+        for n in names
+    }
+    out: dict[str, np.ndarray] = {}
+    for n in names:
+        cached = store.load_run(keys[n], fs.video_ids) if store is not None else None
+        if cached is not None:
+            out[n] = cached[0]
+    todo = [n for n in names if n not in out]
+    if todo:
+        t0 = time.perf_counter()
+        fresh = run_baselines(fs, labels, split, p, names=todo, meta=meta)
+        for n, pred in fresh.items():
+            out[n] = np.asarray(pred, dtype=float)
+            if store is not None:
+                info = {"baseline": n, "seed": int(seed), "seconds": time.perf_counter() - t0}
+                store.save_run(keys[n], fs.video_ids, split, out[n], info)
+    return out
+
+
+# --------------------------------------------------------------------------- comparing
+def fold_scores(
+    oof: pd.DataFrame, metric: str, class_bounds: Sequence[float] = (3.0, 4.0)
+) -> pd.DataFrame:
+    """``metric`` on each (method, task, seed, fold) test fold: ``[..., value, n]``.
+
+    Only pairs with a present label and a finite prediction count (n).
+    """
+    fn = metric_functions(class_bounds)[metric]
+    rows = []
+    for (method, task, seed, fold), g in oof.groupby(
+        ["method", "task", "seed", "fold"], sort=False
+    ):
+        ok = g["y"].notna() & np.isfinite(g["pred"].to_numpy(float))
+        y, p = g.loc[ok, "y"].to_numpy(float), g.loc[ok, "pred"].to_numpy(float)
+        value = fn(y, p) if len(y) else math.nan
+        rows.append(
+            {
+                "method": method,
+                "task": task,
+                "seed": seed,
+                "fold": fold,
+                "value": value,
+                "n": len(y),
+            }
+        )
+    return pd.DataFrame(rows, columns=["method", "task", "seed", "fold", "value", "n"])
+
+
+def t_interval(values: Sequence[float], ci: float = 0.95) -> tuple[float, float, float]:
+    """``(mean, low, high)``: Student-t interval of the mean of the finite ``values``.
+
+    mean +- t_{(1+ci)/2, n-1} s / sqrt(n), s the sample std (ddof 1); NaN bounds for n < 2.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if v.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf((1 + ci) / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return mean, mean - half, mean + half
+
+
+def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]:
+    """``(p, n)``: two-sided Wilcoxon signed-rank test of a - b over the pairs finite on both.
+
+    Differences are rounded to 12 decimals (float noise must not break ties). p = 1.0
+    when every difference is 0; NaN for fewer than 2 pairs. (With k = 5 folds and
+    one seed the smallest possible p is 0.0625: use several seeds for a usable test.)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    # rounded: rank metrics on small folds take few values, so equal |differences| must tie
+    # exactly, not differ by float noise (which would change the ranks and the p-value)
+    d = np.round(a[ok] - b[ok], 12)
+    if d.size < 2:
+        return math.nan, int(d.size)
+    if np.all(d == 0):
+        return 1.0, int(d.size)
+    return float(stats.wilcoxon(d).pvalue), int(d.size)
+
+
+def verdict(delta: float, p: float, metric: str, alpha: float = 0.05) -> str:
+    """'better' / 'worse' (than the reference, at level alpha) or 'no detectable difference'."""
+    if not (np.isfinite(delta) and np.isfinite(p)):
+        return "n/a"
+    if p >= alpha or delta == 0:
+        return "no detectable difference"
+    better = delta < 0 if metric in LOWER_IS_BETTER else delta > 0
+    return "better" if better else "worse"
+
+
+def near_constant_tasks(oof: pd.DataFrame, threshold: float = 0.1) -> dict[str, float]:
+    """Task -> label std (ddof 1, one value per video) for tasks with std below ``threshold``."""
+    y = oof.dropna(subset=["y"]).drop_duplicates(["video_id", "task"])
+    std = y.groupby("task", sort=False)["y"].std(ddof=1)
+    return {t: float(s) for t, s in std.items() if not (s >= threshold)}
+
+
+def compare(
+    oof: pd.DataFrame,
+    reference: str | None = None,
+    metric: str = "pearson",
+    *,
+    ci: float = 0.95,
+    alpha: float = 0.05,
+    class_bounds: Sequence[float] = (3.0, 4.0),
+    near_zero_std: float = 0.1,
+) -> pd.DataFrame:
+    """Method x task table of ``metric`` over folds x seeds, each method vs ``reference``.
+
+    Columns: method, task, metric, n_runs (folds x seeds with a value), mean, ci_low,
+    ci_high (:func:`t_interval`), delta (mean of the paired differences method -
+    reference), p_value, n_pairs and test (:func:`paired_wilcoxon` on the same (seed,
+    fold) test folds), verdict (:func:`verdict`; "reference" on the reference's rows),
+    note (tasks with near-constant labels: "labels near-constant ...", listed after the
+    others; a method without predictions for the task; an undefined metric).
+    ``reference`` None: the first method that starts with ``tqa:``, else the first method.
+    """
+    scores = fold_scores(oof, metric, class_bounds)
+    methods = list(dict.fromkeys(oof["method"]))
+    if reference is None:
+        reference = next((m for m in methods if m.startswith(MODEL_PREFIX)), methods[0])
+    if reference not in methods:
+        raise ValueError(f"reference method {reference!r} not in the results ({methods})")
+    flat = near_constant_tasks(oof, near_zero_std)
+    has_pred = oof.assign(_ok=np.isfinite(oof["pred"].to_numpy(float)))
+    has_pred = has_pred.groupby(["method", "task"])["_ok"].any()
+    wide = scores.pivot_table(
+        index=["task", "seed", "fold"], columns="method", values="value", dropna=False
+    )
+    rows = []
+    for task in [t for t in TASKS if t in set(oof["task"])]:
+        w = wide.loc[task] if task in wide.index.get_level_values(0) else None
+        for m in methods:
+            vals = w[m].to_numpy(float) if w is not None and m in w else np.array([])
+            mean, lo, hi = t_interval(vals, ci)
+            row = {
+                "method": m,
+                "task": task,
+                "metric": metric,
+                "n_runs": int(np.isfinite(vals).sum()),
+                "mean": mean,
+                "ci_low": lo,
+                "ci_high": hi,
+                "delta": math.nan,
+                "p_value": math.nan,
+                "n_pairs": 0,
+                "test": "",
+                "verdict": "reference" if m == reference else "n/a",
+                "note": "",
+            }
+            if m != reference and w is not None and reference in w:
+                ref = w[reference].to_numpy(float)
+                ok = np.isfinite(vals) & np.isfinite(ref)
+                p, n = paired_wilcoxon(vals, ref)
+                row["delta"] = float(np.mean(vals[ok] - ref[ok])) if ok.any() else math.nan
+                row["p_value"], row["n_pairs"] = p, n
+                row["test"] = (
+                    "Wilcoxon signed-rank over paired (seed, fold) test folds" if n else ""
+                )
+                row["verdict"] = verdict(row["delta"], p, metric, alpha)
+            if task in flat:
+                row["note"] = f"labels near-constant (std {flat[task]:.3g}): not comparable"
+            elif not has_pred.get((m, task), False):
+                row["note"] = "no prediction for this task"
+            elif not np.isfinite(vals).any():
+                row["note"] = f"{metric} undefined (constant prediction)"
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["_flat"] = out["note"] != ""
+        out = out.sort_values("_flat", kind="stable").drop(columns="_flat")
+    return out.reset_index(drop=True)
+
+
+def comparison_table(
+    oof: pd.DataFrame,
+    metrics: Sequence[str],
+    reference: str | None = None,
+    **kwargs,
+) -> pd.DataFrame:
+    """:func:`compare` for each metric, stacked (the study's model-vs-baselines table)."""
+    return pd.concat([compare(oof, reference, m, **kwargs) for m in metrics], ignore_index=True)
+
+
+def comparison_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """Markdown: one section per metric; "mean [95 % CI]", delta, p and verdict per row."""
+    lines = []
+    for metric, g in table.groupby("metric", sort=False):
+        arrow = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+        lines += [f"### {metric} ({arrow})", ""]
+        lines += ["| method | task | mean [95 % CI] | delta vs ref | p | verdict | note |"]
+        lines += ["|---|---|---|---|---|---|---|"]
+        for r in g.itertuples(index=False):
+            cell = _fmt(r.mean, digits)
+            if np.isfinite(r.ci_low):
+                cell += f" [{_fmt(r.ci_low, digits)}, {_fmt(r.ci_high, digits)}]"
+            delta = f"{r.delta:+.{digits}f}" if np.isfinite(r.delta) else ""
+            p = f"{r.p_value:.3g}" if np.isfinite(r.p_value) else ""
+            lines.append(
+                f"| {r.method} | {r.task} | {cell} | {delta} | {p} | {r.verdict} | {r.note} |"
+            )
+        paired = g[g["n_pairs"] > 0]
+        if len(paired):
+            lines += [
+                "",
+                f"Paired test: {paired['test'].iloc[0]} ({int(paired['n_pairs'].max())} pairs); "
+                "verdict at the level cv.alpha.",
+            ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _fmt(v: float, digits: int) -> str:
+    return f"{v:.{digits}f}" if np.isfinite(v) else "n/a"

@@ -1,0 +1,204 @@
+"""``tqa cv``: grouped k-fold x seeds over a dataset, model and baselines, in one command.
+
+Reads a labels file and features (a feature table, or the extraction cache), runs
+:func:`tqa.study.crossval.run_cv` and writes under ``--out`` (default ``cv.out_dir``):
+
+    oof.csv          out-of-fold predictions: video_id, fold, seed, method, task, y, pred
+    folds.csv        the fold of every video per seed (video_id, group, seed, fold)
+    comparison.csv   method x task x metric: mean, 95 % CI, delta vs reference, p, verdict
+    comparison.md    the same as markdown tables
+    runs/, cv_runs.csv   the resumable run cache (a rerun refits nothing already done)
+
+Nothing is written anywhere else. Relative paths on the command line resolve against the
+current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.atomic import write_csv, write_text
+from tqa.core.params import (
+    ParamsError,
+    add_params_arguments,
+    cli_path,
+    params_from_args,
+    resolve,
+)
+from tqa.core.schema import MISSING, TASKS
+from tqa.data.labels import DataError
+from tqa.features.tables import FeatureTableError
+from tqa.study.crossval import (
+    comparison_markdown,
+    comparison_table,
+    cv_params,
+    default_methods,
+    kfold_assignments,
+    run_cv,
+)
+from tqa.study.inputs import load_labelled_features
+from tqa.study.metrics import TABLE_PRESETS, metric_names
+from tqa.study.studies import ResultsStore
+
+log = logging.getLogger(__name__)
+
+#: Errors reported as one line (no traceback): bad input, not a bug.
+USER_ERRORS = (
+    ParamsError,
+    DataError,
+    FeatureTableError,
+    FileNotFoundError,
+    KeyError,
+    ValueError,
+    RuntimeError,
+)
+
+
+def default_metrics(params: dict, labels: np.ndarray) -> list[str]:
+    """``cv.metrics``; else the ``vqa`` preset when one task has labels, else the study's
+    ``eval.table_metrics`` plus ``rmse_logistic``."""
+    spec = cv_params(params).get("metrics")
+    if spec:
+        return metric_names(spec)
+    labelled = int(((labels != MISSING) & np.isfinite(labels)).any(axis=0).sum())
+    if labelled == 1:
+        return list(TABLE_PRESETS["vqa"])
+    base = list((params.get("eval") or {}).get("table_metrics") or TABLE_PRESETS["study"])
+    return base + ([] if "rmse_logistic" in base else ["rmse_logistic"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="tqa cv",
+        description="Grouped k-fold cross-validation x seeds of the model and every baseline: "
+        "out-of-fold predictions and the comparison table (mean, 95 %% CI, paired test).",
+    )
+    ap.add_argument("--labels", default=None, help="labels.csv or its folder (default: data.root)")
+    ap.add_argument(
+        "--features",
+        nargs="+",
+        default=None,
+        metavar="TABLE",
+        help="feature table(s), per-frame or per-video (default: byo.features_table, else the "
+        "extraction cache)",
+    )
+    ap.add_argument("--folds", type=int, default=None, help="k (default cv.folds)")
+    ap.add_argument(
+        "--group",
+        default=None,
+        help="labels column whose values stay in one fold (default cv.group_column); "
+        "'none': plain k-fold",
+    )
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="default cv.seeds")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="tqa:<strategy> and baseline names (default: cv.methods, else the main strategy "
+        "and eval.baselines.names)",
+    )
+    ap.add_argument(
+        "--metrics",
+        default=None,
+        help=f"a preset {list(TABLE_PRESETS)} or a comma list (default: cv.metrics, else vqa "
+        "for single-score data)",
+    )
+    ap.add_argument("--reference", default=None, help="method the others are tested against")
+    ap.add_argument("--out", default=None, help="output folder (default cv.out_dir)")
+    ap.add_argument("--no-progress", action="store_true")
+    add_params_arguments(ap)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except USER_ERRORS as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ERROR: tqa cv: {msg}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    params = params_from_args(args)
+    cp = cv_params(params)
+    labels_path = cli_path(args.labels) or resolve(params["data"]["root"])
+    features = [str(cli_path(f)) for f in args.features] if args.features else None
+    out = cli_path(args.out) or resolve(cp["out_dir"])
+    group = args.group if args.group is not None else cp["group_column"]
+    group = None if group in (None, "", "none", "None") else str(group)
+
+    fs, labels, meta = load_labelled_features(labels_path, params, features)
+    if group is not None and group not in meta.columns:
+        raise ValueError(
+            f"{labels_path}: no column {group!r} to group folds by; found "
+            f"{[c for c in meta.columns if c not in ('path', *TASKS)]} (--group COLUMN, or "
+            "--group none for plain k-fold)"
+        )
+    k = int(args.folds or cp["folds"])
+    seeds = [int(s) for s in (args.seeds or cp["seeds"] or params["train"]["seeds"])]
+    methods = list(args.methods or default_methods(params, meta))
+    metrics = metric_names(args.metrics) if args.metrics else default_metrics(params, labels)
+    source = "feature table " + ", ".join(features) if features else "params features"
+    print(
+        f"tqa cv: {len(fs.video_ids)} videos from {labels_path} + {source} (no video files "
+        f"needed); {k} folds by {group or 'video (ungrouped)'} x seeds {seeds}; "
+        f"methods {methods}"
+    )
+    store = ResultsStore(out, "cv_runs")
+    oof = run_cv(
+        fs,
+        labels,
+        meta,
+        params,
+        methods,
+        seeds,
+        store,
+        k=k,
+        group_column=group,
+        progress=not args.no_progress,
+    )
+    groups = meta[group].tolist() if group else None
+    folds = pd.concat(
+        [
+            kfold_assignments(fs.video_ids, groups, k, s).assign(seed=s)[
+                ["video_id", "group", "seed", "fold"]
+            ]
+            for s in seeds
+        ],
+        ignore_index=True,
+    )
+    reference = args.reference or cp.get("reference")
+    table = comparison_table(
+        oof,
+        metrics,
+        reference,
+        alpha=float(cp.get("alpha", 0.05)),
+        class_bounds=(params.get("eval") or {}).get("class_bounds", (3.0, 4.0)),
+        near_zero_std=float((params.get("data") or {}).get("near_zero_std", 0.1)),
+    )
+    write_csv(out / "oof.csv", oof)
+    write_csv(out / "folds.csv", folds)
+    write_csv(out / "comparison.csv", table)
+    md = comparison_markdown(table)
+    header = (
+        f"# Cross-validation: {k} folds by {group or 'video'} x {len(seeds)} seed(s)\n\n"
+        f"{len(fs.video_ids)} videos; every video has one out-of-fold prediction per seed "
+        "and method. Mean over folds x seeds with its 95 % t-interval.\n\n"
+    )
+    write_text(out / "comparison.md", header + md)
+    print(md)
+    print(f"wrote {Path(out) / 'oof.csv'}, comparison.csv, comparison.md, folds.csv")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    raise SystemExit(main())
