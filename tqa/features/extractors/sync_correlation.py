@@ -306,13 +306,14 @@ def clip_sync(
     valid: np.ndarray | None = None,
 ) -> SyncEstimate:
     """Sync of one decoded clip: frames uint8 (T, H, W, 3), landmarks_px (T, 468, 3) pixels,
-    mono audio aligned to frame 0; ``valid`` bool (T,) masks padded frames."""
+    mono audio aligned to frame 0; ``valid`` bool (T,) masks padded frames (mouth and audio:
+    the zeros after a short clip's end are padding, not silence)."""
     dark = mouth_darkness(frames, landmarks_px)
     inner = mouth_signal(landmarks_px)
-    if valid is not None:
-        v = np.asarray(valid, bool)
-        dark[~v], inner[~v] = np.nan, np.nan
     env = speech_envelope(audio, sample_rate, fps, len(frames))
+    if valid is not None:  # padding after the last source frame: no video, no audio
+        v = np.asarray(valid, bool)
+        dark[~v], inner[~v], env[~v] = np.nan, np.nan, np.nan
     return estimate_offset([dark, inner], env, max_offset)
 
 
