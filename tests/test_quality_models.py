@@ -113,18 +113,21 @@ def test_dnsmos_windows_and_extractor_layout() -> None:
     # nearest window centre (1.5, 3.0, 4.5 s): frame 0 -> window 0, frame 149 (5.96 s) -> 2
     assert per_frame[0, 3] == per_frame[37, 3] and per_frame[149, 3] == per_frame[113, 3]
     clip = Clip("v", "v.mp4", np.zeros((150, 8, 8, 3), np.uint8), x)
-    out = DnsmosAudio({}).extract(clip, {})
+    out = DnsmosAudio({"dnsmos_p835": True}).extract(clip, {})
     assert out.shape == (150, 4)
     np.testing.assert_allclose(out[:, 3], per_frame[:, 3], rtol=1e-6)
     video = dnsmos_scores(x, SR, n_windows=1)
     np.testing.assert_allclose(out[0, :3], [video["sig"], video["bak"], video["ovrl"]], rtol=1e-6)
     assert np.all(out[:, :3] == out[0, :3])  # per-video values repeated on every frame
+    lite = DnsmosAudio({"dnsmos_p835": False})  # the default: P.808 alone
+    assert lite.feature_names() == ["audio__dnsmos_p808"]
+    np.testing.assert_array_equal(lite.extract(clip, {})[:, 0], out[:, 3])
     mute = Clip("v", "v.mp4", clip.frames, np.zeros_like(x), has_audio=False)
-    assert np.isnan(DnsmosAudio({}).extract(mute, {})).all()
+    assert np.isnan(DnsmosAudio({"dnsmos_p835": True}).extract(mute, {})).all()
 
 
 def test_stacked_extractor_concatenates_columns() -> None:
-    ext = get_extractor("audio", "spectral+dnsmos", {"audio_egemaps": False})
+    ext = get_extractor("audio", "spectral+dnsmos", {"audio_egemaps": False, "dnsmos_p835": True})
     assert isinstance(ext, StackedExtractor) and ext.name == "spectral+dnsmos"
     spectral = get_extractor("audio", "spectral", {"audio_egemaps": False})
     assert ext.dim == spectral.dim + 4

@@ -9,7 +9,9 @@ Four columns per frame, MOS scale 1-5, higher = better (:mod:`tqa.features.nets.
 * ``audio__dnsmos_sig``, ``_bak``, ``_ovrl``: DNSMOS P.835 (Reddy et al., ICASSP 2022),
   **once per video** (the clip's real audio tiled to 9.01 s, one window: ~0.4 s per clip, the
   model's floor) and repeated on every frame: a per-video pooled input carried in the stream.
-  ``features.dnsmos_p835: false`` leaves them NaN (saves the 0.4 s).
+  Only with ``features.dnsmos_p835: true``; by default (false) the extractor has the P.808
+  column alone, to keep CPU extraction >= 1.5 videos/s on 2 cores (``tqa metrics`` always
+  reports P.835).
 
 Only the clip's decoded audio enters (``clip.meta["valid_frames"]`` bounds it, so padding of
 short clips is not tiled in). No audio track -> all NaN. These models were trained on human
@@ -45,18 +47,23 @@ class DnsmosAudio(Extractor):
     version: ClassVar[str] = "1"
 
     @property
+    def columns(self) -> tuple[str, ...]:
+        """The output columns: sig, bak, ovrl, p808 with P.835, else p808 alone."""
+        return DNSMOS_COLUMNS if self._settings()[2] else ("p808",)
+
+    @property
     def dim(self) -> int:
-        return len(DNSMOS_COLUMNS)
+        return len(self.columns)
 
     def feature_names(self) -> list[str]:
-        return [f"audio__dnsmos_{c}" for c in DNSMOS_COLUMNS]
+        return [f"audio__dnsmos_{c}" for c in self.columns]
 
     def _settings(self) -> tuple[float, float, bool]:
         p = self.params
         return (
             float(p.get("dnsmos_window_s", 3.0)),
             float(p.get("dnsmos_hop_s", 1.5)),
-            bool(p.get("dnsmos_p835", True)),
+            bool(p.get("dnsmos_p835", False)),
         )
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
@@ -65,7 +72,7 @@ class DnsmosAudio(Extractor):
             return out
         win, hop, p835 = self._settings()
         n = valid_samples(clip)
-        out[:, 3] = dnsmos_frames(
+        out[:, -1] = dnsmos_frames(
             clip.audio, clip.sample_rate, clip.fps, clip.n_frames, win, hop, valid_samples=n
         )[:, 3]
         if p835:
