@@ -119,7 +119,10 @@ class StackedExtractor(Extractor):
         return np.concatenate([o.reshape(clip.n_frames, -1) for o in outs], axis=1)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "parts": [p.describe() for p in self.parts]}
+        # parts with sorted keys: the same text as after a JSON round trip (bundle checks
+        # compare the str of each field)
+        parts = [dict(sorted(p.describe().items())) for p in self.parts]
+        return {**super().describe(), "parts": parts}
 
 
 def get_extractor(modality: str, name: str, params: dict | None = None) -> Extractor:
