@@ -20,9 +20,9 @@ On the clips of ``../shared/realclips`` (never copied into the repository) it me
    ``dnsmos`` audio features (audio-only by construction) and, when a trained bundle is
    given (``--bundle``, default ``models/bundle`` if present), of its ``audio_quality`` score
    on the muxed files. Target: std <= 0.05.
-5. **Ctrl-C**: ``tqa metrics --workers 2`` on 12 links to the clips, SIGINT to its process
-   group once the first video is done; seconds from the signal to exit, exit status,
-   traceback or not, rows written.
+5. **Ctrl-C**: ``tqa metrics`` and ``tqa extract`` with ``--workers 2`` on links to the 8
+   clips, SIGINT to the process group once the first video is done; seconds from the signal to
+   exit, exit status, traceback or not, rows / counts written.
 
 Writes ``reports/real_clips.md`` and ``reports/real_clips.json`` (repository-relative paths).
 """
@@ -30,6 +30,7 @@ Writes ``reports/real_clips.md`` and ``reports/real_clips.json`` (repository-rel
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -39,12 +40,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tqa.core.atomic import write_json, write_text
 from tqa.core.clip import Clip
 from tqa.core.params import ROOT, load_params
+from tqa.core.schema import TASKS
 from tqa.features.decode import _decode_audio, load_clip
 from tqa.features.extractors.audio_dnsmos import DnsmosAudio
 from tqa.features.extractors.landmarks_mediapipe import detect_landmarks
@@ -277,28 +280,10 @@ def swap_bench(clips: Path, decoded, bundle: Path | None, tmp: Path) -> dict:
     return out
 
 
-def ctrl_c_bench(clips: Path, tmp: Path) -> dict:
-    """SIGINT to a 2-worker `tqa metrics` process group after its first finished video."""
-    src = sorted((clips / "recordings").glob("*.mp4")) + sorted((clips / "generated").glob("*.mp4"))
-    d = tmp / "links"
-    d.mkdir()
-    for i in range(12):
-        (d / f"v{i:02d}.mp4").symlink_to(src[i % len(src)].resolve())
-    out = tmp / "metrics_out"
+def _interrupt(cmd: list[str], done_glob: Path) -> tuple[float, int, bool]:
+    """Run ``cmd`` in its own process group, SIGINT the group once ``done_glob`` matches a
+    file (one video finished); (seconds from the signal to exit, exit status, traceback?)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "tqa.cli",
-        "metrics",
-        str(d),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--quiet",
-        "--no-plot",
-    ]
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -308,26 +293,69 @@ def ctrl_c_bench(clips: Path, tmp: Path) -> dict:
         start_new_session=True,
     )
     t0 = time.monotonic()
-    cache = out / ".cache"
-    while time.monotonic() - t0 < 300 and not (cache.is_dir() and any(cache.glob("*.json"))):
+    while time.monotonic() - t0 < 300 and not list(done_glob.parent.glob(done_glob.name)):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGINT)
     t_sig = time.monotonic()
-    stdout, stderr = proc.communicate(timeout=120)
-    t_exit = time.monotonic() - t_sig
-    import pandas as pd
+    _, stderr = proc.communicate(timeout=120)
+    return time.monotonic() - t_sig, proc.returncode, "Traceback" in stderr.decode(errors="replace")
 
+
+def ctrl_c_bench(clips: Path, tmp: Path) -> dict:
+    """SIGINT to a 2-worker `tqa metrics` and `tqa extract` after their first finished video."""
+    src = sorted((clips / "recordings").glob("*.mp4")) + sorted((clips / "generated").glob("*.mp4"))
+    d = tmp / "ds" / "videos"
+    d.mkdir(parents=True)
+    for i, f in enumerate(src):  # links, not copies
+        (d / f"v{i:02d}.mp4").symlink_to(f.resolve())
+    labels = pd.DataFrame({"video_id": [f"v{i:02d}" for i in range(len(src))]})
+    for t in TASKS:
+        labels[t] = 3.0
+    labels.to_csv(tmp / "ds" / "labels.csv", index=False)
+    out = tmp / "metrics_out"
+    py = [sys.executable, "-m", "tqa.cli"]
+    res = {}
+    secs, rc, tb = _interrupt(
+        [*py, "metrics", str(d), "--out", str(out), "--workers", "2", "--quiet", "--no-plot"],
+        out / ".cache" / "*.json",
+    )
     rows = pd.read_csv(out / "metrics.csv") if (out / "metrics.csv").is_file() else None
-    return {
-        "command": "tqa metrics <12 links> --workers 2",
-        "seconds_signal_to_exit": round(t_exit, 2),
-        "exit_status": proc.returncode,
-        "traceback": "Traceback" in stderr.decode(errors="replace"),
-        "rows_written": None if rows is None else int(len(rows)),
+    res["metrics"] = {
+        "command": f"tqa metrics <{len(src)} links> --workers 2",
+        "seconds_signal_to_exit": round(secs, 2),
+        "exit_status": rc,
+        "traceback": tb,
         "rows_done": None if rows is None else int((rows["status"] == "ok").sum()),
         "rows_interrupted": None if rows is None else int((rows["status"] == "interrupted").sum()),
-        "target_met": bool(t_exit <= 5 and proc.returncode == 130),
     }
+    cache, summary = tmp / "extract_cache", tmp / "extract_summary.json"
+    secs, rc, tb = _interrupt(
+        [
+            *py,
+            "extract",
+            "--root",
+            str(tmp / "ds"),
+            "--cache",
+            str(cache),
+            "--workers",
+            "2",
+            "--summary",
+            str(summary),
+            "--no-progress",
+        ],
+        cache / "*.npz",
+    )
+    counts = json.loads(summary.read_text())["counts"] if summary.is_file() else None
+    res["extract"] = {
+        "command": f"tqa extract <{len(src)} links> --workers 2",
+        "seconds_signal_to_exit": round(secs, 2),
+        "exit_status": rc,
+        "traceback": tb,
+        "counts": counts,
+    }
+    for r in res.values():
+        r["target_met"] = bool(r["seconds_signal_to_exit"] <= 5 and r["exit_status"] == 130)
+    return res
 
 
 def markdown(res: dict) -> str:
@@ -431,17 +459,24 @@ def markdown(res: dict) -> str:
             f"(target <= 0.05: {'met' if w['target_met'] else '**not met**'}); "
             f"values: {w['audio_quality']}"
         )
-    c = res["ctrl_c"]
     L += [
         "",
         "## Ctrl-C",
         "",
-        f"`{c['command']}`, SIGINT to the process group after the first finished video: exit "
-        f"{c['exit_status']} after {c['seconds_signal_to_exit']:.2f} s, traceback: "
-        f"{'yes' if c['traceback'] else 'no'}, rows written {c['rows_written']} "
-        f"({c['rows_done']} done, {c['rows_interrupted']} interrupted); target (<= 5 s, exit 130): "
-        f"{'met' if c['target_met'] else '**not met**'}.",
+        "SIGINT to the process group once the first video is done (workers 2):",
+        "",
+        "| command | seconds to exit | exit status | traceback | rows / counts | <= 5 s, 130 |",
+        "|---|---|---|---|---|---|",
     ]
+    for r in res["ctrl_c"].values():
+        got = (
+            r.get("counts") or f"{r.get('rows_done')} done, {r.get('rows_interrupted')} interrupted"
+        )
+        L.append(
+            f"| `{r['command']}` | {r['seconds_signal_to_exit']:.2f} | {r['exit_status']} | "
+            f"{'yes' if r['traceback'] else 'no'} | {got} | "
+            f"{'met' if r['target_met'] else '**not met**'} |"
+        )
     return "\n".join(L) + "\n"
 
 
@@ -475,17 +510,7 @@ def main() -> int:
         "sync_6s_grid": sync_grid,
         "quality": quality,
         "swap": swap,
-        "ctrl_c": ctrl
-        or {
-            "command": "skipped",
-            "seconds_signal_to_exit": float("nan"),
-            "exit_status": None,
-            "traceback": False,
-            "rows_written": None,
-            "rows_done": None,
-            "rows_interrupted": None,
-            "target_met": False,
-        },
+        "ctrl_c": ctrl,
     }
     write_json(ROOT / "reports" / "real_clips.json", res)
     write_text(ROOT / "reports" / "real_clips.md", markdown(res))
