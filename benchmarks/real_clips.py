@@ -219,7 +219,7 @@ def swap_bench(clips: Path, decoded, bundle: Path | None, tmp: Path) -> dict:
     clips_v = [load_clip(v) for v in videos]
     n = min(int(c.meta["n_valid"]) for c in clips_v)  # one length: the same audio everywhere
     audio = decoded[0][1].audio[: 150 * HOP].copy()
-    ext = DnsmosAudio({})
+    ext = DnsmosAudio({"dnsmos_p835": True})  # every column, P.835 included
     feats = []
     for c in clips_v:
         c.meta["valid_frames"] = np.arange(c.n_frames) < n
@@ -231,7 +231,7 @@ def swap_bench(clips: Path, decoded, bundle: Path | None, tmp: Path) -> dict:
         "seconds": n / FPS,
         "videos": [f"{v.parent.name}/{v.name}" for v in videos],
         "dnsmos_std_over_videos": dict(
-            zip(["sig", "bak", "ovrl", "p808"], np.nanstd(feats, axis=0).round(4).tolist())
+            zip(ext.columns, np.nanstd(feats, axis=0).round(4).tolist())
         ),
     }
     if bundle is None:
