@@ -8,8 +8,9 @@ Mittal, Moorthy & Bovik, IEEE TIP 2012, via the ``brisque`` package):
 * ``visual__brisque_frame``: the whole frame downscaled (area) to a long side of
   ``features.brisque_frame_px`` (160) px.
 
-Scored on every ``features.brisque_every``-th frame (25: one per second, 6 per clip) and held
-until the next sample (zero-order hold): ~0.09 s per clip. Scores depend on the size scored,
+Scored on every ``features.brisque_every``-th frame (default 50: one per 2 s, 3 per 6 s clip)
+and held until the next sample (zero-order hold): ~0.1 core-s per clip (25 costs about twice
+that, which takes CPU extraction under 1.5 videos/s on 2 cores; docs/real-videos.md). Scores depend on the size scored,
 so both sizes are fixed; values compare within one configuration only.
 """
 
@@ -43,7 +44,7 @@ class BrisqueVisual(Extractor):
     def _settings(self) -> tuple[int, int, int]:
         p = self.params
         return (
-            int(p.get("brisque_every", 25)),
+            int(p.get("brisque_every", 50)),
             int(p.get("brisque_face_px", 96)),
             int(p.get("brisque_frame_px", 160)),
         )
