@@ -65,7 +65,7 @@ def test_brisque_frames_hold_and_face_nan() -> None:
     assert np.isfinite(out[:, 1]).all()
     # zero-order hold: frames 0-24 share frame 0's full-frame score, which is the library's
     assert np.all(out[:25, 1] == out[0, 1]) and out[0, 1] == pytest.approx(brisque_score(frames[0]))
-    ext = BrisqueVisual({})
+    ext = BrisqueVisual({"brisque_every": 25})
     clip = Clip("v", "v.mp4", frames, np.zeros(60 * 640, np.float32))
     got = ext.extract(clip, {"face_box": boxes.astype(np.float32)})
     np.testing.assert_allclose(got[:, 1], out[:, 1].astype(np.float32), rtol=1e-6)
