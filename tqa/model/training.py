@@ -37,7 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import atomic_path, write_csv, write_json
-from tqa.core.params import params_hash
+from tqa.core.params import params_hash, without_runtime
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.losses import masked_task_losses
 from tqa.model.preprocess import Preprocessor
@@ -226,6 +226,37 @@ def _fit_preprocessor(
 # --------------------------------------------------------------------------------- fit
 
 
+#: Columns of a fit's history that measure the machine, not the fit (left out of saved files).
+TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
+
+
+def saved_history(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` without timing columns: what is written, so reruns give identical files."""
+    return history.drop(columns=[c for c in TIMING_COLUMNS if c in history.columns])
+
+
+def fit_params_hash(params: dict, strategy: str) -> str:
+    """Hash of the params one fit of ``strategy`` reads (seed, preprocess, model, train and
+    that strategy's own ``weighting`` sub-section; runtime knobs left out), so that editing
+    another strategy's params leaves this fit's checkpoint byte-identical."""
+    computed = without_runtime(params)
+    weighting = computed.get("weighting") or {}
+    own = weighting.get(strategy) if isinstance(weighting, dict) else None
+    shared = (
+        {k: v for k, v in weighting.items() if k != "strategies" and not isinstance(v, dict)}
+        if isinstance(weighting, dict)
+        else weighting
+    )
+    return params_hash(
+        {
+            "seed": computed.get("seed"),
+            **{k: computed.get(k) for k in ("preprocess", "model", "train")},
+            "weighting": own if isinstance(own, dict) else shared,
+            "strategy": strategy,
+        }
+    )
+
+
 def fit(
     features: FeatureSet,
     labels: np.ndarray,
@@ -343,7 +374,7 @@ def _fit(
         "strategy": strategy,
         "seed": seed,
         "tasks": list(TASKS),
-        "params_hash": params_hash(params),
+        "params_hash": fit_params_hash(params, strategy),
     }
 
     train_rows = torch.as_tensor(train_idx, device=device)
@@ -426,7 +457,7 @@ def _fit(
         else:
             bad_epochs += 1
         if out_dir is not None:
-            write_csv(out_dir / "history.csv", pd.DataFrame(history))
+            write_csv(out_dir / "history.csv", saved_history(pd.DataFrame(history)))
         bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
         if bad_epochs >= patience:
             log.info("early stop at epoch %d (best %d, loss %.4f)", epoch, best_epoch, best_loss)
@@ -452,8 +483,7 @@ def _fit(
             "strategy": strategy,
             "seed": seed,
             "best_epoch": best_epoch,
-            "seconds": result.seconds,
-        }
+        }  # no timings in tracked outputs: an unchanged fit rewrites identical bytes
         for name, rows in (("val", val_idx), ("test", test_idx)):
             loss, per_task = _evaluate(
                 model,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tqa.core.atomic import atomic_path, write_json
-from tqa.core.params import params_hash
+from tqa.core.params import params_hash, runtime_keys, without_runtime
 from tqa.core.schema import MODALITIES, TASKS, FeatureSet
 from tqa.core.version import __version__
 
@@ -44,16 +44,10 @@ WEIGHTS = "model.pt"
 PREPROCESSOR = "preprocess.joblib"
 #: params.yaml sections a bundle snapshots (what is needed to rebuild features + model).
 SNAPSHOT_SECTIONS: tuple[str, ...] = ("features", "preprocess", "model")
-#: features.* keys that describe the machine, not the features: taken from the scoring
-#: machine's params (local weight paths, device, parallelism, cache location).
-RUNTIME_FEATURE_KEYS: tuple[str, ...] = (
-    "weights",
-    "device",
-    "batch_frames",
-    "workers",
-    "engine",
-    "cache_dir",
-)
+#: features.* keys that say where the scoring machine keeps its cache; with the machine knobs
+#: (``runtime_keys("features")``: weight files, device, workers, ...) taken from the scoring
+#: machine's params, not the bundle's.
+LOCAL_FEATURE_KEYS: tuple[str, ...] = ("cache_dir",)
 #: Description fields reported first; every other field of ``describe()`` (extractor options
 #: such as ``face_crop``, ``normalized`` or ``random_init``) must match too.
 CHECKED_FIELDS: tuple[str, ...] = ("name", "version", "dim")
@@ -98,9 +92,9 @@ class Bundle:
 
     def feature_params(self, runtime: dict | None = None) -> dict:
         """Whole-params dict for ``FeatureExtractor``: the bundle's features section, with
-        machine-specific keys (RUNTIME_FEATURE_KEYS) taken from ``runtime`` params."""
+        machine-specific keys (runtime knobs, LOCAL_FEATURE_KEYS) taken from ``runtime`` params."""
         feats = json.loads(json.dumps(self.params["features"]))
-        for k in RUNTIME_FEATURE_KEYS:
+        for k in sorted(runtime_keys("features", runtime) | set(LOCAL_FEATURE_KEYS)):
             if runtime and k in (runtime.get("features") or {}):
                 feats[k] = runtime["features"][k]
         out = {k: json.loads(json.dumps(v)) for k, v in self.params.items()}
@@ -264,7 +258,8 @@ def save_bundle(
         )
     if "sync" in descs:  # the sync triple always enters the preprocessor
         used.append("sync")
-    snapshot = {k: params[k] for k in SNAPSHOT_SECTIONS if k in params}
+    computed = without_runtime(params)  # machine knobs would make identical bundles differ
+    snapshot = {k: computed[k] for k in SNAPSHOT_SECTIONS if k in computed}
     manifest = {
         "format": BUNDLE_FORMAT,
         "tqa_version": __version__,
@@ -273,7 +268,7 @@ def save_bundle(
         "model_params": model_params,
         "extractors": {m: descs[m] for m in used},
         "feature_config_hash": config_hash,
-        "features_params_hash": params_hash(params.get("features", {})),
+        "features_params_hash": params_hash(computed.get("features", {})),
         "params": snapshot,
         "strategy": getattr(fit_result, "strategy", None),
         "seed": getattr(fit_result, "seed", None),

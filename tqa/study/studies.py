@@ -29,7 +29,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv, write_json
-from tqa.core.params import merged, params_hash, resolve
+from tqa.core.params import merged, params_hash, resolve, without_runtime
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.training import fit
 from tqa.study.baselines import run_baselines
@@ -61,9 +61,9 @@ _RUN_SECTIONS: tuple[str, ...] = (
     "train",
     "byo",
 )
-#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs);
-#: ``device`` and ``num_threads`` only change where and how fast it runs.
-_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir", "device", "num_threads"})
+#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs); the
+#: machine knobs (device, threads, workers, ...) are the params' runtime section, left out too.
+_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir"})
 
 FitFn = Callable[..., Any]
 
@@ -143,7 +143,8 @@ def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
     The configuration's display name is not part of it: two studies asking for the same
     effective params, strategy and seed share one run.
     """
-    secs = {s: params.get(s) for s in _RUN_SECTIONS}
+    computed = without_runtime(params)
+    secs = {s: computed.get(s) for s in _RUN_SECTIONS}
     if isinstance(secs.get("train"), dict):
         secs["train"] = {k: v for k, v in secs["train"].items() if k not in _RUN_IGNORED_TRAIN_KEYS}
     secs["weighting"] = strategy_section(params.get("weighting"), strategy)
