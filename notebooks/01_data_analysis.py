@@ -28,9 +28,13 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+_check(globals(), _declared, paths=["params_path"], where="01_data_analysis")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -49,10 +53,12 @@ from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
 from tqa.data.splits import read_split, summarize_split
 
+from tqa.study.notebook import output_dir
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 dp = params["data"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 LABEL_PROV = provenance(params, {"features": "none (labels only)"})
 print(LABEL_PROV)
 

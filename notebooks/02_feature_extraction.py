@@ -26,10 +26,14 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 extract_if_missing = False
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+_check(globals(), _declared, paths=["params_path"], where="02_feature_extraction")
+
 import logging
 from pathlib import Path
 
@@ -46,9 +50,11 @@ from tqa.features.extractors.sync_correlation import offset_agreement
 from tqa.core.params import load_params, resolve
 from tqa.study.reporting import provenance, save_figure, save_table
 
+from tqa.study.notebook import output_dir
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 root = resolve(params["data"]["root"])
 cache_dir = resolve(params["features"]["cache_dir"])
 videos = list_videos(root, params)

@@ -25,10 +25,14 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 toy_data = False
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+_check(globals(), _declared, paths=["params_path"], where="03_pca")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -42,9 +46,11 @@ from tqa.core.schema import MODALITIES, TASKS
 from tqa.model.training import planted_signal_data
 from tqa.study.inputs import load_training_data
 
+from tqa.study.notebook import output_dir
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 if toy_data:
     features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
     PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."

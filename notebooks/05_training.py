@@ -26,12 +26,19 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 toy_data = False
 strategy = "fixed"
-models_dir = None
+models_dir = None  # None: scratch/models; the DVC stage passes models (train.out_dir)
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+from tqa.model.weighting import available as _weightings
+_check(globals(), _declared, choices={"strategy": _weightings()}, paths=["params_path"], where="05_training")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -45,9 +52,13 @@ from tqa.core.schema import MODALITIES, TASKS
 from tqa.model.training import planted_signal_data
 from tqa.study.inputs import load_training_data
 
+from tqa.study.notebook import output_dir
+from tqa.study import studies
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 if toy_data:
     features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
     PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
@@ -61,7 +72,7 @@ print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(sp
 # %%
 from tqa.study.runs import run_strategy
 
-results = run_strategy(features, labels, split, params, strategy, models_dir=models_dir,
+results = run_strategy(features, labels, split, params, strategy, models_dir=output_dir(models_dir, "models"),
                        reports_dir=REPORTS / "training", progress=True)
 rows = []
 for r in results:

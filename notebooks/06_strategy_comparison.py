@@ -32,9 +32,16 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+metrics_dir = None  # headline metrics, one JSON per task (None: <reports_dir>/metrics)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+_check(globals(), _declared, paths=["params_path"], where="06_strategy_comparison")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -49,10 +56,13 @@ from tqa.core.params import load_params, resolve
 from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
 
+from tqa.study.notebook import output_dir
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 inputs = load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
@@ -118,7 +128,13 @@ agr
 # %%
 from tqa.core.atomic import write_json
 
+from tqa.core.atomic import rounded
+
+# Every number of the comparison (all strategies, baselines, metrics): a report, not a DVC metric.
 payload = evaluation.metrics_json_payload(params, summary, base_rows, main,
                                           len(params["train"]["seeds"]), ev["json_metrics"])
-write_json(REPORTS / "metrics.json", payload)
-payload["main_model"]["tasks"]["overall"]
+write_json(REPORTS / "tables" / "strategy_metrics.json", rounded(payload))
+# The DVC headline: one short file per task (`dvc metrics show` prints one row each).
+headline = evaluation.headline_metrics(summary, base_rows, main, full)
+evaluation.write_headline_metrics(headline, resolve(metrics_dir) if metrics_dir else REPORTS / "metrics")
+pd.DataFrame(headline).T

@@ -31,9 +31,15 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+_check(globals(), _declared, paths=["params_path"], where="08_error_analysis")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -48,10 +54,13 @@ from tqa.core.params import load_params, resolve
 from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
 
+from tqa.study.notebook import output_dir
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 inputs = load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split

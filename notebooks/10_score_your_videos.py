@@ -35,9 +35,13 @@ videos = None        # list of files/folders; None = the first `n_videos` videos
 n_videos = 4
 model_dir = None     # bundle directory; None = score.bundle_dir
 workers = None       # extraction processes; None = features.workers
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+_check(globals(), _declared, paths=["params_path"], where="10_score_your_videos")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -52,9 +56,11 @@ from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
 from tqa.serve.scoring import find_videos
 
+from tqa.study.notebook import output_dir
+
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 bundle = load_bundle(resolve(model_dir or params["score"]["bundle_dir"]))
 PROV = provenance(params, {m: d["name"] for m, d in bundle.extractors.items()})
 display(Markdown(f"**Bundle** `{bundle.path}` — strategy {bundle.manifest.get('strategy')}, "
