@@ -31,26 +31,26 @@ extract_if_missing = False
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
 _check(globals(), _declared, paths=["params_path"], where="02_feature_extraction")
 
 import logging
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from tqa.study.analysis import extractor_names
+from tqa.core.params import load_params, resolve
 from tqa.features import cache as fcache
 from tqa.features.extract import list_videos
-from tqa.features.pipeline import FeatureExtractor
 from tqa.features.extractors.sync_correlation import offset_agreement
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-
+from tqa.features.pipeline import FeatureExtractor
+from tqa.study.analysis import extractor_names
 from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)

@@ -35,8 +35,10 @@ reuse_results = None  # finished runs to reuse read-only (None: every folder of 
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
 from tqa.model.weighting import available as _weightings
+from tqa.study.notebook import check_notebook_globals as _check
+
 _check(globals(), _declared, choices={"strategy": _weightings()}, paths=["params_path"], where="05_training")
 
 import logging
@@ -44,16 +46,14 @@ import logging
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import MODALITIES, TASKS
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS
 from tqa.model.training import planted_signal_data
-from tqa.study.inputs import load_training_data
-
-from tqa.study.notebook import output_dir
 from tqa.study import studies
+from tqa.study.inputs import load_training_data
+from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)

@@ -39,24 +39,22 @@ metrics_dir = None  # headline metrics, one JSON per task (None: <reports_dir>/m
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
 _check(globals(), _declared, paths=["params_path"], where="06_strategy_comparison")
 
 import logging
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from tqa.core.params import load_params, resolve
 from tqa.study import evaluation, plots, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
-
 from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
@@ -126,9 +124,7 @@ save_figure(fig, "bland_altman", f"Bland-Altman plots of the main model ({main})
 agr
 
 # %%
-from tqa.core.atomic import write_json
-
-from tqa.core.atomic import rounded
+from tqa.core.atomic import rounded, write_json
 
 # Every number of the comparison (all strategies, baselines, metrics): a report, not a DVC metric.
 payload = evaluation.metrics_json_payload(params, summary, base_rows, main,

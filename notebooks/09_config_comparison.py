@@ -36,24 +36,22 @@ reuse_results = None  # finished runs to reuse read-only (None: every folder of 
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
 _check(globals(), _declared, paths=["params_path"], where="09_config_comparison")
 
 import logging
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from tqa.study import evaluation, plots, studies
+from tqa.core.params import load_params
+from tqa.study import studies
 from tqa.study.inputs import load_inputs
-from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
-
 from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)

@@ -39,7 +39,9 @@ reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-from tqa.study.notebook import check_notebook_globals as _check  # bad parameters: fail before any work
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
 _check(globals(), _declared, paths=["params_path"], where="10_score_your_videos")
 
 import logging
@@ -50,13 +52,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import tqa
-from tqa.serve.bundle import load_bundle
 from tqa.core.params import display_path, load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
+from tqa.serve.bundle import load_bundle
 from tqa.serve.scoring import find_videos
-
 from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)

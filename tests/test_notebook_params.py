@@ -53,8 +53,9 @@ def test_every_notebook_checks_parameters_first_and_defaults_to_scratch(path: Pa
     first = code[0].source
     assert "params_path = None" in first and "_declared = set(globals())" in first
     assert "reports_dir = None" in first
-    assert code[1].source.lstrip().startswith("from tqa.study.notebook import check_notebook")
-    assert "_check(globals(), _declared" in code[1].source.split("import logging")[0]
+    head = code[1].source.split("\nimport ")[0]  # before the notebook's own imports
+    assert "import check_notebook_globals as _check" in head
+    assert "_check(globals(), _declared" in head
     assert '"params.yaml"' not in "".join(c.source for c in code)  # never relative to the cwd
     assert set(N.parameter_names(nb)) >= {"params_path", "overrides", "reports_dir"}
 

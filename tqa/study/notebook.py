@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -34,7 +35,7 @@ import nbformat
 import papermill
 import yaml
 
-from tqa.core.params import resolve
+from tqa.core.params import display_path, resolve
 
 #: Folder (under the repository root) of manual, non-DVC notebook outputs; git- and dvc-ignored.
 SCRATCH = "scratch"
@@ -157,7 +158,36 @@ def run_notebook(
             cwd=str(cwd or source.parent),
             progress_bar=False,
         )
+    nb_out = nbformat.read(output, as_version=4)
+    strip_volatile(nb_out, source=display_path(source), output=display_path(output))
+    nbformat.write(nb_out, output)
     return output
+
+
+#: A progress bar's text (tqdm): elapsed times and rates differ between identical runs.
+_PROGRESS = re.compile(r"\r|\d+it/s|s/it\]|\[\d\d:\d\d<")
+
+
+def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbformat.NotebookNode:
+    """Drop what differs between two identical runs (in place): execution timestamps and
+    durations, papermill's temporary input path, progress-bar output. So an unchanged
+    stage rewrites the executed notebook byte for byte."""
+    pm = nb.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
+        pm.pop(key, None)
+    pm.update({"input_path": source, "output_path": output})
+    for cell in nb.cells:
+        meta = cell.get("metadata", {})
+        meta.pop("execution", None)
+        for key in ("start_time", "end_time", "duration"):
+            meta.get("papermill", {}).pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = [
+                o
+                for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and _PROGRESS.search(o.get("text", "")))
+            ]
+    return nb
 
 
 def main(argv: list[str] | None = None) -> int:
