@@ -39,7 +39,6 @@ _check(globals(), _declared, paths=["params_path"], where="02_feature_extraction
 import logging
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -48,6 +47,7 @@ from tqa.features import cache as fcache
 from tqa.features.extract import list_videos
 from tqa.features.extractors.sync_correlation import offset_agreement
 from tqa.features.pipeline import FeatureExtractor
+from tqa.study import plots
 from tqa.study.analysis import extractor_names
 from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
@@ -135,14 +135,10 @@ if deg_path.exists():
     save_table(tab, "sync_offset_agreement",
                f"Weight-free sync offset ({params['features']['sync']}) vs injected av_offset_frames. {PROV}", REPORTS)
     display(tab)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(both))
-    ax.scatter(both["av_offset_frames"] + jitter, both["offset"], s=12, alpha=0.6, c=both["confidence"], cmap="viridis")
-    lim = params["features"]["sync_max_offset"]
-    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
-    ax.set_xlabel("injected offset (frames, + = audio delayed)")
-    ax.set_ylabel("estimated offset (frames)")
-    save_figure(fig, "sync_offset_vs_injected", f"Estimated vs injected audio-video offset, colour = confidence. {PROV}", REPORTS)
+    fig = plots.offset_agreement(both["av_offset_frames"], both["offset"], both["confidence"],
+                                 params["features"]["sync_max_offset"])
+    save_figure(fig, "sync_offset_vs_injected", f"Estimated vs injected audio-video offset: disc area = number of videos at that pair, "
+                f"colour = mean sync confidence (colourbar). {PROV}", REPORTS)
     plt.show()
 else:
     display(Markdown(f"No `{deg_path}`: injected offsets are only known for the synthetic sample corpus."))

@@ -78,7 +78,7 @@ rows = []
 for r in results:
     h = r.history
     rows.append({"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(h),
-                 "best_val_loss": float(h["val_loss"].min()), "fit_seconds": round(r.seconds, 1),
+                 "best_val_loss": float(h["val_loss"].min()),
                  **{f"val_{t}": float(h.loc[h["epoch"] == r.best_epoch, f"val_loss_{t}"].iloc[0]) for t in TASKS}})
 table = pd.DataFrame(rows)
 save_table(table, f"training_{strategy}", f"Strategy {strategy}: best epoch and validation masked MSE per task, per seed. {PROV}", REPORTS)
@@ -86,11 +86,11 @@ table
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for r in results:
+for i, r in enumerate(results):  # one colour per seed: its train (solid) and val (dashed) curves
     h = r.history
-    axes[0].plot(h["epoch"], h["train_loss"], label=f"train seed {r.seed}")
-    axes[0].plot(h["epoch"], h["val_loss"], ls="--", label=f"val seed {r.seed}")
-    axes[0].axvline(r.best_epoch, color="grey", lw=0.5)
+    axes[0].plot(h["epoch"], h["train_loss"], color=f"C{i}", label=f"train seed {r.seed}")
+    axes[0].plot(h["epoch"], h["val_loss"], color=f"C{i}", ls="--", label=f"val seed {r.seed}")
+    axes[0].axvline(r.best_epoch, color=f"C{i}", lw=0.5, alpha=0.6)
 axes[0].set_xlabel("epoch"); axes[0].set_ylabel("masked MSE (mean over tasks)"); axes[0].legend(fontsize=7)
 axes[0].set_title(f"{strategy}: learning curves")
 h = results[0].history
@@ -100,5 +100,5 @@ axes[1].set_xlabel("epoch"); axes[1].set_ylabel("task weight (end of epoch)"); a
 axes[1].set_title(f"{strategy}: task weights, seed {results[0].seed}")
 save_figure(fig, f"learning_curves_{strategy}",
             f"Train (solid) and validation (dashed) masked MSE per epoch and task weights, strategy {strategy}, "
-            f"seeds {[r.seed for r in results]}; grey lines = best epochs. {PROV}", REPORTS)
+            f"seeds {[r.seed for r in results]} (one colour per seed); thin lines = best epochs. {PROV}", REPORTS)
 plt.show()

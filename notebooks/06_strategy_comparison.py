@@ -67,11 +67,13 @@ fs, labels, split = inputs.features, inputs.labels, inputs.split
 print(PROV)
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 rows = studies.strategy_comparison(fs, labels, split, params)
 summary = studies.summarize(rows, sorted(set(ev["table_metrics"]) | set(ev["json_metrics"])))
-save_table(rows.drop(columns=["run_key"]), "strategy_runs",
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "strategy_runs",
            f"Weighting strategies: test metrics per run (strategy x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"strategy_comparison_{metric}",
@@ -94,12 +96,12 @@ studies.model_vs_baselines(summary, base_rows, "pearson", main, chapter=ev.get("
 
 # %%
 ref = {r["task"]: r["pearson"] for _, r in base_rows[base_rows["config"] == "ridge"].iterrows()}
-fig = plots.bar_with_error(summary, "pearson", reference=ref)
+fig = plots.bar_with_error(summary, "pearson", reference=ref, apart=FLAT)
 fig.axes[0].set_title("Test Pearson per weighting strategy (black: ridge baseline)")
 save_figure(fig, "strategy_comparison_pearson",
             f"Test Pearson per task for each weighting strategy, mean ± std over seeds; black ticks: ridge "
             f"baseline. {PROV}", REPORTS)
-fig = plots.bar_with_error(summary, "rmse")
+fig = plots.bar_with_error(summary, "rmse", apart=FLAT)
 fig.axes[0].set_title("Test RMSE per weighting strategy")
 save_figure(fig, "strategy_comparison_rmse",
             f"Test RMSE per task for each weighting strategy, mean ± std over seeds. {PROV}", REPORTS)

@@ -46,7 +46,7 @@ import pandas as pd
 from IPython.display import display
 
 from tqa.core.params import load_params
-from tqa.study import plots, studies
+from tqa.study import evaluation, plots, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
@@ -62,11 +62,13 @@ fs, labels, split = inputs.features, inputs.labels, inputs.split
 print(PROV)
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 rows = studies.ablations(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key"]), "ablation_runs",
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "ablation_runs",
            f"Ablations: test metrics per run (config x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     t = studies.mean_std_table(summary, metric)
@@ -82,7 +84,7 @@ save_table(delta, "ablation_delta_pearson",
 delta
 
 # %%
-fig = plots.bar_with_error(summary, "pearson")
+fig = plots.bar_with_error(summary, "pearson", apart=FLAT)
 fig.axes[0].set_title("Ablations: test Pearson (mean ± std over seeds)")
 save_figure(fig, "ablation_pearson",
             f"Ablations: test Pearson per task, full model vs each variant, mean ± std over seeds. {PROV}", REPORTS)

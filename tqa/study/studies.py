@@ -314,9 +314,8 @@ def run_one(
                 f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
             )
         history = getattr(result, "history", None)
-        info = {
+        info = {  # no timings: the run cache is a DVC output, identical for an identical fit
             "epochs": int(len(history)) if history is not None else -1,
-            "fit_seconds": round(seconds, 2),
             "strategy": strategy,
             "seed": int(seed),
             "overrides": overrides,
@@ -341,7 +340,6 @@ def run_one(
         seed=int(seed),
     )
     rows["epochs"] = info.get("epochs", -1)
-    rows["fit_seconds"] = info.get("fit_seconds", np.nan)
     rows["run_key"] = key
     store.append(rows)
     return rows, pred, trained
@@ -394,9 +392,6 @@ def record_fit(
     history = getattr(result, "history", None)
     info = {
         "epochs": int(len(history)) if history is not None else -1,
-        "fit_seconds": round(
-            float(seconds if seconds is not None else getattr(result, "seconds", np.nan)), 2
-        ),
         "strategy": result.strategy,
         "seed": int(result.seed),
         "overrides": {},
