@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup repro test test-all bench notebooks clean-env lock
+.PHONY: setup repro exp params-style test test-all bench notebooks clean-env lock
 
 setup: $(STAMP)
 
@@ -20,6 +20,16 @@ $(STAMP): pyproject.toml requirements.lock
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+## One experiment, e.g. make exp ARGS="-S train.epochs=5" (= dvc exp run; see docs/workflow.md).
+exp: setup
+	$(BIN)/dvc exp run $(ARGS)
+
+## Re-write params.yaml in the YAML style `dvc exp run -S` writes (after editing it by hand),
+## so that an experiment changes only the values it sets.
+params-style: setup
+	$(BIN)/python -c 'import yaml; from dvc.utils.hydra import apply_overrides; \
+	seed = yaml.safe_load(open("params.yaml"))["seed"]; apply_overrides("params.yaml", [f"seed={seed}"])'
+
 ## Default test run: fast tests plus one end-to-end smoke test on a tiny corpus.
 test: setup
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
@@ -32,9 +42,9 @@ test-all: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
-## Regenerate notebooks/*.ipynb from their generator scripts (notebooks/_make_*.py).
+## Re-pair notebooks/*.ipynb with their reviewed py:percent sources (jupytext).
 notebooks: setup
-	cd notebooks && for f in _make_*.py; do ../$(BIN)/python $$f || exit 1; done
+	$(BIN)/jupytext --sync notebooks/[0-9]*.py
 
 ## Refresh requirements.lock from the current environment.
 lock: setup

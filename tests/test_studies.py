@@ -403,7 +403,7 @@ def test_study_notebooks_run_with_papermill(tmp_path):
                     for v in metrics["baselines"].values()
                     if v.get(task, {}).get("pearson") is not None
                 ),
-                abs=1e-3,
+                abs=0.006,  # headline values are rounded to 2 decimals
             )
     from tqa.core.params import load_params
     from tqa.study.evaluation import write_reports_index
