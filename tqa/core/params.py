@@ -50,13 +50,16 @@ def apply_runtime(params: dict) -> dict:
     """Copy ``runtime.<section>.<key>`` onto ``params[section][key]`` (in place; returned).
 
     The one compatibility read of the runtime knobs: readers keep using the section they
-    configure (``features.workers``, ``train.device``, ``score.cache_dir``, ...).
+    configure (``features.workers``, ``train.device``, ``score.cache_dir``, ...). A key the
+    section already holds wins (a params dict saved after :func:`load_params` and edited
+    there, as tests do, keeps its edits).
     """
     for section, knobs in (params.get(RUNTIME) or {}).items():
         if isinstance(knobs, dict):
             target = params.setdefault(section, {})
             if isinstance(target, dict):
-                target.update(copy.deepcopy(knobs))
+                for key, value in knobs.items():
+                    target.setdefault(key, copy.deepcopy(value))
     return params
 
 
