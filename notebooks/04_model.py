@@ -60,8 +60,6 @@ print(PROV)
 print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))
 
 # %%
-import time
-
 import torch
 
 from tqa.model.preprocess import Preprocessor
@@ -95,10 +93,9 @@ rows = []
 for name, over in variants.items():
     m = build_model(dims, {**params["model"], **over}).eval()
     with torch.no_grad():
-        t = time.perf_counter(); y = m(batch, sync); dt = time.perf_counter() - t
+        y = m(batch, sync)
     rows.append({"variant": name, "parameters": sum(p.numel() for p in m.parameters()),
-                 "modalities": ",".join(m.modalities), "output_shape": str(tuple(y.shape)),
-                 "forward_ms_batch": round(1000 * dt, 2)})
+                 "modalities": ",".join(m.modalities), "output_shape": str(tuple(y.shape))})
 switches = pd.DataFrame(rows)
 save_table(switches, "model_switches", f"Ablation switches: parameters and one untrained forward pass on a batch of {b}. {PROV}", REPORTS)
 switches

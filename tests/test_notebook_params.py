@@ -100,3 +100,21 @@ def test_plain_papermill_fails_in_the_first_cell(tmp_path: Path, params, message
     # parameters cell, injected cell, then the check cell fails: nothing after it ran
     assert failed and all(not c.get("execution_count") for c in code[failed[0] + 1 :])
     assert "NotebookParameterError" in json.dumps(code[failed[0]]["outputs"])
+
+
+def test_a_notebook_runs_top_to_bottom_from_the_notebooks_folder(tmp_path: Path) -> None:
+    """JupyterLab's kernel cwd is notebooks/: params.yaml is still found (params_path None),
+    and a manual run writes only where it is told (here a temporary reports folder)."""
+    pm = Path(sys.executable).parent / "papermill"
+    if not pm.exists():
+        pytest.skip("papermill not installed beside this interpreter")
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [str(pm), "-k", "python3", "04_model.ipynb", str(tmp_path / "out.ipynb"),
+         "-p", "toy_data", "True", "-p", "reports_dir", str(reports)],
+        cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = (reports / "tables" / "model_parameters.csv").read_text()
+    assert "total" in table
+    assert not (ROOT / "notebooks" / "reports").exists()  # nothing relative to the cwd
