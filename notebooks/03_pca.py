@@ -27,6 +27,7 @@ params_path = None  # None = the repository params.yaml, from any working direct
 overrides = {}
 reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 toy_data = False
+preprocess_dir = None  # None: scratch/models/preprocess; the DVC stage passes preprocess.out_dir
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
@@ -41,7 +42,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from tqa.core.params import load_params, resolve
+from tqa.core.params import load_params
 from tqa.model.training import planted_signal_data
 from tqa.study.inputs import load_training_data
 from tqa.study.notebook import output_dir
@@ -90,7 +91,7 @@ if curves:
 plt.show()
 
 # %%
-out = resolve(params["preprocess"]["out_dir"]) if not toy_data else REPORTS / "preprocess_toy"
+out = output_dir(preprocess_dir, "models/preprocess") if not toy_data else REPORTS / "preprocess_toy"
 prep.save(out / "preprocess.joblib")
 write_json(out / "summary.json", {"input_dims": prep.input_dims, "output_dims": prep.output_dims,
                                   "reduction_rate": rate, "n_train": len(train_ids), "provenance": PROV})
