@@ -99,12 +99,13 @@ ref = {r["task"]: r["pearson"] for _, r in base_rows[base_rows["config"] == "rid
 fig = plots.bar_with_error(summary, "pearson", reference=ref, apart=FLAT)
 fig.axes[0].set_title("Test Pearson per weighting strategy (black: ridge baseline)")
 save_figure(fig, "strategy_comparison_pearson",
-            f"Test Pearson per task for each weighting strategy, mean ± std over seeds; black ticks: ridge "
+            f"Test Pearson per task for each weighting strategy, mean ± std over seeds (none for one seed); "
+            f"near-constant tasks hatched, right; black ticks: ridge "
             f"baseline. {PROV}", REPORTS)
 fig = plots.bar_with_error(summary, "rmse", apart=FLAT)
 fig.axes[0].set_title("Test RMSE per weighting strategy")
 save_figure(fig, "strategy_comparison_rmse",
-            f"Test RMSE per task for each weighting strategy, mean ± std over seeds. {PROV}", REPORTS)
+            f"Test RMSE per task for each weighting strategy, mean ± std over seeds (none for one seed). {PROV}", REPORTS)
 
 # %% [markdown]
 # ## Main model: test metrics with bootstrap CIs, and agreement with the ratings

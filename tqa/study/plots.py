@@ -178,7 +178,9 @@ def offset_agreement(
         g["inj"], g["est"], s=20 + 12 * g["size"], c=g["mean"], cmap="viridis", alpha=0.8
     )
     for r in g[g["size"] >= 5].itertuples():
-        ax.annotate(str(r.size), (r.inj, r.est), ha="center", va="center", fontsize=9)
+        ax.annotate(
+            str(r.size), (r.inj, r.est), xytext=(9, 9), textcoords="offset points", fontsize=9
+        )
     ax.plot([-limit, limit], [-limit, limit], "k--", lw=0.8)
     fig.colorbar(sc, ax=ax, label="mean sync confidence")
     ax.set(
@@ -215,7 +217,8 @@ def degradation_heatmap(
             p = pv.iloc[i, j]
             mark = "**" if p < alpha / 5 else "*" if p < alpha else ""
             txt = "n/a" if not np.isfinite(vals[i, j]) else f"{vals[i, j]:.2f}{mark}"
-            ax.text(j, i, txt, ha="center", va="center", fontsize=9)
+            dark = np.isfinite(vals[i, j]) and abs(vals[i, j]) > 0.6
+            ax.text(j, i, txt, ha="center", va="center", fontsize=9, color="w" if dark else "k")
     ax.set_xticks(range(wide.shape[1]), [str(c) for c in wide.columns], rotation=40, ha="right")
     ax.set_yticks(range(len(order)), [f"{t} (n={int(n[t])})" for t in order])
     fig.colorbar(im, ax=ax, label="Spearman rho", fraction=0.03)

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.transforms import offset_copy
 
 from tqa.core.atomic import atomic_path, write_csv, write_text
 from tqa.core.params import ROOT
@@ -57,7 +58,8 @@ def enforce_figure_rules(fig, footer: str = "") -> None:
         chars = max(40, int(fig.get_size_inches()[0] * DPI / 6.5))  # ~6.5 px per char at 9 pt
         fig.text(
             0.0, 0.0, textwrap.fill(footer, chars), fontsize=MIN_FONT_PT, color="0.35",
-            ha="left", va="top", transform=fig.transFigure,
+            ha="left", va="top",
+            transform=offset_copy(fig.transFigure, fig=fig, y=-8, units="points"),
         )  # fmt: skip
 
 
