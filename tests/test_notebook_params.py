@@ -118,3 +118,18 @@ def test_a_notebook_runs_top_to_bottom_from_the_notebooks_folder(tmp_path: Path)
     table = (reports / "tables" / "model_parameters.csv").read_text()
     assert "total" in table
     assert not (ROOT / "notebooks" / "reports").exists()  # nothing relative to the cwd
+
+
+def test_executed_notebooks_are_byte_identical_across_runs(tmp_path: Path) -> None:
+    """No timestamps, random cell ids, temporary paths or progress bars in the output."""
+    outs = []
+    out = tmp_path / "04.ipynb"
+    for k in range(2):
+        N.run_notebook(
+            ROOT / "notebooks" / "04_model.py",
+            out,
+            {"toy_data": True, "reports_dir": str(tmp_path / f"reports{k}")},
+        )
+        outs.append(out.read_bytes().replace(f"reports{k}".encode(), b"reports"))
+    assert outs[0] == outs[1]
+    assert b"start_time" not in outs[0] and b'"id": "cell-0"' in outs[0]

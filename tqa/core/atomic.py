@@ -41,6 +41,14 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically (e.g. a ``torch.save`` into a BytesIO: saving straight to the
+    temporary file would record its random name inside the archive, so identical weights
+    would give different files)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=jsonable) + "\n")
 

@@ -21,6 +21,7 @@ weight_<task>, seconds), ``metrics.json`` (masked MSE per task on val/test). All
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tqa.core.atomic import atomic_path, write_csv, write_json
+from tqa.core.atomic import write_bytes, write_csv, write_json
 from tqa.core.params import params_hash, without_runtime
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.losses import masked_task_losses
@@ -196,11 +197,12 @@ def accumulation_divisors(n_micro: int, accum: int) -> list[int]:
 
 
 def _save_checkpoint(path: Path, model: CrossModalTransformer, info: dict) -> None:
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(
-            {"model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **info},
-            tmp,
-        )
+    buf = io.BytesIO()  # not the temporary file: its random name would enter the archive
+    torch.save(
+        {"model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **info},
+        buf,
+    )
+    write_bytes(path, buf.getvalue())
 
 
 _PREP_CACHE: list[tuple[tuple, FeatureSet, Preprocessor, FeatureSet]] = []

@@ -18,6 +18,7 @@ extractor would be silently meaningless to the model).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from tqa.core.atomic import atomic_path, write_json
+from tqa.core.atomic import write_bytes, write_json
 from tqa.core.params import params_hash, runtime_keys, without_runtime
 from tqa.core.schema import MODALITIES, TASKS, FeatureSet
 from tqa.core.version import __version__
@@ -282,8 +283,9 @@ def save_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         state = {k: v.detach().cpu() for k, v in fit_result.model.state_dict().items()}
-        with atomic_path(tmp / WEIGHTS, suffix=".pt") as t:
-            torch.save(state, t)
+        buf = io.BytesIO()  # a fixed archive name inside the file: identical weights, same bytes
+        torch.save(state, buf)
+        write_bytes(tmp / WEIGHTS, buf.getvalue())
         fit_result.preprocessor.save(tmp / PREPROCESSOR)
         write_json(tmp / MANIFEST, manifest)
         _replace_dir(tmp, out_dir)

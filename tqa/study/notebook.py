@@ -170,13 +170,15 @@ _PROGRESS = re.compile(r"\r|\d+it/s|s/it\]|\[\d\d:\d\d<")
 
 def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbformat.NotebookNode:
     """Drop what differs between two identical runs (in place): execution timestamps and
-    durations, papermill's temporary input path, progress-bar output. So an unchanged
-    stage rewrites the executed notebook byte for byte."""
+    durations, papermill's temporary input path, random cell ids, progress-bar output. So an
+    unchanged stage rewrites the executed notebook byte for byte."""
     pm = nb.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
         pm.pop(key, None)
     pm.update({"input_path": source, "output_path": output})
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        if "id" in cell:  # jupytext gives a converted .py random cell ids
+            cell["id"] = f"cell-{i}"
         meta = cell.get("metadata", {})
         meta.pop("execution", None)
         for key in ("start_time", "end_time", "duration"):
