@@ -32,38 +32,48 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+metrics_dir = None  # headline metrics, one JSON per task (None: <reports_dir>/metrics)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="06_strategy_comparison")
+
 import logging
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from tqa.core.params import load_params, resolve
 from tqa.study import evaluation, plots, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 inputs = load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
 print(PROV)
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 rows = studies.strategy_comparison(fs, labels, split, params)
 summary = studies.summarize(rows, sorted(set(ev["table_metrics"]) | set(ev["json_metrics"])))
-save_table(rows.drop(columns=["run_key"]), "strategy_runs",
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "strategy_runs",
            f"Weighting strategies: test metrics per run (strategy x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"strategy_comparison_{metric}",
@@ -86,15 +96,16 @@ studies.model_vs_baselines(summary, base_rows, "pearson", main, chapter=ev.get("
 
 # %%
 ref = {r["task"]: r["pearson"] for _, r in base_rows[base_rows["config"] == "ridge"].iterrows()}
-fig = plots.bar_with_error(summary, "pearson", reference=ref)
+fig = plots.bar_with_error(summary, "pearson", reference=ref, apart=FLAT)
 fig.axes[0].set_title("Test Pearson per weighting strategy (black: ridge baseline)")
 save_figure(fig, "strategy_comparison_pearson",
-            f"Test Pearson per task for each weighting strategy, mean ± std over seeds; black ticks: ridge "
+            f"Test Pearson per task for each weighting strategy, mean ± std over seeds (none for one seed); "
+            f"near-constant tasks hatched, right; black ticks: ridge "
             f"baseline. {PROV}", REPORTS)
-fig = plots.bar_with_error(summary, "rmse")
+fig = plots.bar_with_error(summary, "rmse", apart=FLAT)
 fig.axes[0].set_title("Test RMSE per weighting strategy")
 save_figure(fig, "strategy_comparison_rmse",
-            f"Test RMSE per task for each weighting strategy, mean ± std over seeds. {PROV}", REPORTS)
+            f"Test RMSE per task for each weighting strategy, mean ± std over seeds (none for one seed). {PROV}", REPORTS)
 
 # %% [markdown]
 # ## Main model: test metrics with bootstrap CIs, and agreement with the ratings
@@ -116,9 +127,13 @@ save_figure(fig, "bland_altman", f"Bland-Altman plots of the main model ({main})
 agr
 
 # %%
-from tqa.core.atomic import write_json
+from tqa.core.atomic import rounded, write_json
 
+# Every number of the comparison (all strategies, baselines, metrics): a report, not a DVC metric.
 payload = evaluation.metrics_json_payload(params, summary, base_rows, main,
                                           len(params["train"]["seeds"]), ev["json_metrics"])
-write_json(REPORTS / "metrics.json", payload)
-payload["main_model"]["tasks"]["overall"]
+write_json(REPORTS / "tables" / "strategy_metrics.json", rounded(payload))
+# The DVC headline: one short file per task (`dvc metrics show` prints one row each).
+headline = evaluation.headline_metrics(summary, base_rows, main, full)
+evaluation.write_headline_metrics(headline, resolve(metrics_dir) if metrics_dir else REPORTS / "metrics")
+pd.DataFrame(headline).T

@@ -29,43 +29,51 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="07_ablations")
+
 import logging
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from tqa.core.params import load_params
 from tqa.study import evaluation, plots, studies
 from tqa.study.inputs import load_inputs
-from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 inputs = load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
 print(PROV)
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 rows = studies.ablations(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key"]), "ablation_runs",
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "ablation_runs",
            f"Ablations: test metrics per run (config x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     t = studies.mean_std_table(summary, metric)
     save_table(t, f"ablation_{metric}",
-               f"Ablations: test {metric} per task, mean ± std over seeds {ev['ablation_seeds']}. {PROV}", REPORTS)
+               f"Ablations: test {metric} per task, mean ± std over seeds {ev['ablation_seeds']} (std empty for one seed). {PROV}", REPORTS)
 studies.mean_std_table(summary, "pearson")
 
 # %%
@@ -76,7 +84,9 @@ save_table(delta, "ablation_delta_pearson",
 delta
 
 # %%
-fig = plots.bar_with_error(summary, "pearson")
-fig.axes[0].set_title("Ablations: test Pearson (mean ± std over seeds)")
+fig = plots.bar_with_error(summary, "pearson", apart=FLAT)
+fig.axes[0].set_title("Ablations: test Pearson per task")
 save_figure(fig, "ablation_pearson",
-            f"Ablations: test Pearson per task, full model vs each variant, mean ± std over seeds. {PROV}", REPORTS)
+            "Ablations: test Pearson per task, full model vs each variant, "
+            + ("mean ± std over seeds" if len(ev["ablation_seeds"]) > 1 else "one seed (no error bars)")
+            + f"; near-constant tasks hatched, right. {PROV}", REPORTS)

@@ -30,46 +30,58 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="09_config_comparison")
+
 import logging
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from tqa.study import evaluation, plots, studies
+from tqa.core.params import load_params
+from tqa.study import evaluation, studies
 from tqa.study.inputs import load_inputs
-from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 inputs = load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
 print(PROV)
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 rows = studies.config_grid(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key"]), "config_runs",
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "config_runs",
            f"Configuration grid: test metrics per run (config x seed x task). {PROV}", REPORTS)
-wide = summary.pivot_table(index="config", columns="metric", values="mean", aggfunc="mean", sort=False)
+# averages over tasks leave out near-constant tasks (their correlations are noise); fit times are
+# benchmarks (reports/benchmarks.md), not results
+kept = summary[~summary["task"].isin(FLAT)]
+wide = kept.pivot_table(index="config", columns="metric", values="mean", aggfunc="mean", sort=False)
 wide.columns = [f"{c}_mean_over_tasks" for c in wide.columns]
-secs = rows.groupby("config", sort=False)[["fit_seconds", "epochs"]].mean()
-table = wide.join(secs).reset_index()
+epochs = rows.groupby("config", sort=False)[["epochs"]].mean()
+table = wide.join(epochs).reset_index()
 save_table(table, "config_comparison",
-           f"Configuration grid: test metrics averaged over tasks (and seeds {ev['config_seeds']}), mean fit time "
-           f"(s) and epochs. {PROV}", REPORTS)
+           f"Configuration grid: test metrics averaged over tasks{' except near-constant ' + ', '.join(FLAT) if FLAT else ''} "
+           f"(and seeds {ev['config_seeds']}), and mean epochs. {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"config_comparison_{metric}",
                f"Configuration grid: test {metric} per task. {PROV}", REPORTS)
@@ -79,12 +91,8 @@ table
 fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
 ax.barh(table["config"], table["pearson_mean_over_tasks"], color="tab:green")
 ax.invert_yaxis()
-ax.set_xlabel("test Pearson, mean over tasks")
-ax.tick_params(axis="y", labelsize=7)
+ax.set_xlabel("test Pearson, mean over tasks" + (f" (without near-constant {', '.join(FLAT)})" if FLAT else ""))
 fig.tight_layout()
 save_figure(fig, "config_comparison_pearson",
-            f"Configuration grid: test Pearson averaged over tasks per configuration. {PROV}", REPORTS)
-
-# %%
-index = evaluation.write_reports_index(params, REPORTS)
-print(index)
+            f"Configuration grid: test Pearson averaged over tasks per configuration"
+            f"{' (near-constant ' + ', '.join(FLAT) + ' left out)' if FLAT else ''}; {ev['config_seeds']} seed(s). {PROV}", REPORTS)

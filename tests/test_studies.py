@@ -411,8 +411,26 @@ def test_study_notebooks_run_with_papermill(tmp_path):
         ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((reports / "metrics.json").read_text())
+    metrics = json.loads((reports / "tables" / "strategy_metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty" and "ridge" in metrics["baselines"]
+    # the DVC headline: one small file per task, the main model's Pearson and the best baseline
+    for task in TASKS:
+        head = json.loads((reports / "metrics" / f"{task}.json").read_text())
+        assert sorted(head) == sorted(["tqa_r", "ci_lo", "ci_hi", "base_r", "base"])
+        if head["base"] is not None:
+            assert head["base"] in metrics["baselines"]
+            assert head["base_r"] == pytest.approx(
+                max(
+                    v[task]["pearson"]
+                    for v in metrics["baselines"].values()
+                    if v.get(task, {}).get("pearson") is not None
+                ),
+                abs=0.006,  # headline values are rounded to 2 decimals
+            )
+    from tqa.core.params import load_params
+    from tqa.study.evaluation import write_reports_index
+
+    write_reports_index(load_params(overrides=ov), reports)
     for name in (
         "strategy_comparison_pearson",
         "residual_hist",

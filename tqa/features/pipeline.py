@@ -45,7 +45,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv
-from tqa.core.params import display_path, params_hash
+from tqa.core.params import display_path, params_hash, runtime_keys
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
 from tqa.features.decode import MediaError, load_clip_params
@@ -60,10 +60,9 @@ from tqa.features.extractors.base import (
 
 log = logging.getLogger(__name__)
 
-#: ``features`` keys that change how extraction runs, not what it produces (not hashed).
-RUNTIME_KEYS = frozenset(
-    {"cache_dir", "workers", "engine", "device", "batch_frames", "summary_path"}
-)
+#: ``features`` keys that say where outputs go, not what they hold (not hashed); the machine
+#: knobs (workers, device, ...) are ``runtime_keys("features")``, the params' runtime section.
+LOCATION_KEYS = frozenset({"cache_dir", "summary_path"})
 FAILURES = "failures.csv"
 FAILURE_COLUMNS = ("video_id", "file", "stage", "reason", "time")
 
@@ -444,7 +443,8 @@ class FeatureExtractor:
 # ---------------------------------------------------------------------- config hash, stale files, warnings
 def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
     """The cache key: features params (runtime keys left out) + extractor descriptions."""
-    cfg = {k: v for k, v in fparams.items() if k not in RUNTIME_KEYS}
+    skip = LOCATION_KEYS | runtime_keys("features")
+    cfg = {k: v for k, v in fparams.items() if k not in skip}
     return params_hash({"features": cfg, "extractors": descriptions})
 
 
