@@ -74,7 +74,9 @@ print(LABEL_PROV)
 ds = load_dataset(resolve(dp["root"]), params)
 labels = ds.labels
 print(f"{ds.root}: {len(labels)} valid videos, {len(ds.problems)} problem(s)")
-save_table(ds.problems, "data_problems", f"Rows of labels.csv left out and why. {LABEL_PROV}", REPORTS)
+save_table(
+    ds.problems, "data_problems", f"Rows of labels.csv left out and why. {LABEL_PROV}", REPORTS
+)
 ds.problems.head(20)
 
 # %% [markdown]
@@ -82,8 +84,13 @@ ds.problems.head(20)
 
 # %%
 summary = label_summary(labels, missing=dp["missing_value"])
-save_table(summary, "label_summary",
-           f"Per-task label statistics over present labels (missing = {dp['missing_value']}). {LABEL_PROV}", REPORTS)
+save_table(
+    summary,
+    "label_summary",
+    f"Per-task label statistics over present labels (missing = {dp['missing_value']}). "
+    f"{LABEL_PROV}",
+    REPORTS,
+)
 summary
 
 # %%
@@ -96,8 +103,12 @@ for ax, row in zip(axes, summary.itertuples(index=False)):
     ax.set_xlabel("score")
 axes[0].set_ylabel("videos")
 fig.tight_layout()
-save_figure(fig, "label_distributions",
-            f"Histograms of present labels per task (n = {len(labels)} videos). {LABEL_PROV}", REPORTS)
+save_figure(
+    fig,
+    "label_distributions",
+    f"Histograms of present labels per task (n = {len(labels)} videos). {LABEL_PROV}",
+    REPORTS,
+)
 
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 3))
@@ -108,20 +119,31 @@ ax.set_ylabel("missing labels (%)")
 ax.set_ylim(0, max(5.0, 100 * summary["missing_rate"].max() * 1.2))
 ax.tick_params(axis="x", rotation=30)
 fig.tight_layout()
-save_figure(fig, "label_missing_rates", f"Share of videos without a label, per task. {LABEL_PROV}", REPORTS)
+save_figure(
+    fig, "label_missing_rates", f"Share of videos without a label, per task. {LABEL_PROV}", REPORTS
+)
 
 # %% [markdown]
 # ## Near-constant tasks
-# The chapter reports lip_sync with mean 4.763 and ~0 std (chapter 3.1.2). The statement below is computed from *this* dataset, against `data.near_zero_std`.
+# The chapter reports lip_sync with mean 4.763 and ~0 std (chapter 3.1.2). The statement below is
+# computed from *this* dataset, against `data.near_zero_std`.
 
 # %%
 flagged = near_zero_variance(summary, dp["near_zero_std"])
 s = summary.set_index("task")
-lines = [f"- **{t}**: std {s.loc[t, 'std']:.4f}, variance {s.loc[t, 'var']:.5f}, mean {s.loc[t, 'mean']:.3f}, "
-         f"present {100 * s.loc[t, 'present_rate']:.1f}%" for t in TASKS]
-verdict = (f"Near-constant (std < {dp['near_zero_std']}): **{', '.join(flagged)}** — little signal to learn; "
-           "its Pearson/Spearman are undefined or unstable." if flagged else
-           f"No task has std < {dp['near_zero_std']} in this dataset.")
+lines = [
+    f"- **{t}**: std {s.loc[t, 'std']:.4f}, variance {s.loc[t, 'var']:.5f}, "
+    f"mean {s.loc[t, 'mean']:.3f}, "
+    f"present {100 * s.loc[t, 'present_rate']:.1f}%"
+    for t in TASKS
+]
+verdict = (
+    f"Near-constant (std < {dp['near_zero_std']}): **{', '.join(flagged)}** — little signal to "
+    f"learn; "
+    "its Pearson/Spearman are undefined or unstable."
+    if flagged
+    else f"No task has std < {dp['near_zero_std']} in this dataset."
+)
 display(Markdown("\n".join(lines) + "\n\n" + verdict))
 
 # %% [markdown]
@@ -132,16 +154,35 @@ pearson = task_correlations(labels, "pearson", missing=dp["missing_value"])
 spearman = task_correlations(labels, "spearman", missing=dp["missing_value"])
 corr_table = correlations_long(pearson).rename(columns={"r": "pearson"})
 corr_table.insert(3, "spearman", correlations_long(spearman)["r"])
-save_table(corr_table, "task_correlations",
-           f"Pairwise label correlations over videos with both labels (min pairs {pearson.attrs['min_pairs']}); "
-           f"NaN = a constant task. {LABEL_PROV}", REPORTS)
+save_table(
+    corr_table,
+    "task_correlations",
+    f"Pairwise label correlations over videos with both labels (min pairs "
+    f"{pearson.attrs['min_pairs']}); "
+    f"NaN = a constant task. {LABEL_PROV}",
+    REPORTS,
+)
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 for ax, (name, m) in zip(axes, [("Pearson", pearson), ("Spearman", spearman)]):
-    sns.heatmap(m, vmin=-1, vmax=1, cmap="RdBu_r", annot=True, fmt=".2f", square=True, ax=ax, cbar=ax is axes[-1])
+    sns.heatmap(
+        m,
+        vmin=-1,
+        vmax=1,
+        cmap="RdBu_r",
+        annot=True,
+        fmt=".2f",
+        square=True,
+        ax=ax,
+        cbar=ax is axes[-1],
+    )
     ax.set_title(f"{name} (min pairs {m.attrs['min_pairs']})")
 fig.tight_layout()
-save_figure(fig, "task_correlations",
-            f"Inter-task label correlations; blank cells are undefined (a constant task). {LABEL_PROV}", REPORTS)
+save_figure(
+    fig,
+    "task_correlations",
+    f"Inter-task label correlations; blank cells are undefined (a constant task). {LABEL_PROV}",
+    REPORTS,
+)
 corr_table
 
 # %% [markdown]
@@ -153,9 +194,14 @@ if split_path.is_file():
     split = read_split(split_path)
     split = split[split["video_id"].isin(labels["video_id"])]
     split_tab = summarize_split(split, labels, params["split"]["group_column"])
-    save_table(split_tab, "split_summary",
-               f"Videos (and groups) per split, method {params['split']['method']}, seed {params['seed']}. "
-               f"{LABEL_PROV}", REPORTS)
+    save_table(
+        split_tab,
+        "split_summary",
+        f"Videos (and groups) per split, method {params['split']['method']}, seed "
+        f"{params['seed']}. "
+        f"{LABEL_PROV}",
+        REPORTS,
+    )
     display(split_tab)
 else:
     display(Markdown(f"Split file `{params['split']['out']}` not written yet (run `tqa split`)."))

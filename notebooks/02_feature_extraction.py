@@ -20,7 +20,8 @@
 # coverage, NaN rates per modality, face-detection rate, the per-modality **feature scale table**
 # (the chapter reports a three-orders-of-magnitude imbalance between modalities; here it is
 # measured on *our* features) and, on the sample corpus, the weight-free lip-sync offset against
-# the offset injected by the corpus builder (`degradations.csv`, `av_offset_frames`, + = audio delayed).
+# the offset injected by the corpus builder (`degradations.csv`, `av_offset_frames`, + = audio
+# delayed).
 # Every number below is computed from this run's cache; none is copied from the chapter.
 
 # %% tags=["parameters"]
@@ -71,15 +72,34 @@ print(PROV)
 
 # %%
 failures_path = cache_dir / "failures.csv"
-failures = pd.read_csv(failures_path) if failures_path.exists() else pd.DataFrame(columns=["video_id", "stage", "reason"])
+failures = (
+    pd.read_csv(failures_path)
+    if failures_path.exists()
+    else pd.DataFrame(columns=["video_id", "stage", "reason"])
+)
 meta = fcache.cache_meta_table(cache_dir, cached)
-coverage = pd.DataFrame([{
-    "videos_in_dataset": len(ids), "videos_cached": len(cached), "coverage": len(cached) / max(len(ids), 1),
-    "failed_ever": failures["video_id"].nunique(), "without_audio": int((~meta["has_audio"].astype(bool)).sum()),
-    "face_rate_mean": float(meta["face_rate"].mean()), "videos_face_rate_lt_0.5": int((meta["face_rate"] < 0.5).sum()),
-    "off_grid_source": int((meta["source_fps"].round(3) != params["features"]["grid_fps"]).sum()),
-}])
-save_table(coverage, "features_coverage", f"Feature-cache coverage and face-detection rate. {PROV}", REPORTS)
+coverage = pd.DataFrame(
+    [
+        {
+            "videos_in_dataset": len(ids),
+            "videos_cached": len(cached),
+            "coverage": len(cached) / max(len(ids), 1),
+            "failed_ever": failures["video_id"].nunique(),
+            "without_audio": int((~meta["has_audio"].astype(bool)).sum()),
+            "face_rate_mean": float(meta["face_rate"].mean()),
+            "videos_face_rate_lt_0.5": int((meta["face_rate"] < 0.5).sum()),
+            "off_grid_source": int(
+                (meta["source_fps"].round(3) != params["features"]["grid_fps"]).sum()
+            ),
+        }
+    ]
+)
+save_table(
+    coverage,
+    "features_coverage",
+    f"Feature-cache coverage and face-detection rate. {PROV}",
+    REPORTS,
+)
 display(coverage)
 if len(failures):
     display(failures.tail(10))
@@ -89,7 +109,12 @@ fig, ax = plt.subplots(figsize=(5, 3))
 ax.hist(meta["face_rate"].dropna(), bins=20, range=(0, 1), color="tab:blue")
 ax.set_xlabel("face-detection rate per video (MediaPipe Face Mesh)")
 ax.set_ylabel("videos")
-save_figure(fig, "features_face_rate", f"Share of valid frames with a detected face, per video. {PROV}", REPORTS)
+save_figure(
+    fig,
+    "features_face_rate",
+    f"Share of valid frames with a detected face, per video. {PROV}",
+    REPORTS,
+)
 plt.show()
 
 # %% [markdown]
@@ -97,7 +122,9 @@ plt.show()
 
 # %%
 nan_tab = fcache.nan_rate_table(features)
-save_table(nan_tab, "features_nan_rates", f"NaN values per modality in the feature cache. {PROV}", REPORTS)
+save_table(
+    nan_tab, "features_nan_rates", f"NaN values per modality in the feature cache. {PROV}", REPORTS
+)
 display(nan_tab)
 
 # %% [markdown]
@@ -105,16 +132,31 @@ display(nan_tab)
 
 # %%
 scale = fcache.feature_scale_table(features)
-save_table(scale, "features_scale", f"Per-modality value ranges of the raw (unscaled) features. {PROV}", REPORTS)
+save_table(
+    scale,
+    "features_scale",
+    f"Per-modality value ranges of the raw (unscaled) features. {PROV}",
+    REPORTS,
+)
 display(scale)
 if "orders_of_magnitude" in scale:
-    display(Markdown(f"Measured here: the largest |value| across modalities spans "
-                     f"**{scale['orders_of_magnitude'].iloc[0]:.1f} orders of magnitude** (max over min of per-modality max |x|)."))
+    display(
+        Markdown(
+            f"Measured here: the largest |value| across modalities spans "
+            f"**{scale['orders_of_magnitude'].iloc[0]:.1f} orders of magnitude** (max over min "
+            f"of per-modality max |x|)."
+        )
+    )
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.bar(scale["modality"], scale["abs_max"], color="tab:orange")
 ax.set_yscale("log")
 ax.set_ylabel("max |feature value| (log)")
-save_figure(fig, "features_scale", f"Largest absolute raw feature value per modality (log scale). {PROV}", REPORTS)
+save_figure(
+    fig,
+    "features_scale",
+    f"Largest absolute raw feature value per modality (log scale). {PROV}",
+    REPORTS,
+)
 plt.show()
 
 # %% [markdown]
@@ -132,22 +174,41 @@ if deg_path.exists():
     nonzero = both["av_offset_frames"] != 0
     agree_nz = offset_agreement(both.loc[nonzero, "offset"], both.loc[nonzero, "av_offset_frames"])
     tab = pd.DataFrame([{"subset": "all", **agree}, {"subset": "injected offset != 0", **agree_nz}])
-    save_table(tab, "sync_offset_agreement",
-               f"Weight-free sync offset ({params['features']['sync']}) vs injected av_offset_frames. {PROV}", REPORTS)
+    save_table(
+        tab,
+        "sync_offset_agreement",
+        f"Weight-free sync offset ({params['features']['sync']}) vs injected av_offset_frames. "
+        f"{PROV}",
+        REPORTS,
+    )
     display(tab)
-    fig = plots.offset_agreement(both["av_offset_frames"], both["offset"], both["confidence"],
-                                 params["features"]["sync_max_offset"])
-    save_figure(fig, "sync_offset_vs_injected", f"Estimated vs injected audio-video offset: disc area = number of videos at that pair, "
-                f"colour = mean sync confidence (colourbar). {PROV}", REPORTS)
+    fig = plots.offset_agreement(
+        both["av_offset_frames"],
+        both["offset"],
+        both["confidence"],
+        params["features"]["sync_max_offset"],
+    )
+    save_figure(
+        fig,
+        "sync_offset_vs_injected",
+        f"Estimated vs injected audio-video offset: disc area = number of videos at that pair, "
+        f"colour = mean sync confidence (colourbar). {PROV}",
+        REPORTS,
+    )
     plt.show()
 else:
-    display(Markdown(f"No `{deg_path}`: injected offsets are only known for the synthetic sample corpus."))
+    display(
+        Markdown(
+            f"No `{deg_path}`: injected offsets are only known for the synthetic sample corpus."
+        )
+    )
 display(sync.describe())
 
 # %% [markdown]
 # ## Caveats
 # * The weight-free extractors are quality-relevant proxies (NSS statistics, spectral/eGeMAPS audio,
-#   Face Mesh landmarks, geometric AU estimates, correlation lip-sync), not the chapter's ResNet101 /
+#   Face Mesh landmarks, geometric AU estimates, correlation lip-sync), not the chapter's ResNet101
+#   /
 #   HuBERT / OpenFace / SyncNet features; see README "Features".
 # * On the sample corpus faces are rendered, not filmed; detection rates and sync accuracy on real
 #   footage will differ.

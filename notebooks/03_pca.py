@@ -52,14 +52,23 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 params = load_params(params_path, overrides)
 REPORTS = output_dir(reports_dir, "reports")
 if toy_data:
-    features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
-    PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
+    features, labels, split = planted_signal_data(
+        n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000
+    )
+    PROV = (
+        "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a "
+        "smoke test, not a result."
+    )
 else:
     features, labels, split = load_training_data(params)
     from tqa.study.analysis import extractor_names
+
     PROV = provenance(params, extractor_names(features))
 print(PROV)
-print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))
+print(
+    f"{len(features.video_ids)} videos; split counts:",
+    dict(zip(*np.unique(split, return_counts=True))),
+)
 
 # %%
 from tqa.core.atomic import write_json
@@ -68,12 +77,21 @@ from tqa.model.preprocess import Preprocessor
 train_ids = [v for v, s in zip(features.video_ids, split) if s == "train"]
 prep = Preprocessor(params["preprocess"]).fit(features.subset(train_ids))
 rep = prep.report()
-save_table(rep, "pca_dims", f"Per-modality dims before/after PCA (train split, {len(train_ids)} videos). {PROV}", REPORTS)
+save_table(
+    rep,
+    "pca_dims",
+    f"Per-modality dims before/after PCA (train split, {len(train_ids)} videos). {PROV}",
+    REPORTS,
+)
 rate = prep.reduction_rate
 display(rep)
-display(Markdown(f"**Computed**: {sum(prep.input_dims.values())} → {sum(prep.output_dims.values())} dims, "
-                 f"reduction rate {rate:.1%} (pca_variance = {params['preprocess']['pca_variance']}). "
-                 f"Chapter (not measured here): 4237 → 367, i.e. {1 - 367 / 4237:.1%}."))
+display(
+    Markdown(
+        f"**Computed**: {sum(prep.input_dims.values())} → {sum(prep.output_dims.values())} dims, "
+        f"reduction rate {rate:.1%} (pca_variance = {params['preprocess']['pca_variance']}). "
+        f"Chapter (not measured here): 4237 → 367, i.e. {1 - 367 / 4237:.1%}."
+    )
+)
 
 # %%
 curves = prep.explained_variance_curves()
@@ -82,17 +100,34 @@ for m, c in curves.items():
     k = np.arange(1, len(c) + 1)
     ax.plot(k, c, label=f"{m} ({prep.output_dims[m]}/{prep.input_dims[m]})")
 ax.axhline(params["preprocess"]["pca_variance"], color="k", ls="--", lw=0.8)
-ax.set_xscale("log"); ax.set_xlabel("components k"); ax.set_ylabel("cumulative explained variance")
-ax.legend(); ax.set_title("PCA per modality (train split)")
+ax.set_xscale("log")
+ax.set_xlabel("components k")
+ax.set_ylabel("cumulative explained variance")
+ax.legend()
+ax.set_title("PCA per modality (train split)")
 if curves:
-    save_figure(fig, "pca_explained_variance",
-                f"Cumulative explained variance per modality; dashed line = pca_variance; legend = kept/input dims. {PROV}",
-                REPORTS)
+    save_figure(
+        fig,
+        "pca_explained_variance",
+        f"Cumulative explained variance per modality; dashed line = pca_variance; legend = "
+        f"kept/input dims. {PROV}",
+        REPORTS,
+    )
 plt.show()
 
 # %%
-out = output_dir(preprocess_dir, "models/preprocess") if not toy_data else REPORTS / "preprocess_toy"
+out = (
+    output_dir(preprocess_dir, "models/preprocess") if not toy_data else REPORTS / "preprocess_toy"
+)
 prep.save(out / "preprocess.joblib")
-write_json(out / "summary.json", {"input_dims": prep.input_dims, "output_dims": prep.output_dims,
-                                  "reduction_rate": rate, "n_train": len(train_ids), "provenance": PROV})
+write_json(
+    out / "summary.json",
+    {
+        "input_dims": prep.input_dims,
+        "output_dims": prep.output_dims,
+        "reduction_rate": rate,
+        "n_train": len(train_ids),
+        "provenance": PROV,
+    },
+)
 print("saved", out)

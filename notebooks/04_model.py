@@ -50,14 +50,23 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 params = load_params(params_path, overrides)
 REPORTS = output_dir(reports_dir, "reports")
 if toy_data:
-    features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
-    PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
+    features, labels, split = planted_signal_data(
+        n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000
+    )
+    PROV = (
+        "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a "
+        "smoke test, not a result."
+    )
 else:
     features, labels, split = load_training_data(params)
     from tqa.study.analysis import extractor_names
+
     PROV = provenance(params, extractor_names(features))
 print(PROV)
-print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))
+print(
+    f"{len(features.video_ids)} videos; split counts:",
+    dict(zip(*np.unique(split, return_counts=True))),
+)
 
 # %%
 import torch
@@ -74,7 +83,12 @@ model = build_model(dims, params["model"]).eval()
 print(model)
 counts = pd.DataFrame([{"part": k, "parameters": v} for k, v in model.parameter_counts().items()])
 counts.loc[len(counts)] = {"part": "total", "parameters": int(counts["parameters"].sum())}
-save_table(counts, "model_parameters", f"Parameters per part at the params.yaml model config; input dims {dims}. {PROV}", REPORTS)
+save_table(
+    counts,
+    "model_parameters",
+    f"Parameters per part at the params.yaml model config; input dims {dims}. {PROV}",
+    REPORTS,
+)
 counts
 
 # %%
@@ -87,15 +101,31 @@ print("input:", {m: tuple(x.shape) for m, x in batch.items()}, "sync", tuple(syn
 print("output:", tuple(out.shape), f"range [{out.min():.3f}, {out.max():.3f}] (untrained)")
 
 # %%
-variants = {"full": {}, "path_a_only": {"path_b": False}, "path_b_only": {"path_a": False},
-            "no_sync": {"use_sync": False}, **{f"no_{m}": {"drop_modalities": [m]} for m in model.modalities}}
+variants = {
+    "full": {},
+    "path_a_only": {"path_b": False},
+    "path_b_only": {"path_a": False},
+    "no_sync": {"use_sync": False},
+    **{f"no_{m}": {"drop_modalities": [m]} for m in model.modalities},
+}
 rows = []
 for name, over in variants.items():
     m = build_model(dims, {**params["model"], **over}).eval()
     with torch.no_grad():
         y = m(batch, sync)
-    rows.append({"variant": name, "parameters": sum(p.numel() for p in m.parameters()),
-                 "modalities": ",".join(m.modalities), "output_shape": str(tuple(y.shape))})
+    rows.append(
+        {
+            "variant": name,
+            "parameters": sum(p.numel() for p in m.parameters()),
+            "modalities": ",".join(m.modalities),
+            "output_shape": str(tuple(y.shape)),
+        }
+    )
 switches = pd.DataFrame(rows)
-save_table(switches, "model_switches", f"Ablation switches: parameters and one untrained forward pass on a batch of {b}. {PROV}", REPORTS)
+save_table(
+    switches,
+    "model_switches",
+    f"Ablation switches: parameters and one untrained forward pass on a batch of {b}. {PROV}",
+    REPORTS,
+)
 switches

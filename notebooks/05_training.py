@@ -30,7 +30,8 @@ reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes
 toy_data = False
 strategy = "fixed"
 models_dir = None  # None: scratch/models; the DVC stage passes models (train.out_dir)
-results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+# None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+results_dir = None
 reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
@@ -39,7 +40,13 @@ _declared = set(globals())  # the names above are the parameters (checked first 
 from tqa.model.weighting import available as _weightings
 from tqa.study.notebook import check_notebook_globals as _check
 
-_check(globals(), _declared, choices={"strategy": _weightings()}, paths=["params_path"], where="05_training")
+_check(
+    globals(),
+    _declared,
+    choices={"strategy": _weightings()},
+    paths=["params_path"],
+    where="05_training",
+)
 
 import logging
 
@@ -61,35 +68,74 @@ params = load_params(params_path, overrides)
 REPORTS = output_dir(reports_dir, "reports")
 studies.use_results(params, results_dir, reuse_results)
 if toy_data:
-    features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
-    PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
+    features, labels, split = planted_signal_data(
+        n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000
+    )
+    PROV = (
+        "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a "
+        "smoke test, not a result."
+    )
 else:
     features, labels, split = load_training_data(params)
     from tqa.study.analysis import extractor_names
+
     PROV = provenance(params, extractor_names(features))
 print(PROV)
-print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))
+print(
+    f"{len(features.video_ids)} videos; split counts:",
+    dict(zip(*np.unique(split, return_counts=True))),
+)
 
 # %%
 from tqa.study.runs import run_strategy
 
-results = run_strategy(features, labels, split, params, strategy, models_dir=output_dir(models_dir, "models"),
-                       reports_dir=REPORTS / "training", progress=True)
+results = run_strategy(
+    features,
+    labels,
+    split,
+    params,
+    strategy,
+    models_dir=output_dir(models_dir, "models"),
+    reports_dir=REPORTS / "training",
+    progress=True,
+)
 rows = []
 for r in results:
     h = r.history
-    rows.append({"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(h),
-                 "best_val_loss": float(h["val_loss"].min()),
-                 **{f"val_{t}": float(h.loc[h["epoch"] == r.best_epoch, f"val_loss_{t}"].iloc[0]) for t in TASKS}})
+    rows.append(
+        {
+            "seed": r.seed,
+            "best_epoch": r.best_epoch,
+            "epochs_run": len(h),
+            "best_val_loss": float(h["val_loss"].min()),
+            **{
+                f"val_{t}": float(h.loc[h["epoch"] == r.best_epoch, f"val_loss_{t}"].iloc[0])
+                for t in TASKS
+            },
+        }
+    )
 table = pd.DataFrame(rows)
-save_table(table, f"training_{strategy}", f"Strategy {strategy}: best epoch and validation masked MSE per task, per seed. {PROV}", REPORTS)
+save_table(
+    table,
+    f"training_{strategy}",
+    f"Strategy {strategy}: best epoch and validation masked MSE per task, per seed. {PROV}",
+    REPORTS,
+)
 table
 
 # %%
 by_seed = {f"seed {r.seed}": r for r in results}
-fig = learning_curves({k: r.history for k, r in by_seed.items()},
-                      {k: r.best_epoch for k, r in by_seed.items()}, title=strategy)
-save_figure(fig, f"learning_curves_{strategy}",
-            f"Train (solid) and validation (dashed) masked MSE per epoch and task weights, strategy {strategy}, "
-            f"seeds {[r.seed for r in results]} (one colour per seed); thin lines = best epochs. {PROV}", REPORTS)
+fig = learning_curves(
+    {k: r.history for k, r in by_seed.items()},
+    {k: r.best_epoch for k, r in by_seed.items()},
+    title=strategy,
+)
+save_figure(
+    fig,
+    f"learning_curves_{strategy}",
+    f"Train (solid) and validation (dashed) masked MSE per epoch and task weights, strategy "
+    f"{strategy}, "
+    f"seeds {[r.seed for r in results]} (one colour per seed); thin lines = best epochs. {PROV}",
+    REPORTS,
+)
 plt.show()

@@ -31,10 +31,10 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-videos = None        # list of files/folders; None = the first `n_videos` videos of data.root
+videos = None  # list of files/folders; None = the first `n_videos` videos of data.root
 n_videos = 4
-model_dir = None     # bundle directory; None = score.bundle_dir
-workers = None       # extraction processes; None = features.workers
+model_dir = None  # bundle directory; None = score.bundle_dir
+workers = None  # extraction processes; None = features.workers
 reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
@@ -64,8 +64,12 @@ params = load_params(params_path, overrides)
 REPORTS = output_dir(reports_dir, "reports")
 bundle = load_bundle(resolve(model_dir or params["score"]["bundle_dir"]))
 PROV = provenance(params, {m: d["name"] for m, d in bundle.extractors.items()})
-display(Markdown(f"**Bundle** `{bundle.path}` — strategy {bundle.manifest.get('strategy')}, "
-                 f"seed {bundle.manifest.get('seed')}, tqa {bundle.manifest.get('tqa_version')}.  \n{PROV}"))
+display(
+    Markdown(
+        f"**Bundle** `{bundle.path}` — strategy {bundle.manifest.get('strategy')}, "
+        f"seed {bundle.manifest.get('seed')}, tqa {bundle.manifest.get('tqa_version')}.  \n{PROV}"
+    )
+)
 pd.DataFrame(bundle.extractors).T
 
 # %% [markdown]
@@ -87,13 +91,22 @@ scores
 
 # %%
 table = scores.assign(path=[display_path(p) for p in scores["path"]])  # no machine paths in reports
-save_table(table.round(4), "score_examples",
-           f"tqa.score on {len(scores)} video(s): five predicted scores in [1, 5], lip-sync offset (frames), "
-           f"confidence, distance, status. {PROV}", REPORTS)
+save_table(
+    table.round(4),
+    "score_examples",
+    f"tqa.score on {len(scores)} video(s): five predicted scores in [1, 5], lip-sync offset "
+    f"(frames), "
+    f"confidence, distance, status. {PROV}",
+    REPORTS,
+)
 failed = scores[scores["status"] != "ok"]
 if len(failed):
-    display(Markdown("**Files that could not be scored:**\n" +
-                     "\n".join(f"- `{r.path}`: {r.error}" for r in failed.itertuples())))
+    display(
+        Markdown(
+            "**Files that could not be scored:**\n"
+            + "\n".join(f"- `{r.path}`: {r.error}" for r in failed.itertuples())
+        )
+    )
 
 # %%
 ok = scores[scores["status"] == "ok"]
@@ -107,7 +120,12 @@ ax.set_ylim(1, 5)
 ax.set_ylabel("predicted score")
 ax.legend(fontsize=7, ncol=len(TASKS), loc="upper center", bbox_to_anchor=(0.5, 1.18))
 fig.tight_layout()
-save_figure(fig, "score_examples", f"Predicted scores of {len(ok)} video(s) scored with tqa.score. {PROV}", REPORTS)
+save_figure(
+    fig,
+    "score_examples",
+    f"Predicted scores of {len(ok)} video(s) scored with tqa.score. {PROV}",
+    REPORTS,
+)
 
 # %% [markdown]
 # ## Compared with the labels, where the videos have some
@@ -125,12 +143,21 @@ if labels_path.exists():
         if r.video_id in lab.index:
             for task in TASKS:
                 y = float(lab.at[r.video_id, task])
-                rows.append({"video_id": r.video_id, "task": task, "predicted": getattr(r, task),
-                             "label": np.nan if y == params["data"]["missing_value"] else y})
+                rows.append(
+                    {
+                        "video_id": r.video_id,
+                        "task": task,
+                        "predicted": getattr(r, task),
+                        "label": np.nan if y == params["data"]["missing_value"] else y,
+                    }
+                )
     comparison = pd.DataFrame(rows)
     if len(comparison):
         comparison["difference"] = comparison["predicted"] - comparison["label"]
-    display(comparison.pivot(index="video_id", columns="task", values="difference").round(3) if len(comparison)
-            else Markdown("These videos have no labels."))
+    display(
+        comparison.pivot(index="video_id", columns="task", values="difference").round(3)
+        if len(comparison)
+        else Markdown("These videos have no labels.")
+    )
 else:
     print(f"no {labels_path}: nothing to compare with")

@@ -75,8 +75,6 @@ def _decode_video(
     pts (s), and the decoder error that stopped decoding early ("" when none)."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     src_fps = float(rate) if rate else 25.0
-    import av
-
     frames: list[np.ndarray] = []
     times: list[float] = []
     t0: float | None = None

@@ -179,7 +179,8 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ provenance
     @property
     def config_hash(self) -> str:
-        """Hash of everything that changes the features: extractor descriptions + features params."""
+        """Hash of everything that changes the features: extractor descriptions + features
+        params."""
         return _hash_config(self.fparams, self.describe())
 
     def describe(self) -> dict[str, dict[str, Any]]:
@@ -191,7 +192,8 @@ class FeatureExtractor:
 
     # ------------------------------------------------------------------ one video
     def load(self, path: str, video_id: str) -> Clip:
-        """Decode ``path`` onto the grid (:func:`tqa.features.decode.load_clip`, params ``features``)."""
+        """Decode ``path`` onto the grid (:func:`tqa.features.decode.load_clip`, params
+        ``features``)."""
         return load_clip_params(path, video_id, self.fparams)
 
     def extract_clip(self, clip: Clip) -> VideoFeatures:
@@ -440,7 +442,8 @@ class FeatureExtractor:
         pool.shutdown(wait=True)
 
 
-# ---------------------------------------------------------------------- config hash, stale files, warnings
+# ---------------------------------------------------------------------- config hash, stale files,
+# warnings
 def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
     """The cache key: features params (runtime keys left out) + extractor descriptions."""
     skip = LOCATION_KEYS | runtime_keys("features")
@@ -552,7 +555,8 @@ def resolve_workers(workers: int | None) -> int:
 def append_failure(
     cache_dir: str | os.PathLike, video_id: str, file: str, stage: str, reason: str
 ) -> None:
-    """Append one row to ``<cache_dir>/failures.csv`` (process-safe: a lock file + atomic replace)."""
+    """Append one row to ``<cache_dir>/failures.csv`` (process-safe: a lock file + atomic
+    replace)."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     row = {

@@ -63,7 +63,8 @@ def _bounds(params_eval: dict | None) -> tuple[float, ...]:
 def residuals(
     y_true: np.ndarray, y_pred: np.ndarray, video_ids: Sequence[str], tasks: Sequence[str] = TASKS
 ) -> pd.DataFrame:
-    """Long table (video_id, task, true, pred, residual = pred - true, abs_error), valid pairs only."""
+    """Long table (video_id, task, true, pred, residual = pred - true, abs_error), valid pairs
+    only."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     frames = []
     for k, task in enumerate(tasks):
@@ -129,7 +130,8 @@ def class_labels(
 
 # --------------------------------------------------------------------------- agreement
 def bland_altman(y_true, y_pred) -> dict[str, float]:
-    """Bias (mean of pred - true), its SD (ddof=1) and limits bias ± 1.96 SD (Bland & Altman 1986)."""
+    """Bias (mean of pred - true), its SD (ddof=1) and limits bias ± 1.96 SD (Bland & Altman
+    1986)."""
     t, p = valid_pairs(y_true, y_pred)
     d = p - t
     if d.size == 0:
@@ -263,7 +265,8 @@ def prediction_vs_degradation(
     tasks: Sequence[str] = TASKS,
     exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Spearman rho of each predicted score with each injected degradation level (task x parameter)."""
+    """Spearman rho of each predicted score with each injected degradation level (task x
+    parameter)."""
     deg = degradations.set_index("video_id").reindex(list(video_ids))
     rows = []
     for k, task in enumerate(tasks):
@@ -623,7 +626,8 @@ def main(argv: list[str] | None = None) -> int:
 def evaluate_predictions_file(
     path: str | Path, params: dict, splits: str = "test", bootstrap: int | None = None
 ) -> pd.DataFrame:
-    """Task x metric table of a predictions CSV against ``data.root``'s labels (and the split file)."""
+    """Task x metric table of a predictions CSV against ``data.root``'s labels (and the split
+    file)."""
     pred = pd.read_csv(path, dtype={"video_id": str})
     missing_cols = [c for c in ("video_id", *TASKS) if c not in pred.columns]
     if missing_cols:

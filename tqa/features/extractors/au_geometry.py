@@ -59,7 +59,8 @@ def _rotate_upright(p: np.ndarray) -> np.ndarray:
 
 
 def au_estimates(lm_px: np.ndarray) -> np.ndarray:
-    """(T, 17) AU estimates in AU_CODES order from (T, 468, 3) pixel landmarks (NaN rows stay NaN)."""
+    """(T, 17) AU estimates in AU_CODES order from (T, 468, 3) pixel landmarks (NaN rows stay
+    NaN)."""
     p = _rotate_upright(lm_px.astype(np.float64))
     iod = np.linalg.norm(p[:, 263, :2] - p[:, 33, :2], axis=1)
     iod = np.where(iod > 0, iod, np.nan)

@@ -92,8 +92,10 @@ class OpenFaceAU(Extractor):
         exe = shutil.which(str(self.params.get("openface_bin") or "FeatureExtraction"))
         if exe is None:
             raise RuntimeError(
-                f"{clip.path}: OpenFace AUs unavailable: no {clip.video_id}.csv in features.openface_csv_dir "
-                f"({self.params.get('openface_csv_dir')!r}) and no {self.params.get('openface_bin')!r} binary on "
+                f"{clip.path}: OpenFace AUs unavailable: no {clip.video_id}.csv in "
+                f"features.openface_csv_dir "
+                f"({self.params.get('openface_csv_dir')!r}) and no "
+                f"{self.params.get('openface_bin')!r} binary on "
                 "PATH; install OpenFace, supply its CSVs, or set features.au: geometry"
             )
         with tempfile.TemporaryDirectory(prefix="tqa_openface_") as tmp:

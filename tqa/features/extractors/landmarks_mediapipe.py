@@ -62,7 +62,8 @@ def _face_mesh():
 
 
 def detect_landmarks(frames: np.ndarray) -> np.ndarray:
-    """Raw pixel landmarks float32 (T, 468, 3) of uint8 RGB frames (T, H, W, 3); NaN rows: no face."""
+    """Raw pixel landmarks float32 (T, 468, 3) of uint8 RGB frames (T, H, W, 3); NaN rows: no
+    face."""
     fm = _face_mesh()
     fm.reset()  # tracking state must not leak across clips
     t, h, w = frames.shape[:3]

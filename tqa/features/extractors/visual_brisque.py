@@ -10,7 +10,8 @@ Mittal, Moorthy & Bovik, IEEE TIP 2012, via the ``brisque`` package):
 
 Scored on every ``features.brisque_every``-th frame (default 50: one per 2 s, 3 per 6 s clip)
 and held until the next sample (zero-order hold): ~0.1 core-s per clip (25 costs about twice
-that, which takes CPU extraction under 1.5 videos/s on 2 cores; docs/real-videos.md). Scores depend on the size scored,
+that, which takes CPU extraction under 1.5 videos/s on 2 cores; docs/real-videos.md).
+Scores depend on the size scored,
 so both sizes are fixed; values compare within one configuration only.
 """
 

@@ -16,7 +16,8 @@ Per frame, on the **face crop** (``face__*``) and the **full frame** (``full__*`
   the mean inside blocks (cf. Wang, Sheikh & Bovik 2002); ~1 for natural images, > 1 with
   DCT-codec blocking. The crop is aligned to the frame's 8-pixel grid so codec blocks stay
   aligned.
-* ``colourfulness``: Hasler & Suesstrunk (2003), on a 2x-subsampled pixel grid, M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2),
+* ``colourfulness``: Hasler & Suesstrunk (2003), on a 2x-subsampled pixel grid,
+  M = sqrt(s_rg^2 + s_yb^2) + 0.3 sqrt(m_rg^2 + m_yb^2),
   rg = R - G, yb = (R + G) / 2 - B; 0 for any grey image.
 * ``luma_mean`` and ``contrast`` (RMS contrast, std of luminance).
 
