@@ -8,8 +8,10 @@ Protocol (shared by the study notebooks and ``tqa cv``):
 2. :func:`fold_split`: per fold, a validation part is carved from the training folds,
    again by whole groups (:func:`tqa.data.splits.make_split`), for early stopping and any
    selection; the test fold is never looked at while fitting.
-3. :func:`run_cv`: every method (model strategies ``tqa:<strategy>``, every baseline of
-   :data:`tqa.study.baselines.BASELINES`) is fitted per (seed, fold) and predicts its
+3. :func:`run_cv`: every method (model strategies ``tqa:<strategy>``, model variants
+   ``tqa:<strategy>/<variant>`` (:func:`parse_method`: an ablation of
+   :data:`tqa.study.studies.ABLATIONS` or ``key=value,...`` params overrides), every baseline
+   of :data:`tqa.study.baselines.BASELINES`) is fitted per (seed, fold) and predicts its
    test fold: each video gets one out-of-fold prediction per seed and method.
    Resumable: each (seed, fold, method) goes atomically to the shared run cache
    (:class:`tqa.study.studies.ResultsStore`, keyed by :func:`tqa.study.studies.run_key`)
@@ -27,10 +29,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 from tqdm.auto import tqdm
 
@@ -39,7 +42,15 @@ from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.data.splits import make_split
 from tqa.study.baselines import BASELINES, baseline_params, run_baselines
 from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
-from tqa.study.studies import ResultsStore, inputs_hash, main_strategy, run_one
+from tqa.study.studies import (
+    ResultsStore,
+    ablation_configs,
+    grid_path,
+    inputs_hash,
+    main_strategy,
+    nested,
+    run_one,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,10 +165,61 @@ def default_methods(params: dict, meta: pd.DataFrame | None = None) -> list[str]
     return out
 
 
-def check_methods(methods: Sequence[str], meta: pd.DataFrame | None = None) -> None:
-    """ValueError (one line) for an unknown baseline or a missing ``generator`` column."""
+#: A model method spelled out: (weighting strategy, params overrides).
+ModelSpec = tuple[str, dict]
+
+
+def parse_method(
+    name: str, params: dict, variants: Mapping[str, ModelSpec] | None = None
+) -> ModelSpec | None:
+    """``(strategy, overrides)`` of a model method; None for a baseline name.
+
+    ``tqa:<strategy>``: the configuration of params.yaml (the chapter's); ``tqa:<strategy>/
+    <ablation>``: an ablation of :data:`tqa.study.studies.ABLATIONS` (drop lists merged with
+    ``model.drop_modalities``); ``tqa:<strategy>/key=value,key=value``: params overrides,
+    keys as in ``eval.config_grid`` (a bare key is looked up in model / preprocess / train,
+    or a dotted path), values parsed as YAML (``pca=false``, ``lr=0.0003``). ``variants``:
+    explicit name -> (strategy, overrides), looked up first. ValueError for a malformed name.
+    """
+    if variants and name in variants:
+        strategy, overrides = variants[name]
+        return str(strategy), dict(overrides)
+    if not name.startswith(MODEL_PREFIX):
+        return None
+    strategy, _, variant = name[len(MODEL_PREFIX) :].partition("/")
+    if not strategy:
+        raise ValueError(f"method {name!r}: no weighting strategy after {MODEL_PREFIX!r}")
+    if not variant:
+        return strategy, {}
+    if "=" not in variant:
+        try:
+            return strategy, dict(ablation_configs(params, [variant])[1][1])
+        except KeyError as exc:
+            raise ValueError(f"method {name!r}: {exc.args[0]}") from None
+    overrides: dict = {}
+    for item in variant.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"method {name!r}: {item!r} is not key=value")
+        try:
+            path = grid_path(params, key.strip())
+        except KeyError as exc:
+            raise ValueError(f"method {name!r}: {exc.args[0]}") from None
+        overrides = merged(overrides, nested(path, yaml.safe_load(value)))
+    return strategy, overrides
+
+
+def check_methods(
+    methods: Sequence[str],
+    meta: pd.DataFrame | None = None,
+    params: dict | None = None,
+    variants: Mapping[str, ModelSpec] | None = None,
+) -> None:
+    """ValueError (one line) for an unknown baseline, a malformed model method or a missing
+    ``generator`` column."""
     for m in methods:
-        if m.startswith(MODEL_PREFIX):
+        if (variants and m in variants) or m.startswith(MODEL_PREFIX):
+            parse_method(m, params or {}, variants)
             continue
         BASELINES.get(m)  # KeyError with did-you-mean on a typo
         if m == "generator_mean" and (meta is None or "generator" not in meta.columns):
@@ -185,21 +247,77 @@ def run_cv(
     val_fraction: float | None = None,
     fit_fn: Callable | None = None,
     progress: bool = True,
+    variants: Mapping[str, ModelSpec] | None = None,
 ) -> pd.DataFrame:
     """Out-of-fold predictions of every method, per seed: columns :data:`OOF_COLUMNS`.
 
     features / labels (N, 5; -1.0 missing) / meta (N rows; ``group_column`` and, for
-    ``generator_mean``, ``generator``) are row-aligned. methods: ``tqa:<strategy>`` and
-    baseline names (default :func:`default_methods`); seeds: default ``cv.seeds``, else
-    ``train.seeds``; k / val_fraction default to ``cv.folds`` / ``cv.val_fraction``;
-    ``group_column`` None: plain k-fold. ``store``: where finished (seed, fold, method)
-    runs are kept (None: nothing kept; baselines only). Tasks without any label are left
-    out; ``y`` is NaN where a video's label is missing; ``pred`` is NaN for a task that had
-    no training label in that fold (a head that never saw a label predicts nothing).
+    ``generator_mean``, ``generator``) are row-aligned. methods: model methods
+    (:func:`parse_method`: ``tqa:<strategy>``, ``tqa:<strategy>/<variant>``, or names of
+    ``variants``) and baseline names (default :func:`default_methods`); seeds: default
+    ``cv.seeds``, else ``train.seeds``; k / val_fraction default to ``cv.folds`` /
+    ``cv.val_fraction``; ``group_column`` None: plain k-fold. ``store``: where finished
+    (seed, fold, method) runs are kept (None: nothing kept; baselines only); a model
+    variant's run key includes its overrides. Tasks without any label are left out; ``y``
+    is NaN where a video's label is missing; ``pred`` is NaN for a task that had no training
+    label in that fold (a head that never saw a label predicts nothing).
+    """
+    methods = list(methods or default_methods(params, meta))
+    labels = np.asarray(labels, dtype=float)
+    ids = list(features.video_ids)
+    present = _present(labels)
+    tasks = [k_ for k_ in range(len(TASKS)) if present[:, k_].any()]
+    frames = []
+    for seed, fold, split, preds in fold_predictions(
+        features, labels, meta, params, methods, seeds, store,
+        k=k, group_column=group_column, val_fraction=val_fraction,
+        fit_fn=fit_fn, progress=progress, variants=variants,
+    ):  # fmt: skip
+        test = np.flatnonzero(split == "test")
+        for m in methods:
+            for t in tasks:
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "video_id": [ids[i] for i in test],
+                            "fold": fold,
+                            "seed": seed,
+                            "method": m,
+                            "task": TASKS[t],
+                            "y": np.where(present[test, t], labels[test, t], np.nan),
+                            "pred": preds[m][test, t],
+                        }
+                    )
+                )
+    return pd.concat(frames, ignore_index=True)[list(OOF_COLUMNS)]
+
+
+def fold_predictions(
+    features: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    methods: Sequence[str],
+    seeds: Sequence[int] | None = None,
+    store: ResultsStore | None = None,
+    *,
+    k: int | None = None,
+    group_column: str | None = "group",
+    val_fraction: float | None = None,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+    variants: Mapping[str, ModelSpec] | None = None,
+) -> Iterator[tuple[int, int, np.ndarray, dict[str, np.ndarray]]]:
+    """Per (seed, fold): ``(seed, fold, split (N,), {method: pred (N, 5)})``, all rows.
+
+    The engine behind :func:`run_cv` and the nested model selection
+    (:mod:`tqa.study.selection`, which reads the inner validation rows). ``split`` is
+    :func:`fold_split`'s train / val / test; predictions of a task without any training
+    label in the fold are NaN. Arguments as :func:`run_cv`.
     """
     cp = cv_params(params)
-    methods = list(methods or default_methods(params, meta))
-    check_methods(methods, meta)
+    methods = list(methods)
+    check_methods(methods, meta, params, variants)
     seeds = [int(s) for s in (seeds or cp["seeds"] or params["train"]["seeds"])]
     k = int(k or cp["folds"])
     val_fraction = float(cp["val_fraction"] if val_fraction is None else val_fraction)
@@ -214,14 +332,13 @@ def run_cv(
             f"no column {group_column!r} in the labels for a grouped k-fold; "
             f"found {list(meta.columns)} (or run plain k-fold without a group)"
         )
-    if store is None and any(m.startswith(MODEL_PREFIX) for m in methods):
+    specs = {m: parse_method(m, params, variants) for m in methods}
+    if store is None and any(v is not None for v in specs.values()):
         raise ValueError("run_cv: model methods need a ResultsStore (where fits are kept)")
     groups = meta[group_column].tolist() if group_column else None
     present = _present(labels)
-    tasks = [k_ for k_ in range(len(TASKS)) if present[:, k_].any()]
     base = inputs_hash(features, labels, np.full(len(ids), "-"))
-    baselines = [m for m in methods if not m.startswith(MODEL_PREFIX)]
-    frames = []
+    baselines = [m for m in methods if specs[m] is None]
     jobs = [(s, f) for s in seeds for f in range(k)]
     for seed, fold in tqdm(jobs, desc="cv (seed, fold)", disable=not progress):
         assign = kfold_assignments(ids, groups, k, seed)
@@ -232,12 +349,13 @@ def run_cv(
             baselines, features, labels, split, meta, params, seed, fhash, store
         )
         for m in methods:
-            if m.startswith(MODEL_PREFIX):
-                strategy = m[len(MODEL_PREFIX) :]
+            spec = specs[m]
+            if spec is not None:
+                strategy, overrides = spec
                 _, pred, _ = run_one(
                     "cv",
                     f"seed{seed}/fold{fold}",
-                    {},
+                    overrides,
                     strategy,
                     seed,
                     features,
@@ -249,26 +367,10 @@ def run_cv(
                     fhash,
                 )
                 preds[m] = np.asarray(pred, dtype=float)
-        test = np.flatnonzero(split == "test")
         for m in methods:
-            pred = preds[m].copy()
-            pred[:, ~trained.any(axis=0)] = np.nan
-            for t in tasks:
-                y = labels[test, t]
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "video_id": [ids[i] for i in test],
-                            "fold": fold,
-                            "seed": seed,
-                            "method": m,
-                            "task": TASKS[t],
-                            "y": np.where(present[test, t], y, np.nan),
-                            "pred": pred[test, t],
-                        }
-                    )
-                )
-    return pd.concat(frames, ignore_index=True)[list(OOF_COLUMNS)]
+            preds[m] = preds[m].copy()
+            preds[m][:, ~trained.any(axis=0)] = np.nan
+        yield seed, fold, split, preds
 
 
 def _baseline_preds(

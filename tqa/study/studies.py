@@ -16,10 +16,12 @@ trained once; metrics are recomputed from cached predictions with the current pa
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -192,9 +194,6 @@ def features_fingerprint(fs: FeatureSet) -> dict[str, Any]:
     """SHA-1 of the sync array's bytes plus, per stream, its per-column mean over videos and
     frames (``np.nanmean`` over (N, T), rounded to 6 decimals) and NaN count: one cheap pass
     over (N, T, D), in chunks of videos."""
-    import hashlib
-    import warnings
-
     out: dict[str, Any] = {
         "sync": hashlib.sha1(np.ascontiguousarray(fs.sync, dtype=np.float32).tobytes()).hexdigest()
     }
@@ -275,7 +274,8 @@ def run_one(
         pred = np.asarray(result.predict(fs), dtype=float)
         if pred.shape != labels.shape:
             raise ValueError(
-                f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
+                f"{study}/{config}/seed {seed}: predict returned {pred.shape}, "
+                f"expected {labels.shape}"
             )
         history = getattr(result, "history", None)
         info = {
@@ -457,7 +457,7 @@ def ablations(
     )
 
 
-def _grid_path(params: dict, key: str) -> str:
+def grid_path(params: dict, key: str) -> str:
     if "." in key:
         return key
     for section in ("model", "preprocess", "train"):
@@ -468,7 +468,7 @@ def _grid_path(params: dict, key: str) -> str:
     )
 
 
-def _nested(dotted: str, value: Any) -> dict:
+def nested(dotted: str, value: Any) -> dict:
     out: dict = {}
     node = out
     parts = dotted.split(".")
@@ -483,12 +483,12 @@ def grid_configs(params: dict) -> list[tuple[str, dict]]:
     subsampled to ``eval.config_grid_max_runs`` evenly spaced entries (null: all)."""
     grid = eval_section(params).get("config_grid") or {}
     keys = list(grid)
-    paths = [_grid_path(params, k) for k in keys]
+    paths = [grid_path(params, k) for k in keys]
     out = []
     for values in itertools.product(*(grid[k] for k in keys)):
         ov: dict = {}
         for path, v in zip(paths, values):
-            ov = merged(ov, _nested(path, v))
+            ov = merged(ov, nested(path, v))
         model = merged(params.get("model", {}), ov.get("model", {}))
         if (
             model.get("d_model")
