@@ -146,6 +146,8 @@ def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
     effective params, strategy and seed share one run.
     """
     secs = {s: params.get(s) for s in _RUN_SECTIONS}
+    if isinstance(secs.get("split"), dict):  # the study protocol does not change one fit
+        secs["split"] = {k: v for k, v in secs["split"].items() if k != "protocol"}
     if isinstance(secs.get("train"), dict):
         secs["train"] = {k: v for k, v in secs["train"].items() if k not in _RUN_IGNORED_TRAIN_KEYS}
     secs["weighting"] = strategy_section(params.get("weighting"), strategy)
