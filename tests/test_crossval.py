@@ -322,3 +322,35 @@ def test_run_cv_model_variants_get_their_overrides_and_own_run_keys(tmp_path):
         k=3, group_column="portrait", fit_fn=spy, progress=False,
     )  # fmt: skip
     assert len(spy.calls) == 9  # resumed: nothing refitted
+
+
+def test_paired_bootstrap_over_videos():
+    """Oracles: the observed delta is the pooled scipy Pearson difference (mean over seeds);
+    a planted better method gets a tiny p and 'better'; a method compared with itself p = 1."""
+    oof = _oof()
+    table = compare(oof, reference="noisy", metric="pearson", test="bootstrap", n_boot=300)
+    row = table.set_index("method").loc["good"]
+    want = np.mean(
+        [
+            stats.pearsonr(g[g.method == "good"]["y"], g[g.method == "good"]["pred"])[0]
+            - stats.pearsonr(g[g.method == "noisy"]["y"], g[g.method == "noisy"]["pred"])[0]
+            for _, g in oof.groupby("seed")
+        ]
+    )
+    assert row["delta"] == pytest.approx(want)
+    assert row["p_value"] <= 1 / 300 + 1e-12 and row["verdict"] == "better"
+    assert row["n_pairs"] == 60 and row["test"].startswith("paired bootstrap over videos")
+    same = oof[oof["method"] == "good"].assign(method="twin")
+    t2 = compare(pd.concat([oof, same]), reference="good", metric="rmse", test="bootstrap",
+                 n_boot=200)  # fmt: skip
+    twin = t2.set_index("method").loc["twin"]
+    assert twin["p_value"] == 1.0 and twin["verdict"] == "no detectable difference"
+    # two methods of equal quality: not called different (seeded, deterministic)
+    rng = np.random.default_rng(5)
+    eq = oof[oof["method"] == "good"].copy()
+    eq["pred"] = eq["y"] + rng.normal(0, 0.3, len(eq))
+    t3 = compare(pd.concat([oof[oof["method"] == "good"], eq.assign(method="peer")]),
+                 reference="good", metric="pearson", test="bootstrap", n_boot=300)  # fmt: skip
+    assert t3.set_index("method").loc["peer", "p_value"] > 0.05
+    with pytest.raises(ValueError, match="test must be"):
+        compare(oof, reference="good", test="t")

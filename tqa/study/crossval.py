@@ -68,6 +68,8 @@ CV_DEFAULTS: dict = {
     "reference": None,
     "metrics": None,
     "alpha": 0.05,
+    "test": "wilcoxon",
+    "bootstrap": 1000,
     "out_dir": "reports/cv",
 }
 
@@ -479,6 +481,57 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]
     return float(stats.wilcoxon(d).pvalue), int(d.size)
 
 
+def paired_bootstrap(
+    oof: pd.DataFrame,
+    method: str,
+    reference: str,
+    task: str,
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    class_bounds: Sequence[float] = (3.0, 4.0),
+) -> tuple[float, float, int]:
+    """``(delta, p, n_videos)``: paired bootstrap over videos of ``metric`` on the pooled
+    out-of-fold predictions, ``method`` minus ``reference``.
+
+    Per seed, the videos with a label and a finite prediction from both methods are
+    resampled with replacement ``n_boot`` times (the same resamples for both methods: paired);
+    the metric of each method on each resample, their difference, averaged over seeds.
+    delta: the observed difference (full sample, mean over seeds); p: two-sided,
+    2 min(P*(d <= 0), P*(d >= 0)) over the bootstrap differences (Efron & Tibshirani 1993,
+    ch. 16), at least 1 / n_boot. NaN when fewer than 3 paired videos.
+    """
+    fn = metric_functions(class_bounds)[metric]
+    sub = oof[(oof["task"] == task) & oof["method"].isin([method, reference])]
+    rng = np.random.default_rng(seed)
+    deltas, diffs, n_min = [], [], None
+    for _, g in sub.groupby("seed", sort=True):
+        w = g.pivot_table(index="video_id", columns="method", values="pred", dropna=False)
+        y = g.drop_duplicates("video_id").set_index("video_id")["y"].reindex(w.index)
+        if method not in w or reference not in w:
+            continue
+        ok = (y.notna() & np.isfinite(w[method]) & np.isfinite(w[reference])).to_numpy()
+        yy = y.to_numpy(float)[ok]
+        a, b = w[method].to_numpy(float)[ok], w[reference].to_numpy(float)[ok]
+        if yy.size < 3:
+            continue
+        n_min = yy.size if n_min is None else min(n_min, yy.size)
+        deltas.append(fn(yy, a) - fn(yy, b))
+        idx = rng.integers(0, yy.size, (int(n_boot), yy.size))
+        diffs.append([fn(yy[i], a[i]) - fn(yy[i], b[i]) for i in idx])
+    if not deltas:
+        return math.nan, math.nan, 0
+    d = np.nanmean(np.asarray(diffs, dtype=float), axis=0)
+    d = d[np.isfinite(d)]
+    delta = float(np.nanmean(deltas))
+    if d.size == 0 or not np.isfinite(delta):
+        return delta, math.nan, int(n_min or 0)
+    if np.all(d == 0) and delta == 0:
+        return 0.0, 1.0, int(n_min)
+    p = 2 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0)))
+    return delta, float(min(1.0, max(p, 1.0 / d.size))), int(n_min)
+
+
 def verdict(delta: float, p: float, metric: str, alpha: float = 0.05) -> str:
     """'better' / 'worse' (than the reference, at level alpha) or 'no detectable difference'."""
     if not (np.isfinite(delta) and np.isfinite(p)):
@@ -505,6 +558,9 @@ def compare(
     alpha: float = 0.05,
     class_bounds: Sequence[float] = (3.0, 4.0),
     near_zero_std: float = 0.1,
+    test: str = "wilcoxon",
+    n_boot: int = 1000,
+    boot_seed: int = 0,
 ) -> pd.DataFrame:
     """Method x task table of ``metric`` over folds x seeds, each method vs ``reference``.
 
@@ -515,7 +571,14 @@ def compare(
     note (tasks with near-constant labels: "labels near-constant ...", listed after the
     others; a method without predictions for the task; an undefined metric).
     ``reference`` None: the first method that starts with ``tqa:``, else the first method.
+    ``test``: "wilcoxon" (above) or "bootstrap": :func:`paired_bootstrap` over videos of the
+    pooled out-of-fold predictions (``n_boot`` resamples; delta is then the pooled
+    difference, n_pairs the paired videos) — usable with one seed, where 5 (seed, fold)
+    pairs cannot give a Wilcoxon p below 0.0625. The CI stays the t-interval over folds x
+    seeds either way.
     """
+    if test not in ("wilcoxon", "bootstrap"):
+        raise ValueError(f"test must be 'wilcoxon' or 'bootstrap', got {test!r}")
     scores = fold_scores(oof, metric, class_bounds)
     methods = list(dict.fromkeys(oof["method"]))
     if reference is None:
@@ -552,12 +615,18 @@ def compare(
             if m != reference and w is not None and reference in w:
                 ref = w[reference].to_numpy(float)
                 ok = np.isfinite(vals) & np.isfinite(ref)
-                p, n = paired_wilcoxon(vals, ref)
-                row["delta"] = float(np.mean(vals[ok] - ref[ok])) if ok.any() else math.nan
+                if test == "bootstrap":
+                    delta, p, n = paired_bootstrap(
+                        oof, m, reference, task, metric, n_boot, boot_seed, class_bounds
+                    )
+                    row["delta"] = delta
+                    label = f"paired bootstrap over videos ({int(n_boot)} resamples)"
+                else:
+                    p, n = paired_wilcoxon(vals, ref)
+                    row["delta"] = float(np.mean(vals[ok] - ref[ok])) if ok.any() else math.nan
+                    label = "Wilcoxon signed-rank over paired (seed, fold) test folds"
                 row["p_value"], row["n_pairs"] = p, n
-                row["test"] = (
-                    "Wilcoxon signed-rank over paired (seed, fold) test folds" if n else ""
-                )
+                row["test"] = label if n else ""
                 row["verdict"] = verdict(row["delta"], p, metric, alpha)
             if task in flat:
                 row["note"] = f"labels near-constant (std {flat[task]:.3g}): not comparable"

@@ -82,6 +82,9 @@ def _compare(oof: pd.DataFrame, params: dict, reference: str) -> pd.DataFrame:
         alpha=float(cv_params(params)["alpha"]),
         class_bounds=tuple(ev.get("class_bounds", (3.0, 4.0))),
         near_zero_std=float((params.get("data") or {}).get("near_zero_std", 0.1)),
+        test=str(cv_params(params)["test"]),
+        n_boot=int(cv_params(params)["bootstrap"]),
+        boot_seed=int(params.get("seed", 0)),
     )
 
 
@@ -202,6 +205,22 @@ def model_vs_baselines(
     return oof, _compare(oof, params, ref)
 
 
+def main_oof(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    store: ResultsStore | None = None,
+    *,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Out-of-fold predictions of the chapter's configuration (reused from the run cache
+    of the other studies): what error analysis and agreement read under kfold."""
+    return _cv(fs, labels, meta, params, [main_method(params)], store or study_store(params),
+               fit_fn, progress)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- outputs
 def oof_mean_predictions(oof: pd.DataFrame, method: str, video_ids: Sequence[str]) -> np.ndarray:
     """(N, 5) out-of-fold prediction of ``method`` per video, mean over seeds (TASKS order;
@@ -220,7 +239,7 @@ def write_comparison(
     head = (
         f"# {title}\n\nGrouped k-fold x seeds; each row: mean [95 % t-interval] over the "
         f"(seed, fold) test folds; delta, p and verdict of the row's method vs **{reference}** "
-        "(paired Wilcoxon signed-rank over the same (seed, fold) test folds). Tasks with "
+        "(test named under each table). Tasks with "
         "near-constant labels are listed last with a note and are not comparable.\n\n"
     )
     write_text(out / f"{stem}_comparison.md", head + comparison_markdown(table))
@@ -248,8 +267,9 @@ def verdicts_markdown(
         "# Verdicts in plain words",
         "",
         f"Reference: **{reference}** (the chapter's configuration). Generated from "
-        "`model_vs_baselines_comparison.csv`; test: paired Wilcoxon signed-rank over the same "
-        "(seed, fold) test folds.",
+        "`model_vs_baselines_comparison.csv`; test: "
+        + (table.loc[table["test"] != "", "test"].iloc[0] if (table["test"] != "").any() else "-")
+        + ".",
         "",
     ]
     inf = table[table["note"] == ""]
