@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from tqa.core.params import load_params, merged
 from tqa.core.schema import TASKS, FeatureSet
@@ -122,6 +123,15 @@ def test_protocol_studies_tables_and_verdicts(tmp_path):
     want = oof[(oof["method"] == main) & (oof["task"] == "overall")].groupby("video_id")["pred"]
     np.testing.assert_allclose(mean[:, OVERALL], want.mean().reindex(fs.video_ids))
     assert np.isnan(mean[:, TASKS.index("expression")]).all()
+
+    rows = P.oof_rows(oof, labels, fs.video_ids, params, "kfold")
+    r = rows.set_index(["config", "seed", "task"])
+    for seed in (0, 1):
+        g = oof[(oof["method"] == "ridge") & (oof["seed"] == seed) & (oof["task"] == "overall")]
+        want = stats.pearsonr(g["y"], g["pred"])[0]  # pooled over the folds of that seed
+        assert r.loc[("ridge", seed, "overall"), "pearson"] == pytest.approx(want)
+    assert set(rows["config"]) == {main[4:], SELECTED[4:], "mean", "ridge", "generator_mean"}
+    assert (rows.loc[rows["config"] == main[4:], "strategy"] == main[4:]).all()
 
 
 def test_protocol_value_is_checked():

@@ -36,8 +36,8 @@ from tqa.study.crossval import (
     cv_params,
     run_cv,
 )
-from tqa.study.inputs import load_labelled_features
-from tqa.study.metrics import LOWER_IS_BETTER
+from tqa.study.inputs import StudyInputs, load_labelled_features
+from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks
 from tqa.study.selection import SELECTED, grid_methods, run_selection
 from tqa.study.studies import ResultsStore, ablation_configs, main_strategy, results_dir
 
@@ -65,6 +65,47 @@ def kfold_section(params: dict) -> dict:
 def load_study_inputs(params: dict) -> tuple[FeatureSet, np.ndarray, pd.DataFrame]:
     """Features, labels (N, 5) and per-video metadata (group, generator) of ``data.root``."""
     return load_labelled_features(resolve(params["data"]["root"]), params)
+
+
+def kfold_inputs(params: dict) -> StudyInputs:
+    """:func:`load_study_inputs` as :class:`StudyInputs` with ``split`` "test" for every
+    video: under kfold every video is scored out-of-fold, so the notebooks' test-row cells
+    (agreement, residuals, confusion) read all of them."""
+    fs, labels, meta = load_study_inputs(params)
+    return StudyInputs(fs, labels, np.full(len(fs.video_ids), "test", dtype=object), meta)
+
+
+def oof_rows(
+    oof: pd.DataFrame,
+    labels: np.ndarray,
+    video_ids: Sequence[str],
+    params: dict,
+    study: str,
+    names: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per (method, seed): every metric of :func:`tqa.study.metrics.evaluate_tasks` on the
+    pooled out-of-fold predictions of all videos — the tidy rows of
+    :func:`tqa.study.studies.run_study` (study, config, strategy, seed, task, metrics...),
+    so the holdout summaries, tables and figures work unchanged under kfold. ``names``:
+    method -> config name (default: the method without ``tqa:``)."""
+    frames = []
+    ev = params.get("eval") or {}
+    for (method, seed), g in oof.groupby(["method", "seed"], sort=False):
+        pred = np.full((len(video_ids), len(TASKS)), np.nan)
+        w = g.pivot_table(index="video_id", columns="task", values="pred", dropna=False)
+        w = w.reindex(index=list(video_ids), columns=list(TASKS))
+        pred[:] = w.to_numpy(float)
+        table = evaluate_tasks(np.asarray(labels, float), pred, ev).reset_index()
+        config = (names or {}).get(method, method.removeprefix(MODEL_PREFIX))
+        strategy = (
+            method[len(MODEL_PREFIX) :].split("/")[0] if method.startswith(MODEL_PREFIX) else "-"
+        )
+        table.insert(0, "seed", int(seed))
+        table.insert(0, "strategy", strategy)
+        table.insert(0, "config", config)
+        table.insert(0, "study", study)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
 
 
 def study_store(params: dict) -> ResultsStore:
