@@ -23,6 +23,12 @@
 # QWK, Bland-Altman); and `reports/metrics.json` (DVC metrics). The model is compared with
 # the baselines as measured, whichever wins.
 #
+# Protocol (`split.protocol`): **kfold** (default) — grouped k-fold x `eval.kfold.seeds`,
+# every video scored out-of-fold, each comparison with a 95 % CI, a paired test and a verdict
+# (`reports/tables/*_comparison.md`, `reports/tables/verdicts.md`; the nested model selection
+# `tqa:selected` beside the chapter's configuration and every baseline) — or **holdout**
+# (the chapter's single split).
+#
 # Every number is measured on `data.root` of `params.yaml` with the extractors named in
 # the provenance line printed below. The default root is the **embedded synthetic sample
 # corpus** (simulated videos and ratings) — *not* EmotionTalk — and its test split is small
@@ -42,7 +48,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from tqa.study import evaluation, plots, studies
+from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
 from tqa.core.params import load_params, resolve
@@ -54,32 +60,56 @@ params = load_params(params_path, overrides)
 ev = params["eval"]
 REPORTS = resolve(reports_dir)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else params["train"]["seeds"]
+WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 
 # %%
-rows = studies.strategy_comparison(fs, labels, split, params)
+if KFOLD:
+    oof, comparison = protocol.strategy_comparison(fs, labels, inputs.meta, params)
+    rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "strategy")
+    protocol.write_comparison(comparison, "strategy", "Weighting strategies vs the main strategy",
+                              protocol.main_method(params), REPORTS / "tables")
+else:
+    rows = studies.strategy_comparison(fs, labels, split, params)
 summary = studies.summarize(rows, sorted(set(ev["table_metrics"]) | set(ev["json_metrics"])))
-save_table(rows.drop(columns=["run_key"]), "strategy_runs",
-           f"Weighting strategies: test metrics per run (strategy x seed x task). {PROV}", REPORTS)
+save_table(rows.drop(columns=["run_key"], errors="ignore"), "strategy_runs",
+           f"Weighting strategies: {WHERE} metrics per run (strategy x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"strategy_comparison_{metric}",
-               f"Weighting strategies: test {metric} per task, mean ± std over seeds {params['train']['seeds']}. "
+               f"Weighting strategies: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. "
                f"{PROV}", REPORTS)
 studies.mean_std_table(summary, "pearson")
 
 # %%
-base_rows, base_preds = studies.baseline_comparison(fs, labels, split, params)
-save_table(base_rows, "baseline_runs", f"Baselines: test metrics per task. {PROV}", REPORTS)
 main = studies.main_strategy(params)
+if KFOLD:
+    sel_oof, _, choices = protocol.model_selection(fs, labels, inputs.meta, params)
+    boof, mvb = protocol.model_vs_baselines(fs, labels, inputs.meta, params, selection_oof=sel_oof)
+    names = protocol.baseline_names(params, inputs.meta)
+    base_rows = protocol.oof_rows(boof[boof["method"].isin(names)], labels, fs.video_ids, params, "baselines")
+    base_rows = base_rows.groupby(["study", "config", "strategy", "task"], sort=False).mean(numeric_only=True)
+    base_rows = base_rows.reset_index()
+    protocol.write_comparison(mvb, "model_vs_baselines",
+                              "The chapter's model, the nested-selection model and every baseline",
+                              protocol.main_method(params), REPORTS / "tables")
+    from tqa.core.atomic import write_text
+    write_text(REPORTS / "tables" / "verdicts.md",
+               protocol.verdicts_markdown(mvb, protocol.main_method(params), names))
+    print((REPORTS / "tables" / "verdicts.md").read_text())
+else:
+    base_rows, base_preds = studies.baseline_comparison(fs, labels, split, params)
+save_table(base_rows, "baseline_runs", f"Baselines: {WHERE} metrics per task. {PROV}", REPORTS)
 for metric in ("pearson", "rmse"):
     chapter = ev.get("chapter_reported_pearson") if metric == "pearson" else None
     t = studies.model_vs_baselines(summary, base_rows, metric, main, chapter=chapter)
     save_table(t, f"model_vs_baselines_{metric}",
-               f"Test {metric}: tqa ({main}, mean ± std over seeds) vs baselines on the same split. "
+               f"{WHERE} {metric}: tqa ({main}, mean ± std over seeds) vs baselines on the same split(s). "
                + ("The last column is the chapter's reported EmotionTalk value, NOT reproduced here. "
                   if chapter else "") + PROV, REPORTS)
 studies.model_vs_baselines(summary, base_rows, "pearson", main, chapter=ev.get("chapter_reported_pearson"))
@@ -87,31 +117,35 @@ studies.model_vs_baselines(summary, base_rows, "pearson", main, chapter=ev.get("
 # %%
 ref = {r["task"]: r["pearson"] for _, r in base_rows[base_rows["config"] == "ridge"].iterrows()}
 fig = plots.bar_with_error(summary, "pearson", reference=ref)
-fig.axes[0].set_title("Test Pearson per weighting strategy (black: ridge baseline)")
+fig.axes[0].set_title(f"{WHERE} Pearson per weighting strategy (black: ridge baseline)")
 save_figure(fig, "strategy_comparison_pearson",
-            f"Test Pearson per task for each weighting strategy, mean ± std over seeds; black ticks: ridge "
+            f"{WHERE} Pearson per task for each weighting strategy, mean ± std over seeds; black ticks: ridge "
             f"baseline. {PROV}", REPORTS)
 fig = plots.bar_with_error(summary, "rmse")
-fig.axes[0].set_title("Test RMSE per weighting strategy")
+fig.axes[0].set_title(f"{WHERE} RMSE per weighting strategy")
 save_figure(fig, "strategy_comparison_rmse",
-            f"Test RMSE per task for each weighting strategy, mean ± std over seeds. {PROV}", REPORTS)
+            f"{WHERE} RMSE per task for each weighting strategy, mean ± std over seeds. {PROV}", REPORTS)
 
 # %% [markdown]
 # ## Main model: test metrics with bootstrap CIs, and agreement with the ratings
 
 # %%
-pred = studies.main_model_predictions(fs, labels, split, params)
+if KFOLD:  # out-of-fold predictions of the chapter's configuration, mean over seeds
+    pred = protocol.oof_mean_predictions(boof, protocol.main_method(params), fs.video_ids)
+else:
+    pred = studies.main_model_predictions(fs, labels, split, params)
 test = split == "test"
 full = evaluate_tasks(labels[test], pred[test], ev, bootstrap=ev["bootstrap"], seed=params["seed"])
 save_table(full.reset_index(), "main_model_test_metrics",
-           f"Main model ({main}, seed {params['train']['seeds'][0]}): every test metric per task with "
+           f"Main model ({main}, {'out-of-fold, mean over seeds ' + str(SEEDS) if KFOLD else 'seed ' + str(SEEDS[0])}): "
+           f"every {WHERE} metric per task with "
            f"{ev['ci']:.0%} percentile-bootstrap CIs ({ev['bootstrap']} resamples) for {ev['ci_metrics']}. {PROV}",
            REPORTS)
 agr = evaluation.agreement_table(labels[test], pred[test], ev)
-save_table(agr, "agreement", f"Agreement of the main model ({main}) with the ratings on the test split: CCC, "
+save_table(agr, "agreement", f"Agreement of the main model ({main}) with the ratings ({WHERE}): CCC, "
            f"QWK, Pearson, Bland-Altman bias and 95% limits of agreement (pred - true). {PROV}", REPORTS)
 fig = plots.bland_altman_grid(labels[test], pred[test])
-save_figure(fig, "bland_altman", f"Bland-Altman plots of the main model ({main}) vs ratings, test split; red: "
+save_figure(fig, "bland_altman", f"Bland-Altman plots of the main model ({main}) vs ratings ({WHERE}); red: "
             f"bias and ±1.96 SD. {PROV}", REPORTS)
 agr
 
@@ -119,6 +153,6 @@ agr
 from tqa.core.atomic import write_json
 
 payload = evaluation.metrics_json_payload(params, summary, base_rows, main,
-                                          len(params["train"]["seeds"]), ev["json_metrics"])
+                                          len(SEEDS), ev["json_metrics"])
 write_json(REPORTS / "metrics.json", payload)
 payload["main_model"]["tasks"]["overall"]

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from tqa.study import evaluation, plots, studies
+from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
 from tqa.core.params import load_params, resolve
@@ -51,32 +51,44 @@ params = load_params(params_path, overrides)
 ev = params["eval"]
 REPORTS = resolve(reports_dir)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["ablation_seeds"]
+WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 
 # %%
-rows = studies.ablations(fs, labels, split, params)
+if KFOLD:  # the full model vs each of eval.kfold.ablations, same folds; verdicts in ablation_comparison.md
+    oof, comparison = protocol.ablations(fs, labels, inputs.meta, params)
+    ref = protocol.main_method(params)
+    rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "ablation",
+                             {m: ("full" if m == ref else m.split("/", 1)[1]) for m in oof["method"].unique()})
+    protocol.write_comparison(comparison, "ablation", "Ablations vs the full model (a 'worse' verdict: the "
+                              "removed part helped; 'better': the model does better without it)", ref,
+                              REPORTS / "tables")
+else:
+    rows = studies.ablations(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key"]), "ablation_runs",
-           f"Ablations: test metrics per run (config x seed x task). {PROV}", REPORTS)
+save_table(rows.drop(columns=["run_key"], errors="ignore"), "ablation_runs",
+           f"Ablations: {WHERE} metrics per run (config x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     t = studies.mean_std_table(summary, metric)
     save_table(t, f"ablation_{metric}",
-               f"Ablations: test {metric} per task, mean ± std over seeds {ev['ablation_seeds']}. {PROV}", REPORTS)
+               f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. {PROV}", REPORTS)
 studies.mean_std_table(summary, "pearson")
 
 # %%
 delta = studies.delta_vs_reference(summary, "pearson", "full")
 save_table(delta, "ablation_delta_pearson",
-           f"Ablations: change of mean test Pearson vs the full model (negative = the variant is worse). {PROV}",
+           f"Ablations: change of mean {WHERE} Pearson vs the full model (negative = the variant is worse). {PROV}",
            REPORTS)
 delta
 
 # %%
 fig = plots.bar_with_error(summary, "pearson")
-fig.axes[0].set_title("Ablations: test Pearson (mean ± std over seeds)")
+fig.axes[0].set_title(f"Ablations: {WHERE} Pearson (mean ± std over seeds)")
 save_figure(fig, "ablation_pearson",
-            f"Ablations: test Pearson per task, full model vs each variant, mean ± std over seeds. {PROV}", REPORTS)
+            f"Ablations: {WHERE} Pearson per task, full model vs each variant, mean ± std over seeds. {PROV}", REPORTS)

@@ -19,6 +19,13 @@
 # d_model / layers / heads / PCA variance target from `eval.config_grid` (product, invalid
 # d_model/n_heads pairs dropped, subsampled to `eval.config_grid_max_runs`), weighting
 # `eval.main_strategy`, seeds `eval.config_seeds`. Resumable (`eval.results_dir/config.csv`).
+#
+# Under `split.protocol: kfold` (default) the configurations are those of
+# `eval.selection.grid` (at most 6: d_model/layers, dropout, PCA off, path A only, lr),
+# each vs the chapter's configuration with a 95 % CI, paired test and verdict
+# (`reports/tables/config_comparison.md`), plus the nested model selection `tqa:selected`
+# (chosen per outer fold on the inner validation part only; choices in
+# `reports/tables/selection_choices.csv`).
 # Last: `reports/README.md` is rebuilt, indexing every figure and table.
 #
 # Every number is measured on `data.root` of `params.yaml` with the extractors named in
@@ -40,7 +47,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from tqa.study import evaluation, plots, studies
+from tqa.study import evaluation, plots, protocol, selection, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
 from tqa.core.params import load_params, resolve
@@ -52,38 +59,59 @@ params = load_params(params_path, overrides)
 ev = params["eval"]
 REPORTS = resolve(reports_dir)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["config_seeds"]
+WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 
 # %%
-rows = studies.config_grid(fs, labels, split, params)
+if KFOLD:
+    oof, comparison, choices = protocol.model_selection(fs, labels, inputs.meta, params)
+    ref = protocol.main_method(params)
+    cname = {m: ("chapter" if m == ref else "selected" if m == selection.SELECTED else m.split("/", 1)[1])
+             for m in oof["method"].unique()}
+    rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "config", cname)
+    protocol.write_comparison(comparison, "config", "Configurations and nested selection vs the chapter's "
+                              "configuration", ref, REPORTS / "tables")
+    save_table(choices.assign(config=choices["method"].map(cname)), "selection_choices",
+               f"Nested selection: inner-validation criterion (val MSE / train-label variance, mean over "
+               f"informative tasks) of each configuration per outer (seed, fold); chosen = lowest. {PROV}", REPORTS)
+    display(selection.choice_summary(choices).assign(config=lambda d: d["method"].map(cname)))
+else:
+    rows = studies.config_grid(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key"]), "config_runs",
-           f"Configuration grid: test metrics per run (config x seed x task). {PROV}", REPORTS)
-wide = summary.pivot_table(index="config", columns="metric", values="mean", aggfunc="mean", sort=False)
+save_table(rows.drop(columns=["run_key"], errors="ignore"), "config_runs",
+           f"Configuration grid: {WHERE} metrics per run (config x seed x task). {PROV}", REPORTS)
+informative = [t for t in TASKS if t not in protocol.near_constant_tasks_of(labels, params)]
+wide = summary[summary["task"].isin(informative)].pivot_table(
+    index="config", columns="metric", values="mean", aggfunc="mean", sort=False)
 wide.columns = [f"{c}_mean_over_tasks" for c in wide.columns]
-secs = rows.groupby("config", sort=False)[["fit_seconds", "epochs"]].mean()
-table = wide.join(secs).reset_index()
-save_table(table, "config_comparison",
-           f"Configuration grid: test metrics averaged over tasks (and seeds {ev['config_seeds']}), mean fit time "
-           f"(s) and epochs. {PROV}", REPORTS)
+if "fit_seconds" in rows:
+    table = wide.join(rows.groupby("config", sort=False)[["fit_seconds", "epochs"]].mean()).reset_index()
+else:
+    table = wide.reset_index()
+save_table(table, "config_summary" if KFOLD else "config_comparison",
+           f"Configuration grid: {WHERE} metrics averaged over the informative tasks {informative} (and seeds "
+           f"{SEEDS}){', mean fit time (s) and epochs' if 'fit_seconds' in table else ''}. {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"config_comparison_{metric}",
-               f"Configuration grid: test {metric} per task. {PROV}", REPORTS)
+               f"Configuration grid: {WHERE} {metric} per task. {PROV}", REPORTS)
 table
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
 ax.barh(table["config"], table["pearson_mean_over_tasks"], color="tab:green")
 ax.invert_yaxis()
-ax.set_xlabel("test Pearson, mean over tasks")
+ax.set_xlabel(f"{WHERE} Pearson, mean over informative tasks")
 ax.tick_params(axis="y", labelsize=7)
 fig.tight_layout()
 save_figure(fig, "config_comparison_pearson",
-            f"Configuration grid: test Pearson averaged over tasks per configuration. {PROV}", REPORTS)
+            f"Configuration grid: {WHERE} Pearson averaged over informative tasks per configuration. {PROV}",
+            REPORTS)
 
 # %%
 index = evaluation.write_reports_index(params, REPORTS)

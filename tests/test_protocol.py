@@ -134,6 +134,12 @@ def test_protocol_studies_tables_and_verdicts(tmp_path):
     assert (rows.loc[rows["config"] == main[4:], "strategy"] == main[4:]).all()
 
 
+def test_near_constant_tasks_of():
+    _, labels, _ = _inputs()
+    got = P.near_constant_tasks_of(labels, load_params())
+    assert got == [t for t in TASKS if t != "overall"]  # lip_sync std 0.01; others unlabelled
+
+
 def test_protocol_value_is_checked():
     assert P.protocol(load_params()) == "kfold"
     assert P.protocol(merged(load_params(), {"split": {"protocol": "holdout"}})) == "holdout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -236,7 +237,8 @@ def test_summary_tables_and_main_predictions(tmp_path):
 
 
 def test_real_fit_tiny_run(tmp_path):
-    """One real training run through tqa.model.training.fit (1 epoch) when the model package is present."""
+    """One real training run through tqa.model.training.fit (1 epoch) when the model package
+    is present."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.core.params import load_params, merged
 
@@ -306,7 +308,7 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
         )
     lab = pd.DataFrame({"video_id": ids})
     lab["lip_sync"] = np.clip(5 - 0.3 * np.abs(offset), 1, 5)
-    for k, task in enumerate(TASKS[1:]):
+    for task in TASKS[1:]:
         lab[task] = np.clip(4.2 - blur + rng.normal(0, 0.3, n), 1, 5).round(2)
         lab.loc[rng.random(n) < 0.2, task] = -1.0
     lab["group"] = [f"id{i % 6}" for i in range(n)]
@@ -352,26 +354,17 @@ def test_load_inputs_aligns_and_drops(tmp_path):
     assert list(inp.meta["video_id"]) == inp.features.video_ids and "generator" in inp.meta
 
 
-@pytest.mark.slow
-def test_study_notebooks_run_with_papermill(tmp_path):
-    """Notebooks 08, 07, 06, 09 on a tiny on-disk study (1 epoch)."""
+def _run_study_notebooks(tmp_path, ov: dict, order: Sequence[str]) -> None:
     import json
     import subprocess
     import sys
     from pathlib import Path
 
-    pytest.importorskip("tqa.model.training")
     from tqa.core.params import ROOT
 
-    ov = make_tiny_study(tmp_path)
     reports = tmp_path / "reports"
     pm = Path(sys.executable).parent / "papermill"
-    for nb in (
-        "06_strategy_comparison",
-        "08_error_analysis",
-        "07_ablations",
-        "09_config_comparison",
-    ):
+    for nb in order:
         cmd = [
             str(pm),
             "-k",
@@ -389,6 +382,21 @@ def test_study_notebooks_run_with_papermill(tmp_path):
         ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_study_notebooks_run_with_papermill(tmp_path):
+    """Notebooks 08, 07, 06, 09 on a tiny on-disk study (1 epoch), split.protocol: holdout."""
+    import json
+
+    pytest.importorskip("tqa.model.training")
+    ov = {**make_tiny_study(tmp_path), "split.protocol": "holdout"}
+    reports = tmp_path / "reports"
+    _run_study_notebooks(
+        tmp_path,
+        ov,
+        ("06_strategy_comparison", "08_error_analysis", "07_ablations", "09_config_comparison"),
+    )
     metrics = json.loads((reports / "metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty" and "ridge" in metrics["baselines"]
     for name in (
@@ -479,7 +487,8 @@ def test_run_key_hashes_only_the_chosen_strategy_and_result_relevant_train_keys(
 
 
 def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
-    """A fit entered by tqa.model.training (record_fit) has the key run_one computes: nothing is retrained."""
+    """A fit entered by tqa.model.training (record_fit) has the key run_one computes: nothing
+    is retrained."""
     fs, labels, split = _inputs()
     p = copy.deepcopy(PARAMS)
     p["eval"]["results_dir"] = str(tmp_path)
@@ -504,3 +513,67 @@ def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
         fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False
     )
     assert calls == [] and len(rows) == 4 * len(TASKS)
+
+
+@pytest.mark.slow
+def test_study_notebooks_kfold_protocol(tmp_path):
+    """The same notebooks under split.protocol: kfold (3 folds by identity, one seed):
+    comparison tables with CIs, tests and verdicts, verdicts.md, out-of-fold error analysis;
+    06's fits are reused by 07/08/09 (the run cache grows only by the new variants)."""
+    import json
+
+    pytest.importorskip("tqa.model.training")
+    ov = {
+        **make_tiny_study(tmp_path),
+        "cv.folds": 3,
+        "cv.bootstrap": 50,
+        "eval.kfold.seeds": [0],
+        "eval.kfold.ablations": ["no_au", "path_a_only"],
+        "eval.selection.grid": [{}, {"dropout": 0.3}, {"path_b": False}],
+    }
+    reports = tmp_path / "reports"
+    _run_study_notebooks(tmp_path, ov, ("06_strategy_comparison",))
+    runs = tmp_path / "studies" / "runs"
+
+    def model_runs() -> int:  # the run cache also keeps baseline predictions ("baseline" key)
+        return sum("strategy" in json.loads(p.read_text()) for p in runs.glob("*.json"))
+
+    after_06 = model_runs()
+    # 2 strategies + 2 selection variants, x 3 folds (the main strategy is the chapter config)
+    assert after_06 == (2 + 2) * 3
+    _run_study_notebooks(
+        tmp_path, ov, ("08_error_analysis", "07_ablations", "09_config_comparison")
+    )
+    # 07 adds only no_au (path_a_only = the grid's path_b: false); 08 and 09 add nothing
+    assert model_runs() == after_06 + 3
+    tables = reports / "tables"
+    for stem in ("strategy", "ablation", "config", "model_vs_baselines"):
+        t = pd.read_csv(tables / f"{stem}_comparison.csv")
+        assert {"mean", "ci_low", "ci_high", "delta", "p_value", "test", "verdict"} <= set(
+            t.columns
+        )
+        assert set(t["verdict"].fillna("n/a")) <= {
+            "reference",
+            "better",
+            "worse",
+            "no detectable difference",
+            "n/a",
+        }
+        assert (tables / f"{stem}_comparison.md").read_text().count("|") > 10
+    mvb = pd.read_csv(tables / "model_vs_baselines_comparison.csv")
+    assert {
+        "tqa:uncertainty",
+        "tqa:selected",
+        "ridge",
+        "gradient_boosting",
+        "generator_mean",
+    } <= set(mvb["method"])
+    assert mvb["test"].dropna().str.startswith("paired bootstrap").any()
+    verdicts = (tables / "verdicts.md").read_text()
+    assert "Where the model loses to a baseline" in verdicts
+    choices = pd.read_csv(tables / "selection_choices.csv")
+    assert choices["chosen"].sum() == 3  # one configuration per outer fold
+    worst = pd.read_csv(tables / "worst_videos.csv")
+    assert len(worst) == 10  # out-of-fold: every video can be among the worst, not only test rows
+    metrics = json.loads((reports / "metrics.json").read_text())
+    assert metrics["main_model"]["strategy"] == "uncertainty"

@@ -27,7 +27,7 @@ import pandas as pd
 
 from tqa.core.atomic import write_csv, write_text
 from tqa.core.params import resolve
-from tqa.core.schema import TASKS, FeatureSet
+from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.study.baselines import baseline_params
 from tqa.study.crossval import (
     MODEL_PREFIX,
@@ -106,6 +106,20 @@ def oof_rows(
         table.insert(0, "study", study)
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
+
+
+def near_constant_tasks_of(labels: np.ndarray, params: dict) -> list[str]:
+    """Tasks whose present labels have std (ddof 1) below ``data.near_zero_std``, or fewer
+    than 2 labels: reported apart, never averaged in."""
+    thr = float((params.get("data") or {}).get("near_zero_std", 0.1))
+    labels = np.asarray(labels, dtype=float)
+    out = []
+    for k, t in enumerate(TASKS):
+        y = labels[:, k]
+        y = y[np.isfinite(y) & (y != MISSING)]
+        if y.size < 2 or not float(y.std(ddof=1)) >= thr:
+            out.append(t)
+    return out
 
 
 def study_store(params: dict) -> ResultsStore:
