@@ -354,3 +354,17 @@ def test_paired_bootstrap_over_videos():
     assert t3.set_index("method").loc["peer", "p_value"] > 0.05
     with pytest.raises(ValueError, match="test must be"):
         compare(oof, reference="good", test="t")
+
+
+def test_boot_values_match_the_scalar_metrics():
+    from tqa.study.crossval import boot_values
+    from tqa.study.metrics import metric_functions
+
+    rng = np.random.default_rng(2)
+    y = np.round(rng.uniform(1, 5, (40, 30)), 1)  # ties, as in ratings
+    p = y + rng.normal(0, 0.7, y.shape)
+    p[3] = 2.5  # a constant prediction: correlations undefined
+    fns = metric_functions((3.0, 4.0))
+    for m in ("pearson", "spearman", "rmse", "mae", "ccc"):
+        want = np.array([fns[m](a, b) for a, b in zip(y, p)])
+        np.testing.assert_allclose(boot_values(m, y, p), want, rtol=1e-9, atol=1e-12, err_msg=m)

@@ -481,6 +481,35 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]
     return float(stats.wilcoxon(d).pvalue), int(d.size)
 
 
+#: Metrics :func:`boot_values` computes for all resamples at once.
+_VECTOR_METRICS = frozenset({"pearson", "spearman", "rmse", "mae", "ccc"})
+
+
+def boot_values(metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """(B,) ``metric`` of each row of (B, n) targets ``y`` and predictions ``p`` at once.
+
+    As :mod:`tqa.study.metrics` (Pearson; Spearman = Pearson of average ranks; RMSE; MAE;
+    Lin's CCC with population moments); a correlation with a constant side is NaN. Only
+    for the metrics of ``_VECTOR_METRICS``; the bootstrap's resamples in one pass.
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    if metric == "rmse":
+        return np.sqrt(np.mean((p - y) ** 2, axis=1))
+    if metric == "mae":
+        return np.mean(np.abs(p - y), axis=1)
+    if metric == "spearman":
+        y, p = stats.rankdata(y, axis=1), stats.rankdata(p, axis=1)
+    yc, pc = y - y.mean(axis=1, keepdims=True), p - p.mean(axis=1, keepdims=True)
+    const = (np.ptp(y, axis=1) == 0) | (np.ptp(p, axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "ccc":
+            cov = np.where(const, 0.0, np.mean(yc * pc, axis=1))
+            den = y.var(axis=1) + p.var(axis=1) + (y.mean(axis=1) - p.mean(axis=1)) ** 2
+            return np.where(den > 0, 2 * cov / den, np.nan)
+        r = np.sum(yc * pc, axis=1) / np.sqrt(np.sum(yc**2, axis=1) * np.sum(pc**2, axis=1))
+    return np.where(const, np.nan, np.clip(r, -1.0, 1.0))
+
+
 def paired_bootstrap(
     oof: pd.DataFrame,
     method: str,
@@ -518,7 +547,12 @@ def paired_bootstrap(
         n_min = yy.size if n_min is None else min(n_min, yy.size)
         deltas.append(fn(yy, a) - fn(yy, b))
         idx = rng.integers(0, yy.size, (int(n_boot), yy.size))
-        diffs.append([fn(yy[i], a[i]) - fn(yy[i], b[i]) for i in idx])
+        if metric in _VECTOR_METRICS:
+            diffs.append(
+                boot_values(metric, yy[idx], a[idx]) - boot_values(metric, yy[idx], b[idx])
+            )
+        else:
+            diffs.append([fn(yy[i], a[i]) - fn(yy[i], b[i]) for i in idx])
     if not deltas:
         return math.nan, math.nan, 0
     d = np.nanmean(np.asarray(diffs, dtype=float), axis=0)
