@@ -571,6 +571,8 @@ def test_study_notebooks_kfold_protocol(tmp_path):
     assert mvb["test"].dropna().str.startswith("paired bootstrap").any()
     verdicts = (tables / "verdicts.md").read_text()
     assert "Where the model loses to a baseline" in verdicts
+    # reports/README.md (written by 09) opens with the verdicts
+    assert "## Where the model loses to a baseline" in (reports / "README.md").read_text()
     choices = pd.read_csv(tables / "selection_choices.csv")
     assert choices["chosen"].sum() == 3  # one configuration per outer fold
     worst = pd.read_csv(tables / "worst_videos.csv")

@@ -306,6 +306,11 @@ def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> 
     metrics_json = rdir / "metrics.json"
     if metrics_json.exists():
         lines += ["Headline test metrics: [`metrics.json`](metrics.json).", ""]
+    verdicts = rdir / "tables" / "verdicts.md"
+    if verdicts.exists():  # the k-fold study's plain-words verdicts, first: where the model loses
+        body = verdicts.read_text(encoding="utf-8").splitlines()
+        body = [("#" + ln if ln.startswith("#") else ln) for ln in body]
+        lines += [*body, ""]
     lines += ["## Figures", ""]
     figs = sorted((rdir / "figures").glob("*.png"))
     for f in figs:
