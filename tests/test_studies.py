@@ -232,7 +232,13 @@ def test_summary_tables_and_main_predictions(tmp_path):
         {**PARAMS, "eval": {**PARAMS["eval"], "baselines": {"rf_n_estimators": 10}}},
         out_dir=tmp_path,
     )
-    assert set(base_rows["config"]) == {"mean", "ridge", "random_forest", "sync_only"}
+    assert set(base_rows["config"]) == {
+        "mean",
+        "ridge",
+        "random_forest",
+        "gradient_boosting",
+        "sync_only",
+    }
     assert (tmp_path / "baselines.csv").exists()
 
 
