@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup repro test test-all bench notebooks clean-env lock
+.PHONY: setup repro test test-all lint format bench notebooks clean-env lock
 
 setup: $(STAMP)
 
@@ -20,13 +20,24 @@ $(STAMP): pyproject.toml requirements.lock
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-## Default test run: fast tests plus one end-to-end smoke test on a tiny corpus.
-test: setup
+## Default test run: lint (fails on any ruff violation), then fast tests plus one
+## end-to-end smoke test on a tiny corpus.
+test: lint
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
 
 ## Everything, including slow tests.
 test-all: setup
 	$(BIN)/python -m pytest -q
+
+## ruff lint + format check (config in pyproject.toml); non-zero exit on any violation.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## Apply ruff's formatter and its safe fixes.
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 ## Benchmarks write reports/benchmarks.md.
 bench: setup
@@ -37,9 +48,9 @@ bench: setup
 readme: setup
 	$(BIN)/python -m tqa.study.readme_table
 
-## Regenerate notebooks/*.ipynb from their generator scripts (notebooks/_make_*.py).
+## Pair every notebooks/NN_name.py (py:percent, the source) with its .ipynb (no outputs).
 notebooks: setup
-	cd notebooks && for f in _make_*.py; do ../$(BIN)/python $$f || exit 1; done
+	$(BIN)/jupytext --sync notebooks/[0-9]*.py
 
 ## Refresh requirements.lock from the current environment.
 lock: setup

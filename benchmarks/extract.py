@@ -1,4 +1,4 @@
-"""Benchmark: naive per-frame loop vs FeatureExtractor vs GPUOptimizedExtractor (issue #4).
+"""Benchmark: naive per-frame loop vs FeatureExtractor vs GPUOptimizedExtractor.
 
 Same inputs for every mode. Per neural extractor (resnet101, hubert, syncnet) on clips
 decoded once (landmark context computed once, outside the timings):
@@ -35,6 +35,7 @@ import platform
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def bench_extractor(
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--params", default=str(ROOT / "params.yaml"))
     ap.add_argument("--device", default="auto", help="cpu | cuda | auto")
@@ -162,14 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out", default=None, help="JSON path (default benchmarks/out/extract_<device>.json)"
     )
-    args = ap.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    return ap
 
+
+def bench_params(args: argparse.Namespace, mods: list[str]) -> dict:
+    """params.yaml with the timed neural extractors selected and the command-line overrides."""
     params = load_params(args.params)
     fp = params["features"]
-    mods = [m.strip() for m in args.extractors.split(",") if m.strip()]
     for m in mods:
         fp[m] = NEURAL[m]
     fp["device"] = args.device
@@ -178,70 +178,79 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames:
         fp["n_frames"] = args.frames
     fp["workers"] = 1
+    return params
 
-    tmp = tempfile.TemporaryDirectory(prefix="tqa-bench-")
+
+def bench_inputs(
+    args: argparse.Namespace, params: dict, tmp_dir: Path
+) -> tuple[list[tuple[str, str]], str]:
+    """(video_id, path) of the timed videos and a line saying where they come from."""
+    fp = params["features"]
     root = Path(args.root) if args.root else resolve(params["data"]["root"])
     if (root / params["data"]["labels"]).exists():
         videos = list_videos(root, params)[: args.videos]
-        source = f"{root} (first {len(videos)} videos)"
-    else:
-        videos = synth_videos(
-            Path(tmp.name),
-            args.videos,
-            int(fp["grid_fps"]),
-            int(fp["n_frames"]),
-            int(fp["sample_rate"]),
-        )
-        source = f"{len(videos)} synthetic mp4s (skimage astronaut face, noise audio)"
-
-    fast = GPUOptimizedExtractor(
-        params, precision=args.precision, allow_random_init=args.random_init
+        return videos, f"{root} (first {len(videos)} videos)"
+    videos = synth_videos(
+        tmp_dir, args.videos, int(fp["grid_fps"]), int(fp["n_frames"]), int(fp["sample_rate"])
     )
-    random_init = {m: bool(fast.extractors[m].describe().get("random_init")) for m in mods}
-    dev = fast.device
-    clips = [fast.load(p, v) for v, p in videos]
+    return videos, f"{len(videos)} synthetic mp4s (skimage astronaut face, noise audio)"
+
+
+def landmark_contexts(fast: GPUOptimizedExtractor, clips: list[Clip]) -> list[dict]:
+    """The landmark context (face boxes) the neural extractors read, one per clip."""
     contexts: list[dict] = []
-    for c in clips:  # the landmark context (face boxes) the neural extractors read
+    for c in clips:
         ctx: dict = {}
         fast.extractors["landmarks"].extract(c, ctx)
         contexts.append(ctx)
+    return contexts
 
-    rows: list[dict[str, Any]] = []
-    for m in mods:
-        rows += bench_extractor(fast, m, clips, contexts, naive=not args.no_naive)
 
-    end_to_end: list[dict[str, Any]] = []
-    if not args.no_end_to_end:
+def bench_end_to_end(
+    fast: GPUOptimizedExtractor,
+    params: dict,
+    videos: list[tuple[str, str]],
+    mods: list[str],
+    args: argparse.Namespace,
+    tmp_dir: Path,
+) -> list[dict[str, Any]]:
+    """Decode + every extractor + cache write, per mode, into an empty cache each."""
+    with random_init_allowed(args.random_init):
+        simple = FeatureExtractor(params)
+    runs = [("per_video", simple), ("optimized", fast)]
+    if not args.no_naive:
         with random_init_allowed(args.random_init):
-            simple = FeatureExtractor(params)
-        runs = [("per_video", simple), ("optimized", fast)]
-        if not args.no_naive:
-            with random_init_allowed(args.random_init):
-                naive = FeatureExtractor(params)
-            for m in mods:
-                naive.extractors[m].batch_frames = 1  # type: ignore[attr-defined]
-            runs.insert(0, ("naive_per_frame", naive))
-        for name, ex in runs:
-            if isinstance(ex, FeatureExtractor) and not isinstance(ex, GPUOptimizedExtractor):
-                for m in mods:  # same device as the optimized path
-                    ex.extractors[m].device = dev  # type: ignore[attr-defined]
-            cache = Path(tmp.name) / f"cache_{name}"
-            n_workers = args.workers if ex is fast else 1
-            secs, table = timed(
-                lambda: ex.run(videos, cache, workers=n_workers, progress=False), dev
-            )
-            ok = int((table["status"] == "extracted").sum())
-            end_to_end.append(
-                {
-                    "scope": "end_to_end",
-                    "mode": name,
-                    "extractor": type(ex).__name__,
-                    "workers": n_workers,
-                    "seconds": secs,
-                    "videos": ok,
-                    "videos_per_s": ok / secs if secs else None,
-                }
-            )
+            naive = FeatureExtractor(params)
+        for m in mods:
+            naive.extractors[m].batch_frames = 1  # type: ignore[attr-defined]
+        runs.insert(0, ("naive_per_frame", naive))
+    rows: list[dict[str, Any]] = []
+    for name, ex in runs:
+        if isinstance(ex, FeatureExtractor) and not isinstance(ex, GPUOptimizedExtractor):
+            for m in mods:  # same device as the optimized path
+                ex.extractors[m].device = fast.device  # type: ignore[attr-defined]
+        n_workers = args.workers if ex is fast else 1
+        run = partial(ex.run, videos, tmp_dir / f"cache_{name}", workers=n_workers, progress=False)
+        secs, table = timed(run, fast.device)
+        ok = int((table["status"] == "extracted").sum())
+        rows.append(
+            {
+                "scope": "end_to_end",
+                "mode": name,
+                "extractor": type(ex).__name__,
+                "workers": n_workers,
+                "seconds": secs,
+                "videos": ok,
+                "videos_per_s": ok / secs if secs else None,
+            }
+        )
+    return rows
+
+
+def speedups_of(
+    rows: list[dict[str, Any]], end_to_end: list[dict[str, Any]], mods: list[str]
+) -> dict[str, float]:
+    """Seconds of each baseline / seconds of ``optimized``, end to end and per extractor."""
 
     def speedup(scope_rows: list[dict[str, Any]], base: str) -> float | None:
         by = {r["mode"]: r["seconds"] for r in scope_rows}
@@ -255,7 +264,49 @@ def main(argv: list[str] | None = None) -> int:
             speedups[f"{NEURAL[m]}_vs_{base}"] = speedup(
                 [r for r in rows if r["scope"] == NEURAL[m]], base
             )
-    speedups = {k: v for k, v in speedups.items() if v is not None}
+    return {k: v for k, v in speedups.items() if v is not None}
+
+
+def print_result(result: dict[str, Any], out: Path) -> None:
+    print(
+        f"\n{result['device_name']} ({result['device']}), {result['inputs']}, "
+        f"random_init={result['random_init']}"
+    )
+    print(f"{'scope':<12} {'mode':<22} {'seconds':>9} {'videos/s':>9}")
+    for r in result["per_extractor"] + result["end_to_end"]:
+        print(
+            f"{r['scope']:<12} {r['mode']:<22} {r['seconds']:>9.2f} {r['videos_per_s'] or 0:>9.3f}"
+        )
+    for k, v in result["speedup"].items():
+        print(f"speedup {k}: {v:.2f}x")
+    print(f"-> {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    mods = [m.strip() for m in args.extractors.split(",") if m.strip()]
+    params = bench_params(args, mods)
+    tmp = tempfile.TemporaryDirectory(prefix="tqa-bench-")
+    videos, source = bench_inputs(args, params, Path(tmp.name))
+
+    fast = GPUOptimizedExtractor(
+        params, precision=args.precision, allow_random_init=args.random_init
+    )
+    random_init = {m: bool(fast.extractors[m].describe().get("random_init")) for m in mods}
+    dev = fast.device
+    clips = [fast.load(p, v) for v, p in videos]
+    contexts = landmark_contexts(fast, clips)
+    rows: list[dict[str, Any]] = []
+    for m in mods:
+        rows += bench_extractor(fast, m, clips, contexts, naive=not args.no_naive)
+    end_to_end = (
+        []
+        if args.no_end_to_end
+        else bench_end_to_end(fast, params, videos, mods, args, Path(tmp.name))
+    )
 
     result = {
         "device": str(dev),
@@ -265,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "inputs": source,
-        "n_frames": int(fp["n_frames"]),
+        "n_frames": int(params["features"]["n_frames"]),
         "batch_frames": fast.batch_frames,
         "optimized_autocast": str(fast.dtype).replace("torch.", "") if fast.dtype else "fp32",
         "random_init": random_init,
@@ -276,21 +327,13 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "per_extractor": rows,
         "end_to_end": end_to_end,
-        "speedup": speedups,
+        "speedup": speedups_of(rows, end_to_end, mods),
         "command": "benchmarks/extract.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     out = Path(args.out) if args.out else ROOT / "benchmarks" / "out" / f"extract_{dev.type}.json"
     write_json(out, result)
-    print(f"\n{result['device_name']} ({dev}), {source}, random_init={random_init}")
-    print(f"{'scope':<12} {'mode':<22} {'seconds':>9} {'videos/s':>9}")
-    for r in rows + end_to_end:
-        print(
-            f"{r['scope']:<12} {r['mode']:<22} {r['seconds']:>9.2f} {r['videos_per_s'] or 0:>9.3f}"
-        )
-    for k, v in speedups.items():
-        print(f"speedup {k}: {v:.2f}x")
-    print(f"-> {out}")
+    print_result(result, out)
     tmp.cleanup()
     return 0
 

@@ -1,4 +1,4 @@
-"""CPU weight-free extraction benchmark (issue #8): seconds per extractor and videos/s end to end.
+"""CPU weight-free extraction benchmark: seconds per extractor and videos/s end to end.
 
     .venv/bin/python benchmarks/extract_cpu.py [--root data/sample] [--n 20] [--workers 1 0]
 
@@ -7,7 +7,8 @@ extracted into a fresh temporary cache (nothing cached, nothing reused) with
 :class:`tqa.features.pipeline.FeatureExtractor`; the wall time gives videos/s (process-pool
 start-up included). Per-extractor seconds per video (decode, landmarks, visual, audio, au,
 sync) are the means of the per-video timings the pipeline records. Prints a table and writes
-``benchmarks/out/extract_cpu.json``. Target (issue #8): >= 1.5 videos/s on 2 cores.
+``benchmarks/out/extract_cpu.json``. Target (params.yaml ``scale.bench.targets``): >= 1.5 videos/s
+on 2 cores.
 """
 
 from __future__ import annotations

@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n[{dev_name}] one fit at default params, 180 videos, raw dims {sample_dims}")
             for r in rows:
                 print(
-                    f"  {r['strategy']:<12} {r['fit_s']:6.1f} s  ({r['epochs_run']} epochs, best {r['best_epoch']})"
+                    f"  {r['strategy']:<12} {r['fit_s']:6.1f} s  "
+                    f"({r['epochs_run']} epochs, best {r['best_epoch']})"
                 )
         out = Path(args.out) / f"train_{dev_name}.json"
         write_json(out, result)

@@ -44,6 +44,7 @@ from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import MODALITIES, TASKS
 from tqa.model.training import planted_signal_data
 from tqa.study.inputs import load_training_data
+from tqa.study.plots import learning_curves
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
@@ -74,19 +75,9 @@ save_table(table, f"training_{strategy}", f"Strategy {strategy}: best epoch and 
 table
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-for r in results:
-    h = r.history
-    axes[0].plot(h["epoch"], h["train_loss"], label=f"train seed {r.seed}")
-    axes[0].plot(h["epoch"], h["val_loss"], ls="--", label=f"val seed {r.seed}")
-    axes[0].axvline(r.best_epoch, color="grey", lw=0.5)
-axes[0].set_xlabel("epoch"); axes[0].set_ylabel("masked MSE (mean over tasks)"); axes[0].legend(fontsize=7)
-axes[0].set_title(f"{strategy}: learning curves")
-h = results[0].history
-for t in TASKS:
-    axes[1].plot(h["epoch"], h[f"weight_{t}"], label=t)
-axes[1].set_xlabel("epoch"); axes[1].set_ylabel("task weight (end of epoch)"); axes[1].legend(fontsize=7)
-axes[1].set_title(f"{strategy}: task weights, seed {results[0].seed}")
+by_seed = {f"seed {r.seed}": r for r in results}
+fig = learning_curves({k: r.history for k, r in by_seed.items()},
+                      {k: r.best_epoch for k, r in by_seed.items()}, title=strategy)
 save_figure(fig, f"learning_curves_{strategy}",
             f"Train (solid) and validation (dashed) masked MSE per epoch and task weights, strategy {strategy}, "
             f"seeds {[r.seed for r in results]}; grey lines = best epochs. {PROV}", REPORTS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-#: Videos in the tiny corpus: one per generator profile (8), one of them off-format.
+#: Videos in the tiny corpus: over all 6 simulated generators, one of them off-format.
 TINY_N = 8
 
 
@@ -14,7 +14,7 @@ TINY_N = 8
 def tiny_corpus(tmp_path_factory) -> Path:
     """Path of a tiny corpus folder (labels.csv, degradations.csv, videos/), built once.
 
-    8 videos at the default format (150 frames, 25 fps, corpus.size px), one per profile,
+    8 videos at the default format (150 frames, 25 fps, corpus.size px), every generator,
     including one off-format clip (other fps / length / resolution). About 3-5 s to build.
     """
     from tqa.core.params import load_params

@@ -1,4 +1,4 @@
-"""Data analysis functions against numpy / pandas / scipy oracles, and notebook 01 under papermill."""
+"""Data analysis functions against numpy / pandas / scipy oracles; notebook 01 under papermill."""
 
 from __future__ import annotations
 
@@ -210,7 +210,8 @@ def _tiny_dataset(root: Path, n: int = 12) -> None:
 
 
 def test_notebook_01_runs_under_papermill(tmp_path: Path) -> None:
-    """Executes notebooks/01 on a tiny dataset (labels + real mp4s) and a small feature cache (~10 s)."""
+    """Executes notebooks/01 on a tiny dataset (labels + real mp4s) and a small feature cache
+    (~10 s)."""
     from tqa.features.cache import write_features
 
     root = tmp_path / "ds"

@@ -224,11 +224,12 @@ def test_option_and_random_init_differences_are_refused(tmp_path):
         b.check_extractors(rnd)
 
 
-# ----------------------------------------------------------------------------- defaults and robustness
+# -------------------------------------------------------------------------- defaults and robustness
 
 
 def test_default_descriptions_skip_stale_cache_files(tmp_path):
-    """The descriptions come from a cache file of the CURRENT feature configuration, not the first file."""
+    """The descriptions come from a cache file of the CURRENT feature configuration, not the first
+    file."""
     from tqa.features.cache import write_features
     from tqa.features.pipeline import FeatureExtractor
     from tqa.serve.bundle import _default_descriptions
@@ -276,7 +277,8 @@ def test_default_descriptions_skip_stale_cache_files(tmp_path):
 
 
 def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
-    """A crash between the two renames of a replacement leaves only `.NAME.old-PID`: it is restored."""
+    """A crash between the two renames of a replacement leaves only `.NAME.old-PID`: it is
+    restored."""
     import tqa.serve.bundle as tb
 
     fit, params, fs = trained
@@ -295,7 +297,7 @@ def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
 
     assert recover_dir(out) is False  # nothing to do when the bundle is there
 
-    # save_bundle also restores first, then replaces; the non-atomic fallback path leaves no leftovers
+    # save_bundle also restores first, then replaces; the non-atomic fallback leaves no leftovers
     out.rename(crashed)
     monkeypatch.setattr(tb, "_exchange", lambda a, b: False)
     save_bundle(fit, params, DESCS, out)

@@ -1,4 +1,4 @@
-"""Extraction engines (issue #8): registry, Dask engine on a loopback LocalCluster, fsspec cache.
+"""Extraction engines: registry, Dask engine on a loopback LocalCluster, fsspec cache.
 
 The Dask cluster is started by the tests on 127.0.0.1 (TCP, in-process worker threads so
 that it starts in well under a second and ``memory://`` is shared with the workers); one
@@ -37,7 +37,7 @@ def _make_video(path: Path, n_frames: int = 25, size: int = 160, seed: int = 0) 
         vs.pix_fmt = "yuv420p"
         a_s = out.add_stream("aac", rate=16000)
         a_s.layout = "mono"
-        for i in range(n_frames):
+        for _ in range(n_frames):
             dx, dy = (int(v) for v in rng.integers(-4, 5, 2))
             frame = cv2.resize(
                 np.roll(face, (dy, dx), axis=(0, 1)), (size, size), interpolation=cv2.INTER_AREA
@@ -193,12 +193,11 @@ def test_failures_csv_appends_on_object_store_and_locally(tmp_path):
         assert table["video_id"].tolist() == ["a", "b"], target
 
 
-# ---------------------------------------------------------------------------- dask engine, fake task
+# --------------------------------------------------------------------------- dask engine, fake task
 def test_dask_engine_skips_cached_records_failures_keeps_order(
     tmp_path, client, params, monkeypatch
 ):
     """Control flow with a stand-in task: cached ids never submitted, a raising task is a row."""
-    import tqa.features.pipeline as pipeline
     from tqa.features.engines import dask_engine
 
     calls: list[str] = []
@@ -210,7 +209,7 @@ def test_dask_engine_skips_cached_records_failures_keeps_order(
         _fake_entry(cache_dir, video_id, "H")
         return {"video_id": video_id, "status": "extracted", "reason": "", "seconds": 0.01}
 
-    monkeypatch.setattr(pipeline, "extract_one", fake_extract_one)
+    monkeypatch.setattr(dask_engine, "extract_one", fake_extract_one)
     monkeypatch.setattr(dask_engine, "config_hash_of", lambda p: "H")
     cache = tmp_path / "cache"
     _fake_entry(cache, "done", "H")
@@ -234,7 +233,7 @@ def test_dask_engine_skips_cached_records_failures_keeps_order(
     assert (again.set_index("video_id").loc[["x", "y", "done"], "status"] == "cached").all()
 
 
-# ---------------------------------------------------------------------------- dask engine, real extraction
+# --------------------------------------------------------------------- dask engine, real extraction
 def test_dask_equals_local_and_resumes(tmp_path, videos, params, client):
     from tqa.features.engines.dask_engine import run_dask
 

@@ -1,4 +1,4 @@
-"""tqa.study.evaluation helpers against sklearn / hand formulas / planted degradations; plots run."""
+"""tqa.study.evaluation helpers against sklearn / hand formulas / planted degradations; plots."""
 
 from __future__ import annotations
 

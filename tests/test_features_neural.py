@@ -1,4 +1,5 @@
-"""Neural extractors (resnet101, hubert, syncnet): shapes, weights, refusal, alignment, sync search."""
+"""Neural extractors (resnet101, hubert, syncnet): shapes, weights, refusal, alignment, sync
+search."""
 
 from __future__ import annotations
 

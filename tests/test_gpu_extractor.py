@@ -1,4 +1,4 @@
-"""GPUOptimizedExtractor: same features and cache files as FeatureExtractor, batched across videos."""
+"""GPUOptimizedExtractor: the features and cache files of FeatureExtractor, batched over videos."""
 
 from __future__ import annotations
 

@@ -50,8 +50,10 @@ def graph() -> dict[str, set[str]]:
     for m, p in mods.items():
         for target, _ in tqa_imports(p):
             # ``from tqa.x import y`` is an edge to module tqa.x.y when that exists, else to tqa.x
-            if target in mods and target != m and not any(
-                t.startswith(target + ".") and t in mods for t, _ in tqa_imports(p)
+            if (
+                target in mods
+                and target != m
+                and not any(t.startswith(target + ".") and t in mods for t, _ in tqa_imports(p))
             ):
                 g[m].add(target)
     return g
@@ -139,7 +141,10 @@ def test_old_notebook_generators_are_gone():
 
 def _sources(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
     nb = jupytext.read(path)
-    return [(c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+    return [
+        (c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", [])))
+        for c in nb.cells
+    ]
 
 
 NOTEBOOK_SCRIPTS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
@@ -154,10 +159,14 @@ def test_notebooks_are_numbered_in_run_order():
 def test_notebook_pair_in_sync_and_without_outputs(script):
     ipynb = script.with_suffix(".ipynb")
     assert ipynb.exists(), f"{ipynb.name} missing: run `make notebooks` (jupytext --sync)"
-    assert _sources(script) == _sources(ipynb), f"{script.name} and {ipynb.name} differ: run `make notebooks`"
+    assert _sources(script) == _sources(ipynb), (
+        f"{script.name} and {ipynb.name} differ: run `make notebooks`"
+    )
     nb = jupytext.read(ipynb)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{ipynb.name} has outputs"
-    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells), "no parameters cell"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") for c in code), f"{ipynb.name} has outputs"
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    assert any("parameters" in t for t in tags), "no parameters cell"
 
 
 def test_pair_check_fails_on_an_edited_script(tmp_path):

@@ -33,7 +33,8 @@ def test_masked_losses_match_hand_values():
         dtype=np.float32,
     )
     losses, counts = masked_task_losses(torch.tensor(pred), torch.tensor(target))
-    # by hand: task0 (1 + 0 + 1)/3, task1 0.25/1, task2 (0.25 + 1)/2, task3 (0.25 + 1 + 0)/3, task4 none
+    # by hand: task0 (1 + 0 + 1)/3, task1 0.25/1, task2 (0.25 + 1)/2, task3 (0.25 + 1 + 0)/3,
+    # task4 none
     np.testing.assert_allclose(losses.numpy(), [2 / 3, 0.25, 0.625, 1.25 / 3, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(counts.numpy(), [3, 1, 2, 3, 0])
     ref_l, ref_c = _hand_mse(pred, target)

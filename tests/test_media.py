@@ -11,7 +11,7 @@ import pytest
 from tqa.features.decode import MediaError, load_clip, write_video
 
 
-# ---------------------------------------------------------------- helpers (imported by other test files)
+# ----------------------------------------------------------- helpers (imported by other test files)
 def face_image(size: int = 192) -> np.ndarray:
     """A real face photo (skimage astronaut), cropped around the face, (size, size, 3) uint8."""
     from skimage import data

@@ -1,4 +1,5 @@
-"""tqa.features.nets: ResNet-101 / SyncNet layouts against hand-written oracles, weight loading, MFCC."""
+"""tqa.features.nets: ResNet-101 / SyncNet layouts against hand-written oracles, weight loading,
+MFCC."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from tqa.features.nets import (
     ResNet101,
     SyncNet,
     WeightsError,
+    build_resnet101,
     load_state_dict_checked,
+    pooled_features,
     resolve_weights,
 )
 from tqa.features.nets.mfcc import mfcc
 from tqa.features.nets.weights import read_state_dict
 
-# torchvision's resnet101 (not installed here): parameter count including fc, and a few
+# torchvision's resnet101 (usually not installed here): parameter count including fc, and a few
 # key shapes written down from the paper's Table 1 / torchvision's module tree.
 TORCHVISION_RESNET101_PARAMS = 44_549_160
 TORCHVISION_RESNET101_KEYS = 626  # 33 blocks x 18 + 4 downsample x 6 + conv1 + bn1 (5) + fc (2)
@@ -201,3 +204,71 @@ def test_mfcc_tracks_spectral_shape():
     high = mfcc(0.3 * np.sin(2 * np.pi * 4000 * t), sr)
     # c1 weights low mel bands positively (cos over the first half): a low tone scores higher
     assert np.median(low[:, 1]) > np.median(high[:, 1])
+
+
+# ----------------------------------------------------------------- torchvision or the own copy
+def _fake_torchvision(monkeypatch, calls: list) -> None:
+    """A stand-in ``torchvision`` package whose ``models.resnet101`` returns a plain module
+    holding the layers of a ResNet101 (so it has no ``features`` method, like torchvision's)."""
+    import sys
+    import types
+
+    def resnet101(weights=None, num_classes=1000):
+        calls.append({"weights": weights, "num_classes": num_classes})
+        torch.manual_seed(1)
+        src = ResNet101(num_classes=num_classes)
+        plain = torch.nn.Module()
+        for name, child in src.named_children():
+            plain.add_module(name, child)
+        plain.__dict__["source"] = src  # the same layers, for the oracle (not a submodule)
+        return plain
+
+    tv = types.ModuleType("torchvision")
+    tv.models = types.SimpleNamespace(resnet101=resnet101)
+    monkeypatch.setitem(sys.modules, "torchvision", tv)
+
+
+def test_build_resnet101_falls_back_to_the_own_copy_without_torchvision(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` -> ImportError
+    net = build_resnet101()
+    assert type(net) is ResNet101
+
+
+def test_build_resnet101_takes_torchvision_when_it_imports(monkeypatch):
+    calls: list = []
+    _fake_torchvision(monkeypatch, calls)
+    net = build_resnet101(num_classes=10)
+    assert calls == [{"weights": None, "num_classes": 10}]  # never a download
+    assert not isinstance(net, ResNet101) and not hasattr(net, "features")
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        got = pooled_features(net.eval(), x)
+        want = net.source.eval().features(x)  # ResNet101's own forward, an independent path
+    assert got.shape == (2, 2048)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_resnet101_extractor_loads_weights_into_torchvision_when_it_imports(tmp_path, monkeypatch):
+    from tqa.features.extractors.visual_resnet import ResNet101Extractor
+
+    torch.manual_seed(3)
+    net = ResNet101().eval()
+    ck = tmp_path / "hub" / "checkpoints"
+    ck.mkdir(parents=True)
+    torch.save(net.state_dict(), ck / "resnet101-cd907fc2.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    calls: list = []
+    _fake_torchvision(monkeypatch, calls)
+    ext = ResNet101Extractor({"weights": {"resnet101": None}, "face_crop": False})
+    assert not ext.random_init
+    model = ext.model  # built by the (fake) torchvision, then loaded strictly from the file
+    assert len(calls) == 1 and not isinstance(model, ResNet101)
+    x = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        got = ext.forward_units("frames", x)
+        want = net.features((x.permute(0, 3, 1, 2).float() / 255.0 - mean) / std)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

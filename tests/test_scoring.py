@@ -149,7 +149,8 @@ def _score_params(tmp_path) -> dict:
 
 @pytest.fixture(scope="module")
 def scoring_setup(tmp_path_factory):
-    """Two real videos + one broken file, and a bundle trained 1 epoch for the installed extractors."""
+    """Two real videos + one broken file, and a bundle trained 1 epoch for the installed
+    extractors."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.features.pipeline import FeatureExtractor
     from tqa.serve.bundle import save_bundle
@@ -279,7 +280,8 @@ def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
 def test_score_warns_about_missing_audio_and_face(
     scoring_setup, tmp_path, caplog, capsys, monkeypatch
 ):
-    """No audio track / no detectable face: scored (status ok) but with an explicit warning naming the file."""
+    """No audio track / no detectable face: scored (status ok) but with an explicit warning
+    naming the file."""
     import av
 
     import tqa.core.params
@@ -344,7 +346,8 @@ def test_score_warns_about_missing_audio_and_face(
 
 
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):
-    """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st one's features."""
+    """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st
+    one's features."""
     import copy
 
     import tqa.core.params
@@ -442,7 +445,8 @@ def test_cli_prints_table_and_flags_failures(scoring_setup, tmp_path, capsys, mo
 
 @pytest.mark.slow
 def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
-    """notebooks/10 scores the videos of a data root through tqa.score and writes its table/figure."""
+    """notebooks/10 scores the videos of a data root through tqa.score and writes its
+    table/figure."""
     import subprocess
     import sys
     from pathlib import Path
@@ -494,7 +498,8 @@ def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
 
 
 def test_score_table_with_a_table_trained_bundle(tmp_path):
-    """A bundle trained on a feature table scores tables with the same columns, refuses other tables/videos."""
+    """A bundle trained on a feature table scores tables with the same columns, refuses other
+    tables/videos."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.features.tables import load_feature_table, write_feature_table
     from tqa.serve.bundle import BundleMismatchError, save_bundle

@@ -77,7 +77,8 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
     )
     fit_dir = tmp / "models" / "uncertainty" / "seed0"
     history = pd.read_csv(fit_dir / "history.csv")
-    assert len(history) >= 1 and np.isfinite(history["train_loss"]).all()
+    assert np.isfinite(history["train_loss"]).all()
+    fit_metrics = json.loads((fit_dir / "metrics.json").read_text())
 
     assert tqa(["bundle", "--params", pp]) == 0
     out = tmp / "scores.csv"
@@ -115,8 +116,25 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
         scores.set_index("video_id").loc[ids, list(TASKS)].to_numpy(), cached, atol=1e-4
     )
 
+    # the fit's metrics.json (masked MSE per task on its test rows) equals the MSE recomputed
+    # from the bundle's predictions (the bundle packages that fit) and the labels
+    all_ids = list(labels["video_id"])
+    pred_all = load_bundle(tmp / "bundle").predict(load_feature_set(tmp / "features", all_ids))
+    y = labels.set_index("video_id").loc[all_ids, list(TASKS)].to_numpy(float)
+    on_test = (split.set_index("video_id").loc[all_ids, "split"] == "test").to_numpy()
+    checked = 0
+    for k, task in enumerate(TASKS):
+        m = on_test & (y[:, k] != -1.0)
+        got = fit_metrics["test_mse_per_task"][task]
+        if m.any():
+            assert got == pytest.approx(float(((pred_all[m, k] - y[m, k]) ** 2).mean()), rel=1e-4)
+            checked += 1
+        else:
+            assert got is None
+    assert checked >= 1
+
     preds = tmp / "preds.csv"
-    pd.DataFrame(cached, columns=list(TASKS)).assign(video_id=ids).to_csv(preds, index=False)
+    pd.DataFrame(pred_all, columns=list(TASKS)).assign(video_id=all_ids).to_csv(preds, index=False)
     table_out = tmp / "eval.csv"
     assert (
         tqa(
@@ -136,5 +154,15 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
         )
         == 0
     )
-    table = pd.read_csv(table_out)
-    assert set(table["task"]) == set(TASKS)
+    table = pd.read_csv(table_out).set_index("task")
+    assert set(table.index) == set(TASKS)
+    # `tqa evaluate` agrees with numpy / scipy on the same predictions
+    from scipy import stats
+
+    for k, task in enumerate(TASKS):
+        m = y[:, k] != -1.0
+        rmse = float(np.sqrt(((pred_all[m, k] - y[m, k]) ** 2).mean()))
+        assert table.loc[task, "rmse"] == pytest.approx(rmse, rel=1e-6)
+        if np.std(y[m, k]) > 0 and np.std(pred_all[m, k]) > 0:
+            r = stats.pearsonr(pred_all[m, k], y[m, k])[0]
+            assert table.loc[task, "pearson"] == pytest.approx(r, abs=1e-6)

@@ -1,5 +1,7 @@
 """Task weighting: fixed, uncertainty (closed form), GradNorm (toy problem, invariants)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,102 @@ def test_gradnorm_initial_loss_is_first_step_with_labels():
     s.combine(l2, torch.tensor([8, 8]), model)
     assert s.initial_loss[0].item() == pytest.approx(l1[0].item())
     assert s.initial_loss[1].item() == pytest.approx(l2[1].item())
+
+
+# ------------------------------------------------- uncertainty: learning the log-variances
+
+
+def _two_task_regression(noise: tuple[float, float], steps: int, floor=None, seed: int = 0):
+    """Two linear regression tasks y_k = x @ b_k + N(0, noise_k^2); a linear model and the
+    uncertainty strategy trained jointly (log-variances in their own group, lr 0.05).
+    Returns (exp(s_k) at the end, mean per-task loss over the last 100 steps)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2048, 6, generator=g)
+    b = torch.randn(6, 2, generator=g)
+    y = x @ b + torch.randn(2048, 2, generator=g) * torch.tensor(noise)
+    model = nn.Linear(6, 2)
+    s = get_weighting("uncertainty", 2, {"lr": 0.05, "min_log_var": floor})
+    opt = torch.optim.AdamW(
+        [
+            {"params": model.parameters(), "lr": 0.01},
+            {"params": s.optim_parameters(), "lr": s.optim_lr, "weight_decay": 0.0},
+        ]
+    )
+    tail = []
+    for i in range(steps):
+        idx = torch.randint(0, 2048, (64,), generator=g)
+        losses = ((model(x[idx]) - y[idx]) ** 2).mean(0)
+        opt.zero_grad()
+        s.combine(losses, torch.tensor([64, 64])).backward()
+        opt.step()
+        s.step()
+        if i >= steps - 100:
+            tail.append(losses.detach())
+    return torch.exp(s.log_var), torch.stack(tail).mean(0)
+
+
+def test_uncertainty_log_variances_converge_to_task_losses():
+    """Kendall et al. 2018: d/ds_k = 0.5 - 0.5 exp(-s_k) L_k = 0 at exp(s_k) = L_k. Noise
+    variances 1.0 and 0.09 are the planted irreducible losses."""
+    var, loss = _two_task_regression((1.0, 0.3), steps=600)
+    assert loss[0] == pytest.approx(1.0, rel=0.2) and loss[1] == pytest.approx(0.09, rel=0.25)
+    np.testing.assert_allclose(var.numpy(), loss.numpy(), rtol=0.2)
+    w = 0.5 / var
+    assert w[1] / w[0] > 5.0  # the low-noise task gets ~11x the weight
+
+
+def test_uncertainty_floor_guards_a_near_constant_task():
+    """A task with loss ~1e-4 would get ~10^4 x the weight; with min_log_var = log(0.1) its
+    s_k stops at the floor (closed form: s_k = max(log L_k, floor))."""
+    var_free, loss = _two_task_regression((1.0, 0.01), steps=600)
+    var_guard, _ = _two_task_regression((1.0, 0.01), steps=600, floor=math.log(0.1))
+    assert float(var_free[1]) < 0.01  # unguarded: exp(s) follows the tiny loss
+    assert float(var_guard[1]) == pytest.approx(0.1, rel=1e-5)
+    assert float(var_guard[0]) == pytest.approx(float(loss[0]), rel=0.2)  # other task untouched
+    s = get_weighting("uncertainty", 2, {"init_log_var": -5.0, "min_log_var": -2.0})
+    assert s.log_var.tolist() == [-2.0, -2.0]  # the start is projected as well
+
+
+# ------------------------------------------------------ GradNorm: accumulation and AMP skips
+
+
+def _gradnorm_w_grad(batches, skip_first: bool = False) -> torch.Tensor:
+    """The w-gradient GradNorm hands its Adam for one optimizer step over ``batches``."""
+    torch.manual_seed(0)
+    model = _TwoTask()
+    s = get_weighting("gradnorm", 2, {"alpha": 1.5, "lr": 0.01})
+    seen = []
+    real = s._opt.step
+    s._opt.step = lambda: (seen.append(s.w.grad.clone()), real())[1]
+    if skip_first:  # a micro-batch whose optimizer step AMP skipped
+        x, y = batches[-1]
+        s.combine(((model(x) - y) ** 2).mean(0) * 3.0, torch.tensor([8, 8]), model)
+        s.skip()
+    for x, y in batches:
+        s.combine(((model(x) - y) ** 2).mean(0), torch.tensor([len(x), len(x)]), model)
+    s.step()
+    assert len(seen) == 1
+    return seen[0]
+
+
+def test_gradnorm_averages_micro_batch_gradients():
+    g = torch.Generator().manual_seed(2)
+    b1 = (torch.randn(8, 8, generator=g), torch.randn(8, 2, generator=g))
+    b2 = (torch.randn(8, 8, generator=g), torch.randn(8, 2, generator=g))
+    both = _gradnorm_w_grad([b1, b2])
+    one = _gradnorm_w_grad([b1])
+    # each micro-batch's w-gradient, computed from the same initial losses L_i(0) = batch 1
+    torch.manual_seed(0)
+    model = _TwoTask()
+    s = get_weighting("gradnorm", 2, {"alpha": 1.5})
+    s.combine(((model(b1[0]) - b1[1]) ** 2).mean(0), torch.tensor([8, 8]), model)
+    s._pending_grad, s._pending_n = None, 0
+    s.combine(((model(b2[0]) - b2[1]) ** 2).mean(0), torch.tensor([8, 8]), model)
+    two = s._pending_grad
+    torch.testing.assert_close(both, (one + two) / 2)
+
+
+def test_gradnorm_skipped_amp_step_leaves_no_stale_gradient():
+    g = torch.Generator().manual_seed(3)
+    b = (torch.randn(8, 8, generator=g), torch.randn(8, 2, generator=g))
+    torch.testing.assert_close(_gradnorm_w_grad([b], skip_first=True), _gradnorm_w_grad([b]))

@@ -13,6 +13,7 @@ __all__ = ["TASKS", "MODALITIES", "__version__", "score"]
 
 def score(paths, model=None, **kwargs):
     """Score videos with a trained bundle; see :func:`tqa.serve.scoring.score`."""
-    from tqa.serve.scoring import score as _score
+    # imported on first use: ``import tqa`` must stay light (no torch, no model code)
+    from tqa.serve.scoring import score as _score  # noqa: PLC0415
 
     return _score(paths, model=model, **kwargs)

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -53,8 +55,6 @@ def write_csv(path: str | os.PathLike, df, **kwargs) -> None:
 
 def jsonable(o: Any) -> Any:
     """``json.dumps(default=...)`` hook for numpy scalars/arrays and paths."""
-    import numpy as np
-
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -40,6 +40,7 @@ def quiet_native_stderr() -> Iterator[None]:
 def face_mesh(static_image_mode: bool, **kwargs: Any):
     """A ``mediapipe.solutions.face_mesh.FaceMesh`` built without start-up log lines."""
     with quiet_native_stderr():
-        import mediapipe as mp
+        # imported here so that its start-up lines on stderr are silenced too
+        import mediapipe as mp  # noqa: PLC0415
 
         return mp.solutions.face_mesh.FaceMesh(static_image_mode=static_image_mode, **kwargs)

@@ -1,6 +1,6 @@
 """Data contract: load and validate a dataset folder (``labels.csv`` + videos).
 
-A dataset folder (SPEC "Data contract") holds ``labels.csv`` with ``video_id``, the five
+A dataset folder (the data contract of ``tqa``) holds ``labels.csv`` with ``video_id``, the five
 score columns (:data:`tqa.core.schema.TASKS`, float in ``[score_min, score_max]`` or ``-1.0``
 for "not rated", chapter 3.1.2), optional ``split`` / ``group`` / ``generator`` / ``file``
 columns, and the videos in ``videos/`` beside it (``videos/<video_id>.mp4`` or any of
@@ -197,6 +197,66 @@ def load_dataset(
         for c in raw.columns
         if c not in REQUIRED_COLUMNS and c not in OPTIONAL_COLUMNS and c not in _NOT_META
     ]
+    rows, bad_rows = _parse_rows(raw, extra, labels_path.name, p, problems)
+    by_id = _flag_duplicates(rows, labels_path.name, problems, bad_rows)
+    rows = [r for r in rows if r["row"] not in bad_rows]
+    videos_dir = root / str(p["videos_dir"])
+    if check_files is None:
+        check_files = videos_dir.is_dir() or "file" in raw.columns
+        if not check_files:
+            log.info(
+                "%s: no %s/ folder and no 'file' column: labels only, video files not checked",
+                labels_path,
+                p["videos_dir"],
+            )
+    _check_videos(
+        rows, root, p, problems, bad_rows, check_files, check_media, require_audio, progress
+    )
+    good = [r for r in rows if r["row"] not in bad_rows]
+    optional = [c for c in OPTIONAL_COLUMNS if c in raw.columns]
+    labels = _labels_frame(good, optional, extra)
+
+    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
+    unlabelled = _unlabelled(videos_dir, named) if check_files and videos_dir.is_dir() else []
+    if unlabelled:
+        log.warning(
+            "%d video(s) in %s have no row in %s (ignored), e.g. %s",
+            len(unlabelled),
+            videos_dir,
+            labels_path.name,
+            unlabelled[:3],
+        )
+    prob = _problems_frame(problems)
+    if len(prob):
+        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
+    return Dataset(
+        root=root, labels=labels, problems=prob, unlabelled=unlabelled, media=bool(check_files)
+    )
+
+
+def _unlabelled(videos_dir: Path, named: set[str]) -> list[str]:
+    """Sorted stems of the video files in ``videos_dir`` that no labels row names."""
+    return sorted(
+        f.stem
+        for f in videos_dir.glob("*")
+        if f.suffix.lower() in VIDEO_EXTS and f.stem not in named
+    )
+
+
+def _problems_frame(problems: list[dict[str, Any]]) -> pd.DataFrame:
+    """The problems as a table (PROBLEM_COLUMNS), ordered by labels.csv line, then reason."""
+    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
+    prob["row"] = prob["row"].astype("Int64")
+    return prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(
+        drop=True
+    )
+
+
+def _parse_rows(
+    raw: pd.DataFrame, extra: list[str], labels_name: str, p: dict, problems: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """One dict per labels.csv row (scores parsed, other columns stripped) and the lines with a
+    problem (each reason appended to ``problems``)."""
     rows: list[dict[str, Any]] = []
     bad_rows: set[int] = set()
     vmin, vmax, missing = float(p["score_min"]), float(p["score_max"]), float(p["missing_value"])
@@ -222,12 +282,18 @@ def load_dataset(
             reasons.append(f"column 'split': {out['split']!r} is not one of {list(SPLIT_NAMES)}")
         out["file"] = rec.get("file", "").strip() if "file" in raw.columns else ""
         for why in reasons:
-            problems.append({"row": line, "video_id": vid, "file": labels_path.name, "reason": why})
+            problems.append({"row": line, "video_id": vid, "file": labels_name, "reason": why})
         if reasons:
             bad_rows.add(line)
         rows.append(out)
+    return rows, bad_rows
 
-    # Duplicates: every row sharing an id is reported and dropped (which is right is unknowable).
+
+def _flag_duplicates(
+    rows: list[dict[str, Any]], labels_name: str, problems: list[dict[str, Any]], bad_rows: set[int]
+) -> dict[str, list[int]]:
+    """Every row sharing an id is reported and marked bad (which is right is unknowable);
+    returns video_id -> its lines."""
     by_id: dict[str, list[int]] = {}
     for r in rows:
         if r["video_id"]:
@@ -240,22 +306,28 @@ def load_dataset(
                 {
                     "row": r["row"],
                     "video_id": r["video_id"],
-                    "file": labels_path.name,
+                    "file": labels_name,
                     "reason": f"duplicate video_id (also on line(s) {others})",
                 }
             )
             bad_rows.add(r["row"])
+    return by_id
 
-    rows = [r for r in rows if r["row"] not in bad_rows]
+
+def _check_videos(
+    rows: list[dict[str, Any]],
+    root: Path,
+    p: dict,
+    problems: list[dict[str, Any]],
+    bad_rows: set[int],
+    check_files: bool,
+    check_media: bool,
+    require_audio: bool,
+    progress: bool,
+) -> None:
+    """Set each row's ``path``; with ``check_files`` report (and mark bad) missing files and,
+    with ``check_media``, undecodable ones."""
     videos_dir = root / str(p["videos_dir"])
-    if check_files is None:
-        check_files = videos_dir.is_dir() or "file" in raw.columns
-        if not check_files:
-            log.info(
-                "%s: no %s/ folder and no 'file' column: labels only, video files not checked",
-                labels_path,
-                p["videos_dir"],
-            )
     for r in tqdm(
         rows,
         desc="checking videos",
@@ -288,8 +360,13 @@ def load_dataset(
                 )
                 bad_rows.add(r["row"])
 
-    good = [r for r in rows if r["row"] not in bad_rows]
-    cols = ["video_id", "path", *TASKS, *[c for c in OPTIONAL_COLUMNS if c in raw.columns], *extra]
+
+def _labels_frame(
+    good: list[dict[str, Any]], optional: list[str], extra: list[str]
+) -> pd.DataFrame:
+    """The valid rows as the labels table: video_id, path, TASKS (float64), the ``optional`` and
+    ``extra`` columns present (empty -> None)."""
+    cols = ["video_id", "path", *TASKS, *optional, *extra]
     labels = pd.DataFrame(good, columns=[*cols, "row", "file"])[cols].reset_index(drop=True)
     labels["video_id"] = labels["video_id"].astype(str)
     labels["path"] = labels["path"].astype(str)
@@ -298,35 +375,7 @@ def load_dataset(
     for col in [*OPTIONAL_COLUMNS, *extra]:
         if col in labels.columns:
             labels[col] = labels[col].astype(object).where(labels[col] != "", None)
-
-    named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
-    unlabelled = (
-        sorted(
-            f.stem
-            for f in videos_dir.glob("*")
-            if f.suffix.lower() in VIDEO_EXTS and f.stem not in named
-        )
-        if check_files and videos_dir.is_dir()
-        else []
-    )
-    if unlabelled:
-        log.warning(
-            "%d video(s) in %s have no row in %s (ignored), e.g. %s",
-            len(unlabelled),
-            videos_dir,
-            labels_path.name,
-            unlabelled[:3],
-        )
-    prob = pd.DataFrame(problems, columns=list(PROBLEM_COLUMNS))
-    prob["row"] = prob["row"].astype("Int64")
-    prob = prob.sort_values(["row", "reason"], kind="stable", na_position="first").reset_index(
-        drop=True
-    )
-    if len(prob):
-        log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
-    return Dataset(
-        root=root, labels=labels, problems=prob, unlabelled=unlabelled, media=bool(check_files)
-    )
+    return labels
 
 
 def _read_labels_csv(path: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:

@@ -20,11 +20,13 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from tqa.core.atomic import atomic_path, jsonable
 from tqa.core.schema import MODALITIES, SYNC_FIELDS, FeatureSet
@@ -194,13 +196,12 @@ def load_feature_set(
     )
 
 
-# ---------------------------------------------------------------------- cache summaries (notebook 02)
+# ------------------------------------------------------------- cache summaries (notebook 02)
 def cache_meta_table(
     cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:
-    """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN counts, timings."""
-    import pandas as pd
-
+    """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN
+    counts, timings."""
     ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)
     rows = []
     for v in ids:
@@ -226,8 +227,6 @@ def cache_meta_table(
 
 def nan_rate_table(fs: FeatureSet) -> pd.DataFrame:
     """Per modality: dims, NaN values, NaN share, all-NaN frame rows, videos with any NaN."""
-    import pandas as pd
-
     rows = []
     for m, a in fs.streams.items():
         nan = np.isnan(a)
@@ -260,14 +259,10 @@ def feature_scale_table(fs: FeatureSet) -> pd.DataFrame:
     ``orders_of_magnitude`` is log10 of the largest over the smallest modality ``abs_max``:
     the chapter's cross-modal scale imbalance, measured on these features.
     """
-    import pandas as pd
-
     rows = []
     for m, a in fs.streams.items():
         flat = a.reshape(-1, a.shape[2])
         with np.errstate(all="ignore"):
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 std = np.nanstd(flat, axis=0)

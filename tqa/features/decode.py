@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from tqa.core.clip import Clip
@@ -88,8 +90,6 @@ def _decode_video(
 
 def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: int) -> np.ndarray:
     """Mono float32 (n_samples,) at sample_rate Hz, aligned to ``video_start`` seconds."""
-    import av
-
     out: list[np.ndarray] = []
     a_start: float | None = None
     with av.open(path) as container:
@@ -131,8 +131,6 @@ def load_clip(
     (n_frames / fps * sample_rate,), and ``meta`` keys ``valid_frames`` (bool (T,)),
     ``n_valid``, ``source_size`` (H, W before downscaling), ``source_duration_s``.
     """
-    import av
-
     path = str(path)
     if not Path(path).is_file():
         raise MediaError(path, "file not found")
@@ -227,10 +225,6 @@ def write_video(
 
     Used by tests and benchmarks to make small real videos; H and W must be even for yuv420p.
     """
-    from fractions import Fraction
-
-    import av
-
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1000))
         vs.width, vs.height = int(frames.shape[2]), int(frames.shape[1])

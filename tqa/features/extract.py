@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
-    """(video_id, path) of every valid video of the dataset at ``root`` (tqa.data.labels.load_dataset)."""
+    """(video_id, path) of every valid video of the dataset at ``root``
+    (tqa.data.labels.load_dataset)."""
 
     ds = load_dataset(root, params)
     if not ds.media:  # labels + a feature table (byo.features_table): nothing to decode
@@ -64,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     fp = params["features"]
     root = cli_path(args.root) or resolve(params["data"]["root"])
     cache = args.cache if args.cache and "://" in args.cache else cli_path(args.cache)
-    cache_dir = str(cache) if cache else (
-        fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"]))
+    cache_dir = (
+        str(cache)
+        if cache
+        else (fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"])))
     )
     videos = list_videos(root, params)
     t0 = time.perf_counter()

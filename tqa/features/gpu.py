@@ -44,8 +44,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from tqa.features.extractors.base import Clip, Extractor
-from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed
+from tqa.features.decode import MediaError
+from tqa.features.extractors.base import Clip, Extractor, random_init_allowed
+from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
 from tqa.features.pipeline import (
     ExtractionError,
@@ -232,7 +233,8 @@ class GPUOptimizedExtractor(FeatureExtractor):
         if use_cl and "visual" in self.neural:
             self.neural["visual"].use_channels_last(True)
         log.info(
-            "GPUOptimizedExtractor: device %s, autocast %s, %d clips x %d frames per forward, neural: %s",
+            "GPUOptimizedExtractor: device %s, autocast %s, %d clips x %d frames per forward, "
+            "neural: %s",
             self.device,
             self.dtype,
             self.clips_per_step,
@@ -373,8 +375,6 @@ class GPUOptimizedExtractor(FeatureExtractor):
 
     # ------------------------------------------------------------------ many videos
     def _decode(self, vid: str, path: str) -> Clip | ExtractionError:
-        from tqa.features.decode import MediaError
-
         try:
             t0 = time.perf_counter()
             clip = self.load(path, vid)
@@ -465,7 +465,8 @@ class GPUOptimizedExtractor(FeatureExtractor):
         """
         cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
         log.info(
-            "extract (GPU-optimised, %s): %d videos, %d cached, %d to do, CPU stage in %d process(es)",
+            "extract (GPU-optimised, %s): %d videos, %d cached, %d to do, "
+            "CPU stage in %d process(es)",
             self.device,
             len(videos),
             len(rows),

@@ -37,14 +37,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tqa.core.atomic import write_csv
 from tqa.core.params import display_path, params_hash
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
-from tqa.features.extractors.base import RUN_ORDER, Clip, Extractor, available, get_extractor
+from tqa.features.decode import MediaError, load_clip_params
+from tqa.features.extractors.base import (
+    RUN_ORDER,
+    Clip,
+    Extractor,
+    available,
+    get_extractor,
+    random_init_allowed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +122,6 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ one video
     def load(self, path: str, video_id: str) -> Clip:
         """Decode ``path`` onto the grid (:func:`tqa.features.decode.load_clip`, params ``features``)."""
-        from tqa.features.decode import load_clip_params
-
         return load_clip_params(path, video_id, self.fparams)
 
     def extract_clip(self, clip: Clip) -> VideoFeatures:
@@ -151,8 +159,6 @@ class FeatureExtractor:
 
     def extract_video(self, path: str, video_id: str) -> VideoFeatures:
         """Decode and extract one video file (raises ExtractionError with the failing stage)."""
-        from tqa.features.decode import MediaError
-
         t0 = time.perf_counter()
         try:
             clip = self.load(path, video_id)
@@ -353,7 +359,7 @@ def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
 def config_hash_from_params(params: dict) -> str:
     """``FeatureExtractor(params).config_hash`` without requiring neural weights.
 
-    The extractors are instantiated inside :func:`tqa.features.extractors.neural.random_init_allowed`
+    The extractors are instantiated inside :func:`tqa.features.extractors.base.random_init_allowed`
     (a neural extractor only resolves its weights path at construction; networks are built
     lazily, so nothing heavy is loaded). When the weights are found the hash is identical to
     ``FeatureExtractor(params).config_hash``; when they are not, it is the hash a random-init
@@ -362,8 +368,6 @@ def config_hash_from_params(params: dict) -> str:
     """
     if "features" not in params:
         raise KeyError("params has no 'features' section (pass the whole params.yaml dict)")
-    from tqa.features.extractors.neural import random_init_allowed
-
     fparams: dict = params["features"]
     descriptions: dict[str, dict[str, Any]] = {}
     with random_init_allowed():
@@ -431,8 +435,6 @@ def _extractor_for(params: dict) -> FeatureExtractor:
 def _init_worker(params: dict) -> None:
     """Pool initializer: one FeatureExtractor (one FaceMesh) per process, one OpenCV thread
     per process (the pool already uses every core; nested threads only oversubscribe)."""
-    import cv2
-
     logging.basicConfig(level=logging.WARNING)
     cv2.setNumThreads(1)
     _extractor_for(params)
@@ -458,8 +460,6 @@ def append_failure(
     cache_dir: str | os.PathLike, video_id: str, file: str, stage: str, reason: str
 ) -> None:
     """Append one row to ``<cache_dir>/failures.csv`` (process-safe: a lock file + atomic replace)."""
-    from tqa.core.atomic import write_csv
-
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     row = {

@@ -477,13 +477,19 @@ def write_feature_table(fs: FeatureSet, path: str | Path, per_video: bool = Fals
     return path
 
 
-def features_for_training(params: dict, video_ids: list[str] | None = None) -> FeatureSet | None:
-    """The FeatureSet named by ``params['byo']['features_table']`` (None when unset).
+def features_for_training(
+    params: dict,
+    video_ids: list[str] | None = None,
+    table: str | Path | Sequence[str | Path] | None = None,
+) -> FeatureSet | None:
+    """The FeatureSet named by ``table`` or else ``params['byo']['features_table']`` (None
+    when neither is set).
 
     This is the params switch that makes training read a table instead of the
     extraction cache; ``video_ids`` selects and orders rows (KeyError naming missing ids).
     """
-    table = (params.get("byo") or {}).get("features_table")
+    if table is None:
+        table = (params.get("byo") or {}).get("features_table")
     if not table:
         return None
     tables = [table] if isinstance(table, (str, Path)) else list(table)

@@ -14,8 +14,10 @@ Public API (used by the evaluation studies; keep stable):
   live in :mod:`tqa.study.runs` (``tqa train``).
 
 Files in ``out_dir``: ``best.pt`` (best-epoch weights + config), ``preprocess.joblib``,
-``history.csv`` (per epoch: epoch, train_loss, val_loss, lr, val_loss_<task>,
-weight_<task>, seconds), ``metrics.json`` (masked MSE per task on val/test). All atomic.
+``history.csv`` (per epoch: epoch, train_loss, val_loss, lr, train_loss_<task>,
+val_loss_<task>, weight_<task>, seconds), ``metrics.json`` (masked MSE per task on val/test,
+``labelled_tasks``, ``strategies_coincide``: true when fewer than 2 tasks have training labels,
+where every weighting strategy gives the same model). All atomic.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from tqa.core.params import params_hash
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.losses import masked_task_losses
 from tqa.model.preprocess import Preprocessor
-from tqa.model.schedule import build_scheduler
+from tqa.model.schedule import build_scheduler, warmup_cosine
 from tqa.model.transformer import CrossModalTransformer, build_model
 from tqa.model.weighting import get_weighting
 
@@ -66,6 +68,13 @@ class FitResult:
     task_weights: list[float] = field(default_factory=list)
     seconds: float = float("nan")
     out_dir: Path | None = None
+    #: tasks with at least one training label; with fewer than 2 every strategy coincides
+    labelled_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def strategies_coincide(self) -> bool:
+        """True when < 2 tasks are labelled: fixed / uncertainty / GradNorm give one model."""
+        return len(self.labelled_tasks) < 2
 
     def predict(self, features: FeatureSet, batch_size: int = 64) -> np.ndarray:
         """Scores (N, 5) in [1, 5] for raw (un-preprocessed) ``features``."""
@@ -148,8 +157,37 @@ def _optimizer(
         groups.append({"params": ps, "lr": g_lr, "weight_decay": wd, "name": name})
     extra = strategy.optim_parameters()
     if extra:
-        groups.append({"params": extra, "lr": lr, "weight_decay": 0.0, "name": "weighting"})
+        w_lr = lr if getattr(strategy, "optim_lr", None) is None else float(strategy.optim_lr)
+        groups.append({"params": extra, "lr": w_lr, "weight_decay": 0.0, "name": "weighting"})
     return torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer,
+    strategy: nn.Module,
+    warmup: int,
+    total: int,
+    min_lr_ratio: float,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Warm-up + cosine per optimizer step for every group, except the weighting group when
+    the strategy is not ``scheduled`` (uncertainty's log-variances: a constant lr)."""
+    if getattr(strategy, "scheduled", True):
+        return build_scheduler(optimizer, warmup, total, min_lr_ratio)
+
+    def cosine(s: int) -> float:
+        return warmup_cosine(s, warmup, total, min_lr_ratio)
+
+    def constant(s: int) -> float:
+        return 1.0
+
+    lambdas = [constant if g.get("name") == "weighting" else cosine for g in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+
+
+def labelled_tasks(labels: np.ndarray, rows: np.ndarray) -> list[str]:
+    """Tasks with at least one present label among ``rows`` of ``labels`` (N, 5)."""
+    present = (np.asarray(labels)[rows] != MISSING).any(axis=0)
+    return [t for t, p in zip(TASKS, present) if p]
 
 
 @torch.no_grad()
@@ -266,6 +304,219 @@ def fit(
         torch.set_num_threads(prev_threads)
 
 
+@dataclass
+class _Run:
+    """What every epoch of one fit shares (built once by :func:`_setup_run`)."""
+
+    model: CrossModalTransformer
+    weighting: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    use_scaler: bool
+    streams: dict[str, torch.Tensor]  # modality -> (N, T, D_reduced) on device
+    sync: torch.Tensor  # (N, 3)
+    y: torch.Tensor  # (N, 5) labels, MISSING where absent
+    train_rows: torch.Tensor  # row indices of the train split
+    task_mean: torch.Tensor  # (5,) mean present train label per task (smoothing target)
+    smoothing: float
+    batch_size: int
+    accum: int
+    micro_per_epoch: int
+    device: torch.device
+    train_p: dict
+    gen: torch.Generator
+    #: (5,) masked train MSE per task of the last epoch (NaN: no label), for history.csv
+    train_tasks: np.ndarray = field(default_factory=lambda: np.full(len(TASKS), np.nan))
+
+
+def _task_means(train_labels: np.ndarray) -> np.ndarray:
+    """(5,) mean of the present train labels per task; 3.0 (mid-scale) for a task with none."""
+    valid = train_labels != MISSING
+    n = valid.sum(0)
+    return np.where(n > 0, np.where(valid, train_labels, 0).sum(0) / np.maximum(n, 1), 3.0)
+
+
+def _setup_run(
+    model: CrossModalTransformer,
+    weighting: Any,
+    reduced: FeatureSet,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    train_p: dict,
+    device: torch.device,
+    seed: int,
+) -> _Run:
+    """Tensors, optimizer, warm-up + cosine schedule and GradScaler of one fit."""
+    streams, sync = _to_tensors(reduced, model.modalities, device)
+    batch_size = int(train_p["batch_size"])
+    accum = max(1, int(train_p.get("grad_accum_steps", 1)))
+    epochs = int(train_p["epochs"])
+    micro_per_epoch = math.ceil(len(train_idx) / batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / accum)
+    total_steps = epochs * steps_per_epoch
+    # warm-up capped at half the run so that very short runs (smoke tests) still anneal
+    warmup = min(
+        int(round(float(train_p.get("warmup_epochs", 0)) * steps_per_epoch)), total_steps // 2
+    )
+    optimizer = _optimizer(model, weighting, train_p)
+    scheduler = _scheduler(
+        optimizer, weighting, warmup, total_steps, float(train_p.get("min_lr_ratio", 0.0))
+    )
+    use_scaler = device.type == "cuda" and bool(train_p.get("amp", True))
+    return _Run(
+        model=model,
+        weighting=weighting,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
+        use_scaler=use_scaler,
+        streams=streams,
+        sync=sync,
+        y=torch.as_tensor(labels, device=device),
+        train_rows=torch.as_tensor(train_idx, device=device),
+        task_mean=torch.as_tensor(
+            _task_means(labels[train_idx]), dtype=torch.float32, device=device
+        ),
+        smoothing=float(train_p.get("label_smoothing", 0.0)),
+        batch_size=batch_size,
+        accum=accum,
+        micro_per_epoch=micro_per_epoch,
+        device=device,
+        train_p=train_p,
+        gen=torch.Generator().manual_seed(seed),
+    )
+
+
+def _train_epoch(run: _Run) -> float:
+    """One pass over the shuffled train rows; returns the masked mean train MSE."""
+    model, weighting, optimizer, scaler = run.model, run.weighting, run.optimizer, run.scaler
+    model.train()
+    perm = run.train_rows[torch.randperm(len(run.train_rows), generator=run.gen).to(run.device)]
+    sse = torch.zeros(len(TASKS), dtype=torch.float64)
+    cnt = torch.zeros(len(TASKS), dtype=torch.float64)
+    divisors = accumulation_divisors(run.micro_per_epoch, run.accum)
+    clip = run.train_p.get("grad_clip")
+    optimizer.zero_grad(set_to_none=True)
+    for i in range(run.micro_per_epoch):
+        idx = perm[i * run.batch_size : (i + 1) * run.batch_size]
+        with _autocast(run.device, run.train_p):
+            pred = model({m: s[idx] for m, s in run.streams.items()}, run.sync[idx])
+        losses, counts = masked_task_losses(
+            pred.float(), run.y[idx], smoothing=run.smoothing, target_mean=run.task_mean
+        )
+        total = weighting.combine(losses, counts, model) / divisors[i]  # mean over the group
+        scaler.scale(total).backward()
+        sse += (losses.detach() * counts).double().cpu()
+        cnt += counts.double().cpu()
+        if (i + 1) % run.accum == 0 or i + 1 == run.micro_per_epoch:
+            if clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+            scale_before = scaler.get_scale() if run.use_scaler else None
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            # GradScaler skips optimizer.step() on inf/NaN gradients and then lowers its
+            # scale (the usual idiom to detect it): a skipped step advances neither the
+            # lr schedule nor the weighting strategy. Without the scaler nothing is skipped.
+            if scale_before is None or scaler.get_scale() >= scale_before:
+                run.scheduler.step()
+                weighting.step()
+            else:  # drop what the strategy gathered for the skipped step
+                weighting.skip()
+    present = cnt > 0
+    run.train_tasks = torch.where(present, sse / cnt.clamp(min=1), torch.nan).numpy()
+    return float((sse[present] / cnt[present]).mean()) if bool(present.any()) else float("nan")
+
+
+def _evaluate_rows(run: _Run, rows: np.ndarray) -> tuple[float, np.ndarray]:
+    """Masked mean MSE and per-task MSE (5,) of the current model on ``rows``."""
+    return _evaluate(
+        run.model,
+        run.streams,
+        run.sync,
+        run.y,
+        torch.as_tensor(rows, device=run.device),
+        run.batch_size * 4,
+        run.device,
+        run.train_p,
+    )
+
+
+def _write_metrics(
+    run: _Run, out_dir: Path, head: dict, val_idx: np.ndarray, test_idx: np.ndarray
+) -> None:
+    """``metrics.json``: ``head`` plus masked MSE (mean and per task) on val and test."""
+    metrics = dict(head)
+    for name, rows in (("val", val_idx), ("test", test_idx)):
+        loss, per_task = _evaluate_rows(run, rows)
+        metrics[f"{name}_mse"] = _nan_to_none(loss)
+        metrics[f"{name}_mse_per_task"] = {t: _nan_to_none(v) for t, v in zip(TASKS, per_task)}
+    write_json(out_dir / "metrics.json", metrics)
+
+
+def _train_epochs(
+    run: _Run,
+    val_idx: np.ndarray,
+    train_p: dict,
+    out_dir: Path | None,
+    ckpt_info: dict,
+    progress: bool,
+) -> tuple[list[dict], int, dict, list[float]]:
+    """The epoch loop with early stopping on the validation loss (train loss without val
+    rows); writes best.pt and history.csv as it goes when ``out_dir`` is set.
+
+    Returns (history rows, best epoch, best state_dict, the strategy's task weights then).
+    """
+    model, weighting = run.model, run.weighting
+    strategy, seed = ckpt_info["strategy"], ckpt_info["seed"]
+    epochs = int(train_p["epochs"])
+    patience = int(train_p.get("early_stopping_patience", epochs))
+    min_delta = float(train_p.get("early_stopping_min_delta", 0.0))
+    history: list[dict] = []
+    best_loss, best_epoch, best_state, bad_epochs = float("inf"), -1, None, 0
+    best_weights: list[float] = []
+    bar = tqdm(
+        range(1, epochs + 1), desc=f"fit {strategy} seed{seed}", disable=not progress, leave=False
+    )
+    for epoch in bar:
+        t_ep = time.perf_counter()
+        train_loss = _train_epoch(run)
+        val_loss, val_tasks = _evaluate_rows(run, val_idx)
+        monitor = val_loss if len(val_idx) and np.isfinite(val_loss) else train_loss
+        w = weighting.weights.cpu().numpy()
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "lr": run.optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t_ep,
+        }
+        row.update({f"train_loss_{t}": float(v) for t, v in zip(TASKS, run.train_tasks)})
+        row.update({f"val_loss_{t}": float(v) for t, v in zip(TASKS, val_tasks)})
+        row.update({f"weight_{t}": float(v) for t, v in zip(TASKS, w)})
+        history.append(row)
+        if not np.isfinite(monitor):
+            raise FloatingPointError(f"non-finite loss at epoch {epoch} ({strategy}, seed {seed})")
+        if monitor < best_loss - min_delta:
+            best_loss, best_epoch, bad_epochs = monitor, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+            best_weights = [float(v) for v in w]  # the strategy's weights of the restored epoch
+            if out_dir is not None:
+                info = {"best_epoch": epoch, "val_loss": monitor, "task_weights": best_weights}
+                _save_checkpoint(out_dir / "best.pt", model, {**ckpt_info, **info})
+        else:
+            bad_epochs += 1
+        if out_dir is not None:
+            write_csv(out_dir / "history.csv", pd.DataFrame(history))
+        bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
+        if bad_epochs >= patience:
+            log.info("early stop at epoch %d (best %d, loss %.4f)", epoch, best_epoch, best_loss)
+            break
+    return history, best_epoch, best_state, best_weights
+
+
 def _fit(
     features: FeatureSet,
     labels: np.ndarray,
@@ -284,52 +535,26 @@ def _fit(
     device = resolve_device(train_p.get("device", "auto"))
     dropped = set(model_p.get("drop_modalities") or [])
     modalities = [m for m in features.modalities if m not in dropped]
-    train_idx = np.flatnonzero(split == "train")
-    val_idx = np.flatnonzero(split == "val")
-    test_idx = np.flatnonzero(split == "test")
+    train_idx, val_idx, test_idx = (np.flatnonzero(split == s) for s in SPLITS)
 
     prep, reduced = _fit_preprocessor(features, train_idx, params["preprocess"], modalities)
     input_dims = prep.output_dims
-    model = build_model(
-        input_dims,
-        {
-            **model_p,
-            "grad_checkpointing": bool(train_p.get("grad_checkpointing", False))
-            or bool(model_p.get("grad_checkpointing", False)),
-        },
-    ).to(device)
+    checkpointing = bool(train_p.get("grad_checkpointing", False)) or bool(
+        model_p.get("grad_checkpointing", False)
+    )
+    model = build_model(input_dims, {**model_p, "grad_checkpointing": checkpointing}).to(device)
     weighting = get_weighting(strategy, len(TASKS), params).to(device)
-    streams, sync = _to_tensors(reduced, model.modalities, device)
-    y = torch.as_tensor(labels, device=device)
-
-    train_labels = labels[train_idx]
-    valid = train_labels != MISSING
-    task_mean = np.where(
-        valid.sum(0) > 0, np.where(valid, train_labels, 0).sum(0) / np.maximum(valid.sum(0), 1), 3.0
-    )
-    task_mean_t = torch.as_tensor(task_mean, dtype=torch.float32, device=device)
-    smoothing = float(train_p.get("label_smoothing", 0.0))
-
-    batch_size = int(train_p["batch_size"])
-    accum = max(1, int(train_p.get("grad_accum_steps", 1)))
-    epochs = int(train_p["epochs"])
-    micro_per_epoch = math.ceil(len(train_idx) / batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / accum)
-    total_steps = epochs * steps_per_epoch
-    # warm-up capped at half the run so that very short runs (smoke tests) still anneal
-    warmup = min(
-        int(round(float(train_p.get("warmup_epochs", 0)) * steps_per_epoch)), total_steps // 2
-    )
-    optimizer = _optimizer(model, weighting, train_p)
-    scheduler = build_scheduler(
-        optimizer, warmup, total_steps, float(train_p.get("min_lr_ratio", 0.0))
-    )
-    use_scaler = device.type == "cuda" and bool(train_p.get("amp", True))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    clip = train_p.get("grad_clip")
-    patience = int(train_p.get("early_stopping_patience", epochs))
-    min_delta = float(train_p.get("early_stopping_min_delta", 0.0))
-    gen = torch.Generator().manual_seed(seed)
+    run = _setup_run(model, weighting, reduced, labels, train_idx, train_p, device, seed)
+    labelled = labelled_tasks(labels, train_idx)
+    coincide = len(labelled) < 2
+    if coincide:
+        log.warning(
+            "only %d labelled task(s) in the training rows (%s): every weighting strategy "
+            "reduces to one scaled loss, so %s coincides with fixed weighting",
+            len(labelled),
+            ", ".join(labelled) or "none",
+            strategy,
+        )
     if len(val_idx) == 0:
         log.warning("no validation rows: early stopping and the best epoch use the training loss")
 
@@ -344,100 +569,18 @@ def _fit(
         "seed": seed,
         "tasks": list(TASKS),
         "params_hash": params_hash(params),
+        "labelled_tasks": labelled,
     }
 
-    train_rows = torch.as_tensor(train_idx, device=device)
-    val_rows = torch.as_tensor(val_idx, device=device)
-    divisors = accumulation_divisors(micro_per_epoch, accum)
-    history: list[dict] = []
-    best_loss, best_epoch, best_state, bad_epochs = float("inf"), -1, None, 0
-    best_weights: list[float] = []
-    bar = tqdm(
-        range(1, epochs + 1), desc=f"fit {strategy} seed{seed}", disable=not progress, leave=False
+    history, best_epoch, best_state, best_weights = _train_epochs(
+        run, val_idx, train_p, out_dir, ckpt_info, progress
     )
-    for epoch in bar:
-        t_ep = time.perf_counter()
-        model.train()
-        perm = train_rows[torch.randperm(len(train_rows), generator=gen).to(device)]
-        sse = torch.zeros(len(TASKS), dtype=torch.float64)
-        cnt = torch.zeros(len(TASKS), dtype=torch.float64)
-        optimizer.zero_grad(set_to_none=True)
-        for i in range(micro_per_epoch):
-            idx = perm[i * batch_size : (i + 1) * batch_size]
-            with _autocast(device, train_p):
-                pred = model({m: s[idx] for m, s in streams.items()}, sync[idx])
-            losses, counts = masked_task_losses(
-                pred.float(), y[idx], smoothing=smoothing, target_mean=task_mean_t
-            )
-            total = weighting.combine(losses, counts, model) / divisors[i]  # mean over the group
-            scaler.scale(total).backward()
-            sse += (losses.detach() * counts).double().cpu()
-            cnt += counts.double().cpu()
-            if (i + 1) % accum == 0 or i + 1 == micro_per_epoch:
-                if clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), float(clip))
-                scale_before = scaler.get_scale() if use_scaler else None
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                # GradScaler skips optimizer.step() on inf/NaN gradients and then lowers its
-                # scale (the usual idiom to detect it): a skipped step advances neither the
-                # lr schedule nor the weighting strategy. Without the scaler nothing is skipped.
-                if scale_before is None or scaler.get_scale() >= scale_before:
-                    scheduler.step()
-                    weighting.step()
-        present = cnt > 0
-        train_loss = (
-            float((sse[present] / cnt[present]).mean()) if bool(present.any()) else float("nan")
-        )
-        val_loss, val_tasks = _evaluate(
-            model, streams, sync, y, val_rows, batch_size * 4, device, train_p
-        )
-        monitor = val_loss if len(val_idx) and np.isfinite(val_loss) else train_loss
-        w = weighting.weights.cpu().numpy()
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - t_ep,
-        }
-        row.update({f"val_loss_{t}": float(v) for t, v in zip(TASKS, val_tasks)})
-        row.update({f"weight_{t}": float(v) for t, v in zip(TASKS, w)})
-        history.append(row)
-        if not np.isfinite(monitor):
-            raise FloatingPointError(f"non-finite loss at epoch {epoch} ({strategy}, seed {seed})")
-        if monitor < best_loss - min_delta:
-            best_loss, best_epoch, bad_epochs = monitor, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-            best_weights = [float(v) for v in w]  # the strategy's weights of the restored epoch
-            if out_dir is not None:
-                _save_checkpoint(
-                    out_dir / "best.pt",
-                    model,
-                    {
-                        **ckpt_info,
-                        "best_epoch": epoch,
-                        "val_loss": monitor,
-                        "task_weights": best_weights,
-                    },
-                )
-        else:
-            bad_epochs += 1
-        if out_dir is not None:
-            write_csv(out_dir / "history.csv", pd.DataFrame(history))
-        bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
-        if bad_epochs >= patience:
-            log.info("early stop at epoch %d (best %d, loss %.4f)", epoch, best_epoch, best_loss)
-            break
     model.load_state_dict(best_state)
     model.eval()
-    hist = pd.DataFrame(history)
     result = FitResult(
         model=model,
         preprocessor=prep,
-        history=hist,
+        history=pd.DataFrame(history),
         best_epoch=best_epoch,
         strategy=strategy,
         seed=seed,
@@ -446,28 +589,12 @@ def _fit(
         task_weights=best_weights,
         seconds=time.perf_counter() - t0,
         out_dir=out_dir,
+        labelled_tasks=labelled,
     )
     if out_dir is not None:
-        metrics = {
-            "strategy": strategy,
-            "seed": seed,
-            "best_epoch": best_epoch,
-            "seconds": result.seconds,
-        }
-        for name, rows in (("val", val_idx), ("test", test_idx)):
-            loss, per_task = _evaluate(
-                model,
-                streams,
-                sync,
-                y,
-                torch.as_tensor(rows, device=device),
-                batch_size * 4,
-                device,
-                train_p,
-            )
-            metrics[f"{name}_mse"] = _nan_to_none(loss)
-            metrics[f"{name}_mse_per_task"] = {t: _nan_to_none(v) for t, v in zip(TASKS, per_task)}
-        write_json(out_dir / "metrics.json", metrics)
+        head = {"strategy": strategy, "seed": seed, "best_epoch": best_epoch}
+        head.update(seconds=result.seconds, labelled_tasks=labelled, strategies_coincide=coincide)
+        _write_metrics(run, out_dir, head, val_idx, test_idx)
     return result
 
 
@@ -532,6 +659,7 @@ def load_fit(out_dir: str | os.PathLike, device: str | None = "cpu") -> FitResul
         model_params=dict(ckpt["model_params"]),
         task_weights=weights,
         out_dir=out_dir,
+        labelled_tasks=list(ckpt.get("labelled_tasks") or []),
     )
 
 

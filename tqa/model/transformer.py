@@ -57,6 +57,23 @@ MODEL_KEYS = (
 SCORE_MIN, SCORE_MAX = 1.0, 5.0
 
 
+def _kept_modalities(
+    input_dims: dict[str, int], drop_modalities: tuple[str, ...] | list[str]
+) -> list[str]:
+    """The modalities of ``input_dims`` not dropped, in MODALITIES order (error when none)."""
+    unknown = [m for m in drop_modalities if m not in MODALITIES]
+    if unknown:
+        raise ValueError(
+            f"drop_modalities has unknown modalities {unknown}; known: {list(MODALITIES)}"
+        )
+    kept = [m for m in MODALITIES if m in input_dims and m not in set(drop_modalities)]
+    if not kept:
+        raise ValueError(
+            f"no modality left (inputs {list(input_dims)}, dropped {list(drop_modalities)})"
+        )
+    return kept
+
+
 class CrossModalTransformer(nn.Module):
     """Dual-path (statistics + interactive Transformer) multi-task regressor."""
 
@@ -82,18 +99,7 @@ class CrossModalTransformer(nn.Module):
         super().__init__()
         if not (path_a or path_b):
             raise ValueError("at least one of path_a / path_b must be on")
-        unknown = [m for m in drop_modalities if m not in MODALITIES]
-        if unknown:
-            raise ValueError(
-                f"drop_modalities has unknown modalities {unknown}; known: {list(MODALITIES)}"
-            )
-        self.modalities = [
-            m for m in MODALITIES if m in input_dims and m not in set(drop_modalities)
-        ]
-        if not self.modalities:
-            raise ValueError(
-                f"no modality left (inputs {list(input_dims)}, dropped {list(drop_modalities)})"
-            )
+        self.modalities = _kept_modalities(input_dims, drop_modalities)
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads}")
         if token_stride < 1:
@@ -105,33 +111,7 @@ class CrossModalTransformer(nn.Module):
         self.grad_checkpointing = grad_checkpointing
 
         if path_b:
-            self.embed = nn.ModuleDict(
-                {
-                    m: nn.Sequential(nn.Linear(d, d_model), nn.LayerNorm(d_model))
-                    for m, d in self.input_dims.items()
-                }
-            )
-            n_time = math.ceil(max_frames / token_stride)
-            self.time_embed = nn.Parameter(torch.zeros(1, n_time, d_model))
-            self.modality_embed = nn.Parameter(torch.zeros(len(self.modalities), d_model))
-            nn.init.trunc_normal_(self.time_embed, std=0.02)
-            nn.init.trunc_normal_(self.modality_embed, std=0.02)
-            self.embed_dropout = nn.Dropout(dropout)
-            self.layers = nn.ModuleList(
-                [
-                    nn.TransformerEncoderLayer(
-                        d_model,
-                        n_heads,
-                        dim_feedforward,
-                        dropout,
-                        activation="gelu",
-                        batch_first=True,
-                        norm_first=True,
-                    )
-                    for _ in range(n_layers)
-                ]
-            )
-            self.final_norm = nn.LayerNorm(d_model)
+            self._build_interactive_path(n_layers, n_heads, dim_feedforward, dropout)
         if path_a:
             stat_dim = 4 * sum(self.input_dims.values())
             self.stats_mlp = nn.Sequential(
@@ -151,6 +131,40 @@ class CrossModalTransformer(nn.Module):
                 for _ in range(n_tasks)
             ]
         )
+
+    def _build_interactive_path(
+        self, n_layers: int, n_heads: int, dim_feedforward: int, dropout: float
+    ) -> None:
+        """Path B: per-modality token embeddings (+ time and modality embeddings) and the
+        pre-norm Transformer encoder over all tokens."""
+        d_model = self.d_model
+        self.embed = nn.ModuleDict(
+            {
+                m: nn.Sequential(nn.Linear(d, d_model), nn.LayerNorm(d_model))
+                for m, d in self.input_dims.items()
+            }
+        )
+        n_time = math.ceil(self.max_frames / self.token_stride)
+        self.time_embed = nn.Parameter(torch.zeros(1, n_time, d_model))
+        self.modality_embed = nn.Parameter(torch.zeros(len(self.modalities), d_model))
+        nn.init.trunc_normal_(self.time_embed, std=0.02)
+        nn.init.trunc_normal_(self.modality_embed, std=0.02)
+        self.embed_dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            [
+                nn.TransformerEncoderLayer(
+                    d_model,
+                    n_heads,
+                    dim_feedforward,
+                    dropout,
+                    activation="gelu",
+                    batch_first=True,
+                    norm_first=True,
+                )
+                for _ in range(n_layers)
+            ]
+        )
+        self.final_norm = nn.LayerNorm(d_model)
 
     # ----------------------------------------------------------------- pieces
     def _check(self, streams: dict[str, Tensor], sync: Tensor) -> int:

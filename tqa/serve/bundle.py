@@ -531,10 +531,7 @@ def _default_descriptions(params: dict) -> Any:
     ids = cached_ids(cache)
     if not ids:
         return pipeline.FeatureExtractor(params)
-    hash_fn = getattr(pipeline, "config_hash_from_params", None)
-    current = (
-        hash_fn(params) if hash_fn is not None else pipeline.FeatureExtractor(params).config_hash
-    )
+    current = pipeline.config_hash_from_params(params)
     seen: dict[str, int] = {}
     for vid in ids:
         try:

@@ -8,7 +8,6 @@ deviation and variance are the sample ones (ddof = 1, pandas' default).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from tqa.core.schema import MISSING, MODALITIES, SYNC_FIELDS, TASKS, FeatureSet
+from tqa.study.inputs import load_cached_features  # noqa: F401 (notebook 01 imports it here)
 
 log = logging.getLogger(__name__)
 
@@ -239,44 +239,6 @@ def nan_counts(features: FeatureSet) -> pd.DataFrame:
         }
     )
     return pd.DataFrame(rows)
-
-
-def load_cached_features(params: dict, video_ids: Sequence[str] | None = None) -> FeatureSet | None:
-    """The feature cache (``features.cache_dir``) as a FeatureSet, or None when nothing is extracted yet.
-
-    video_ids: restrict to these ids (those without a cache file are skipped and
-    counted in the log). Any failure to read is logged and gives None, so the
-    data-analysis notebook still runs before extraction. Stacks everything in memory:
-    (N, T, D) float32 per modality (~5 GB for 1,985 videos at the chapter's 4,237 dims).
-    """
-    from tqa.core.params import resolve
-
-    cache_dir = resolve(params.get("features", {}).get("cache_dir", "data/features"))
-    if not cache_dir.is_dir() or next(cache_dir.glob("*.npz"), None) is None:
-        log.info("features not yet extracted: no cache files in %s", cache_dir)
-        return None  # checked first: importing tqa.features loads every extractor backend
-    try:
-        cache = importlib.import_module("tqa.features.cache")
-    except ImportError:
-        log.info("tqa.features.cache not available; skipping feature scales")
-        return None
-    ids = cache.cached_ids(cache_dir)
-    if video_ids is not None:
-        wanted = set(video_ids)
-        skipped = len(wanted - set(ids))
-        ids = [v for v in ids if v in wanted]
-        if skipped:
-            log.info(
-                "%d of %d videos have no cached features in %s", skipped, len(wanted), cache_dir
-            )
-    if not ids:
-        log.info("features not yet extracted: no cache files in %s", cache_dir)
-        return None
-    try:
-        return cache.load_feature_set(cache_dir, ids)
-    except (OSError, ValueError, KeyError) as exc:
-        log.warning("could not load features from %s: %s", cache_dir, exc)
-        return None
 
 
 def extractor_names(features: FeatureSet) -> dict[str, str] | None:

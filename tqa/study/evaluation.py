@@ -25,19 +25,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from tqa.core.atomic import write_json, write_text
+from tqa.core.atomic import write_csv, write_json, write_text
 from tqa.core.params import ParamsError, add_params_arguments, params_from_args, resolve
 from tqa.core.schema import MISSING, TASKS
+from tqa.data.labels import load_dataset
+from tqa.data.splits import read_split
 from tqa.study.metrics import (
     DEFAULT_CLASS_BOUNDS,
     ccc,
     confusion,
+    evaluate_tasks,
     pearson,
     qwk,
     spearman,
     valid_pairs,
 )
+from tqa.study.reporting import REPORTS, provenance
 
 log = logging.getLogger(__name__)
 
@@ -195,8 +200,6 @@ def numeric_columns(df: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
 
 
 def _spearman_row(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
-    from scipy import stats
-
     keep = np.isfinite(x) & np.isfinite(y)
     n = int(keep.sum())
     rho = spearman(x[keep], y[keep])
@@ -284,8 +287,6 @@ def error_by_group(res: pd.DataFrame, meta: pd.DataFrame, column: str) -> pd.Dat
 # --------------------------------------------------------------------------- reports index
 def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> Path:
     """Write ``reports/README.md``: every figure with its caption, every table, provenance."""
-    from tqa.study.reporting import REPORTS, provenance
-
     rdir = Path(reports_dir or REPORTS)
     prov = provenance(params)
 
@@ -346,8 +347,6 @@ def metrics_json_payload(
     """Nested dict for ``reports/metrics.json`` (DVC metrics): the main model (``strategy``,
     mean over seeds), every strategy in ``summary`` (rows of :func:`tqa.study.studies.summarize`,
     config = strategy name) and each baseline, per task, plus provenance strings."""
-    from tqa.study.reporting import provenance
-
     metrics = list(metrics or ["pearson", "spearman", "rmse", "mae", "ccc", "qwk"])
 
     def per_task(cfg: str) -> dict:
@@ -432,8 +431,6 @@ def main(argv: list[str] | None = None) -> int:
                     out, {t: {k: _num(v) for k, v in row.items()} for t, row in table.iterrows()}
                 )
             else:
-                from tqa.core.atomic import write_csv
-
                 write_csv(out, table.reset_index())
     if args.index:
         print(write_reports_index(params))
@@ -444,9 +441,6 @@ def evaluate_predictions_file(
     path: str | Path, params: dict, splits: str = "test", bootstrap: int | None = None
 ) -> pd.DataFrame:
     """Task x metric table of a predictions CSV against ``data.root``'s labels (and the split file)."""
-    from tqa.data.labels import load_dataset
-    from tqa.study.metrics import evaluate_tasks
-
     pred = pd.read_csv(path, dtype={"video_id": str})
     missing_cols = [c for c in ("video_id", *TASKS) if c not in pred.columns]
     if missing_cols:
@@ -462,8 +456,6 @@ def evaluate_predictions_file(
     if unknown:
         raise ValueError(f"{path}: {len(unknown)} video ids not in labels, e.g. {unknown[:3]}")
     if splits != "all":
-        from tqa.data.splits import read_split
-
         sp = read_split(resolve(params["split"]["out"])).set_index("video_id")["split"]
         pred = pred[pred["video_id"].map(sp).isin(splits.split(","))]
         if pred.empty:

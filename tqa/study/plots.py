@@ -5,7 +5,7 @@ Kept free of seaborn so that they work headless with only matplotlib (Agg backen
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tqa.core.schema import TASKS  # noqa: E402
+from tqa.study.evaluation import bland_altman  # noqa: E402
 from tqa.study.metrics import pearson, valid_pairs  # noqa: E402
 
 
@@ -88,8 +89,6 @@ def confusion_grid(matrices: dict[str, np.ndarray], class_names: Sequence[str]):
 
 def bland_altman_grid(y_true: np.ndarray, y_pred: np.ndarray, tasks: Sequence[str] = TASKS):
     """Bland-Altman plots: difference (pred - true) vs mean, bias and ±1.96 SD lines."""
-    from tqa.study.evaluation import bland_altman
-
     fig, axes = _grid(len(tasks))
     for k, (ax, task) in enumerate(zip(axes, tasks)):
         t, p = valid_pairs(y_true[:, k], y_pred[:, k])
@@ -177,14 +176,40 @@ def heatmap(
     return fig
 
 
-def learning_curves(history: pd.DataFrame, columns: Sequence[str] | None = None):
-    """Per-epoch curves of a fit's history (e.g. train/val loss)."""
-    cols = list(columns or [c for c in history.columns if "loss" in c])
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    x = history["epoch"] if "epoch" in history.columns else np.arange(len(history))
-    for c in cols:
-        ax.plot(x, history[c], label=c)
-    ax.set(xlabel="epoch", ylabel="loss")
-    ax.legend(fontsize=7)
+def learning_curves(
+    histories: Mapping[str, pd.DataFrame],
+    best_epochs: Mapping[str, int] | None = None,
+    title: str = "",
+    tasks: Sequence[str] = TASKS,
+):
+    """A fit's history per epoch (``history.csv`` of :func:`tqa.model.training.fit`), one
+    entry per run (e.g. ``{"seed 0": history}``).
+
+    Left: train (solid) and validation (dashed) masked MSE of every run, a grey line at each
+    run's best epoch (``best_epochs``). Right, when the history has ``weight_<task>`` columns:
+    the task weights of the first run at the end of each epoch.
+    """
+    first = next(iter(histories.values()))
+    weights = [f"weight_{t}" for t in tasks if f"weight_{t}" in first.columns]
+    fig, axes = plt.subplots(1, 2 if weights else 1, figsize=(11 if weights else 5.5, 4))
+    axes = np.atleast_1d(axes)
+    for name, h in histories.items():
+        x = h["epoch"] if "epoch" in h.columns else np.arange(1, len(h) + 1)
+        axes[0].plot(x, h["train_loss"], label=f"train {name}")
+        if "val_loss" in h.columns:
+            axes[0].plot(x, h["val_loss"], ls="--", label=f"val {name}")
+        if best_epochs and name in best_epochs:
+            axes[0].axvline(best_epochs[name], color="grey", lw=0.5)
+    axes[0].set(xlabel="epoch", ylabel="masked MSE (mean over tasks)")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title(f"{title}: learning curves" if title else "learning curves")
+    if weights:
+        name = next(iter(histories))
+        x = first["epoch"] if "epoch" in first.columns else np.arange(1, len(first) + 1)
+        for col in weights:
+            axes[1].plot(x, first[col], label=col.removeprefix("weight_"))
+        axes[1].set(xlabel="epoch", ylabel="task weight (end of epoch)")
+        axes[1].legend(fontsize=7)
+        axes[1].set_title(f"{title}: task weights, {name}" if title else f"task weights, {name}")
     fig.tight_layout()
     return fig

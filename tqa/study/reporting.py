@@ -7,6 +7,7 @@ each report carries saying which data and which extractors produced its numbers.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -63,11 +64,7 @@ def provenance(params: dict, extractors: dict | None = None) -> str:
 
 
 def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("tabulate") is not None
 
 
 def _plain_markdown(df: pd.DataFrame, index: bool) -> str:

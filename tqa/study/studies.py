@@ -243,6 +243,53 @@ def _metric_rows(table: pd.DataFrame, **ids: Any) -> pd.DataFrame:
     return df
 
 
+def _train_and_store(
+    study: str,
+    config: str,
+    overrides: dict,
+    strategy: str,
+    seed: int,
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    p: dict,
+    store: ResultsStore,
+    fit_fn: FitFn | None,
+    key: str,
+) -> tuple[np.ndarray, dict]:
+    """Fit one run, predict every video (N, 5) and save both in the run cache under ``key``."""
+    fit = fit_fn or _default_fit()
+    t0 = time.perf_counter()
+    result = fit(
+        fs, labels, split, p, strategy=strategy, seed=int(seed), out_dir=None, progress=False
+    )
+    seconds = time.perf_counter() - t0
+    pred = np.asarray(result.predict(fs), dtype=float)
+    if pred.shape != labels.shape:
+        raise ValueError(
+            f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
+        )
+    history = getattr(result, "history", None)
+    info = {
+        "epochs": int(len(history)) if history is not None else -1,
+        "fit_seconds": round(seconds, 2),
+        "strategy": strategy,
+        "seed": int(seed),
+        "overrides": overrides,
+    }
+    store.save_run(key, fs.video_ids, split, pred, info)
+    log.info(
+        "%s/%s/%s seed %d: %.1f s, %d epochs",
+        study,
+        config,
+        strategy,
+        seed,
+        seconds,
+        info["epochs"],
+    )
+    return pred, info
+
+
 def run_one(
     study: str,
     config: str,
@@ -267,35 +314,8 @@ def run_one(
     cached = store.load_run(key, fs.video_ids)
     trained = cached is None
     if cached is None:
-        fit = fit_fn or _default_fit()
-        t0 = time.perf_counter()
-        result = fit(
-            fs, labels, split, p, strategy=strategy, seed=int(seed), out_dir=None, progress=False
-        )
-        seconds = time.perf_counter() - t0
-        pred = np.asarray(result.predict(fs), dtype=float)
-        if pred.shape != labels.shape:
-            raise ValueError(
-                f"{study}/{config}/seed {seed}: predict returned {pred.shape}, "
-                f"expected {labels.shape}"
-            )
-        history = getattr(result, "history", None)
-        info = {
-            "epochs": int(len(history)) if history is not None else -1,
-            "fit_seconds": round(seconds, 2),
-            "strategy": strategy,
-            "seed": int(seed),
-            "overrides": overrides,
-        }
-        store.save_run(key, fs.video_ids, split, pred, info)
-        log.info(
-            "%s/%s/%s seed %d: %.1f s, %d epochs",
-            study,
-            config,
-            strategy,
-            seed,
-            seconds,
-            info["epochs"],
+        pred, info = _train_and_store(
+            study, config, overrides, strategy, seed, fs, labels, split, p, store, fit_fn, key
         )
     else:
         pred, info = cached

@@ -12,6 +12,7 @@ ONCE per identity from its MediaPipe landmarks and scaled per frame by drive sig
 
 Drive signals are computed by the functions below in seconds, so any fps works.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,10 +34,10 @@ class Rig:
     blink_dy: np.ndarray
     grid_x: np.ndarray
     grid_y: np.ndarray
-    mouth_xy: tuple[float, float]   # lip-line centre (px)
-    mouth_w: float                  # corner-to-corner width (px)
-    jaw_drop: float                 # max jaw displacement (px)
-    center: tuple[float, float]     # rotation centre (nose, px)
+    mouth_xy: tuple[float, float]  # lip-line centre (px)
+    mouth_w: float  # corner-to-corner width (px)
+    jaw_drop: float  # max jaw displacement (px)
+    center: tuple[float, float]  # rotation centre (nose, px)
 
 
 def _sig(x: np.ndarray) -> np.ndarray:
@@ -88,7 +89,9 @@ def build_rig(idn: F.Identity) -> Rig:
         window = _sig((yy - (ty - lift)) / soft) * _sig((by + 0.2 * eh - yy) / soft)
         blink_dy -= lift * window * g(xx, ex, 0.45 * ew)
     center = (float(lm[F.LM_NOSE, 0]), float(lm[F.LM_NOSE, 1]))
-    return Rig(jaw_dy, smile_dx, smile_dy, blink_dy, xx, yy, (mx, my), mw, drop, center)
+    # fields rounded to 1e-4 px: last-bit differences of exp/tanh between machines vanish
+    q = lambda a: np.round(a.astype(np.float64), 4).astype(np.float32)  # noqa: E731
+    return Rig(q(jaw_dy), q(smile_dx), q(smile_dy), q(blink_dy), xx, yy, (mx, my), mw, drop, center)
 
 
 @lru_cache(maxsize=64)
@@ -114,13 +117,21 @@ def _paint_cavity(frame: np.ndarray, rig: Rig, a: float) -> None:
     r = ((xx - mx) / rx) ** 2 + ((yy - cy) / ry) ** 2
     alpha = np.clip((1.0 - r) * 3.0, 0.0, 1.0)[..., None] * min(1.0, a * 2.5)
     teeth = np.clip(1.0 - (yy - (cy - ry)) / max(0.35 * ry, 0.8), 0.0, 1.0)[..., None]
-    colour = teeth * np.array([225, 220, 210], np.float32) + (1 - teeth) * np.array([70, 25, 30], np.float32)
+    colour = teeth * np.array([225, 220, 210], np.float32) + (1 - teeth) * np.array(
+        [70, 25, 30], np.float32
+    )
     roi = frame[y0:y1, x0:x1].astype(np.float32)
     frame[y0:y1, x0:x1] = np.clip(roi * (1 - alpha) + colour * alpha + 0.5, 0, 255).astype(np.uint8)
 
 
-def render(idn: F.Identity, rig: Rig, mouth: np.ndarray, expr: np.ndarray, blink: np.ndarray,
-           pose: np.ndarray) -> np.ndarray:
+def render(
+    idn: F.Identity,
+    rig: Rig,
+    mouth: np.ndarray,
+    expr: np.ndarray,
+    blink: np.ndarray,
+    pose: np.ndarray,
+) -> np.ndarray:
     """Frames uint8 (T, S, S, 3) RGB from drive signals mouth/expr/blink (T,) and pose (T, 3)."""
     t_len = len(mouth)
     s = idn.size
@@ -136,19 +147,22 @@ def render(idn: F.Identity, rig: Rig, mouth: np.ndarray, expr: np.ndarray, blink
         if ang or dx or dy:
             m = cv2.getRotationMatrix2D((cx, cy), ang, 1.0)
             m[:, 2] += (dx, dy)
-            frame = cv2.warpAffine(frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            frame = cv2.warpAffine(
+                frame, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
         out[t] = frame
     return out
 
 
 # --- drive signals -------------------------------------------------------------------
 
+
 def frame_rms(audio: np.ndarray, sample_rate: int, fps: float, n_frames: int) -> np.ndarray:
     """RMS of ``audio`` in each video frame's window, float32 (n_frames,)."""
     hop = sample_rate / fps
     out = np.zeros(n_frames, np.float32)
     for t in range(n_frames):
-        seg = audio[int(round(t * hop)):int(round((t + 1) * hop))]
+        seg = audio[int(round(t * hop)) : int(round((t + 1) * hop))]
         out[t] = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))) if len(seg) else 0.0
     return out
 
@@ -181,8 +195,9 @@ def prosody_signal(rms: np.ndarray, fps: float, window_s: float = 0.6) -> np.nda
     return (sm / ref).astype(np.float32)
 
 
-def blink_signal(n_frames: int, fps: float, rng: np.random.Generator, rate_hz: float = 0.3,
-                 dur_s: float = 0.2) -> np.ndarray:
+def blink_signal(
+    n_frames: int, fps: float, rng: np.random.Generator, rate_hz: float = 0.3, dur_s: float = 0.2
+) -> np.ndarray:
     """Eyelid closure in [0, 1]: Poisson blinks (``rate_hz``), triangular, ``dur_s`` long."""
     out = np.zeros(n_frames, np.float32)
     if rate_hz <= 0:
@@ -198,8 +213,13 @@ def blink_signal(n_frames: int, fps: float, rng: np.random.Generator, rate_hz: f
     return out
 
 
-def head_pose(n_frames: int, fps: float, rng: np.random.Generator, angle_deg: float = 2.0,
-              shift_px: float = 2.0) -> np.ndarray:
+def head_pose(
+    n_frames: int,
+    fps: float,
+    rng: np.random.Generator,
+    angle_deg: float = 2.0,
+    shift_px: float = 2.0,
+) -> np.ndarray:
     """Smooth small head motion (T, 3): angle (deg), dx, dy (px); sums of slow sinusoids."""
     t = np.arange(n_frames) / fps
     out = np.zeros((n_frames, 3), np.float32)

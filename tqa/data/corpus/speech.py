@@ -9,6 +9,7 @@ The library keeps global state (and clock-seeded noise), so each synthesis loads
 afresh and seeds it: same text + voice -> identical samples (see :class:`ESpeak`).
 Synthesis is serialised per process (one lock).
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -42,6 +43,42 @@ TEXTS: tuple[str, ...] = (
     "Our team finished the project two days earlier than we expected.",
     "A cup of hot tea and a good book make a perfect quiet evening.",
     "Turn left at the bakery, then walk straight for about five minutes.",
+    "The library opens at nine and closes just after six in the evening.",
+    "I would like a table for two near the window, if that is possible.",
+    "Every winter the lake freezes and children come to skate on it.",
+    "He forgot his keys again and had to wait outside for an hour.",
+    "The museum has a new exhibition about ancient maps and sea routes.",
+    "Fresh bread from the market tastes better than anything in a shop.",
+    "Please switch off your phones before the concert begins tonight.",
+    "The train to the coast was delayed because of a fallen tree.",
+    "Our neighbours planted tomatoes, beans and sunflowers this spring.",
+    "The old bridge was repaired last year and now looks almost new.",
+    "She practised the piano every day and finally played the whole piece.",
+    "We watched the sun go down behind the hills from the balcony.",
+    "The doctor said I should drink more water and sleep a little longer.",
+    "A strong wind blew the leaves across the empty playground.",
+    "They opened a small cafe that serves coffee and homemade cake.",
+    "The children built a tall sand castle before the tide came in.",
+    "Remember to save your work often when you use a new computer.",
+    "The mountain path is steep, so wear good shoes and take a map.",
+    "My grandmother tells wonderful stories about her years at sea.",
+    "The city council decided to plant a thousand new trees downtown.",
+    "He painted the kitchen a pale yellow colour over the weekend.",
+    "Our flight leaves early tomorrow, so we should pack tonight.",
+    "The cat sleeps on the warm windowsill for most of the afternoon.",
+    "This recipe needs two eggs, a cup of flour and some butter.",
+    "The football match was cancelled because the field was flooded.",
+    "She writes letters to her friends instead of sending messages.",
+    "The garden looks beautiful after the rain on a summer morning.",
+    "We found an old photograph of the house hidden in a drawer.",
+    "The bus stops right in front of the school at half past eight.",
+    "A gentle breeze came in from the open window of the classroom.",
+    "He repairs bicycles in a small workshop behind the station.",
+    "The orchestra tuned their instruments while the hall slowly filled.",
+    "Please write your name clearly at the top of every page.",
+    "The festival brings music, food and dancing to the old square.",
+    "They walked along the beach and collected smooth grey stones.",
+    "The new bridge will connect the two villages across the valley.",
 )
 
 #: eSpeak voice variants used as speakers ("en+<variant>").
@@ -58,7 +95,9 @@ class Voice:
     pitch_range: int = 50
 
 
-_SYNTH_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_SYNTH_CB = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 
 
 class ESpeak:
@@ -71,11 +110,11 @@ class ESpeak:
     about 15 ms of overhead, and identical samples for identical inputs.
     """
 
-    _instance: "ESpeak | None" = None
+    _instance: ESpeak | None = None
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        import espeakng_loader
+        import espeakng_loader  # noqa: PLC0415 - loads a native library, only when speaking
 
         self.lib_path = espeakng_loader.get_library_path()
         self.data_path = espeakng_loader.get_data_path().encode()
@@ -84,7 +123,7 @@ class ESpeak:
         self._cb = _SYNTH_CB(self._collect)  # keep a reference: ctypes must not free it
 
     @classmethod
-    def get(cls) -> "ESpeak":
+    def get(cls) -> ESpeak:
         if cls._instance is None:
             cls._instance = cls()
         return cls._instance
@@ -102,8 +141,14 @@ class ESpeak:
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path, 0)
         if rate <= 0:
@@ -115,7 +160,7 @@ class ESpeak:
 
     def synth(self, text: str, voice: Voice) -> np.ndarray:
         """int16 samples (S,) at ``native_rate`` Hz for ``text`` spoken by ``voice``."""
-        import _ctypes
+        import _ctypes  # noqa: PLC0415 - private CPython module for dlclose, used only here
 
         with self._lock:
             lib = self._load()

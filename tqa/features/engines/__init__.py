@@ -2,7 +2,7 @@
 
 Every engine runs the SAME per-video task and writes the SAME resumable cache (one
 ``<video_id>.npz`` per video, see :mod:`tqa.features.cache`); they differ only in where
-the work happens (issue #8):
+the work happens:
 
 * ``local`` — :meth:`FeatureExtractor.run`: a process pool on this machine
   (``features.workers``, 0 = all cores).

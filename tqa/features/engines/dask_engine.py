@@ -1,4 +1,4 @@
-"""Dask ``distributed`` engine: the per-video extraction task on a cluster (issue #8).
+"""Dask ``distributed`` engine: the per-video extraction task on a cluster.
 
 Why Dask (and not Ray) as the one distributed engine shipped:
 
@@ -35,8 +35,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from tqa.features.engines import ENGINES, remote_cache
+from tqa.features.pipeline import config_hash_from_params, extract_one, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,8 @@ def dask_settings(params: dict) -> dict:
 
 
 def config_hash_of(params: dict) -> str:
-    """The feature configuration hash the cache is keyed to (FeatureExtractor's; no weights needed)."""
-    from tqa.features.pipeline import config_hash_from_params
-
+    """The feature configuration hash the cache is keyed to (FeatureExtractor's; no weights
+    needed)."""
     return config_hash_from_params(params)
 
 
@@ -84,11 +85,9 @@ def _task(video_id: str, path: str, params: dict, cache_dir: str, remote: bool) 
         if remote:
             status = remote_cache.extract_one_remote(video_id, path, params, cache_dir)
         else:
-            from tqa.features.pipeline import extract_one
-
             status = dict(extract_one(video_id, path, params, cache_dir))
     try:
-        from distributed import get_worker
+        from distributed import get_worker  # noqa: PLC0415 (optional: dask workers only)
 
         status["worker"] = get_worker().address  # extract_one's own is "pid<n>"
     except (ImportError, ValueError):
@@ -115,7 +114,7 @@ def _absolute(path: str) -> str:
 
 def start_local_cluster(n_workers: int, params: dict | None = None):
     """A LocalCluster of ``n_workers`` single-threaded processes on 127.0.0.1 (no dashboard)."""
-    from distributed import LocalCluster
+    from distributed import LocalCluster  # noqa: PLC0415 (optional: dask engine only)
 
     cfg = dask_settings(params or {})
     return LocalCluster(
@@ -149,9 +148,6 @@ def run_dask(
     Returns one row per input video, in input order: video_id, status (cached |
     extracted | failed), reason, seconds, worker, plus extract_one's own keys.
     """
-    from distributed import Client, as_completed
-    from tqdm.auto import tqdm
-
     ids = [v for v, _ in videos]
     dup = sorted({v for v in ids if ids.count(v) > 1})
     if dup:
@@ -160,14 +156,7 @@ def run_dask(
     cache = str(cache_dir) if remote else str(remote_cache.local_dir(cache_dir).resolve())
     if not remote:
         os.makedirs(cache, exist_ok=True)
-    chash = config_hash_of(params)
-    rows: dict[str, dict] = {}
-    todo: list[tuple[str, str]] = []
-    for vid, path in videos:
-        if remote_cache.is_cached(cache, vid, chash, source=path):
-            rows[vid] = _normalise(vid, {"status": "cached", "seconds": 0.0})
-        else:
-            todo.append((vid, _absolute(str(path))))
+    rows, todo = _split_cached(videos, params, cache)
     log.info(
         "dask engine: %d videos, %d already cached, %d to extract",
         len(videos),
@@ -183,57 +172,10 @@ def run_dask(
     failures: list[dict] = []
     try:
         if client is None:
-            if address:
-                own_client = client = Client(address)
-            else:
-                own_cluster = start_local_cluster(_n_workers(n_workers, params), params)
-                own_client = client = Client(own_cluster)
+            client, own_client, own_cluster = _connect(address, n_workers, params)
         log.info("dask engine: scheduler %s", client.scheduler.address)
-        futures = {}
-        for vid, path in todo:
-            fut = client.submit(
-                _task,
-                vid,
-                path,
-                params,
-                cache,
-                remote,
-                pure=False,
-                key=f"tqa-extract-{vid}-{time.monotonic_ns()}",
-                retries=int(cfg["retries"]),
-            )
-            futures[fut.key] = (vid, path, fut)
-        bar = tqdm(total=len(todo), desc="extract (dask)", unit="video", disable=not progress)
-        try:
-            for fut in as_completed([f for _, _, f in futures.values()]):
-                vid, path, _ = futures[fut.key]
-                if fut.status == "error":
-                    exc = fut.exception()
-                    reason = f"{type(exc).__name__}: {exc}"
-                    log.warning("video %s (%s) failed on the cluster: %s", vid, path, reason)
-                    rows[vid] = _normalise(vid, {"status": "failed", "reason": reason})
-                    failures.append(_failure(vid, path, "task", reason))
-                    if not remote:  # nothing stale may stay behind a failed re-extraction
-                        from tqa.features.pipeline import remove_stale
-
-                        remove_stale(cache, vid)
-                else:
-                    rows[vid] = _normalise(vid, fut.result())
-                    if remote and rows[vid]["status"] == "failed":
-                        # the worker's own failures.csv was in its temporary folder
-                        failures.append(
-                            _failure(
-                                vid, path, rows[vid].get("stage", "extract"), rows[vid]["reason"]
-                            )
-                        )
-                fut.release()
-                bar.update(1)
-        except BaseException:
-            for _, _, f in futures.values():
-                f.cancel()
-            raise
-        finally:
-            bar.close()
+        futures = _submit(client, todo, params, cache, remote, int(cfg["retries"]))
+        _collect(futures, rows, failures, cache, remote, progress)
     finally:
         remote_cache.append_failures(cache, failures)
         if own_client is not None:
@@ -241,6 +183,94 @@ def run_dask(
         if own_cluster is not None:
             own_cluster.close()
     return _table(ids, rows)
+
+
+def _split_cached(
+    videos: list[tuple[str, str]], params: dict, cache: str
+) -> tuple[dict[str, dict], list[tuple[str, str]]]:
+    """(status rows of the videos already cached, [(video_id, absolute path)] to extract)."""
+    chash = config_hash_of(params)
+    rows: dict[str, dict] = {}
+    todo: list[tuple[str, str]] = []
+    for vid, path in videos:
+        if remote_cache.is_cached(cache, vid, chash, source=path):
+            rows[vid] = _normalise(vid, {"status": "cached", "seconds": 0.0})
+        else:
+            todo.append((vid, _absolute(str(path))))
+    return rows, todo
+
+
+def _connect(address: str | None, n_workers: int | None, params: dict):
+    """``(client, own_client, own_cluster)``: a Client of ``address``, else of a new
+    LocalCluster; the ``own_*`` ones are closed by the caller."""
+    from distributed import Client  # noqa: PLC0415 (optional: dask engine only)
+
+    if address:
+        client = Client(address)
+        return client, client, None
+    cluster = start_local_cluster(_n_workers(n_workers, params), params)
+    client = Client(cluster)
+    return client, client, cluster
+
+
+def _submit(
+    client, todo: list[tuple[str, str]], params: dict, cache: str, remote: bool, retries: int
+) -> dict[str, tuple[str, str, Any]]:
+    """One task per video; ``{future key: (video_id, path, future)}``."""
+    futures = {}
+    for vid, path in todo:
+        fut = client.submit(
+            _task,
+            vid,
+            path,
+            params,
+            cache,
+            remote,
+            pure=False,
+            key=f"tqa-extract-{vid}-{time.monotonic_ns()}",
+            retries=retries,
+        )
+        futures[fut.key] = (vid, path, fut)
+    return futures
+
+
+def _collect(
+    futures: dict[str, tuple[str, str, Any]],
+    rows: dict[str, dict],
+    failures: list[dict],
+    cache: str,
+    remote: bool,
+    progress: bool,
+) -> None:
+    """Fill ``rows`` (and ``failures``) as tasks finish; cancel the rest on any error."""
+    from distributed import as_completed  # noqa: PLC0415 (optional: dask engine only)
+
+    bar = tqdm(total=len(futures), desc="extract (dask)", unit="video", disable=not progress)
+    try:
+        for fut in as_completed([f for _, _, f in futures.values()]):
+            vid, path, _ = futures[fut.key]
+            if fut.status == "error":
+                exc = fut.exception()
+                reason = f"{type(exc).__name__}: {exc}"
+                log.warning("video %s (%s) failed on the cluster: %s", vid, path, reason)
+                rows[vid] = _normalise(vid, {"status": "failed", "reason": reason})
+                failures.append(_failure(vid, path, "task", reason))
+                if not remote:  # nothing stale may stay behind a failed re-extraction
+                    remove_stale(cache, vid)
+            else:
+                rows[vid] = _normalise(vid, fut.result())
+                if remote and rows[vid]["status"] == "failed":
+                    # the worker's own failures.csv was in its temporary folder
+                    stage = rows[vid].get("stage", "extract")
+                    failures.append(_failure(vid, path, stage, rows[vid]["reason"]))
+            fut.release()
+            bar.update(1)
+    except BaseException:
+        for _, _, f in futures.values():
+            f.cancel()
+        raise
+    finally:
+        bar.close()
 
 
 def _failure(video_id: str, path: str, stage: str, reason: str) -> dict:

@@ -14,6 +14,7 @@ import tempfile
 import pandas as pd
 
 from tqa.features.engines import ENGINES, remote_cache
+from tqa.features.gpu import make_extractor
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ def run(
 
     ``address`` is accepted for a uniform engine signature and must be None here.
     """
-    from tqa.features.gpu import make_extractor
-
     if address:
         raise ValueError(
             f"the local engine takes no cluster address (got {address!r}); use --engine dask"

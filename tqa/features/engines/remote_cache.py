@@ -1,4 +1,4 @@
-"""The feature cache on a shared path or an object store, through fsspec (issue #8).
+"""The feature cache on a shared path or an object store, through fsspec.
 
 ``cache_dir`` is either a local folder (``data/features``, ``/mnt/shared/features``,
 ``file:///mnt/shared/features``) or any fsspec URL (``s3://bucket/tqa/features``,
@@ -28,6 +28,10 @@ from typing import Any
 
 import pandas as pd
 
+from tqa.core.atomic import atomic_path, write_csv
+from tqa.features import cache as fcache
+from tqa.features.pipeline import extract_one
+
 log = logging.getLogger(__name__)
 
 #: fsspec protocols that are this machine's own file system.
@@ -56,7 +60,7 @@ def local_dir(cache_dir: str | os.PathLike) -> Path:
 
 def get_fs(cache_url: str):
     """``(fs, root)``: the fsspec file system and the path of the cache inside it."""
-    import fsspec
+    import fsspec  # noqa: PLC0415 (only remote caches need it)
 
     fs, root = fsspec.core.url_to_fs(str(cache_url))
     return fs, root.rstrip("/")
@@ -87,9 +91,7 @@ def _local_is_cached(
     config_hash: str,
     source: str | os.PathLike | None = None,
 ) -> bool:
-    from tqa.features.cache import is_cached
-
-    return bool(is_cached(cache_dir, video_id, config_hash, source=source))
+    return bool(fcache.is_cached(cache_dir, video_id, config_hash, source=source))
 
 
 def is_cached(
@@ -107,15 +109,13 @@ def is_cached(
     """
     if not is_remote(cache_dir):
         return _local_is_cached(local_dir(cache_dir), video_id, config_hash, source)
-    from tqa.features.cache import meta_is_current, read_meta
-
     fs, root = get_fs(str(cache_dir))
     remote = f"{root}/{entry_name(video_id)}"
     if not fs.exists(remote):
         return False
     try:
         with fs.open(remote, "rb") as fh:
-            return meta_is_current(read_meta(fh), config_hash, source)
+            return fcache.meta_is_current(fcache.read_meta(fh), config_hash, source)
     except Exception as exc:  # corrupt / foreign object: re-extract
         log.warning(
             "%s: unreadable cache entry, will re-extract (%s)",
@@ -132,8 +132,6 @@ def extract_one_remote(video_id: str, path: str, params: dict, cache_url: str) -
     Picklable (module level) so that Dask workers can run it. The returned status dict
     is extract_one's, with ``cache`` set to the remote entry's URL when one was written.
     """
-    from tqa.features.pipeline import extract_one
-
     fs, root = get_fs(cache_url)
     with tempfile.TemporaryDirectory(prefix="tqa-extract-") as tmp:
         status = dict(extract_one(video_id, path, params, tmp))
@@ -167,8 +165,6 @@ def append_failures(cache_dir: str | os.PathLike, rows: list[dict[str, Any]]) ->
         return
     table = pd.concat([read_failures(cache_dir), pd.DataFrame(rows)], ignore_index=True)
     if not is_remote(cache_dir):
-        from tqa.core.atomic import write_csv
-
         write_csv(local_dir(cache_dir) / FAILURES, table)
         return
     fs, root = get_fs(str(cache_dir))
@@ -213,8 +209,6 @@ def pull(
     missing = [v for v in video_ids if not fs.exists(f"{root}/{entry_name(v)}")]
     if missing:
         raise KeyError(f"no cache entry in {cache_url} for video ids {missing[:5]}")
-    from tqa.core.atomic import atomic_path
-
     for vid in video_ids:
         with atomic_path(local / entry_name(vid)) as tmp:
             fs.get_file(f"{root}/{entry_name(vid)}", str(tmp))

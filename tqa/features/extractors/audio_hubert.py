@@ -84,7 +84,7 @@ class HubertExtractor(NeuralExtractor):
 
     def __init__(self, params: dict | None = None, *, config: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
-        from transformers import HubertConfig
+        from transformers import HubertConfig  # noqa: PLC0415 (heavy; only this extractor)
 
         if self._model is not None:
             config = self._model.config
@@ -115,12 +115,12 @@ class HubertExtractor(NeuralExtractor):
         return int(self.config.hidden_size)
 
     def build_model(self) -> nn.Module:
-        from transformers import HubertModel
+        from transformers import HubertModel  # noqa: PLC0415 (heavy; only this extractor)
 
         return HubertModel(self.config)
 
     def load_weights(self, path: Path) -> nn.Module:
-        from transformers import HubertModel
+        from transformers import HubertModel  # noqa: PLC0415 (heavy; only this extractor)
 
         try:
             model, info = HubertModel.from_pretrained(

@@ -1,4 +1,5 @@
-"""Weight-free audio features on the 25 fps video grid (SPEC "weight-free set").
+"""Weight-free audio features on the 25 fps video grid (part of the weight-free
+extractor set: no network weights needed).
 
 Grid frame k covers the 40 ms interval [k/25, (k+1)/25) s = samples [k*H, (k+1)*H),
 H = sample_rate / fps (640 at 16 kHz). Spectral features use a Hann window of
@@ -160,7 +161,7 @@ _SMILE = None
 def egemaps_features(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
     """(n_frames, 25) eGeMAPSv02 LLDs (openSMILE, 100 Hz) averaged into the 40 ms grid intervals."""
     global _SMILE
-    import opensmile
+    import opensmile  # noqa: PLC0415 (slow to import; only the egemaps stream needs it)
 
     if _SMILE is None:
         _SMILE = opensmile.Smile(

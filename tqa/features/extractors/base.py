@@ -11,14 +11,40 @@ are all read from the landmark context.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
 
 from tqa.core.clip import Clip
 from tqa.core.registry import Registry, RegistryError
+
+_STATE = threading.local()
+
+
+@contextlib.contextmanager
+def random_init_allowed(enabled: bool = True) -> Iterator[None]:
+    """Within this block neural extractors built by name (``get_extractor``, ``FeatureExtractor``)
+    accept missing weights and use seeded random init (tests and benchmarks only).
+
+    Defined here, not in :mod:`tqa.features.extractors.neural`, so that the pipeline can use it
+    without importing torch (weight-free extraction workers never load torch).
+    """
+    old = getattr(_STATE, "allow", False)
+    _STATE.allow = bool(enabled) or old
+    try:
+        yield
+    finally:
+        _STATE.allow = old
+
+
+def random_init_is_allowed() -> bool:
+    """True inside a :func:`random_init_allowed` block (of this thread)."""
+    return bool(getattr(_STATE, "allow", False))
+
 
 #: Order in which one video's extractors run; later ones read ``context``.
 RUN_ORDER: tuple[str, ...] = ("landmarks", "visual", "audio", "au", "sync")

@@ -21,18 +21,18 @@ passing ``model=``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import threading
 from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from tqa.features.extractors.base import Clip, Extractor
+from tqa.features.extractors.base import Clip, Extractor, random_init_is_allowed
+from tqa.features.extractors.base import random_init_allowed as random_init_allowed
 from tqa.features.nets.runtime import batches, precision_context, resolve_device, to_device
 from tqa.features.nets.weights import (
     WeightsError,
@@ -47,25 +47,6 @@ log = logging.getLogger(__name__)
 RANDOM_INIT_SEED: int = 0
 #: Used when params carry no ``batch_frames``.
 DEFAULT_BATCH_FRAMES: int = 256
-
-_STATE = threading.local()
-
-
-@contextlib.contextmanager
-def random_init_allowed(enabled: bool = True):
-    """Within this block neural extractors built by name (``get_extractor``, ``FeatureExtractor``)
-    accept missing weights and use seeded random init (tests and benchmarks only).
-    """
-    old = getattr(_STATE, "allow", False)
-    _STATE.allow = bool(enabled) or old
-    try:
-        yield
-    finally:
-        _STATE.allow = old
-
-
-def _random_init_is_allowed() -> bool:
-    return bool(getattr(_STATE, "allow", False))
 
 
 class NeuralExtractor(Extractor):
@@ -88,7 +69,7 @@ class NeuralExtractor(Extractor):
             device if device is not None else self.params.get("device", "auto")
         )
         self.batch_frames = int(self.params.get("batch_frames") or DEFAULT_BATCH_FRAMES)
-        self.allow_random_init = allow_random_init or _random_init_is_allowed()
+        self.allow_random_init = allow_random_init or random_init_is_allowed()
         self.weights_path: Path | None = (
             None if model is not None else resolve_weights(self.weights_kind, self.params)
         )
@@ -248,8 +229,6 @@ def crop_resize(
     One affine warp (bilinear); outside the frame the border is replicated, or filled with
     ``border_value`` when given.
     """
-    import cv2
-
     x0, y0, x1, y1 = (float(v) for v in box)
     sx, sy = size / max(x1 - x0, 1e-6), size / max(y1 - y0, 1e-6)
     # pixel-centre aligned (as cv2.resize): output centre j + 0.5 <- box edge + (j + 0.5) / s

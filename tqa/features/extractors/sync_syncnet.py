@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tqa.core.schema import SYNC_FIELDS
 from tqa.features.extractors.base import Clip, register
 from tqa.features.extractors.neural import NeuralExtractor, crop_resize, fill_boxes
 from tqa.features.nets.mfcc import mfcc
@@ -128,8 +129,6 @@ class SyncNetExtractor(NeuralExtractor):
         return 3
 
     def feature_names(self) -> list[str]:
-        from tqa.core.schema import SYNC_FIELDS
-
         return list(SYNC_FIELDS)
 
     def build_model(self) -> nn.Module:

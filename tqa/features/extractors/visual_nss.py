@@ -1,4 +1,5 @@
-"""Weight-free visual quality features: natural-scene statistics per frame (SPEC "weight-free set").
+"""Weight-free visual quality features: natural-scene statistics per frame (part of
+the weight-free extractor set: no network weights needed).
 
 Per frame, on the **face crop** (``face__*``) and the **full frame** (``full__*``), 27 each:
 

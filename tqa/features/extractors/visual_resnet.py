@@ -28,7 +28,7 @@ from tqa.features.extractors.neural import (
     fill_boxes,
     square_around,
 )
-from tqa.features.nets.resnet import FEATURE_DIM, ResNet101
+from tqa.features.nets.resnet import FEATURE_DIM, build_resnet101, pooled_features
 
 #: Input side of the network (pixels).
 INPUT_SIZE: int = 224
@@ -78,7 +78,7 @@ class ResNet101Extractor(NeuralExtractor):
         return FEATURE_DIM
 
     def build_model(self) -> nn.Module:
-        return ResNet101()
+        return build_resnet101()  # torchvision's when it imports, else tqa's own
 
     def prepare(self, clip: Clip, context: dict[str, Any]) -> dict[str, np.ndarray]:
         crops, region = frame_crops(clip, context, self.face_crop)
@@ -91,7 +91,7 @@ class ResNet101Extractor(NeuralExtractor):
         x = (x - self._mean.to(x.device)) / self._std.to(x.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model.features(x)
+        return pooled_features(self.model, x)
 
     def finish(
         self, clip: Clip, context: dict[str, Any], outputs: dict[str, np.ndarray]

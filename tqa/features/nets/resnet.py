@@ -1,9 +1,15 @@
 """ResNet-101 (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016).
 
-Written without torchvision (it does not import beside CPU torch 2.13 here) but with the
-exact module tree of ``torchvision.models.resnet101`` (v1.5: stride on the 3x3 conv of
-each bottleneck), so torchvision's ImageNet files ``resnet101-63fe2227.pth`` (V1) and
-``resnet101-cd907fc2.pth`` (V2) load with ``strict=True``: keys ``conv1``, ``bn1``,
+:func:`build_resnet101` is what the ``resnet101`` extractor uses: torchvision's
+``torchvision.models.resnet101`` whenever torchvision imports (``pip install -e .[gpu]``
+installs a torch/torchvision pair that does), else :class:`ResNet101` below, the fallback
+for the CPU-only install (torchvision does not import beside its CPU torch 2.13).
+:func:`pooled_features` gives the same pooled embedding from either.
+
+:class:`ResNet101` is written without torchvision but with the exact module tree of
+``torchvision.models.resnet101`` (v1.5: stride on the 3x3 conv of each bottleneck), so
+torchvision's ImageNet files ``resnet101-63fe2227.pth`` (V1) and ``resnet101-cd907fc2.pth``
+(V2) load with ``strict=True``: keys ``conv1``, ``bn1``,
 ``layer1..layer4.<i>.{conv1,bn1,conv2,bn2,conv3,bn3,downsample.0,downsample.1}``, ``fc``.
 Parameter count including ``fc``: 44,549,160.
 
@@ -13,8 +19,12 @@ Chapter 3.2.2 uses the 2048-d global-average-pooled output as the per-frame visu
 
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import nn
+
+log = logging.getLogger(__name__)
 
 #: Bottleneck blocks per stage for ResNet-101.
 LAYERS_101: tuple[int, int, int, int] = (3, 4, 23, 3)
@@ -85,7 +95,7 @@ class ResNet101(nn.Module):
         return nn.Sequential(*mods)
 
     def _init_weights(self) -> None:
-        # torchvision's init (Kaiming fan-out for convs, unit BN); only matters for random-init runs.
+        # torchvision's init (Kaiming fan-out for convs, unit BN); matters for random init only.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -106,3 +116,34 @@ class ResNet101(nn.Module):
 def resnet101(num_classes: int = 1000) -> ResNet101:
     """A randomly initialised ResNet-101 (load weights with tqa.features.nets.weights)."""
     return ResNet101(num_classes=num_classes)
+
+
+def _torchvision_models():
+    """``torchvision.models``, or None when torchvision is absent or does not import beside
+    the installed torch (a mismatched pair fails at import with RuntimeError/OSError)."""
+    try:
+        from torchvision import models  # noqa: PLC0415 (optional: the [gpu] extra)
+    except (ImportError, RuntimeError, OSError) as exc:
+        log.debug("torchvision unavailable (%s): using tqa's own ResNet-101", exc)
+        return None
+    return models
+
+
+def build_resnet101(num_classes: int = 1000) -> nn.Module:
+    """A randomly initialised ResNet-101: torchvision's when torchvision imports, else
+    :class:`ResNet101`. Both have the same state_dict keys and shapes, so the same weight
+    files load into either (strictly, by tqa.features.nets.weights)."""
+    models = _torchvision_models()
+    if models is not None:
+        return models.resnet101(weights=None, num_classes=num_classes)
+    return ResNet101(num_classes=num_classes)
+
+
+def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) ImageNet-normalised images -> (N, 2048) global-average-pooled layer4
+    output of a torchvision-layout ResNet (torchvision's own, which has no ``features``
+    method, or :class:`ResNet101`)."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        x = stage(x)
+    return torch.flatten(model.avgpool(x), 1)

@@ -61,7 +61,8 @@ def precision_context(device: torch.device, dtype: torch.dtype | None) -> Iterat
 def to_device(
     x: np.ndarray | torch.Tensor, device: torch.device, pin: bool = False
 ) -> torch.Tensor:
-    """Host array -> tensor on ``device``; pinned memory + non_blocking copy on CUDA when ``pin``."""
+    """Host array -> tensor on ``device``; pinned memory + non_blocking copy on CUDA when
+    ``pin``."""
     t = torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
     if device.type != "cuda":
         return t.to(device)

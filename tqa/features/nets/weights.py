@@ -99,7 +99,8 @@ def missing_weights_message(kind: str, extractor: str) -> str:
         f"extractor {extractor!r} needs {KINDS[kind]} and none was found; looked in: "
         + "; ".join(places)
         + ". Weights are never downloaded: copy them there, or select the weight-free extractor "
-        "in params.yaml (features.visual: nss / features.audio: spectral / features.sync: correlation)."
+        "in params.yaml (features.visual: nss / features.audio: spectral / "
+        "features.sync: correlation)."
     )
 
 

@@ -3,10 +3,14 @@
 A strategy turns the per-task masked losses (T,) and label counts (T,) of a batch into
 the scalar that is back-propagated. The training loop calls, per micro-batch,
 ``total = strategy.combine(losses, counts, shared)`` then ``total.backward()``, and after
-each optimizer step ``strategy.step()``. ``shared`` is the model (anything with a
+each optimizer step ``strategy.step()``; when mixed precision SKIPS an optimizer step (inf/NaN
+gradients), ``strategy.skip()`` instead, so nothing of the skipped step is carried into the
+next one. ``shared`` is the model (anything with a
 ``last_shared_layer`` attribute) or the last shared weight tensor itself; only
 gradient-based methods (GradNorm) use it. Learnable loss parameters that the main
-optimizer should update (uncertainty's log-variances) come from ``optim_parameters()``.
+optimizer should update (uncertainty's log-variances) come from ``optim_parameters()``;
+they form their own param group with lr ``optim_lr`` (None = the model's lr), inside the
+warm-up/cosine schedule only when ``scheduled``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ class WeightingStrategy(nn.Module):
     """Base class: combine per-task losses into one scalar."""
 
     name: str = "base"
+    #: lr of the param group of ``optim_parameters()`` (None = ``train.lr``)
+    optim_lr: float | None = None
+    #: whether that group follows the warm-up/cosine schedule
+    scheduled: bool = True
 
     def __init__(self, n_tasks: int, params: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -50,6 +58,10 @@ class WeightingStrategy(nn.Module):
     def step(self) -> None:
         """Called after every optimizer step (GradNorm updates its weights here)."""
 
+    def skip(self) -> None:
+        """Called instead of :meth:`step` when the optimizer step was skipped (AMP inf/NaN):
+        drop whatever was accumulated for it."""
+
     def optim_parameters(self) -> list[nn.Parameter]:
         """Parameters the main optimizer should train (none by default)."""
         return []
@@ -57,7 +69,8 @@ class WeightingStrategy(nn.Module):
     def _check(self, losses: Tensor, counts: Tensor) -> None:
         if losses.shape != (self.n_tasks,) or counts.shape != (self.n_tasks,):
             raise ValueError(
-                f"{self.name}: losses {tuple(losses.shape)} and counts {tuple(counts.shape)} must be ({self.n_tasks},)"
+                f"{self.name}: losses {tuple(losses.shape)} and counts {tuple(counts.shape)}"
+                f" must be ({self.n_tasks},)"
             )
 
 

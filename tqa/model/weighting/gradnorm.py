@@ -17,8 +17,13 @@ Our choices (the paper leaves them open or assumes every task in every batch):
 - A task with no label in the batch is excluded from that step's update: it is left out of
   the means over j, its w_i is restored after the Adam step, and only the present tasks'
   weights are rescaled so that the total stays T.
-- With gradient accumulation the w-gradients of the micro-batches are summed and applied
-  once per optimizer step.
+- With gradient accumulation the w-gradients of the micro-batches are AVERAGED (as the model's
+  gradients are) and applied once per optimizer step.
+- When mixed precision skips an optimizer step (inf/NaN gradients) the w-gradients gathered
+  for it are dropped (:meth:`skip`), not added to the next step's.
+- With one labelled task the budget sum w = T leaves nothing to balance: w is renormalised
+  to T, so the model sees the fixed strategy's loss times a constant; fit() reports that the
+  strategies coincide.
 
 Differences from LibMTL's ``GradNorm`` (as read in its GradNorm.py): LibMTL keeps
 w = T * softmax(s) (positive and summing to T by construction) instead of clamp +
@@ -53,7 +58,9 @@ class GradNormWeighting(WeightingStrategy):
         self._opt = torch.optim.Adam([self.w], lr=self.lr)
         self._pending_grad: Tensor | None = None
         self._pending_present: Tensor | None = None
+        self._pending_n = 0  # micro-batches accumulated into _pending_grad
         self.last_grad_norms: Tensor = torch.zeros(n_tasks)  # G_i of the last combine (logging)
+        self.last_target: Tensor = torch.zeros(n_tasks)  # its target mean_j G_j * r_i^alpha
 
     @property
     def weights(self) -> Tensor:
@@ -95,24 +102,32 @@ class GradNormWeighting(WeightingStrategy):
         (grad_w,) = torch.autograd.grad(grad_loss, self.w)
         self.last_grad_norms = torch.zeros(self.n_tasks, device=dev)
         self.last_grad_norms[idx] = G.detach()
+        self.last_target = torch.zeros(self.n_tasks, device=dev)
+        self.last_target[idx] = target
         self._pending_grad = grad_w if self._pending_grad is None else self._pending_grad + grad_w
+        self._pending_n += 1
         self._pending_present = (
             present if self._pending_present is None else self._pending_present | present
         )
         return total
 
+    def skip(self) -> None:
+        """The optimizer step was skipped: forget its accumulated w-gradient."""
+        self._pending_grad = None
+        self._pending_present = None
+        self._pending_n = 0
+
     @torch.no_grad()
     def step(self) -> None:
-        """Apply the accumulated GradNorm update to w, then renormalise (sum = T)."""
+        """Apply the mean GradNorm w-gradient of the step's micro-batches, renormalise (sum T)."""
         if self._pending_grad is None:
             return
         present = self._pending_present
         before = self.w.detach().clone()
-        self.w.grad = self._pending_grad.to(self.w.device)
+        self.w.grad = (self._pending_grad / max(1, self._pending_n)).to(self.w.device)
         self._opt.step()
         self._opt.zero_grad(set_to_none=True)
-        self._pending_grad = None
-        self._pending_present = None
+        self.skip()
         w = self.w.data
         w[~present] = before[~present]
         w.clamp_(min=self.min_weight)
