@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup repro test test-all lint format bench notebooks clean-env lock
+.PHONY: setup repro exp params-style test test-all lint format bench notebooks clean-env lock
 
 setup: $(STAMP)
 
@@ -19,6 +19,16 @@ $(STAMP): pyproject.toml requirements.lock
 ## Rebuild the whole study on the embedded sample corpus (or on data.root in params.yaml).
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+## One experiment, e.g. make exp ARGS="-S train.epochs=5" (= dvc exp run; see docs/workflow.md).
+exp: setup
+	$(BIN)/dvc exp run $(ARGS)
+
+## Re-write params.yaml in the YAML style `dvc exp run -S` writes (after editing it by hand),
+## so that an experiment changes only the values it sets.
+params-style: setup
+	$(BIN)/python -c 'import yaml; from dvc.utils.hydra import apply_overrides; \
+	seed = yaml.safe_load(open("params.yaml"))["seed"]; apply_overrides("params.yaml", [f"seed={seed}"])'
 
 ## Default test run: lint (fails on any ruff violation), then fast tests plus one
 ## end-to-end smoke test on a tiny corpus.

@@ -28,31 +28,41 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="01_data_analysis")
+
 import logging
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from tqa.study.analysis import (correlations_long, data_summary, extractor_names, feature_scale_table,
-                          label_summary, load_cached_features, nan_counts, near_zero_variance,
-                          task_correlations)
 from tqa.core.atomic import write_json
-from tqa.data.labels import load_dataset
 from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
+from tqa.data.labels import load_dataset
 from tqa.data.splits import read_split, summarize_split
+from tqa.study.analysis import (
+    correlations_long,
+    data_summary,
+    label_summary,
+    near_zero_variance,
+    task_correlations,
+)
+from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 dp = params["data"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 LABEL_PROV = provenance(params, {"features": "none (labels only)"})
 print(LABEL_PROV)
 
@@ -151,42 +161,14 @@ else:
     display(Markdown(f"Split file `{params['split']['out']}` not written yet (run `tqa split`)."))
 
 # %% [markdown]
-# ## Feature value ranges per modality (once features are extracted)
-
-# %%
-features = load_cached_features(params, labels["video_id"].tolist())
-feature_summary = {}
-if features is None:
-    display(Markdown(f"**Features not yet extracted** (`{params['features']['cache_dir']}` has no cache files): "
-                     "run the extraction stage, then re-run this notebook for the value-range table."))
-else:
-    FEAT_PROV = provenance(params, extractor_names(features))
-    scales = feature_scale_table(features, include_sync=True)
-    nans = nan_counts(features)
-    spread = scales.attrs["orders_spread"]
-    save_table(scales, "feature_scales",
-               f"Per-modality raw value ranges over {len(features.video_ids)} videos; the largest |value| differs "
-               f"by {spread:.2f} orders of magnitude across modalities. {FEAT_PROV}", REPORTS)
-    save_table(nans, "feature_nan_counts", f"NaN values per modality before imputation. {FEAT_PROV}", REPORTS)
-    fig, ax = plt.subplots(figsize=(5.5, 3))
-    ax.bar(scales["modality"], scales["abs_max"], color="tab:green")
-    ax.set_yscale("log")
-    ax.set_ylabel("max |value| (log scale)")
-    fig.tight_layout()
-    save_figure(fig, "feature_scales",
-                f"Largest absolute raw feature value per modality ({spread:.2f} orders of magnitude apart). "
-                f"{FEAT_PROV}", REPORTS)
-    feature_summary = {"orders_spread": spread, "nan_count": {r.modality: r.nan_count for r in nans.itertuples()}}
-    display(scales)
-    display(nans)
+# Feature value ranges, NaN rates and the scale imbalance between modalities are reported once,
+# from the extraction cache, by notebook 02 (`reports/02_feature_extraction/`).
 
 # %% [markdown]
-# ## Metrics for DVC (`reports/data_summary.json`)
+# ## Summary (`data_summary.json`)
 
 # %%
 out = data_summary(summary, len(labels), len(ds.problems), LABEL_PROV)
 out["near_zero_variance"] = flagged
-if feature_summary:
-    out["features"] = feature_summary
 write_json(REPORTS / "data_summary.json", out)
 out

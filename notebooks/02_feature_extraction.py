@@ -26,29 +26,35 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 extract_if_missing = False
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="02_feature_extraction")
+
 import logging
-from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from tqa.study.analysis import extractor_names
+from tqa.core.params import load_params, resolve
 from tqa.features import cache as fcache
 from tqa.features.extract import list_videos
-from tqa.features.pipeline import FeatureExtractor
 from tqa.features.extractors.sync_correlation import offset_agreement
-from tqa.core.params import load_params, resolve
+from tqa.features.pipeline import FeatureExtractor
+from tqa.study import plots
+from tqa.study.analysis import extractor_names
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 root = resolve(params["data"]["root"])
 cache_dir = resolve(params["features"]["cache_dir"])
 videos = list_videos(root, params)
@@ -129,14 +135,10 @@ if deg_path.exists():
     save_table(tab, "sync_offset_agreement",
                f"Weight-free sync offset ({params['features']['sync']}) vs injected av_offset_frames. {PROV}", REPORTS)
     display(tab)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    jitter = np.random.default_rng(0).uniform(-0.2, 0.2, len(both))
-    ax.scatter(both["av_offset_frames"] + jitter, both["offset"], s=12, alpha=0.6, c=both["confidence"], cmap="viridis")
-    lim = params["features"]["sync_max_offset"]
-    ax.plot([-lim, lim], [-lim, lim], "k--", lw=0.8)
-    ax.set_xlabel("injected offset (frames, + = audio delayed)")
-    ax.set_ylabel("estimated offset (frames)")
-    save_figure(fig, "sync_offset_vs_injected", f"Estimated vs injected audio-video offset, colour = confidence. {PROV}", REPORTS)
+    fig = plots.offset_agreement(both["av_offset_frames"], both["offset"], both["confidence"],
+                                 params["features"]["sync_max_offset"])
+    save_figure(fig, "sync_offset_vs_injected", f"Estimated vs injected audio-video offset: disc area = number of videos at that pair, "
+                f"colour = mean sync confidence (colourbar). {PROV}", REPORTS)
     plt.show()
 else:
     display(Markdown(f"No `{deg_path}`: injected offsets are only known for the synthetic sample corpus."))

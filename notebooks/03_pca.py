@@ -25,26 +25,32 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 toy_data = False
+preprocess_dir = None  # None: scratch/models/preprocess; the DVC stage passes preprocess.out_dir
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="03_pca")
+
 import logging
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import MODALITIES, TASKS
+from tqa.core.params import load_params
 from tqa.model.training import planted_signal_data
 from tqa.study.inputs import load_training_data
+from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 if toy_data:
     features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
     PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
@@ -85,7 +91,7 @@ if curves:
 plt.show()
 
 # %%
-out = resolve(params["preprocess"]["out_dir"]) if not toy_data else REPORTS / "preprocess_toy"
+out = output_dir(preprocess_dir, "models/preprocess") if not toy_data else REPORTS / "preprocess_toy"
 prep.save(out / "preprocess.joblib")
 write_json(out / "summary.json", {"input_dims": prep.input_dims, "output_dims": prep.output_dims,
                                   "reduction_rate": rate, "n_train": len(train_ids), "provenance": PROV})

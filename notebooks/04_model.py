@@ -25,26 +25,30 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 toy_data = False
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="04_model")
+
 import logging
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import MODALITIES, TASKS
+from tqa.core.params import load_params
 from tqa.model.training import planted_signal_data
 from tqa.study.inputs import load_training_data
+from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 if toy_data:
     features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
     PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
@@ -56,12 +60,10 @@ print(PROV)
 print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(split, return_counts=True))))
 
 # %%
-import time
-
 import torch
 
-from tqa.model.transformer import build_model
 from tqa.model.preprocess import Preprocessor
+from tqa.model.transformer import build_model
 
 train_ids = [v for v, s in zip(features.video_ids, split) if s == "train"]
 prep = Preprocessor(params["preprocess"]).fit(features.subset(train_ids))
@@ -91,10 +93,9 @@ rows = []
 for name, over in variants.items():
     m = build_model(dims, {**params["model"], **over}).eval()
     with torch.no_grad():
-        t = time.perf_counter(); y = m(batch, sync); dt = time.perf_counter() - t
+        y = m(batch, sync)
     rows.append({"variant": name, "parameters": sum(p.numel() for p in m.parameters()),
-                 "modalities": ",".join(m.modalities), "output_shape": str(tuple(y.shape)),
-                 "forward_ms_batch": round(1000 * dt, 2)})
+                 "modalities": ",".join(m.modalities), "output_shape": str(tuple(y.shape))})
 switches = pd.DataFrame(rows)
 save_table(switches, "model_switches", f"Ablation switches: parameters and one untrained forward pass on a batch of {b}. {PROV}", REPORTS)
 switches

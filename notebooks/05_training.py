@@ -26,29 +26,40 @@
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
 toy_data = False
 strategy = "fixed"
-models_dir = None
+models_dir = None  # None: scratch/models; the DVC stage passes models (train.out_dir)
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.model.weighting import available as _weightings
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, choices={"strategy": _weightings()}, paths=["params_path"], where="05_training")
+
 import logging
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 
-from tqa.core.params import load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import MODALITIES, TASKS
+from tqa.core.params import load_params
+from tqa.core.schema import TASKS
 from tqa.model.training import planted_signal_data
+from tqa.study import studies
 from tqa.study.inputs import load_training_data
+from tqa.study.notebook import output_dir
 from tqa.study.plots import learning_curves
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 if toy_data:
     features, labels, split = planted_signal_data(n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000)
     PROV = "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a smoke test, not a result."
@@ -62,13 +73,13 @@ print(f"{len(features.video_ids)} videos; split counts:", dict(zip(*np.unique(sp
 # %%
 from tqa.study.runs import run_strategy
 
-results = run_strategy(features, labels, split, params, strategy, models_dir=models_dir,
+results = run_strategy(features, labels, split, params, strategy, models_dir=output_dir(models_dir, "models"),
                        reports_dir=REPORTS / "training", progress=True)
 rows = []
 for r in results:
     h = r.history
     rows.append({"seed": r.seed, "best_epoch": r.best_epoch, "epochs_run": len(h),
-                 "best_val_loss": float(h["val_loss"].min()), "fit_seconds": round(r.seconds, 1),
+                 "best_val_loss": float(h["val_loss"].min()),
                  **{f"val_{t}": float(h.loc[h["epoch"] == r.best_epoch, f"val_loss_{t}"].iloc[0]) for t in TASKS}})
 table = pd.DataFrame(rows)
 save_table(table, f"training_{strategy}", f"Strategy {strategy}: best epoch and validation masked MSE per task, per seed. {PROV}", REPORTS)
@@ -80,5 +91,5 @@ fig = learning_curves({k: r.history for k, r in by_seed.items()},
                       {k: r.best_epoch for k, r in by_seed.items()}, title=strategy)
 save_figure(fig, f"learning_curves_{strategy}",
             f"Train (solid) and validation (dashed) masked MSE per epoch and task weights, strategy {strategy}, "
-            f"seeds {[r.seed for r in results]}; grey lines = best epochs. {PROV}", REPORTS)
+            f"seeds {[r.seed for r in results]} (one colour per seed); thin lines = best epochs. {PROV}", REPORTS)
 plt.show()

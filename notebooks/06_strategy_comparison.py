@@ -23,12 +23,6 @@
 # QWK, Bland-Altman); and `reports/metrics.json` (DVC metrics). The model is compared with
 # the baselines as measured, whichever wins.
 #
-# Protocol (`split.protocol`): **kfold** (default) — grouped k-fold x `eval.kfold.seeds`,
-# every video scored out-of-fold, each comparison with a 95 % CI, a paired test and a verdict
-# (`reports/tables/*_comparison.md`, `reports/tables/verdicts.md`; the nested model selection
-# `tqa:selected` beside the chapter's configuration and every baseline) — or **holdout**
-# (the chapter's single split).
-#
 # Every number is measured on `data.root` of `params.yaml` with the extractors named in
 # the provenance line printed below. The default root is the **embedded synthetic sample
 # corpus** (simulated videos and ratings) — *not* EmotionTalk — and its test split is small
@@ -38,27 +32,35 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+metrics_dir = None  # headline metrics, one JSON per task (None: <reports_dir>/metrics)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="06_strategy_comparison")
+
 import logging
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from tqa.core.params import load_params, resolve
 from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 KFOLD = protocol.protocol(params) == "kfold"
 inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
@@ -68,9 +70,11 @@ WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_colu
 print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
-if KFOLD:
+if KFOLD:  # grouped k-fold: every video out-of-fold; CIs, paired test, verdicts
     oof, comparison = protocol.strategy_comparison(fs, labels, inputs.meta, params)
     rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "strategy")
     protocol.write_comparison(comparison, "strategy", "Weighting strategies vs the main strategy",
@@ -78,7 +82,7 @@ if KFOLD:
 else:
     rows = studies.strategy_comparison(fs, labels, split, params)
 summary = studies.summarize(rows, sorted(set(ev["table_metrics"]) | set(ev["json_metrics"])))
-save_table(rows.drop(columns=["run_key"], errors="ignore"), "strategy_runs",
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "strategy_runs",
            f"Weighting strategies: {WHERE} metrics per run (strategy x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"strategy_comparison_{metric}",
@@ -88,7 +92,7 @@ studies.mean_std_table(summary, "pearson")
 
 # %%
 main = studies.main_strategy(params)
-if KFOLD:
+if KFOLD:  # the chapter's configuration, the nested-selection model and every baseline, same folds
     sel_oof, _, choices = protocol.model_selection(fs, labels, inputs.meta, params)
     boof, mvb = protocol.model_vs_baselines(fs, labels, inputs.meta, params, selection_oof=sel_oof)
     names = protocol.baseline_names(params, inputs.meta)
@@ -109,22 +113,23 @@ for metric in ("pearson", "rmse"):
     chapter = ev.get("chapter_reported_pearson") if metric == "pearson" else None
     t = studies.model_vs_baselines(summary, base_rows, metric, main, chapter=chapter)
     save_table(t, f"model_vs_baselines_{metric}",
-               f"{WHERE} {metric}: tqa ({main}, mean ± std over seeds) vs baselines on the same split(s). "
+               f"Test {metric}: tqa ({main}, mean ± std over seeds) vs baselines on the same split. "
                + ("The last column is the chapter's reported EmotionTalk value, NOT reproduced here. "
                   if chapter else "") + PROV, REPORTS)
 studies.model_vs_baselines(summary, base_rows, "pearson", main, chapter=ev.get("chapter_reported_pearson"))
 
 # %%
 ref = {r["task"]: r["pearson"] for _, r in base_rows[base_rows["config"] == "ridge"].iterrows()}
-fig = plots.bar_with_error(summary, "pearson", reference=ref)
-fig.axes[0].set_title(f"{WHERE} Pearson per weighting strategy (black: ridge baseline)")
+fig = plots.bar_with_error(summary, "pearson", reference=ref, apart=FLAT)
+fig.axes[0].set_title("Test Pearson per weighting strategy (black: ridge baseline)")
 save_figure(fig, "strategy_comparison_pearson",
-            f"{WHERE} Pearson per task for each weighting strategy, mean ± std over seeds; black ticks: ridge "
+            f"Test Pearson per task for each weighting strategy, mean ± std over seeds (none for one seed); "
+            f"near-constant tasks hatched, right; black ticks: ridge "
             f"baseline. {PROV}", REPORTS)
-fig = plots.bar_with_error(summary, "rmse")
-fig.axes[0].set_title(f"{WHERE} RMSE per weighting strategy")
+fig = plots.bar_with_error(summary, "rmse", apart=FLAT)
+fig.axes[0].set_title("Test RMSE per weighting strategy")
 save_figure(fig, "strategy_comparison_rmse",
-            f"{WHERE} RMSE per task for each weighting strategy, mean ± std over seeds. {PROV}", REPORTS)
+            f"Test RMSE per task for each weighting strategy, mean ± std over seeds (none for one seed). {PROV}", REPORTS)
 
 # %% [markdown]
 # ## Main model: test metrics with bootstrap CIs, and agreement with the ratings
@@ -137,22 +142,25 @@ else:
 test = split == "test"
 full = evaluate_tasks(labels[test], pred[test], ev, bootstrap=ev["bootstrap"], seed=params["seed"])
 save_table(full.reset_index(), "main_model_test_metrics",
-           f"Main model ({main}, {'out-of-fold, mean over seeds ' + str(SEEDS) if KFOLD else 'seed ' + str(SEEDS[0])}): "
-           f"every {WHERE} metric per task with "
+           f"Main model ({main}, seed {params['train']['seeds'][0]}): every test metric per task with "
            f"{ev['ci']:.0%} percentile-bootstrap CIs ({ev['bootstrap']} resamples) for {ev['ci_metrics']}. {PROV}",
            REPORTS)
 agr = evaluation.agreement_table(labels[test], pred[test], ev)
-save_table(agr, "agreement", f"Agreement of the main model ({main}) with the ratings ({WHERE}): CCC, "
+save_table(agr, "agreement", f"Agreement of the main model ({main}) with the ratings on the test split: CCC, "
            f"QWK, Pearson, Bland-Altman bias and 95% limits of agreement (pred - true). {PROV}", REPORTS)
 fig = plots.bland_altman_grid(labels[test], pred[test])
-save_figure(fig, "bland_altman", f"Bland-Altman plots of the main model ({main}) vs ratings ({WHERE}); red: "
+save_figure(fig, "bland_altman", f"Bland-Altman plots of the main model ({main}) vs ratings, test split; red: "
             f"bias and ±1.96 SD. {PROV}", REPORTS)
 agr
 
 # %%
-from tqa.core.atomic import write_json
+from tqa.core.atomic import rounded, write_json
 
+# Every number of the comparison (all strategies, baselines, metrics): a report, not a DVC metric.
 payload = evaluation.metrics_json_payload(params, summary, base_rows, main,
                                           len(SEEDS), ev["json_metrics"])
-write_json(REPORTS / "metrics.json", payload)
-payload["main_model"]["tasks"]["overall"]
+write_json(REPORTS / "tables" / "strategy_metrics.json", rounded(payload))
+# The DVC headline: one short file per task (`dvc metrics show` prints one row each).
+headline = evaluation.headline_metrics(summary, base_rows, main, full)
+evaluation.write_headline_metrics(headline, resolve(metrics_dir) if metrics_dir else REPORTS / "metrics")
+pd.DataFrame(headline).T

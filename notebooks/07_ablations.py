@@ -29,27 +29,33 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="07_ablations")
+
 import logging
 
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from tqa.core.params import load_params
 from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
-from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 KFOLD = protocol.protocol(params) == "kfold"
 inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
@@ -59,6 +65,8 @@ WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_colu
 print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
+print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 if KFOLD:  # the full model vs each of eval.kfold.ablations, same folds; verdicts in ablation_comparison.md
@@ -72,23 +80,25 @@ if KFOLD:  # the full model vs each of eval.kfold.ablations, same folds; verdict
 else:
     rows = studies.ablations(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key"], errors="ignore"), "ablation_runs",
-           f"Ablations: {WHERE} metrics per run (config x seed x task). {PROV}", REPORTS)
+save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "ablation_runs",
+           f"Ablations: test metrics per run (config x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     t = studies.mean_std_table(summary, metric)
     save_table(t, f"ablation_{metric}",
-               f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. {PROV}", REPORTS)
+               f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS} (std empty for one seed). {PROV}", REPORTS)
 studies.mean_std_table(summary, "pearson")
 
 # %%
 delta = studies.delta_vs_reference(summary, "pearson", "full")
 save_table(delta, "ablation_delta_pearson",
-           f"Ablations: change of mean {WHERE} Pearson vs the full model (negative = the variant is worse). {PROV}",
+           f"Ablations: change of mean test Pearson vs the full model (negative = the variant is worse). {PROV}",
            REPORTS)
 delta
 
 # %%
-fig = plots.bar_with_error(summary, "pearson")
-fig.axes[0].set_title(f"Ablations: {WHERE} Pearson (mean ± std over seeds)")
+fig = plots.bar_with_error(summary, "pearson", apart=FLAT)
+fig.axes[0].set_title("Ablations: test Pearson per task")
 save_figure(fig, "ablation_pearson",
-            f"Ablations: {WHERE} Pearson per task, full model vs each variant, mean ± std over seeds. {PROV}", REPORTS)
+            "Ablations: test Pearson per task, full model vs each variant, "
+            + ("mean ± std over seeds" if len(ev["ablation_seeds"]) > 1 else "one seed (no error bars)")
+            + f"; near-constant tasks hatched, right. {PROV}", REPORTS)

@@ -31,27 +31,34 @@
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="08_error_analysis")
+
 import logging
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
+from tqa.core.params import load_params
 from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
-from tqa.study.metrics import evaluate_tasks
-from tqa.core.params import load_params, resolve
+from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
-from tqa.core.schema import TASKS
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
 ev = params["eval"]
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
+studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
 KFOLD = protocol.protocol(params) == "kfold"  # kfold: every video, out-of-fold predictions
 inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
@@ -61,7 +68,7 @@ print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 
 # %%
-if KFOLD:  # out-of-fold predictions of the chapter's configuration (from 06's run cache), mean over seeds
+if KFOLD:  # out-of-fold predictions of the chapter's configuration (06's run cache), mean over seeds
     oof = protocol.main_oof(fs, labels, inputs.meta, params)
     pred = protocol.oof_mean_predictions(oof, protocol.main_method(params), fs.video_ids)
     rows = np.ones(len(split), dtype=bool)
@@ -106,25 +113,24 @@ worst
 # %%
 if degr is not None:
     skip = ev.get("degradation_exclude") or []
-    evd = evaluation.error_vs_degradation(res, degr, skip)
+    degr_used = evaluation.select_degradations(degr, ev)
+    evd = evaluation.error_vs_degradation(res, degr_used, skip)
     save_table(evd, "error_vs_degradation",
-               f"Spearman rho of |error| with each degradation parameter per task (does error track a "
-               f"degradation?), {WHO}. {PROV}", REPORTS)
+               f"Spearman rho of |error| with each injected degradation parameter (eval.degradation_params) "
+               f"per task, with p and n (does error track a degradation?), {WHO}. {PROV}", REPORTS)
     if not evd.empty:
-        fig = plots.heatmap(evd.pivot(index="task", columns="parameter", values="spearman_abs_error")
-                            .reindex([t for t in TASKS if t in set(evd["task"])]),
-                            "Spearman(|error|, degradation)")
+        fig = plots.degradation_heatmap(evd, "spearman_abs_error", "Spearman(|error|, degradation)")
         save_figure(fig, "error_vs_degradation",
-                    f"Spearman rho of |error| with each degradation parameter, {WHO}. {PROV}", REPORTS)
-    pvd = evaluation.prediction_vs_degradation(pred[rows], ids[rows], degr, exclude=skip)
+                    f"Spearman rho of |error| with each injected degradation parameter, {WHO}; n per task "
+                    f"in the row labels, * p<0.05, ** p<0.01 (uncorrected: exploratory). {PROV}", REPORTS)
+    pvd = evaluation.prediction_vs_degradation(pred[rows], ids[rows], degr_used, exclude=skip)
     save_table(pvd, "prediction_vs_degradation",
                f"Spearman rho of each predicted score with each injected degradation level, {WHO}. {PROV}", REPORTS)
     if not pvd.empty:
-        fig = plots.heatmap(pvd.pivot(index="task", columns="parameter", values="spearman").reindex(list(TASKS)),
-                            "Spearman(predicted score, degradation level)")
+        fig = plots.degradation_heatmap(pvd, "spearman", "Spearman(predicted score, degradation level)")
         save_figure(fig, "prediction_vs_degradation",
-                    f"Spearman rho of each predicted score with each injected degradation level, {WHO}. {PROV}",
-                    REPORTS)
+                    f"Spearman rho of each predicted score with each injected degradation level, {WHO}; n per "
+                    f"task in the row labels, * p<0.05, ** p<0.01 (uncorrected). {PROV}", REPORTS)
     display(evd.sort_values("p_value").head(10) if not evd.empty else evd)
 else:
     print("no degradations.csv beside labels.csv: degradation analyses skipped (expected on real data)")

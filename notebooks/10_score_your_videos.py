@@ -35,9 +35,15 @@ videos = None        # list of files/folders; None = the first `n_videos` videos
 n_videos = 4
 model_dir = None     # bundle directory; None = score.bundle_dir
 workers = None       # extraction processes; None = features.workers
-reports_dir = "reports"
+reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
+_declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
+# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
+from tqa.study.notebook import check_notebook_globals as _check
+
+_check(globals(), _declared, paths=["params_path"], where="10_score_your_videos")
+
 import logging
 
 import matplotlib.pyplot as plt
@@ -46,15 +52,16 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import tqa
-from tqa.serve.bundle import load_bundle
 from tqa.core.params import display_path, load_params, resolve
-from tqa.study.reporting import provenance, save_figure, save_table
 from tqa.core.schema import TASKS
+from tqa.serve.bundle import load_bundle
 from tqa.serve.scoring import find_videos
+from tqa.study.notebook import output_dir
+from tqa.study.reporting import provenance, save_figure, save_table
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 params = load_params(params_path, overrides)
-REPORTS = resolve(reports_dir)
+REPORTS = output_dir(reports_dir, "reports")
 bundle = load_bundle(resolve(model_dir or params["score"]["bundle_dir"]))
 PROV = provenance(params, {m: d["name"] for m, d in bundle.extractors.items()})
 display(Markdown(f"**Bundle** `{bundle.path}` — strategy {bundle.manifest.get('strategy')}, "

@@ -255,16 +255,13 @@ def test_notebook_01_runs_under_papermill(tmp_path: Path) -> None:
         "label_distributions",
         "label_missing_rates",
         "task_correlations",
-        "feature_scales",
-    ):
+    ):  # feature scales and NaN counts are notebook 02's (no duplicate artefacts)
         assert (reports / "figures" / f"{name}.png").stat().st_size > 1000
         assert "Data:" in (reports / "figures" / f"{name}.txt").read_text()
     for name in (
         "label_summary",
         "task_correlations",
         "data_problems",
-        "feature_scales",
-        "feature_nan_counts",
     ):
         assert (reports / "tables" / f"{name}.csv").is_file() and (
             reports / "tables" / f"{name}.md"
@@ -274,5 +271,4 @@ def test_notebook_01_runs_under_papermill(tmp_path: Path) -> None:
     np.testing.assert_allclose(summ.loc[list(TASKS), "std"], lab.std().to_numpy(), rtol=1e-6)
     js = json.loads((reports / "data_summary.json").read_text())
     assert js["n_videos"] == 12 and js["near_zero_variance"] == ["lip_sync"]
-    assert js["features"]["orders_spread"] == pytest.approx(3.0, abs=1e-6)
     assert str(root) in js["provenance"]

@@ -172,7 +172,32 @@ def test_plots_and_reports_index(tmp_path):
     out = E.write_reports_index(params, reports_dir=tmp_path)
     text = out.read_text()
     assert "caption 3" in text and "My table caption" in text and "not EmotionTalk" in text
-    assert text.count("figures/fig") == len(figs)
+    assert text.count("](figures/fig") == len(figs)
+    # grouped by notebook / research question, linking executed notebooks and every file
+    for stem in ("06_strategy_comparison", "01_data_analysis"):
+        save_table(pd.DataFrame({"a": [2]}), f"t_{stem}", f"table of {stem}", tmp_path / stem)
+        (tmp_path / "notebooks").mkdir(exist_ok=True)
+        (tmp_path / "notebooks" / f"{stem}.ipynb").write_text("{}")
+    (tmp_path / "05_training_fixed" / "training" / "fixed").mkdir(parents=True)
+    (tmp_path / "05_training_fixed" / "training" / "fixed" / "history_seed0.csv").write_text(
+        "e\n1\n"
+    )
+    (tmp_path / "data_card.md").write_text("card")
+    (tmp_path / "benchmarks.md").write_text("bench")
+    text = E.write_reports_index(params, reports_dir=tmp_path).read_text()
+    pos = [
+        text.index(h) for h in ("## The data", "## 01 Data analysis", "## 05 Training", "## 06 ")
+    ]
+    assert pos == sorted(pos)
+    for link in (
+        "(notebooks/01_data_analysis.ipynb)",
+        "(06_strategy_comparison/tables/t_06_strategy_comparison.csv)",
+        "(05_training_fixed/training/fixed/history_seed0.csv)",
+        "(data_card.md)",
+        "(benchmarks.md)",
+    ):
+        assert link in text, link
+    assert text.index("t_01_data_analysis.csv") < text.index("t_06_strategy_comparison.csv")
     assert text.count("not EmotionTalk") == 1  # provenance once at the top, stripped from captions
 
 

@@ -27,7 +27,12 @@ from tqa.features.extractors.landmarks_mediapipe import (
     landmark_context,
     normalize_shape,
 )
-from tqa.features.extractors.sync_correlation import CorrelationSync, correlation_sync
+from tqa.features.extractors.sync_correlation import (
+    INNER_LIP_PAIRS,
+    CorrelationSync,
+    estimate_offset,
+    mouth_darkness,
+)
 from tqa.features.extractors.visual_nss import (
     REGION_FEATURES,
     aggd_fit,
@@ -275,27 +280,56 @@ def _smooth_signal(n: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("k", [6, -4, 0, 13])
-def test_correlation_sync_recovers_injected_offset_synthetic(k: int) -> None:
+def test_estimate_offset_recovers_injected_offset_synthetic(k: int) -> None:
     m = _smooth_signal(T + 40, 3)
     mouth = m[20 : 20 + T]
     env = m[20 - k : 20 - k + T]  # audio delayed by k: env[t] = mouth[t - k]
-    off, dist, conf = correlation_sync(mouth, env, 15)
-    assert off == k and dist < 0.05 and conf > 0.3
+    est = estimate_offset(mouth, env, 15)
+    assert est.offset == k and est.best_distance < 0.05 and est.best_confidence > 0.3
+    # the in-sync scores are read at lag 0: perfect only when k == 0
+    assert (est.distance < 0.05) == (k == 0)
+    assert est.confidence == pytest.approx(np.median(est.curve) - est.curve[15])
+
+
+def _mouth_landmarks(aperture: np.ndarray) -> np.ndarray:
+    """(T, 468, 3) pixel landmarks: eyes 40 px apart, 7 inner-lip pairs ``aperture`` px apart."""
+    lm = np.zeros((len(aperture), 468, 3), np.float32)
+    lm[:, 33, :2], lm[:, 263, :2] = (40, 50), (80, 50)
+    lm[:, 78, :2], lm[:, 308, :2] = (50, 80), (70, 80)
+    for j, (up, low) in enumerate(INNER_LIP_PAIRS):
+        lm[:, up, 0] = lm[:, low, 0] = 52 + 2 * j
+        lm[:, up, 1], lm[:, low, 1] = 80 - aperture / 2, 80 + aperture / 2
+    return lm
 
 
 @pytest.mark.parametrize("k", [5, -7])
-def test_correlation_sync_on_real_audio_shifted_by_k_frames(k: int) -> None:
-    """Speech-like AM noise whose envelope drives the mouth; audio then delayed by k frames."""
+def test_correlation_sync_on_speech_like_audio_shifted_by_k_frames(k: int) -> None:
+    """AM noise whose envelope drives the inner-lip aperture; audio then delayed by k frames.
+    The frames are flat grey (mouth darkness constant: that signal drops out)."""
     rng = np.random.default_rng(7)
     hop = SR // FPS
-    env = np.repeat(_smooth_signal(T + 40, 11), hop)
-    carrier = rng.normal(0, 1, env.size)
-    audio = (0.3 * env / env.max() * carrier).astype(np.float32)
-    mouth = _smooth_signal(T + 40, 11)[20 : 20 + T]  # mouth follows the envelope in sync
-    shifted = audio[(20 - k) * hop : (20 - k) * hop + T * hop]
+    drive = _smooth_signal(T + 40, 11)
+    # envelope sampled at sample times (frame k's value at time k / fps, linear in between)
+    env = np.interp(np.arange(drive.size * hop) / hop, np.arange(drive.size), drive / drive.max())
+    audio = 0.3 * env * rng.normal(0, 1, env.size)
+    shifted = audio[(20 - k) * hop : (20 - k) * hop + T * hop].astype(np.float32)
+    lm = _mouth_landmarks(4 + 10 * drive[20 : 20 + T] / drive.max())
+    frames = np.full((T, 128, 128, 3), 128, np.uint8)
     sync = CorrelationSync({"sync_max_offset": 15})
-    clip = clip_of(np.zeros((T, 8, 8, 3), np.uint8), shifted)
-    off, dist, conf = sync.extract(clip, {"mouth_open": mouth})
-    assert off == k and conf > 0.2
-    silent = clip_of(np.zeros((T, 8, 8, 3), np.uint8))
-    assert np.isnan(sync.extract(silent, {"mouth_open": mouth})).all()
+    ctx: dict = {"landmarks_px": lm}
+    off, dist, conf = sync.extract(clip_of(frames, shifted), ctx)
+    assert off == k and ctx["sync_detail"]["best_confidence"] > 0.2
+    in_sync = sync.extract(clip_of(frames, audio[20 * hop : 20 * hop + T * hop]), ctx)
+    assert in_sync[0] == 0 and in_sync[2] > conf and in_sync[1] < dist  # lag-0 scores
+    silent = clip_of(frames)
+    assert np.isnan(sync.extract(silent, {"landmarks_px": lm})).all()
+
+
+def test_mouth_darkness_reads_the_mouth_box() -> None:
+    """A black mouth box on a white face reads ~1, white ~0; NaN without landmarks."""
+    lm = _mouth_landmarks(np.full(3, 6.0, np.float32))
+    frames = np.full((3, 128, 128, 3), 255, np.uint8)
+    frames[0, 70:90, 45:75] = 0  # open, dark mouth on frame 0 only
+    lm[2] = np.nan
+    d = mouth_darkness(frames, lm)
+    assert d[0] == pytest.approx(1.0) and d[1] == pytest.approx(0.0) and np.isnan(d[2])

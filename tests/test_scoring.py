@@ -277,11 +277,11 @@ def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
     assert recs[0]["video_id"] == "talk_a" and recs[0]["status"] == "ok"
 
 
-def test_score_warns_about_missing_audio_and_face(
+def test_score_partial_rule_for_missing_audio_and_face(
     scoring_setup, tmp_path, caplog, capsys, monkeypatch
 ):
-    """No audio track / no detectable face: scored (status ok) but with an explicit warning
-    naming the file."""
+    """No audio track / no detectable face: the scores that need them are NaN, status partial,
+    the reason named; --impute gives the old behaviour (ok + warning, every score finite)."""
     import av
 
     import tqa.core.params
@@ -295,54 +295,68 @@ def test_score_warns_about_missing_audio_and_face(
     with av.open(str(grey)) as c:
         assert len(c.streams.audio) == 1
     files = [mute, grey, s["videos"] / "talk_a.mp4"]
+    kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
     with caplog.at_level("WARNING", logger="tqa.serve.scoring"):
-        df = scoring.score(
-            files,
-            model=s["bundle"],
-            workers=1,
-            params=s["params"],
-            progress=False,
-            cache_dir=tmp_path / "cache",
-        )
+        df = scoring.score(files, cache_dir=tmp_path / "cache", **kw)
     assert list(df.columns) == list(COLUMNS)
     assert df["video_id"].tolist() == ["mute", "grey", "talk_a"]
-    assert (df["status"] == "ok").all()
-    assert np.isfinite(df[list(TASKS)].to_numpy(float)).all()
-    w = dict(zip(df["video_id"], df["warning"]))
-    assert (
-        w["mute"].startswith("no audio track")
-        and "audio_quality/cross_modal/lip_sync unreliable" in w["mute"]
-    )
-    assert "face detected" not in w["mute"]
-    assert w["grey"].startswith("face detected in 0% of frames") and "imputed" in w["grey"]
-    assert "no audio" not in w["grey"]
+    assert df["status"].tolist() == ["partial", "partial", "ok"]
+    by = df.set_index("video_id")
+    need_audio = ["lip_sync", "audio_quality", "cross_modal", "overall"]
+    need_face = ["lip_sync", "expression", "cross_modal", "overall"]
+    assert by.loc["mute", need_audio].isna().all() and np.isfinite(by.loc["mute", "expression"])
+    assert by.loc["grey", need_face].isna().all() and np.isfinite(by.loc["grey", "audio_quality"])
+    assert np.isfinite(by.loc["talk_a", list(TASKS)].to_numpy(float)).all()
+    w = by["warning"].to_dict()
+    assert w["mute"].startswith("no audio track") and "face detected" not in w["mute"]
+    assert w["grey"].startswith("face detected in 0% of frames") and "no audio" not in w["grey"]
     assert w["talk_a"] == ""
     logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(str(mute) in m and "no audio track" in m for m in logged)
     assert any(str(grey) in m and "face detected in 0%" in m for m in logged)
     assert not any("talk_a" in m for m in logged)
 
-    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
-    rc = scoring.main(
-        [
-            *map(str, files),
-            "--model",
-            str(s["bundle"]),
-            "--workers",
-            "1",
-            "--cache",
-            str(tmp_path / "cache"),
-            "--quiet",
-            "--out",
-            str(tmp_path / "o.csv"),
-        ]
+    imputed = scoring.score(files, cache_dir=tmp_path / "cache", impute=True, **kw)
+    assert (imputed["status"] == "ok").all()
+    assert np.isfinite(imputed[list(TASKS)].to_numpy(float)).all()
+    assert imputed["warning"].tolist() == df["warning"].tolist()
+    # the scores the rule keeps are the imputed run's scores (same features, same bundle)
+    np.testing.assert_allclose(
+        by.loc["mute", "expression"], imputed.set_index("video_id").loc["mute", "expression"]
     )
+
+    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
+    args = [*map(str, files), "--model", str(s["bundle"]), "--workers", "1"]
+    args += ["--cache", str(tmp_path / "cache"), "--quiet", "--out", str(tmp_path / "o.csv")]
+    rc = scoring.main(args)
     text = capsys.readouterr().out
-    assert rc == 0  # scored, with warnings
-    assert text.count("ok (warning)") == 2 and "warnings" in text
+    assert rc == 0  # scored (partial counts as scored)
+    assert "partial (scores that need a missing input are NaN" in text
     assert "mute: no audio track" in text and "grey: face detected in 0% of frames" in text
     written = pd.read_csv(tmp_path / "o.csv", keep_default_na=False)
     assert written.set_index("video_id").loc["mute", "warning"] == w["mute"]
+    assert scoring.main([*args, "--impute"]) == 0
+    assert text.count("ok (warning)") == 0 and capsys.readouterr().out.count("ok (warning)") == 2
+
+
+def test_partial_rule_oracle() -> None:
+    """The rule on hand-written metas (closed-form thresholds)."""
+    from tqa.serve.scoring import partial_rule
+
+    ok = {"has_audio": True, "face_rate": 0.9, "n_valid_frames": 150, "grid_fps": 25}
+    assert partial_rule(ok) == (set(), [])
+    tasks, why = partial_rule({**ok, "n_valid_frames": 24})  # 0.96 s < 1 s
+    assert tasks == set(TASKS) and "0.96 s of real frames" in why[0]
+    assert partial_rule({**ok, "n_valid_frames": 25})[0] == set()  # exactly 1 s is enough
+    assert partial_rule({**ok, "face_rate": 0.49})[0] == {
+        "lip_sync",
+        "expression",
+        "cross_modal",
+        "overall",
+    }
+    assert partial_rule({**ok, "face_rate": 0.5})[0] == set()
+    tasks, why = partial_rule({**ok, "has_audio": False, "n_valid_frames": 1})
+    assert tasks == set(TASKS) and len(why) == 2
 
 
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):
@@ -373,8 +387,15 @@ def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monk
         return orig_extract(self, path, video_id)
 
     monkeypatch.setattr(FeatureExtractor, "extract_video", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    from tqa.serve.scoring import ScoringInterrupted
+
+    with pytest.raises(ScoringInterrupted) as info:
         score(files, model=s["bundle"], workers=1, params=params, progress=False)
+    assert isinstance(info.value, KeyboardInterrupt)
+    got = info.value.result
+    assert got["status"].tolist() == ["ok", "interrupted"]
+    assert np.isfinite(got.loc[0, list(TASKS)].to_numpy(float)).all()
+    assert got.loc[1, list(TASKS)].isna().all()
     cache = tmp_path / params["score"]["cache_dir"]
     done = cache_file(cache, cache_key(files[0]))
     assert done.is_file() and read_meta(done)["file"] == str(files[0])

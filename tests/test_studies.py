@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -381,17 +380,26 @@ def test_load_inputs_aligns_and_drops(tmp_path):
     assert list(inp.meta["video_id"]) == inp.features.video_ids and "generator" in inp.meta
 
 
-def _run_study_notebooks(tmp_path, ov: dict, order: Sequence[str]) -> None:
+@pytest.mark.slow
+def test_study_notebooks_run_with_papermill(tmp_path):
+    """Notebooks 08, 07, 06, 09 on a tiny on-disk study (1 epoch), split.protocol: holdout."""
     import json
     import subprocess
     import sys
     from pathlib import Path
 
+    pytest.importorskip("tqa.model.training")
     from tqa.core.params import ROOT
 
+    ov = {**make_tiny_study(tmp_path), "split.protocol": "holdout"}
     reports = tmp_path / "reports"
     pm = Path(sys.executable).parent / "papermill"
-    for nb in order:
+    for nb in (
+        "06_strategy_comparison",
+        "08_error_analysis",
+        "07_ablations",
+        "09_config_comparison",
+    ):
         cmd = [
             str(pm),
             "-k",
@@ -409,23 +417,26 @@ def _run_study_notebooks(tmp_path, ov: dict, order: Sequence[str]) -> None:
         ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
-
-
-@pytest.mark.slow
-def test_study_notebooks_run_with_papermill(tmp_path):
-    """Notebooks 08, 07, 06, 09 on a tiny on-disk study (1 epoch), split.protocol: holdout."""
-    import json
-
-    pytest.importorskip("tqa.model.training")
-    ov = {**make_tiny_study(tmp_path), "split.protocol": "holdout"}
-    reports = tmp_path / "reports"
-    _run_study_notebooks(
-        tmp_path,
-        ov,
-        ("06_strategy_comparison", "08_error_analysis", "07_ablations", "09_config_comparison"),
-    )
-    metrics = json.loads((reports / "metrics.json").read_text())
+    metrics = json.loads((reports / "tables" / "strategy_metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty" and "ridge" in metrics["baselines"]
+    # the DVC headline: one small file per task, the main model's Pearson and the best baseline
+    for task in TASKS:
+        head = json.loads((reports / "metrics" / f"{task}.json").read_text())
+        assert sorted(head) == sorted(["tqa_r", "ci_lo", "ci_hi", "base_r", "base"])
+        if head["base"] is not None:
+            assert head["base"] in metrics["baselines"]
+            assert head["base_r"] == pytest.approx(
+                max(
+                    v[task]["pearson"]
+                    for v in metrics["baselines"].values()
+                    if v.get(task, {}).get("pearson") is not None
+                ),
+                abs=0.006,  # headline values are rounded to 2 decimals
+            )
+    from tqa.core.params import load_params
+    from tqa.study.evaluation import write_reports_index
+
+    write_reports_index(load_params(overrides=ov), reports)
     for name in (
         "strategy_comparison_pearson",
         "residual_hist",
@@ -547,8 +558,13 @@ def test_study_notebooks_kfold_protocol(tmp_path):
     comparison tables with CIs, tests and verdicts, verdicts.md, out-of-fold error analysis;
     06's fits are reused by 07/08/09 (the run cache grows only by the new variants)."""
     import json
+    import subprocess
+    import sys
+    from pathlib import Path
 
     pytest.importorskip("tqa.model.training")
+    from tqa.core.params import ROOT
+
     ov = {
         **make_tiny_study(tmp_path),
         "cv.folds": 3,
@@ -558,18 +574,25 @@ def test_study_notebooks_kfold_protocol(tmp_path):
         "eval.selection.grid": [{}, {"dropout": 0.3}, {"path_b": False}],
     }
     reports = tmp_path / "reports"
-    _run_study_notebooks(tmp_path, ov, ("06_strategy_comparison",))
+    pm = Path(sys.executable).parent / "papermill"
     runs = tmp_path / "studies" / "runs"
+
+    def run(nb: str) -> None:
+        cmd = [str(pm), "-k", "python3", f"notebooks/{nb}.ipynb", str(tmp_path / f"{nb}.out.ipynb"),
+               "-p", "params_path", "params.yaml", "-p", "reports_dir", str(reports),
+               "-y", json.dumps({"overrides": ov})]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
 
     def model_runs() -> int:  # the run cache also keeps baseline predictions ("baseline" key)
         return sum("strategy" in json.loads(p.read_text()) for p in runs.glob("*.json"))
 
+    run("06_strategy_comparison")
     after_06 = model_runs()
     # 2 strategies + 2 selection variants, x 3 folds (the main strategy is the chapter config)
     assert after_06 == (2 + 2) * 3
-    _run_study_notebooks(
-        tmp_path, ov, ("08_error_analysis", "07_ablations", "09_config_comparison")
-    )
+    for nb in ("08_error_analysis", "07_ablations", "09_config_comparison"):
+        run(nb)
     # 07 adds only no_au (path_a_only = the grid's path_b: false); 08 and 09 add nothing
     assert model_runs() == after_06 + 3
     tables = reports / "tables"
@@ -578,30 +601,17 @@ def test_study_notebooks_kfold_protocol(tmp_path):
         assert {"mean", "ci_low", "ci_high", "delta", "p_value", "test", "verdict"} <= set(
             t.columns
         )
-        assert set(t["verdict"].fillna("n/a")) <= {
-            "reference",
-            "better",
-            "worse",
-            "no detectable difference",
-            "n/a",
-        }
+        verdicts = {"reference", "better", "worse", "no detectable difference", "n/a"}
+        assert set(t["verdict"].fillna("n/a")) <= verdicts
         assert (tables / f"{stem}_comparison.md").read_text().count("|") > 10
     mvb = pd.read_csv(tables / "model_vs_baselines_comparison.csv")
-    assert {
-        "tqa:uncertainty",
-        "tqa:selected",
-        "ridge",
-        "gradient_boosting",
-        "generator_mean",
-    } <= set(mvb["method"])
+    want = {"tqa:uncertainty", "tqa:selected", "ridge", "gradient_boosting", "generator_mean"}
+    assert want <= set(mvb["method"])
     assert mvb["test"].dropna().str.startswith("paired bootstrap").any()
-    verdicts = (tables / "verdicts.md").read_text()
-    assert "Where the model loses to a baseline" in verdicts
-    # reports/README.md (written by 09) opens with the verdicts
-    assert "## Where the model loses to a baseline" in (reports / "README.md").read_text()
+    assert "Where the model loses to a baseline" in (tables / "verdicts.md").read_text()
     choices = pd.read_csv(tables / "selection_choices.csv")
     assert choices["chosen"].sum() == 3  # one configuration per outer fold
     worst = pd.read_csv(tables / "worst_videos.csv")
     assert len(worst) == 10  # out-of-fold: every video can be among the worst, not only test rows
-    metrics = json.loads((reports / "metrics.json").read_text())
+    metrics = json.loads((tables / "strategy_metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty"

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("tqa.study.evaluation", "evaluate trained models and write reports"),
     "bundle": ("tqa.serve.bundle", "package a trained fit as a scoring bundle"),
     "score": ("tqa.serve.scoring", "score your own videos with a trained bundle"),
+    "metrics": ("tqa.serve.metrics_report", "no-reference metrics table per video and per folder"),
     "list": ("tqa.cli", "list the registered extractors, weightings, engines and baselines"),
 }
 

@@ -7,6 +7,7 @@ POSIX), so a long run that is killed keeps every file it finished.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,6 +43,14 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` atomically (e.g. a ``torch.save`` into a BytesIO: saving straight to the
+    temporary file would record its random name inside the archive, so identical weights
+    would give different files)."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=jsonable) + "\n")
 
@@ -62,3 +71,22 @@ def jsonable(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def rounded(obj: Any, digits: int = 4) -> Any:
+    """``obj`` with every float rounded to ``digits`` significant digits (nested dicts/lists).
+
+    For tracked JSON (DVC metrics): an unchanged computation rewrites identical bytes even
+    when a sum's order moves the 15th digit, and a diff shows only meaningful changes.
+    NaN/inf and non-floats are kept; ``-0.0`` becomes ``0.0``.
+    """
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [rounded(v, digits) for v in obj]
+    if isinstance(obj, float) or type(obj).__name__ in ("float32", "float64"):
+        x = float(obj)
+        if not math.isfinite(x) or x == 0.0:
+            return 0.0 if x == 0.0 else x
+        return float(f"{x:.{digits}g}") + 0.0
+    return obj

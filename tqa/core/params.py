@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -13,6 +14,11 @@ import yaml
 
 #: Repository root (the folder holding params.yaml), found from this file.
 ROOT = Path(__file__).resolve().parents[2]
+#: The params.yaml section of machine knobs (workers, device, engine, weight files, caches,
+#: batch sizes for speed): ``runtime.<section>.<key>`` says where and how fast
+#: ``<section>`` runs, never what it computes. No DVC stage, cache hash, study run key or
+#: bundle hash includes it (see :func:`runtime_keys`, :func:`without_runtime`).
+RUNTIME = "runtime"
 
 
 def load_params(
@@ -21,14 +27,72 @@ def load_params(
     """Read params.yaml (default: the repository's) and apply dotted overrides.
 
     ``overrides={"train.epochs": 2}`` sets ``params["train"]["epochs"] = 2``; the key
-    must already exist so that a typo fails loudly instead of being ignored.
+    must already exist so that a typo fails loudly instead of being ignored. The
+    ``runtime`` section is copied onto the sections it names (:func:`apply_runtime`), so
+    code reads ``params["features"]["workers"]`` wherever the knob is declared;
+    ``overrides={"runtime.features.workers": 1}`` sets both places.
     """
     path = Path(path) if path else ROOT / "params.yaml"
     with open(path, encoding="utf-8") as fh:
         params = yaml.safe_load(fh)
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: not a YAML mapping of params sections")
+    apply_runtime(params)
     for key, value in (overrides or {}).items():
         set_dotted(params, key, value)
+        parts = key.split(".")
+        if parts[0] == RUNTIME and len(parts) == 3:
+            params.setdefault(parts[1], {})[parts[2]] = value
     return params
+
+
+def apply_runtime(params: dict) -> dict:
+    """Copy ``runtime.<section>.<key>`` onto ``params[section][key]`` (in place; returned).
+
+    The one compatibility read of the runtime knobs: readers keep using the section they
+    configure (``features.workers``, ``train.device``, ``score.cache_dir``, ...). A key the
+    section already holds wins (a params dict saved after :func:`load_params` and edited
+    there, as tests do, keeps its edits).
+    """
+    for section, knobs in (params.get(RUNTIME) or {}).items():
+        if isinstance(knobs, dict):
+            target = params.setdefault(section, {})
+            if isinstance(target, dict):
+                for key, value in knobs.items():
+                    target.setdefault(key, copy.deepcopy(value))
+    return params
+
+
+@functools.lru_cache(maxsize=1)
+def _repository_runtime() -> dict:
+    with open(ROOT / "params.yaml", encoding="utf-8") as fh:
+        return (yaml.safe_load(fh) or {}).get(RUNTIME) or {}
+
+
+def runtime_keys(section: str, params: dict | None = None) -> frozenset[str]:
+    """Keys of ``section`` that are machine knobs: those under ``runtime.<section>``.
+
+    The single definition of "runtime" keys: taken from ``params['runtime']`` when the
+    dict has one, else from the repository's params.yaml (callers holding only a section).
+    """
+    runtime = (params or {}).get(RUNTIME)
+    if not isinstance(runtime, dict):
+        runtime = _repository_runtime()
+    knobs = runtime.get(section) or {}
+    return frozenset(knobs) if isinstance(knobs, dict) else frozenset()
+
+
+def without_runtime(params: dict) -> dict:
+    """A copy of ``params`` without the runtime section and without its knobs in other sections.
+
+    What a hash of "what is computed" (study run key, bundle snapshot) should see.
+    """
+    out = {k: copy.deepcopy(v) for k, v in params.items() if k != RUNTIME}
+    for section, value in out.items():
+        if isinstance(value, dict):
+            drop = runtime_keys(section, params)
+            out[section] = {k: v for k, v in value.items() if k not in drop}
+    return out
 
 
 def set_dotted(params: dict, key: str, value: Any) -> None:

@@ -21,7 +21,10 @@ Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
   (through PyAV), aligned to the first video frame (audio that starts later is padded
   with leading zeros, earlier audio is dropped), trimmed / zero-padded to 6 s. A file
   without an audio stream gives zeros and ``has_audio=False``; audio features are then NaN.
-* **Unreadable or truncated files** raise :class:`MediaError` naming the file.
+* **Unreadable files** raise :class:`MediaError` naming the file. A **truncated** file (the
+  decoder fails after some frames) keeps what decoded: ``clip.meta["truncated_after_s"]`` is
+  the decoded duration and ``clip.meta["decode_warning"]`` says "<file>: truncated after X s";
+  the frames after it are padding (``valid_frames`` False).
 """
 
 from __future__ import annotations
@@ -67,25 +70,43 @@ def _to_rgb(frame, max_side: int | None) -> np.ndarray:
 
 def _decode_video(
     container, stream, duration_s: float, max_side: int | None, path: str
-) -> tuple[list[np.ndarray], np.ndarray, float, float]:
-    """Frames (list of (H, W, 3) uint8), times (s, from the first frame), source fps, first pts (s)."""
+) -> tuple[list[np.ndarray], np.ndarray, float, float, str]:
+    """Frames (list of (H, W, 3) uint8), times (s, from the first frame), source fps, first
+    pts (s), and the decoder error that stopped decoding early ("" when none)."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     src_fps = float(rate) if rate else 25.0
+    import av
+
     frames: list[np.ndarray] = []
     times: list[float] = []
     t0: float | None = None
-    for i, frame in enumerate(container.decode(stream)):
-        t = frame.time if frame.time is not None else i / src_fps
-        if t0 is None:
-            t0 = t
-        rel = t - t0
-        if rel > duration_s + 1.0 / src_fps:  # past the 6 s window: stop decoding
-            break
-        frames.append(_to_rgb(frame, max_side))
-        times.append(rel)
+    error = ""
+    try:
+        for i, frame in enumerate(container.decode(stream)):
+            t = frame.time if frame.time is not None else i / src_fps
+            if t0 is None:
+                t0 = t
+            rel = t - t0
+            if rel > duration_s + 1.0 / src_fps:  # past the 6 s window: stop decoding
+                break
+            frames.append(_to_rgb(frame, max_side))
+            times.append(rel)
+    except (av.error.FFmpegError, ValueError) as exc:  # truncated / corrupt after some frames
+        if not frames:
+            raise
+        error = str(exc)
     if not frames:
         raise MediaError(path, "no decodable video frames")
-    return frames, np.asarray(times, dtype=np.float64), src_fps, (t0 or 0.0)
+    return frames, np.asarray(times, dtype=np.float64), src_fps, (t0 or 0.0), error
+
+
+def _header_duration(container, stream) -> float | None:
+    """Duration (s) the container/stream header announces, None when it does not say."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return float(container.duration) / 1e6
+    return None
 
 
 def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: int) -> np.ndarray:
@@ -96,13 +117,17 @@ def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: in
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         limit = (n_samples / sample_rate) + video_start + 1.0
-        for frame in container.decode(stream):
-            if a_start is None:
-                a_start = frame.time if frame.time is not None else 0.0
-            for rf in resampler.resample(frame):
-                out.append(rf.to_ndarray().reshape(-1))
-            if frame.time is not None and frame.time > limit:
-                break
+        try:
+            for frame in container.decode(stream):
+                if a_start is None:
+                    a_start = frame.time if frame.time is not None else 0.0
+                for rf in resampler.resample(frame):
+                    out.append(rf.to_ndarray().reshape(-1))
+                if frame.time is not None and frame.time > limit:
+                    break
+        except (av.error.FFmpegError, ValueError):  # truncated: keep the audio decoded so far
+            if not out:
+                raise
         for rf in resampler.resample(None):  # flush
             out.append(rf.to_ndarray().reshape(-1))
     audio = np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
@@ -143,8 +168,9 @@ def load_clip(
             vstream = container.streams.video[0]
             vstream.thread_type = "AUTO"
             src_size = (vstream.codec_context.height, vstream.codec_context.width)
+            header_s = _header_duration(container, vstream)
             has_audio = bool(container.streams.audio)
-            frames, times, src_fps, v_start = _decode_video(
+            frames, times, src_fps, v_start, trunc_error = _decode_video(
                 container, vstream, duration_s, max_side, path
             )
     except MediaError:
@@ -187,6 +213,13 @@ def load_clip(
         "source_duration_s": float(last_t + 1.0 / src_fps),
         "decoded_frames": len(frames),
     }
+    decoded_s = float(last_t + 1.0 / src_fps)
+    if not trunc_error and header_s is not None and decoded_s < min(header_s, duration_s) - 0.5:
+        trunc_error = f"the header says {header_s:.2f} s, the data ends at {decoded_s:.2f} s"
+    if trunc_error:
+        meta["truncated_after_s"] = round(float(last_t + 1.0 / src_fps), 2)
+        meta["decode_warning"] = f"{path}: truncated after {meta['truncated_after_s']:.2f} s"
+        log.warning("%s (decoder: %s)", meta["decode_warning"], trunc_error)
     return Clip(
         video_id=str(video_id),
         path=path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 
 from tqa.core.atomic import write_json
@@ -18,7 +19,7 @@ from tqa.core.params import (
 from tqa.data.labels import load_dataset
 from tqa.features.engines.cli import add_engine_arguments, run_engine
 from tqa.features.extractors.base import available
-from tqa.features.pipeline import summarize
+from tqa.features.pipeline import ExtractionInterrupted, summarize
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +73,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     videos = list_videos(root, params)
     t0 = time.perf_counter()
-    table = run_engine(
-        args.engine,
-        videos,
-        params,
-        cache_dir,
-        args.address,
-        args.workers,
-        progress=not args.no_progress,
-    )
+    interrupted = False
+    try:
+        table = run_engine(
+            args.engine,
+            videos,
+            params,
+            cache_dir,
+            args.address,
+            args.workers,
+            progress=not args.no_progress,
+        )
+    except ExtractionInterrupted as exc:  # Ctrl-C: finished videos are cached; summary written
+        table, interrupted = exc.table, True
+    except KeyboardInterrupt:
+        print("tqa extract: interrupted", file=sys.stderr)
+        return 130
     seconds = time.perf_counter() - t0
     summary = (
         summarize(cache_dir, table, seconds)
@@ -92,11 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     summary["data_root"] = display_path(root)
+    # timings go to the log and reports/benchmarks.md, not into this tracked file: an
+    # unchanged extraction rewrites it byte for byte
+    timing = {k: summary.pop(k, None) for k in ("seconds", "videos_per_s")}
     out = cli_path(args.summary) or resolve(
         fp.get("summary_path", "reports/extraction_summary.json")
     )
     write_json(out, summary)
-    log.info("extraction: %s; summary -> %s", summary["counts"], out)
+    log.info("extraction: %s in %.1f s; summary -> %s", summary["counts"], seconds, out)
+    log.debug("extraction timing: %s", timing)
+    if interrupted:
+        print(f"tqa extract: interrupted; {summary['counts']}; summary -> {out}", file=sys.stderr)
+        return 130
     return 0 if len(videos) == 0 or summary["counts"].get("failed", 0) < len(videos) else 1
 
 

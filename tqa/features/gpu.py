@@ -50,9 +50,13 @@ from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
 from tqa.features.pipeline import (
     ExtractionError,
+    ExtractionInterrupted,
     FeatureExtractor,
     VideoFeatures,
+    abort_pool,
     append_failure,
+    ignore_sigint,
+    interrupted_table,
     remove_stale,
     warn_quality,
 )
@@ -170,6 +174,7 @@ _WORKER: dict[str, GPUOptimizedExtractor] = {}
 
 
 def _worker_init(params: dict, allow_random_init: bool) -> None:
+    ignore_sigint()  # Ctrl-C: the parent cancels and terminates the pool
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
     _WORKER["x"] = GPUOptimizedExtractor(params, device="cpu", allow_random_init=allow_random_init)
@@ -400,15 +405,20 @@ class GPUOptimizedExtractor(FeatureExtractor):
     ) -> Iterator[tuple[str, str, CpuStage]]:
         """Stage 1 in ``n_workers`` spawn processes (decode + weight-free extractors)."""
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=n_workers,
             mp_context=ctx,
             initializer=_worker_init,
             initargs=(self.params, self.allow_random_init),
-        ) as pool:
+        )
+        try:
             yield from self._in_order(
                 pool, todo, cpu_stage, max(self.prefetch, 2 * n_workers), lambda st: st
             )
+        except BaseException:  # Ctrl-C / generator closed early: stop the workers now
+            abort_pool(pool)
+            raise
+        pool.shutdown(wait=True)
 
     @staticmethod
     def _in_order(
@@ -494,6 +504,10 @@ class GPUOptimizedExtractor(FeatureExtractor):
                     res = next(results) if st.error is None else st.error
                     rows[vid] = self._finish_one(vid, path, st.clip, res, cache_dir, per_clip_s)
                     bar.update(1)
+        except KeyboardInterrupt:
+            staged.close()
+            bar.close()
+            raise ExtractionInterrupted(interrupted_table(videos, rows)) from None
         finally:
             bar.close()
         return pd.DataFrame([rows[v] for v, _ in videos if v in rows])

@@ -26,10 +26,12 @@ CLI: ``tqa extract [--params params.yaml] [--root DIR] [--cache DIR] [--workers 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import multiprocessing as mp
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -43,7 +45,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv
-from tqa.core.params import display_path, params_hash
+from tqa.core.params import display_path, params_hash, runtime_keys
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
 from tqa.features.decode import MediaError, load_clip_params
@@ -58,10 +60,9 @@ from tqa.features.extractors.base import (
 
 log = logging.getLogger(__name__)
 
-#: ``features`` keys that change how extraction runs, not what it produces (not hashed).
-RUNTIME_KEYS = frozenset(
-    {"cache_dir", "workers", "engine", "device", "batch_frames", "summary_path"}
-)
+#: ``features`` keys that say where outputs go, not what they hold (not hashed); the machine
+#: knobs (workers, device, ...) are ``runtime_keys("features")``, the params' runtime section.
+LOCATION_KEYS = frozenset({"cache_dir", "summary_path"})
 FAILURES = "failures.csv"
 FAILURE_COLUMNS = ("video_id", "file", "stage", "reason", "time")
 
@@ -82,6 +83,75 @@ class ExtractionError(RuntimeError):
     def __init__(self, stage: str, reason: str) -> None:
         self.stage, self.reason = stage, reason
         super().__init__(f"{stage}: {reason}")
+
+
+class ExtractionInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: ``table`` holds the status rows so far, the rest ``interrupted``.
+
+    Videos finished before the interrupt are in the cache (atomic writes); the videos in
+    flight are dropped (their workers are terminated), so a re-run resumes cleanly.
+    """
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        n = int((table["status"] == "interrupted").sum()) if len(table) else 0
+        super().__init__(f"interrupted: {len(table) - n} of {len(table)} videos done")
+
+
+def interrupted_table(
+    videos: list[tuple[str, str]], rows: dict[str, dict[str, Any]]
+) -> pd.DataFrame:
+    """Status rows of ``videos`` in order; videos without a row are ``interrupted``."""
+    out = []
+    for vid, path in videos:
+        out.append(
+            rows.get(vid)
+            or {
+                "video_id": vid,
+                "status": "interrupted",
+                "reason": "interrupted (Ctrl-C)",
+                "stage": "",
+                "file": str(path),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def abort_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool now: queued tasks cancelled, worker processes terminated.
+
+    ``shutdown(wait=True)`` (what ``with`` does) would finish every queued video first.
+    """
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=2)
+        if proc.is_alive():
+            proc.kill()
+
+
+@contextlib.contextmanager
+def sigint_ignored_in_children():
+    """Ignore SIGINT while worker processes are spawned: an ignored signal stays ignored across
+    exec, so a Ctrl-C during a worker's start-up (imports) prints no traceback there."""
+    try:
+        prev = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are not ours to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, prev)
+
+
+def ignore_sigint() -> None:
+    """Worker processes ignore SIGINT: Ctrl-C reaches the whole process group, and only the
+    parent decides (it cancels the queue and terminates the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class FeatureExtractor:
@@ -205,6 +275,10 @@ class FeatureExtractor:
             "nan_counts": {m: int(np.isnan(a).sum()) for m, a in streams.items()},
             "nan_rows": {m: int(np.isnan(a).all(axis=1).sum()) for m, a in streams.items()},
             "sync_nan": bool(np.isnan(sync).any()),
+            "sync_detail": context.get("sync_detail"),
+            "dnsmos_video": context.get("dnsmos_video"),
+            "truncated_after_s": clip.meta.get("truncated_after_s"),
+            "decode_warning": clip.meta.get("decode_warning"),
             "timings": timings,
             "tqa_version": __version__,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -291,6 +365,8 @@ class FeatureExtractor:
 
         Columns: video_id, status (cached | extracted | failed), reason, stage, seconds, ...
         ``workers``: processes (None: ``features.workers``; 0 = all cores; 1 = in-process).
+        Ctrl-C raises :class:`ExtractionInterrupted` carrying the rows so far (within seconds:
+        queued videos are cancelled and the workers terminated).
         """
         cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
         log.info(
@@ -309,6 +385,15 @@ class FeatureExtractor:
                     bar.update(1)
             else:
                 self._run_pool(todo, cache_dir, n_workers, rows, bar)
+        except KeyboardInterrupt:
+            bar.close()
+            log.warning(
+                "extraction interrupted: %d of %d videos done; finished ones are cached in %s",
+                len(rows),
+                len(videos),
+                cache_dir,
+            )
+            raise ExtractionInterrupted(interrupted_table(videos, rows)) from None
         finally:
             bar.close()
         order = [v for v, _ in videos]
@@ -323,13 +408,15 @@ class FeatureExtractor:
         bar,
     ) -> None:
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(self.params,)
-        ) as pool:
-            futs = {
-                pool.submit(extract_one, vid, path, self.params, str(cache_dir)): (vid, path)
-                for vid, path in todo
-            }
+        )
+        try:
+            with sigint_ignored_in_children():  # submit() spawns the workers
+                futs = {
+                    pool.submit(extract_one, vid, path, self.params, str(cache_dir)): (vid, path)
+                    for vid, path in todo
+                }
             for fut in as_completed(futs):
                 vid, path = futs[fut]
                 try:
@@ -347,12 +434,17 @@ class FeatureExtractor:
                         "file": path,
                     }
                 bar.update(1)
+        except BaseException:
+            abort_pool(pool)
+            raise
+        pool.shutdown(wait=True)
 
 
 # ---------------------------------------------------------------------- config hash, stale files, warnings
 def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
     """The cache key: features params (runtime keys left out) + extractor descriptions."""
-    cfg = {k: v for k, v in fparams.items() if k not in RUNTIME_KEYS}
+    skip = LOCATION_KEYS | runtime_keys("features")
+    cfg = {k: v for k, v in fparams.items() if k not in skip}
     return params_hash({"features": cfg, "extractors": descriptions})
 
 
@@ -435,6 +527,7 @@ def _extractor_for(params: dict) -> FeatureExtractor:
 def _init_worker(params: dict) -> None:
     """Pool initializer: one FeatureExtractor (one FaceMesh) per process, one OpenCV thread
     per process (the pool already uses every core; nested threads only oversubscribe)."""
+    ignore_sigint()
     logging.basicConfig(level=logging.WARNING)
     cv2.setNumThreads(1)
     _extractor_for(params)

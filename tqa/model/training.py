@@ -23,6 +23,7 @@ where every weighting strategy gives the same model). All atomic.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import math
 import os
@@ -38,8 +39,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tqa.core.atomic import atomic_path, write_csv, write_json
-from tqa.core.params import params_hash
+from tqa.core.atomic import write_bytes, write_csv, write_json
+from tqa.core.params import params_hash, without_runtime
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.losses import masked_task_losses
 from tqa.model.preprocess import Preprocessor
@@ -234,11 +235,12 @@ def accumulation_divisors(n_micro: int, accum: int) -> list[int]:
 
 
 def _save_checkpoint(path: Path, model: CrossModalTransformer, info: dict) -> None:
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(
-            {"model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **info},
-            tmp,
-        )
+    buf = io.BytesIO()  # not the temporary file: its random name would enter the archive
+    torch.save(
+        {"model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **info},
+        buf,
+    )
+    write_bytes(path, buf.getvalue())
 
 
 _PREP_CACHE: list[tuple[tuple, FeatureSet, Preprocessor, FeatureSet]] = []
@@ -262,6 +264,37 @@ def _fit_preprocessor(
 
 
 # --------------------------------------------------------------------------------- fit
+
+
+#: Columns of a fit's history that measure the machine, not the fit (left out of saved files).
+TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
+
+
+def saved_history(history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` without timing columns: what is written, so reruns give identical files."""
+    return history.drop(columns=[c for c in TIMING_COLUMNS if c in history.columns])
+
+
+def fit_params_hash(params: dict, strategy: str) -> str:
+    """Hash of the params one fit of ``strategy`` reads (seed, preprocess, model, train and
+    that strategy's own ``weighting`` sub-section; runtime knobs left out), so that editing
+    another strategy's params leaves this fit's checkpoint byte-identical."""
+    computed = without_runtime(params)
+    weighting = computed.get("weighting") or {}
+    own = weighting.get(strategy) if isinstance(weighting, dict) else None
+    shared = (
+        {k: v for k, v in weighting.items() if k != "strategies" and not isinstance(v, dict)}
+        if isinstance(weighting, dict)
+        else weighting
+    )
+    return params_hash(
+        {
+            "seed": computed.get("seed"),
+            **{k: computed.get(k) for k in ("preprocess", "model", "train")},
+            "weighting": own if isinstance(own, dict) else shared,
+            "strategy": strategy,
+        }
+    )
 
 
 def fit(
@@ -509,7 +542,7 @@ def _train_epochs(
         else:
             bad_epochs += 1
         if out_dir is not None:
-            write_csv(out_dir / "history.csv", pd.DataFrame(history))
+            write_csv(out_dir / "history.csv", saved_history(pd.DataFrame(history)))
         bar.set_postfix(train=f"{train_loss:.3f}", val=f"{val_loss:.3f}")
         if bad_epochs >= patience:
             log.info("early stop at epoch %d (best %d, loss %.4f)", epoch, best_epoch, best_loss)
@@ -568,7 +601,7 @@ def _fit(
         "strategy": strategy,
         "seed": seed,
         "tasks": list(TASKS),
-        "params_hash": params_hash(params),
+        "params_hash": fit_params_hash(params, strategy),
         "labelled_tasks": labelled,
     }
 
@@ -592,8 +625,9 @@ def _fit(
         labelled_tasks=labelled,
     )
     if out_dir is not None:
+        # no timings in tracked outputs: an unchanged fit rewrites identical bytes
         head = {"strategy": strategy, "seed": seed, "best_epoch": best_epoch}
-        head.update(seconds=result.seconds, labelled_tasks=labelled, strategies_coincide=coincide)
+        head.update(labelled_tasks=labelled, strategies_coincide=coincide)
         _write_metrics(run, out_dir, head, val_idx, test_idx)
     return result
 

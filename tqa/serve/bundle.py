@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import io
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tqa.core.atomic import atomic_path, write_json
+from tqa.core.atomic import write_bytes, write_json
 from tqa.core.params import (
     ParamsError,
     add_params_arguments,
@@ -43,6 +44,8 @@ from tqa.core.params import (
     params_from_args,
     params_hash,
     resolve,
+    runtime_keys,
+    without_runtime,
 )
 from tqa.core.schema import LABEL_COUNTS_FILE, MODALITIES, TASKS, FeatureSet
 from tqa.core.version import __version__
@@ -63,16 +66,10 @@ WEIGHTS = "model.pt"
 PREPROCESSOR = "preprocess.joblib"
 #: params.yaml sections a bundle snapshots (what is needed to rebuild features + model).
 SNAPSHOT_SECTIONS: tuple[str, ...] = ("features", "preprocess", "model")
-#: features.* keys that describe the machine, not the features: taken from the scoring
-#: machine's params (local weight paths, device, parallelism, cache location).
-RUNTIME_FEATURE_KEYS: tuple[str, ...] = (
-    "weights",
-    "device",
-    "batch_frames",
-    "workers",
-    "engine",
-    "cache_dir",
-)
+#: features.* keys that say where the scoring machine keeps its cache; with the machine knobs
+#: (``runtime_keys("features")``: weight files, device, workers, ...) taken from the scoring
+#: machine's params, not the bundle's.
+LOCAL_FEATURE_KEYS: tuple[str, ...] = ("cache_dir",)
 #: Description fields reported first; every other field of ``describe()`` (extractor options
 #: such as ``face_crop``, ``normalized`` or ``random_init``) must match too.
 CHECKED_FIELDS: tuple[str, ...] = ("name", "version", "dim")
@@ -124,9 +121,9 @@ class Bundle:
 
     def feature_params(self, runtime: dict | None = None) -> dict:
         """Whole-params dict for ``FeatureExtractor``: the bundle's features section, with
-        machine-specific keys (RUNTIME_FEATURE_KEYS) taken from ``runtime`` params."""
+        machine-specific keys (runtime knobs, LOCAL_FEATURE_KEYS) taken from ``runtime`` params."""
         feats = json.loads(json.dumps(self.params["features"]))
-        for k in RUNTIME_FEATURE_KEYS:
+        for k in sorted(runtime_keys("features", runtime) | set(LOCAL_FEATURE_KEYS)):
             if runtime and k in (runtime.get("features") or {}):
                 feats[k] = runtime["features"][k]
         out = {k: json.loads(json.dumps(v)) for k, v in self.params.items()}
@@ -293,7 +290,8 @@ def save_bundle(
         )
     if "sync" in descs:  # the sync triple always enters the preprocessor
         used.append("sync")
-    snapshot = {k: params[k] for k in SNAPSHOT_SECTIONS if k in params}
+    computed = without_runtime(params)  # machine knobs would make identical bundles differ
+    snapshot = {k: computed[k] for k in SNAPSHOT_SECTIONS if k in computed}
     manifest = {
         "format": BUNDLE_FORMAT,
         "tqa_version": __version__,
@@ -302,7 +300,7 @@ def save_bundle(
         "model_params": model_params,
         "extractors": {m: descs[m] for m in used},
         "feature_config_hash": config_hash,
-        "features_params_hash": params_hash(params.get("features", {})),
+        "features_params_hash": params_hash(computed.get("features", {})),
         "params": snapshot,
         "strategy": getattr(fit_result, "strategy", None),
         "seed": getattr(fit_result, "seed", None),
@@ -316,8 +314,9 @@ def save_bundle(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         state = {k: v.detach().cpu() for k, v in fit_result.model.state_dict().items()}
-        with atomic_path(tmp / WEIGHTS, suffix=".pt") as t:
-            torch.save(state, t)
+        buf = io.BytesIO()  # a fixed archive name inside the file: identical weights, same bytes
+        torch.save(state, buf)
+        write_bytes(tmp / WEIGHTS, buf.getvalue())
         fit_result.preprocessor.save(tmp / PREPROCESSOR)
         write_json(tmp / MANIFEST, manifest)
         _replace_dir(tmp, out_dir)

@@ -7,10 +7,16 @@ when the installed extractors differ), predicts the five scores and returns one 
 file: ``video_id, path, lip_sync, expression, audio_quality, cross_modal, overall,
 sync_offset, sync_confidence, sync_distance, status, error, warning``. A file that cannot be
 decoded or processed gets ``status='failed'``, NaN scores and the reason; the batch goes
-on. A file scored from imputed inputs — no audio track, or a face found in fewer than
-:data:`FACE_RATE_WARN` of its frames — keeps ``status='ok'`` but gets a ``warning`` naming
-what was imputed and which scores are unreliable (also logged as a WARNING naming the
-file, and listed by the CLI). Features go to a persistent cache directory (``--cache`` /
+on. **Partial rule** (garbage is never ranked first): when a file has no audio track, a face
+in fewer than :data:`FACE_RATE_WARN` of its frames, or less than :data:`MIN_REAL_SECONDS`
+of real (decoded, not padded) frames, the scores that depend on the missing input are NaN
+(:func:`partial_rule`), ``status='partial'`` and ``warning`` gives the reason. ``impute=True``
+(``--impute``) keeps the old behaviour: the missing inputs are imputed by the bundle's
+preprocessor, ``status='ok'`` with the same ``warning``. A truncated file is scored from what
+decodes, with the warning "<file>: truncated after X s". Ctrl-C stops a multi-worker run
+within seconds (:class:`ScoringInterrupted`): finished files stay in the cache, the rows done
+so far are written with the rest marked ``status='interrupted'``, and the CLI exits 130.
+Features go to a persistent cache directory (``--cache`` /
 ``score.cache_dir``, default ``data/score_cache``; ``null`` = a temporary folder removed
 afterwards), keyed by file path, size and modification time, so a re-run — also after an
 interrupted run — skips finished files.
@@ -42,7 +48,7 @@ from tqa.core.params import (
 )
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.features.cache import cache_file, load_feature_set, read_meta
-from tqa.features.pipeline import FeatureExtractor
+from tqa.features.pipeline import ExtractionInterrupted, FeatureExtractor
 from tqa.features.tables import load_feature_table
 from tqa.serve.bundle import Bundle, BundleError, BundleMismatchError, load_bundle
 
@@ -68,8 +74,15 @@ COLUMNS: tuple[str, ...] = ("video_id", "path", *TASKS, *SYNC_COLUMNS, "status",
 #: Default feature cache of scored files (relative to the repository root) when params have no
 #: ``score.cache_dir``.
 DEFAULT_CACHE_DIR = "data/score_cache"
-#: A scored file whose face was detected in fewer than this share of its frames gets a warning.
+#: A scored file whose face was detected in fewer than this share of its frames is partial.
 FACE_RATE_WARN = 0.5
+#: A scored file with fewer seconds of real (decoded) frames than this is partial (all NaN).
+MIN_REAL_SECONDS = 1.0
+#: Scores that need each input (the partial rule sets them NaN when it is missing).
+NEEDS_AUDIO: tuple[str, ...] = ("lip_sync", "audio_quality", "cross_modal", "overall")
+NEEDS_FACE: tuple[str, ...] = ("lip_sync", "expression", "cross_modal", "overall")
+#: Exit status of the CLI after Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 NO_AUDIO_WARNING = (
     "no audio track: audio features imputed, audio_quality/cross_modal/lip_sync unreliable"
 )
@@ -140,8 +153,12 @@ def score(
     params: dict | None = None,
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    impute: bool = False,
 ) -> pd.DataFrame:
     """Score video files/folders with a trained bundle; one row per file (see module docstring).
+
+    impute: score files with missing inputs from imputed features (``status='ok'`` + warning)
+    instead of the partial rule's NaN. Ctrl-C raises :class:`ScoringInterrupted`.
 
     model: bundle directory (default ``score.bundle_dir``) or a loaded Bundle.
     out: ``.csv`` or ``.json`` file written atomically (optional).
@@ -187,6 +204,7 @@ def score(
         else:
             keys.append(cache_key(f))
     rows["_key"] = keys
+    interrupted = None
 
     cache_param = cache_dir if cache_dir is not None else sp.get("cache_dir", DEFAULT_CACHE_DIR)
     tmp = None if cache_param else tempfile.mkdtemp(prefix="tqa-score-")
@@ -204,23 +222,25 @@ def score(
                     workers=n_workers,
                     progress=progress,
                 )
-            except KeyboardInterrupt:
+            except ExtractionInterrupted as exc:
+                interrupted = exc
+                status = exc.table
                 if not tmp:
                     log.warning(
                         "scoring interrupted: features of the files finished so far are kept in "
-                        "%s; "
-                        "run the same command again to resume",
+                        "%s; run the same command again to resume",
                         cache,
                     )
-                raise
             _apply_status(rows, status)
-        rows = _predict_rows(rows, bundle, cache)
+        rows = _predict_rows(rows, bundle, cache, impute)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     result = rows[list(COLUMNS)].reset_index(drop=True)
     if out is not None:
         write_scores(result, out)
+    if interrupted is not None:
+        raise ScoringInterrupted(result)
     n_bad = int((result["status"] != "ok").sum())
     n_warn = int(((result["status"] == "ok") & (result["warning"] != "")).sum())
     log.info(
@@ -234,26 +254,44 @@ def score(
     return result
 
 
-def input_warnings(meta: dict) -> list[str]:
-    """Warnings for a scored file from its cache meta: no audio track, face rarely/never found.
+class ScoringInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``score``: ``result`` has the rows done so far, the rest ``interrupted``
+    (already written to ``out`` when one was given)."""
 
-    Such files are still scored (their missing inputs are imputed by the bundle's
-    preprocessor, as in training), but the scores that depend on the missing input are
-    unreliable; the warnings say which.
+    def __init__(self, result: pd.DataFrame) -> None:
+        self.result = result
+        n = int((result["status"] == "interrupted").sum())
+        super().__init__(f"interrupted: {len(result) - n} of {len(result)} files done")
+
+
+def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
+    """Scores to set NaN for one file (from its cache meta) and the reasons.
+
+    No audio track -> :data:`NEEDS_AUDIO`; face in < :data:`FACE_RATE_WARN` of the frames ->
+    :data:`NEEDS_FACE`; < :data:`MIN_REAL_SECONDS` of real frames -> every score.
     """
-    out = []
-    if meta.get("has_audio") is False:
-        out.append(NO_AUDIO_WARNING)
-    rate = meta.get("face_rate")
-    if rate is not None and float(rate) < FACE_RATE_WARN:
-        what = "visual (face crop)/landmark/AU features imputed (an average face)"
-        if float(rate) > 0:
-            what = "in the other frames " + what
-        out.append(
-            f"face detected in {float(rate):.0%} of frames: {what}, "
-            "expression/lip_sync/overall unreliable"
+    tasks: set[str] = set()
+    reasons: list[str] = []
+    fps = float(meta.get("grid_fps") or 25.0)
+    n_valid = meta.get("n_valid_frames")
+    if n_valid is not None and int(n_valid) / fps < MIN_REAL_SECONDS:
+        tasks |= set(TASKS)
+        reasons.append(
+            f"only {int(n_valid) / fps:.2f} s of real frames (< {MIN_REAL_SECONDS:g} s): "
+            "all scores NaN"
         )
-    return out
+    if meta.get("has_audio") is False:
+        tasks |= set(NEEDS_AUDIO)
+        reasons.append(f"no audio track: {'/'.join(NEEDS_AUDIO)} NaN")
+    rate = meta.get("face_rate")
+    if rate is None or float(rate) < FACE_RATE_WARN:
+        tasks |= set(NEEDS_FACE)
+        shown = "no" if rate is None else f"{float(rate):.0%}"
+        reasons.append(
+            f"face detected in {shown} of frames (< {FACE_RATE_WARN:.0%}): "
+            f"{'/'.join(NEEDS_FACE)} NaN"
+        )
+    return tasks, reasons
 
 
 def _extractor_for(bundle: Bundle, params: dict):
@@ -283,21 +321,27 @@ def _apply_status(rows: pd.DataFrame, status: pd.DataFrame | None) -> None:
         rec = by_key.loc[key]
         if isinstance(rec, pd.DataFrame):
             rec = rec.iloc[-1]
-        if str(rec.get("status", "")).lower() in {"failed", "error"}:
+        if str(rec.get("status", "")).lower() == "interrupted":
+            rows.loc[i, ["status", "error"]] = ["interrupted", "interrupted (Ctrl-C)"]
+        elif str(rec.get("status", "")).lower() in {"failed", "error"}:
             reason = str(rec.get(reason_col, "") or "") if reason_col else ""
             stage = str(rec.get("stage", "") or "")
             reason = reason or "extraction failed"
             rows.loc[i, ["status", "error"]] = ["failed", f"{stage}: {reason}" if stage else reason]
 
 
-def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFrame:
-    """Load cached features of the pending rows, predict, and fill scores + sync columns."""
+def _predict_rows(
+    rows: pd.DataFrame, bundle: Bundle, cache: Path, impute: bool = False
+) -> pd.DataFrame:
+    """Load cached features of the pending rows, predict, fill scores + sync columns, and
+    apply the partial rule (:func:`partial_rule`) unless ``impute``."""
     rows = rows.copy()
     for c in (*TASKS, *SYNC_COLUMNS):
         rows[c] = np.nan
     pending = rows.index[rows["status"] == "pending"].tolist()
     loaded: list[FeatureSet] = []
     ok_idx: list[int] = []
+    nan_tasks: dict[int, set[str]] = {}
     for i in pending:  # one by one: a damaged cache file fails its row only
         try:
             fs = load_feature_set(cache, [rows.at[i, "_key"]], bundle.modalities)
@@ -307,7 +351,12 @@ def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFra
         loaded.append(fs)
         ok_idx.append(i)
         try:
-            warnings = input_warnings(read_meta(cache_file(cache, rows.at[i, "_key"])))
+            meta = read_meta(cache_file(cache, rows.at[i, "_key"]))
+            tasks, warnings = partial_rule(meta)
+            if meta.get("decode_warning"):
+                warnings.append(str(meta["decode_warning"]))
+            if not impute:
+                nan_tasks[i] = tasks
         except Exception as exc:  # noqa: BLE001 - the features loaded; only the meta is unreadable
             warnings = [f"cache meta unreadable ({exc}): input checks skipped"]
         if warnings:
@@ -323,6 +372,10 @@ def _predict_rows(rows: pd.DataFrame, bundle: Bundle, cache: Path) -> pd.DataFra
     for col, field in zip(SYNC_COLUMNS, ("offset", "confidence", "distance")):
         rows.loc[ok_idx, col] = sync[:, SYNC_FIELDS.index(field)]
     rows.loc[ok_idx, "status"] = "ok"
+    for i, tasks in nan_tasks.items():
+        if tasks:
+            rows.loc[i, sorted(tasks)] = np.nan
+            rows.at[i, "status"] = "partial"
     return rows
 
 
@@ -425,9 +478,13 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
     flagged = (df["status"] == "ok") & (warn != "")
     show.loc[flagged.head(max_rows), "status"] = "ok (warning)"
     text = show.to_string(index=False)
-    bad = df[df["status"] != "ok"]
+    bad = df[~df["status"].isin(["ok", "partial"])]
     if len(bad):
         text += "\n\nfailed:\n" + "\n".join(f"  {r.video_id}: {r.error}" for r in bad.itertuples())
+    part = df[df["status"] == "partial"]
+    if len(part):
+        text += "\n\npartial (scores that need a missing input are NaN; --impute to impute):\n"
+        text += "\n".join(f"  {r.video_id}: {r.warning}" for r in part.itertuples())
     if flagged.any():
         text += (
             "\n\nwarnings (scored from imputed inputs, see the `warning` column):\n"
@@ -441,9 +498,11 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``tqa score PATH... [--model DIR] [--out scores.csv|json] [--workers N] [--cache DIR]``.
+    """``tqa score PATH... [--model DIR] [--out scores.csv|json] [--workers N] [--cache DIR]
+    [--impute]``.
 
-    Exit status: 0 all scored, 1 some files failed (their rows say why), 2 bundle refused.
+    Exit status: 0 all scored (ok or partial), 1 some files failed (their rows say why),
+    2 bundle refused, 130 interrupted by Ctrl-C (rows done so far printed and written).
     """
     ap = argparse.ArgumentParser(
         prog="tqa score", description="Score talking-face videos with a trained bundle."
@@ -467,6 +526,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TABLE",
         help="score a bring-your-own feature table instead of videos",
     )
+    ap.add_argument(
+        "--impute",
+        action="store_true",
+        help="score files without audio / face / 1 s of frames from imputed inputs (status ok "
+        "+ warning) instead of NaN with status partial",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     add_params_arguments(ap)
     args = ap.parse_args(argv)
@@ -487,14 +552,22 @@ def main(argv: list[str] | None = None) -> int:
                 params=params,
                 progress=not args.quiet,
                 cache_dir=cli_path(args.cache),
+                impute=args.impute,
             )
+    except ScoringInterrupted as exc:
+        print(format_table(exc.result))
+        print(f"\ntqa score: {exc}" + (f"; wrote {args.out}" if args.out else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("\ntqa score: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (ParamsError, BundleError, FileNotFoundError, ValueError) as exc:
         print(f"tqa score: {exc}", file=sys.stderr)
         return 2
     print(format_table(df))
     if args.out:
         print(f"\nwrote {args.out}")
-    return 0 if (df["status"] == "ok").all() else 1
+    return 0 if df["status"].isin(["ok", "partial"]).all() else 1
 
 
 if __name__ == "__main__":

@@ -17,11 +17,14 @@ Inputs everywhere: targets ``(N, 5)`` with -1.0 for missing, predictions ``(N, 5
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -208,6 +211,32 @@ def _spearman_row(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
     return rho, float(stats.spearmanr(x[keep], y[keep]).pvalue), n
 
 
+def select_degradations(degradations: pd.DataFrame, params_eval: dict | None) -> pd.DataFrame:
+    """``video_id`` + the injected impairments listed in ``eval.degradation_params`` (columns
+    absent from the file are skipped); without that list, every column (then
+    ``eval.degradation_exclude`` applies). Descriptors such as pitch or fps are not
+    degradations: correlating them with the error only adds false leads at n ~ 20."""
+    wanted = (params_eval or {}).get("degradation_params")
+    if not wanted:
+        return degradations
+    return degradations[["video_id", *[c for c in wanted if c in degradations.columns]]]
+
+
+def near_constant_tasks(
+    labels: np.ndarray, threshold: float, tasks: Sequence[str] = TASKS, missing: float = MISSING
+) -> list[str]:
+    """Tasks whose present labels (``labels`` (N, T), ``missing`` = absent) have a std
+    (ddof=1) below ``threshold`` score units (``data.near_zero_std``; chapter 3.1.2: lip_sync):
+    their correlations are unstable and are shown apart, not averaged with the rest."""
+    out = []
+    for k, task in enumerate(tasks):
+        v = np.asarray(labels, float)[:, k]
+        v = v[np.isfinite(v) & (v != missing)]
+        if v.size >= 2 and float(np.std(v, ddof=1)) < threshold:
+            out.append(task)
+    return out
+
+
 def error_vs_degradation(
     res: pd.DataFrame, degradations: pd.DataFrame, exclude: Sequence[str] = ()
 ) -> pd.DataFrame:
@@ -285,8 +314,71 @@ def error_by_group(res: pd.DataFrame, meta: pd.DataFrame, column: str) -> pd.Dat
 
 
 # --------------------------------------------------------------------------- reports index
+#: Sections of reports/README.md in reading order: (folder prefix under reports/, heading,
+#: the research question its artefacts answer). Each notebook stage writes reports/<NN_name>/.
+REPORT_SECTIONS: tuple[tuple[str, str, str], ...] = (
+    ("", "The data", "What is in the dataset, and how was it made?"),
+    (
+        "01_",
+        "01 Data analysis",
+        "Are the labels usable: variance, missing rates, task correlation?",
+    ),
+    ("02_", "02 Features", "Did extraction work: coverage, NaN rates, scales, sync offset?"),
+    ("03_", "03 Preprocessing and PCA", "How many dimensions does each modality keep?"),
+    ("04_", "04 Model", "What is the model and how large is each part?"),
+    ("05_", "05 Training", "Do the fits converge, and how do the task weights move?"),
+    (
+        "06_",
+        "06 Strategies and baselines",
+        "Which weighting wins, and does the model beat baselines?",
+    ),
+    ("07_", "07 Ablations", "Which modalities and paths matter?"),
+    ("08_", "08 Error analysis", "Where does the main model fail, and on which degradations?"),
+    ("09_", "09 Configurations", "How sensitive is the model to its size and PCA target?"),
+    ("10_", "10 Scoring your videos", "What does `tqa score` give on sample videos?"),
+)
+
+
+def _caption(path: Path) -> str:
+    """A figure's ``.txt`` caption or a table's Markdown first line, else ''."""
+    if path.suffix == ".png":
+        cap = path.with_suffix(".txt")
+        return cap.read_text(encoding="utf-8").strip() if cap.exists() else ""
+    md = path.with_suffix(".md")
+    first = md.read_text(encoding="utf-8").splitlines()[0].strip() if md.exists() else ""
+    return "" if first.startswith("|") else first
+
+
+def _artefact_lines(rdir: Path, folder: Path, short: Any) -> list[str]:
+    """Links to every file of ``folder`` (figures with captions, tables with their Markdown)."""
+    lines = []
+    for f in sorted(folder.rglob("*")):
+        if not f.is_file() or f.name == "README.md" or f.name.startswith("."):
+            continue
+        if f.suffix == ".txt" and f.with_suffix(".png").exists():
+            continue  # a figure's caption: shown with the figure
+        if f.suffix == ".md" and f.with_suffix(".csv").exists():
+            continue  # a table's Markdown copy: linked with its CSV
+        rel = f.relative_to(rdir).as_posix()
+        md = f.with_suffix(".md")
+        extra = (
+            f" ([md]({md.relative_to(rdir).as_posix()}))"
+            if f.suffix == ".csv" and md.exists()
+            else ""
+        )
+        cap = short(_caption(f)) if f.suffix in (".png", ".csv") else ""
+        lines.append(f"- [`{rel}`]({rel}){extra}" + (f": {cap}" if cap else ""))
+    return lines
+
+
 def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> Path:
-    """Write ``reports/README.md``: every figure with its caption, every table, provenance."""
+    """Write ``reports/README.md``: every artefact grouped by notebook / research question.
+
+    Lists, per section of :data:`REPORT_SECTIONS`, the executed notebooks
+    (``notebooks/<NN>*.ipynb``), every figure with its caption and every table, JSON and
+    training history under ``reports/<NN_name>/``; then the headline metrics, the data card,
+    the benchmarks and loose files. The provenance is stated once, at the top.
+    """
     rdir = Path(reports_dir or REPORTS)
     prov = provenance(params)
 
@@ -296,43 +388,134 @@ def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> 
     lines = [
         "# Reports",
         "",
-        "Generated by the study notebooks (`dvc repro`); do not edit by hand.",
+        "Generated by `dvc repro` (stage `reports_index`); do not edit by hand.",
         "",
-        f"**Provenance** (of every figure and table below unless its caption says otherwise). {prov}",
+        "**Provenance** (of every figure and table below unless its caption says otherwise). "
+        + prov,
         "",
-        "Numbers here are measured on the data named above. Numbers quoted from the thesis chapter "
-        "(EmotionTalk) appear only in columns labelled as reported in the chapter, never as our results.",
+        "Numbers here are measured on the data named above. Numbers quoted from the thesis "
+        "chapter (EmotionTalk) appear only in columns labelled as reported in the chapter, never "
+        "as our results.",
         "",
     ]
-    metrics_json = rdir / "metrics.json"
-    if metrics_json.exists():
-        lines += ["Headline test metrics: [`metrics.json`](metrics.json).", ""]
-    verdicts = rdir / "tables" / "verdicts.md"
-    if verdicts.exists():  # the k-fold study's plain-words verdicts, first: where the model loses
-        body = verdicts.read_text(encoding="utf-8").splitlines()
-        body = [("#" + ln if ln.startswith("#") else ln) for ln in body]
-        lines += [*body, ""]
-    lines += ["## Figures", ""]
-    figs = sorted((rdir / "figures").glob("*.png"))
-    for f in figs:
-        cap_path = f.with_suffix(".txt")
-        cap = cap_path.read_text(encoding="utf-8").strip() if cap_path.exists() else "(no caption)"
-        lines.append(f"- [`{f.name}`](figures/{f.name}): {short(cap)}")
-    if not figs:
-        lines.append("(none yet)")
-    lines += ["", "## Tables", ""]
-    tables = sorted((rdir / "tables").glob("*.csv"))
-    for t in tables:
-        md = t.with_suffix(".md")
-        first = md.read_text(encoding="utf-8").splitlines()[0].strip() if md.exists() else ""
-        cap = first if first and not first.startswith("|") else "(no caption)"
-        md_link = f" ([md](tables/{md.name}))" if md.exists() else ""
-        lines.append(f"- [`{t.name}`](tables/{t.name}){md_link}: {short(cap)}")
-    if not tables:
-        lines.append("(none yet)")
+    # the DVC headline metrics: <repo>/metrics/ beside reports/ (reports/metrics/ in a manual run)
+    metrics_dir = next((d for d in (rdir.parent / "metrics", rdir / "metrics") if d.is_dir()), None)
+    if metrics_dir is not None:
+        lines += [
+            "## Headline metrics (`dvc metrics show`)",
+            "",
+            "Per task: the main model's test Pearson (`tqa_r`) with its bootstrap CI "
+            "(`ci_lo`, `ci_hi`) and the best baseline (`base`, `base_r`). All other numbers are "
+            "in the tables below.",
+            "",
+        ]
+        for f in sorted(metrics_dir.glob("*.json")):
+            rel = Path(os.path.relpath(f, rdir)).as_posix()
+            row = json.loads(f.read_text(encoding="utf-8"))
+            lines.append(f"- [`{rel}`]({rel}): " + ", ".join(f"{k}={v}" for k, v in row.items()))
+        lines.append("")
+    listed: set[Path] = set()
+    folders = sorted(d for d in rdir.iterdir() if d.is_dir()) if rdir.is_dir() else []
+    nb_dir = rdir / "notebooks"
+    for prefix, title, question in REPORT_SECTIONS:
+        if prefix:
+            mine = [d for d in folders if d.name.startswith(prefix)]
+            notebooks = sorted(nb_dir.glob(f"{prefix}*.ipynb")) if nb_dir.is_dir() else []
+            body: list[str] = []
+        else:  # the data: card + corpus figures, and anything written at the top level
+            mine = [d for d in (rdir / "figures", rdir / "tables") if d.is_dir()]
+            notebooks = []
+            body = [
+                f"- [`{n}`]({n})" + (f": {cap}" if cap else "")
+                for n, cap in (
+                    (
+                        "data_card.md",
+                        "how the corpus was made, what it is not, measured statistics",
+                    ),
+                    ("extraction_summary.json", "feature extraction: videos extracted / failed"),
+                )
+                if (rdir / n).exists()
+            ]
+        body += [
+            f"- executed notebook [`{n.relative_to(rdir).as_posix()}`]"
+            f"({n.relative_to(rdir).as_posix()})"
+            for n in notebooks
+        ]
+        for d in mine:
+            listed.add(d)
+            body += _artefact_lines(rdir, d, short)
+        if body:
+            lines += [f"## {title}", "", f"*{question}*", "", *body, ""]
+    rest = [
+        d for d in folders if d not in listed and d.name not in ("notebooks", "metrics", "studies")
+    ]
+    other = [f"- [`{n}`]({n})" for n in ("benchmarks.md",) if (rdir / n).exists()]
+    for d in rest:
+        other += _artefact_lines(rdir, d, short)
+    if other:
+        lines += ["## Benchmarks and other files", "", *other, ""]
     out = rdir / "README.md"
-    write_text(out, "\n".join(lines) + "\n")
+    write_text(out, "\n".join(lines).rstrip("\n") + "\n")
     return out
+
+
+# --------------------------------------------------------------------------- headline metrics
+#: Keys of one headline metrics file (one file per task, so `dvc metrics show` prints one
+#: short row per task): the main model's test Pearson with its bootstrap CI, and the best
+#: baseline (by test Pearson) with its Pearson. Everything else is in reports tables.
+HEADLINE_KEYS: tuple[str, ...] = ("tqa_r", "ci_lo", "ci_hi", "base_r", "base")
+
+
+def headline_metrics(
+    summary: pd.DataFrame,
+    baseline_rows: pd.DataFrame,
+    strategy: str,
+    ci_table: pd.DataFrame | None = None,
+    digits: int = 2,
+) -> dict[str, dict[str, Any]]:
+    """task -> {tqa_r, ci_lo, ci_hi, base_r, base}: the DVC headline metrics (chapter 3.4.1).
+
+    summary: rows of :func:`tqa.study.studies.summarize` (config, task, metric, mean);
+    ``tqa_r`` is the mean over seeds of ``strategy``. ci_table: :func:`tqa.study.metrics.
+    evaluate_tasks` output with ``pearson_lo``/``pearson_hi`` (one seed, bootstrap). Numbers
+    are rounded to ``digits`` decimals (a test split of ~20 videos resolves nothing finer),
+    so an unchanged computation rewrites identical bytes. NaN (a constant task) -> None.
+    """
+
+    def num(v: Any) -> float | None:
+        v = _num(v)
+        return None if v is None else round(float(v), digits) + 0.0
+
+    out: dict[str, dict[str, Any]] = {}
+    for task in TASKS:
+        s = summary[
+            (summary["config"] == strategy)
+            & (summary["task"] == task)
+            & (summary["metric"] == "pearson")
+        ]
+        row: dict[str, Any] = {"tqa_r": num(s["mean"].iloc[0]) if len(s) else None}
+        has_ci = ci_table is not None and "pearson_lo" in ci_table and task in ci_table.index
+        row["ci_lo"] = num(ci_table.loc[task, "pearson_lo"]) if has_ci else None
+        row["ci_hi"] = num(ci_table.loc[task, "pearson_hi"]) if has_ci else None
+        b = baseline_rows[baseline_rows["task"] == task] if len(baseline_rows) else baseline_rows
+        b = b[b["pearson"].notna()] if len(b) else b
+        if len(b):
+            best = b.loc[b["pearson"].idxmax()]
+            row["base_r"], row["base"] = num(best["pearson"]), str(best["config"])
+        else:
+            row["base_r"], row["base"] = None, None
+        out[task] = row
+    return out
+
+
+def write_headline_metrics(metrics: dict[str, dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """One ``<out_dir>/<task>.json`` per task (atomic); returns the paths."""
+    paths = []
+    for task, row in metrics.items():
+        path = Path(out_dir) / f"{task}.json"
+        write_json(path, {k: row.get(k) for k in HEADLINE_KEYS})
+        paths.append(path)
+    return paths
 
 
 # --------------------------------------------------------------------------- metrics.json

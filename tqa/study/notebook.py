@@ -7,8 +7,15 @@ and writes the executed notebook. Before any work it checks every ``-p name valu
 against the names assigned in the notebook's cell tagged ``parameters``: a typo is an
 error naming the close match, not a silently ignored value.
 
-    python -m tqa.study.notebook notebooks/05_training.py reports/notebooks/05_training_fixed.ipynb \\
-        -p strategy fixed -p reports_dir reports
+Plain ``papermill`` (or JupyterLab) cannot be made to refuse a name before the kernel
+starts; so each notebook's first code cell calls :func:`check_notebook_globals`, which
+fails (one line, before any data is loaded) on a parameter the ``parameters`` cell does not
+define, on a value outside its allowed choices and on a path that does not exist.
+Manual runs write to ``scratch/`` (git-ignored, :func:`output_dir`); only DVC stages pass
+the tracked folders (``-p reports_dir reports`` ...).
+
+    python -m tqa.study.notebook notebooks/05_training.py scratch/notebooks/05_training.ipynb \\
+        -p strategy gradnorm
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import re
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +35,74 @@ import nbformat
 import papermill
 import yaml
 
+from tqa.core.params import display_path, resolve
+
+#: Folder (under the repository root) of manual, non-DVC notebook outputs; git- and dvc-ignored.
+SCRATCH = "scratch"
+
 
 class NotebookParameterError(ValueError):
-    """A parameter the notebook's ``parameters`` cell does not define."""
+    """A parameter the notebook's ``parameters`` cell does not define, or an invalid value."""
+
+
+def _unknown(name: str, known: Iterable[str], where: str) -> NotebookParameterError:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return NotebookParameterError(
+        f"{where}: unknown notebook parameter {name!r}{hint} (parameters: {', '.join(known)})"
+    )
+
+
+def check_notebook_globals(
+    namespace: dict[str, Any],
+    declared: Iterable[str],
+    *,
+    choices: dict[str, Iterable[Any]] | None = None,
+    paths: Iterable[str] = (),
+    where: str = "notebook",
+) -> None:
+    """Fail fast on bad notebook parameters (call first thing after the parameters cell).
+
+    declared: ``set(globals())`` taken at the end of the ``parameters`` cell, so any public
+    name added since is a parameter papermill injected that the notebook does not know
+    (a typo such as ``-p strategyy x``). choices: parameter -> allowed values. paths:
+    parameters naming files or folders that must exist when not None (relative to the
+    repository root). Raises :class:`NotebookParameterError` with a one-line message.
+    Checks once per kernel (re-running cells interactively defines new names legitimately).
+    """
+    if namespace.get(_CHECKED):
+        return
+    declared = set(declared)
+    params = [k for k in declared if not k.startswith("_") and k not in _KERNEL_NAMES]
+    for name in namespace:
+        if name not in declared and not name.startswith("_") and name not in _KERNEL_NAMES:
+            raise _unknown(name, params, where)
+    for name, allowed in (choices or {}).items():
+        allowed = list(allowed)
+        if namespace.get(name) not in allowed:
+            raise NotebookParameterError(
+                f"{where}: {name}={namespace.get(name)!r} is not one of {allowed}"
+            )
+    for name in paths:
+        value = namespace.get(name)
+        if value is not None and not resolve(value).exists():
+            raise NotebookParameterError(f"{where}: {name}={value!r}: no such file or folder")
+    namespace[_CHECKED] = True
+
+
+_CHECKED = "_parameters_checked"
+
+
+#: Names a Jupyter kernel defines in the user namespace (never notebook parameters).
+_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+def output_dir(value: str | Path | None, kind: str) -> Path:
+    """Where a notebook writes ``kind`` (reports, models, studies): ``value`` when given
+    (DVC stages pass the tracked folder), else ``scratch/<kind>`` — a manual run never
+    overwrites DVC-tracked outputs unless asked."""
+    return resolve(value if value is not None else Path(SCRATCH) / kind)
 
 
 def parameter_names(nb: nbformat.NotebookNode) -> list[str]:
@@ -42,7 +116,9 @@ def parameter_names(nb: nbformat.NotebookNode) -> list[str]:
                     if isinstance(node, ast.Assign)
                     else [getattr(node, "target", None)]
                 )
-                names += [t.id for t in targets if isinstance(t, ast.Name)]
+                names += [
+                    t.id for t in targets if isinstance(t, ast.Name) and not t.id.startswith("_")
+                ]
             return names
     return []
 
@@ -52,11 +128,7 @@ def check_parameters(nb: nbformat.NotebookNode, given: dict[str, Any], source: s
     known = parameter_names(nb)
     for name in given:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise NotebookParameterError(
-                f"{source}: unknown notebook parameter {name!r}{hint} (parameters: {', '.join(known)})"
-            )
+            raise _unknown(name, known, source)
 
 
 def parse_value(text: str) -> Any:
@@ -86,7 +158,38 @@ def run_notebook(
             cwd=str(cwd or source.parent),
             progress_bar=False,
         )
+    nb_out = nbformat.read(output, as_version=4)
+    strip_volatile(nb_out, source=display_path(source), output=display_path(output))
+    nbformat.write(nb_out, output)
     return output
+
+
+#: A progress bar's text (tqdm): elapsed times and rates differ between identical runs.
+_PROGRESS = re.compile(r"\r|\d+it/s|s/it\]|\[\d\d:\d\d<")
+
+
+def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbformat.NotebookNode:
+    """Drop what differs between two identical runs (in place): execution timestamps and
+    durations, papermill's temporary input path, random cell ids, progress-bar output. So an
+    unchanged stage rewrites the executed notebook byte for byte."""
+    pm = nb.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
+        pm.pop(key, None)
+    pm.update({"input_path": source, "output_path": output})
+    for i, cell in enumerate(nb.cells):
+        if "id" in cell:  # jupytext gives a converted .py random cell ids
+            cell["id"] = f"cell-{i}"
+        meta = cell.get("metadata", {})
+        meta.pop("execution", None)
+        for key in ("start_time", "end_time", "duration"):
+            meta.get("papermill", {}).pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = [
+                o
+                for o in cell.get("outputs", [])
+                if not (o.get("output_type") == "stream" and _PROGRESS.search(o.get("text", "")))
+            ]
+    return nb
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,37 +108,120 @@ def bar_with_error(
     group: str = "config",
     tasks: Sequence[str] = TASKS,
     reference: dict[str, float] | None = None,
+    apart: Sequence[str] = (),
 ):
-    """Grouped bars (task on x, one bar per ``group`` value), mean ± std over seeds.
+    """Grouped bars (task on x, one bar per ``group`` value): mean over seeds, ± std only
+    where a bar has at least two seeds (no error bar from one run).
 
-    ``summary``: rows of :func:`tqa.study.studies.summarize` (columns group, task, metric, mean, std).
-    ``reference``: optional task -> value drawn as black ticks (e.g. a baseline).
+    ``summary``: rows of :func:`tqa.study.studies.summarize` (columns group, task, metric,
+    mean, std, n_seeds). ``reference``: optional task -> value drawn as black ticks (e.g. a
+    baseline). ``apart``: near-constant tasks (chapter 3.1.2: lip_sync), drawn hatched to
+    the right of a dotted line, so their unstable correlations are not read with the rest.
     """
     s = summary[summary["metric"] == metric]
     groups = list(dict.fromkeys(s[group]))
-    tasks = [t for t in tasks if t in set(s["task"])]
+    present = [t for t in tasks if t in set(s["task"])]
+    tasks = [t for t in present if t not in set(apart)] + [t for t in present if t in set(apart)]
     x = np.arange(len(tasks))
     width = 0.8 / max(len(groups), 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) + 0.3 * len(groups)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(tasks) + 0.3 * len(groups)), 4.0))
+    any_err = False
     for i, g in enumerate(groups):
         sg = s[s[group] == g].set_index("task").reindex(tasks)
-        err = sg["std"].fillna(0).to_numpy()
-        ax.bar(
+        n = sg["n_seeds"] if "n_seeds" in sg else pd.Series(2, index=sg.index)
+        err = sg["std"].where(n >= 2).to_numpy(float)
+        any_err |= bool(np.isfinite(err).any())
+        bars = ax.bar(
             x + (i - (len(groups) - 1) / 2) * width,
             sg["mean"].to_numpy(),
             width,
-            yerr=err,
+            yerr=np.nan_to_num(err) if np.isfinite(err).any() else None,
             capsize=2,
             label=str(g),
+            color=f"C{i}",
         )
+        for bar, t in zip(bars, tasks):
+            if t in set(apart):
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
     if reference:
         for j, t in enumerate(tasks):
             if t in reference and np.isfinite(reference[t]):
                 ax.hlines(reference[t], j - 0.45, j + 0.45, colors="k", lw=1.2)
-    ax.set_xticks(x, tasks)
+    n_apart = sum(t in set(apart) for t in tasks)
+    if n_apart and n_apart < len(tasks):
+        ax.axvline(len(tasks) - n_apart - 0.5, color="grey", ls=":", lw=1)
+    ax.set_xticks(x, [f"{t}\n(near-constant)" if t in set(apart) else t for t in tasks])
     ax.axhline(0, color="grey", lw=0.6)
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=7, ncol=min(4, len(groups)), loc="best")
+    seeds = int(s["n_seeds"].max()) if "n_seeds" in s and len(s) else 0
+    ax.set_ylabel(
+        f"{metric}, mean ± std over seeds" if any_err else f"{metric} ({seeds} seed: no error bars)"
+    )
+    ax.legend(ncol=min(4, len(groups)), loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def offset_agreement(
+    injected: np.ndarray, estimated: np.ndarray, confidence: np.ndarray, limit: float
+):
+    """Estimated vs injected audio-video offset (frames): one disc per distinct pair, its area
+    proportional to the number of videos (stacked points stay visible, counts >= 5 written),
+    its colour the mean confidence (with a colourbar)."""
+    df = pd.DataFrame({"inj": injected, "est": estimated, "conf": confidence}).dropna(
+        subset=["inj", "est"]
+    )
+    g = df.groupby(["inj", "est"])["conf"].agg(["size", "mean"]).reset_index()
+    fig, ax = plt.subplots(figsize=(6.0, 5.0))
+    sc = ax.scatter(
+        g["inj"], g["est"], s=20 + 12 * g["size"], c=g["mean"], cmap="viridis", alpha=0.8
+    )
+    for r in g[g["size"] >= 5].itertuples():
+        ax.annotate(
+            str(r.size), (r.inj, r.est), xytext=(9, 9), textcoords="offset points", fontsize=9
+        )
+    ax.plot([-limit, limit], [-limit, limit], "k--", lw=0.8)
+    fig.colorbar(sc, ax=ax, label="mean sync confidence")
+    ax.set(
+        xlabel="injected offset (frames, + = audio delayed)",
+        ylabel="estimated offset (frames)",
+        title=f"n={len(df)} videos; disc area = number of videos",
+    )
+    fig.tight_layout()
+    return fig
+
+
+def degradation_heatmap(
+    table: pd.DataFrame,
+    value: str,
+    title: str = "",
+    alpha: float = 0.05,
+    tasks: Sequence[str] = TASKS,
+):
+    """Task x degradation-parameter heatmap of a Spearman column of ``table`` (long: task,
+    parameter, ``value``, p_value, n): each cell its rho, ``*`` (p < alpha) or ``**``
+    (p < alpha / 5); each row label its n; a colourbar for rho."""
+    wide = table.pivot(index="task", columns="parameter", values=value)
+    order = [t for t in tasks if t in wide.index]
+    wide = wide.reindex(order)
+    pv = table.pivot(index="task", columns="parameter", values="p_value").reindex(order)
+    n = table.groupby("task")["n"].max().reindex(order)
+    vals = wide.to_numpy(float)
+    fig, ax = plt.subplots(
+        figsize=(min(15.5, 1.0 * wide.shape[1] + 3.5), max(3.0, 0.55 * wide.shape[0] + 1.8))
+    )
+    im = ax.imshow(np.nan_to_num(vals), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            p = pv.iloc[i, j]
+            mark = "**" if p < alpha / 5 else "*" if p < alpha else ""
+            txt = "n/a" if not np.isfinite(vals[i, j]) else f"{vals[i, j]:.2f}{mark}"
+            dark = np.isfinite(vals[i, j]) and abs(vals[i, j]) > 0.6
+            ax.text(j, i, txt, ha="center", va="center", fontsize=9, color="w" if dark else "k")
+    ax.set_xticks(range(wide.shape[1]), [str(c) for c in wide.columns], rotation=40, ha="right")
+    ax.set_yticks(range(len(order)), [f"{t} (n={int(n[t])})" for t in order])
+    fig.colorbar(im, ax=ax, label="Spearman rho", fraction=0.03)
+    ax.set_title(f"{title} (* p<{alpha:g}, ** p<{alpha / 5:g}; uncorrected)".strip())
     fig.tight_layout()
     return fig
 
@@ -183,7 +266,7 @@ def learning_curves(
     tasks: Sequence[str] = TASKS,
 ):
     """A fit's history per epoch (``history.csv`` of :func:`tqa.model.training.fit`), one
-    entry per run (e.g. ``{"seed 0": history}``).
+    entry per run (e.g. ``{"seed 0": history}``), one colour per run.
 
     Left: train (solid) and validation (dashed) masked MSE of every run, a grey line at each
     run's best epoch (``best_epochs``). Right, when the history has ``weight_<task>`` columns:
@@ -193,13 +276,13 @@ def learning_curves(
     weights = [f"weight_{t}" for t in tasks if f"weight_{t}" in first.columns]
     fig, axes = plt.subplots(1, 2 if weights else 1, figsize=(11 if weights else 5.5, 4))
     axes = np.atleast_1d(axes)
-    for name, h in histories.items():
+    for i, (name, h) in enumerate(histories.items()):  # one colour per run: train and val
         x = h["epoch"] if "epoch" in h.columns else np.arange(1, len(h) + 1)
-        axes[0].plot(x, h["train_loss"], label=f"train {name}")
+        axes[0].plot(x, h["train_loss"], color=f"C{i}", label=f"train {name}")
         if "val_loss" in h.columns:
-            axes[0].plot(x, h["val_loss"], ls="--", label=f"val {name}")
+            axes[0].plot(x, h["val_loss"], color=f"C{i}", ls="--", label=f"val {name}")
         if best_epochs and name in best_epochs:
-            axes[0].axvline(best_epochs[name], color="grey", lw=0.5)
+            axes[0].axvline(best_epochs[name], color=f"C{i}", lw=0.5, alpha=0.6)
     axes[0].set(xlabel="epoch", ylabel="masked MSE (mean over tasks)")
     axes[0].legend(fontsize=7)
     axes[0].set_title(f"{title}: learning curves" if title else "learning curves")

@@ -39,7 +39,13 @@ from tqa.study.crossval import (
 from tqa.study.inputs import StudyInputs, load_labelled_features
 from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks
 from tqa.study.selection import SELECTED, grid_methods, run_selection
-from tqa.study.studies import ResultsStore, ablation_configs, main_strategy, results_dir
+from tqa.study.studies import (
+    ResultsStore,
+    ablation_configs,
+    main_strategy,
+    results_dir,
+    reuse_dirs,
+)
 
 PROTOCOLS: tuple[str, ...] = ("kfold", "holdout")
 
@@ -124,7 +130,7 @@ def near_constant_tasks_of(labels: np.ndarray, params: dict) -> list[str]:
 
 def study_store(params: dict) -> ResultsStore:
     """The k-fold study's run table; its run cache is the one every study shares."""
-    return ResultsStore(results_dir(params), "kfold")
+    return ResultsStore(results_dir(params), "kfold", reuse_dirs(params))
 
 
 def _compare(oof: pd.DataFrame, params: dict, reference: str) -> pd.DataFrame:

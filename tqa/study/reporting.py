@@ -8,9 +8,13 @@ each report carries saying which data and which extractors produced its numbers.
 from __future__ import annotations
 
 import importlib.util
+import io
+import re
+import textwrap
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.transforms import offset_copy
 
 from tqa.core.atomic import atomic_path, write_csv, write_text
 from tqa.core.params import ROOT
@@ -18,13 +22,64 @@ from tqa.core.params import ROOT
 REPORTS = ROOT / "reports"
 
 
+#: Figure rules (issue "figures that tell the truth"): at most this wide, at this dpi, with
+#: no text smaller than MIN_FONT_PT.
+MAX_WIDTH_PX = 1600
+DPI = 100
+MIN_FONT_PT = 9.0
+_PROVENANCE = re.compile(
+    r"Data: (?P<root>[^ .(]+(?:\.[^ .(]+)*)(?P<synthetic> \(embedded[^)]*\))?\. "
+    r"Extractors: (?P<extractors>[^\n]*?)\.?$"
+)
+
+
+def footer_text(caption: str) -> str:
+    """The provenance footer of a figure: data root and extractors, from the provenance
+    sentence of its caption (:func:`provenance`); '' when the caption has none."""
+    m = _PROVENANCE.search(caption.strip())
+    if not m:
+        return ""
+    synthetic = " (synthetic sample, not EmotionTalk)" if m.group("synthetic") else ""
+    return f"data: {m.group('root')}{synthetic} | extractors: {m.group('extractors')}"
+
+
+def enforce_figure_rules(fig, footer: str = "") -> None:
+    """Raise every text of ``fig`` to :data:`MIN_FONT_PT`, cap its width at
+    :data:`MAX_WIDTH_PX` / :data:`DPI` inches, and add the provenance ``footer`` (wrapped)."""
+    width_in, height_in = fig.get_size_inches()
+    max_in = MAX_WIDTH_PX / DPI - 0.4  # room for the tight bounding box
+    if width_in > max_in:
+        fig.set_size_inches(max_in, height_in * max_in / width_in)
+    for text in fig.findobj(
+        match=lambda a: hasattr(a, "get_fontsize") and hasattr(a, "set_fontsize")
+    ):
+        if text.get_fontsize() < MIN_FONT_PT:
+            text.set_fontsize(MIN_FONT_PT)
+    if footer:
+        chars = max(40, int(fig.get_size_inches()[0] * DPI / 6.5))  # ~6.5 px per char at 9 pt
+        fig.text(
+            0.0, 0.0, textwrap.fill(footer, chars), fontsize=MIN_FONT_PT, color="0.35",
+            ha="left", va="top",
+            transform=offset_copy(fig.transFigure, fig=fig, y=-8, units="points"),
+        )  # fmt: skip
+
+
 def save_figure(
-    fig, name: str, caption: str, reports_dir: str | Path | None = None, dpi: int = 120
+    fig, name: str, caption: str, reports_dir: str | Path | None = None, dpi: int = DPI
 ) -> Path:
-    """Save a matplotlib figure as PNG with a one-line caption file beside it."""
+    """Save a matplotlib figure as PNG (readable size, provenance footer taken from the
+    caption) with a one-line caption file beside it."""
     out = Path(reports_dir or REPORTS) / "figures" / f"{name}.png"
+    enforce_figure_rules(fig, footer_text(caption))
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=dpi, bbox_inches="tight", format="png")
+    width = int.from_bytes(buf.getvalue()[16:20], "big")  # PNG IHDR width
+    if width > MAX_WIDTH_PX:  # the tight box grew past the cap: save smaller
+        dpi = int(dpi * MAX_WIDTH_PX / width)
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=dpi, bbox_inches="tight", format="png")
     with atomic_path(out, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        tmp.write_bytes(buf.getvalue())
     write_text(out.with_suffix(".txt"), caption.strip() + "\n")
     return out
 

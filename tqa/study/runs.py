@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tqa.core.atomic import write_csv, write_json
+from tqa.core.atomic import rounded, write_csv, write_json
 from tqa.core.params import (
     ParamsError,
     add_params_arguments,
@@ -26,7 +26,7 @@ from tqa.core.params import (
 from tqa.core.schema import LABEL_COUNTS_FILE, MISSING, TASKS, FeatureSet
 from tqa.data.labels import DataError
 from tqa.features.tables import FeatureTableError
-from tqa.model.training import FitResult, fit
+from tqa.model.training import FitResult, fit, saved_history
 from tqa.study.inputs import load_training_data
 from tqa.study.studies import record_fit
 
@@ -84,7 +84,7 @@ def run_strategy(
             }
         record_fit(res, features, labels, split, rec_params)
         per_seed[f"seed{seed}"] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        write_csv(reports_dir / f"history_seed{seed}.csv", res.history)
+        write_csv(reports_dir / f"history_seed{seed}.csv", saved_history(res.history))
     summary = {"strategy": strategy, "seeds": seeds, "per_seed": per_seed, "mean": {}}
     for key in ("val_mse", "test_mse"):
         vals = [m[key] for m in per_seed.values() if m.get(key) is not None]
@@ -98,7 +98,7 @@ def run_strategy(
             summary["mean"].setdefault(f"{key}_per_task", {})[t] = (
                 float(np.mean(tv)) if tv else None
             )
-    write_json(reports_dir / "metrics.json", summary)
+    write_json(reports_dir / "metrics.json", rounded(summary))
     return results
 
 

@@ -31,7 +31,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv, write_json
-from tqa.core.params import merged, params_hash, resolve
+from tqa.core.params import merged, params_hash, resolve, without_runtime
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.training import fit
 from tqa.study.baselines import run_baselines
@@ -63,9 +63,9 @@ _RUN_SECTIONS: tuple[str, ...] = (
     "train",
     "byo",
 )
-#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs);
-#: ``device`` and ``num_threads`` only change where and how fast it runs.
-_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir", "device", "num_threads"})
+#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs); the
+#: machine knobs (device, threads, workers, ...) are the params' runtime section, left out too.
+_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir"})
 
 FitFn = Callable[..., Any]
 
@@ -80,11 +80,15 @@ class ResultsStore:
     strategy of the strategy comparison, same seed) is trained once.
     """
 
-    def __init__(self, results_dir: str | Path, study: str) -> None:
+    def __init__(
+        self, results_dir: str | Path, study: str, reuse: Sequence[str | Path] = ()
+    ) -> None:
         self.dir = Path(results_dir)
         self.study = study
         self.path = self.dir / f"{study}.csv"
         self.run_dir = self.dir / "runs"
+        #: run caches of other folders (e.g. another DVC stage's output) read, never written
+        self.reuse_run_dirs = [Path(d) / "runs" for d in reuse if Path(d) != self.dir]
 
     def load(self) -> pd.DataFrame:
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -122,10 +126,15 @@ class ResultsStore:
         write_json(self.run_path(run_key).with_suffix(".json"), info)
 
     def load_run(self, run_key: str, video_ids: Sequence[str]) -> tuple[np.ndarray, dict] | None:
-        """``(pred (N, 5) in video_ids order, info)`` of a complete cached run, else None."""
-        path = self.run_path(run_key)
-        info_path = path.with_suffix(".json")
-        if not (path.exists() and info_path.exists()):
+        """``(pred (N, 5) in video_ids order, info)`` of a complete cached run, else None.
+
+        Looks in this store's run cache, then in the ``reuse`` folders' (read-only)."""
+        for run_dir in [self.run_dir, *self.reuse_run_dirs]:
+            path = run_dir / f"{run_key}.csv"
+            info_path = path.with_suffix(".json")
+            if path.exists() and info_path.exists():
+                break
+        else:
             return None
         df = pd.read_csv(path, dtype={"video_id": str}).set_index("video_id")
         if not set(video_ids) <= set(df.index):
@@ -136,7 +145,33 @@ class ResultsStore:
 
 
 def results_dir(params: dict) -> Path:
+    """Folder the studies write their results and run cache to (``eval.results_dir``)."""
     return resolve(params.get("eval", {}).get("results_dir", "reports/studies"))
+
+
+def reuse_dirs(params: dict) -> list[Path]:
+    """Result folders whose finished runs are reused read-only (``eval.reuse_results_dirs``)."""
+    return [resolve(d) for d in params.get("eval", {}).get("reuse_results_dirs") or []]
+
+
+def use_results(
+    params: dict, write_dir: str | Path | None, reuse: Sequence[str] | None = None
+) -> None:
+    """Point the studies of ``params`` (in place) at ``write_dir``, reusing ``reuse`` read-only.
+
+    Each DVC stage writes its own folder (one writer per file) and declares the folders it
+    reuses as dependencies. ``write_dir=None`` (a manual run): ``eval.results_dir`` itself,
+    which no stage writes; ``reuse=None``: every existing sub-folder of it (the stages'
+    folders), so a manual run retrains nothing the pipeline has and overwrites none of it.
+    """
+    ev = params.setdefault("eval", {})
+    if reuse is None:
+        root = results_dir(params)
+        found = sorted(root.glob("*/runs")) if root.is_dir() else []
+        reuse = [str(d.parent) for d in found if d.is_dir()]
+    if write_dir is not None:
+        ev["results_dir"] = str(resolve(write_dir))
+    ev["reuse_results_dirs"] = [str(d) for d in reuse]
 
 
 def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
@@ -145,7 +180,8 @@ def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
     The configuration's display name is not part of it: two studies asking for the same
     effective params, strategy and seed share one run.
     """
-    secs = {s: params.get(s) for s in _RUN_SECTIONS}
+    computed = without_runtime(params)
+    secs = {s: computed.get(s) for s in _RUN_SECTIONS}
     if isinstance(secs.get("split"), dict):  # the study protocol does not change one fit
         secs["split"] = {k: v for k, v in secs["split"].items() if k != "protocol"}
     if isinstance(secs.get("train"), dict):
@@ -270,9 +306,8 @@ def _train_and_store(
             f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
         )
     history = getattr(result, "history", None)
-    info = {
+    info = {  # no timings: the run cache is a DVC output, identical for an identical fit
         "epochs": int(len(history)) if history is not None else -1,
-        "fit_seconds": round(seconds, 2),
         "strategy": strategy,
         "seed": int(seed),
         "overrides": overrides,
@@ -327,7 +362,6 @@ def run_one(
         seed=int(seed),
     )
     rows["epochs"] = info.get("epochs", -1)
-    rows["fit_seconds"] = info.get("fit_seconds", np.nan)
     rows["run_key"] = key
     store.append(rows)
     return rows, pred, trained
@@ -347,7 +381,7 @@ def run_study(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Run every (config, seed): ``configs`` = [(name, overrides, strategy)]; tidy rows for all."""
-    store = ResultsStore(out_dir or results_dir(params), study)
+    store = ResultsStore(out_dir or results_dir(params), study, reuse_dirs(params))
     ihash = inputs_hash(fs, labels, split)
     jobs = [(c, s) for c in configs for s in seeds]
     frames, trained = [], 0
@@ -374,15 +408,12 @@ def record_fit(
     The key is the one :func:`run_one` computes for (params, strategy, seed), so the
     strategy comparison, ablation "full" model and error analysis reuse it untrained.
     """
-    store = ResultsStore(results_dir(params), "strategy")
+    store = ResultsStore(results_dir(params), "strategy", reuse_dirs(params))
     key = run_key(params, inputs_hash(fs, labels, split), result.strategy, int(result.seed))
     pred = np.asarray(result.predict(fs), dtype=float)
     history = getattr(result, "history", None)
     info = {
         "epochs": int(len(history)) if history is not None else -1,
-        "fit_seconds": round(
-            float(seconds if seconds is not None else getattr(result, "seconds", np.nan)), 2
-        ),
         "strategy": result.strategy,
         "seed": int(result.seed),
         "overrides": {},
@@ -569,7 +600,7 @@ def baseline_comparison(
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Test metrics of every baseline (cheap: recomputed each call); ``(rows, predictions)``."""
     preds = run_baselines(fs, labels, split, params, names=names)
-    store = ResultsStore(out_dir or results_dir(params), "baselines")
+    store = ResultsStore(out_dir or results_dir(params), "baselines", reuse_dirs(params))
     frames = []
     for name, pred in preds.items():
         df = pd.DataFrame(pred, columns=list(TASKS))
@@ -607,7 +638,7 @@ def main_model_predictions(
     """
     strategy = main_strategy(params)
     seed = int(params["train"]["seeds"][0] if seed is None else seed)
-    store = ResultsStore(out_dir or results_dir(params), "strategy")
+    store = ResultsStore(out_dir or results_dir(params), "strategy", reuse_dirs(params))
     _, pred, _ = run_one(
         "strategy", strategy, {}, strategy, seed, fs, labels, split, params, store, fit_fn
     )

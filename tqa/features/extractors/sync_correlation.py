@@ -1,34 +1,56 @@
-"""Weight-free lip sync: mouth opening vs speech envelope cross-correlation.
+"""Weight-free lip sync that works on real footage: mouth signals vs speech-band envelope.
 
-The SyncNet idea (Chung & Zisserman 2016) without a network: on the 25 fps grid, the
-mouth opening m(t) (``context["mouth_open"]``: outer-lip height over face height, from
-the landmark extractor) and the speech envelope
-e(t) (RMS of each 40 ms interval of the 16 kHz audio, band-passed to 100-4000 Hz, as
-log(1 + RMS / median RMS)) are each z-scored; for every candidate offset d in
-[-D, D] (``features.sync_max_offset``, 15) the Pearson correlation
+The SyncNet recipe (Chung & Zisserman 2016, "Out of time": a distance per candidate offset,
+offset = its arg-min) with hand-made signals instead of learnt embeddings, on the 25 fps grid:
 
-    c(d) = corr( m(t), e(t + d) )   over all t where both are defined
+* **mouth darkness** (:func:`mouth_darkness`): 1 - mean luma of the centre of a mouth box
+  placed with Face Mesh landmarks 78/308/13/14 (0.8 x 0.4 x the mouth-corner distance): an
+  open mouth shows the dark oral cavity. Reads ``clip.frames``; the most reliable signal on
+  real footage at 256 px, where inner-lip landmarks are noisy.
+* **inner-lip aperture** (:func:`mouth_signal`): mean of 7 upper/lower inner-lip landmark
+  distances over the outer-eye-corner distance (33-263). Landmarks only.
+* **speech envelope** (:func:`speech_envelope`): log energy (dB) of the 800-2500 Hz band (the
+  F2 region where lip area and acoustics covary most, Grant & Seitz 2000) in a one-frame
+  window *centred* on each grid time, floored 40 dB under its 95th percentile.
+* :func:`estimate_offset`: for every lag d in [-D, D] (``features.sync_max_offset``, 15) the
+  Pearson correlation c(d) = corr(mouth[t], env[t + d]) in 2 s windows (50 frames, hop 12)
+  placed so that every lag fits, averaged over windows and over the two mouth signals; the
+  distance curve is dist(d) = 1 - c(d). Fewer than 2 valid windows (face gaps, clips under
+  2 D + 50 frames) -> one window over the whole overlap (less reliable under ~3 s).
 
-is computed. Sign convention (the corpus's ``av_offset_frames``, SyncNet's): **d > 0 means
-the audio is delayed relative to the video** (the sound of the mouth movement at t comes at
-t + d).
+Sign convention (SyncNet's, the corpus's ``av_offset_frames``, ffmpeg ``adelay``): **d > 0
+means the audio is delayed relative to the video**.
 
-Outputs (SYNC_FIELDS order):
+Outputs (``SYNC_FIELDS`` order: offset, distance, confidence):
 
-* ``offset`` = argmax_d c(d) (frames);
-* ``distance`` = 1 - max_d c(d), in [0, 2]; lower = better synchronised (LSE-D-like);
-* ``confidence`` = max_d c(d) - median_d c(d) (SyncNet's median-minus-min *distance*
-  rule applied to the distance 1 - c, LSE-C-like; higher = more certain).
+* ``offset`` = argmin_d dist(d) (frames);
+* ``distance`` = dist(0) = 1 - mean windowed correlation *at lag 0* (lower = more in sync);
+* ``confidence`` = median_d dist(d) - dist(0) (higher = more in sync; can be negative).
 
-All three are NaN when the clip has no audio, or fewer than 25 frames with a face.
+**These are not SyncNet's LSE-D / LSE-C** (those names belong to SyncNet with its real
+weights: extractor ``syncnet``). SyncNet's rule measures the distance and the median-minus-min
+prominence at the *best* lag, wherever it is; on the 5 real in-sync recordings shifting the
+audio by >= 5 frames moves that peak without shrinking it (10/30 pairs with the original
+higher = chance), and foreign audio finds a chance peak as prominent as the real one. Measured
+at lag 0 the same curve separates in-sync from shifted audio in 30/30 pairs and own from
+foreign audio on 5/5 clips (reports/real_clips.md). The best-lag SyncNet-style pair is kept in
+``context["sync_detail"]`` (``best_distance``, ``best_confidence``: how reliable the offset
+estimate is) and in each cache file's meta.
+
+All three are NaN when the clip has no (or silent) audio, no face, or a constant mouth.
+The parameters (band, window, signals) were chosen on the 5 real recordings of
+``../shared/realclips`` (benchmarks/real_clips.py): treat the figures as optimistic.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.ndimage import map_coordinates
 from scipy.signal import butter, sosfiltfilt
 
 from tqa.core.schema import SYNC_FIELDS
@@ -36,59 +58,272 @@ from tqa.features.extractors.base import Clip, Extractor, register
 
 log = logging.getLogger(__name__)
 
-MIN_PAIRS = 25
+#: Face Mesh (468-point) upper/lower inner-lip landmark pairs: centre (13/14) and 3 per side.
+INNER_LIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (13, 14),
+    (82, 87),
+    (312, 317),
+    (81, 178),
+    (311, 402),
+    (80, 88),
+    (310, 318),
+)
+EYE_OUTER_L, EYE_OUTER_R = 33, 263
+MOUTH_CORNER_L, MOUTH_CORNER_R = 78, 308
+LIP_INNER_UP, LIP_INNER_LOW = 13, 14
+MOUTH_BOX = (MOUTH_CORNER_L, MOUTH_CORNER_R, LIP_INNER_UP, LIP_INNER_LOW)
+#: Speech band (Hz) of the envelope and its dynamic range (dB) under the 95th percentile.
+BAND_HZ = (800.0, 2500.0)
+FLOOR_DB = 40.0
+#: Correlation windows: length and hop in grid frames (2 s, 0.48 s at 25 fps).
+WINDOW, HOP = 50, 12
+#: Share of a window's pairs that must be finite; fewer good windows -> one whole-clip window.
+MIN_VALID, MIN_WINDOWS = 0.6, 2
 
 
-def speech_envelope(audio: np.ndarray, sample_rate: int, n_frames: int, fps: float) -> np.ndarray:
-    """(n_frames,) log-compressed band-passed RMS per grid interval of mono audio."""
-    hop = int(round(sample_rate / fps))
-    x = np.zeros(n_frames * hop, np.float64)
-    x[: min(len(audio), len(x))] = audio[: len(x)]
-    hi = min(4000.0, 0.45 * sample_rate)
-    sos = butter(4, [100.0, hi], btype="band", fs=sample_rate, output="sos")
-    x = sosfiltfilt(sos, x)
-    rms = np.sqrt(np.mean(x.reshape(n_frames, hop) ** 2, axis=1))
-    ref = np.median(rms[rms > 0]) if np.any(rms > 0) else 1.0
-    return np.log1p(rms / ref)
+@dataclass(frozen=True)
+class SyncEstimate:
+    """Result of :func:`estimate_offset` (dist = 1 - mean correlation at each lag).
+
+    offset: lag (frames) of the minimum distance; > 0 = audio delayed; NaN when undefined.
+    distance / confidence: in-sync scores at lag 0: dist(0) and median(dist) - dist(0).
+    best_distance / best_confidence: SyncNet's rule at the best lag: min(dist) and
+        median(dist) - min(dist) (offset-agnostic reliability of ``offset``).
+    lags, curve: (2 D + 1,) lags and dist; n_windows: windows averaged (0 = undefined).
+    """
+
+    offset: float
+    distance: float
+    confidence: float
+    best_distance: float
+    best_confidence: float
+    lags: np.ndarray = field(repr=False)
+    curve: np.ndarray = field(repr=False)
+    n_windows: int = 0
+
+    def triple(self) -> np.ndarray:
+        """float32 (3,) in SYNC_FIELDS order (offset, distance, confidence)."""
+        vals = {"offset": self.offset, "distance": self.distance, "confidence": self.confidence}
+        return np.array([vals[f] for f in SYNC_FIELDS], np.float32)
+
+    def detail(self) -> dict[str, float]:
+        """JSON-able summary for cache meta and reports."""
+        return {
+            "offset": self.offset,
+            "distance": self.distance,
+            "confidence": self.confidence,
+            "best_distance": self.best_distance,
+            "best_confidence": self.best_confidence,
+            "n_windows": self.n_windows,
+        }
 
 
-def lagged_correlation(
-    m: np.ndarray, e: np.ndarray, max_offset: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets d in [-max_offset, max_offset] and c(d) = corr(m[t], e[t + d]) over valid pairs."""
-    t = len(m)
-    offs = np.arange(-max_offset, max_offset + 1)
-    corr = np.full(len(offs), np.nan)
-    for i, d in enumerate(offs):
-        a = m[max(0, -d) : t - max(0, d)]
-        b = e[max(0, d) : t - max(0, -d)]
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < MIN_PAIRS:
+def _inter_ocular(lm: np.ndarray) -> np.ndarray:
+    iod = np.linalg.norm(lm[:, EYE_OUTER_R, :2] - lm[:, EYE_OUTER_L, :2], axis=1)
+    return np.where(iod > 0, iod, np.nan)
+
+
+def mouth_signal(landmarks: np.ndarray) -> np.ndarray:
+    """float64 (T,) inner-lip aperture / inter-ocular distance of (T, 468, 2|3) landmarks.
+
+    NaN where there is no face."""
+    lm = np.asarray(landmarks, np.float64)
+    gaps = [np.linalg.norm(lm[:, a, :2] - lm[:, b, :2], axis=1) for a, b in INNER_LIP_PAIRS]
+    with np.errstate(invalid="ignore"):
+        return np.mean(gaps, axis=0) / _inter_ocular(lm)
+
+
+def mouth_darkness(
+    frames: np.ndarray, landmarks: np.ndarray, samples: tuple[int, int] = (32, 16)
+) -> np.ndarray:
+    """float64 (T,) darkness (1 - luma / 255) of the mouth centre; NaN where there is no face.
+
+    frames: uint8 (T, H, W, 3) RGB; landmarks: (T, 468, 2|3) in pixels of ``frames``. The
+    axis-aligned box is centred on the mean of points 78, 308, 13, 14, 0.8 x 0.4 x the
+    mouth-corner distance, sampled bilinearly on a ``samples`` (nx, ny) grid of ITU-R 601 luma.
+    """
+    fr = np.asarray(frames)
+    lm = np.asarray(landmarks, np.float64)
+    out = np.full(len(fr), np.nan)
+    nx, ny = samples
+    gx = (np.arange(nx) + 0.5) / nx - 0.5
+    gy = (np.arange(ny) + 0.5) / ny - 0.5
+    luma = np.array([0.299, 0.587, 0.114])
+    for i in range(len(fr)):
+        p = lm[i, list(MOUTH_BOX), :2]
+        if not np.all(np.isfinite(p)):
             continue
-        a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
-        den = np.sqrt((a * a).sum() * (b * b).sum())
-        corr[i] = (a * b).sum() / den if den > 0 else np.nan
-    return offs, corr
+        cx, cy = p.mean(axis=0)
+        mw = float(np.linalg.norm(p[0] - p[1]))
+        if not mw > 1.0:
+            continue
+        ys, xs = np.meshgrid(cy + gy * 0.4 * mw, cx + gx * 0.8 * mw, indexing="ij")
+        y0, y1 = int(max(0, np.floor(ys.min()) - 1)), int(np.ceil(ys.max()) + 2)
+        x0, x1 = int(max(0, np.floor(xs.min()) - 1)), int(np.ceil(xs.max()) + 2)
+        patch = fr[i, y0:y1, x0:x1].astype(np.float64)
+        if patch.size == 0:
+            continue
+        grey = patch @ luma if patch.ndim == 3 else patch
+        vals = map_coordinates(grey, [ys.ravel() - y0, xs.ravel() - x0], order=1, mode="nearest")
+        out[i] = 1.0 - vals.mean() / 255.0
+    return out
 
 
-def correlation_sync(mouth: np.ndarray, envelope: np.ndarray, max_offset: int = 15) -> np.ndarray:
-    """float32 (3,) offset, distance, confidence (see the module docstring)."""
-    offs, c = lagged_correlation(
-        np.asarray(mouth, np.float64), np.asarray(envelope, np.float64), max_offset
+def speech_envelope(
+    audio: np.ndarray,
+    sample_rate: int,
+    fps: float,
+    n_frames: int,
+    band: tuple[float, float] = BAND_HZ,
+    floor_db: float = FLOOR_DB,
+) -> np.ndarray:
+    """float64 (T,) speech-band log energy (dB) per grid frame; all NaN for empty/silent audio.
+
+    Frame k averages the band-passed (4th-order Butterworth, zero phase) power over
+    [k / fps - 0.5 / fps, k / fps + 0.5 / fps): centring matters (a [k, k + 1) window biases
+    the offset by half a frame). Floored at (95th percentile - ``floor_db``).
+    """
+    x = np.asarray(audio, np.float64).reshape(-1)
+    if x.size == 0 or not np.all(np.isfinite(x)) or not np.any(x != 0):
+        return np.full(n_frames, np.nan)
+    hop = sample_rate / fps
+    sos = butter(
+        4, [band[0], min(band[1], 0.45 * sample_rate)], "band", fs=sample_rate, output="sos"
     )
-    if not np.isfinite(c).any():
-        return np.full(len(SYNC_FIELDS), np.nan, np.float32)
-    k = int(np.nanargmax(c))
-    return np.array([offs[k], 1.0 - c[k], c[k] - np.nanmedian(c)], np.float32)
+    pad = int(np.ceil(hop))
+    y = sosfiltfilt(sos, x) if x.size > 39 else x
+    y2 = np.concatenate([np.zeros(pad), y * y, np.zeros(int(n_frames * hop) + 2 * pad)])
+    csum = np.concatenate([[0.0], np.cumsum(y2)])
+    centres = np.arange(n_frames) * hop + pad
+    lo = np.clip(np.round(centres - hop / 2).astype(int), 0, len(y2))
+    up = np.clip(np.round(centres + hop / 2).astype(int), 0, len(y2))
+    db = 10.0 * np.log10((csum[up] - csum[lo]) / np.maximum(up - lo, 1) + 1e-20)
+    ref = np.percentile(db, 95)
+    if not np.isfinite(ref) or ref <= -190.0:
+        return np.full(n_frames, np.nan)
+    return np.maximum(db, ref - floor_db)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray, min_pairs: int) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < min_pairs:
+        return np.nan
+    a, b = a[ok] - a[ok].mean(), b[ok] - b[ok].mean()
+    den = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / den) if den > 1e-12 else np.nan
+
+
+def lag_correlation(
+    mouth: np.ndarray,
+    envelope: np.ndarray,
+    max_offset: int = 15,
+    window: int | None = WINDOW,
+    hop: int = HOP,
+    min_valid: float = MIN_VALID,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lags (2D+1,) and C (n_windows, 2D+1): corr(mouth[t], envelope[t + d]) per window.
+
+    Windows start at D, D + hop, ... up to T - D - window (every lag stays inside); when none
+    fits (or ``window`` is None) one window uses all overlapping pairs at each lag. NaN where
+    fewer than ``min_valid`` of the pairs are finite or a signal is constant.
+    """
+    m, e = np.asarray(mouth, np.float64), np.asarray(envelope, np.float64)
+    t = min(len(m), len(e))
+    m, e = m[:t], e[:t]
+    lags = np.arange(-max_offset, max_offset + 1)
+    starts = (
+        list(range(max_offset, t - max_offset - window + 1, max(1, hop)))
+        if window is not None and t - 2 * max_offset >= window
+        else []
+    )
+    if starts:
+        need = max(3, int(np.ceil(min_valid * window)))
+        rows = [
+            [_pearson(m[s : s + window], e[s + d : s + d + window], need) for d in lags]
+            for s in starts
+        ]
+    else:
+        need = max(3, int(np.ceil(min_valid * max(t - 2 * max_offset, 1))))
+        rows = [
+            [
+                _pearson(m[max(0, -d) : t - max(0, d)], e[max(0, d) : t - max(0, -d)], need)
+                for d in lags
+            ]
+        ]
+    return lags, np.asarray(rows, np.float64)
+
+
+def estimate_offset(
+    mouth: np.ndarray | Sequence[np.ndarray],
+    envelope: np.ndarray,
+    max_offset: int = 15,
+    window: int | None = WINDOW,
+    hop: int = HOP,
+    min_windows: int = MIN_WINDOWS,
+) -> SyncEstimate:
+    """Offset and in-sync scores from one (T,) mouth signal or a list of them (equal weight)."""
+    signals = (
+        [np.asarray(mouth, np.float64)]
+        if np.ndim(mouth) == 1
+        else [np.asarray(s, np.float64) for s in mouth]
+    )
+    curves, n_win = [], 0
+    for s in signals:
+        lags, c = lag_correlation(s, envelope, max_offset, window, hop)
+        good = np.all(np.isfinite(c), axis=1)
+        if good.sum() < min_windows and window is not None:
+            lags, c = lag_correlation(s, envelope, max_offset, None, hop)
+            good = np.all(np.isfinite(c), axis=1)
+        if good.any():
+            curves.append(c[good].mean(axis=0))
+            n_win = max(n_win, int(good.sum()))
+    lags = np.arange(-max_offset, max_offset + 1)
+    if not curves:
+        nan = float("nan")
+        return SyncEstimate(nan, nan, nan, nan, nan, lags, np.full(len(lags), np.nan), 0)
+    d = 1.0 - np.mean(curves, axis=0)
+    k = int(np.argmin(d))
+    med = float(np.median(d))
+    return SyncEstimate(
+        offset=float(lags[k]),
+        distance=float(d[max_offset]),
+        confidence=med - float(d[max_offset]),
+        best_distance=float(d[k]),
+        best_confidence=med - float(d[k]),
+        lags=lags,
+        curve=d,
+        n_windows=n_win,
+    )
+
+
+def clip_sync(
+    frames: np.ndarray,
+    landmarks_px: np.ndarray,
+    audio: np.ndarray,
+    sample_rate: int,
+    fps: float,
+    max_offset: int = 15,
+    valid: np.ndarray | None = None,
+) -> SyncEstimate:
+    """Sync of one decoded clip: frames uint8 (T, H, W, 3), landmarks_px (T, 468, 3) pixels,
+    mono audio aligned to frame 0; ``valid`` bool (T,) masks padded frames (mouth and audio:
+    the zeros after a short clip's end are padding, not silence)."""
+    dark = mouth_darkness(frames, landmarks_px)
+    inner = mouth_signal(landmarks_px)
+    env = speech_envelope(audio, sample_rate, fps, len(frames))
+    if valid is not None:  # padding after the last source frame: no video, no audio
+        v = np.asarray(valid, bool)
+        dark[~v], inner[~v], env[~v] = np.nan, np.nan, np.nan
+    return estimate_offset([dark, inner], env, max_offset)
 
 
 @register
 class CorrelationSync(Extractor):
-    """Offset / distance / confidence from mouth-opening vs speech-envelope correlation."""
+    """Offset + lag-0 in-sync distance/confidence from mouth darkness/aperture vs speech band."""
 
     name: ClassVar[str] = "correlation"
     modality: ClassVar[str] = "sync"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
 
     @property
     def dim(self) -> int:
@@ -98,26 +333,40 @@ class CorrelationSync(Extractor):
         return [f"sync__{f}" for f in SYNC_FIELDS]
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        mouth = context.get("mouth_open")
-        if mouth is None:
+        lm = context.get("landmarks_px")
+        if lm is None:
             raise RuntimeError(
-                f"{clip.path}: correlation sync needs context['mouth_open'] from a landmark extractor"
+                f"{clip.path}: correlation sync needs context['landmarks_px'] "
+                "from a landmark extractor"
             )
         if not clip.has_audio:
             return np.full(len(SYNC_FIELDS), np.nan, np.float32)
-        mouth = np.asarray(mouth, np.float64).copy()
-        valid = clip.meta.get("valid_frames")
-        if valid is not None:
-            mouth[~np.asarray(valid, bool)] = np.nan
-        env = speech_envelope(clip.audio, clip.sample_rate, clip.n_frames, clip.fps)
-        return correlation_sync(mouth, env, int(self.params.get("sync_max_offset", 15)))
+        est = clip_sync(
+            clip.frames,
+            lm,
+            clip.audio,
+            clip.sample_rate,
+            clip.fps,
+            int(self.params.get("sync_max_offset", 15)),
+            clip.meta.get("valid_frames"),
+        )
+        context["sync_detail"] = est.detail()
+        return est.triple()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "max_offset": int(self.params.get("sync_max_offset", 15))}
+        return {
+            **super().describe(),
+            "max_offset": int(self.params.get("sync_max_offset", 15)),
+            "signals": ["mouth_darkness", "inner_lip_aperture"],
+            "band_hz": list(BAND_HZ),
+            "window": WINDOW,
+            "hop": HOP,
+            "scores_at": "lag 0",
+        }
 
 
 def offset_agreement(predicted: np.ndarray, injected: np.ndarray) -> dict[str, float]:
-    """Exact-match rate, MAE (frames) and within-1 rate of predicted vs injected offsets (NaN skipped)."""
+    """Exact-match rate, MAE (frames), within-1 rate of predicted vs injected offsets (NaN out)."""
     p, t = np.asarray(predicted, np.float64), np.asarray(injected, np.float64)
     ok = np.isfinite(p) & np.isfinite(t)
     if not ok.any():

@@ -1,0 +1,142 @@
+"""`tqa metrics` (tqa.serve.metrics_report, tqa.features.video_metrics) against closed forms,
+planted signals and an end-to-end run on two folders of small videos."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from test_media import face_frames
+
+from tqa.features.decode import write_video
+from tqa.features.video_metrics import (
+    EYE_LEFT,
+    EYE_RIGHT,
+    METRICS,
+    blink_rate,
+    eye_aspect_ratio,
+    head_motion,
+    landmark_jitter,
+)
+from tqa.serve.metrics_report import collect, main, mean_ci, summarize
+
+
+def test_mean_ci_matches_scipy_t_interval() -> None:
+    x = np.array([3.1, 2.7, 3.9, 3.3, np.nan, 2.2])
+    v = x[np.isfinite(x)]
+    lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+    mean, half, n = mean_ci(x)
+    assert n == 5 and mean == pytest.approx(v.mean()) and half == pytest.approx((hi - lo) / 2)
+    assert math.isnan(mean_ci([1.0])[1]) and mean_ci([])[2] == 0
+
+
+def _eyes(ear: np.ndarray) -> np.ndarray:
+    """(T, 468, 3) landmarks whose eye aspect ratio is ``ear`` (corners 20 px apart)."""
+    lm = np.zeros((len(ear), 468, 3))
+    for idx, x0 in ((EYE_LEFT, 30.0), (EYE_RIGHT, 70.0)):
+        p1, p2, p3, p4, p5, p6 = idx
+        lm[:, p1, 0], lm[:, p4, 0] = x0, x0 + 20
+        half = ear * 20 / 2  # |p2 - p6| = |p3 - p5| = ear * |p1 - p4|
+        for up, low, dx in ((p2, p6, 7), (p3, p5, 13)):
+            lm[:, up, 0] = lm[:, low, 0] = x0 + dx
+            lm[:, up, 1], lm[:, low, 1] = -half, half
+    return lm
+
+
+def test_eye_aspect_ratio_and_blink_rate_planted() -> None:
+    ear = np.full(750, 0.3)  # 30 s at 25 fps
+    for start in (100, 300, 305, 500):  # 305 is the same blink as 300 (3 frames apart)
+        ear[start : start + 3] = 0.1
+    np.testing.assert_allclose(eye_aspect_ratio(_eyes(ear)), ear)
+    assert blink_rate(ear, 25) == pytest.approx(3 / 30 * 60)
+    assert math.isnan(blink_rate(ear[:10], 25))  # under 1 s of face
+
+
+def test_landmark_jitter_and_head_motion_planted() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 100, (468, 3))
+    base[33, :2], base[263, :2] = (30, 50), (70, 50)  # IOD 40 px
+    t = 50
+    steady = np.repeat(base[None], t, axis=0)
+    steady[:, :, 0] += np.arange(t)[:, None] * 2.0  # the head moves 2 px per frame, rigidly
+    assert landmark_jitter(steady) == pytest.approx(0.0, abs=1e-9)  # pose removed
+    assert head_motion(steady, 25) == pytest.approx(2.0 / 40 * 25)
+    noisy = steady.copy()
+    noisy[:, :, :2] += rng.normal(0, 0.4, (t, 468, 2))
+    assert landmark_jitter(noisy) > 0.01
+
+
+@pytest.fixture(scope="module")
+def two_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("metrics")
+    sr, n = 16000, 50
+    t = np.arange(n * sr // 25) / sr
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(
+        np.float32
+    )
+    frames = face_frames(n, 192)
+    for group, blur in (("sharp", 0), ("blurred", 1.2)):
+        (root / group).mkdir()
+        for i in range(2):
+            f = frames if not blur else np.stack([_blur(x, blur) for x in frames])
+            write_video(root / group / f"v{i}.mp4", np.roll(f, i, axis=2), audio=tone)
+    (root / "sharp" / "broken.mp4").write_bytes(b"not a video")
+    return root
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    import cv2
+
+    return cv2.GaussianBlur(img, (0, 0), sigma)
+
+
+def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
+    items = collect([two_folders / "sharp", two_folders / "blurred"])
+    assert [g for g, _ in items] == ["sharp"] * 3 + ["blurred"] * 2
+    out = tmp_path / "out"
+    rc = main(
+        [str(two_folders / "sharp"), str(two_folders / "blurred"), "--out", str(out), "--quiet"]
+    )
+    assert rc == 1  # one file failed
+    df = pd.read_csv(out / "metrics.csv")
+    assert list(df.columns[:5]) == ["group", "video", "path", "status", "error"]
+    assert set(METRICS) <= set(df.columns)
+    bad = df[df["video"] == "broken"].iloc[0]
+    assert bad["status"] == "failed" and "broken.mp4" in bad["error"]
+    ok = df[df["status"] == "ok"]
+    assert len(ok) == 4 and (ok["face_rate"] > 0.9).all() and (ok["fps"] == 25).all()
+    g = ok.groupby("group")
+    # known degradation: blur lowers sharpness and raises BRISQUE of the face
+    assert g["sharpness_face"].mean()["blurred"] < g["sharpness_face"].mean()["sharp"] / 2
+    assert g["brisque_face"].mean()["blurred"] > g["brisque_face"].mean()["sharp"]
+    # the summary is the per-group mean of the per-video table (independent: pandas)
+    summ = pd.read_csv(out / "summary.csv").set_index(["group", "metric"])
+    for grp in ("sharp", "blurred"):
+        assert summ.loc[(grp, "dnsmos_ovrl"), "mean"] == pytest.approx(
+            g["dnsmos_ovrl"].mean()[grp], rel=1e-5
+        )
+        assert summ.loc[(grp, "dnsmos_ovrl"), "n"] == 2
+    md = (out / "summary.md").read_text()
+    assert "| metric | unit | better | sharp (n=2) | blurred (n=2) |" in md
+    assert "| brisque_face | 0-100 | lower |" in md and "broken (sharp): failed" in md
+    assert (out / "metrics.png").stat().st_size > 10_000
+    # a re-run reads every finished video from the cache (identical table)
+    again = pd.read_csv(out / "metrics.csv")
+    assert (
+        main(
+            [
+                str(two_folders / "sharp"),
+                str(two_folders / "blurred"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-plot",
+            ]
+        )
+        == 1
+    )
+    pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), again)
+    assert summarize(df).shape[0] == 2 * len(METRICS)

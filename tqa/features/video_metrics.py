@@ -1,0 +1,260 @@
+"""No-reference metrics of one video, as talking-head generation papers report them.
+
+:func:`video_metrics` decodes a file (the tqa grid: 25 fps, frames <= ``max_side`` px, 16 kHz
+mono; up to ``max_seconds``), runs Face Mesh once and returns one flat dict (see
+:data:`METRICS` for each column's unit, direction of "better" and source). Used by
+``tqa metrics`` (:mod:`tqa.serve.metrics_report`). Each metric is its model's *own* human
+calibration (DNSMOS: P.835/P.808 listening tests; BRISQUE: LIVE IQA) or a closed-form signal
+measure; none of them is the tqa Transformer's learned score.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tqa.features.decode import load_clip
+from tqa.features.extractors.audio_dnsmos import valid_samples
+from tqa.features.extractors.base import get_extractor
+from tqa.features.extractors.landmarks_mediapipe import (
+    EYE_OUTER_L,
+    EYE_OUTER_R,
+    detect_landmarks,
+    landmark_context,
+)
+from tqa.features.extractors.sync_correlation import clip_sync
+from tqa.features.extractors.visual_nss import luminance, sharpness
+from tqa.features.nets.brisque import brisque_frames
+from tqa.features.nets.dnsmos import dnsmos_scores
+from tqa.features.nets.weights import WeightsError
+
+log = logging.getLogger(__name__)
+
+#: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
+VERSION = "1"
+
+#: Face Mesh eye contours for the eye aspect ratio (Soukupova & Cech 2016, 6 points per eye:
+#: corner, upper, upper, corner, lower, lower).
+EYE_LEFT = (33, 160, 158, 133, 153, 144)
+EYE_RIGHT = (362, 385, 387, 263, 373, 380)
+#: A blink: EAR below this share of the clip's median EAR (a closed eye); closed runs closer
+#: than BLINK_MERGE frames are one blink (a blink lasts ~100-400 ms, 3-10 frames).
+BLINK_RATIO = 0.7
+BLINK_MERGE = 4
+#: Frames between BRISQUE samples (1 per second at 25 fps) and sizes scored (px).
+BRISQUE_EVERY, BRISQUE_FACE_PX, BRISQUE_FRAME_PX = 25, 96, 160
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column: unit, direction of "better" (higher | lower | info), what it is."""
+
+    unit: str
+    better: str
+    what: str
+
+
+#: Column -> definition, in table order.
+METRICS: dict[str, Metric] = {
+    "sync_offset": Metric(
+        "frames", "|x| lower", "weight-free A/V offset (+ = audio late); not SyncNet"
+    ),
+    "sync_confidence": Metric(
+        "1", "higher", "weight-free in-sync confidence at lag 0 (median - lag-0 distance)"
+    ),
+    "sync_distance": Metric("1", "lower", "weight-free lag-0 distance (1 - windowed corr)"),
+    "lse_c": Metric("1", "higher", "SyncNet LSE-C (only with SyncNet weights)"),
+    "lse_d": Metric("1", "lower", "SyncNet LSE-D (only with SyncNet weights)"),
+    "dnsmos_sig": Metric("MOS 1-5", "higher", "DNSMOS P.835 speech signal"),
+    "dnsmos_bak": Metric("MOS 1-5", "higher", "DNSMOS P.835 background (noise)"),
+    "dnsmos_ovrl": Metric("MOS 1-5", "higher", "DNSMOS P.835 overall"),
+    "dnsmos_p808": Metric("MOS 1-5", "higher", "DNSMOS P.808 MOS"),
+    "brisque_face": Metric("0-100", "lower", "BRISQUE of the face crop (96 px)"),
+    "brisque_frame": Metric("0-100", "lower", "BRISQUE of the frame (160 px long side)"),
+    "sharpness_face": Metric(
+        "luma^2", "higher", "variance of the Laplacian of the face crop (blur -> low)"
+    ),
+    "landmark_jitter": Metric(
+        "IOD/frame^2", "lower", "mean landmark acceleration after removing head pose"
+    ),
+    "blink_rate": Metric(
+        "1/min", "info", "blinks per minute (eye aspect ratio); people: about 8-21/min"
+    ),
+    "head_motion": Metric("IOD/s", "info", "mean head speed (landmark centroid); 0 = frozen head"),
+    "face_rate": Metric("share", "higher", "frames with a detected face"),
+    "duration_s": Metric("s", "info", "decoded duration (up to --max-seconds)"),
+    "fps": Metric("1/s", "info", "source frame rate"),
+    "width": Metric("px", "info", "source width"),
+    "height": Metric("px", "info", "source height"),
+    "has_audio": Metric("bool", "info", "the file has an audio track"),
+}
+
+
+def _nanmean(x: np.ndarray) -> float:
+    x = np.asarray(x, np.float64)
+    return float(np.mean(x[np.isfinite(x)])) if np.isfinite(x).any() else math.nan
+
+
+def inter_ocular(lm: np.ndarray) -> np.ndarray:
+    """(T,) distance of the outer eye corners (px) of (T, 468, >=2) landmarks; NaN: no face."""
+    d = np.linalg.norm(lm[:, EYE_OUTER_R, :2] - lm[:, EYE_OUTER_L, :2], axis=1)
+    return np.where(d > 0, d, np.nan)
+
+
+def eye_aspect_ratio(lm: np.ndarray) -> np.ndarray:
+    """(T,) mean EAR of both eyes: (|p2-p6| + |p3-p5|) / (2 |p1-p4|) (Soukupova & Cech 2016)."""
+
+    def ear(idx: tuple[int, ...]) -> np.ndarray:
+        p = lm[:, list(idx), :2]
+        v = np.linalg.norm(p[:, 1] - p[:, 5], axis=1) + np.linalg.norm(p[:, 2] - p[:, 4], axis=1)
+        h = 2 * np.linalg.norm(p[:, 0] - p[:, 3], axis=1)
+        return v / np.where(h > 0, h, np.nan)
+
+    return (ear(EYE_LEFT) + ear(EYE_RIGHT)) / 2
+
+
+def blink_rate(
+    ear: np.ndarray, fps: float, ratio: float = BLINK_RATIO, merge: int = BLINK_MERGE
+) -> float:
+    """Blinks per minute: runs of EAR < ratio x median EAR (frames with a face), runs less
+    than ``merge`` frames apart counted once. NaN under 1 s of face."""
+    ok = np.isfinite(ear)
+    if ok.sum() < fps:
+        return math.nan
+    closed = np.flatnonzero(ok & (np.nan_to_num(ear, nan=np.inf) < ratio * np.median(ear[ok])))
+    blinks = 0 if len(closed) == 0 else 1 + int(np.sum(np.diff(closed) > merge))
+    return blinks / (ok.sum() / fps) * 60.0
+
+
+def landmark_jitter(lm: np.ndarray) -> float:
+    """Mean |x[t+1] - 2 x[t] + x[t-1]| of landmarks after removing translation and scale
+    (centroid, inter-ocular distance), in IOD per frame^2; consecutive face frames only."""
+    iod = inter_ocular(lm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        x = (lm[..., :2] - np.nanmean(lm[..., :2], axis=1, keepdims=True)) / iod[:, None, None]
+    acc = np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1)  # (T-2, 468)
+    return _nanmean(acc.mean(axis=1)) if len(acc) else math.nan
+
+
+def head_motion(lm: np.ndarray, fps: float) -> float:
+    """Mean speed of the landmark centroid in inter-ocular distances per second."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        c = np.nanmean(lm[..., :2], axis=1)
+    iod = inter_ocular(lm)
+    v = np.linalg.norm(np.diff(c, axis=0), axis=1) / iod[1:] * fps
+    return _nanmean(v)
+
+
+def face_sharpness(frames: np.ndarray, boxes: np.ndarray, every: int = 5, size: int = 96) -> float:
+    """Mean variance of the Laplacian of square face crops resized to ``size`` px (every
+    ``every``-th frame with a face); fixed size so that resolution does not decide it."""
+    vals = []
+    for i in range(0, len(frames), every):
+        b = boxes[i]
+        if not np.isfinite(b).all():
+            continue
+        cx, cy, half = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, max(b[2] - b[0], b[3] - b[1]) / 2
+        h, w = frames.shape[1:3]
+        x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+        x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            continue
+        crop = cv2.resize(frames[i, y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+        vals.append(float(sharpness(luminance(crop[None]))[0]))
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def syncnet_scores(clip, context: dict[str, Any], fparams: dict) -> tuple[float, float]:
+    """(LSE-C, LSE-D) from SyncNet with real weights (``features.weights.syncnet``), or NaN."""
+    try:
+        ext = get_extractor("sync", "syncnet", {**fparams, "device": "cpu"})
+    except WeightsError:
+        return math.nan, math.nan
+    out = ext.extract(clip, context)
+    return float(out[2]), float(out[1])  # SYNC_FIELDS: offset, distance, confidence
+
+
+def video_metrics(
+    path: str, fparams: dict | None = None, max_seconds: float = 10.0, syncnet: bool = True
+) -> dict[str, Any]:
+    """Every :data:`METRICS` column of one file (NaN where undefined); raises MediaError."""
+    fp = dict(fparams or {})
+    fps = float(fp.get("grid_fps", 25))
+    clip = load_clip(
+        path,
+        fps=fps,
+        n_frames=int(round(max_seconds * fps)),
+        sample_rate=int(fp.get("sample_rate", 16000)),
+        max_side=fp.get("max_side", 256),
+    )
+    valid = np.asarray(clip.meta["valid_frames"], bool)
+    n = int(valid.sum())
+    frames = clip.frames[:n]
+    lm = detect_landmarks(frames).astype(np.float64)
+    det = np.isfinite(lm[:, 0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        boxes = np.concatenate([np.nanmin(lm[..., :2], 1), np.nanmax(lm[..., :2], 1)], axis=1)
+    row: dict[str, Any] = dict.fromkeys(METRICS, math.nan)
+    src_h, src_w = clip.meta.get("source_size", [math.nan, math.nan])
+    row.update(
+        duration_s=n / fps,
+        fps=clip.source_fps,
+        width=src_w,
+        height=src_h,
+        has_audio=bool(clip.has_audio),
+        face_rate=float(det.mean()) if n else 0.0,
+        truncated_after_s=clip.meta.get("truncated_after_s"),
+    )
+    if det.any():
+        row.update(
+            landmark_jitter=landmark_jitter(lm),
+            blink_rate=blink_rate(eye_aspect_ratio(lm), fps),
+            head_motion=head_motion(lm, fps),
+            sharpness_face=face_sharpness(frames, boxes),
+        )
+    bq = brisque_frames(frames, boxes, BRISQUE_EVERY, BRISQUE_FACE_PX, BRISQUE_FRAME_PX)
+    row.update(brisque_face=_nanmean(bq[:, 0]), brisque_frame=_nanmean(bq[:, 1]))
+    if clip.has_audio and np.any(clip.audio != 0):
+        d = dnsmos_scores(
+            clip.audio, clip.sample_rate, n_windows=None, valid_samples=valid_samples(clip)
+        )
+        row.update({f"dnsmos_{k}": v for k, v in d.items()})
+        if det.any():
+            est = clip_sync(
+                frames,
+                lm,
+                clip.audio[: valid_samples(clip)],
+                clip.sample_rate,
+                fps,
+                int(fp.get("sync_max_offset", 15)),
+            )
+            row.update(
+                sync_offset=est.offset,
+                sync_confidence=est.confidence,
+                sync_distance=est.distance,
+            )
+            if syncnet:
+                ctx = landmark_context(lm.astype(np.float32))
+                sub = type(clip)(
+                    clip.video_id,
+                    clip.path,
+                    frames,
+                    clip.audio,
+                    clip.fps,
+                    clip.sample_rate,
+                    True,
+                    clip.source_fps,
+                    clip.source_frames,
+                    {},
+                )
+                row["lse_c"], row["lse_d"] = syncnet_scores(sub, ctx, fp)
+    return row

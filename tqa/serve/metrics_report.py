@@ -1,0 +1,328 @@
+"""`tqa metrics PATHS`: the no-reference metrics table of talking-head papers, per video and
+per folder (a folder = one generator / method), in one command.
+
+Each argument is a file or a folder; a folder's videos (recursively) form one group named
+after the folder; files given directly are grouped by their parent folder. Per video the
+columns of :data:`tqa.features.video_metrics.METRICS` (weight-free sync, SyncNet LSE-C/LSE-D
+when its weights are configured, DNSMOS, BRISQUE, face sharpness, landmark jitter, blink rate,
+head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (default
+``reports/metrics``):
+
+* ``metrics.csv``: one row per video (``group``, ``video``, ``path``, ``status``, ``error``,
+  metrics);
+* ``summary.md`` + ``summary.csv``: per group, mean +- 95 % CI (Student t, n - 1 dof) of each
+  metric, with the direction of "better" per column;
+* ``metrics.png``: one panel per metric, groups side by side (points + mean +- 95 % CI).
+
+Each video's row is cached in ``<out>/.cache`` (keyed by path, size, mtime and metric version;
+atomic writes), so an interrupted run resumes. ``--workers N`` runs N processes; Ctrl-C
+cancels the rest within seconds, writes the rows done so far (the others ``interrupted``) and
+exits 130. These metrics are each model's *own* human calibration (DNSMOS: P.835 / P.808
+listening tests; BRISQUE: LIVE IQA) or closed-form signal measures, not tqa's learned scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing as mp
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from tqdm.auto import tqdm
+
+from tqa.core.atomic import write_csv, write_json, write_text
+from tqa.core.params import display_path, load_params, resolve
+from tqa.features.decode import MediaError
+from tqa.features.pipeline import abort_pool, ignore_sigint, sigint_ignored_in_children
+from tqa.features.video_metrics import METRICS, VERSION, video_metrics
+from tqa.serve.scoring import EXIT_INTERRUPTED, VIDEO_EXTENSIONS, cache_key, find_videos
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = "reports/metrics"
+#: Seconds of each video measured (from the start); papers use whole clips of a few seconds.
+DEFAULT_MAX_SECONDS = 10.0
+ID_COLUMNS = ("group", "video", "path", "status", "error")
+
+
+def collect(paths: list[str | Path]) -> list[tuple[str, Path]]:
+    """(group, file) for every video: a folder argument's videos get the folder's name."""
+    out: list[tuple[str, Path]] = []
+    for p in map(Path, paths):
+        files = find_videos([p], VIDEO_EXTENSIONS)
+        group = p.name if p.is_dir() else p.parent.name or "."
+        out += [(group, f) for f in files]
+    return out
+
+
+def one_video(path: str, fparams: dict, max_seconds: float, cache_dir: str | None) -> dict:
+    """Metrics row of one file (from the cache when fresh); a failed row instead of raising."""
+    f = Path(path)
+    cached = None
+    if cache_dir and f.is_file():
+        cached = Path(cache_dir) / f"{cache_key(f)}-v{VERSION}-{max_seconds:g}s.json"
+        if cached.is_file():
+            try:
+                return json.loads(cached.read_text())
+            except ValueError:
+                pass
+    try:
+        row = {"status": "ok", "error": "", **video_metrics(path, fparams, max_seconds)}
+    except MediaError as exc:
+        return {"status": "failed", "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one file's problem never stops the table
+        return {"status": "failed", "error": f"{path}: {type(exc).__name__}: {exc}"}
+    if row.get("truncated_after_s"):
+        row["error"] = f"{path}: truncated after {row['truncated_after_s']:.2f} s"
+    if cached is not None:
+        write_json(cached, row)
+    return row
+
+
+def _init_worker() -> None:
+    import cv2  # noqa: PLC0415 - per worker process: one OpenCV thread (the pool uses the cores)
+
+    ignore_sigint()
+    cv2.setNumThreads(1)
+
+
+def measure(
+    items: list[tuple[str, Path]],
+    fparams: dict,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    workers: int = 1,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, bool]:
+    """The per-video table and whether Ctrl-C interrupted it (rows not done: ``interrupted``)."""
+    rows: dict[int, dict] = {}
+    cdir = str(cache_dir) if cache_dir else None
+    bar = tqdm(total=len(items), desc="metrics", unit="video", disable=not progress)
+    interrupted = False
+    try:
+        if workers <= 1:
+            for i, (_, f) in enumerate(items):
+                rows[i] = one_video(str(f), fparams, max_seconds, cdir)
+                bar.update(1)
+        else:
+            pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker)
+            try:
+                with sigint_ignored_in_children():
+                    futs = {
+                        pool.submit(one_video, str(f), fparams, max_seconds, cdir): i
+                        for i, (_, f) in enumerate(items)
+                    }
+                for fut in as_completed(futs):
+                    rows[futs[fut]] = fut.result()
+                    bar.update(1)
+            except BaseException:
+                abort_pool(pool)
+                raise
+            pool.shutdown(wait=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    table = []
+    for i, (group, f) in enumerate(items):
+        r = rows.get(i) or {"status": "interrupted", "error": "interrupted (Ctrl-C)"}
+        table.append({"group": group, "video": f.stem, "path": str(f), **r})
+    df = pd.DataFrame(table)
+    for c in (*ID_COLUMNS, *METRICS):
+        if c not in df.columns:
+            df[c] = math.nan
+    return df[[*ID_COLUMNS, *METRICS]], interrupted
+
+
+def mean_ci(x: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
+    """(mean, half-width of the Student-t CI, n) over finite values; half-width NaN if n < 2."""
+    v = pd.to_numeric(pd.Series(x), errors="coerce").astype(float).to_numpy()
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return math.nan, math.nan, 0
+    if n < 2:
+        return float(v.mean()), math.nan, 1
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
+    return float(v.mean()), float(half), n
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per group and metric: mean, ci95 (half-width), n (finite values of ``ok`` rows)."""
+    ok = df[df["status"] == "ok"]
+    recs = []
+    for group in dict.fromkeys(df["group"]):
+        g = ok[ok["group"] == group]
+        for m in METRICS:
+            mean, half, n = mean_ci(g[m].astype(float) if len(g) else [])
+            recs.append({"group": group, "metric": m, "mean": mean, "ci95": half, "n": n})
+    return pd.DataFrame(recs)
+
+
+def _fmt(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    digits = 2 if abs(mean) >= 1 else 3
+    return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if np.isfinite(half) else "")
+
+
+def summary_markdown(df: pd.DataFrame, summary: pd.DataFrame) -> str:
+    """Markdown: one row per metric, one column per group (mean ± 95 % CI), direction stated."""
+    groups = list(dict.fromkeys(df["group"]))
+    counts = {g: int(((df["group"] == g) & (df["status"] == "ok")).sum()) for g in groups}
+    lines = [
+        "# No-reference metrics per folder",
+        "",
+        "Mean ± 95 % CI (Student t) over the videos of each folder; `better`: the direction of "
+        "a better video (`info`: descriptive, no direction). DNSMOS and BRISQUE are each "
+        "model's own human calibration (P.835/P.808 listening tests; LIVE IQA); the sync "
+        "columns are tqa's weight-free estimate, **not** SyncNet's LSE-C/LSE-D (those are the "
+        "`lse_*` columns, filled only when SyncNet weights are configured).",
+        "",
+        "| metric | unit | better | " + " | ".join(f"{g} (n={counts[g]})" for g in groups) + " |",
+        "|---|---|---|" + "---|" * len(groups),
+    ]
+    s = summary.set_index(["metric", "group"])
+    for m, d in METRICS.items():
+        cells = [_fmt(s.loc[(m, g), "mean"], s.loc[(m, g), "ci95"]) for g in groups]
+        lines.append(f"| {m} | {d.unit} | {d.better} | " + " | ".join(cells) + " |")
+    bad = df[df["status"] != "ok"]
+    if len(bad):
+        lines += ["", "Not measured:", ""]
+        lines += [f"- {r.video} ({r.group}): {r.status}: {r.error}" for r in bad.itertuples()]
+    lines += ["", "Columns:", ""]
+    lines += [f"- `{m}` ({d.unit}, better: {d.better}): {d.what}" for m, d in METRICS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def figure(df: pd.DataFrame, summary: pd.DataFrame):
+    """One panel per metric with data, groups side by side: points + mean ± 95 % CI."""
+    import matplotlib  # noqa: PLC0415 - plotting only when a figure is written
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    groups = list(dict.fromkeys(df["group"]))
+    ok = df[df["status"] == "ok"]
+    shown = [m for m in METRICS if pd.to_numeric(ok[m], errors="coerce").notna().any()]
+    ncols = 4
+    nrows = max(1, math.ceil(len(shown) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
+    s = summary.set_index(["metric", "group"])
+    rng = np.random.default_rng(0)
+    for ax, m in zip(axes.flat, shown):
+        for k, g in enumerate(groups):
+            v = pd.to_numeric(ok.loc[ok["group"] == g, m], errors="coerce").dropna().to_numpy()
+            ax.scatter(k + rng.uniform(-0.12, 0.12, len(v)), v, s=10, alpha=0.5)
+            mean, half = s.loc[(m, g), "mean"], s.loc[(m, g), "ci95"]
+            if np.isfinite(mean):
+                ax.errorbar(
+                    k + 0.25,
+                    mean,
+                    yerr=half if np.isfinite(half) else None,
+                    fmt="o",
+                    color="black",
+                    capsize=3,
+                    ms=4,
+                )
+        d = METRICS[m]
+        ax.set_title(f"{m} ({d.better})", fontsize=9)
+        ax.set_xticks(range(len(groups)), groups, rotation=30, fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def run_metrics(
+    paths: list[str | Path],
+    out: str | Path = DEFAULT_OUT,
+    workers: int = 1,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    params: dict | None = None,
+    progress: bool = True,
+    plot: bool = True,
+) -> tuple[pd.DataFrame, bool]:
+    """Measure, then write metrics.csv, summary.csv, summary.md (and metrics.png); returns the
+    per-video table and whether it was interrupted."""
+    params = params if params is not None else load_params()
+    items = collect(list(paths))
+    if not items:
+        raise FileNotFoundError(f"no video files found in {[str(p) for p in paths]}")
+    out = Path(out)
+    df, interrupted = measure(
+        items, params.get("features") or {}, max_seconds, workers, out / ".cache", progress
+    )
+    summary = summarize(df)
+    write_csv(out / "metrics.csv", df, float_format="%.6g", index=False)
+    write_csv(out / "summary.csv", summary, float_format="%.6g", index=False)
+    write_text(out / "summary.md", summary_markdown(df, summary))
+    if plot:
+        fig = figure(df, summary)
+        png = out / "metrics.png"
+        tmp = png.with_suffix(".tmp.png")
+        fig.savefig(tmp, dpi=120)
+        tmp.replace(png)
+    return df, interrupted
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tqa metrics PATH... [--out DIR] [--workers N] [--max-seconds S]``; exit 0 all measured,
+    1 some failed, 130 interrupted."""
+    ap = argparse.ArgumentParser(
+        prog="tqa metrics",
+        description="No-reference metrics (sync, DNSMOS, BRISQUE, sharpness, jitter, blinks, "
+        "head motion, face rate, format) per video and per folder (= generator).",
+    )
+    ap.add_argument("paths", nargs="+", help="video files or folders (a folder = one group)")
+    ap.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    ap.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=DEFAULT_MAX_SECONDS,
+        help=f"seconds measured from each video's start (default {DEFAULT_MAX_SECONDS:g})",
+    )
+    ap.add_argument("--params", default=None, help="params.yaml (features.* grid, SyncNet weights)")
+    ap.add_argument("--no-plot", action="store_true", help="skip metrics.png")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+    try:
+        df, interrupted = run_metrics(
+            args.paths,
+            resolve(args.out),
+            args.workers,
+            args.max_seconds,
+            load_params(args.params),
+            progress=not args.quiet,
+            plot=not args.no_plot,
+        )
+    except FileNotFoundError as exc:
+        print(f"tqa metrics: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ntqa metrics: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    out = display_path(resolve(args.out))
+    print((resolve(args.out) / "summary.md").read_text())
+    print(
+        f"wrote {out}/metrics.csv, summary.csv, summary.md"
+        + ("" if args.no_plot else ", metrics.png")
+    )
+    if interrupted:
+        n = int((df["status"] == "interrupted").sum())
+        print(f"tqa metrics: interrupted ({n} of {len(df)} videos not measured)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0 if (df["status"] == "ok").all() else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
