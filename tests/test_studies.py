@@ -609,6 +609,11 @@ def test_study_notebooks_kfold_protocol(tmp_path):
     assert want <= set(mvb["method"])
     assert mvb["test"].dropna().str.startswith("paired bootstrap").any()
     assert "Where the model loses to a baseline" in (tables / "verdicts.md").read_text()
+    from tqa.core.params import load_params
+    from tqa.study.evaluation import write_reports_index
+
+    index = write_reports_index(load_params(overrides=ov), reports).read_text()
+    assert "## Where the model loses to a baseline" in index  # reports/README.md opens with it
     choices = pd.read_csv(tables / "selection_choices.csv")
     assert choices["chosen"].sum() == 3  # one configuration per outer fold
     worst = pd.read_csv(tables / "worst_videos.csv")
