@@ -50,7 +50,7 @@ import pandas as pd
 from IPython.display import display
 
 from tqa.core.params import load_params, resolve
-from tqa.study import evaluation, plots, studies
+from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.metrics import evaluate_tasks
 from tqa.study.notebook import output_dir
@@ -62,29 +62,53 @@ ev = params["eval"]
 REPORTS = output_dir(reports_dir, "reports")
 studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else params["train"]["seeds"]
+WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
 print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
-rows = studies.strategy_comparison(fs, labels, split, params)
+if KFOLD:  # grouped k-fold: every video out-of-fold; CIs, paired test, verdicts
+    oof, comparison = protocol.strategy_comparison(fs, labels, inputs.meta, params)
+    rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "strategy")
+    protocol.write_comparison(comparison, "strategy", "Weighting strategies vs the main strategy",
+                              protocol.main_method(params), REPORTS / "tables")
+else:
+    rows = studies.strategy_comparison(fs, labels, split, params)
 summary = studies.summarize(rows, sorted(set(ev["table_metrics"]) | set(ev["json_metrics"])))
 save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "strategy_runs",
-           f"Weighting strategies: test metrics per run (strategy x seed x task). {PROV}", REPORTS)
+           f"Weighting strategies: {WHERE} metrics per run (strategy x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"strategy_comparison_{metric}",
-               f"Weighting strategies: test {metric} per task, mean ± std over seeds {params['train']['seeds']}. "
+               f"Weighting strategies: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. "
                f"{PROV}", REPORTS)
 studies.mean_std_table(summary, "pearson")
 
 # %%
-base_rows, base_preds = studies.baseline_comparison(fs, labels, split, params)
-save_table(base_rows, "baseline_runs", f"Baselines: test metrics per task. {PROV}", REPORTS)
 main = studies.main_strategy(params)
+if KFOLD:  # the chapter's configuration, the nested-selection model and every baseline, same folds
+    sel_oof, _, choices = protocol.model_selection(fs, labels, inputs.meta, params)
+    boof, mvb = protocol.model_vs_baselines(fs, labels, inputs.meta, params, selection_oof=sel_oof)
+    names = protocol.baseline_names(params, inputs.meta)
+    base_rows = protocol.oof_rows(boof[boof["method"].isin(names)], labels, fs.video_ids, params, "baselines")
+    base_rows = base_rows.groupby(["study", "config", "strategy", "task"], sort=False).mean(numeric_only=True)
+    base_rows = base_rows.reset_index()
+    protocol.write_comparison(mvb, "model_vs_baselines",
+                              "The chapter's model, the nested-selection model and every baseline",
+                              protocol.main_method(params), REPORTS / "tables")
+    from tqa.core.atomic import write_text
+    write_text(REPORTS / "tables" / "verdicts.md",
+               protocol.verdicts_markdown(mvb, protocol.main_method(params), names))
+    print((REPORTS / "tables" / "verdicts.md").read_text())
+else:
+    base_rows, base_preds = studies.baseline_comparison(fs, labels, split, params)
+save_table(base_rows, "baseline_runs", f"Baselines: {WHERE} metrics per task. {PROV}", REPORTS)
 for metric in ("pearson", "rmse"):
     chapter = ev.get("chapter_reported_pearson") if metric == "pearson" else None
     t = studies.model_vs_baselines(summary, base_rows, metric, main, chapter=chapter)
@@ -111,7 +135,10 @@ save_figure(fig, "strategy_comparison_rmse",
 # ## Main model: test metrics with bootstrap CIs, and agreement with the ratings
 
 # %%
-pred = studies.main_model_predictions(fs, labels, split, params)
+if KFOLD:  # out-of-fold predictions of the chapter's configuration, mean over seeds
+    pred = protocol.oof_mean_predictions(boof, protocol.main_method(params), fs.video_ids)
+else:
+    pred = studies.main_model_predictions(fs, labels, split, params)
 test = split == "test"
 full = evaluate_tasks(labels[test], pred[test], ev, bootstrap=ev["bootstrap"], seed=params["seed"])
 save_table(full.reset_index(), "main_model_test_metrics",
@@ -131,7 +158,7 @@ from tqa.core.atomic import rounded, write_json
 
 # Every number of the comparison (all strategies, baselines, metrics): a report, not a DVC metric.
 payload = evaluation.metrics_json_payload(params, summary, base_rows, main,
-                                          len(params["train"]["seeds"]), ev["json_metrics"])
+                                          len(SEEDS), ev["json_metrics"])
 write_json(REPORTS / "tables" / "strategy_metrics.json", rounded(payload))
 # The DVC headline: one short file per task (`dvc metrics show` prints one row each).
 headline = evaluation.headline_metrics(summary, base_rows, main, full)

@@ -46,7 +46,7 @@ import pandas as pd
 from IPython.display import display
 
 from tqa.core.params import load_params
-from tqa.study import evaluation, plots, studies
+from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
@@ -57,23 +57,35 @@ ev = params["eval"]
 REPORTS = output_dir(reports_dir, "reports")
 studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["ablation_seeds"]
+WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
 print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
-rows = studies.ablations(fs, labels, split, params)
+if KFOLD:  # the full model vs each of eval.kfold.ablations, same folds; verdicts in ablation_comparison.md
+    oof, comparison = protocol.ablations(fs, labels, inputs.meta, params)
+    ref = protocol.main_method(params)
+    rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "ablation",
+                             {m: ("full" if m == ref else m.split("/", 1)[1]) for m in oof["method"].unique()})
+    protocol.write_comparison(comparison, "ablation", "Ablations vs the full model (a 'worse' verdict: the "
+                              "removed part helped; 'better': the model does better without it)", ref,
+                              REPORTS / "tables")
+else:
+    rows = studies.ablations(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
 save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "ablation_runs",
            f"Ablations: test metrics per run (config x seed x task). {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     t = studies.mean_std_table(summary, metric)
     save_table(t, f"ablation_{metric}",
-               f"Ablations: test {metric} per task, mean ± std over seeds {ev['ablation_seeds']} (std empty for one seed). {PROV}", REPORTS)
+               f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS} (std empty for one seed). {PROV}", REPORTS)
 studies.mean_std_table(summary, "pearson")
 
 # %%

@@ -49,7 +49,7 @@ import pandas as pd
 from IPython.display import display
 
 from tqa.core.params import load_params
-from tqa.study import evaluation, plots, studies
+from tqa.study import evaluation, plots, protocol, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
@@ -60,19 +60,26 @@ ev = params["eval"]
 REPORTS = output_dir(reports_dir, "reports")
 studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"  # kfold: every video, out-of-fold predictions
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 
 # %%
-pred = studies.main_model_predictions(fs, labels, split, params)
-rows = np.isin(split, ev["analysis_splits"])
+if KFOLD:  # out-of-fold predictions of the chapter's configuration (06's run cache), mean over seeds
+    oof = protocol.main_oof(fs, labels, inputs.meta, params)
+    pred = protocol.oof_mean_predictions(oof, protocol.main_method(params), fs.video_ids)
+    rows = np.ones(len(split), dtype=bool)
+else:
+    pred = studies.main_model_predictions(fs, labels, split, params)
+    rows = np.isin(split, ev["analysis_splits"])
 ids = np.asarray(fs.video_ids, dtype=object)
 res = evaluation.residuals(labels[rows], pred[rows], ids[rows])
 degr = evaluation.load_degradations(params["data"]["root"])
-WHO = f"main model ({studies.main_strategy(params)}), {'+'.join(ev['analysis_splits'])} rows"
+WHO = (f"main model ({studies.main_strategy(params)}), "
+       + ("all videos, out-of-fold" if KFOLD else f"{'+'.join(ev['analysis_splits'])} rows"))
 print(WHO, "- residual pairs:", len(res), "- degradations.csv:", "present" if degr is not None else "absent")
 rs = evaluation.residual_summary(res)
 save_table(rs, "residual_summary", f"Residual (pred - true) statistics per task, {WHO}. {PROV}", REPORTS)

@@ -48,7 +48,7 @@ import pandas as pd
 from IPython.display import display
 
 from tqa.core.params import load_params
-from tqa.study import evaluation, studies
+from tqa.study import evaluation, protocol, selection, studies
 from tqa.study.inputs import load_inputs
 from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
@@ -59,16 +59,32 @@ ev = params["eval"]
 REPORTS = output_dir(reports_dir, "reports")
 studies.use_results(params, results_dir, reuse_results)
 PROV = provenance(params)
-inputs = load_inputs(params, progress=False)
+KFOLD = protocol.protocol(params) == "kfold"
+inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV)
+SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["config_seeds"]
+WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
 print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
-rows = studies.config_grid(fs, labels, split, params)
+if KFOLD:  # eval.selection.grid vs the chapter's configuration, and the nested selection
+    oof, comparison, choices = protocol.model_selection(fs, labels, inputs.meta, params)
+    ref = protocol.main_method(params)
+    cname = {m: ("chapter" if m == ref else "selected" if m == selection.SELECTED else m.split("/", 1)[1])
+             for m in oof["method"].unique()}
+    rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "config", cname)
+    protocol.write_comparison(comparison, "config", "Configurations and nested selection vs the chapter's "
+                              "configuration", ref, REPORTS / "tables")
+    save_table(choices.assign(config=choices["method"].map(cname)), "selection_choices",
+               f"Nested selection: inner-validation criterion (val MSE / train-label variance, mean over "
+               f"informative tasks) of each configuration per outer (seed, fold); chosen = lowest. {PROV}", REPORTS)
+    display(selection.choice_summary(choices).assign(config=lambda d: d["method"].map(cname)))
+else:
+    rows = studies.config_grid(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
 save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "config_runs",
            f"Configuration grid: test metrics per run (config x seed x task). {PROV}", REPORTS)
@@ -77,11 +93,13 @@ save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "conf
 kept = summary[~summary["task"].isin(FLAT)]
 wide = kept.pivot_table(index="config", columns="metric", values="mean", aggfunc="mean", sort=False)
 wide.columns = [f"{c}_mean_over_tasks" for c in wide.columns]
-epochs = rows.groupby("config", sort=False)[["epochs"]].mean()
-table = wide.join(epochs).reset_index()
-save_table(table, "config_comparison",
+if "epochs" in rows:
+    table = wide.join(rows.groupby("config", sort=False)[["epochs"]].mean()).reset_index()
+else:  # kfold: pooled out-of-fold metrics (the verdicts are in config_comparison.md)
+    table = wide.reset_index()
+save_table(table, "config_summary" if KFOLD else "config_comparison",
            f"Configuration grid: test metrics averaged over tasks{' except near-constant ' + ', '.join(FLAT) if FLAT else ''} "
-           f"(and seeds {ev['config_seeds']}), and mean epochs. {PROV}", REPORTS)
+           f"(and seeds {SEEDS}){', and mean epochs' if 'epochs' in table else ''}; {WHERE}. {PROV}", REPORTS)
 for metric in ev["table_metrics"]:
     save_table(studies.mean_std_table(summary, metric), f"config_comparison_{metric}",
                f"Configuration grid: test {metric} per task. {PROV}", REPORTS)

@@ -132,3 +132,30 @@ def test_generator_mean_and_one_summary_line_for_tasks_without_labels(caplog):
     assert np.isnan(out["generator_mean"][:, :-1]).all()
     with pytest.raises(ValueError, match="generator"):
         run_baselines(fs, y, split, load_params(), ["generator_mean"], pd.DataFrame(index=range(n)))
+
+
+def test_gradient_boosting_learns_a_planted_interaction_ridge_cannot():
+    """Oracle: the known function y = 3 + 0.6 (a^2 + b^2 - 2) of two per-video feature
+    means (a, b standard normal: symmetric, no linear component): boosted trees recover
+    it, a linear model cannot; same seed -> same predictions (seeded)."""
+    rng = np.random.default_rng(1)
+    n, t = 400, 4
+    level = rng.normal(0, 1, (n, 1, 5))
+    visual = (level + rng.normal(0, 0.05, (n, t, 5))).astype(np.float32)
+    fs = FeatureSet([f"v{i}" for i in range(n)], {"visual": visual}, np.zeros((n, 3), np.float32))
+    a, b = visual[:, :, 0].mean(axis=1), visual[:, :, 1].mean(axis=1)
+    truth = np.clip(3.0 + 0.6 * (a**2 + b**2 - 2.0), 1.0, 5.0)
+    labels = np.full((n, len(TASKS)), -1.0)
+    labels[:, TASKS.index("overall")] = truth
+    split = np.array(["train"] * 300 + ["test"] * 100)
+    test = split == "test"
+    k = TASKS.index("overall")
+    gb = B.gradient_boosting_baseline(fs, labels, split, PARAMS)
+    ridge = B.ridge_baseline(fs, labels, split, PARAMS)
+    r_gb = stats.pearsonr(truth[test], gb[test, k])[0]
+    r_ridge = stats.pearsonr(truth[test], ridge[test, k])[0]
+    assert r_gb > 0.8 and r_ridge < 0.3, (r_gb, r_ridge)
+    assert np.isnan(gb[:, :k]).all()  # tasks without labels: no prediction
+    again = B.run_baselines(fs, labels, split, PARAMS, names=["gradient_boosting"])
+    np.testing.assert_array_equal(again["gradient_boosting"], gb)
+    assert "gradient_boosting" in B.baseline_params(load_params())["names"]

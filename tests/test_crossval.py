@@ -19,6 +19,7 @@ from tqa.study.crossval import (
     fold_split,
     kfold_assignments,
     paired_wilcoxon,
+    parse_method,
     run_cv,
     t_interval,
     verdict,
@@ -255,3 +256,115 @@ def test_run_cv_errors_are_one_line():
     with pytest.raises(ValueError, match="generator"):
         run_cv(fs, labels, meta.drop(columns="generator"), params, ["generator_mean"], [0], None,
                k=4, group_column="portrait")  # fmt: skip
+
+
+def test_parse_method_variants():
+    params = load_params()
+    assert parse_method("ridge", params) is None
+    assert parse_method("tqa:fixed", params) == ("fixed", {})
+    strategy, ov = parse_method("tqa:uncertainty/no_audio", params)
+    assert strategy == "uncertainty" and ov == {"model": {"drop_modalities": ["audio"]}}
+    _, ov = parse_method("tqa:fixed/d_model=32,pca=false,lr=0.0003,model.path_b=false", params)
+    assert ov == {
+        "model": {"d_model": 32, "path_b": False},
+        "preprocess": {"pca": False},
+        "train": {"lr": 0.0003},
+    }
+    assert parse_method("chapter", params, {"chapter": ("gradnorm", {"x": 1})}) == (
+        "gradnorm",
+        {"x": 1},
+    )
+    with pytest.raises(ValueError, match="unknown ablation"):
+        parse_method("tqa:fixed/no_such_thing", params)
+    with pytest.raises(ValueError, match="not in model/preprocess/train"):
+        parse_method("tqa:fixed/bogus=1", params)
+
+
+class _OverrideSpy:
+    """Records (strategy, d_model, drop_modalities) per fit; predicts truth + noise."""
+
+    def __init__(self, truth: np.ndarray) -> None:
+        self.truth = truth
+        self.calls: list[tuple] = []
+
+    def __call__(self, fs, labels, split, params, *, strategy, seed, out_dir, progress):
+        self.calls.append(
+            (strategy, params["model"]["d_model"], tuple(params["model"]["drop_modalities"]))
+        )
+        return _FakeFit(self.truth)(
+            fs, labels, split, params, strategy=strategy, seed=seed, out_dir=out_dir,
+            progress=progress,
+        )  # fmt: skip
+
+
+def test_run_cv_model_variants_get_their_overrides_and_own_run_keys(tmp_path):
+    fs, labels, meta, truth = _inputs()
+    params = load_params()
+    store = ResultsStore(tmp_path, "cv_runs")
+    spy = _OverrideSpy(truth)
+    methods = ["tqa:fixed", "tqa:fixed/no_au", "tqa:fixed/d_model=32", "tqa:fixed/d_model=64"]
+    oof = run_cv(
+        fs, labels, meta, params, methods, [0], store,
+        k=3, group_column="portrait", fit_fn=spy, progress=False,
+    )  # fmt: skip
+    # d_model=64 is the params.yaml value: the same effective run as tqa:fixed, trained once
+    assert params["model"]["d_model"] == 64
+    assert sorted(set(spy.calls)) == sorted(
+        {("fixed", 64, ()), ("fixed", 64, ("au",)), ("fixed", 32, ())}
+    )
+    assert len(spy.calls) == 3 * 3  # 3 folds x 3 distinct configurations
+    assert set(oof["method"]) == set(methods)
+    a = oof[oof["method"] == "tqa:fixed"]["pred"].to_numpy()
+    b = oof[oof["method"] == "tqa:fixed/d_model=64"]["pred"].to_numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-12)  # one fit (the second read from the store)
+    run_cv(
+        fs, labels, meta, params, methods, [0], store,
+        k=3, group_column="portrait", fit_fn=spy, progress=False,
+    )  # fmt: skip
+    assert len(spy.calls) == 9  # resumed: nothing refitted
+
+
+def test_paired_bootstrap_over_videos():
+    """Oracles: the observed delta is the pooled scipy Pearson difference (mean over seeds);
+    a planted better method gets a tiny p and 'better'; a method compared with itself p = 1."""
+    oof = _oof()
+    table = compare(oof, reference="noisy", metric="pearson", test="bootstrap", n_boot=300)
+    row = table.set_index("method").loc["good"]
+    want = np.mean(
+        [
+            stats.pearsonr(g[g.method == "good"]["y"], g[g.method == "good"]["pred"])[0]
+            - stats.pearsonr(g[g.method == "noisy"]["y"], g[g.method == "noisy"]["pred"])[0]
+            for _, g in oof.groupby("seed")
+        ]
+    )
+    assert row["delta"] == pytest.approx(want)
+    assert row["p_value"] <= 1 / 300 + 1e-12 and row["verdict"] == "better"
+    assert row["n_pairs"] == 60 and row["test"].startswith("paired bootstrap over videos")
+    same = oof[oof["method"] == "good"].assign(method="twin")
+    t2 = compare(pd.concat([oof, same]), reference="good", metric="rmse", test="bootstrap",
+                 n_boot=200)  # fmt: skip
+    twin = t2.set_index("method").loc["twin"]
+    assert twin["p_value"] == 1.0 and twin["verdict"] == "no detectable difference"
+    # two methods of equal quality: not called different (seeded, deterministic)
+    rng = np.random.default_rng(5)
+    eq = oof[oof["method"] == "good"].copy()
+    eq["pred"] = eq["y"] + rng.normal(0, 0.3, len(eq))
+    t3 = compare(pd.concat([oof[oof["method"] == "good"], eq.assign(method="peer")]),
+                 reference="good", metric="pearson", test="bootstrap", n_boot=300)  # fmt: skip
+    assert t3.set_index("method").loc["peer", "p_value"] > 0.05
+    with pytest.raises(ValueError, match="test must be"):
+        compare(oof, reference="good", test="t")
+
+
+def test_boot_values_match_the_scalar_metrics():
+    from tqa.study.crossval import boot_values
+    from tqa.study.metrics import metric_functions
+
+    rng = np.random.default_rng(2)
+    y = np.round(rng.uniform(1, 5, (40, 30)), 1)  # ties, as in ratings
+    p = y + rng.normal(0, 0.7, y.shape)
+    p[3] = 2.5  # a constant prediction: correlations undefined
+    fns = metric_functions((3.0, 4.0))
+    for m in ("pearson", "spearman", "rmse", "mae", "ccc"):
+        want = np.array([fns[m](a, b) for a, b in zip(y, p)])
+        np.testing.assert_allclose(boot_values(m, y, p), want, rtol=1e-9, atol=1e-12, err_msg=m)

@@ -240,7 +240,13 @@ def test_summary_tables_and_main_predictions(tmp_path):
         {**PARAMS, "eval": {**PARAMS["eval"], "baselines": {"rf_n_estimators": 10}}},
         out_dir=tmp_path,
     )
-    assert set(base_rows["config"]) == {"mean", "ridge", "random_forest", "sync_only"}
+    assert set(base_rows["config"]) == {
+        "mean",
+        "ridge",
+        "random_forest",
+        "gradient_boosting",
+        "sync_only",
+    }
     assert (tmp_path / "baselines.csv").exists()
     # the mean baseline predicts each task's train mean: its test RMSE in closed form
     test = split == "test"
@@ -376,7 +382,7 @@ def test_load_inputs_aligns_and_drops(tmp_path):
 
 @pytest.mark.slow
 def test_study_notebooks_run_with_papermill(tmp_path):
-    """Notebooks 08, 07, 06, 09 on a tiny on-disk study (1 epoch)."""
+    """Notebooks 08, 07, 06, 09 on a tiny on-disk study (1 epoch), split.protocol: holdout."""
     import json
     import subprocess
     import sys
@@ -385,7 +391,7 @@ def test_study_notebooks_run_with_papermill(tmp_path):
     pytest.importorskip("tqa.model.training")
     from tqa.core.params import ROOT
 
-    ov = make_tiny_study(tmp_path)
+    ov = {**make_tiny_study(tmp_path), "split.protocol": "holdout"}
     reports = tmp_path / "reports"
     pm = Path(sys.executable).parent / "papermill"
     for nb in (
@@ -544,3 +550,73 @@ def test_record_fit_is_reused_by_the_strategy_comparison(tmp_path):
         fs, labels, split, p, out_dir=tmp_path, fit_fn=counting_fit, progress=False
     )
     assert calls == [] and len(rows) == 4 * len(TASKS)
+
+
+@pytest.mark.slow
+def test_study_notebooks_kfold_protocol(tmp_path):
+    """The same notebooks under split.protocol: kfold (3 folds by identity, one seed):
+    comparison tables with CIs, tests and verdicts, verdicts.md, out-of-fold error analysis;
+    06's fits are reused by 07/08/09 (the run cache grows only by the new variants)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("tqa.model.training")
+    from tqa.core.params import ROOT
+
+    ov = {
+        **make_tiny_study(tmp_path),
+        "cv.folds": 3,
+        "cv.bootstrap": 50,
+        "eval.kfold.seeds": [0],
+        "eval.kfold.ablations": ["no_au", "path_a_only"],
+        "eval.selection.grid": [{}, {"dropout": 0.3}, {"path_b": False}],
+    }
+    reports = tmp_path / "reports"
+    pm = Path(sys.executable).parent / "papermill"
+    runs = tmp_path / "studies" / "runs"
+
+    def run(nb: str) -> None:
+        cmd = [str(pm), "-k", "python3", f"notebooks/{nb}.ipynb", str(tmp_path / f"{nb}.out.ipynb"),
+               "-p", "params_path", "params.yaml", "-p", "reports_dir", str(reports),
+               "-y", json.dumps({"overrides": ov})]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def model_runs() -> int:  # the run cache also keeps baseline predictions ("baseline" key)
+        return sum("strategy" in json.loads(p.read_text()) for p in runs.glob("*.json"))
+
+    run("06_strategy_comparison")
+    after_06 = model_runs()
+    # 2 strategies + 2 selection variants, x 3 folds (the main strategy is the chapter config)
+    assert after_06 == (2 + 2) * 3
+    for nb in ("08_error_analysis", "07_ablations", "09_config_comparison"):
+        run(nb)
+    # 07 adds only no_au (path_a_only = the grid's path_b: false); 08 and 09 add nothing
+    assert model_runs() == after_06 + 3
+    tables = reports / "tables"
+    for stem in ("strategy", "ablation", "config", "model_vs_baselines"):
+        t = pd.read_csv(tables / f"{stem}_comparison.csv")
+        assert {"mean", "ci_low", "ci_high", "delta", "p_value", "test", "verdict"} <= set(
+            t.columns
+        )
+        verdicts = {"reference", "better", "worse", "no detectable difference", "n/a"}
+        assert set(t["verdict"].fillna("n/a")) <= verdicts
+        assert (tables / f"{stem}_comparison.md").read_text().count("|") > 10
+    mvb = pd.read_csv(tables / "model_vs_baselines_comparison.csv")
+    want = {"tqa:uncertainty", "tqa:selected", "ridge", "gradient_boosting", "generator_mean"}
+    assert want <= set(mvb["method"])
+    assert mvb["test"].dropna().str.startswith("paired bootstrap").any()
+    assert "Where the model loses to a baseline" in (tables / "verdicts.md").read_text()
+    from tqa.core.params import load_params
+    from tqa.study.evaluation import write_reports_index
+
+    index = write_reports_index(load_params(overrides=ov), reports).read_text()
+    assert "## Where the model loses to a baseline" in index  # reports/README.md opens with it
+    choices = pd.read_csv(tables / "selection_choices.csv")
+    assert choices["chosen"].sum() == 3  # one configuration per outer fold
+    worst = pd.read_csv(tables / "worst_videos.csv")
+    assert len(worst) == 10  # out-of-fold: every video can be among the worst, not only test rows
+    metrics = json.loads((tables / "strategy_metrics.json").read_text())
+    assert metrics["main_model"]["strategy"] == "uncertainty"

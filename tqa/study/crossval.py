@@ -8,8 +8,10 @@ Protocol (shared by the study notebooks and ``tqa cv``):
 2. :func:`fold_split`: per fold, a validation part is carved from the training folds,
    again by whole groups (:func:`tqa.data.splits.make_split`), for early stopping and any
    selection; the test fold is never looked at while fitting.
-3. :func:`run_cv`: every method (model strategies ``tqa:<strategy>``, every baseline of
-   :data:`tqa.study.baselines.BASELINES`) is fitted per (seed, fold) and predicts its
+3. :func:`run_cv`: every method (model strategies ``tqa:<strategy>``, model variants
+   ``tqa:<strategy>/<variant>`` (:func:`parse_method`: an ablation of
+   :data:`tqa.study.studies.ABLATIONS` or ``key=value,...`` params overrides), every baseline
+   of :data:`tqa.study.baselines.BASELINES`) is fitted per (seed, fold) and predicts its
    test fold: each video gets one out-of-fold prediction per seed and method.
    Resumable: each (seed, fold, method) goes atomically to the shared run cache
    (:class:`tqa.study.studies.ResultsStore`, keyed by :func:`tqa.study.studies.run_key`)
@@ -27,10 +29,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import yaml
 from scipy import stats
 from tqdm.auto import tqdm
 
@@ -39,7 +42,15 @@ from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.data.splits import make_split
 from tqa.study.baselines import BASELINES, baseline_params, run_baselines
 from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
-from tqa.study.studies import ResultsStore, inputs_hash, main_strategy, run_one
+from tqa.study.studies import (
+    ResultsStore,
+    ablation_configs,
+    grid_path,
+    inputs_hash,
+    main_strategy,
+    nested,
+    run_one,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,8 @@ CV_DEFAULTS: dict = {
     "reference": None,
     "metrics": None,
     "alpha": 0.05,
+    "test": "wilcoxon",
+    "bootstrap": 1000,
     "out_dir": "reports/cv",
 }
 
@@ -154,10 +167,61 @@ def default_methods(params: dict, meta: pd.DataFrame | None = None) -> list[str]
     return out
 
 
-def check_methods(methods: Sequence[str], meta: pd.DataFrame | None = None) -> None:
-    """ValueError (one line) for an unknown baseline or a missing ``generator`` column."""
+#: A model method spelled out: (weighting strategy, params overrides).
+ModelSpec = tuple[str, dict]
+
+
+def parse_method(
+    name: str, params: dict, variants: Mapping[str, ModelSpec] | None = None
+) -> ModelSpec | None:
+    """``(strategy, overrides)`` of a model method; None for a baseline name.
+
+    ``tqa:<strategy>``: the configuration of params.yaml (the chapter's); ``tqa:<strategy>/
+    <ablation>``: an ablation of :data:`tqa.study.studies.ABLATIONS` (drop lists merged with
+    ``model.drop_modalities``); ``tqa:<strategy>/key=value,key=value``: params overrides,
+    keys as in ``eval.config_grid`` (a bare key is looked up in model / preprocess / train,
+    or a dotted path), values parsed as YAML (``pca=false``, ``lr=0.0003``). ``variants``:
+    explicit name -> (strategy, overrides), looked up first. ValueError for a malformed name.
+    """
+    if variants and name in variants:
+        strategy, overrides = variants[name]
+        return str(strategy), dict(overrides)
+    if not name.startswith(MODEL_PREFIX):
+        return None
+    strategy, _, variant = name[len(MODEL_PREFIX) :].partition("/")
+    if not strategy:
+        raise ValueError(f"method {name!r}: no weighting strategy after {MODEL_PREFIX!r}")
+    if not variant:
+        return strategy, {}
+    if "=" not in variant:
+        try:
+            return strategy, dict(ablation_configs(params, [variant])[1][1])
+        except KeyError as exc:
+            raise ValueError(f"method {name!r}: {exc.args[0]}") from None
+    overrides: dict = {}
+    for item in variant.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"method {name!r}: {item!r} is not key=value")
+        try:
+            path = grid_path(params, key.strip())
+        except KeyError as exc:
+            raise ValueError(f"method {name!r}: {exc.args[0]}") from None
+        overrides = merged(overrides, nested(path, yaml.safe_load(value)))
+    return strategy, overrides
+
+
+def check_methods(
+    methods: Sequence[str],
+    meta: pd.DataFrame | None = None,
+    params: dict | None = None,
+    variants: Mapping[str, ModelSpec] | None = None,
+) -> None:
+    """ValueError (one line) for an unknown baseline, a malformed model method or a missing
+    ``generator`` column."""
     for m in methods:
-        if m.startswith(MODEL_PREFIX):
+        if (variants and m in variants) or m.startswith(MODEL_PREFIX):
+            parse_method(m, params or {}, variants)
             continue
         BASELINES.get(m)  # KeyError with did-you-mean on a typo
         if m == "generator_mean" and (meta is None or "generator" not in meta.columns):
@@ -185,21 +249,77 @@ def run_cv(
     val_fraction: float | None = None,
     fit_fn: Callable | None = None,
     progress: bool = True,
+    variants: Mapping[str, ModelSpec] | None = None,
 ) -> pd.DataFrame:
     """Out-of-fold predictions of every method, per seed: columns :data:`OOF_COLUMNS`.
 
     features / labels (N, 5; -1.0 missing) / meta (N rows; ``group_column`` and, for
-    ``generator_mean``, ``generator``) are row-aligned. methods: ``tqa:<strategy>`` and
-    baseline names (default :func:`default_methods`); seeds: default ``cv.seeds``, else
-    ``train.seeds``; k / val_fraction default to ``cv.folds`` / ``cv.val_fraction``;
-    ``group_column`` None: plain k-fold. ``store``: where finished (seed, fold, method)
-    runs are kept (None: nothing kept; baselines only). Tasks without any label are left
-    out; ``y`` is NaN where a video's label is missing; ``pred`` is NaN for a task that had
-    no training label in that fold (a head that never saw a label predicts nothing).
+    ``generator_mean``, ``generator``) are row-aligned. methods: model methods
+    (:func:`parse_method`: ``tqa:<strategy>``, ``tqa:<strategy>/<variant>``, or names of
+    ``variants``) and baseline names (default :func:`default_methods`); seeds: default
+    ``cv.seeds``, else ``train.seeds``; k / val_fraction default to ``cv.folds`` /
+    ``cv.val_fraction``; ``group_column`` None: plain k-fold. ``store``: where finished
+    (seed, fold, method) runs are kept (None: nothing kept; baselines only); a model
+    variant's run key includes its overrides. Tasks without any label are left out; ``y``
+    is NaN where a video's label is missing; ``pred`` is NaN for a task that had no training
+    label in that fold (a head that never saw a label predicts nothing).
+    """
+    methods = list(methods or default_methods(params, meta))
+    labels = np.asarray(labels, dtype=float)
+    ids = list(features.video_ids)
+    present = _present(labels)
+    tasks = [k_ for k_ in range(len(TASKS)) if present[:, k_].any()]
+    frames = []
+    for seed, fold, split, preds in fold_predictions(
+        features, labels, meta, params, methods, seeds, store,
+        k=k, group_column=group_column, val_fraction=val_fraction,
+        fit_fn=fit_fn, progress=progress, variants=variants,
+    ):  # fmt: skip
+        test = np.flatnonzero(split == "test")
+        for m in methods:
+            for t in tasks:
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "video_id": [ids[i] for i in test],
+                            "fold": fold,
+                            "seed": seed,
+                            "method": m,
+                            "task": TASKS[t],
+                            "y": np.where(present[test, t], labels[test, t], np.nan),
+                            "pred": preds[m][test, t],
+                        }
+                    )
+                )
+    return pd.concat(frames, ignore_index=True)[list(OOF_COLUMNS)]
+
+
+def fold_predictions(
+    features: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    methods: Sequence[str],
+    seeds: Sequence[int] | None = None,
+    store: ResultsStore | None = None,
+    *,
+    k: int | None = None,
+    group_column: str | None = "group",
+    val_fraction: float | None = None,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+    variants: Mapping[str, ModelSpec] | None = None,
+) -> Iterator[tuple[int, int, np.ndarray, dict[str, np.ndarray]]]:
+    """Per (seed, fold): ``(seed, fold, split (N,), {method: pred (N, 5)})``, all rows.
+
+    The engine behind :func:`run_cv` and the nested model selection
+    (:mod:`tqa.study.selection`, which reads the inner validation rows). ``split`` is
+    :func:`fold_split`'s train / val / test; predictions of a task without any training
+    label in the fold are NaN. Arguments as :func:`run_cv`.
     """
     cp = cv_params(params)
-    methods = list(methods or default_methods(params, meta))
-    check_methods(methods, meta)
+    methods = list(methods)
+    check_methods(methods, meta, params, variants)
     seeds = [int(s) for s in (seeds or cp["seeds"] or params["train"]["seeds"])]
     k = int(k or cp["folds"])
     val_fraction = float(cp["val_fraction"] if val_fraction is None else val_fraction)
@@ -214,14 +334,13 @@ def run_cv(
             f"no column {group_column!r} in the labels for a grouped k-fold; "
             f"found {list(meta.columns)} (or run plain k-fold without a group)"
         )
-    if store is None and any(m.startswith(MODEL_PREFIX) for m in methods):
+    specs = {m: parse_method(m, params, variants) for m in methods}
+    if store is None and any(v is not None for v in specs.values()):
         raise ValueError("run_cv: model methods need a ResultsStore (where fits are kept)")
     groups = meta[group_column].tolist() if group_column else None
     present = _present(labels)
-    tasks = [k_ for k_ in range(len(TASKS)) if present[:, k_].any()]
     base = inputs_hash(features, labels, np.full(len(ids), "-"))
-    baselines = [m for m in methods if not m.startswith(MODEL_PREFIX)]
-    frames = []
+    baselines = [m for m in methods if specs[m] is None]
     jobs = [(s, f) for s in seeds for f in range(k)]
     for seed, fold in tqdm(jobs, desc="cv (seed, fold)", disable=not progress):
         assign = kfold_assignments(ids, groups, k, seed)
@@ -232,12 +351,13 @@ def run_cv(
             baselines, features, labels, split, meta, params, seed, fhash, store
         )
         for m in methods:
-            if m.startswith(MODEL_PREFIX):
-                strategy = m[len(MODEL_PREFIX) :]
+            spec = specs[m]
+            if spec is not None:
+                strategy, overrides = spec
                 _, pred, _ = run_one(
                     "cv",
                     f"seed{seed}/fold{fold}",
-                    {},
+                    overrides,
                     strategy,
                     seed,
                     features,
@@ -249,26 +369,10 @@ def run_cv(
                     fhash,
                 )
                 preds[m] = np.asarray(pred, dtype=float)
-        test = np.flatnonzero(split == "test")
         for m in methods:
-            pred = preds[m].copy()
-            pred[:, ~trained.any(axis=0)] = np.nan
-            for t in tasks:
-                y = labels[test, t]
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "video_id": [ids[i] for i in test],
-                            "fold": fold,
-                            "seed": seed,
-                            "method": m,
-                            "task": TASKS[t],
-                            "y": np.where(present[test, t], y, np.nan),
-                            "pred": pred[test, t],
-                        }
-                    )
-                )
-    return pd.concat(frames, ignore_index=True)[list(OOF_COLUMNS)]
+            preds[m] = preds[m].copy()
+            preds[m][:, ~trained.any(axis=0)] = np.nan
+        yield seed, fold, split, preds
 
 
 def _baseline_preds(
@@ -377,6 +481,91 @@ def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, int]
     return float(stats.wilcoxon(d).pvalue), int(d.size)
 
 
+#: Metrics :func:`boot_values` computes for all resamples at once.
+_VECTOR_METRICS = frozenset({"pearson", "spearman", "rmse", "mae", "ccc"})
+
+
+def boot_values(metric: str, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """(B,) ``metric`` of each row of (B, n) targets ``y`` and predictions ``p`` at once.
+
+    As :mod:`tqa.study.metrics` (Pearson; Spearman = Pearson of average ranks; RMSE; MAE;
+    Lin's CCC with population moments); a correlation with a constant side is NaN. Only
+    for the metrics of ``_VECTOR_METRICS``; the bootstrap's resamples in one pass.
+    """
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    if metric == "rmse":
+        return np.sqrt(np.mean((p - y) ** 2, axis=1))
+    if metric == "mae":
+        return np.mean(np.abs(p - y), axis=1)
+    if metric == "spearman":
+        y, p = stats.rankdata(y, axis=1), stats.rankdata(p, axis=1)
+    yc, pc = y - y.mean(axis=1, keepdims=True), p - p.mean(axis=1, keepdims=True)
+    const = (np.ptp(y, axis=1) == 0) | (np.ptp(p, axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric == "ccc":
+            cov = np.where(const, 0.0, np.mean(yc * pc, axis=1))
+            den = y.var(axis=1) + p.var(axis=1) + (y.mean(axis=1) - p.mean(axis=1)) ** 2
+            return np.where(den > 0, 2 * cov / den, np.nan)
+        r = np.sum(yc * pc, axis=1) / np.sqrt(np.sum(yc**2, axis=1) * np.sum(pc**2, axis=1))
+    return np.where(const, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def paired_bootstrap(
+    oof: pd.DataFrame,
+    method: str,
+    reference: str,
+    task: str,
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    class_bounds: Sequence[float] = (3.0, 4.0),
+) -> tuple[float, float, int]:
+    """``(delta, p, n_videos)``: paired bootstrap over videos of ``metric`` on the pooled
+    out-of-fold predictions, ``method`` minus ``reference``.
+
+    Per seed, the videos with a label and a finite prediction from both methods are
+    resampled with replacement ``n_boot`` times (the same resamples for both methods: paired);
+    the metric of each method on each resample, their difference, averaged over seeds.
+    delta: the observed difference (full sample, mean over seeds); p: two-sided,
+    2 min(P*(d <= 0), P*(d >= 0)) over the bootstrap differences (Efron & Tibshirani 1993,
+    ch. 16), at least 1 / n_boot. NaN when fewer than 3 paired videos.
+    """
+    fn = metric_functions(class_bounds)[metric]
+    sub = oof[(oof["task"] == task) & oof["method"].isin([method, reference])]
+    rng = np.random.default_rng(seed)
+    deltas, diffs, n_min = [], [], None
+    for _, g in sub.groupby("seed", sort=True):
+        w = g.pivot_table(index="video_id", columns="method", values="pred", dropna=False)
+        y = g.drop_duplicates("video_id").set_index("video_id")["y"].reindex(w.index)
+        if method not in w or reference not in w:
+            continue
+        ok = (y.notna() & np.isfinite(w[method]) & np.isfinite(w[reference])).to_numpy()
+        yy = y.to_numpy(float)[ok]
+        a, b = w[method].to_numpy(float)[ok], w[reference].to_numpy(float)[ok]
+        if yy.size < 3:
+            continue
+        n_min = yy.size if n_min is None else min(n_min, yy.size)
+        deltas.append(fn(yy, a) - fn(yy, b))
+        idx = rng.integers(0, yy.size, (int(n_boot), yy.size))
+        if metric in _VECTOR_METRICS:
+            diffs.append(
+                boot_values(metric, yy[idx], a[idx]) - boot_values(metric, yy[idx], b[idx])
+            )
+        else:
+            diffs.append([fn(yy[i], a[i]) - fn(yy[i], b[i]) for i in idx])
+    if not deltas:
+        return math.nan, math.nan, 0
+    d = np.nanmean(np.asarray(diffs, dtype=float), axis=0)
+    d = d[np.isfinite(d)]
+    delta = float(np.nanmean(deltas))
+    if d.size == 0 or not np.isfinite(delta):
+        return delta, math.nan, int(n_min or 0)
+    if np.all(d == 0) and delta == 0:
+        return 0.0, 1.0, int(n_min)
+    p = 2 * min(float(np.mean(d <= 0)), float(np.mean(d >= 0)))
+    return delta, float(min(1.0, max(p, 1.0 / d.size))), int(n_min)
+
+
 def verdict(delta: float, p: float, metric: str, alpha: float = 0.05) -> str:
     """'better' / 'worse' (than the reference, at level alpha) or 'no detectable difference'."""
     if not (np.isfinite(delta) and np.isfinite(p)):
@@ -403,6 +592,9 @@ def compare(
     alpha: float = 0.05,
     class_bounds: Sequence[float] = (3.0, 4.0),
     near_zero_std: float = 0.1,
+    test: str = "wilcoxon",
+    n_boot: int = 1000,
+    boot_seed: int = 0,
 ) -> pd.DataFrame:
     """Method x task table of ``metric`` over folds x seeds, each method vs ``reference``.
 
@@ -413,7 +605,14 @@ def compare(
     note (tasks with near-constant labels: "labels near-constant ...", listed after the
     others; a method without predictions for the task; an undefined metric).
     ``reference`` None: the first method that starts with ``tqa:``, else the first method.
+    ``test``: "wilcoxon" (above) or "bootstrap": :func:`paired_bootstrap` over videos of the
+    pooled out-of-fold predictions (``n_boot`` resamples; delta is then the pooled
+    difference, n_pairs the paired videos) — usable with one seed, where 5 (seed, fold)
+    pairs cannot give a Wilcoxon p below 0.0625. The CI stays the t-interval over folds x
+    seeds either way.
     """
+    if test not in ("wilcoxon", "bootstrap"):
+        raise ValueError(f"test must be 'wilcoxon' or 'bootstrap', got {test!r}")
     scores = fold_scores(oof, metric, class_bounds)
     methods = list(dict.fromkeys(oof["method"]))
     if reference is None:
@@ -450,12 +649,18 @@ def compare(
             if m != reference and w is not None and reference in w:
                 ref = w[reference].to_numpy(float)
                 ok = np.isfinite(vals) & np.isfinite(ref)
-                p, n = paired_wilcoxon(vals, ref)
-                row["delta"] = float(np.mean(vals[ok] - ref[ok])) if ok.any() else math.nan
+                if test == "bootstrap":
+                    delta, p, n = paired_bootstrap(
+                        oof, m, reference, task, metric, n_boot, boot_seed, class_bounds
+                    )
+                    row["delta"] = delta
+                    label = f"paired bootstrap over videos ({int(n_boot)} resamples)"
+                else:
+                    p, n = paired_wilcoxon(vals, ref)
+                    row["delta"] = float(np.mean(vals[ok] - ref[ok])) if ok.any() else math.nan
+                    label = "Wilcoxon signed-rank over paired (seed, fold) test folds"
                 row["p_value"], row["n_pairs"] = p, n
-                row["test"] = (
-                    "Wilcoxon signed-rank over paired (seed, fold) test folds" if n else ""
-                )
+                row["test"] = label if n else ""
                 row["verdict"] = verdict(row["delta"], p, metric, alpha)
             if task in flat:
                 row["note"] = f"labels near-constant (std {flat[task]:.3g}): not comparable"

@@ -417,6 +417,13 @@ def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> 
             row = json.loads(f.read_text(encoding="utf-8"))
             lines.append(f"- [`{rel}`]({rel}): " + ", ".join(f"{k}={v}" for k, v in row.items()))
         lines.append("")
+    # the k-fold study's plain-words verdicts (notebook 06) first: where the model loses
+    for verdicts in sorted(rdir.glob("*/tables/verdicts.md")) + sorted(
+        rdir.glob("tables/verdicts.md")
+    ):
+        body = verdicts.read_text(encoding="utf-8").splitlines()
+        lines += [*("#" + ln if ln.startswith("#") else ln for ln in body), ""]
+        break
     listed: set[Path] = set()
     folders = sorted(d for d in rdir.iterdir() if d.is_dir()) if rdir.is_dir() else []
     nb_dir = rdir / "notebooks"

@@ -182,6 +182,8 @@ def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
     """
     computed = without_runtime(params)
     secs = {s: computed.get(s) for s in _RUN_SECTIONS}
+    if isinstance(secs.get("split"), dict):  # the study protocol does not change one fit
+        secs["split"] = {k: v for k, v in secs["split"].items() if k != "protocol"}
     if isinstance(secs.get("train"), dict):
         secs["train"] = {k: v for k, v in secs["train"].items() if k not in _RUN_IGNORED_TRAIN_KEYS}
     secs["weighting"] = strategy_section(params.get("weighting"), strategy)
@@ -508,7 +510,7 @@ def ablations(
     )
 
 
-def _grid_path(params: dict, key: str) -> str:
+def grid_path(params: dict, key: str) -> str:
     if "." in key:
         return key
     for section in ("model", "preprocess", "train"):
@@ -519,7 +521,7 @@ def _grid_path(params: dict, key: str) -> str:
     )
 
 
-def _nested(dotted: str, value: Any) -> dict:
+def nested(dotted: str, value: Any) -> dict:
     out: dict = {}
     node = out
     parts = dotted.split(".")
@@ -534,12 +536,12 @@ def grid_configs(params: dict) -> list[tuple[str, dict]]:
     subsampled to ``eval.config_grid_max_runs`` evenly spaced entries (null: all)."""
     grid = eval_section(params).get("config_grid") or {}
     keys = list(grid)
-    paths = [_grid_path(params, k) for k in keys]
+    paths = [grid_path(params, k) for k in keys]
     out = []
     for values in itertools.product(*(grid[k] for k in keys)):
         ov: dict = {}
         for path, v in zip(paths, values):
-            ov = merged(ov, _nested(path, v))
+            ov = merged(ov, nested(path, v))
         model = merged(params.get("model", {}), ov.get("model", {}))
         if (
             model.get("d_model")

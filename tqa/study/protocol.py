@@ -1,0 +1,381 @@
+"""The study under ``split.protocol: kfold``: every comparison with a CI and a verdict.
+
+One place for the study notebooks (06 strategies, 07 ablations, 08 error analysis, 09
+configurations and model selection): each function runs its methods through the grouped
+k-fold engine (:func:`tqa.study.crossval.run_cv`, k = ``cv.folds`` by ``cv.group_column``,
+x ``eval.kfold.seeds``; early stopping and selection on a grouped validation part of the
+training folds, never the test fold) and returns ``(oof, table)``: the out-of-fold
+predictions and :func:`tqa.study.crossval.comparison_table` (per method and task: mean and
+95 % t-interval over folds x seeds, delta vs the reference, paired Wilcoxon signed-rank
+test over the same (seed, fold) test folds, a verdict in words; tasks with near-constant
+labels listed apart with a note and never averaged in).
+
+All fits share one resumable run cache (``<eval.results_dir>/runs``): the chapter
+configuration fitted once per (seed, fold) serves the strategy comparison, the ablations'
+"full" model, the selection grid and the model-vs-baselines table.
+
+``split.protocol: holdout`` keeps the chapter's single 80/10/10 split
+(:mod:`tqa.study.studies`); :func:`protocol` says which one is in force.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.atomic import write_csv, write_text
+from tqa.core.params import resolve
+from tqa.core.schema import MISSING, TASKS, FeatureSet
+from tqa.study.baselines import baseline_params
+from tqa.study.crossval import (
+    MODEL_PREFIX,
+    comparison_markdown,
+    comparison_table,
+    cv_params,
+    run_cv,
+)
+from tqa.study.inputs import StudyInputs, load_labelled_features
+from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks
+from tqa.study.selection import SELECTED, grid_methods, run_selection
+from tqa.study.studies import (
+    ResultsStore,
+    ablation_configs,
+    main_strategy,
+    results_dir,
+    reuse_dirs,
+)
+
+PROTOCOLS: tuple[str, ...] = ("kfold", "holdout")
+
+
+def protocol(params: dict) -> str:
+    """``split.protocol`` ("kfold" when absent); ValueError naming the key otherwise."""
+    p = str((params.get("split") or {}).get("protocol") or "kfold")
+    if p not in PROTOCOLS:
+        raise ValueError(f"split.protocol must be one of {list(PROTOCOLS)}, got {p!r}")
+    return p
+
+
+def kfold_section(params: dict) -> dict:
+    """``eval.kfold`` (seeds, ablations) with its documented fall-backs."""
+    ev = params.get("eval") or {}
+    kf = ev.get("kfold") or {}
+    return {
+        "seeds": list(kf.get("seeds") or cv_params(params)["seeds"] or params["train"]["seeds"]),
+        "ablations": list(kf["ablations"] if kf.get("ablations") is not None else ev["ablations"]),
+    }
+
+
+def load_study_inputs(params: dict) -> tuple[FeatureSet, np.ndarray, pd.DataFrame]:
+    """Features, labels (N, 5) and per-video metadata (group, generator) of ``data.root``."""
+    return load_labelled_features(resolve(params["data"]["root"]), params)
+
+
+def kfold_inputs(params: dict) -> StudyInputs:
+    """:func:`load_study_inputs` as :class:`StudyInputs` with ``split`` "test" for every
+    video: under kfold every video is scored out-of-fold, so the notebooks' test-row cells
+    (agreement, residuals, confusion) read all of them."""
+    fs, labels, meta = load_study_inputs(params)
+    return StudyInputs(fs, labels, np.full(len(fs.video_ids), "test", dtype=object), meta)
+
+
+def oof_rows(
+    oof: pd.DataFrame,
+    labels: np.ndarray,
+    video_ids: Sequence[str],
+    params: dict,
+    study: str,
+    names: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per (method, seed): every metric of :func:`tqa.study.metrics.evaluate_tasks` on the
+    pooled out-of-fold predictions of all videos — the tidy rows of
+    :func:`tqa.study.studies.run_study` (study, config, strategy, seed, task, metrics...),
+    so the holdout summaries, tables and figures work unchanged under kfold. ``names``:
+    method -> config name (default: the method without ``tqa:``)."""
+    frames = []
+    ev = params.get("eval") or {}
+    for (method, seed), g in oof.groupby(["method", "seed"], sort=False):
+        pred = np.full((len(video_ids), len(TASKS)), np.nan)
+        w = g.pivot_table(index="video_id", columns="task", values="pred", dropna=False)
+        w = w.reindex(index=list(video_ids), columns=list(TASKS))
+        pred[:] = w.to_numpy(float)
+        table = evaluate_tasks(np.asarray(labels, float), pred, ev).reset_index()
+        config = (names or {}).get(method, method.removeprefix(MODEL_PREFIX))
+        strategy = (
+            method[len(MODEL_PREFIX) :].split("/")[0] if method.startswith(MODEL_PREFIX) else "-"
+        )
+        table.insert(0, "seed", int(seed))
+        table.insert(0, "strategy", strategy)
+        table.insert(0, "config", config)
+        table.insert(0, "study", study)
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def near_constant_tasks_of(labels: np.ndarray, params: dict) -> list[str]:
+    """Tasks whose present labels have std (ddof 1) below ``data.near_zero_std``, or fewer
+    than 2 labels: reported apart, never averaged in."""
+    thr = float((params.get("data") or {}).get("near_zero_std", 0.1))
+    labels = np.asarray(labels, dtype=float)
+    out = []
+    for k, t in enumerate(TASKS):
+        y = labels[:, k]
+        y = y[np.isfinite(y) & (y != MISSING)]
+        if y.size < 2 or not float(y.std(ddof=1)) >= thr:
+            out.append(t)
+    return out
+
+
+def study_store(params: dict) -> ResultsStore:
+    """The k-fold study's run table; its run cache is the one every study shares."""
+    return ResultsStore(results_dir(params), "kfold", reuse_dirs(params))
+
+
+def _compare(oof: pd.DataFrame, params: dict, reference: str) -> pd.DataFrame:
+    ev = params.get("eval") or {}
+    return comparison_table(
+        oof,
+        list(ev.get("table_metrics") or ["pearson", "spearman", "rmse", "ccc"]),
+        reference,
+        ci=float(ev.get("ci", 0.95)),
+        alpha=float(cv_params(params)["alpha"]),
+        class_bounds=tuple(ev.get("class_bounds", (3.0, 4.0))),
+        near_zero_std=float((params.get("data") or {}).get("near_zero_std", 0.1)),
+        test=str(cv_params(params)["test"]),
+        n_boot=int(cv_params(params)["bootstrap"]),
+        boot_seed=int(params.get("seed", 0)),
+    )
+
+
+def _cv(fs, labels, meta, params, methods, store, fit_fn, progress) -> pd.DataFrame:
+    cp = cv_params(params)
+    return run_cv(
+        fs, labels, meta, params, methods, kfold_section(params)["seeds"], store,
+        k=int(cp["folds"]), group_column=cp["group_column"], val_fraction=cp["val_fraction"],
+        fit_fn=fit_fn, progress=progress,
+    )  # fmt: skip
+
+
+def main_method(params: dict) -> str:
+    """``tqa:<eval.main_strategy>``: the chapter's configuration with the main strategy."""
+    return MODEL_PREFIX + main_strategy(params)
+
+
+def strategy_comparison(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    store: ResultsStore | None = None,
+    *,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each of ``weighting.strategies`` vs the main one (chapter 3.2.4, 3.4.1)."""
+    ref = main_method(params)
+    methods = [ref] + [
+        MODEL_PREFIX + s for s in params["weighting"]["strategies"] if MODEL_PREFIX + s != ref
+    ]
+    oof = _cv(fs, labels, meta, params, methods, store or study_store(params), fit_fn, progress)
+    return oof, _compare(oof, params, ref)
+
+
+def ablations(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    store: ResultsStore | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The full model vs each ablation of ``eval.kfold.ablations`` (chapter 3.4.2): a
+    "worse" verdict means the removed part helped; "better", that the model does better
+    without it."""
+    names = list(names if names is not None else kfold_section(params)["ablations"])
+    ref = main_method(params)
+    methods = [ref] + [f"{ref}/{n}" for n, _ in ablation_configs(params, names)[1:]]
+    oof = _cv(fs, labels, meta, params, methods, store or study_store(params), fit_fn, progress)
+    return oof, _compare(oof, params, ref)
+
+
+def model_selection(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    store: ResultsStore | None = None,
+    *,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Configuration comparison (chapter 3.4.5) and nested selection (issue item 5):
+    ``(oof, table, choices)``; every ``eval.selection.grid`` configuration and
+    ``tqa:selected`` vs the chapter's configuration."""
+    cp = cv_params(params)
+    oof, choices = run_selection(
+        fs, labels, meta, params, store or study_store(params), kfold_section(params)["seeds"],
+        methods=_grid_with_chapter(params), k=int(cp["folds"]), group_column=cp["group_column"],
+        val_fraction=cp["val_fraction"], fit_fn=fit_fn, progress=progress,
+    )  # fmt: skip
+    return oof, _compare(oof, params, main_method(params)), choices
+
+
+def _grid_with_chapter(params: dict) -> list[str]:
+    grid = grid_methods(params)
+    ref = main_method(params)
+    return grid if ref in grid else [ref, *grid]
+
+
+def baseline_names(params: dict, meta: pd.DataFrame) -> list[str]:
+    """``eval.baselines.names`` plus ``generator_mean`` when the labels have a generator."""
+    names = list(baseline_params(params)["names"])
+    if "generator" in meta.columns and "generator_mean" not in names:
+        names.append("generator_mean")
+    return names
+
+
+def model_vs_baselines(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    store: ResultsStore | None = None,
+    *,
+    selection_oof: pd.DataFrame | None = None,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The chapter's configuration, ``tqa:selected`` (from ``selection_oof``, else run
+    here) and every baseline on the same folds; reference: the chapter's configuration, so
+    a baseline's "better" verdict is a place where the model loses."""
+    ref = main_method(params)
+    store = store or study_store(params)
+    oof = _cv(fs, labels, meta, params, [ref, *baseline_names(params, meta)], store, fit_fn,
+              progress)  # fmt: skip
+    if selection_oof is None:
+        selection_oof, _, _ = model_selection(
+            fs, labels, meta, params, store, fit_fn=fit_fn, progress=progress
+        )
+    sel = selection_oof[selection_oof["method"] == SELECTED]
+    oof = pd.concat([oof, sel], ignore_index=True)
+    return oof, _compare(oof, params, ref)
+
+
+def main_oof(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    store: ResultsStore | None = None,
+    *,
+    fit_fn: Callable | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Out-of-fold predictions of the chapter's configuration (reused from the run cache
+    of the other studies): what error analysis and agreement read under kfold."""
+    return _cv(fs, labels, meta, params, [main_method(params)], store or study_store(params),
+               fit_fn, progress)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- outputs
+def oof_mean_predictions(oof: pd.DataFrame, method: str, video_ids: Sequence[str]) -> np.ndarray:
+    """(N, 5) out-of-fold prediction of ``method`` per video, mean over seeds (TASKS order;
+    NaN where no prediction): what error analysis and agreement read under kfold."""
+    g = oof[oof["method"] == method].groupby(["video_id", "task"])["pred"].mean().unstack()
+    g = g.reindex(index=list(video_ids), columns=list(TASKS))
+    return g.to_numpy(float)
+
+
+def write_comparison(
+    table: pd.DataFrame, stem: str, title: str, reference: str, out_dir: str | None = None
+) -> None:
+    """``<out_dir>/<stem>_comparison.{csv,md}`` (atomic; default reports/tables)."""
+    out = resolve(out_dir or "reports/tables")
+    write_csv(out / f"{stem}_comparison.csv", table)
+    head = (
+        f"# {title}\n\nGrouped k-fold x seeds; each row: mean [95 % t-interval] over the "
+        f"(seed, fold) test folds; delta, p and verdict of the row's method vs **{reference}** "
+        "(test named under each table). Tasks with "
+        "near-constant labels are listed last with a note and are not comparable.\n\n"
+    )
+    write_text(out / f"{stem}_comparison.md", head + comparison_markdown(table))
+
+
+def losses_to_baselines(
+    table: pd.DataFrame, reference: str, baselines: Sequence[str]
+) -> pd.DataFrame:
+    """Rows of a model-vs-baselines table where a baseline is significantly better than
+    ``reference`` (informative tasks only)."""
+    t = table[(table["method"].isin(list(baselines))) & (table["note"] == "")]
+    return t[t["verdict"] == "better"]
+
+
+def verdicts_markdown(
+    table: pd.DataFrame,
+    reference: str,
+    baselines: Sequence[str],
+    selected: str = SELECTED,
+    primary_metric: str = "pearson",
+) -> str:
+    """Plain-words summary: where the model loses to a baseline, ties, wins; the selected
+    model vs the chapter configuration; tasks not comparable. Written from ``table``."""
+    lines = [
+        "# Verdicts in plain words",
+        "",
+        f"Reference: **{reference}** (the chapter's configuration). Generated from "
+        "`model_vs_baselines_comparison.csv`; test: "
+        + (table.loc[table["test"] != "", "test"].iloc[0] if (table["test"] != "").any() else "-")
+        + ".",
+        "",
+    ]
+    inf = table[table["note"] == ""]
+    flat = sorted(set(table.loc[table["note"].str.contains("near-constant"), "task"]))
+    loses = losses_to_baselines(table, reference, baselines)
+    lines.append("## Where the model loses to a baseline")
+    lines.append("")
+    if loses.empty:
+        lines.append("Nowhere: no baseline is significantly better on any informative task.")
+    for r in loses.itertuples(index=False):
+        lines.append(
+            f"- **{r.task}**, {r.metric}: {r.method} {r.mean:.3f} vs the model "
+            f"{_ref_mean(table, reference, r.task, r.metric):.3f} (p = {r.p_value:.3g})."
+        )
+    lines += ["", "## Where the model beats a baseline", ""]
+    wins = inf[inf["method"].isin(list(baselines)) & (inf["verdict"] == "worse")]
+    if wins.empty:
+        lines.append("Nowhere.")
+    for (task, metric), g in wins.groupby(["task", "metric"], sort=False):
+        lines.append(f"- {task}, {metric}: better than {', '.join(g['method'])}.")
+    lines += ["", f"## Best method per informative task ({primary_metric})", ""]
+    prim = inf[inf["metric"] == primary_metric]
+    higher = primary_metric not in LOWER_IS_BETTER
+    for task, g in prim.groupby("task", sort=False):
+        g = g.dropna(subset=["mean"])
+        if g.empty:
+            continue
+        best = g.loc[g["mean"].idxmax() if higher else g["mean"].idxmin()]
+        lines.append(f"- {task}: {best['method']} ({best['mean']:.3f}).")
+    sel = inf[(inf["method"] == selected) & (inf["metric"] == primary_metric)]
+    if len(sel):
+        lines += ["", "## Nested model selection vs the chapter's configuration", ""]
+        for r in sel.itertuples(index=False):
+            lines.append(f"- {r.task}: {r.verdict} (delta {r.delta:+.3f}, p = {r.p_value:.3g}).")
+    if flat:
+        lines += [
+            "",
+            f"Not comparable (labels near-constant, reported apart, never averaged in): "
+            f"{', '.join(flat)}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _ref_mean(table: pd.DataFrame, reference: str, task: str, metric: str) -> float:
+    r = table[
+        (table["method"] == reference) & (table["task"] == task) & (table["metric"] == metric)
+    ]
+    return float(r["mean"].iloc[0]) if len(r) else float("nan")
