@@ -32,6 +32,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,10 @@ def read_comparison(path: Path) -> list[dict[str, str]]:
     """Rows of the model-vs-baselines comparison CSV; one-line errors name the file."""
     rows = _read_csv(path)
     if rows is None:
-        raise ReadmeTableError(f"{path}: not found (run `make repro` first)")
+        raise ReadmeTableError(
+            f"{path}: not found (notebook 06 writes it under split.protocol: kfold; "
+            "run `make repro` first)"
+        )
     if not rows:
         raise ReadmeTableError(f"{path}: no rows")
     missing = [c for c in REQUIRED if c not in rows[0]]
@@ -241,10 +245,16 @@ def headline_table(
         lines += [
             "",
             "Near-constant labels, not comparable (listed apart, never averaged in): "
-            + "; ".join(f"`{t}` ({note})" for t, note in flat.items())
+            + "; ".join(f"`{t}` ({_flat_note(note)})" for t, note in flat.items())
             + ".",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _flat_note(note: str) -> str:
+    """'label std X' from a near-constant note of :func:`tqa.study.crossval.compare`."""
+    m = re.search(r"\(std ([^)]+)\)", note)
+    return f"label std {m.group(1)}" if m else note
 
 
 def _chapter_line(path: Path, tasks: list[str]) -> str:
