@@ -8,8 +8,8 @@ a reader. The headline table is checked against hand-computed values of a plante
 from __future__ import annotations
 
 import ast
+import csv
 import json
-import math
 import re
 from pathlib import Path
 
@@ -220,11 +220,11 @@ def test_cli_examples_use_real_commands_and_options(page):
 
 def test_readme_results_block_matches_reports():
     reports = ROOT / "reports"
-    if not (reports / "metrics.json").exists():
-        pytest.skip("reports/metrics.json absent (run `make repro`)")
+    if not (reports / rt.COMPARISON).exists():
+        pytest.skip(f"reports/{rt.COMPARISON} absent (run `make repro`, then `make readme`)")
     text = README.read_text(encoding="utf-8")
     block = text.split(rt.START, 1)[1].split(rt.END, 1)[0].strip("\n")
-    assert block == rt.headline_table(reports).strip("\n"), (
+    assert block == rt.headline_table(reports, ROOT / "metrics").strip("\n"), (
         "README.md's results table differs from reports/: run `make readme`"
     )
 
@@ -246,112 +246,167 @@ def test_slug_and_resolver_catch_errors():
 
 # --- the generated headline table ----------------------------------------------------------
 
-#: Planted per-seed Pearson / RMSE of strategy "fixed" (the main model): mean and sample std
-#: are easy by hand, e.g. overall Pearson 0.5, 0.6, 0.7 -> 0.600 ± 0.100.
-SEEDS = {
-    "lip_sync": ([0.1, 0.1, 0.1], [0.2, 0.2, 0.2]),
-    "expression": ([0.5, 0.6, 0.7], [0.40, 0.50, 0.60]),
-    "audio_quality": ([0.3, 0.3, 0.6], [0.5, 0.5, 0.5]),
-    "cross_modal": ([0.8, 0.8, 0.8], [0.3, 0.3, 0.3]),
-    "overall": ([0.5, 0.6, 0.7], [0.40, 0.40, 0.40]),
-}
-BASE = {  # baseline -> task -> (pearson, rmse); None = undefined
-    "mean": {t: (None, 0.55) for t in TASKS},
-    "ridge": {
-        "lip_sync": (-0.2, 0.25),
-        "expression": (0.55, 0.45),  # worse Pearson, better RMSE by 0.05 < std 0.1
-        "audio_quality": (0.9, 0.3),  # beats tqa on both, by more than the std
-        "cross_modal": (0.7, 0.35),
-        "overall": (0.65, 0.41),
+REF, SEL = "tqa:uncertainty", "tqa:selected"
+WILCOXON = "Wilcoxon signed-rank over paired (seed, fold) test folds"
+FLAT_NOTE = "labels near-constant (std 0.0234): not comparable"
+#: Planted comparison rows (tqa.study.crossval.compare layout): metric -> task -> method ->
+#: (mean, ci_low, ci_high, p, verdict of the method vs REF). A baseline's "better" = tqa loses.
+PLANT = {
+    "pearson": {
+        "expression": {
+            REF: (0.70, 0.60, 0.80, None, "reference"),
+            SEL: (0.72, 0.62, 0.82, 0.5, "no detectable difference"),
+            "ridge": (0.65, 0.55, 0.75, 0.01, "worse"),
+            "sync_only": (0.20, 0.10, 0.30, 0.001, "worse"),
+        },
+        "audio_quality": {
+            REF: (0.40, 0.30, 0.50, None, "reference"),
+            "ridge": (0.60, 0.50, 0.70, 0.002, "better"),
+            "sync_only": (0.50, 0.45, 0.55, 0.03, "better"),
+        },
+        "cross_modal": {
+            REF: (0.60, 0.50, 0.70, None, "reference"),
+            "ridge": (0.62, 0.52, 0.72, 0.4, "no detectable difference"),
+            "sync_only": (0.10, 0.00, 0.20, 0.001, "worse"),
+        },
+        "overall": {  # best baseline by mean is sync_only (0.71 > 0.65), not ridge
+            REF: (0.70, 0.60, 0.80, None, "reference"),
+            "ridge": (0.65, 0.55, 0.75, 0.2, "no detectable difference"),
+            "sync_only": (0.71, 0.61, 0.81, 0.8, "no detectable difference"),
+        },
+        "lip_sync": {  # near-constant: a "better" baseline here must never count
+            REF: (-0.30, -0.50, -0.10, None, "reference"),
+            "sync_only": (0.90, 0.80, 1.00, 0.001, "better"),
+        },
+    },
+    "rmse": {
+        "expression": {
+            REF: (0.40, 0.35, 0.45, None, "reference"),
+            "mean": (0.50, 0.45, 0.55, 0.01, "worse"),
+            "ridge": (0.38, 0.33, 0.43, 0.04, "better"),  # lower RMSE: tqa loses
+        },
+        **{
+            t: {
+                REF: (0.50, 0.45, 0.55, None, "reference"),
+                "mean": (0.60, 0.55, 0.65, 0.01, "worse"),
+                "ridge": (0.55, 0.50, 0.60, 0.02, "worse"),
+            }
+            for t in ("audio_quality", "cross_modal", "overall")
+        },
+        "lip_sync": {REF: (0.08, 0.06, 0.10, None, "reference")},
     },
 }
 
 
 def _write_reports(root: Path) -> Path:
     reports = root / "reports"
-    (reports / "tables").mkdir(parents=True)
-    main = {
-        t: {"pearson": sum(p) / 3, "rmse": sum(r) / 3, "ccc": 0.0} for t, (p, r) in SEEDS.items()
-    }
-    baselines = {
-        b: {t: {"pearson": pr, "rmse": rm} for t, (pr, rm) in tasks.items()}
-        for b, tasks in BASE.items()
-    }
-    metrics = {
-        "main_model": {"strategy": "fixed", "n_seeds": 3, "split": "test", "tasks": main},
-        "baselines": baselines,
-        "provenance": "Data: planted fixture.",
-    }
-    (reports / "metrics.json").write_text(json.dumps(metrics))
-    lines = ["study,config,strategy,seed,task,pearson,rmse"]
-    for t, (p, r) in SEEDS.items():
-        for s in range(3):
-            lines.append(f"strategy,fixed,fixed,{s},{t},{p[s]},{r[s]}")
-            lines.append(f"strategy,gradnorm,gradnorm,{s},{t},0.99,0.01")  # must be ignored
-    (reports / "tables" / "strategy_runs.csv").write_text("\n".join(lines) + "\n")
+    tables = reports / rt.STAGE / "tables"
+    tables.mkdir(parents=True)
+    cols = list(rt.REQUIRED) + ["delta", "n_pairs"]
+    with open(tables / "model_vs_baselines_comparison.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        for metric, tasks in PLANT.items():
+            for task, methods in tasks.items():
+                for m, (mean, lo, hi, p, verdict) in methods.items():
+                    w.writerow({
+                        "method": m, "task": task, "metric": metric, "n_runs": 10,
+                        "mean": mean, "ci_low": lo, "ci_high": hi, "delta": "",
+                        "p_value": "" if p is None else p, "n_pairs": 0 if p is None else 10,
+                        "test": "" if p is None else WILCOXON, "verdict": verdict,
+                        "note": FLAT_NOTE if task == "lip_sync" else "",
+                    })  # fmt: skip
+    prov = {"provenance": "Data: planted fixture. Extractors: visual=nss."}
+    (tables / "strategy_metrics.json").write_text(json.dumps(prov))
+    runs = ["study,config,strategy,seed,task,pearson"]
+    runs += [f"strategy,uncertainty,uncertainty,{s},overall,0.7" for s in (0, 1)]
+    (tables / "strategy_runs.csv").write_text("\n".join(runs) + "\n")
     chap = "reported in the chapter on EmotionTalk (not reproduced here)"
-    rows = [f"task,tqa (fixed),ridge,{chap}"] + [
-        f"{t},x,y,{'0.698' if t == 'overall' else ''}" for t in TASKS
-    ]
-    (reports / "tables" / "model_vs_baselines_pearson.csv").write_text("\n".join(rows) + "\n")
-    summary = {"near_zero_variance": ["lip_sync"], "tasks": {"lip_sync": {"std": 0.0234}}}
-    (reports / "data_summary.json").write_text(json.dumps(summary))
+    rows = [f"task,tqa (uncertainty),ridge,{chap}"]
+    rows += [f"{t},x,y,{'0.698' if t == 'overall' else ''}" for t in TASKS]
+    (tables / "model_vs_baselines_pearson.csv").write_text("\n".join(rows) + "\n")
+    (root / "metrics").mkdir()
+    (root / "metrics" / "overall.json").write_text(json.dumps({"tqa_r": 0.68, "base": "ridge"}))
     return reports
 
 
-def _row(table: str, task: str) -> list[str]:
-    line = next(x for x in table.splitlines() if x.startswith(f"| `{task}`"))
+def _row(table: str, task: str, metric: str) -> list[str]:
+    """Cells of ``task``'s row in the ``metric`` table of the generated block."""
+    part = table.split(f"| task | tqa {metric}", 1)[1].split("\n\n", 1)[0]
+    line = next(x for x in part.splitlines() if x.startswith(f"| `{task}`"))
     return [c.strip() for c in line.strip("|").split("|")]
 
 
 def test_headline_table_values(tmp_path):
     table = rt.headline_table(_write_reports(tmp_path))
-    # task | tqa Pearson | best baseline Pearson | tqa RMSE | best baseline RMSE | chapter
-    assert _row(table, "overall") == [
-        "`overall`", "0.600 ± 0.100", "0.650 (ridge)", "0.400 ± 0.000", "0.410 (ridge)", "0.698"
+    # task | tqa | selected | best baseline (name) | verdict of tqa vs that baseline
+    assert _row(table, "expression", "pearson") == [
+        "`expression`", "0.700 [0.600, 0.800]", "0.720 [0.620, 0.820]",
+        "0.650 [0.550, 0.750] (ridge)", "better (p = 0.01)",
     ]  # fmt: skip
-    assert _row(table, "expression")[1:5] == [
-        "0.600 ± 0.100", "0.550 (ridge)", "0.500 ± 0.100", "0.450 (ridge)"
+    assert _row(table, "audio_quality", "pearson")[2:] == [
+        "n/a", "0.600 [0.500, 0.700] (ridge)", "worse (p = 0.002)"
     ]  # fmt: skip
-    # audio_quality Pearson std: sample std of 0.3, 0.3, 0.6 = sqrt(0.03) = 0.1732
-    assert _row(table, "audio_quality")[1] == f"0.400 ± {math.sqrt(0.03):.3f}"
-    assert _row(table, "lip_sync")[4] == "0.250 (ridge)"  # mean's 0.55 is worse
-    assert _row(table, "cross_modal")[5] == ""  # no chapter value
-    assert "Data: planted fixture." in table
-    assert "`mean`, `ridge`" in table
+    assert _row(table, "overall", "pearson")[3:] == [
+        "0.710 [0.610, 0.810] (sync_only)", "no detectable difference (p = 0.8)"
+    ]  # fmt: skip
+    # RMSE: the best baseline is the lowest mean (ridge 0.38 < mean 0.50), and it wins.
+    # (no selected model in the RMSE rows: no selected column there)
+    assert _row(table, "expression", "rmse")[2:] == [
+        "0.380 [0.330, 0.430] (ridge)", "worse (p = 0.04)"
+    ]  # fmt: skip
+    assert _row(table, "overall", "rmse")[2:] == [
+        "0.550 [0.500, 0.600] (ridge)", "better (p = 0.02)"
+    ]  # fmt: skip
+    # The near-constant task is listed apart, in no table row.
+    assert "| `lip_sync`" not in table
+    assert "apart, never averaged in): `lip_sync` (label std 0.0234)." in table
+    assert "5 folds x 2 seeds; paired test: " + WILCOXON in table
+    assert "Data: planted fixture. Extractors: visual=nss." in table
+    assert "`mean`, `ridge`, `sync_only`" in table
+    assert "EmotionTalk (quoted, not reproduced): overall 0.698." in table
+    assert "pooled out-of-fold Pearson): overall 0.680." in table
 
 
-def test_headline_table_names_every_loss(tmp_path):
+def test_headline_table_names_every_loss_and_tie(tmp_path):
     table = rt.headline_table(_write_reports(tmp_path))
-    losses = next(x for x in table.splitlines() if x.startswith("**Where tqa loses"))
-    # Planted losses: overall Pearson (0.65 > 0.6, within std 0.1), expression RMSE
-    # (0.45 < 0.5, within std 0.1), audio_quality both (beyond std).
-    assert "overall pearson (ridge 0.650 vs tqa 0.600, within one seed std)" in losses
-    assert "expression rmse (ridge 0.450 vs tqa 0.500, within one seed std)" in losses
-    assert "audio_quality pearson (ridge 0.900 vs tqa 0.400)" in losses
-    assert "audio_quality rmse (ridge 0.300 vs tqa 0.500)" in losses
-    # Planted wins are not listed.
-    for win in ("lip_sync", "cross_modal", "expression pearson", "overall rmse"):
-        assert win not in losses
-    assert "`lip_sync` (label std 0.023)" in table
+    sentence = next(x for x in table.splitlines() if x.startswith("**A baseline beats tqa"))
+    losses, ties = sentence.split("**No detectable difference", 1)
+    assert losses == (
+        "**A baseline beats tqa (verdict worse):** audio_quality pearson (ridge); "
+        "audio_quality pearson (sync_only); expression rmse (ridge). "
+    )
+    assert ties == " from the best baseline:** cross_modal pearson; overall pearson."
+    assert "lip_sync" not in sentence
 
 
 def test_headline_table_without_losses(tmp_path):
     reports = _write_reports(tmp_path)
-    metrics = json.loads((reports / "metrics.json").read_text())
-    metrics["baselines"] = {"mean": {t: {"pearson": None, "rmse": 9.0} for t in TASKS}}
-    (reports / "metrics.json").write_text(json.dumps(metrics))
-    table = rt.headline_table(reports)
-    assert "Where tqa loses" not in table
-    assert "beats every baseline" in table
+    path = reports / rt.COMPARISON
+    text = (
+        path.read_text()
+        .replace(",better,", ",worse,")
+        .replace(",no detectable difference,", ",worse,")
+    )
+    path.write_text(text)
+    sentence = next(
+        x for x in rt.headline_table(reports).splitlines() if x.startswith("**A baseline")
+    )
+    assert sentence == (
+        "**A baseline beats tqa (verdict worse):** nowhere. "
+        "**No detectable difference from the best baseline:** nowhere."
+    )
 
 
-def test_headline_table_missing_metrics_names_the_file(tmp_path):
-    with pytest.raises(rt.ReadmeTableError, match=r"metrics\.json: not found"):
+def test_headline_table_missing_or_broken_reports_name_the_file(tmp_path):
+    with pytest.raises(rt.ReadmeTableError, match=r"model_vs_baselines_comparison\.csv: not found"):
         rt.headline_table(tmp_path)
-    (tmp_path / "metrics.json").write_text("{}")
-    with pytest.raises(rt.ReadmeTableError, match=r"metrics\.json: no key 'main_model'"):
-        rt.headline_table(tmp_path)
+    reports = _write_reports(tmp_path)
+    path = reports / rt.COMPARISON
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0].replace("verdict", "verdikt"), *lines[1:]]) + "\n")
+    with pytest.raises(rt.ReadmeTableError, match=r"comparison\.csv: no column 'verdict'"):
+        rt.headline_table(reports)
 
 
 def test_update_readme_replaces_only_between_markers(tmp_path):

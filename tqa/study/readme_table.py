@@ -1,16 +1,28 @@
-"""The README's headline results table, generated from ``reports/`` (never typed by hand).
+"""The README's headline results table, generated from the study's reports (never typed by hand).
 
-``headline_table(reports_dir)`` turns what the study wrote — ``metrics.json`` (main model
-and baselines on the test split, chapter 3.4.1), ``tables/strategy_runs.csv`` (one row per
-strategy, seed and task: the seed spread), ``tables/model_vs_baselines_pearson.csv`` (the
-chapter's reported EmotionTalk values, quoted, not reproduced) and ``data_summary.json``
-(near-constant tasks) — into Markdown: one row per task, tqa vs the best baseline on
-Pearson and RMSE, and a sentence naming every task where a baseline beats tqa.
+``headline_table(reports_dir, metrics_dir)`` reads what notebook 06 wrote under the grouped
+k-fold x seeds protocol (``split.protocol: kfold``, :mod:`tqa.study.crossval`, chapter 3.4.1):
+
+* ``06_strategy_comparison/tables/model_vs_baselines_comparison.csv`` (required): per
+  (method, task, metric) the mean and 95 % t-interval over the (seed, fold) test folds, and
+  each method's paired test and verdict against the reference, the chapter's configuration
+  ``tqa:<eval.main_strategy>``; ``tqa:selected`` is the nested-selection model;
+* ``06_strategy_comparison/tables/strategy_metrics.json``: the provenance line (data,
+  extractors); ``06_strategy_comparison/tables/strategy_runs.csv``: the seeds;
+  ``06_strategy_comparison/tables/model_vs_baselines_pearson.csv``: the chapter's reported
+  EmotionTalk Pearson (quoted, not reproduced); ``<metrics_dir>/<task>.json``: the DVC
+  headline (pooled out-of-fold Pearson). All optional: a missing one drops its column/line.
+
+It writes Markdown: one row per informative task (model, selected model, best baseline by
+mean, the table's verdict of the model vs that baseline), the same for RMSE, near-constant
+tasks listed apart (never averaged in), and one sentence naming every task where a baseline
+beats the model and where no difference is detectable. Verdicts are read from the table,
+never recomputed: a baseline row's verdict "better" (than the model) is the model's "worse".
 
 ``update_readme(path)`` replaces the text between ``<!-- results:start -->`` and
-``<!-- results:end -->`` in README.md with that table (``make readme``)::
+``<!-- results:end -->`` in README.md with that block (``make readme``)::
 
-    python -m tqa.study.readme_table [--reports reports] [--readme README.md]
+    python -m tqa.study.readme_table [--reports reports] [--metrics metrics] [--readme README.md]
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ import csv
 import json
 import math
 import os
-import statistics
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,8 +44,23 @@ from tqa.core.schema import TASKS
 START = "<!-- results:start -->"
 END = "<!-- results:end -->"
 
+#: Notebook 06's report folder (relative to reports/) and the files read from it.
+STAGE = "06_strategy_comparison"
+COMPARISON = f"{STAGE}/tables/model_vs_baselines_comparison.csv"
+STRATEGY_METRICS = f"{STAGE}/tables/strategy_metrics.json"
+STRATEGY_RUNS = f"{STAGE}/tables/strategy_runs.csv"
+CHAPTER_TABLE = f"{STAGE}/tables/model_vs_baselines_pearson.csv"
 #: Column of ``model_vs_baselines_pearson.csv`` holding the chapter's reported values.
 CHAPTER_PREFIX = "reported in the chapter"
+#: Method name prefix of the model and the nested-selection model (tqa.study.crossval).
+MODEL_PREFIX = "tqa:"
+SELECTED = "tqa:selected"
+#: Columns the comparison table must have (tqa.study.crossval.compare).
+REQUIRED = ("method", "task", "metric", "n_runs", "mean", "ci_low", "ci_high", "p_value",
+            "test", "verdict", "note")  # fmt: skip
+#: A baseline's verdict against the model, said from the model's side.
+FLIP = {"better": "worse", "worse": "better"}
+NO_DIFF = "no detectable difference"
 
 
 class ReadmeTableError(ValueError):
@@ -43,22 +70,22 @@ class ReadmeTableError(ValueError):
 def _num(value: Any) -> float:
     """A metric value as float; None, '', 'n/a' and non-numbers are NaN."""
     try:
-        out = float(value)
+        return float(value)
     except (TypeError, ValueError):
         return math.nan
-    return out
 
 
 def _fmt(value: float, digits: int = 3) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict | None:
+    """An optional JSON report, or None when absent; invalid JSON is an error."""
+    if not path.exists():
+        return None
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
-    except FileNotFoundError:
-        raise ReadmeTableError(f"{path}: not found (run `make repro` first)") from None
     except json.JSONDecodeError as exc:
         raise ReadmeTableError(f"{path}: not valid JSON ({exc})") from None
 
@@ -71,117 +98,191 @@ def _read_csv(path: Path) -> list[dict[str, str]] | None:
         return list(csv.DictReader(fh))
 
 
-def seed_std(runs: list[dict[str, str]] | None, strategy: str, metric: str) -> dict[str, float]:
-    """Sample std (ddof=1) over seeds of ``metric`` per task for ``strategy``; NaN if < 2 seeds."""
-    out: dict[str, float] = {}
-    for task in TASKS:
-        values = [
-            _num(r.get(metric))
-            for r in runs or []
-            if r.get("config") == strategy and r.get("task") == task
-        ]
-        values = [v for v in values if not math.isnan(v)]
-        out[task] = statistics.stdev(values) if len(values) >= 2 else math.nan
-    return out
+def read_comparison(path: Path) -> list[dict[str, str]]:
+    """Rows of the model-vs-baselines comparison CSV; one-line errors name the file."""
+    rows = _read_csv(path)
+    if rows is None:
+        raise ReadmeTableError(
+            f"{path}: not found (notebook 06 writes it under split.protocol: kfold; "
+            "run `make repro` first)"
+        )
+    if not rows:
+        raise ReadmeTableError(f"{path}: no rows")
+    missing = [c for c in REQUIRED if c not in rows[0]]
+    if missing:
+        raise ReadmeTableError(f"{path}: no column {missing[0]!r} (written by notebook 06)")
+    if not any(r["verdict"] == "reference" for r in rows):
+        raise ReadmeTableError(f"{path}: no row with verdict 'reference' (the model)")
+    return rows
 
 
-def best_baseline(
-    baselines: dict[str, dict], task: str, metric: str, higher_is_better: bool
-) -> tuple[str | None, float]:
-    """(name, value) of the best baseline on ``metric`` for ``task``; (None, NaN) if none."""
-    best: tuple[str | None, float] = (None, math.nan)
-    for name, tasks in baselines.items():
-        v = _num((tasks.get(task) or {}).get(metric))
+def _cell(row: dict[str, str] | None) -> str:
+    """'mean [ci_low, ci_high]' of a comparison row ('n/a' when absent)."""
+    if row is None:
+        return "n/a"
+    mean, lo, hi = _num(row["mean"]), _num(row["ci_low"]), _num(row["ci_high"])
+    if math.isnan(lo) or math.isnan(hi):
+        return _fmt(mean)
+    return f"{_fmt(mean)} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def best_baseline(rows: list[dict[str, str]], task: str, metric: str) -> dict[str, str] | None:
+    """The baseline row (method not ``tqa:...``) with the best mean on ``metric`` for
+    ``task`` (highest, lowest for rmse/mae); None when no baseline has a value."""
+    lower = metric in ("rmse", "mae")
+    best = None
+    for r in rows:
+        if r["task"] != task or r["metric"] != metric or r["method"].startswith(MODEL_PREFIX):
+            continue
+        v = _num(r["mean"])
         if math.isnan(v):
             continue
-        if best[0] is None or (v > best[1] if higher_is_better else v < best[1]):
-            best = (name, v)
+        if best is None or (v < _num(best["mean"]) if lower else v > _num(best["mean"])):
+            best = r
     return best
 
 
-def chapter_pearson(rows: list[dict[str, str]] | None) -> dict[str, float]:
-    """The chapter's reported Pearson per task from ``model_vs_baselines_pearson.csv``."""
-    out = {t: math.nan for t in TASKS}
-    for r in rows or []:
-        col = next((c for c in r if c and c.startswith(CHAPTER_PREFIX)), None)
-        if col and r.get("task") in out:
-            out[r["task"]] = _num(r[col])
-    return out
+def model_verdict(baseline_row: dict[str, str] | None) -> str:
+    """The model vs a baseline, read from the baseline's row (whose verdict is against the
+    model): 'better' <-> 'worse'; 'no detectable difference' and 'n/a' unchanged."""
+    if baseline_row is None:
+        return "n/a"
+    v = baseline_row["verdict"]
+    return FLIP.get(v, v)
 
 
-def _with_std(mean: float, std: float) -> str:
-    if math.isnan(mean) or math.isnan(std):
-        return _fmt(mean)
-    return f"{mean:.3f} ± {std:.3f}"
+def _metric_table(rows, reference: str, tasks: list[str], metric: str) -> tuple[list[str], dict]:
+    """Markdown lines of one metric's table and task -> (best baseline row, model verdict)."""
+    by = {(r["method"], r["task"]): r for r in rows if r["metric"] == metric}
+    has_sel = any(m == SELECTED for m, _ in by)
+    head = f"| task | tqa {metric} [95 % CI] |" + (" selected |" if has_sel else "")
+    head += f" best baseline {metric} [95 % CI] | tqa vs that baseline |"
+    lines = [head, "|" + "---|" * (4 + has_sel)]
+    out = {}
+    for task in tasks:
+        best = best_baseline(rows, task, metric)
+        verdict = model_verdict(best)
+        out[task] = (best, verdict)
+        cells = [f"`{task}`", _cell(by.get((reference, task)))]
+        if has_sel:
+            cells.append(_cell(by.get((SELECTED, task))))
+        cells.append("n/a" if best is None else f"{_cell(best)} ({best['method']})")
+        p = _num(best["p_value"]) if best else math.nan
+        cells.append(verdict + ("" if math.isnan(p) else f" (p = {p:.3g})"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines, out
 
 
-def headline_table(reports_dir: str | os.PathLike) -> str:
-    """Markdown headline results (test split) from ``reports_dir``; see the module docstring."""
+def _protocol_line(rows, reference: str, runs: list[dict[str, str]] | None) -> str:
+    """'k folds x s seeds, <test>' from the table's n_runs and the seeds of strategy_runs."""
+    n_runs = max((int(_num(r["n_runs"])) for r in rows if r["method"] == reference
+                  and not math.isnan(_num(r["n_runs"]))), default=0)  # fmt: skip
+    seeds = {r.get("seed") for r in runs or [] if r.get("seed") not in (None, "")}
+    test = next((r["test"] for r in rows if r["test"]), "no paired test")
+    if seeds and n_runs % len(seeds) == 0:
+        design = f"{n_runs // len(seeds)} folds x {len(seeds)} seed{'s' * (len(seeds) > 1)}"
+    else:
+        design = f"{n_runs} (seed, fold) test folds"
+    return f"grouped k-fold, {design}; paired test: {test}"
+
+
+def headline_table(
+    reports_dir: str | os.PathLike, metrics_dir: str | os.PathLike | None = None
+) -> str:
+    """Markdown headline results from ``reports_dir`` (and ``metrics_dir``, default the
+    ``metrics`` folder beside it); see the module docstring."""
     reports = Path(reports_dir)
-    metrics_path = reports / "metrics.json"
-    metrics = _read_json(metrics_path)
-    try:
-        main = metrics["main_model"]
-        strategy = str(main["strategy"])
-        model = main["tasks"]
-        baselines = metrics["baselines"]
-    except (KeyError, TypeError) as exc:
-        raise ReadmeTableError(f"{metrics_path}: no key {exc} (written by notebook 06)") from None
-    runs = _read_csv(reports / "tables" / "strategy_runs.csv")
-    std = {m: seed_std(runs, strategy, m) for m in ("pearson", "rmse")}
-    chapter = chapter_pearson(_read_csv(reports / "tables" / "model_vs_baselines_pearson.csv"))
-    summary_path = reports / "data_summary.json"
-    summary = _read_json(summary_path) if summary_path.exists() else {}
+    metrics = Path(metrics_dir) if metrics_dir is not None else reports.parent / "metrics"
+    rows = read_comparison(reports / COMPARISON)
+    reference = next(r["method"] for r in rows if r["verdict"] == "reference")
+    flat = {r["task"]: r["note"] for r in rows if "near-constant" in r["note"]}
+    tasks = [t for t in TASKS if t not in flat and any(r["task"] == t for r in rows)]
+    present = list(dict.fromkeys(r["metric"] for r in rows))
+    info = _read_json(reports / STRATEGY_METRICS) or {}
+    prov = str(info.get("provenance", "")).strip() or "Data and extractors: not recorded."
+    baselines = sorted({r["method"] for r in rows if not r["method"].startswith(MODEL_PREFIX)})
+    design = _protocol_line(rows, reference, _read_csv(reports / STRATEGY_RUNS))
 
-    rows, losses = [], []
-    for task in TASKS:
-        cells = [f"`{task}`"]
-        for metric, higher in (("pearson", True), ("rmse", False)):
-            mine = _num((model.get(task) or {}).get(metric))
-            name, theirs = best_baseline(baselines, task, metric, higher)
-            cells.append(_with_std(mine, std[metric][task]))
-            cells.append("n/a" if name is None else f"{_fmt(theirs)} ({name})")
-            if name is not None and not math.isnan(mine):
-                if (theirs > mine) if higher else (theirs < mine):
-                    gap = abs(theirs - mine)
-                    within = gap <= std[metric][task]  # False when the std is NaN
-                    note = ", within one seed std" if within else ""
-                    losses.append(
-                        f"{task} {metric} ({name} {_fmt(theirs)} vs tqa {_fmt(mine)}{note})"
-                    )
-        cells.append(_fmt(chapter[task]) if not math.isnan(chapter[task]) else "")
-        rows.append("| " + " | ".join(cells) + " |")
-
-    n_seeds = main.get("n_seeds", "?")
     lines = [
-        f"Test split; tqa = the `{strategy}` weighting strategy, mean ± std over {n_seeds} "
-        "seeds; best baseline = the best of "
+        f"Out-of-fold study ({design})."
+        f" tqa = `{reference}` (the chapter's configuration)"
+        + (
+            f", selected = `{SELECTED}` (nested selection)"
+            if any(r["method"] == SELECTED for r in rows)
+            else ""
+        )  # fmt: skip
+        + "; best baseline = the best mean of "
         + ", ".join(f"`{b}`" for b in baselines)
-        + " on that metric (baselines: one fit each). "
-        + str(metrics.get("provenance", "")).strip(),
-        "",
-        "| task | tqa Pearson | best baseline Pearson | tqa RMSE | best baseline RMSE "
-        "| chapter's Pearson on EmotionTalk (quoted, not reproduced) |",
-        "|---|---|---|---|---|---|",
-        *rows,
+        + "; verdicts from `model_vs_baselines_comparison.csv`. "
+        + prov,
         "",
     ]
-    if losses:
-        lines.append("**Where tqa loses to a baseline:** " + "; ".join(losses) + ".")
-    else:
-        lines.append("**tqa beats every baseline on every task on Pearson and RMSE.**")
-    flat = summary.get("near_zero_variance") or []
+    verdicts: dict[str, dict] = {}
+    for metric in [m for m in ("pearson", "rmse") if m in present]:
+        table, verdicts[metric] = _metric_table(rows, reference, tasks, metric)
+        lines += [*table, ""]
+    chapter = _chapter_line(reports / CHAPTER_TABLE, tasks)
+    headline = _headline_line(metrics, tasks)
+    lines += [x for x in (chapter, headline) if x]
+    if chapter or headline:
+        lines.append("")
+
+    worse = [
+        f"{r['task']} {r['metric']} ({r['method']})"
+        for r in rows
+        if r["task"] in tasks and r["verdict"] == "better"
+        and not r["method"].startswith(MODEL_PREFIX) and r["metric"] in ("pearson", "rmse")
+    ]  # fmt: skip
+    tied = [f"{t} {m}" for m, per in verdicts.items() for t, (_, v) in per.items() if v == NO_DIFF]
+    lines.append(
+        "**A baseline beats tqa (verdict worse):** "
+        + ("; ".join(worse) if worse else "nowhere")
+        + ". **No detectable difference from the best baseline:** "
+        + ("; ".join(tied) if tied else "nowhere")
+        + "."
+    )
     if flat:
-        stds = summary.get("tasks", {})
-        described = ", ".join(
-            f"`{t}` (label std {_fmt(_num(stds.get(t, {}).get('std')))})" for t in flat
-        )
         lines += [
             "",
-            f"Near-constant labels on this data: {described}; correlations on "
-            "such a task are noise, and the mean predictor is its fair RMSE reference.",
+            "Near-constant labels, not comparable (listed apart, never averaged in): "
+            + "; ".join(f"`{t}` ({_flat_note(note)})" for t, note in flat.items())
+            + ".",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _flat_note(note: str) -> str:
+    """'label std X' from a near-constant note of :func:`tqa.study.crossval.compare`."""
+    m = re.search(r"\(std ([^)]+)\)", note)
+    return f"label std {m.group(1)}" if m else note
+
+
+def _chapter_line(path: Path, tasks: list[str]) -> str:
+    """The chapter's reported EmotionTalk Pearson per task, quoted (not reproduced)."""
+    vals = {}
+    for r in _read_csv(path) or []:
+        col = next((c for c in r if c and c.startswith(CHAPTER_PREFIX)), None)
+        if col and r.get("task") in tasks and not math.isnan(_num(r[col])):
+            vals[r["task"]] = _num(r[col])
+    if not vals:
+        return ""
+    return "Chapter's Pearson on EmotionTalk (quoted, not reproduced): " + ", ".join(
+        f"{t} {_fmt(v)}" for t, v in vals.items()
+    ) + "."  # fmt: skip
+
+
+def _headline_line(metrics: Path, tasks: list[str]) -> str:
+    """The DVC headline (``<metrics>/<task>.json``: pooled out-of-fold Pearson, tqa_r)."""
+    vals = {}
+    for t in tasks:
+        v = _num((_read_json(metrics / f"{t}.json") or {}).get("tqa_r"))
+        if not math.isnan(v):
+            vals[t] = v
+    if not vals:
+        return ""
+    return f"DVC headline (`{metrics.name}/<task>.json`, pooled out-of-fold Pearson): " + ", ".join(
+        f"{t} {_fmt(v)}" for t, v in vals.items()
+    ) + "."  # fmt: skip
 
 
 def replace_between_markers(text: str, block: str, source: str = "README.md") -> str:
@@ -195,7 +296,9 @@ def replace_between_markers(text: str, block: str, source: str = "README.md") ->
 
 
 def update_readme(
-    path: str | os.PathLike | None = None, reports_dir: str | os.PathLike | None = None
+    path: str | os.PathLike | None = None,
+    reports_dir: str | os.PathLike | None = None,
+    metrics_dir: str | os.PathLike | None = None,
 ) -> bool:
     """Rewrite the results block of README.md (atomically); return whether it changed."""
     path = Path(path) if path else ROOT / "README.md"
@@ -204,7 +307,8 @@ def update_readme(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReadmeTableError(f"{path}: not found") from None
-    new = replace_between_markers(text, headline_table(reports), source=str(path))
+    block = headline_table(reports, metrics_dir)
+    new = replace_between_markers(text, block, source=str(path))
     if new == text:
         return False
     write_text(path, new)
@@ -217,14 +321,15 @@ def main(argv: list[str] | None = None) -> int:
         description="Regenerate README.md's headline results table from reports/.",
     )
     ap.add_argument("--reports", default=None, help="reports folder (default: reports/)")
+    ap.add_argument("--metrics", default=None, help="headline metrics (default: metrics/)")
     ap.add_argument("--readme", default=None, help="README to update (default: README.md)")
     ap.add_argument("--print", action="store_true", help="print the table, write nothing")
     args = ap.parse_args(argv)
     try:
         if args.print:
-            print(headline_table(args.reports or ROOT / "reports"), end="")
+            print(headline_table(args.reports or ROOT / "reports", args.metrics), end="")
             return 0
-        changed = update_readme(args.readme, args.reports)
+        changed = update_readme(args.readme, args.reports, args.metrics)
     except ReadmeTableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
