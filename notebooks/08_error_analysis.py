@@ -32,7 +32,9 @@
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
 reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
-results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+results_dir = (
+    None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+)
 reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
@@ -68,7 +70,9 @@ print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
 
 # %%
-if KFOLD:  # out-of-fold predictions of the chapter's configuration (06's run cache), mean over seeds
+if (
+    KFOLD
+):  # out-of-fold predictions of the chapter's configuration (06's run cache), mean over seeds
     oof = protocol.main_oof(fs, labels, inputs.meta, params)
     pred = protocol.oof_mean_predictions(oof, protocol.main_method(params), fs.video_ids)
     rows = np.ones(len(split), dtype=bool)
@@ -78,36 +82,72 @@ else:
 ids = np.asarray(fs.video_ids, dtype=object)
 res = evaluation.residuals(labels[rows], pred[rows], ids[rows])
 degr = evaluation.load_degradations(params["data"]["root"])
-WHO = (f"main model ({studies.main_strategy(params)}), "
-       + ("all videos, out-of-fold" if KFOLD else f"{'+'.join(ev['analysis_splits'])} rows"))
-print(WHO, "- residual pairs:", len(res), "- degradations.csv:", "present" if degr is not None else "absent")
+WHO = f"main model ({studies.main_strategy(params)}), " + (
+    "all videos, out-of-fold" if KFOLD else f"{'+'.join(ev['analysis_splits'])} rows"
+)
+print(
+    WHO,
+    "- residual pairs:",
+    len(res),
+    "- degradations.csv:",
+    "present" if degr is not None else "absent",
+)
 rs = evaluation.residual_summary(res)
-save_table(rs, "residual_summary", f"Residual (pred - true) statistics per task, {WHO}. {PROV}", REPORTS)
+save_table(
+    rs, "residual_summary", f"Residual (pred - true) statistics per task, {WHO}. {PROV}", REPORTS
+)
 rs
 
 # %%
 fig = plots.residual_hist(res)
-save_figure(fig, "residual_hist", f"Residual (pred - true) histograms per task, {WHO}. {PROV}", REPORTS)
-fig = plots.scatter_pred_true(labels[rows], pred[rows],
-                              lims=(params["data"]["score_min"], params["data"]["score_max"]))
-save_figure(fig, "pred_vs_true", f"Predicted vs true score per task, {WHO}; dashed: identity. {PROV}", REPORTS)
+save_figure(
+    fig, "residual_hist", f"Residual (pred - true) histograms per task, {WHO}. {PROV}", REPORTS
+)
+fig = plots.scatter_pred_true(
+    labels[rows], pred[rows], lims=(params["data"]["score_min"], params["data"]["score_max"])
+)
+save_figure(
+    fig,
+    "pred_vs_true",
+    f"Predicted vs true score per task, {WHO}; dashed: identity. {PROV}",
+    REPORTS,
+)
 
 # %%
 cms = evaluation.confusion_matrices(labels[rows], pred[rows], ev)
 names = evaluation.class_labels(ev, params["data"]["score_min"], params["data"]["score_max"])
 fig = plots.confusion_grid(cms, names)
-save_figure(fig, "confusion_3class",
-            f"3-class confusion matrices (rows true, columns predicted; bins {names}), {WHO}. {PROV}", REPORTS)
-cm_long = pd.concat([pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names).reset_index()
-                     .assign(task=t) for t, cm in cms.items()], ignore_index=True)
-save_table(cm_long[["task", "true", *names]], "confusion_3class",
-           f"3-class confusion counts per task (rows true, columns predicted), {WHO}. {PROV}", REPORTS)
+save_figure(
+    fig,
+    "confusion_3class",
+    f"3-class confusion matrices (rows true, columns predicted; bins {names}), {WHO}. {PROV}",
+    REPORTS,
+)
+cm_long = pd.concat(
+    [
+        pd.DataFrame(cm, index=pd.Index(names, name="true"), columns=names)
+        .reset_index()
+        .assign(task=t)
+        for t, cm in cms.items()
+    ],
+    ignore_index=True,
+)
+save_table(
+    cm_long[["task", "true", *names]],
+    "confusion_3class",
+    f"3-class confusion counts per task (rows true, columns predicted), {WHO}. {PROV}",
+    REPORTS,
+)
 
 # %%
 worst = evaluation.worst_k(res, ev["worst_k"], degr, inputs.meta)
-save_table(worst, "worst_videos",
-           f"The {len(worst)} videos with the largest mean |error| over their rated tasks, with their "
-           f"metadata and injected degradation parameters, {WHO}. {PROV}", REPORTS)
+save_table(
+    worst,
+    "worst_videos",
+    f"The {len(worst)} videos with the largest mean |error| over their rated tasks, with their "
+    f"metadata and injected degradation parameters, {WHO}. {PROV}",
+    REPORTS,
+)
 worst
 
 # %%
@@ -115,25 +155,48 @@ if degr is not None:
     skip = ev.get("degradation_exclude") or []
     degr_used = evaluation.select_degradations(degr, ev)
     evd = evaluation.error_vs_degradation(res, degr_used, skip)
-    save_table(evd, "error_vs_degradation",
-               f"Spearman rho of |error| with each injected degradation parameter (eval.degradation_params) "
-               f"per task, with p and n (does error track a degradation?), {WHO}. {PROV}", REPORTS)
+    save_table(
+        evd,
+        "error_vs_degradation",
+        f"Spearman rho of |error| with each injected degradation parameter "
+        f"(eval.degradation_params) "
+        f"per task, with p and n (does error track a degradation?), {WHO}. {PROV}",
+        REPORTS,
+    )
     if not evd.empty:
         fig = plots.degradation_heatmap(evd, "spearman_abs_error", "Spearman(|error|, degradation)")
-        save_figure(fig, "error_vs_degradation",
-                    f"Spearman rho of |error| with each injected degradation parameter, {WHO}; n per task "
-                    f"in the row labels, * p<0.05, ** p<0.01 (uncorrected: exploratory). {PROV}", REPORTS)
+        save_figure(
+            fig,
+            "error_vs_degradation",
+            f"Spearman rho of |error| with each injected degradation parameter, {WHO}; n per task "
+            f"in the row labels, * p<0.05, ** p<0.01 (uncorrected: exploratory). {PROV}",
+            REPORTS,
+        )
     pvd = evaluation.prediction_vs_degradation(pred[rows], ids[rows], degr_used, exclude=skip)
-    save_table(pvd, "prediction_vs_degradation",
-               f"Spearman rho of each predicted score with each injected degradation level, {WHO}. {PROV}", REPORTS)
+    save_table(
+        pvd,
+        "prediction_vs_degradation",
+        f"Spearman rho of each predicted score with each injected degradation level, {WHO}. {PROV}",
+        REPORTS,
+    )
     if not pvd.empty:
-        fig = plots.degradation_heatmap(pvd, "spearman", "Spearman(predicted score, degradation level)")
-        save_figure(fig, "prediction_vs_degradation",
-                    f"Spearman rho of each predicted score with each injected degradation level, {WHO}; n per "
-                    f"task in the row labels, * p<0.05, ** p<0.01 (uncorrected). {PROV}", REPORTS)
+        fig = plots.degradation_heatmap(
+            pvd, "spearman", "Spearman(predicted score, degradation level)"
+        )
+        save_figure(
+            fig,
+            "prediction_vs_degradation",
+            f"Spearman rho of each predicted score with each injected degradation level, {WHO}; "
+            f"n per "
+            f"task in the row labels, * p<0.05, ** p<0.01 (uncorrected). {PROV}",
+            REPORTS,
+        )
     display(evd.sort_values("p_value").head(10) if not evd.empty else evd)
 else:
-    print("no degradations.csv beside labels.csv: degradation analyses skipped (expected on real data)")
+    print(
+        "no degradations.csv beside labels.csv: degradation analyses skipped (expected on real "
+        "data)"
+    )
 
 # %%
 for col in ("generator", "group"):
@@ -142,7 +205,12 @@ for col in ("generator", "group"):
         meta = meta.merge(degr[["video_id", col]], on="video_id", how="left")
     if col in meta.columns:
         by = evaluation.error_by_group(res, meta, col)
-        save_table(by, f"error_by_{col}", f"MAE and bias (pred - true) per {col} and task, {WHO}. {PROV}", REPORTS)
+        save_table(
+            by,
+            f"error_by_{col}",
+            f"MAE and bias (pred - true) per {col} and task, {WHO}. {PROV}",
+            REPORTS,
+        )
         display(by.pivot(index=col, columns="task", values="mae"))
     else:
         print(f"no '{col}' column: error by {col} skipped")

@@ -31,7 +31,9 @@
 params_path = None  # None: the repository's params.yaml, from any working directory
 overrides = {}
 reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes reports
-results_dir = None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+results_dir = (
+    None  # None: eval.results_dir (git-ignored); a DVC stage passes its reports/studies/<stage>
+)
 reuse_results = None  # finished runs to reuse read-only (None: every folder of eval.results_dir)
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
@@ -63,7 +65,11 @@ KFOLD = protocol.protocol(params) == "kfold"
 inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
 fs, labels, split = inputs.features, inputs.labels, inputs.split
 SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["config_seeds"]
-WHERE = f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})" if KFOLD else "test"
+WHERE = (
+    f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})"
+    if KFOLD
+    else "test"
+)
 print(PROV, "| protocol:", protocol.protocol(params))
 print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
 display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
@@ -74,20 +80,37 @@ print("near-constant test labels (shown apart):", FLAT or "none")
 if KFOLD:  # eval.selection.grid vs the chapter's configuration, and the nested selection
     oof, comparison, choices = protocol.model_selection(fs, labels, inputs.meta, params)
     ref = protocol.main_method(params)
-    cname = {m: ("chapter" if m == ref else "selected" if m == selection.SELECTED else m.split("/", 1)[1])
-             for m in oof["method"].unique()}
+    cname = {
+        m: (
+            "chapter" if m == ref else "selected" if m == selection.SELECTED else m.split("/", 1)[1]
+        )
+        for m in oof["method"].unique()
+    }
     rows = protocol.oof_rows(oof, labels, fs.video_ids, params, "config", cname)
-    protocol.write_comparison(comparison, "config", "Configurations and nested selection vs the chapter's "
-                              "configuration", ref, REPORTS / "tables")
-    save_table(choices.assign(config=choices["method"].map(cname)), "selection_choices",
-               f"Nested selection: inner-validation criterion (val MSE / train-label variance, mean over "
-               f"informative tasks) of each configuration per outer (seed, fold); chosen = lowest. {PROV}", REPORTS)
+    protocol.write_comparison(
+        comparison,
+        "config",
+        "Configurations and nested selection vs the chapter's configuration",
+        ref,
+        REPORTS / "tables",
+    )
+    save_table(
+        choices.assign(config=choices["method"].map(cname)),
+        "selection_choices",
+        f"Nested selection: inner-validation criterion (val MSE / train-label variance, mean over "
+        f"informative tasks) of each configuration per outer (seed, fold); chosen = lowest. {PROV}",
+        REPORTS,
+    )
     display(selection.choice_summary(choices).assign(config=lambda d: d["method"].map(cname)))
 else:
     rows = studies.config_grid(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"), "config_runs",
-           f"Configuration grid: test metrics per run (config x seed x task). {PROV}", REPORTS)
+save_table(
+    rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
+    "config_runs",
+    f"Configuration grid: test metrics per run (config x seed x task). {PROV}",
+    REPORTS,
+)
 # averages over tasks leave out near-constant tasks (their correlations are noise); fit times are
 # benchmarks (reports/benchmarks.md), not results
 kept = summary[~summary["task"].isin(FLAT)]
@@ -97,20 +120,37 @@ if "epochs" in rows:
     table = wide.join(rows.groupby("config", sort=False)[["epochs"]].mean()).reset_index()
 else:  # kfold: pooled out-of-fold metrics (the verdicts are in config_comparison.md)
     table = wide.reset_index()
-save_table(table, "config_summary" if KFOLD else "config_comparison",
-           f"Configuration grid: test metrics averaged over tasks{' except near-constant ' + ', '.join(FLAT) if FLAT else ''} "
-           f"(and seeds {SEEDS}){', and mean epochs' if 'epochs' in table else ''}; {WHERE}. {PROV}", REPORTS)
+save_table(
+    table,
+    "config_summary" if KFOLD else "config_comparison",
+    "Configuration grid: test metrics averaged over tasks"
+    + (" except near-constant " + ", ".join(FLAT) if FLAT else "")
+    + f" (and seeds {SEEDS}){', and mean epochs' if 'epochs' in table else ''}; {WHERE}. {PROV}",
+    REPORTS,
+)
 for metric in ev["table_metrics"]:
-    save_table(studies.mean_std_table(summary, metric), f"config_comparison_{metric}",
-               f"Configuration grid: test {metric} per task. {PROV}", REPORTS)
+    save_table(
+        studies.mean_std_table(summary, metric),
+        f"config_comparison_{metric}",
+        f"Configuration grid: test {metric} per task. {PROV}",
+        REPORTS,
+    )
 table
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
 ax.barh(table["config"], table["pearson_mean_over_tasks"], color="tab:green")
 ax.invert_yaxis()
-ax.set_xlabel("test Pearson, mean over tasks" + (f" (without near-constant {', '.join(FLAT)})" if FLAT else ""))
+ax.set_xlabel(
+    "test Pearson, mean over tasks"
+    + (f" (without near-constant {', '.join(FLAT)})" if FLAT else "")
+)
 fig.tight_layout()
-save_figure(fig, "config_comparison_pearson",
-            f"Configuration grid: test Pearson averaged over tasks per configuration"
-            f"{' (near-constant ' + ', '.join(FLAT) + ' left out)' if FLAT else ''}; {ev['config_seeds']} seed(s). {PROV}", REPORTS)
+save_figure(
+    fig,
+    "config_comparison_pearson",
+    f"Configuration grid: test Pearson averaged over tasks per configuration"
+    f"{' (near-constant ' + ', '.join(FLAT) + ' left out)' if FLAT else ''}; "
+    f"{ev['config_seeds']} seed(s). {PROV}",
+    REPORTS,
+)
