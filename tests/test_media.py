@@ -125,3 +125,25 @@ def test_large_frames_downscaled_to_cap(tmp_path: Path) -> None:
     assert clip.meta["source_size"] == [360, 640]
     assert clip.frames[0, 72, 60].mean() > 150 and clip.frames[0, 72, 200].mean() < 50
     assert load_clip(p, max_side=None).frames.shape[1:] == (360, 640, 3)
+
+
+def test_yuv420p_frames_decoded_with_integer_bt601(tmp_path: Path) -> None:
+    """Unscaled limited-range yuv420p frames go through the integer BT.601 conversion (the
+    same pixels on every CPU), which agrees with FFmpeg's libswscale to rounding; frames
+    that must be scaled still go through libswscale."""
+    import av
+
+    from tqa.core.yuv import yuv420p_to_rgb
+
+    p = tmp_path / "face.mp4"
+    write_video(p, face_frames(10, 96), 25, tone(0.4))
+    clip = load_clip(p, "face")
+    with av.open(str(p)) as c:
+        first = next(c.decode(video=0))
+        assert first.format.name == "yuv420p"
+        ours = yuv420p_to_rgb(first.to_ndarray(format="yuv420p"))
+        ffmpeg = first.to_ndarray(format="rgb24")
+    assert np.array_equal(clip.frames[0], ours)
+    assert np.abs(ours.astype(int) - ffmpeg.astype(int)).max() <= 3
+    small = load_clip(p, "face", max_side=48)  # scaled: libswscale's area filter
+    assert small.frames.shape[1:3] == (48, 48)

@@ -128,3 +128,44 @@ def test_parameter_counts_cover_all_parameters():
     counts = m.parameter_counts()
     assert sum(counts.values()) == sum(p.numel() for p in m.parameters())
     assert {f"head_{t}" for t in ("lip_sync", "overall")} <= set(counts)
+
+
+def test_routed_task_reads_only_its_modalities():
+    """task_modalities={audio_quality: [audio]}: changing video, landmarks, AU and sync moves
+    the other scores but leaves audio_quality bit-identical; changing the audio moves it."""
+    m = _model(task_modalities={"audio_quality": ["audio"]}).eval()
+    x, s = _batch()
+    y = m(x, s)
+    other = {**x, **{k: torch.randn_like(x[k]) * 3 for k in ("visual", "landmarks", "au")}}
+    y2 = m(other, s + 5)
+    assert torch.equal(y[:, 2], y2[:, 2])
+    assert not torch.allclose(y[:, [0, 1, 3, 4]], y2[:, [0, 1, 3, 4]])
+    y3 = m({**x, "audio": torch.randn_like(x["audio"]) * 3}, s)
+    assert not torch.allclose(y[:, 2], y3[:, 2])
+    # the chapter's model (no routing) lets the visual stream move audio_quality
+    c = _model().eval()
+    assert not torch.allclose(c(x, s)[:, 2], c(other, s + 5)[:, 2])
+
+
+def test_routing_validation_and_ablation_fallback():
+    with pytest.raises(ValueError, match="unknown task"):
+        _model(task_modalities={"audio_qualty": ["audio"]})
+    with pytest.raises(ValueError, match="unknown modalities"):
+        _model(task_modalities={"audio_quality": ["sound"]})
+    # audio dropped by an ablation: the task falls back to the shared fusion
+    m = _model(task_modalities={"audio_quality": ["audio"]}, drop_modalities=("audio",))
+    assert m.task_routes == {}
+    x, s = _batch()
+    assert m(x, s).shape == (3, 5)
+    # DVC writes an empty value as null: build_model reads it as "not routed"
+    p = {**load_params()["model"], "task_modalities": {"audio_quality": None}}
+    assert build_model(DIMS, p).task_routes == {}
+
+
+def test_routed_branch_counts_as_its_head():
+    m = _model(task_modalities={"audio_quality": ["audio"]})
+    counts = m.parameter_counts()
+    assert sum(counts.values()) == sum(p.numel() for p in m.parameters())
+    plain = _model().parameter_counts()
+    assert counts["head_audio_quality"] > plain["head_audio_quality"]
+    assert counts["head_overall"] == plain["head_overall"]

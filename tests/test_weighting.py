@@ -129,6 +129,38 @@ def test_gradnorm_absent_task_excluded_from_update():
     assert s.weights.sum().item() == pytest.approx(2.0, abs=1e-5)
 
 
+class _ThreeTaskRouted(_TwoTask):
+    """Two tasks through the shared layer, a third on its own branch (a routed head)."""
+
+    def __init__(self, d: int = 8, h: int = 16) -> None:
+        super().__init__(d, h)
+        self.routed = nn.Linear(d, 1)
+
+    def forward(self, x):
+        return torch.cat([super().forward(x), self.routed(x)], dim=1)
+
+
+def test_gradnorm_routed_task_keeps_its_weight_and_others_balance():
+    """A task whose loss never reaches W (model.task_modalities) is left out like an absent
+    task: its weight stays 1, the other two still move and the total stays T = 3."""
+    torch.manual_seed(0)
+    x = torch.randn(128, 8)
+    y = torch.stack([2.0 * x[:, 0], torch.sign(torch.sin(7.0 * x[:, 2] * x[:, 3])), x[:, 1]], dim=1)
+    model = _ThreeTaskRouted()
+    s = get_weighting("gradnorm", 3, {"alpha": 1.5, "lr": 0.02})
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(60):
+        losses = ((model(x) - y) ** 2).mean(0)
+        opt.zero_grad()
+        s.combine(losses, torch.tensor([128, 128, 128]), model).backward()
+        opt.step()
+        s.step()
+    assert s.weights[2].item() == 1.0
+    assert s.weights.sum().item() == pytest.approx(3.0, abs=1e-5)
+    assert s.weights[1] > 1.0 > s.weights[0]
+    assert s.last_grad_norms[2].item() == 0.0
+
+
 def test_gradnorm_initial_loss_is_first_step_with_labels():
     model = _TwoTask()
     s = get_weighting("gradnorm", 2, {})

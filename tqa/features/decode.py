@@ -38,6 +38,7 @@ import av
 import numpy as np
 
 from tqa.core.clip import Clip
+from tqa.core.yuv import yuv420p_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,25 @@ class MediaError(RuntimeError):
         super().__init__(f"{self.path}: {reason}")
 
 
+#: PyAV ``color_range`` of full-range ("JPEG") YUV, which the integer BT.601 path does not do.
+_FULL_RANGE = 2
+
+
 def _to_rgb(frame, max_side: int | None) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a PyAV frame, scaled by FFmpeg (area) so max(H, W) <= max_side."""
+    """(H, W, 3) uint8 RGB of a PyAV frame, scaled by FFmpeg (area) so max(H, W) <= max_side.
+
+    Limited-range yuv420p frames that need no scaling (the sample corpus, most generator
+    outputs) are converted with integer arithmetic (:func:`tqa.core.yuv.yuv420p_to_rgb`, the
+    BT.601 matrix libswscale assumes by default) so features are the same on every CPU;
+    libswscale's SIMD paths give other pixels than its C path."""
     h, w = frame.height, frame.width
+    if (
+        frame.format.name == "yuv420p"
+        and not (h % 2 or w % 2)
+        and not (max_side and max(h, w) > max_side)
+        and getattr(frame, "color_range", 0) != _FULL_RANGE
+    ):
+        return yuv420p_to_rgb(frame.to_ndarray(format="yuv420p"))
     if max_side and max(h, w) > max_side:
         scale = max_side / max(h, w)
         return frame.to_ndarray(

@@ -19,6 +19,13 @@ triple ``(B, 3)``. Output: ``(B, 5)`` scores in [1, 5] in TASKS order.
   fed to the fusion (not only Path A) so that it survives the path ablations; ``use_sync``
   removes it.
 - Heads: one ``Linear -> GELU -> Linear`` per task, squashed to [1, 5] by 1 + 4 * sigmoid.
+- Task routing (``task_modalities``, not in the chapter): a routed task's head reads only its
+  own statistics branch (Path A's mean/std/min/max -> MLP) over the listed modalities, never
+  the shared fusion. ``{audio_quality: [audio]}`` makes the audio-quality score a function
+  of the audio track alone, so the same audio under different videos gets the same score
+  (the "swap test" of docs/real-videos.md); the shared fusion mixes in visual and sync
+  features, which the synthetic corpus lets a model use as shortcuts. A routed task does not
+  reach ``last_shared_layer``: GradNorm leaves its weight where it is (gradnorm.py).
 
 Switches for ablations: ``path_a``, ``path_b`` (at least one), ``drop_modalities`` (the
 stream is not read at all and its embedding is not built), ``use_sync``, and
@@ -52,6 +59,7 @@ MODEL_KEYS = (
     "max_frames",
     "token_stride",
     "grad_checkpointing",
+    "task_modalities",
 )
 
 SCORE_MIN, SCORE_MAX = 1.0, 5.0
@@ -74,6 +82,30 @@ def _kept_modalities(
     return kept
 
 
+def _task_routes(
+    task_modalities: dict[str, list[str]] | None, kept: list[str], n_tasks: int
+) -> dict[str, list[str]]:
+    """Routed task -> its modalities among ``kept`` (MODALITIES order).
+
+    Unknown task or modality names are an error. A task whose modalities were all dropped
+    (a drop_modalities ablation) falls back to the shared fusion, so ablations still run.
+    """
+    routes: dict[str, list[str]] = {}
+    for task, mods in (task_modalities or {}).items():
+        if task not in TASKS[:n_tasks]:
+            raise ValueError(f"task_modalities: unknown task {task!r}; known: {list(TASKS)}")
+        mods = list(mods or [])
+        unknown = [m for m in mods if m not in MODALITIES]
+        if unknown:
+            raise ValueError(
+                f"task_modalities.{task}: unknown modalities {unknown}; known: {list(MODALITIES)}"
+            )
+        present = [m for m in kept if m in mods]
+        if present:
+            routes[task] = present
+    return routes
+
+
 class CrossModalTransformer(nn.Module):
     """Dual-path (statistics + interactive Transformer) multi-task regressor."""
 
@@ -94,6 +126,7 @@ class CrossModalTransformer(nn.Module):
         max_frames: int = 150,
         token_stride: int = 10,
         grad_checkpointing: bool = False,
+        task_modalities: dict[str, list[str]] | None = None,
         n_tasks: int = len(TASKS),
     ) -> None:
         super().__init__()
@@ -113,14 +146,7 @@ class CrossModalTransformer(nn.Module):
         if path_b:
             self._build_interactive_path(n_layers, n_heads, dim_feedforward, dropout)
         if path_a:
-            stat_dim = 4 * sum(self.input_dims.values())
-            self.stats_mlp = nn.Sequential(
-                nn.LayerNorm(stat_dim),
-                nn.Linear(stat_dim, d_model),
-                nn.GELU(),
-                nn.Dropout(dropout),
-                nn.Linear(d_model, d_model),
-            )
+            self.stats_mlp = self._stats_mlp(4 * sum(self.input_dims.values()), dropout)
         fuse_in = d_model * (int(path_a) + int(path_b)) + (n_sync if use_sync else 0)
         self.last_shared_layer = nn.Linear(fuse_in, d_model)
         self.fusion_dropout = nn.Dropout(dropout)
@@ -130,6 +156,23 @@ class CrossModalTransformer(nn.Module):
                 nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1))
                 for _ in range(n_tasks)
             ]
+        )
+        self.task_routes = _task_routes(task_modalities, self.modalities, n_tasks)
+        self.task_branches = nn.ModuleDict(
+            {
+                task: self._stats_mlp(4 * sum(self.input_dims[m] for m in mods), dropout)
+                for task, mods in self.task_routes.items()
+            }
+        )
+
+    def _stats_mlp(self, stat_dim: int, dropout: float) -> nn.Sequential:
+        """Path A's MLP: (B, stat_dim) statistics -> (B, d_model)."""
+        return nn.Sequential(
+            nn.LayerNorm(stat_dim),
+            nn.Linear(stat_dim, self.d_model),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(self.d_model, self.d_model),
         )
 
     def _build_interactive_path(
@@ -211,13 +254,18 @@ class CrossModalTransformer(nn.Module):
                 h = layer(h)
         return self.final_norm(h).mean(dim=1)
 
-    def encode_path_a(self, streams: dict[str, Tensor]) -> Tensor:
-        """Statistics path: per modality mean/std/min/max over time -> MLP, (B, d_model)."""
+    @staticmethod
+    def _time_stats(streams: dict[str, Tensor], modalities: list[str]) -> Tensor:
+        """Per modality mean, std, min, max over time, concatenated: (B, 4 * sum D_m)."""
         stats = []
-        for m in self.modalities:
+        for m in modalities:
             x = streams[m]
             stats += [x.mean(1), x.std(1, unbiased=False), x.amin(1), x.amax(1)]
-        return self.stats_mlp(torch.cat(stats, dim=-1))
+        return torch.cat(stats, dim=-1)
+
+    def encode_path_a(self, streams: dict[str, Tensor]) -> Tensor:
+        """Statistics path: per modality mean/std/min/max over time -> MLP, (B, d_model)."""
+        return self.stats_mlp(self._time_stats(streams, self.modalities))
 
     def shared_representation(self, streams: dict[str, Tensor], sync: Tensor) -> Tensor:
         """Fused representation fed to every head, (B, d_model)."""
@@ -234,7 +282,15 @@ class CrossModalTransformer(nn.Module):
     def forward(self, streams: dict[str, Tensor], sync: Tensor) -> Tensor:
         """Scores (B, 5) in [1, 5]."""
         z = self.shared_representation(streams, sync)
-        raw = torch.cat([head(z) for head in self.heads], dim=-1)
+        outs = []
+        for i, head in enumerate(self.heads):
+            task = TASKS[i]
+            if task in self.task_routes:
+                zt = self.task_branches[task](self._time_stats(streams, self.task_routes[task]))
+                outs.append(head(F.gelu(zt)))
+            else:
+                outs.append(head(z))
+        raw = torch.cat(outs, dim=-1)
         return SCORE_MIN + (SCORE_MAX - SCORE_MIN) * torch.sigmoid(raw.float())
 
     # --------------------------------------------------------------- summaries
@@ -244,6 +300,8 @@ class CrossModalTransformer(nn.Module):
         for name, p in self.named_parameters():
             if name.startswith("heads."):
                 key = f"head_{TASKS[int(name.split('.')[1])]}"
+            elif name.startswith("task_branches."):  # a routed task's own branch
+                key = f"head_{name.split('.')[1]}"
             elif name.startswith(("embed.", "time_embed", "modality_embed")):
                 key = "embeddings"
             elif name.startswith(("layers.", "final_norm")):
@@ -266,4 +324,6 @@ def build_model(input_dims: dict[str, int], params_model: dict[str, Any]) -> Cro
         raise KeyError(f"unknown model parameter(s) {sorted(unknown)}; known: {list(MODEL_KEYS)}")
     kw = dict(params_model)
     kw["drop_modalities"] = tuple(kw.get("drop_modalities") or ())
+    # DVC writes an empty mapping value as null: {audio_quality: null} routes nothing
+    kw["task_modalities"] = {t: m for t, m in (kw.get("task_modalities") or {}).items() if m}
     return CrossModalTransformer(input_dims, len(SYNC_FIELDS), **kw)

@@ -19,6 +19,8 @@ Our choices (the paper leaves them open or assumes every task in every batch):
   weights are rescaled so that the total stays T.
 - With gradient accumulation the w-gradients of the micro-batches are AVERAGED (as the model's
   gradients are) and applied once per optimizer step.
+- A task whose loss does not reach W (a routed head, ``model.task_modalities``; its gradient
+  there is exactly zero) is treated like a task without labels: its weight stays put.
 - When mixed precision skips an optimizer step (inf/NaN gradients) the w-gradients gathered
   for it are dropped (:meth:`skip`), not added to the next step's.
 - With one labelled task the budget sum w = T leaves nothing to balance: w is renormalised
@@ -78,22 +80,24 @@ class GradNormWeighting(WeightingStrategy):
         if not bool(present.any()):
             return total
         W = shared_weight(shared)
+        grads = {
+            k: torch.autograd.grad(losses[k], W, retain_graph=True, allow_unused=True)[0]
+            for k in torch.nonzero(present).flatten().tolist()
+        }
+        # a routed task (model.task_modalities) never reaches W: its gradient there is None or
+        # exactly zero (autograd passes zeros through the torch.cat of the heads): as absent
+        for k, g in grads.items():
+            if g is None or not bool(g.any()):
+                present[k] = False
+        if not bool(present.any()):
+            return total
         idx = torch.nonzero(present).flatten()
         cur = losses.detach().float().to(dev)
         # L_i(0): loss at the first step where task i had labels.
         first = present & ~self.has_initial
         self.initial_loss[first] = cur[first].clamp(min=1e-12)
         self.has_initial |= present
-        norms = (
-            torch.stack(
-                [
-                    torch.autograd.grad(losses[k], W, retain_graph=True)[0].float().norm()
-                    for k in idx.tolist()
-                ]
-            )
-            .detach()
-            .to(dev)
-        )
+        norms = torch.stack([grads[k].float().norm() for k in idx.tolist()]).detach().to(dev)
         G = self.w[idx] * norms  # differentiable in w only
         ratio = cur[idx] / self.initial_loss[idx]
         r = ratio / ratio.mean()
