@@ -266,7 +266,8 @@ def swap_bench(clips: Path, decoded, bundle: Path | None, tmp: Path) -> dict:
                 "copy",
                 "-c:a",
                 "aac",
-                "-shortest",
+                "-t",  # one length for all: the same audio samples under every video
+                f"{n / FPS:.2f}",
                 str(o),
             ],
             check=True,

@@ -169,3 +169,24 @@ def test_routed_branch_counts_as_its_head():
     plain = _model().parameter_counts()
     assert counts["head_audio_quality"] > plain["head_audio_quality"]
     assert counts["head_overall"] == plain["head_overall"]
+
+
+def test_routed_statistics_are_mean_std_and_percentiles():
+    """The routed branch's statistics: mean, population std and the 10th / 90th percentiles
+    over time (numpy's linear percentiles as the oracle), so one extreme frame does not move
+    them the way it moves Path A's min / max."""
+    x, _ = _batch(b=2, t=30)
+    got = CrossModalTransformer._time_stats(x, ["audio"], robust=True).numpy()
+    a = x["audio"].numpy()
+    ref = np.concatenate(
+        [a.mean(1), a.std(1), np.percentile(a, 10, axis=1), np.percentile(a, 90, axis=1)], -1
+    )
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    spiked = {"audio": x["audio"].clone()}
+    spiked["audio"][:, 7] = 1e3  # one absurd frame
+    rob = CrossModalTransformer._time_stats(spiked, ["audio"], robust=True)
+    raw = CrossModalTransformer._time_stats(spiked, ["audio"], robust=False)
+    d = DIMS["audio"]
+    # the percentiles stay inside the unspiked data's range; the max is the spike
+    assert (rob[:, 3 * d :] <= x["audio"].amax(1)).all()
+    assert raw[:, 3 * d :].min() == 1e3  # max over time is the spike

@@ -20,7 +20,8 @@ triple ``(B, 3)``. Output: ``(B, 5)`` scores in [1, 5] in TASKS order.
   removes it.
 - Heads: one ``Linear -> GELU -> Linear`` per task, squashed to [1, 5] by 1 + 4 * sigmoid.
 - Task routing (``task_modalities``, not in the chapter): a routed task's head reads only its
-  own statistics branch (Path A's mean/std/min/max -> MLP) over the listed modalities, never
+  own statistics branch (mean/std/10th/90th percentile over time -> MLP, robust to one odd
+  frame where Path A's min/max are not) over the listed modalities, never
   the shared fusion. ``{audio_quality: [audio]}`` makes the audio-quality score a function
   of the audio track alone, so the same audio under different videos gets the same score
   (the "swap test" of docs/real-videos.md); the shared fusion mixes in visual and sync
@@ -63,6 +64,9 @@ MODEL_KEYS = (
 )
 
 SCORE_MIN, SCORE_MAX = 1.0, 5.0
+
+#: Percentiles a routed task's branch uses in place of min / max over time.
+_QUANTILES = torch.tensor([0.1, 0.9])
 
 
 def _kept_modalities(
@@ -255,12 +259,23 @@ class CrossModalTransformer(nn.Module):
         return self.final_norm(h).mean(dim=1)
 
     @staticmethod
-    def _time_stats(streams: dict[str, Tensor], modalities: list[str]) -> Tensor:
-        """Per modality mean, std, min, max over time, concatenated: (B, 4 * sum D_m)."""
+    def _time_stats(
+        streams: dict[str, Tensor], modalities: list[str], robust: bool = False
+    ) -> Tensor:
+        """Per modality mean, std, min, max over time, concatenated: (B, 4 * sum D_m).
+
+        ``robust``: the 10th and 90th percentiles instead of min and max (routed branches).
+        One extreme frame moves min/max; a shift of the audio by less than a frame (another
+        video's start time) moved a min/max-fed audio_quality head by up to 0.4."""
         stats = []
         for m in modalities:
             x = streams[m]
-            stats += [x.mean(1), x.std(1, unbiased=False), x.amin(1), x.amax(1)]
+            if robust:
+                q = torch.quantile(x.float(), _QUANTILES.to(x.device), dim=1).to(x.dtype)
+                lo, hi = q[0], q[1]
+            else:
+                lo, hi = x.amin(1), x.amax(1)
+            stats += [x.mean(1), x.std(1, unbiased=False), lo, hi]
         return torch.cat(stats, dim=-1)
 
     def encode_path_a(self, streams: dict[str, Tensor]) -> Tensor:
@@ -286,7 +301,8 @@ class CrossModalTransformer(nn.Module):
         for i, head in enumerate(self.heads):
             task = TASKS[i]
             if task in self.task_routes:
-                zt = self.task_branches[task](self._time_stats(streams, self.task_routes[task]))
+                stats = self._time_stats(streams, self.task_routes[task], robust=True)
+                zt = self.task_branches[task](stats)
                 outs.append(head(F.gelu(zt)))
             else:
                 outs.append(head(z))
