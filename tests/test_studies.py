@@ -620,3 +620,28 @@ def test_study_notebooks_kfold_protocol(tmp_path):
     assert len(worst) == 10  # out-of-fold: every video can be among the worst, not only test rows
     metrics = json.loads((tables / "strategy_metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty"
+
+
+def test_run_key_follows_the_model_source(monkeypatch):
+    """The persistent run cache is keyed on the model code too: the fingerprint is the SHA-1
+    of tqa/model's .py files (path + bytes, sorted; recomputed here with hashlib), and a
+    different fingerprint gives a different run key for the same params."""
+    import hashlib
+    from pathlib import Path
+
+    import tqa
+    from tqa.core import version
+    from tqa.core.params import load_params
+
+    root = Path(tqa.__file__).resolve().parent
+    h = hashlib.sha1()
+    for f in sorted((root / "model").rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    assert version.source_fingerprint("tqa.model") == h.hexdigest()[:16]
+    p = load_params()
+    key = S.run_key(p, "inputs", "fixed", 0)
+    from tqa.study import run_cache
+
+    monkeypatch.setattr(run_cache, "source_fingerprint", lambda *m: "edited-model-code")
+    assert S.run_key(p, "inputs", "fixed", 0) != key

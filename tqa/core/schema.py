@@ -17,7 +17,8 @@ TASKS: tuple[str, ...] = ("lip_sync", "expression", "audio_quality", "cross_moda
 MODALITIES: tuple[str, ...] = ("visual", "audio", "landmarks", "au")
 
 #: SyncNet-style outputs per video: offset (frames, + = audio lags video),
-#: distance (LSE-D-like, lower is better), confidence (LSE-C-like, higher is better).
+#: distance (lower is better), confidence (higher is better). Named LSE-D / LSE-C only when
+#: SyncNet with its real weights produced them (the weight-free correlation measure is not).
 SYNC_FIELDS: tuple[str, ...] = ("offset", "distance", "confidence")
 
 #: Chapter's frame grid.

@@ -28,7 +28,7 @@ from tqa.data.labels import DataError
 from tqa.features.tables import FeatureTableError
 from tqa.model.training import FitResult, fit, saved_history
 from tqa.study.inputs import load_training_data
-from tqa.study.studies import record_fit
+from tqa.study.run_cache import record_fit
 
 log = logging.getLogger(__name__)
 

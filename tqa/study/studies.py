@@ -16,12 +16,9 @@ trained once; metrics are recomputed from cached predictions with the current pa
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import logging
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,12 +27,23 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tqa.core.atomic import write_csv, write_json
-from tqa.core.params import merged, params_hash, resolve, without_runtime
+from tqa.core.atomic import write_csv
+from tqa.core.params import merged
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.model.training import fit
 from tqa.study.baselines import run_baselines
 from tqa.study.metrics import evaluate_tasks
+from tqa.study.run_cache import (  # noqa: F401  (re-exported: the studies' public names)
+    ResultsStore,
+    features_fingerprint,
+    inputs_hash,
+    record_fit,
+    results_dir,
+    reuse_dirs,
+    run_key,
+    strategy_section,
+    use_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,210 +60,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_scaler": {"preprocess": {"scale": False}},
 }
 
-#: params sections that determine a trained model (part of every run key). ``weighting``
-#: is hashed separately: only the chosen strategy's own sub-section (see :func:`run_key`).
-_RUN_SECTIONS: tuple[str, ...] = (
-    "data",
-    "features",
-    "split",
-    "preprocess",
-    "model",
-    "train",
-    "byo",
-)
-#: keys of ``train`` that do not change a run's result (so adding a seed keeps old runs); the
-#: machine knobs (device, threads, workers, ...) are the params' runtime section, left out too.
-_RUN_IGNORED_TRAIN_KEYS: frozenset[str] = frozenset({"seeds", "out_dir"})
-
 FitFn = Callable[..., Any]
 
 
-# --------------------------------------------------------------------------- store
-class ResultsStore:
-    """One study's CSV of finished runs (atomic rewrite per append), plus the run cache.
-
-    The run cache ``<results_dir>/runs/<run_key>.csv`` (+ ``.json`` with fit time and
-    epochs, written last: its presence marks a complete run) is shared by all studies,
-    so the same effective configuration (e.g. the ablation "full" model and the main
-    strategy of the strategy comparison, same seed) is trained once.
-    """
-
-    def __init__(
-        self, results_dir: str | Path, study: str, reuse: Sequence[str | Path] = ()
-    ) -> None:
-        self.dir = Path(results_dir)
-        self.study = study
-        self.path = self.dir / f"{study}.csv"
-        self.run_dir = self.dir / "runs"
-        #: run caches of other folders (e.g. another DVC stage's output) read, never written
-        self.reuse_run_dirs = [Path(d) / "runs" for d in reuse if Path(d) != self.dir]
-
-    def load(self) -> pd.DataFrame:
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return pd.DataFrame()
-        return pd.read_csv(self.path, dtype={"run_key": str, "config": str, "strategy": str})
-
-    def append(self, rows: pd.DataFrame) -> None:
-        """Add rows; earlier rows of the same (run_key, config) are replaced."""
-        old = self.load()
-        if not old.empty and {"run_key", "config"} <= set(old.columns):
-            new_ids = set(zip(rows["run_key"].astype(str), rows["config"].astype(str)))
-            keep = [
-                (k, c) not in new_ids
-                for k, c in zip(old["run_key"].astype(str), old["config"].astype(str))
-            ]
-            old = old[keep]
-        new = rows if old.empty else pd.concat([old, rows], ignore_index=True)
-        write_csv(self.path, new)
-
-    def run_path(self, run_key: str) -> Path:
-        return self.run_dir / f"{run_key}.csv"
-
-    def save_run(
-        self,
-        run_key: str,
-        video_ids: Sequence[str],
-        split: np.ndarray,
-        pred: np.ndarray,
-        info: dict,
-    ) -> None:
-        df = pd.DataFrame(pred, columns=list(TASKS))
-        df.insert(0, "split", split)
-        df.insert(0, "video_id", list(video_ids))
-        write_csv(self.run_path(run_key), df)  # full precision: reused runs are re-scored
-        write_json(self.run_path(run_key).with_suffix(".json"), info)
-
-    def load_run(self, run_key: str, video_ids: Sequence[str]) -> tuple[np.ndarray, dict] | None:
-        """``(pred (N, 5) in video_ids order, info)`` of a complete cached run, else None.
-
-        Looks in this store's run cache, then in the ``reuse`` folders' (read-only)."""
-        for run_dir in [self.run_dir, *self.reuse_run_dirs]:
-            path = run_dir / f"{run_key}.csv"
-            info_path = path.with_suffix(".json")
-            if path.exists() and info_path.exists():
-                break
-        else:
-            return None
-        df = pd.read_csv(path, dtype={"video_id": str}).set_index("video_id")
-        if not set(video_ids) <= set(df.index):
-            return None
-        return df.loc[list(video_ids), list(TASKS)].to_numpy(float), json.loads(
-            info_path.read_text(encoding="utf-8")
-        )
-
-
-def results_dir(params: dict) -> Path:
-    """Folder the studies write their results and run cache to (``eval.results_dir``)."""
-    return resolve(params.get("eval", {}).get("results_dir", "reports/studies"))
-
-
-def reuse_dirs(params: dict) -> list[Path]:
-    """Result folders whose finished runs are reused read-only (``eval.reuse_results_dirs``)."""
-    return [resolve(d) for d in params.get("eval", {}).get("reuse_results_dirs") or []]
-
-
-def use_results(
-    params: dict, write_dir: str | Path | None, reuse: Sequence[str] | None = None
-) -> None:
-    """Point the studies of ``params`` (in place) at ``write_dir``, reusing ``reuse`` read-only.
-
-    Each DVC stage writes its own folder (one writer per file) and declares the folders it
-    reuses as dependencies. ``write_dir=None`` (a manual run): ``eval.results_dir`` itself,
-    which no stage writes; ``reuse=None``: every existing sub-folder of it (the stages'
-    folders), so a manual run retrains nothing the pipeline has and overwrites none of it.
-    """
-    ev = params.setdefault("eval", {})
-    if reuse is None:
-        root = results_dir(params)
-        found = sorted(root.glob("*/runs")) if root.is_dir() else []
-        reuse = [str(d.parent) for d in found if d.is_dir()]
-    if write_dir is not None:
-        ev["results_dir"] = str(resolve(write_dir))
-    ev["reuse_results_dirs"] = [str(d) for d in reuse]
-
-
-def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
-    """Hash of everything that determines one trained model's predictions.
-
-    The configuration's display name is not part of it: two studies asking for the same
-    effective params, strategy and seed share one run.
-    """
-    computed = without_runtime(params)
-    secs = {s: computed.get(s) for s in _RUN_SECTIONS}
-    if isinstance(secs.get("split"), dict):  # the study protocol does not change one fit
-        secs["split"] = {k: v for k, v in secs["split"].items() if k != "protocol"}
-    if isinstance(secs.get("train"), dict):
-        secs["train"] = {k: v for k, v in secs["train"].items() if k not in _RUN_IGNORED_TRAIN_KEYS}
-    secs["weighting"] = strategy_section(params.get("weighting"), strategy)
-    return params_hash(
-        {"sections": secs, "inputs": inputs_hash, "strategy": strategy, "seed": int(seed)}
-    )
-
-
-def strategy_section(weighting: Any, strategy: str) -> Any:
-    """The part of ``params['weighting']`` that strategy ``strategy`` reads.
-
-    As :func:`tqa.model.weighting.get_weighting`: its own sub-section when it has one, else the
-    section's scalar keys (``strategies`` and the other strategies' sub-sections left out),
-    so adding or changing another strategy does not change this strategy's run keys.
-    """
-    if not isinstance(weighting, dict):
-        return weighting
-    own = weighting.get(strategy)
-    if isinstance(own, dict):
-        return {"own": own}
-    return {
-        "shared": {
-            k: v for k, v in weighting.items() if k != "strategies" and not isinstance(v, dict)
-        }
-    }
-
-
-def inputs_hash(fs: FeatureSet, labels: np.ndarray, split: np.ndarray) -> str:
-    """Hash of ids, labels, split and a content fingerprint of the features.
-
-    The fingerprint (:func:`features_fingerprint`) is cheap (one pass over each stream)
-    and makes two FeatureSets with the same ids and widths but different values differ.
-    """
-    return params_hash(
-        {
-            "ids": list(fs.video_ids),
-            "labels": np.round(np.asarray(labels, float), 6).tolist(),
-            "split": [str(s) for s in split],
-            "dims": {m: a.shape[1:] for m, a in fs.streams.items()},
-            "features": features_fingerprint(fs),
-        }
-    )
-
-
-def features_fingerprint(fs: FeatureSet) -> dict[str, Any]:
-    """SHA-1 of the sync array's bytes plus, per stream, its per-column mean over videos and
-    frames (``np.nanmean`` over (N, T), rounded to 6 decimals) and NaN count: one cheap pass
-    over (N, T, D), in chunks of videos."""
-    out: dict[str, Any] = {
-        "sync": hashlib.sha1(np.ascontiguousarray(fs.sync, dtype=np.float32).tobytes()).hexdigest()
-    }
-    for m in sorted(fs.streams):
-        a = np.asarray(fs.streams[m])
-        a = a.reshape(len(a), -1, a.shape[-1]) if a.ndim >= 2 else a.reshape(-1, 1, 1)
-        total = np.zeros(a.shape[-1], np.float64)
-        count = np.zeros(a.shape[-1], np.int64)
-        for i in range(0, len(a), 64):  # chunks of videos: no full-size temporary copy
-            chunk = a[i : i + 64].reshape(-1, a.shape[-1])
-            ok = ~np.isnan(chunk)
-            total += np.where(ok, chunk, 0).sum(axis=0, dtype=np.float64)
-            count += ok.sum(axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column -> NaN
-            mean = total / count
-        out[m] = {
-            "mean": [None if not np.isfinite(v) else round(float(v), 6) for v in mean],
-            "nan": int(count.size * a.shape[0] * a.shape[1] - count.sum()),
-        }
-    return out
-
-
-# --------------------------------------------------------------------------- one run
 def _default_fit() -> FitFn:
     return fit
 
@@ -393,34 +200,6 @@ def run_study(
         trained += did
     log.info("%s: %d runs, %d trained, %d reused", study, len(jobs), trained, len(jobs) - trained)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def record_fit(
-    result: Any,
-    fs: FeatureSet,
-    labels: np.ndarray,
-    split: np.ndarray,
-    params: dict,
-    seconds: float | None = None,
-) -> str:
-    """Enter a fit trained outside the studies (notebook 05, ``tqa train``) in the run cache.
-
-    The key is the one :func:`run_one` computes for (params, strategy, seed), so the
-    strategy comparison, ablation "full" model and error analysis reuse it untrained.
-    """
-    store = ResultsStore(results_dir(params), "strategy", reuse_dirs(params))
-    key = run_key(params, inputs_hash(fs, labels, split), result.strategy, int(result.seed))
-    pred = np.asarray(result.predict(fs), dtype=float)
-    history = getattr(result, "history", None)
-    info = {
-        "epochs": int(len(history)) if history is not None else -1,
-        "strategy": result.strategy,
-        "seed": int(result.seed),
-        "overrides": {},
-        "recorded_from": "tqa.model.training",
-    }
-    store.save_run(key, fs.video_ids, split, pred, info)
-    return key
 
 
 # --------------------------------------------------------------------------- studies
