@@ -395,3 +395,14 @@ def test_process_one_warns_about_a_video_without_audio(videos, tmp_path: Path, c
     assert any(
         "no audio track" in r.getMessage() and "short.mp4" in r.getMessage() for r in caplog.records
     )
+
+
+def test_feature_cache_key_follows_the_decoder_version(monkeypatch):
+    """A change of decoded pixels (DECODE_VERSION bump) must re-extract, not reuse the cache."""
+    from tqa.core.params import load_params
+    from tqa.features import pipeline
+
+    p = load_params()
+    before = pipeline.config_hash_from_params(p)
+    monkeypatch.setattr(pipeline, "DECODE_VERSION", pipeline.DECODE_VERSION + 1)
+    assert pipeline.config_hash_from_params(p) != before

@@ -48,7 +48,7 @@ from tqa.core.atomic import write_csv
 from tqa.core.params import display_path, params_hash, runtime_keys
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
-from tqa.features.decode import MediaError, load_clip_params
+from tqa.features.decode import DECODE_VERSION, MediaError, load_clip_params
 from tqa.features.extractors.base import (
     RUN_ORDER,
     Clip,
@@ -445,10 +445,13 @@ class FeatureExtractor:
 # ---------------------------------------------------------------------- config hash, stale files,
 # warnings
 def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
-    """The cache key: features params (runtime keys left out) + extractor descriptions."""
+    """The cache key: features params (runtime keys left out) + extractor descriptions +
+    the decoding policy's version (a decoder change must not hand back old features)."""
     skip = LOCATION_KEYS | runtime_keys("features")
     cfg = {k: v for k, v in fparams.items() if k not in skip}
-    return params_hash({"features": cfg, "extractors": descriptions})
+    return params_hash(
+        {"features": cfg, "extractors": descriptions, "decode_version": DECODE_VERSION}
+    )
 
 
 def config_hash_from_params(params: dict) -> str:
