@@ -41,6 +41,7 @@ from tqa.core.params import (
     ParamsError,
     add_params_arguments,
     cli_path,
+    display_path,
     params_from_args,
     params_hash,
     resolve,
@@ -498,7 +499,7 @@ def bundle_from_fit(
         "training_data": {
             "root": params.get("data", {}).get("root"),
             "features_table": (params.get("byo") or {}).get("features_table"),
-            "fit_dir": str(fit_dir),
+            "fit_dir": display_path(fit_dir),  # repository-relative: no machine paths
         }
     }
     metrics = Path(fit_dir) / "metrics.json"
