@@ -567,7 +567,8 @@ def test_run_strategy_writes_reports(tmp_path, toy):
     summary = json.loads((tmp_path / "reports" / "gradnorm" / "metrics.json").read_text())
     assert set(summary["per_seed"]) == {"seed0", "seed1"}
     vals = [summary["per_seed"][s]["test_mse"] for s in ("seed0", "seed1")]
-    assert summary["mean"]["test_mse"] == pytest.approx(np.mean(vals))
+    # both sides are rounded to 4 decimals in metrics.json: equal within one rounding step
+    assert summary["mean"]["test_mse"] == pytest.approx(np.mean(vals), abs=1e-4)
     assert (tmp_path / "models" / "gradnorm" / "seed1" / "best.pt").is_file()
     w = res[0].history[[c for c in res[0].history.columns if c.startswith("weight_")]].to_numpy()
     np.testing.assert_allclose(w.sum(axis=1), 5.0, rtol=1e-5)
