@@ -638,10 +638,10 @@ def test_run_key_follows_the_model_source(monkeypatch):
     for f in sorted((root / "model").rglob("*.py")):
         h.update(f.relative_to(root).as_posix().encode())
         h.update(f.read_bytes())
-    assert version.source_fingerprint("tqa.model") == h.hexdigest()[:16]
+    assert version.code_fingerprint("tqa.model") == h.hexdigest()[:16]
     p = load_params()
     key = S.run_key(p, "inputs", "fixed", 0)
     from tqa.study import run_cache
 
-    monkeypatch.setattr(run_cache, "source_fingerprint", lambda *m: "edited-model-code")
+    monkeypatch.setattr(run_cache, "code_fingerprint", lambda *m: "edited-model-code")
     assert S.run_key(p, "inputs", "fixed", 0) != key

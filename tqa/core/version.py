@@ -1,5 +1,6 @@
-"""The package version (one place; read by manifests and cache metadata) and source
-fingerprints for caches that must follow code changes."""
+"""The package version (one place; read by manifests and cache metadata) and fingerprints of
+tqa's own code for caches that must follow code changes (not to be confused with
+``tqa.features.cache.source_fingerprint``, which fingerprints an input video file)."""
 
 import hashlib
 from functools import cache
@@ -9,7 +10,7 @@ __version__ = "0.1.0"
 
 
 @cache
-def source_fingerprint(*modules: str) -> str:
+def code_fingerprint(*modules: str) -> str:
     """SHA-1 (16 hex) of the source bytes of ``modules`` (dotted names under ``tqa``; a
     package means every ``.py`` below it), in sorted path order.
 

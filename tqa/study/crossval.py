@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from tqa.core.params import merged, params_hash
 from tqa.core.schema import MISSING, TASKS, FeatureSet
-from tqa.core.version import source_fingerprint
+from tqa.core.version import code_fingerprint
 from tqa.data.splits import make_split
 from tqa.study.baselines import BASELINES, baseline_params, run_baselines
 from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
@@ -397,7 +397,7 @@ def _baseline_preds(
                 "eval.baselines": baseline_params(p),
                 "data": p.get("data"),
                 "seed": int(seed),
-                "code": source_fingerprint("tqa.study.baselines"),
+                "code": code_fingerprint("tqa.study.baselines"),
             }
         )
         for n in names

@@ -27,7 +27,7 @@ import pandas as pd
 from tqa.core.atomic import write_csv, write_json
 from tqa.core.params import params_hash, resolve, without_runtime
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.core.version import source_fingerprint
+from tqa.core.version import code_fingerprint
 
 #: params sections that determine a trained model (part of every run key). ``weighting``
 #: is hashed separately: only the chosen strategy's own sub-section (see :func:`run_key`).
@@ -171,7 +171,7 @@ def run_key(params: dict, inputs_hash: str, strategy: str, seed: int) -> str:
             "inputs": inputs_hash,
             "strategy": strategy,
             "seed": int(seed),
-            "code": source_fingerprint("tqa.model"),  # an edited model retrains
+            "code": code_fingerprint("tqa.model"),  # an edited model retrains
         }
     )
 
