@@ -645,3 +645,18 @@ def test_run_key_follows_the_model_source(monkeypatch):
 
     monkeypatch.setattr(run_cache, "code_fingerprint", lambda *m: "edited-model-code")
     assert S.run_key(p, "inputs", "fixed", 0) != key
+
+
+def test_cached_run_predictions_round_trip_bit_exactly(tmp_path):
+    """A reused run must be scored on exactly the predictions the fresh run had: float32 model
+    outputs widened to float64 come back from the run cache's CSV bit for bit (pandas' default
+    parser was off by one ulp on ~15 % of such values)."""
+    from tqa.study.run_cache import ResultsStore
+
+    rng = np.random.default_rng(0)
+    pred = rng.uniform(1, 5, (2000, len(TASKS))).astype(np.float32).astype(float)
+    ids = [f"v{i}" for i in range(len(pred))]
+    store = ResultsStore(tmp_path, "strategy")
+    store.save_run("k", ids, np.full(len(ids), "test"), pred, {"epochs": 1})
+    back, info = store.load_run("k", ids)
+    assert np.array_equal(back, pred) and info == {"epochs": 1}
