@@ -139,3 +139,9 @@ save_figure(
     REPORTS,
 )
 plt.show()
+
+# %%
+# A stage's run cache (a DVC output) keeps only the runs this study used: the same study
+# gives the same folder in any clone, whatever earlier runs left there.
+if results_dir is not None:
+    studies.prune_unused(params["eval"]["results_dir"])

@@ -230,3 +230,9 @@ evaluation.write_headline_metrics(
     headline, resolve(metrics_dir) if metrics_dir else REPORTS / "metrics"
 )
 pd.DataFrame(headline).T
+
+# %%
+# A stage's run cache (a DVC output) keeps only the runs this study used: the same study
+# gives the same folder in any clone, whatever earlier runs left there.
+if results_dir is not None:
+    studies.prune_unused(params["eval"]["results_dir"])

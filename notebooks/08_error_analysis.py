@@ -214,3 +214,9 @@ for col in ("generator", "group"):
         display(by.pivot(index=col, columns="task", values="mae"))
     else:
         print(f"no '{col}' column: error by {col} skipped")
+
+# %%
+# A stage's run cache (a DVC output) keeps only the runs this study used: the same study
+# gives the same folder in any clone, whatever earlier runs left there.
+if results_dir is not None:
+    studies.prune_unused(params["eval"]["results_dir"])

@@ -154,3 +154,9 @@ save_figure(
     f"{ev['config_seeds']} seed(s). {PROV}",
     REPORTS,
 )
+
+# %%
+# A stage's run cache (a DVC output) keeps only the runs this study used: the same study
+# gives the same folder in any clone, whatever earlier runs left there.
+if results_dir is not None:
+    studies.prune_unused(params["eval"]["results_dir"])

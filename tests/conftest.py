@@ -41,3 +41,13 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(prev)
+
+
+@pytest.fixture(autouse=True)
+def _study_fits_in_process(monkeypatch):
+    """Studies fit in the test process: spawning workers (~3 s each) dwarfs a tiny fit, and
+    ``runtime.train.parallel_fits`` of params.yaml would otherwise apply.
+    tests/test_parallel_fits.py opts back in."""
+    from tqa.study import crossval
+
+    monkeypatch.setattr(crossval, "worker_count", lambda params: 1)

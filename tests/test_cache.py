@@ -66,13 +66,13 @@ def test_is_cached_requires_the_same_source_content(tmp_path: Path) -> None:
 def test_interrupted_write_leaves_no_cache_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = np.savez
+    real = fc.write_npz
 
-    def dying_savez(fh, **arrays):  # write part of the file, then "crash"
-        real(fh, **{k: arrays[k] for k in list(arrays)[:1]})
+    def dying_write(path, arrays):  # write part of the file, then "crash"
+        real(path, {k: arrays[k] for k in list(arrays)[:1]})
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(fc.np, "savez", dying_savez)
+    monkeypatch.setattr(fc, "write_npz", dying_write)
     with pytest.raises(KeyboardInterrupt):
         fc.write_features(tmp_path, "vid_a", _streams(0), np.zeros(3), _meta())
     assert not (tmp_path / "vid_a.npz").exists()
@@ -122,3 +122,27 @@ def test_load_feature_set_shapes_names_and_missing_ids(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="d.npz"):
         fc.load_feature_set(tmp_path)
+
+
+def test_identical_features_give_identical_bytes(tmp_path: Path, monkeypatch) -> None:
+    """The cache folder is a DVC output: two writes of the same features at different times,
+    with different timings, give the same file; ``np.load`` reads every array back as
+    ``np.savez`` would (oracle: the arrays themselves) and the machine's path is not kept."""
+    import time as _time
+
+    from tqa.core.params import ROOT
+
+    s = _streams(1)
+    meta = {**_meta(), "file": str(ROOT / "data/sample/videos/x.mp4"), "timings": {"au": 0.1}}
+    a = fc.write_features(tmp_path / "a", "v", s, np.array([1, 0.5, 0.2]), meta)
+    monkeypatch.setattr(_time, "time", lambda: 2_000_000_000.0)  # zipfile's clock, years later
+    meta2 = {**meta, "timings": {"au": 9.9}, "created": "2031-01-01T00:00:00+00:00"}
+    b = fc.write_features(tmp_path / "b", "v", s, np.array([1, 0.5, 0.2]), meta2)
+    assert a.read_bytes() == b.read_bytes()
+    streams, sync, m = fc.read_features(b)
+    for k in s:
+        np.testing.assert_array_equal(streams[k], s[k])
+    assert m["file"] == "data/sample/videos/x.mp4"
+    assert "timings" not in m and "created" not in m
+    with np.load(b) as z:  # plain numpy reads it; members in a fixed order
+        assert sorted(z.files) == z.files == sorted([*s, "sync", "meta"])

@@ -133,3 +133,36 @@ def test_executed_notebooks_are_byte_identical_across_runs(tmp_path: Path) -> No
         outs.append(out.read_bytes().replace(f"reports{k}".encode(), b"reports"))
     assert outs[0] == outs[1]
     assert b"start_time" not in outs[0] and b'"id": "cell-0"' in outs[0]
+
+
+def test_strip_volatile_takes_the_clone_path_and_environment_noise_out() -> None:
+    """Two clones print different absolute paths: the executed notebook (a DVC output)
+    keeps them repository-relative, drops tqdm's ipywidgets notice (a site-packages path) and
+    INFO logs (fit seconds, trained / reused counts), and keeps warnings."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print(path)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"wrote {ROOT}/reports/a.png\n"),
+        nbformat.v4.new_output(
+            "stream", name="stderr", text=f"{ROOT}/.venv/x/tqdm/auto.py:21: TqdmWarning: "
+            "IProgress not found. Please update jupyter and ipywidgets.\n",
+        ),
+        nbformat.v4.new_output(
+            "stream", name="stderr", text="INFO tqa.study.studies: cv/seed0/fold0: 14.2 s\n"
+            "WARNING tqa.study.x: 3 videos without a face\n",
+        ),
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": f"PosixPath('{ROOT}/data/sample')"},
+            execution_count=1,
+        ),
+    ]  # fmt: skip
+    nb.cells = [cell]
+    N.strip_volatile(nb, source="notebooks/x.py", output="reports/notebooks/x.ipynb")
+    outs = nb.cells[0].outputs
+    assert [o["output_type"] for o in outs] == ["stream", "stream", "execute_result"]
+    assert outs[0]["text"] == "wrote reports/a.png\n"
+    assert outs[1]["text"] == "WARNING tqa.study.x: 3 videos without a face\n"  # kept
+    assert outs[2]["data"]["text/plain"] == "PosixPath('data/sample')"
+    assert str(ROOT) not in json.dumps(nb)

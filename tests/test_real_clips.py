@@ -143,7 +143,8 @@ def test_partial_rule_and_truncation_on_real_files(scoring_setup, broken_real, t
 
 def test_ctrl_c_stops_multi_worker_score(scoring_setup, tmp_path) -> None:  # noqa: F811
     """SIGINT to the process group of `tqa score --workers 2` once one video is cached: exit
-    130, no traceback, the finished rows written and kept in the cache, the rest interrupted."""
+    130, no traceback, the collected rows written, finished work kept in the cache, the rest
+    interrupted."""
     s = scoring_setup
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -183,5 +184,7 @@ def test_ctrl_c_stops_multi_worker_score(scoring_setup, tmp_path) -> None:  # no
     assert set(rows["status"]) <= {"ok", "partial", "interrupted"}
     assert (rows["status"] == "interrupted").sum() >= 1
     done = rows[rows["status"] != "interrupted"]
-    assert len(done) >= 1 and len(list(cache.glob("*.npz"))) >= len(done)
+    # a video a worker finished but the main process had not collected when SIGINT came is
+    # reported interrupted, and its features are still kept in the cache for the next run
+    assert len(list(cache.glob("*.npz"))) >= max(1, len(done))
     assert done[list(TASKS)].notna().any(axis=1).all()

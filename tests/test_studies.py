@@ -660,3 +660,36 @@ def test_cached_run_predictions_round_trip_bit_exactly(tmp_path):
     store.save_run("k", ids, np.full(len(ids), "test"), pred, {"epochs": 1})
     back, info = store.load_run("k", ids)
     assert np.array_equal(back, pred) and info == {"epochs": 1}
+
+
+def test_prune_unused_keeps_exactly_what_this_run_used(tmp_path):
+    """A stage's run cache is a DVC output: after a second, different study only its runs
+    and rows remain, in the order it appended them, and the table reads back bit-exactly."""
+    import tqa.study.run_cache as RC
+
+    fs, labels, split = _inputs()
+    fit = FakeFit()
+    S.strategy_comparison(fs, labels, split, PARAMS, seeds=[0, 1], out_dir=tmp_path, fit_fn=fit,
+                          progress=False)  # fmt: skip
+    (tmp_path / "runs" / ".x.csv.tmp").write_text("half")  # a killed write's leftover
+    RC._USED_RUNS.clear()
+    RC._USED_ROWS.clear()  # a new process (the next `dvc repro`)
+    rows = S.strategy_comparison(fs, labels, split, PARAMS, seeds=[1], out_dir=tmp_path,
+                                 fit_fn=fit, progress=False)  # fmt: skip
+    table = tmp_path / "strategy.csv"
+    before = pd.read_csv(table, dtype={"run_key": str})
+    assert len(before) == 2 * len(rows)  # seed 0's rows are still there
+    assert S.prune_unused(tmp_path) == (2, len(rows))  # 2 strategies x seed 0
+    kept = {p.stem for p in (tmp_path / "runs").glob("*.json")}
+    assert kept == set(rows["run_key"]) and len(kept) == 2
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
+        [f"{k}.csv" for k in kept] + [f"{k}.json" for k in kept]
+    )
+    after = pd.read_csv(table, dtype={"run_key": str}, float_precision="round_trip")
+    pd.testing.assert_frame_equal(
+        after.reset_index(drop=True),
+        rows.reset_index(drop=True)[list(after.columns)],
+        check_dtype=False,
+        check_exact=True,
+    )
+    assert S.prune_unused(tmp_path) == (0, 0)  # idempotent

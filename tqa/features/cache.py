@@ -17,10 +17,12 @@ the final name (temporary files start with ``.`` and never match ``<id>.npz``).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import warnings
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,14 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.atomic import atomic_path, jsonable
+from tqa.core.params import display_path
 from tqa.core.schema import MODALITIES, SYNC_FIELDS, FeatureSet
 
 log = logging.getLogger(__name__)
+
+#: Version of the cache file layout; part of every ``config_hash``, so files written by an
+#: older layout (2: no timings or creation time, fixed zip member times) are re-extracted.
+CACHE_FORMAT = 2
 
 
 def cache_file(cache_dir: str | os.PathLike, video_id: str) -> Path:
@@ -50,11 +57,41 @@ def write_features(
     path = cache_file(cache_dir, video_id)
     arrays = {m: np.asarray(a, np.float32) for m, a in streams.items()}
     arrays["sync"] = np.asarray(sync, np.float32).reshape(len(SYNC_FIELDS))
-    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=jsonable))
+    arrays["meta"] = np.array(json.dumps(stable_meta(meta), sort_keys=True, default=jsonable))
     with atomic_path(path, suffix=".npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+        write_npz(tmp, arrays)
     return path
+
+
+#: Meta keys that differ between two identical extractions (wall-clock timings, creation
+#: time): kept in memory for the run's status table and benchmarks, never written, so the
+#: cache folder (a DVC output) is byte-identical for identical features.
+VOLATILE_META: frozenset[str] = frozenset({"timings", "created"})
+
+#: A fixed zip member time (the zip format's epoch): ``np.savez`` stamps members with the
+#: current time, so identical arrays gave different files.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def stable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` as written: no :data:`VOLATILE_META`, ``file`` relative to the repository
+    when the video lies inside it (an absolute path names one machine's checkout)."""
+    out = {k: v for k, v in meta.items() if k not in VOLATILE_META}
+    if out.get("file") is not None:
+        out["file"] = display_path(out["file"])
+    return out
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` (uncompressed ``.npy`` members, readable by ``np.load``) with fixed member
+    times and order: the same arrays give the same bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asanyarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
@@ -201,7 +238,7 @@ def cache_meta_table(
     cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:
     """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN
-    counts, timings."""
+    counts (timings are not cached: the run's status table has them)."""
     ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)
     rows = []
     for v in ids:
@@ -220,7 +257,6 @@ def cache_meta_table(
             "config_hash": m.get("config_hash"),
         }
         row.update({f"nan_{k}": n for k, n in (m.get("nan_counts") or {}).items()})
-        row.update({f"t_{k}": s for k, s in (m.get("timings") or {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -446,11 +446,17 @@ class FeatureExtractor:
 # warnings
 def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
     """The cache key: features params (runtime keys left out) + extractor descriptions +
-    the decoding policy's version (a decoder change must not hand back old features)."""
+    the decoding policy's version (a decoder change must not hand back old features) + the
+    cache file layout's version (:data:`tqa.features.cache.CACHE_FORMAT`)."""
     skip = LOCATION_KEYS | runtime_keys("features")
     cfg = {k: v for k, v in fparams.items() if k not in skip}
     return params_hash(
-        {"features": cfg, "extractors": descriptions, "decode_version": DECODE_VERSION}
+        {
+            "features": cfg,
+            "extractors": descriptions,
+            "decode_version": DECODE_VERSION,
+            "cache_format": fcache.CACHE_FORMAT,
+        }
     )
 
 

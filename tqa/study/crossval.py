@@ -15,7 +15,8 @@ Protocol (shared by the study notebooks and ``tqa cv``):
    test fold: each video gets one out-of-fold prediction per seed and method.
    Resumable: each (seed, fold, method) goes atomically to the shared run cache
    (:class:`tqa.study.studies.ResultsStore`, keyed by :func:`tqa.study.studies.run_key`)
-   and is not refitted on a rerun.
+   and is not refitted on a rerun. The model's pending fits run in
+   ``runtime.train.parallel_fits`` processes first (:mod:`tqa.study.parallel_fits`).
 4. :func:`compare`: per (method, task) the metric of every (seed, fold) test fold, its
    mean and 95 % t-interval over folds x seeds, and a paired Wilcoxon signed-rank test
    against a reference method on the same (seed, fold) pairs, with a verdict in words.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -43,6 +43,7 @@ from tqa.core.version import code_fingerprint
 from tqa.data.splits import make_split
 from tqa.study.baselines import BASELINES, baseline_params, run_baselines
 from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
+from tqa.study.parallel_fits import FitJob, prefit, worker_count
 from tqa.study.studies import (
     ResultsStore,
     ablation_configs,
@@ -50,6 +51,7 @@ from tqa.study.studies import (
     inputs_hash,
     main_strategy,
     nested,
+    run_key,
     run_one,
 )
 
@@ -342,11 +344,25 @@ def fold_predictions(
     present = _present(labels)
     base = inputs_hash(features, labels, np.full(len(ids), "-"))
     baselines = [m for m in methods if specs[m] is None]
-    jobs = [(s, f) for s in seeds for f in range(k)]
-    for seed, fold in tqdm(jobs, desc="cv (seed, fold)", disable=not progress):
+    plans = []  # (seed, fold, split (N,), inputs hash of the fold)
+    for seed in seeds:
         assign = kfold_assignments(ids, groups, k, seed)
-        split = fold_split(assign, fold, val_fraction, seed)
-        fhash = params_hash({"inputs": base, "split": split.tolist()})
+        for fold in range(k):
+            split = fold_split(assign, fold, val_fraction, seed)
+            plans.append(
+                (seed, fold, split, params_hash({"inputs": base, "split": split.tolist()}))
+            )
+    workers = worker_count(params)
+    if store is not None and fit_fn is None and workers > 1:
+        fit_jobs = [
+            FitJob("cv", f"seed{seed}/fold{fold}", spec[1], spec[0], seed, split,
+                   merged(params, spec[1]), run_key(merged(params, spec[1]), fhash, spec[0], seed))
+            for seed, fold, split, fhash in plans
+            for spec in specs.values()
+            if spec is not None
+        ]  # fmt: skip
+        prefit(fit_jobs, features, labels, store, workers, progress)
+    for seed, fold, split, fhash in tqdm(plans, desc="cv (seed, fold)", disable=not progress):
         trained = present & (split == "train")[:, None]
         preds = _baseline_preds(
             baselines, features, labels, split, meta, params, seed, fhash, store
@@ -409,12 +425,11 @@ def _baseline_preds(
             out[n] = cached[0]
     todo = [n for n in names if n not in out]
     if todo:
-        t0 = time.perf_counter()
         fresh = run_baselines(fs, labels, split, p, names=todo, meta=meta)
         for n, pred in fresh.items():
             out[n] = np.asarray(pred, dtype=float)
-            if store is not None:
-                info = {"baseline": n, "seed": int(seed), "seconds": time.perf_counter() - t0}
+            if store is not None:  # no timings: the run cache is a DVC output (byte-stable)
+                info = {"baseline": n, "seed": int(seed)}
                 store.save_run(keys[n], fs.video_ids, split, out[n], info)
     return out
 

@@ -35,7 +35,7 @@ import nbformat
 import papermill
 import yaml
 
-from tqa.core.params import display_path, resolve
+from tqa.core.params import ROOT, display_path, resolve
 
 #: Folder (under the repository root) of manual, non-DVC notebook outputs; git- and dvc-ignored.
 SCRATCH = "scratch"
@@ -170,8 +170,9 @@ _PROGRESS = re.compile(r"\r|\d+it/s|s/it\]|\[\d\d:\d\d<")
 
 def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbformat.NotebookNode:
     """Drop what differs between two identical runs (in place): execution timestamps and
-    durations, papermill's temporary input path, random cell ids, progress-bar output. So an
-    unchanged stage rewrites the executed notebook byte for byte."""
+    durations, papermill's temporary input path, random cell ids, progress-bar output, INFO /
+    DEBUG log lines, the repository's absolute path in printed text. So an unchanged stage
+    rewrites the executed notebook byte for byte, in any clone."""
     pm = nb.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "input_path", "output_path"):
         pm.pop(key, None)
@@ -184,12 +185,56 @@ def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbfor
         for key in ("start_time", "end_time", "duration"):
             meta.get("papermill", {}).pop(key, None)
         if cell.cell_type == "code":
-            cell.outputs = [
-                o
-                for o in cell.get("outputs", [])
-                if not (o.get("output_type") == "stream" and _PROGRESS.search(o.get("text", "")))
-            ]
+            outputs = []
+            for o in cell.get("outputs", []):
+                if o.get("output_type") == "stream":
+                    text = o.get("text", "")
+                    if _PROGRESS.search(text) or _NOISE.search(text):
+                        continue
+                    if o.get("name") == "stderr":
+                        o["text"] = text = "".join(
+                            line for line in text.splitlines(keepends=True)
+                            if not _RUN_LOG.match(line)
+                        )  # fmt: skip
+                        if not text:
+                            continue
+                outputs.append(_relative_paths(o))
+            cell.outputs = outputs
     return nb
+
+
+#: INFO / DEBUG log lines (the notebooks' ``logging`` format): fit seconds, "3 trained, 6
+#: reused": a record of this run, not of the study. Warnings and errors are kept.
+_RUN_LOG = re.compile(r"(INFO|DEBUG) [\w.]+: ")
+
+
+#: Environment noise on stderr: tqdm.auto's notice that ipywidgets is not installed names a
+#: file under site-packages (another path on every machine) and says nothing about the study.
+_NOISE = re.compile(r"TqdmWarning: IProgress not found")
+
+
+def _relative_paths(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``output`` with the repository root taken out of its text (``/home/x/tqa/reports/a.png``
+    -> ``reports/a.png``): a printed path must not make the executed notebook, a DVC output,
+    differ between two clones."""
+    roots = sorted({str(ROOT) + "/", str(ROOT.resolve()) + "/"}, key=len, reverse=True)
+
+    def scrub(text):
+        if isinstance(text, list):
+            return [scrub(t) for t in text]
+        if isinstance(text, str):
+            for root in roots:
+                text = text.replace(root, "")
+        return text
+
+    if "text" in output:
+        output["text"] = scrub(output["text"])
+    for mime, value in output.get("data", {}).items():
+        if mime.startswith("text/") or mime == "application/json":
+            output["data"][mime] = scrub(value)
+    if "traceback" in output:
+        output["traceback"] = scrub(output["traceback"])
+    return output
 
 
 def main(argv: list[str] | None = None) -> int:

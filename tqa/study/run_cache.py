@@ -66,15 +66,14 @@ class ResultsStore:
         self.reuse_run_dirs = [Path(d) / "runs" for d in reuse if Path(d) != self.dir]
 
     def load(self) -> pd.DataFrame:
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return pd.DataFrame()
-        return pd.read_csv(self.path, dtype={"run_key": str, "config": str, "strategy": str})
+        return _read_table(self.path)
 
     def append(self, rows: pd.DataFrame) -> None:
         """Add rows; earlier rows of the same (run_key, config) are replaced."""
         old = self.load()
+        new_ids = set(zip(rows["run_key"].astype(str), rows["config"].astype(str)))
+        _USED_ROWS.setdefault(self.path.resolve(), set()).update(new_ids)
         if not old.empty and {"run_key", "config"} <= set(old.columns):
-            new_ids = set(zip(rows["run_key"].astype(str), rows["config"].astype(str)))
             keep = [
                 (k, c) not in new_ids
                 for k, c in zip(old["run_key"].astype(str), old["config"].astype(str))
@@ -99,6 +98,7 @@ class ResultsStore:
         df.insert(0, "video_id", list(video_ids))
         write_csv(self.run_path(run_key), df)  # full precision: reused runs are re-scored
         write_json(self.run_path(run_key).with_suffix(".json"), info)
+        _USED_RUNS.setdefault(self.run_dir.resolve(), set()).add(run_key)
 
     def load_run(self, run_key: str, video_ids: Sequence[str]) -> tuple[np.ndarray, dict] | None:
         """``(pred (N, 5) in video_ids order, info)`` of a complete cached run, else None.
@@ -108,6 +108,7 @@ class ResultsStore:
             path = run_dir / f"{run_key}.csv"
             info_path = path.with_suffix(".json")
             if path.exists() and info_path.exists():
+                _USED_RUNS.setdefault(run_dir.resolve(), set()).add(run_key)
                 break
         else:
             return None
@@ -120,6 +121,57 @@ class ResultsStore:
         return df.loc[list(video_ids), list(TASKS)].to_numpy(float), json.loads(
             info_path.read_text(encoding="utf-8")
         )
+
+
+#: What this process used, for :func:`prune_unused`: run keys saved or read per run folder,
+#: and (run_key, config) rows appended per study table.
+_USED_RUNS: dict[Path, set[str]] = {}
+_USED_ROWS: dict[Path, set[tuple[str, str]]] = {}
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    # round_trip: a row re-read and rewritten by every later append keeps its exact values
+    return pd.read_csv(
+        path,
+        dtype={"run_key": str, "config": str, "strategy": str},
+        float_precision="round_trip",
+    )
+
+
+def prune_unused(folder: str | Path) -> tuple[int, int]:
+    """Drop from a study folder what this process did not use: run files it neither saved
+    nor read, study-table rows it did not append, leftover temporary files. Returns
+    ``(runs removed, rows removed)``.
+
+    A DVC stage's run cache persists between runs (so an interrupted stage resumes), but
+    the folder is also the stage's output: without this it would hold every earlier run of
+    the checkout and differ between two clones that computed the same study. Call it once,
+    at the end of a stage that finished.
+    """
+    folder = Path(folder).resolve()
+    runs = folder / "runs"
+    used = _USED_RUNS.get(runs, set())
+    n_runs = 0
+    for f in sorted(runs.iterdir()) if runs.is_dir() else []:
+        stale_temp = f.name.startswith(".")
+        if stale_temp or (f.suffix in (".csv", ".json") and f.stem not in used):
+            f.unlink()
+            n_runs += not stale_temp and f.suffix == ".json"
+    n_rows = 0
+    for table in sorted(folder.glob("*.csv")):
+        df = _read_table(table)
+        if df.empty or not {"run_key", "config"} <= set(df.columns):
+            continue
+        rows = _USED_ROWS.get(table, set())
+        keep = [(k, c) in rows for k, c in zip(df["run_key"].astype(str), df["config"].astype(str))]
+        n_rows += len(keep) - sum(keep)
+        if not any(keep):
+            table.unlink()
+        elif not all(keep):
+            write_csv(table, df[keep])
+    return n_runs, n_rows
 
 
 def results_dir(params: dict) -> Path:

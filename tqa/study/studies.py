@@ -37,6 +37,7 @@ from tqa.study.run_cache import (  # noqa: F401  (re-exported: the studies' publ
     ResultsStore,
     features_fingerprint,
     inputs_hash,
+    prune_unused,
     record_fit,
     results_dir,
     reuse_dirs,

@@ -1,0 +1,82 @@
+"""Study fits in worker processes (tqa.study.parallel_fits): same runs, same numbers.
+
+Oracle: the same k-fold study fitted in the test process (``train.parallel_fits: 1``). The
+model's fits are seeded and single-threaded, so the out-of-fold predictions must be
+bit-identical, and the second study must find every run in the cache and fit nothing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.params import load_params, merged
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.study import crossval as CV
+from tqa.study.parallel_fits import FitJob, prefit, worker_count
+from tqa.study.studies import ResultsStore
+
+N, T = 24, 6
+
+
+def _inputs():
+    rng = np.random.default_rng(3)
+    streams = {
+        "visual": rng.normal(size=(N, T, 4)).astype(np.float32),
+        "audio": rng.normal(size=(N, T, 3)).astype(np.float32),
+    }
+    fs = FeatureSet(
+        [f"v{i:02d}" for i in range(N)], streams, rng.normal(size=(N, 3)).astype(np.float32)
+    )
+    labels = np.clip(3 + streams["visual"][:, :, :1].mean(axis=1).repeat(5, axis=1), 1, 5)
+    meta = pd.DataFrame({"video_id": fs.video_ids, "group": [str(i // 2) for i in range(N)]})
+    return fs, labels.astype(float), meta
+
+
+def _params(workers: int) -> dict:
+    return merged(
+        load_params(),
+        {
+            "preprocess": {"pca": False},
+            "model": {"d_model": 8, "n_layers": 1, "n_heads": 2, "dim_feedforward": 16},
+            "train": {"epochs": 2, "seeds": [0], "num_threads": 1, "amp": False,
+                      "parallel_fits": workers},
+            "cv": {"folds": 3, "val_fraction": 0.2},
+        },
+    )  # fmt: skip
+
+
+def test_worker_count_reads_the_runtime_knob():
+    assert worker_count({}) == 1 and worker_count({"train": {"parallel_fits": None}}) == 1
+    assert worker_count({"train": {"parallel_fits": 3}}) == 3
+    assert worker_count({"train": {"parallel_fits": 0}}) == (os.cpu_count() or 1)
+
+
+def _oof(tmp_path, workers: int, monkeypatch):
+    fs, labels, meta = _inputs()
+    p = _params(workers)
+    monkeypatch.setattr(CV, "worker_count", worker_count)  # conftest keeps tests serial
+    fitted: list[int] = []
+    monkeypatch.setattr(CV, "prefit", lambda *a, **k: fitted.append(prefit(*a, **k)))
+    store = ResultsStore(tmp_path / f"w{workers}", "kfold")
+    oof = CV.run_cv(fs, labels, meta, p, ["tqa:fixed", "tqa:uncertainty"], [0], store,
+                    progress=False)  # fmt: skip
+    assert fitted == ([] if workers == 1 else [6])  # 2 methods x 3 folds, in the workers
+    return oof, store, (fs, labels, meta, p)
+
+
+def test_parallel_study_matches_the_serial_one_bit_for_bit(tmp_path, monkeypatch):
+    serial, _, _ = _oof(tmp_path, 1, monkeypatch)
+    parallel, store, (fs, labels, meta, p) = _oof(tmp_path, 2, monkeypatch)
+    assert len(serial) == N * 2 * len(TASKS)
+    assert np.isfinite(serial["pred"]).all()
+    pd.testing.assert_frame_equal(serial, parallel, check_exact=True)
+    # every run is in the cache now: a second prefit has nothing left to fit
+    again = CV.fold_predictions(fs, labels, meta, p, ["tqa:fixed"], [0], store, progress=False)
+    assert len(list(again)) == 3
+    job = FitJob("cv", "x", {}, "fixed", 0, np.array(["train"] * N), p, "no-such-key")
+    assert len(list((store.run_dir).glob("*.json"))) == 6  # 2 methods x 3 folds
+    assert prefit([], fs, labels, store, 2, progress=False) == 0
+    assert prefit([job], fs, labels, store, 2, progress=False) == 0  # one job: caller fits it
