@@ -138,7 +138,8 @@ def test_executed_notebooks_are_byte_identical_across_runs(tmp_path: Path) -> No
 def test_strip_volatile_takes_the_clone_path_and_environment_noise_out() -> None:
     """Two clones print different absolute paths: the executed notebook (a DVC output)
     keeps them repository-relative, drops tqdm's ipywidgets notice (a site-packages path) and
-    INFO logs (fit seconds, trained / reused counts), and keeps warnings."""
+    INFO logs (fit seconds, trained / reused counts), native libraries' timestamped logs and
+    blank stderr, and keeps the study's warnings."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -151,8 +152,11 @@ def test_strip_volatile_takes_the_clone_path_and_environment_noise_out() -> None
         ),
         nbformat.v4.new_output(
             "stream", name="stderr", text="INFO tqa.study.studies: cv/seed0/fold0: 14.2 s\n"
-            "WARNING tqa.study.x: 3 videos without a face\n",
+            "WARNING tqa.study.x: 3 videos without a face\n"
+            "W0000 00:00:1796085963.123896   11425 inference_feedback_manager.cc:114] Feedback\n"
+            "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n",
         ),
+        nbformat.v4.new_output("stream", name="stderr", text="\n"),
         nbformat.v4.new_output(
             "execute_result", data={"text/plain": f"PosixPath('{ROOT}/data/sample')"},
             execution_count=1,

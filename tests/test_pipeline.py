@@ -180,26 +180,28 @@ def test_cli_extract_writes_cache_and_summary(videos, tmp_path: Path) -> None:
     p = _params()
     params_path.write_text(yaml.safe_dump(p))
     summary = tmp_path / "summary.json"
-    rc = extract_cmd.main(
-        [
-            "--params",
-            str(params_path),
-            "--root",
-            str(root),
-            "--cache",
-            str(tmp_path / "cache"),
-            "--workers",
-            "1",
-            "--summary",
-            str(summary),
-            "--no-progress",
-            "--engine",
-            "local",
-        ]
-    )
+    argv = [
+        "--params",
+        str(params_path),
+        "--root",
+        str(root),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--workers",
+        "1",
+        "--summary",
+        str(summary),
+        "--no-progress",
+        "--engine",
+        "local",
+    ]
+    rc = extract_cmd.main(argv)
     assert rc == 0
     s = json.loads(summary.read_text())
-    assert s["counts"] == {"extracted": 2} and s["face_rate_mean"] == pytest.approx(1.0)
+    assert s["counts"] == {"with_features": 2} and s["face_rate_mean"] == pytest.approx(1.0)
+    first = summary.read_bytes()
+    assert extract_cmd.main(argv) == 0  # all cached now: the tracked summary does not change
+    assert summary.read_bytes() == first
     assert set(s["nan_rate"]) == {"visual", "audio", "landmarks", "au"}
     assert sorted(fc.cached_ids(tmp_path / "cache")) == ["v0", "v1"]
     assert extract_cmd.main(["--list"]) == 0

@@ -442,7 +442,7 @@ def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> 
                         "data_card.md",
                         "how the corpus was made, what it is not, measured statistics",
                     ),
-                    ("extraction_summary.json", "feature extraction: videos extracted / failed"),
+                    ("extraction_summary.json", "feature extraction: videos cached, failed"),
                 )
                 if (rdir / n).exists()
             ]

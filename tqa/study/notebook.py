@@ -194,9 +194,9 @@ def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbfor
                     if o.get("name") == "stderr":
                         o["text"] = text = "".join(
                             line for line in text.splitlines(keepends=True)
-                            if not _RUN_LOG.match(line)
+                            if not (_RUN_LOG.match(line) or _NATIVE_LOG.match(line))
                         )  # fmt: skip
-                        if not text:
+                        if not text.strip():  # e.g. the newline a closed progress bar leaves
                             continue
                 outputs.append(_relative_paths(o))
             cell.outputs = outputs
@@ -206,6 +206,10 @@ def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbfor
 #: INFO / DEBUG log lines (the notebooks' ``logging`` format): fit seconds, "3 trained, 6
 #: reused": a record of this run, not of the study. Warnings and errors are kept.
 _RUN_LOG = re.compile(r"(INFO|DEBUG) [\w.]+: ")
+#: Native libraries' logs written straight to stderr (TensorFlow Lite / MediaPipe: glog lines
+#: with a timestamp and thread id, "INFO: Created TensorFlow Lite XNNPACK delegate"), in an
+#: order that depends on process scheduling.
+_NATIVE_LOG = re.compile(r"([IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|INFO: )")
 
 
 #: Environment noise on stderr: tqdm.auto's notice that ipywidgets is not installed names a

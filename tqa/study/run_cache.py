@@ -69,7 +69,13 @@ class ResultsStore:
         return _read_table(self.path)
 
     def append(self, rows: pd.DataFrame) -> None:
-        """Add rows; earlier rows of the same (run_key, config) are replaced."""
+        """Add rows; earlier rows of the same (run_key, config) are replaced.
+
+        Metric values are stored to :data:`TABLE_DECIMALS` decimals: the same predictions
+        scored in two processes can differ in the last bit (numpy's SIMD reductions depend
+        on memory alignment), and the table is a DVC output."""
+        floats = rows.select_dtypes("float").columns
+        rows = rows.assign(**{c: rows[c].round(TABLE_DECIMALS) for c in floats})
         old = self.load()
         new_ids = set(zip(rows["run_key"].astype(str), rows["config"].astype(str)))
         _USED_ROWS.setdefault(self.path.resolve(), set()).update(new_ids)
@@ -122,6 +128,9 @@ class ResultsStore:
             info_path.read_text(encoding="utf-8")
         )
 
+
+#: Decimals of the metric values in a study table (far below any meaningful difference).
+TABLE_DECIMALS = 10
 
 #: What this process used, for :func:`prune_unused`: run keys saved or read per run folder,
 #: and (run_key, config) rows appended per study table.
