@@ -87,10 +87,11 @@ if videos is None:
 
 # %%
 scores = tqa.score(videos, model=bundle, params=params, workers=workers)
-scores
+# shown and saved with repository-relative paths: no machine paths in reports
+table = scores.assign(path=[display_path(p) for p in scores["path"]])
+table
 
 # %%
-table = scores.assign(path=[display_path(p) for p in scores["path"]])  # no machine paths in reports
 save_table(
     table.round(4),
     "score_examples",

@@ -688,7 +688,9 @@ def test_prune_unused_keeps_exactly_what_this_run_used(tmp_path):
     after = pd.read_csv(table, dtype={"run_key": str}, float_precision="round_trip")
     pd.testing.assert_frame_equal(
         after.reset_index(drop=True),
-        rows.reset_index(drop=True)[list(after.columns)].round(RC.TABLE_DECIMALS),
+        rows.reset_index(drop=True)[list(after.columns)]
+        .round(RC.TABLE_DECIMALS)
+        .round(RC.FIT_METRIC_DECIMALS),
         check_dtype=False,
         check_exact=True,
     )

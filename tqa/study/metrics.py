@@ -49,6 +49,10 @@ METRICS: tuple[str, ...] = (
 )
 #: Metrics where lower is better (everything else: higher is better).
 LOWER_IS_BETTER: frozenset[str] = frozenset({"mse", "rmse", "mae", "medae", "rmse_logistic"})
+#: Decimals that mean something for metrics behind an iterative fit: the logistic fit stops
+#: at curve_fit's tolerance (~1.5e-8 relative), and on an ill-conditioned fold (near-constant
+#: predictions) the same predictions scored in two processes gave values 1e-7 apart.
+FIT_METRIC_DECIMALS: dict[str, int] = {"plcc_logistic": 4, "rmse_logistic": 4}
 #: Named metric sets for tables. ``vqa``: the four numbers of VQA / THQA papers for a
 #: single-score (MOS) dataset: SRCC, PLCC and RMSE after the 4-parameter logistic
 #: mapping (VQEG FR-TV Phase II), KRCC.

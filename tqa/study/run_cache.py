@@ -28,6 +28,7 @@ from tqa.core.atomic import write_csv, write_json
 from tqa.core.params import params_hash, resolve, without_runtime
 from tqa.core.schema import TASKS, FeatureSet
 from tqa.core.version import code_fingerprint
+from tqa.study.metrics import FIT_METRIC_DECIMALS
 
 #: params sections that determine a trained model (part of every run key). ``weighting``
 #: is hashed separately: only the chosen strategy's own sub-section (see :func:`run_key`).
@@ -71,11 +72,14 @@ class ResultsStore:
     def append(self, rows: pd.DataFrame) -> None:
         """Add rows; earlier rows of the same (run_key, config) are replaced.
 
-        Metric values are stored to :data:`TABLE_DECIMALS` decimals: the same predictions
-        scored in two processes can differ in the last bit (numpy's SIMD reductions depend
-        on memory alignment), and the table is a DVC output."""
+        Metric values are stored to :data:`TABLE_DECIMALS` decimals (those behind an iterative
+        fit to :data:`tqa.study.metrics.FIT_METRIC_DECIMALS`): the same predictions scored in
+        two processes can differ in the last bit (numpy's SIMD reductions depend on memory
+        alignment), a logistic fit amplifies that to ~1e-7, and the table is a DVC output."""
         floats = rows.select_dtypes("float").columns
-        rows = rows.assign(**{c: rows[c].round(TABLE_DECIMALS) for c in floats})
+        rows = rows.assign(
+            **{c: rows[c].round(FIT_METRIC_DECIMALS.get(c, TABLE_DECIMALS)) for c in floats}
+        )
         old = self.load()
         new_ids = set(zip(rows["run_key"].astype(str), rows["config"].astype(str)))
         _USED_ROWS.setdefault(self.path.resolve(), set()).update(new_ids)
