@@ -207,9 +207,11 @@ def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbfor
 #: reused": a record of this run, not of the study. Warnings and errors are kept.
 _RUN_LOG = re.compile(r"(INFO|DEBUG) [\w.]+: ")
 #: Native libraries' logs written straight to stderr (TensorFlow Lite / MediaPipe: glog lines
-#: with a timestamp and thread id, "INFO: Created TensorFlow Lite XNNPACK delegate"), in an
-#: order that depends on process scheduling.
-_NATIVE_LOG = re.compile(r"([IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|INFO: )")
+#: with a timestamp and thread id, "INFO: Created TensorFlow Lite XNNPACK delegate", absl's
+#: once-per-process notice), in an order and number that depend on process scheduling.
+_NATIVE_LOG = re.compile(
+    r"([IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|INFO: |WARNING: All log messages before absl::)"
+)
 
 
 #: Environment noise on stderr: tqdm.auto's notice that ipywidgets is not installed names a
