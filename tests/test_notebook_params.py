@@ -155,6 +155,7 @@ def test_strip_volatile_takes_the_clone_path_and_environment_noise_out() -> None
             "WARNING tqa.study.x: 3 videos without a face\n"
             "W0000 00:00:1796085963.123896   11425 inference_feedback_manager.cc:114] Feedback\n"
             "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+            "Created TensorFlow Lite XNNPACK delegate for CPU.\n"  # two workers interleaved
             "WARNING: All log messages before absl::InitializeLog() is called are written to "
             "STDERR\n",
         ),

@@ -194,7 +194,7 @@ def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbfor
                     if o.get("name") == "stderr":
                         o["text"] = text = "".join(
                             line for line in text.splitlines(keepends=True)
-                            if not (_RUN_LOG.match(line) or _NATIVE_LOG.match(line))
+                            if not (_RUN_LOG.match(line) or _NATIVE_LOG.search(line))
                         )  # fmt: skip
                         if not text.strip():  # e.g. the newline a closed progress bar leaves
                             continue
@@ -208,9 +208,11 @@ def strip_volatile(nb: nbformat.NotebookNode, source: str, output: str) -> nbfor
 _RUN_LOG = re.compile(r"(INFO|DEBUG) [\w.]+: ")
 #: Native libraries' logs written straight to stderr (TensorFlow Lite / MediaPipe: glog lines
 #: with a timestamp and thread id, "INFO: Created TensorFlow Lite XNNPACK delegate", absl's
-#: once-per-process notice), in an order and number that depend on process scheduling.
+#: once-per-process notice), in an order and number that depend on process scheduling; two
+#: worker processes can interleave them within one line, so they are searched, not matched.
 _NATIVE_LOG = re.compile(
-    r"([IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|INFO: |WARNING: All log messages before absl::)"
+    r"[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|^INFO: |TensorFlow Lite XNNPACK delegate"
+    r"|All log messages before absl::InitializeLog"
 )
 
 
