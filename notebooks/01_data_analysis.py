@@ -32,12 +32,11 @@ reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="01_data_analysis")
-
-import logging
+ctx = notebook_context(
+    globals(), _declared, where="01_data_analysis", extractors={"features": "none (labels only)"}
+)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -45,7 +44,7 @@ import seaborn as sns
 from IPython.display import Markdown, display
 
 from tqa.core.atomic import write_json
-from tqa.core.params import load_params, resolve
+from tqa.core.params import resolve
 from tqa.core.schema import TASKS
 from tqa.data.labels import load_dataset
 from tqa.data.splits import read_split, summarize_split
@@ -56,15 +55,10 @@ from tqa.study.analysis import (
     near_zero_variance,
     task_correlations,
 )
-from tqa.study.notebook import output_dir
-from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.study.reporting import save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
+params, REPORTS, LABEL_PROV = ctx.params, ctx.reports, ctx.prov
 dp = params["data"]
-REPORTS = output_dir(reports_dir, "reports")
-LABEL_PROV = provenance(params, {"features": "none (labels only)"})
-print(LABEL_PROV)
 
 # %% [markdown]
 # ## Load and validate the dataset

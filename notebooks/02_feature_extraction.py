@@ -32,30 +32,24 @@ extract_if_missing = False
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="02_feature_extraction")
-
-import logging
+ctx = notebook_context(globals(), _declared, where="02_feature_extraction", quiet=True)
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from tqa.core.params import load_params, resolve
+from tqa.core.params import resolve
 from tqa.features import cache as fcache
 from tqa.features.extract import list_videos
 from tqa.features.extractors.sync_correlation import offset_agreement
 from tqa.features.pipeline import FeatureExtractor
 from tqa.study import plots
 from tqa.study.analysis import extractor_names
-from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-REPORTS = output_dir(reports_dir, "reports")
+params, REPORTS = ctx.params, ctx.reports
 root = resolve(params["data"]["root"])
 cache_dir = resolve(params["features"]["cache_dir"])
 videos = list_videos(root, params)

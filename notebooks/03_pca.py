@@ -31,44 +31,23 @@ preprocess_dir = None  # None: scratch/models/preprocess; the DVC stage passes p
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="03_pca")
-
-import logging
+ctx = notebook_context(globals(), _declared, where="03_pca", data="training")
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from tqa.core.params import load_params
-from tqa.model.training import planted_signal_data
-from tqa.study.inputs import load_training_data
 from tqa.study.notebook import output_dir
-from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.study.reporting import save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-REPORTS = output_dir(reports_dir, "reports")
-if toy_data:
-    features, labels, split = planted_signal_data(
-        n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000
-    )
-    PROV = (
-        "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a "
-        "smoke test, not a result."
-    )
-else:
-    features, labels, split = load_training_data(params)
-    from tqa.study.analysis import extractor_names
-
-    PROV = provenance(params, extractor_names(features))
-print(PROV)
-print(
-    f"{len(features.video_ids)} videos; split counts:",
-    dict(zip(*np.unique(split, return_counts=True))),
+params, REPORTS, PROV = ctx.params, ctx.reports, ctx.prov
+features, labels, split = ctx.features, ctx.labels, ctx.split
+OUT = (
+    output_dir(preprocess_dir, "models/preprocess") if not toy_data else REPORTS / "preprocess_toy"
 )
+ctx.show(outputs=[REPORTS, OUT])
 
 # %%
 from tqa.core.atomic import write_json
@@ -116,9 +95,7 @@ if curves:
 plt.show()
 
 # %%
-out = (
-    output_dir(preprocess_dir, "models/preprocess") if not toy_data else REPORTS / "preprocess_toy"
-)
+out = OUT
 prep.save(out / "preprocess.joblib")
 write_json(
     out / "summary.json",

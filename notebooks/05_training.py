@@ -16,12 +16,13 @@
 # %% [markdown]
 # # 05 — Training with one task-weighting strategy (chapter 3.2.4-3.2.5)
 #
-# Trains the model once per seed in `train.seeds` with the weighting strategy given by the
-# papermill parameter `strategy` (fixed | uncertainty | gradnorm); writes
-# `models/<strategy>/seed<k>/` (best.pt, preprocess.joblib, history.csv, metrics.json),
-# `reports/training/<strategy>/metrics.json`, and learning-curve and task-weight figures.
-# Losses are masked MSE on the [1, 5] scale (missing labels never count); val loss = mean over
-# tasks. Richer metrics are computed by the evaluation notebooks.
+# Trains the model once per seed of `train.seeds` with the weighting strategy given by the
+# papermill parameter `strategy` (one of the registered weightings), on the training part of
+# the split, with early stopping on its validation part; writes each fit (checkpoint,
+# preprocessing, history, metrics), its training report, and learning-curve and task-weight
+# figures — the folders are stated below, rendered from this run. Losses are masked MSE on the
+# score scale (missing labels never count); val loss = mean over tasks. Richer metrics are
+# computed by the evaluation notebooks.
 
 # %% tags=["parameters"]
 params_path = None  # None = the repository params.yaml, from any working directory
@@ -36,54 +37,29 @@ reuse_results = None  # finished runs to reuse read-only (None: every folder of 
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
 from tqa.model.weighting import available as _weightings
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(
-    globals(),
-    _declared,
-    choices={"strategy": _weightings()},
-    paths=["params_path"],
-    where="05_training",
+ctx = notebook_context(
+    globals(), _declared, where="05_training", data="training", choices={"strategy": _weightings()}
 )
 
-import logging
-
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from tqa.core.params import load_params
 from tqa.core.schema import TASKS
-from tqa.model.training import planted_signal_data
 from tqa.study import studies
-from tqa.study.inputs import load_training_data
 from tqa.study.notebook import output_dir
 from tqa.study.plots import learning_curves
-from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.study.reporting import save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-REPORTS = output_dir(reports_dir, "reports")
-studies.use_results(params, results_dir, reuse_results)
-if toy_data:
-    features, labels, split = planted_signal_data(
-        n=90, n_frames=params["features"]["n_frames"], seed=params["seed"] % 1000
-    )
-    PROV = (
-        "Data: planted-signal random features (tqa.model.training.planted_signal_data) — a "
-        "smoke test, not a result."
-    )
-else:
-    features, labels, split = load_training_data(params)
-    from tqa.study.analysis import extractor_names
-
-    PROV = provenance(params, extractor_names(features))
-print(PROV)
-print(
-    f"{len(features.video_ids)} videos; split counts:",
-    dict(zip(*np.unique(split, return_counts=True))),
+params, REPORTS, PROV = ctx.params, ctx.reports, ctx.prov
+features, labels, split = ctx.features, ctx.labels, ctx.split
+MODELS = output_dir(models_dir, "models")
+ctx.show(
+    methods=[strategy],
+    outputs=[MODELS / strategy, REPORTS, REPORTS / "training" / strategy],
+    notes=[f"One fit per seed of `train.seeds`: {params['train']['seeds']}."],
 )
 
 # %%
@@ -95,7 +71,7 @@ results = run_strategy(
     split,
     params,
     strategy,
-    models_dir=output_dir(models_dir, "models"),
+    models_dir=MODELS,
     reports_dir=REPORTS / "training",
     progress=True,
 )

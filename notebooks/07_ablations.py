@@ -16,15 +16,17 @@
 # %% [markdown]
 # # 07 — Ablations (chapter 3.4.2)
 #
-# The full model (weighting `eval.main_strategy`) against each variant of `eval.ablations`:
-# one modality dropped, Path A only, Path B only, no PCA, no scaler — same split, same seeds
-# (`eval.ablation_seeds`). Runs are resumable (`eval.results_dir/ablation.csv`).
+# The full model (weighting `eval.main_strategy`) against each variant of the protocol's
+# ablation list: one modality dropped, Path A only, Path B only, no PCA, no scaler — the same
+# videos and seeds for every variant, so a difference is the removed part's. Runs are
+# resumable (a run cache under `eval.results_dir`).
 #
-# Every number is measured on `data.root` of `params.yaml` with the extractors named in
-# the provenance line printed below. The default root is the **embedded synthetic sample
-# corpus** (simulated videos and ratings) — *not* EmotionTalk — and its test split is small
-# (about 18 videos), so differences between variants are within seed noise unless the
-# mean ± std bars separate clearly.
+# Every number is measured on `data.root` of `params.yaml` with the extractors named in the
+# provenance line below. The default root is the **embedded synthetic sample corpus**
+# (simulated videos and ratings) — *not* EmotionTalk. The protocol, the videos and groups, the
+# variants and where the outputs went are stated below, rendered from this run's parameters
+# and data; on a small corpus, differences between variants are noise unless their
+# intervals separate.
 
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
@@ -37,48 +39,26 @@ reuse_results = None  # finished runs to reuse read-only (None: every folder of 
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="07_ablations")
-
-import logging
-
-import pandas as pd
-from IPython.display import display
-
-from tqa.core.params import load_params
-from tqa.study import evaluation, plots, protocol, studies
-from tqa.study.inputs import load_inputs
-from tqa.study.notebook import output_dir
-from tqa.study.reporting import provenance, save_figure, save_table
-
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-ev = params["eval"]
-REPORTS = output_dir(reports_dir, "reports")
-studies.use_results(params, results_dir, reuse_results)
-PROV = provenance(params)
-KFOLD = protocol.protocol(params) == "kfold"
-inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
-fs, labels, split = inputs.features, inputs.labels, inputs.split
-SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["ablation_seeds"]
-WHERE = (
-    f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})"
-    if KFOLD
-    else "test"
+ctx = notebook_context(
+    globals(), _declared, where="07_ablations", data="study", holdout_seeds="eval.ablation_seeds"
 )
-print(PROV, "| protocol:", protocol.protocol(params))
-print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
-display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
-FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
-print("near-constant test labels (shown apart):", FLAT or "none")
+
+from tqa.study import plots, protocol, studies
+from tqa.study.reporting import save_figure, save_table
+
+params, ev, REPORTS, PROV = ctx.params, ctx.params["eval"], ctx.reports, ctx.prov
+fs, labels, split, KFOLD = ctx.features, ctx.labels, ctx.split, ctx.kfold
+SEEDS, WHERE, FLAT = ctx.seeds, ctx.where, ctx.flat
+VARIANTS = protocol.kfold_section(params)["ablations"] if KFOLD else ev["ablations"]
+ctx.show(methods=["full", *VARIANTS], outputs=[REPORTS])
 
 # %%
 if (
     KFOLD
 ):  # the full model vs each of eval.kfold.ablations, same folds; verdicts in ablation_comparison.md
-    oof, comparison = protocol.ablations(fs, labels, inputs.meta, params)
+    oof, comparison = protocol.ablations(fs, labels, ctx.meta, params)
     ref = protocol.main_method(params)
     rows = protocol.oof_rows(
         oof,
@@ -102,7 +82,7 @@ summary = studies.summarize(rows, ev["table_metrics"])
 save_table(
     rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
     "ablation_runs",
-    f"Ablations: test metrics per run (config x seed x task). {PROV}",
+    f"Ablations: {WHERE} metrics per run (config x seed x task). {PROV}",
     REPORTS,
 )
 for metric in ev["table_metrics"]:
@@ -110,8 +90,8 @@ for metric in ev["table_metrics"]:
     save_table(
         t,
         f"ablation_{metric}",
-        f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS} (std empty for one "
-        f"seed). {PROV}",
+        f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS} (std empty for a "
+        f"single seed). {PROV}",
         REPORTS,
     )
 studies.mean_std_table(summary, "pearson")
@@ -121,20 +101,20 @@ delta = studies.delta_vs_reference(summary, "pearson", "full")
 save_table(
     delta,
     "ablation_delta_pearson",
-    f"Ablations: change of mean test Pearson vs the full model (negative = the variant is "
-    f"worse). {PROV}",
+    f"Ablations: change of mean {WHERE} Pearson vs the full model (negative = the variant "
+    f"is worse). {PROV}",
     REPORTS,
 )
 delta
 
 # %%
 fig = plots.bar_with_error(summary, "pearson", apart=FLAT)
-fig.axes[0].set_title("Ablations: test Pearson per task")
+fig.axes[0].set_title(f"Ablations: {WHERE} Pearson per task")
 save_figure(
     fig,
     "ablation_pearson",
-    "Ablations: test Pearson per task, full model vs each variant, "
-    + ("mean ± std over seeds" if len(ev["ablation_seeds"]) > 1 else "one seed (no error bars)")
+    f"Ablations: {WHERE} Pearson per task, full model vs each variant, "
+    + (f"mean ± std over seeds {SEEDS}" if len(SEEDS) > 1 else f"seed {SEEDS} (no error bars)")
     + f"; near-constant tasks hatched, right. {PROV}",
     REPORTS,
 )

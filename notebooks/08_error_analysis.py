@@ -16,17 +16,17 @@
 # %% [markdown]
 # # 08 — Prediction-error analysis (chapter 3.4.3)
 #
-# Residuals of the main model (`eval.main_strategy`, first seed of `train.seeds`) on
-# `eval.analysis_splits`: distributions per task, predicted vs true, 3-class confusion
-# matrices, the worst videos with their degradation parameters, whether |error| tracks a
-# degradation, error by generator profile and identity, and — on the sample corpus — how
-# each predicted score follows the injected degradation levels (`degradations.csv`).
+# Residuals of the main model (`eval.main_strategy`): distributions per task, predicted vs
+# true, 3-class confusion matrices, the worst videos with their degradation parameters,
+# whether |error| tracks a degradation, error by generator profile and identity, and — on the
+# sample corpus — how each predicted score follows the injected degradation levels
+# (`degradations.csv`).
 #
-# Every number is measured on `data.root` of `params.yaml` with the extractors named in
-# the provenance line printed below. The default root is the **embedded synthetic sample
-# corpus** (simulated videos and ratings) — *not* EmotionTalk — and its test split is small
-# (about 18 videos), so differences between variants are within seed noise unless the
-# mean ± std bars separate clearly.
+# Every number is measured on `data.root` of `params.yaml` with the extractors named in the
+# provenance line below. The default root is the **embedded synthetic sample corpus**
+# (simulated videos and ratings) — *not* EmotionTalk. Which predictions are analysed (out of
+# fold, or the rows of `eval.analysis_splits`), the videos and groups, and where the outputs
+# went are stated below, rendered from this run's parameters and data.
 
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
@@ -39,41 +39,35 @@ reuse_results = None  # finished runs to reuse read-only (None: every folder of 
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="08_error_analysis")
-
-import logging
+ctx = notebook_context(globals(), _declared, where="08_error_analysis", data="study")
 
 import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from tqa.core.params import load_params
 from tqa.study import evaluation, plots, protocol, studies
-from tqa.study.inputs import load_inputs
-from tqa.study.notebook import output_dir
-from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.study.reporting import save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-ev = params["eval"]
-REPORTS = output_dir(reports_dir, "reports")
-studies.use_results(params, results_dir, reuse_results)
-PROV = provenance(params)
-KFOLD = protocol.protocol(params) == "kfold"  # kfold: every video, out-of-fold predictions
-inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
-fs, labels, split = inputs.features, inputs.labels, inputs.split
-print(PROV, "| protocol:", protocol.protocol(params))
-print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
-display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
+params, ev, REPORTS, PROV = ctx.params, ctx.params["eval"], ctx.reports, ctx.prov
+fs, labels, split, KFOLD = ctx.features, ctx.labels, ctx.split, ctx.kfold
+ANALYSED = (
+    f"all videos, {ctx.where}, mean prediction over seeds {ctx.seeds}"
+    if KFOLD
+    else f"the {'+'.join(ev['analysis_splits'])} rows, seed {params['train']['seeds'][0]}"
+)
+ctx.show(
+    methods=[protocol.main_method(params)],
+    outputs=[REPORTS],
+    notes=[f"Predictions analysed: {ANALYSED}."],
+)
 
 # %%
 if (
     KFOLD
 ):  # out-of-fold predictions of the chapter's configuration (06's run cache), mean over seeds
-    oof = protocol.main_oof(fs, labels, inputs.meta, params)
+    oof = protocol.main_oof(fs, labels, ctx.meta, params)
     pred = protocol.oof_mean_predictions(oof, protocol.main_method(params), fs.video_ids)
     rows = np.ones(len(split), dtype=bool)
 else:
@@ -140,7 +134,7 @@ save_table(
 )
 
 # %%
-worst = evaluation.worst_k(res, ev["worst_k"], degr, inputs.meta)
+worst = evaluation.worst_k(res, ev["worst_k"], degr, ctx.meta)
 save_table(
     worst,
     "worst_videos",
@@ -200,7 +194,7 @@ else:
 
 # %%
 for col in ("generator", "group"):
-    meta = inputs.meta
+    meta = ctx.meta
     if col not in meta.columns and degr is not None and col in degr.columns:
         meta = meta.merge(degr[["video_id", col]], on="video_id", how="left")
     if col in meta.columns:

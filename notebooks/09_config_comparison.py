@@ -16,16 +16,19 @@
 # %% [markdown]
 # # 09 — Configuration comparison (chapter 3.4.5)
 #
-# d_model / layers / heads / PCA variance target from `eval.config_grid` (product, invalid
-# d_model/n_heads pairs dropped, subsampled to `eval.config_grid_max_runs`), weighting
-# `eval.main_strategy`, seeds `eval.config_seeds`. Resumable (`eval.results_dir/config.csv`).
-# Last: `reports/README.md` is rebuilt, indexing every figure and table.
+# How sensitive the model is to its size and PCA target: under k-fold, the configurations of
+# `eval.selection.grid` against the chapter's configuration, and the nested selection that
+# picks one per outer fold on inner validation; under holdout, the grid `eval.config_grid`
+# (d_model / layers / heads / PCA variance target; invalid d_model/n_heads pairs dropped,
+# subsampled to `eval.config_grid_max_runs`). Weighting `eval.main_strategy`; runs are
+# resumable (a run cache under `eval.results_dir`).
 #
-# Every number is measured on `data.root` of `params.yaml` with the extractors named in
-# the provenance line printed below. The default root is the **embedded synthetic sample
-# corpus** (simulated videos and ratings) — *not* EmotionTalk — and its test split is small
-# (about 18 videos), so differences between variants are within seed noise unless the
-# mean ± std bars separate clearly.
+# Every number is measured on `data.root` of `params.yaml` with the extractors named in the
+# provenance line below. The default root is the **embedded synthetic sample corpus**
+# (simulated videos and ratings) — *not* EmotionTalk. The protocol, the videos and groups, the
+# configurations and where the outputs went are stated below, rendered from this run's
+# parameters and data; on a small corpus, differences between configurations are noise
+# unless their intervals separate.
 
 # %% tags=["parameters"]
 params_path = None  # None: the repository's params.yaml, from any working directory
@@ -38,47 +41,34 @@ reuse_results = None  # finished runs to reuse read-only (None: every folder of 
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="09_config_comparison")
-
-import logging
+ctx = notebook_context(
+    globals(),
+    _declared,
+    where="09_config_comparison",
+    data="study",
+    holdout_seeds="eval.config_seeds",
+)
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import display
 
-from tqa.core.params import load_params
-from tqa.study import evaluation, protocol, selection, studies
-from tqa.study.inputs import load_inputs
-from tqa.study.notebook import output_dir
-from tqa.study.reporting import provenance, save_figure, save_table
+from tqa.study import protocol, selection, studies
+from tqa.study.reporting import save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-ev = params["eval"]
-REPORTS = output_dir(reports_dir, "reports")
-studies.use_results(params, results_dir, reuse_results)
-PROV = provenance(params)
-KFOLD = protocol.protocol(params) == "kfold"
-inputs = protocol.kfold_inputs(params) if KFOLD else load_inputs(params, progress=False)
-fs, labels, split = inputs.features, inputs.labels, inputs.split
-SEEDS = protocol.kfold_section(params)["seeds"] if KFOLD else ev["config_seeds"]
-WHERE = (
-    f"out-of-fold ({params['cv']['folds']}-fold by {params['cv']['group_column']})"
-    if KFOLD
-    else "test"
+params, ev, REPORTS, PROV = ctx.params, ctx.params["eval"], ctx.reports, ctx.prov
+fs, labels, split, KFOLD = ctx.features, ctx.labels, ctx.split, ctx.kfold
+SEEDS, WHERE, FLAT = ctx.seeds, ctx.where, ctx.flat
+ctx.show(
+    methods=selection.grid_methods(params) + [selection.SELECTED] if KFOLD else [],
+    outputs=[REPORTS],
+    notes=[] if KFOLD else ["Configurations: the grid of `eval.config_grid`, named in the tables."],
 )
-print(PROV, "| protocol:", protocol.protocol(params))
-print(len(fs.video_ids), "videos;", pd.Series(split).value_counts().to_dict())
-display(studies.label_summary(labels, split).pivot(index="task", columns="split", values="n"))
-FLAT = evaluation.near_constant_tasks(labels[split == "test"], params["data"]["near_zero_std"])
-print("near-constant test labels (shown apart):", FLAT or "none")
 
 # %%
 if KFOLD:  # eval.selection.grid vs the chapter's configuration, and the nested selection
-    oof, comparison, choices = protocol.model_selection(fs, labels, inputs.meta, params)
+    oof, comparison, choices = protocol.model_selection(fs, labels, ctx.meta, params)
     ref = protocol.main_method(params)
     cname = {
         m: (
@@ -108,7 +98,7 @@ summary = studies.summarize(rows, ev["table_metrics"])
 save_table(
     rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
     "config_runs",
-    f"Configuration grid: test metrics per run (config x seed x task). {PROV}",
+    f"Configuration grid: {WHERE} metrics per run (config x seed x task). {PROV}",
     REPORTS,
 )
 # averages over tasks leave out near-constant tasks (their correlations are noise); fit times are
@@ -123,16 +113,16 @@ else:  # kfold: pooled out-of-fold metrics (the verdicts are in config_compariso
 save_table(
     table,
     "config_summary" if KFOLD else "config_comparison",
-    "Configuration grid: test metrics averaged over tasks"
+    f"Configuration grid: {WHERE} metrics averaged over tasks"
     + (" except near-constant " + ", ".join(FLAT) if FLAT else "")
-    + f" (and seeds {SEEDS}){', and mean epochs' if 'epochs' in table else ''}; {WHERE}. {PROV}",
+    + f" (and seeds {SEEDS}){', and mean epochs' if 'epochs' in table else ''}. {PROV}",
     REPORTS,
 )
 for metric in ev["table_metrics"]:
     save_table(
         studies.mean_std_table(summary, metric),
         f"config_comparison_{metric}",
-        f"Configuration grid: test {metric} per task. {PROV}",
+        f"Configuration grid: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. {PROV}",
         REPORTS,
     )
 table
@@ -142,16 +132,16 @@ fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
 ax.barh(table["config"], table["pearson_mean_over_tasks"], color="tab:green")
 ax.invert_yaxis()
 ax.set_xlabel(
-    "test Pearson, mean over tasks"
+    f"{WHERE} Pearson, mean over tasks"
     + (f" (without near-constant {', '.join(FLAT)})" if FLAT else "")
 )
 fig.tight_layout()
 save_figure(
     fig,
     "config_comparison_pearson",
-    f"Configuration grid: test Pearson averaged over tasks per configuration"
+    f"Configuration grid: {WHERE} Pearson averaged over tasks per configuration"
     f"{' (near-constant ' + ', '.join(FLAT) + ' left out)' if FLAT else ''}; "
-    f"{ev['config_seeds']} seed(s). {PROV}",
+    f"seeds {SEEDS}. {PROV}",
     REPORTS,
 )
 

@@ -39,12 +39,9 @@ reports_dir = None  # None: scratch/reports (a manual run); the DVC stage passes
 _declared = set(globals())  # the names above are the parameters (checked first thing below)
 
 # %%
-# Bad parameters fail here, before any work (tqa.study.notebook.check_notebook_globals).
-from tqa.study.notebook import check_notebook_globals as _check
+from tqa.study.context import notebook_context
 
-_check(globals(), _declared, paths=["params_path"], where="10_score_your_videos")
-
-import logging
+ctx = notebook_context(globals(), _declared, where="10_score_your_videos", quiet=True)
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -52,16 +49,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import tqa
-from tqa.core.params import display_path, load_params, resolve
+from tqa.core.params import display_path, resolve
 from tqa.core.schema import TASKS
 from tqa.serve.bundle import load_bundle
 from tqa.serve.scoring import find_videos
-from tqa.study.notebook import output_dir
 from tqa.study.reporting import provenance, save_figure, save_table
 
-logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-params = load_params(params_path, overrides)
-REPORTS = output_dir(reports_dir, "reports")
+params, REPORTS = ctx.params, ctx.reports
 bundle = load_bundle(resolve(model_dir or params["score"]["bundle_dir"]))
 PROV = provenance(params, {m: d["name"] for m, d in bundle.extractors.items()})
 display(

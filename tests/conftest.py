@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background of a non-interactive shell (`make test &`, nohup, some CI
+# runners) inherits SIGINT ignored, and Python then keeps it ignored: the Ctrl-C tests would
+# test the launcher, not tqa. Restore the interactive default for the test process and (exec
+# resets a caught signal to SIG_DFL) for every command the tests start.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: Videos in the tiny corpus: over all 6 simulated generators, one of them off-format.
 TINY_N = 8

@@ -16,6 +16,10 @@ from tqa.core.params import ROOT
 _spec = importlib.util.spec_from_file_location("bench_run_all", ROOT / "benchmarks" / "run_all.py")
 run_all = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run_all)
+# run_all put benchmarks/ on sys.path: its parts are the runner/ package beside it
+device = importlib.import_module("runner.device")
+measure = importlib.import_module("runner.measure")
+targets = importlib.import_module("runner.targets")
 
 
 def test_device_description_matches_the_machine():
@@ -30,18 +34,18 @@ def test_device_description_matches_the_machine():
         m = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.M)
         if m:
             assert dev["cpu_model"] == m.group(1).strip()
-            assert m.group(1).strip() in run_all.device_line(dev)
+            assert m.group(1).strip() in device.device_line(dev)
 
 
 def test_time_command_status_and_timeout():
-    ok = run_all.time_command(
+    ok = measure.time_command(
         [sys.executable, "-c", "import time; time.sleep(0.2); print('hi')"], timeout=30
     )
     assert ok["rc"] == 0 and ok["seconds"] >= 0.2 and "hi" in ok["output_tail"]
-    slow = run_all.time_command([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.5)
+    slow = measure.time_command([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.5)
     assert slow["rc"] == 124 and slow["seconds"] < 4
     assert (
-        run_all.time_command([sys.executable, "-c", "raise SystemExit(3)"], timeout=30)["rc"] == 3
+        measure.time_command([sys.executable, "-c", "raise SystemExit(3)"], timeout=30)["rc"] == 3
     )
 
 
@@ -76,11 +80,11 @@ def _results(cpu=2.0, noop=20.0, gpu=18.0):
 
 
 def test_targets_met_and_not_met():
-    rows = run_all.evaluate_targets(_results(), TARGETS)
+    rows = targets.evaluate_targets(_results(), TARGETS)
     assert [r["status"] for r in rows] == ["met", "met", "not met"]  # 2.0 >= 1.5, 18 >= 15, 20 > 15
     gpu_row = rows[1]
     assert gpu_row["measured"].startswith("18") and "all neural" in gpu_row["command"]
-    assert run_all.neural_speedups(_results()["extract_cuda"]) == pytest.approx(
+    assert targets.neural_speedups(_results()["extract_cuda"]) == pytest.approx(
         {"resnet101": 30.0, "hubert": 6.0, "all": 18.0}
     )  # 36 s naive / 2 s optimized
     low = _results(cpu=1.0, noop=3.0, gpu=None)
@@ -88,7 +92,7 @@ def test_targets_met_and_not_met():
         "cpu_count": 2,
         "results": [{"workers": 1, "videos_per_s": 0.9}, {"workers": 0, "videos_per_s": 1.6}],
     }
-    rows = run_all.evaluate_targets(low, TARGETS)
+    rows = targets.evaluate_targets(low, TARGETS)
     assert [r["status"] for r in rows] == ["not met", "not measured", "met", "met"]
     assert (
         rows[2]["measured"].startswith("1.6") and "workers=2" in rows[2]["target"]

@@ -324,3 +324,36 @@ def test_replace_dir_swaps_atomically_where_supported(tmp_path):
     _replace_dir(tmp_path / "new", tmp_path / "target")
     assert (tmp_path / "target" / "v").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
+
+
+def test_stack_bundle_round_trip_blends_the_transformer_with_kept_regressors(trained, tmp_path):
+    """A bundle of the stacked default model predicts the blend computed by hand from the
+    Transformer's own predictions and the kept ridge models (tqa.serve.stack_bundle)."""
+    from tqa.study.baselines import fit_pooled_models, predict_pooled_models
+    from tqa.study.blend import fit_blend
+
+    fit, params, fs = trained
+    _, labels = _features(20)
+    split = np.array(["train"] * 14 + ["val"] * 3 + ["test"] * 3)
+    ridge = fit_pooled_models("ridge", fs, labels, split, params, 0)
+    comps = ["transformer", "ridge"]
+    inner = np.stack([fit.predict(fs), predict_pooled_models(ridge, fs, params)], axis=1)
+    y = np.where(labels == -1.0, np.nan, labels)
+    blends = [fit_blend(inner[:17, :, k], y[:17, k], comps).as_dict() for k in range(len(TASKS))]
+    stack = {"components": comps, "blends": blends, "models": {"ridge": ridge}}
+    out = save_bundle(fit, params, fs, tmp_path / "stacked", extra={"model": "tqa:stack"},
+                      stack=stack)  # fmt: skip
+    assert (out / "stack.joblib").exists()
+    assert json.loads((out / "bundle.json").read_text())["model"] == "tqa:stack"
+    new_fs, _ = _features(6, seed=9)
+    t = fit.predict(new_fs)
+    r = predict_pooled_models(ridge, new_fs, params)
+    want = np.stack(
+        [b["intercept"] + b["weights"][0] * t[:, k] + b["weights"][1] * r[:, k]
+         for k, b in enumerate(blends)], axis=1,
+    )  # fmt: skip
+    np.testing.assert_allclose(load_bundle(out).predict(new_fs), want, rtol=1e-6)
+    assert not np.allclose(want, t)  # the stack is not the Transformer alone
+    (out / "stack.joblib").unlink()
+    with pytest.raises(BundleError, match="stack.joblib is missing"):
+        load_bundle(out)

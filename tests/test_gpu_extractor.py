@@ -10,10 +10,11 @@ from torch import nn
 
 from tqa.core.params import load_params
 from tqa.features import cache as fcache
+from tqa.features.batching import forward_across
 from tqa.features.extractors.audio_hubert import HubertExtractor
 from tqa.features.extractors.base import Clip
 from tqa.features.extractors.neural import NeuralExtractor, random_init_allowed
-from tqa.features.gpu import GPUOptimizedExtractor, forward_across, make_extractor
+from tqa.features.gpu import GPUOptimizedExtractor, make_extractor
 from tqa.features.pipeline import FeatureExtractor
 
 T, SR, FPS = 6, 16000, 25  # 6 frames: SyncNet's minimum (one 5-frame window + 1)

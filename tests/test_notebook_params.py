@@ -54,8 +54,10 @@ def test_every_notebook_checks_parameters_first_and_defaults_to_scratch(path: Pa
     assert "params_path = None" in first and "_declared = set(globals())" in first
     assert "reports_dir = None" in first
     head = code[1].source.split("\nimport ")[0]  # before the notebook's own imports
-    assert "import check_notebook_globals as _check" in head
-    assert "_check(globals(),_declared" in "".join(head.split())
+    # one call opens the notebook; it checks the parameters before anything else
+    # (tests/test_notebook_context.py)
+    assert "from tqa.study.context import notebook_context" in head
+    assert "ctx=notebook_context(globals(),_declared," in "".join(head.split())
     assert '"params.yaml"' not in "".join(c.source for c in code)  # never relative to the cwd
     assert set(N.parameter_names(nb)) >= {"params_path", "overrides", "reports_dir"}
 

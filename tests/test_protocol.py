@@ -71,6 +71,7 @@ def _params():
                 "kfold": {"seeds": [0, 1], "ablations": ["no_au", "path_a_only"]},
                 "selection": {"grid": [{}, {"d_model": 32}]},
                 "baselines": {"names": ["mean", "ridge"]},
+                "stack": {"components": ["transformer", "ridge"], "inner_folds": 2},
                 "table_metrics": ["pearson", "rmse"],
             },
         },
@@ -100,7 +101,13 @@ def test_protocol_studies_tables_and_verdicts(tmp_path):
     assert len(choices) == 2 * 3 * 2  # configs x folds x seeds
 
     oof, table = P.model_vs_baselines(fs, labels, meta, params, store, selection_oof=sel_oof, **kw)
-    assert set(table["method"]) == {main, SELECTED, "mean", "ridge", "generator_mean"}
+    stack = P.default_method(params)
+    assert set(table["method"]) == {stack, main, SELECTED, "mean", "ridge", "generator_mean"}
+    assert (table.loc[table["method"] == stack, "verdict"] == "reference").all()
+    weights = oof.attrs["blends"]  # the stack's blend per (seed, fold, task): 2 x 3 folds
+    n_tasks = int(((labels != -1.0).sum(axis=0) >= 2).sum())  # tasks with training labels
+    assert len(weights[weights["component"] == "intercept"]) == 2 * 3 * n_tasks
+    assert (weights.loc[weights["component"] != "intercept", "weight"] >= 0).all()
     t = table.set_index(["method", "task", "metric"])
     # planted: overall is the generator's level + small noise, the model is noisy
     assert t.loc[("generator_mean", "overall", "rmse"), "verdict"] == "better"
@@ -109,7 +116,7 @@ def test_protocol_studies_tables_and_verdicts(tmp_path):
     assert t.loc[("mean", "lip_sync", "rmse"), "note"].startswith("labels near-constant")
     assert table["task"].tolist()[-1] == "lip_sync"  # near-constant tasks listed apart, last
 
-    md = P.verdicts_markdown(table, main, P.baseline_names(params, meta))
+    md = P.verdicts_markdown(table, stack, P.baseline_names(params, meta))
     loses = md.split("## Where the model loses to a baseline")[1].split("##")[0]
     assert "**overall**, rmse: generator_mean" in loses
     assert "lip_sync" not in loses and "Not comparable" in md and "lip_sync" in md
@@ -130,7 +137,14 @@ def test_protocol_studies_tables_and_verdicts(tmp_path):
         g = oof[(oof["method"] == "ridge") & (oof["seed"] == seed) & (oof["task"] == "overall")]
         want = stats.pearsonr(g["y"], g["pred"])[0]  # pooled over the folds of that seed
         assert r.loc[("ridge", seed, "overall"), "pearson"] == pytest.approx(want)
-    assert set(rows["config"]) == {main[4:], SELECTED[4:], "mean", "ridge", "generator_mean"}
+    assert set(rows["config"]) == {
+        stack[4:],
+        main[4:],
+        SELECTED[4:],
+        "mean",
+        "ridge",
+        "generator_mean",
+    }
     assert (rows.loc[rows["config"] == main[4:], "strategy"] == main[4:]).all()
 
 

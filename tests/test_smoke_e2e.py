@@ -116,10 +116,18 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
         scores.set_index("video_id").loc[ids, list(TASKS)].to_numpy(), cached, atol=1e-4
     )
 
-    # the fit's metrics.json (masked MSE per task on its test rows) equals the MSE recomputed
-    # from the bundle's predictions (the bundle packages that fit) and the labels
+    # the bundle holds tqa's default model: the fit stacked with pooled-feature regressors
+    from tqa.model.training import predict as transformer_predict
+
+    bundle = load_bundle(tmp / "bundle")
+    assert bundle.manifest["model"] == "tqa:stack" and bundle.stack is not None
     all_ids = list(labels["video_id"])
-    pred_all = load_bundle(tmp / "bundle").predict(load_feature_set(tmp / "features", all_ids))
+    fs_all = load_feature_set(tmp / "features", all_ids)
+    stacked = bundle.predict(fs_all)
+    assert np.isfinite(stacked).all() and (stacked >= 1).all() and (stacked <= 5).all()
+    # the fit's metrics.json (masked MSE per task on its test rows) equals the MSE recomputed
+    # from the bundled Transformer's predictions (the bundle packages that fit) and the labels
+    pred_all = np.asarray(transformer_predict(bundle.model, bundle.preprocessor, fs_all), float)
     y = labels.set_index("video_id").loc[all_ids, list(TASKS)].to_numpy(float)
     on_test = (split.set_index("video_id").loc[all_ids, "split"] == "test").to_numpy()
     checked = 0

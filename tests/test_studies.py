@@ -244,6 +244,7 @@ def test_summary_tables_and_main_predictions(tmp_path):
         "mean",
         "ridge",
         "random_forest",
+        "extra_trees",
         "gradient_boosting",
         "sync_only",
     }

@@ -233,10 +233,10 @@ def test_grad_accumulation_equals_one_full_batch_also_for_the_short_last_group()
 
 def test_task_weights_are_the_restored_epochs(tmp_path, toy, monkeypatch):
     """FitResult.task_weights and load_fit report the strategy's weights at the best epoch."""
-    import tqa.model.training as T
+    import tqa.model.epochs as T
 
     fs, y, split = toy
-    real = T._evaluate
+    real = T.evaluate
     fake = iter([3.0, 1.0, 2.0])  # per-epoch validation losses: the best epoch is 2 of 3
     calls = {"n": 0}
 
@@ -245,7 +245,7 @@ def test_task_weights_are_the_restored_epochs(tmp_path, toy, monkeypatch):
         calls["n"] += 1
         return (next(fake), per_task) if calls["n"] <= 3 else (loss, per_task)
 
-    monkeypatch.setattr(T, "_evaluate", evaluate)
+    monkeypatch.setattr(T, "evaluate", evaluate)
     res = fit(
         fs,
         y,

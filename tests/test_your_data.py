@@ -90,7 +90,9 @@ def test_worked_example_import_validate_cv(release, capsys):
     table = pd.read_csv("cv/comparison.csv")
     assert set(oof["task"]) == {"overall"}
     methods = set(oof["method"])
-    assert {"tqa:uncertainty", "mean", "ridge", "random_forest", "generator_mean"} <= methods
+    assert {"tqa:stack", "tqa:uncertainty", "mean", "ridge", "random_forest",
+            "generator_mean"} <= methods  # fmt: skip
+    assert (table.loc[table["method"] == "tqa:stack", "verdict"] == "reference").all()
     # every video exactly once out-of-fold per (seed, method); no portrait in two folds
     for _, g in oof.groupby(["seed", "method"]):
         assert sorted(g["video_id"]) == sorted(labels["video_id"])
@@ -105,10 +107,10 @@ def test_worked_example_import_validate_cv(release, capsys):
         m: oof[oof["method"] == m]
         .groupby(["seed", "fold"])
         .apply(lambda g: stats.spearmanr(g["y"], g["pred"])[0], include_groups=False)
-        for m in ("ridge", "tqa:uncertainty")
+        for m in ("ridge", "tqa:stack")
     }
     assert sp.loc["ridge", "mean"] == pytest.approx(per["ridge"].mean())
-    d = np.round((per["ridge"] - per["tqa:uncertainty"]).to_numpy(), 12)  # exact ties
+    d = np.round((per["ridge"] - per["tqa:stack"]).to_numpy(), 12)  # exact ties
     assert sp.loc["ridge", "p_value"] == pytest.approx(stats.wilcoxon(d).pvalue)
     # the planted signal (visual__sharpness carries the quality) is found out-of-fold
     assert sp.loc["ridge", "mean"] > 0.5

@@ -10,6 +10,8 @@ import importlib
 import logging
 import sys
 
+from tqa.core.interrupt import EXIT_INTERRUPTED
+from tqa.core.logs import once_per_run
 from tqa.core.registry import Registry
 from tqa.features.engines import ENGINES
 from tqa.features.extractors.base import EXTRACTORS
@@ -70,12 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"tqa: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    # --quiet: warnings and errors only, plus the command's own one-line summary
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if "--quiet" in rest else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    module = importlib.import_module(COMMANDS[cmd][0])
-    entry = getattr(module, "main_" + cmd.replace("-", "_"), None) or module.main
-    return int(entry(rest) or 0)
+    try:
+        module = importlib.import_module(COMMANDS[cmd][0])
+        entry = getattr(module, "main_" + cmd.replace("-", "_"), None) or module.main
+        with once_per_run():  # a warning that applies to the whole run is printed once
+            return int(entry(rest) or 0)
+    except KeyboardInterrupt:  # Ctrl-C where the command has no handler of its own
+        print(f"\ntqa {cmd}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

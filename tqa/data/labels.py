@@ -44,6 +44,11 @@ from tqa.core.params import (
     resolve,
 )
 from tqa.core.schema import MISSING, TASKS
+from tqa.data.release_features import (
+    ReleaseFeatureError,
+    release_feature_tables,
+    write_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -894,11 +899,27 @@ def main_import_thqa(argv: list[str] | None = None) -> int:
         help="derive columns from the names, e.g. '{group}_{audio}_{generator}' "
         "(or a regex with named groups)",
     )
+    ap.add_argument(
+        "--frames",
+        default=None,
+        help="the release's per-frame feature table (THQA: lib_c.csv), mapped to "
+        "<modality>__* columns in FEATURES_OUT/frames.csv (tqa/data/release_features.py)",
+    )
+    ap.add_argument("--frames-modality", default="visual", help="modality of the --frames columns")
+    ap.add_argument(
+        "--features-out",
+        default=None,
+        help="folder for the release's own features as tqa feature tables: frames.csv "
+        "(from --frames) and sync.csv (the MOS table's avset/distance/confi)",
+    )
     add_params_arguments(ap)
     args = ap.parse_args(argv)
     try:
         params = params_from_args(args)
         out = cli_path(args.out)
+        if args.frames and not args.features_out:
+            raise DataError("--frames needs --features-out DIR (where frames.csv goes)")
+        tables = _release_tables(args) if args.features_out else {}  # checked before writing
         df = import_thqa(
             cli_path(args.csv),
             out,
@@ -909,7 +930,8 @@ def main_import_thqa(argv: list[str] | None = None) -> int:
             params=params,
             name_pattern=args.name_pattern,
         )
-    except (DataError, ParamsError) as exc:
+        written = write_tables(tables, cli_path(args.features_out)) if tables else []
+    except (DataError, ParamsError, ReleaseFeatureError) as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
     d = data_params(params)
@@ -925,7 +947,23 @@ def main_import_thqa(argv: list[str] | None = None) -> int:
     warn = split_column_warning(df, params)
     if warn:
         print(f"warning: {warn}")
+    for t in written:
+        print(f"wrote {t} (feature table: `tqa cv --features` / `tqa train --features`)")
     return 0
+
+
+def _release_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
+    """The release's own features as tqa tables (:mod:`tqa.data.release_features`)."""
+    src = cli_path(args.csv)
+    if not src.is_file():
+        raise DataError(f"MOS file not found: {src}")
+    raw = pd.read_csv(src, dtype=str, keep_default_na=False)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    ncol = _pick_column(raw.columns, args.name_col, NAME_COLUMNS, "video name", src)
+    return release_feature_tables(
+        raw, ncol, cli_path(args.frames) if args.frames else None, args.frames_modality,
+        str(src), id_fn=video_id_from_name,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -181,6 +182,51 @@ def load_clip(
         raise MediaError(path, "file not found")
     video_id = video_id or Path(path).stem
     duration_s = n_frames / fps
+    src = _decode_source(path, duration_s, max_side)
+    idx, valid = _nearest_grid_frames(src.times, src.fps, n_frames, fps)
+    shape0 = src.frames[0].shape
+    if any(f.shape != shape0 for f in src.frames):
+        raise MediaError(path, "frame size changes inside the stream")
+    grid_frames = np.stack([src.frames[i] for i in idx])
+
+    n_samples = int(round(duration_s * sample_rate))
+    audio = np.zeros(n_samples, np.float32)
+    if src.has_audio:
+        try:
+            audio = _decode_audio(path, src.start, n_samples, sample_rate)
+        except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+            raise MediaError(path, f"cannot decode audio: {exc}") from exc
+
+    return Clip(
+        video_id=str(video_id),
+        path=path,
+        frames=grid_frames,
+        audio=audio,
+        fps=float(fps),
+        sample_rate=int(sample_rate),
+        has_audio=src.has_audio,
+        source_fps=src.fps,
+        source_frames=len(src.frames),
+        meta=_clip_meta(path, src, valid, duration_s),
+    )
+
+
+@dataclass
+class _Source:
+    """What decoding a file's video stream gave, before the grid."""
+
+    frames: list[np.ndarray]  # (H, W, 3) uint8 each, in decode order
+    times: np.ndarray  # (n,) s from the first frame
+    fps: float  # source frame rate
+    start: float  # pts of the first frame (s)
+    size: tuple[int, int]  # (H, W) before downscaling
+    header_s: float | None  # duration the header announces
+    has_audio: bool
+    error: str  # the decoder error that stopped decoding early ("" when none)
+
+
+def _decode_source(path: str, duration_s: float, max_side: int | None) -> _Source:
+    """Open ``path`` and decode its first video stream up to ``duration_s``."""
     try:
         with av.open(path) as container:
             if not container.streams.video:
@@ -197,7 +243,15 @@ def load_clip(
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # truncated / corrupt container
         raise MediaError(path, f"cannot decode video: {exc}") from exc
+    return _Source(frames, times, src_fps, v_start, src_size, header_s, has_audio, trunc_error)
 
+
+def _nearest_grid_frames(
+    times: np.ndarray, src_fps: float, n_frames: int, fps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid frame, the index of the source frame with the nearest timestamp, and whether
+    the grid frame lies within the source (bool (n_frames,): False past its last frame plus
+    half a source frame period)."""
     grid_t = np.arange(n_frames) / fps
     # nearest source timestamp for each grid time (times are sorted for normal streams)
     order = np.argsort(times, kind="stable")
@@ -210,48 +264,32 @@ def load_clip(
     if len(st) > 1:
         left_closer = (grid_t - st[j - 1]) <= (st[j] - grid_t)
         j = np.where(left_closer, j - 1, j)
-    idx = order[j]
     last_t = float(st[-1])
     valid = grid_t <= last_t + 0.5 / src_fps + 1e-6
-    shape0 = frames[0].shape
-    if any(f.shape != shape0 for f in frames):
-        raise MediaError(path, "frame size changes inside the stream")
-    grid_frames = np.stack([frames[i] for i in idx])
+    return order[j], valid
 
-    n_samples = int(round(duration_s * sample_rate))
-    audio = np.zeros(n_samples, np.float32)
-    if has_audio:
-        try:
-            audio = _decode_audio(path, v_start, n_samples, sample_rate)
-        except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
-            raise MediaError(path, f"cannot decode audio: {exc}") from exc
 
+def _clip_meta(path: str, src: _Source, valid: np.ndarray, duration_s: float) -> dict:
+    """``Clip.meta``: valid frames, source size and duration, and the truncation warning
+    (decoder error, or data ending > 0.5 s before what the header announces)."""
+    last_t = float(np.max(src.times))
     meta = {
         "valid_frames": valid,
         "n_valid": int(valid.sum()),
-        "source_size": [int(src_size[0]), int(src_size[1])],
-        "source_duration_s": float(last_t + 1.0 / src_fps),
-        "decoded_frames": len(frames),
+        "source_size": [int(src.size[0]), int(src.size[1])],
+        "source_duration_s": float(last_t + 1.0 / src.fps),
+        "decoded_frames": len(src.frames),
     }
-    decoded_s = float(last_t + 1.0 / src_fps)
+    trunc_error = src.error
+    decoded_s = float(last_t + 1.0 / src.fps)
+    header_s = src.header_s
     if not trunc_error and header_s is not None and decoded_s < min(header_s, duration_s) - 0.5:
         trunc_error = f"the header says {header_s:.2f} s, the data ends at {decoded_s:.2f} s"
     if trunc_error:
-        meta["truncated_after_s"] = round(float(last_t + 1.0 / src_fps), 2)
+        meta["truncated_after_s"] = round(float(last_t + 1.0 / src.fps), 2)
         meta["decode_warning"] = f"{path}: truncated after {meta['truncated_after_s']:.2f} s"
         log.warning("%s (decoder: %s)", meta["decode_warning"], trunc_error)
-    return Clip(
-        video_id=str(video_id),
-        path=path,
-        frames=grid_frames,
-        audio=audio,
-        fps=float(fps),
-        sample_rate=int(sample_rate),
-        has_audio=has_audio,
-        source_fps=src_fps,
-        source_frames=len(frames),
-        meta=meta,
-    )
+    return meta
 
 
 def load_clip_params(path: str | os.PathLike, video_id: str | None, features: dict) -> Clip:

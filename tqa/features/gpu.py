@@ -23,19 +23,16 @@ changes:
   (shape checks, NaN on padded frames, metadata), fed the precomputed outputs.
 
 Per-clip failures are recorded (failures.csv) and the run goes on, as in FeatureExtractor.
+The CPU stage lives in :mod:`tqa.features.staging`, the batched forwards in
+:mod:`tqa.features.batching`; this module is the extractor that runs them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import multiprocessing as mp
 import os
 import time
-from collections import defaultdict
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,22 +41,21 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from tqa.features.decode import MediaError
+from tqa.features.batching import run_neural
 from tqa.features.extractors.base import Clip, Extractor, random_init_allowed
 from tqa.features.extractors.neural import NeuralExtractor
-from tqa.features.nets.runtime import autocast_dtype, precision_context, resolve_device, to_device
+from tqa.features.nets.runtime import autocast_dtype, resolve_device
 from tqa.features.pipeline import (
     ExtractionError,
     ExtractionInterrupted,
     FeatureExtractor,
     VideoFeatures,
-    abort_pool,
     append_failure,
-    ignore_sigint,
     interrupted_table,
     remove_stale,
     warn_quality,
 )
+from tqa.features.staging import CpuStage, group_steps, staged_in_pool, staged_in_process
 
 log = logging.getLogger(__name__)
 
@@ -94,99 +90,6 @@ class _Replay(Extractor):
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         context.update(self.context)
         return self.output
-
-
-def forward_across(
-    ext: NeuralExtractor,
-    stream: str,
-    arrays: list[np.ndarray],
-    batch_units: int,
-    dtype: torch.dtype | None,
-    pin: bool,
-) -> list[np.ndarray]:
-    """Forward the units of ``stream`` of several clips in shared batches of ``batch_units``.
-
-    ``arrays[c]`` holds clip c's units (N_c, ...); units of different shapes never share a
-    batch. Returns, per clip, float32 (N_c, ...) outputs (an empty (0, 0) array for N_c = 0).
-    Outputs stay on the device until every batch is done (one synchronisation per call).
-    """
-    device = ext.device
-    _ = ext.model  # build/load once, before timing-sensitive loops
-    per_clip: list[list[torch.Tensor]] = [[] for _ in arrays]
-    by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
-    for ci, a in enumerate(arrays):
-        if len(a):
-            by_shape[tuple(a.shape[1:])].append(ci)
-
-    def flush(pending: list[tuple[int, int, int]]) -> None:
-        x = np.concatenate([np.ascontiguousarray(arrays[ci][s:e]) for ci, s, e in pending])
-        y = ext.forward_units(stream, to_device(x, device, pin=pin))
-        pos = 0
-        for ci, s, e in pending:
-            per_clip[ci].append(y[pos : pos + e - s])
-            pos += e - s
-
-    with precision_context(device, dtype):
-        for cis in by_shape.values():
-            pending: list[tuple[int, int, int]] = []
-            count = 0
-            for ci in cis:
-                n, start = len(arrays[ci]), 0
-                while start < n:
-                    take = min(batch_units - count, n - start)
-                    pending.append((ci, start, start + take))
-                    count, start = count + take, start + take
-                    if count == batch_units:
-                        flush(pending)
-                        pending, count = [], 0
-            if pending:
-                flush(pending)
-    return [
-        torch.cat(p).float().cpu().numpy() if p else np.zeros((0, 0), np.float32) for p in per_clip
-    ]
-
-
-@dataclass
-class CpuStage:
-    """A decoded clip with its weight-free streams (stage 1), or the error that stopped it."""
-
-    clip: Clip | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    error: ExtractionError | None = None
-
-    def __getstate__(
-        self,
-    ) -> dict[str, Any]:  # ExtractionError(stage, reason) does not unpickle by itself
-        state = dict(self.__dict__)
-        if self.error is not None:
-            state["error"] = (self.error.stage, self.error.reason)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if state.get("error") is not None:
-            state["error"] = ExtractionError(*state["error"])
-        self.__dict__.update(state)
-
-
-_WORKER: dict[str, GPUOptimizedExtractor] = {}
-
-
-def _worker_init(params: dict, allow_random_init: bool) -> None:
-    ignore_sigint()  # Ctrl-C: the parent cancels and terminates the pool
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(1)
-    _WORKER["x"] = GPUOptimizedExtractor(params, device="cpu", allow_random_init=allow_random_init)
-
-
-def cpu_stage(vid: str, path: str) -> CpuStage:
-    """Decode + weight-free extractors of one video in a worker process (picklable task)."""
-    ext = _WORKER["x"]
-    clip = ext._decode(vid, path)
-    if isinstance(clip, ExtractionError):
-        return CpuStage(error=clip)
-    return ext.weight_free(clip)
 
 
 class GPUOptimizedExtractor(FeatureExtractor):
@@ -304,45 +207,9 @@ class GPUOptimizedExtractor(FeatureExtractor):
         clips: dict[int, Clip],
         contexts: list[dict[str, Any]] | dict[int, dict[str, Any]],
     ) -> dict[int, np.ndarray | Exception]:
-        """One neural extractor over several clips: prepare each, forward their units in shared
-        batches of ``batch_frames`` frames, finish each. Per clip: the float32 output or the
-        exception that stopped it (a failed batched forward fails every clip of the call).
-        """
-        out: dict[int, np.ndarray | Exception] = {}
-        prepared: dict[int, dict[str, np.ndarray]] = {}
-        for ci, clip in clips.items():
-            try:
-                prepared[ci] = ext.prepare(clip, contexts[ci])
-            except Exception as exc:  # noqa: BLE001 - one clip's problem
-                out[ci] = exc
-        embedded: dict[int, dict[str, np.ndarray]] = {ci: {} for ci in prepared}
-        try:
-            for stream in sorted({s for p in prepared.values() for s in p}):
-                cis = [ci for ci in prepared if stream in prepared[ci]]
-                outs = forward_across(
-                    ext,
-                    stream,
-                    [prepared[ci][stream] for ci in cis],
-                    ext.units_per_batch(stream, self.batch_frames),
-                    self.dtype,
-                    self.pin,
-                )
-                for ci, o in zip(cis, outs):
-                    embedded[ci][stream] = o
-        except Exception as exc:  # e.g. out of device memory
-            return {
-                **out,
-                **{
-                    ci: RuntimeError(f"batched forward: {type(exc).__name__}: {exc}")
-                    for ci in prepared
-                },
-            }
-        for ci in prepared:
-            try:
-                out[ci] = np.asarray(ext.finish(clips[ci], contexts[ci], embedded[ci]), np.float32)
-            except Exception as exc:  # noqa: BLE001
-                out[ci] = exc
-        return out
+        """One neural extractor over several clips, batched across them
+        (:func:`tqa.features.batching.run_neural` with this extractor's batch, dtype, pinning)."""
+        return run_neural(ext, clips, contexts, self.batch_frames, self.dtype, self.pin)
 
     def _assemble(
         self,
@@ -379,87 +246,6 @@ class GPUOptimizedExtractor(FeatureExtractor):
         return res
 
     # ------------------------------------------------------------------ many videos
-    def _decode(self, vid: str, path: str) -> Clip | ExtractionError:
-        try:
-            t0 = time.perf_counter()
-            clip = self.load(path, vid)
-            clip.meta["_decode_s"] = time.perf_counter() - t0
-            return clip
-        except MediaError as exc:
-            return ExtractionError("decode", exc.reason)
-        except Exception as exc:  # noqa: BLE001 - one file's problem
-            return ExtractionError("decode", f"{type(exc).__name__}: {exc}")
-
-    def _staged_in_process(
-        self, todo: list[tuple[str, str]]
-    ) -> Iterator[tuple[str, str, CpuStage]]:
-        """Stage 1 here: ``prefetch`` clips decoded ahead by background threads, weight-free
-        extractors in this process (one Face Mesh)."""
-        with ThreadPoolExecutor(
-            max_workers=self.decode_threads, thread_name_prefix="tqa-decode"
-        ) as pool:
-            yield from self._in_order(pool, todo, self._decode, self.prefetch, self._as_stage)
-
-    def _staged_in_pool(
-        self, todo: list[tuple[str, str]], n_workers: int
-    ) -> Iterator[tuple[str, str, CpuStage]]:
-        """Stage 1 in ``n_workers`` spawn processes (decode + weight-free extractors)."""
-        ctx = mp.get_context("spawn")
-        pool = ProcessPoolExecutor(
-            max_workers=n_workers,
-            mp_context=ctx,
-            initializer=_worker_init,
-            initargs=(self.params, self.allow_random_init),
-        )
-        try:
-            yield from self._in_order(
-                pool, todo, cpu_stage, max(self.prefetch, 2 * n_workers), lambda st: st
-            )
-        except BaseException:  # Ctrl-C / generator closed early: stop the workers now
-            abort_pool(pool)
-            raise
-        pool.shutdown(wait=True)
-
-    @staticmethod
-    def _in_order(
-        pool: Executor, todo: list[tuple[str, str]], fn, ahead: int, convert
-    ) -> Iterator[tuple[str, str, CpuStage]]:
-        """Results of ``fn(vid, path)`` in input order, ``ahead`` tasks submitted in advance."""
-        futures: list[tuple[str, str, Future]] = []
-        it = iter(todo)
-        for vid, path in it:
-            futures.append((vid, path, pool.submit(fn, vid, path)))
-            if len(futures) >= ahead:
-                break
-        while futures:
-            vid, path, fut = futures.pop(0)
-            nxt = next(it, None)
-            if nxt is not None:
-                futures.append((nxt[0], nxt[1], pool.submit(fn, *nxt)))
-            try:
-                yield vid, path, convert(fut.result())
-            except Exception as exc:  # a worker died (native crash): that video failed
-                yield (
-                    vid,
-                    path,
-                    CpuStage(error=ExtractionError("worker", f"{type(exc).__name__}: {exc}")),
-                )
-
-    def _as_stage(self, item: Clip | ExtractionError) -> CpuStage:
-        return CpuStage(error=item) if isinstance(item, ExtractionError) else self.weight_free(item)
-
-    def _steps(
-        self, staged: Iterator[tuple[str, str, CpuStage]]
-    ) -> Iterator[list[tuple[str, str, CpuStage]]]:
-        step: list[tuple[str, str, CpuStage]] = []
-        for item in staged:
-            step.append(item)
-            if sum(st.error is None for _, _, st in step) >= self.clips_per_step:
-                yield step
-                step = []
-        if step:
-            yield step
-
     def run(
         self,
         videos: list[tuple[str, str]],
@@ -490,12 +276,12 @@ class GPUOptimizedExtractor(FeatureExtractor):
             disable=not progress or not todo,
         )
         staged = (
-            self._staged_in_pool(todo, n_workers)
+            staged_in_pool(self, todo, n_workers)
             if n_workers > 1
-            else self._staged_in_process(todo)
+            else staged_in_process(self, todo)
         )
         try:
-            for step in self._steps(staged):
+            for step in group_steps(staged, self.clips_per_step):
                 t0 = time.perf_counter()
                 ok = [st for _, _, st in step if st.error is None]
                 results = iter(self.extract_clips([st.clip for st in ok], ok))  # type: ignore[misc]

@@ -26,12 +26,10 @@ CLI: ``tqa extract [--params params.yaml] [--root DIR] [--cache DIR] [--workers 
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import multiprocessing as mp
 import os
-import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv
+from tqa.core.interrupt import abort_pool, ignore_sigint, sigint_deferred
 from tqa.core.params import display_path, params_hash, runtime_keys
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
@@ -115,43 +114,6 @@ def interrupted_table(
             }
         )
     return pd.DataFrame(out)
-
-
-def abort_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop a process pool now: queued tasks cancelled, worker processes terminated.
-
-    ``shutdown(wait=True)`` (what ``with`` does) would finish every queued video first.
-    """
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in procs:
-        proc.join(timeout=2)
-        if proc.is_alive():
-            proc.kill()
-
-
-@contextlib.contextmanager
-def sigint_ignored_in_children():
-    """Ignore SIGINT while worker processes are spawned: an ignored signal stays ignored across
-    exec, so a Ctrl-C during a worker's start-up (imports) prints no traceback there."""
-    try:
-        prev = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread: signals are not ours to change
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, prev)
-
-
-def ignore_sigint() -> None:
-    """Worker processes ignore SIGINT: Ctrl-C reaches the whole process group, and only the
-    parent decides (it cancels the queue and terminates the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class FeatureExtractor:
@@ -414,7 +376,7 @@ class FeatureExtractor:
             max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(self.params,)
         )
         try:
-            with sigint_ignored_in_children():  # submit() spawns the workers
+            with sigint_deferred():  # submit() spawns the workers: Ctrl-C held, not lost
                 futs = {
                     pool.submit(extract_one, vid, path, self.params, str(cache_dir)): (vid, path)
                     for vid, path in todo

@@ -11,6 +11,10 @@ a good one)::
                        score NaN)
     model.pt           state_dict of tqa.model.transformer.CrossModalTransformer
     preprocess.joblib  the fitted tqa.model.preprocess.Preprocessor (imputation/scaling/PCA)
+    stack.joblib       (tqa's default model only) the pooled-feature regressors and the
+                       per-task blend of the stack (tqa.serve.stack_bundle); bundle.json's
+                       ``model`` says which model the bundle holds, ``cv_scores`` what it
+                       scored in the k-fold study
 
 A bundle is only valid with the extractors it was trained on: :meth:`Bundle.check_extractors`
 refuses installed extractors whose name, version or width differ (features from another
@@ -57,6 +61,15 @@ from tqa.model.preprocess import Preprocessor
 from tqa.model.training import load_fit
 from tqa.model.training import predict as model_predict
 from tqa.model.transformer import build_model
+from tqa.serve.stack_bundle import (
+    BUNDLE_MODELS,
+    STACK_FILE,
+    cv_scores,
+    fit_stack,
+    load_stack,
+    predict_stack,
+    write_stack,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +106,7 @@ class Bundle:
     preprocessor: Any
     manifest: dict
     input_dims: dict[str, int] = field(default_factory=dict)
+    stack: dict | None = None  # tqa.serve.stack_bundle: None = the Transformer alone
 
     @property
     def params(self) -> dict:
@@ -172,6 +186,8 @@ class Bundle:
             raise BundleError(
                 f"model returned shape {pred.shape}, expected ({len(fs.video_ids)}, {len(TASKS)})"
             )
+        if self.stack is not None:
+            pred = predict_stack(self.stack, fs, pred, {})
         heads = set(self.trained_heads)
         pred[:, [k for k, t in enumerate(TASKS) if t not in heads]] = np.nan
         return pred
@@ -262,6 +278,7 @@ def save_bundle(
     extractor_descriptions: Any,
     out_dir: str | Path,
     extra: dict | None = None,
+    stack: dict | None = None,
 ) -> Path:
     """Write a bundle directory for a trained model (replacing ``out_dir`` atomically).
 
@@ -270,7 +287,8 @@ def save_bundle(
     training. extractor_descriptions: a FeatureExtractor, the training FeatureSet, or a
     dict modality -> describe(). extra: e.g. ``{"training_data": {...}, "metrics": {...}}``
     merged into bundle.json. Only modalities the model uses are recorded (plus sync when
-    ``model.use_sync``).
+    ``model.use_sync``). stack: :func:`tqa.serve.stack_bundle.fit_stack`'s stack, written
+    as ``stack.joblib`` (None: the Transformer alone, ``model: chapter``).
     """
     out_dir = Path(out_dir)
     descs, config_hash = descriptions_of(extractor_descriptions)
@@ -307,7 +325,10 @@ def save_bundle(
         "seed": getattr(fit_result, "seed", None),
         "best_epoch": getattr(fit_result, "best_epoch", None),
         "files": {"weights": WEIGHTS, "preprocessor": PREPROCESSOR},
+        "model": "chapter",
     }
+    if stack is not None:
+        manifest["files"]["stack"] = STACK_FILE
     manifest.update(extra or {})
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -319,6 +340,8 @@ def save_bundle(
         torch.save(state, buf)
         write_bytes(tmp / WEIGHTS, buf.getvalue())
         fit_result.preprocessor.save(tmp / PREPROCESSOR)
+        if stack is not None:
+            write_stack(tmp, stack)
         write_json(tmp / MANIFEST, manifest)
         _replace_dir(tmp, out_dir)
     finally:
@@ -465,12 +488,16 @@ def load_bundle(bundle_dir: str | Path, device: str = "cpu") -> Bundle:
         ) from exc
     model.to(device).eval()
     preprocessor = Preprocessor.load(bundle_dir / PREPROCESSOR)
+    stack = load_stack(bundle_dir)
+    if manifest.get("files", {}).get("stack") and stack is None:
+        raise BundleError(f"{bundle_dir}: {STACK_FILE} is missing (incomplete bundle)")
     return Bundle(
         path=bundle_dir,
         model=model,
         preprocessor=preprocessor,
         manifest=manifest,
         input_dims=input_dims,
+        stack=stack,
     )
 
 
@@ -483,8 +510,13 @@ def bundle_from_fit(
     out_dir: str | Path,
     features: Any = None,
     extra: dict | None = None,
+    model: str = "chapter",
 ) -> Path:
     """Bundle a fit saved by ``tqa.model.training`` in ``fit_dir``.
+
+    model: ``chapter`` (the Transformer alone) or ``stack`` (tqa's default model: the fit
+    stacked with pooled-feature regressors, :mod:`tqa.serve.stack_bundle`; reads the
+    training data of ``params``).
 
     features: where the extractor descriptions come from — a FeatureSet, a
     FeatureExtractor or a dict; default: the feature table when ``byo.features_table``
@@ -510,8 +542,15 @@ def bundle_from_fit(
         n = json.loads(counts.read_text(encoding="utf-8")).get("train_labels", {})
         info["train_label_counts"] = n
         info["trained_heads"] = [t for t in TASKS if int(n.get(t, 0)) > 0]
+    stack = None
+    if model == "stack":
+        stack, stack_info = fit_stack(fit, fit.strategy, int(fit.seed), params)
+        info.update(stack_info)
+        info["cv_scores"] = cv_scores()
+    elif model != "chapter":
+        raise ValueError(f"score.bundle_model must be one of {BUNDLE_MODELS}, got {model!r}")
     info.update(extra or {})
-    return save_bundle(fit, params, features, out_dir, extra=info)
+    return save_bundle(fit, params, features, out_dir, extra=info, stack=stack)
 
 
 def _default_descriptions(params: dict) -> Any:
@@ -575,6 +614,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the bring-your-own feature table(s) the fit was trained on (default: "
         "byo.features_table, else the extraction cache)",
     )
+    ap.add_argument(
+        "--model",
+        default=None,
+        choices=BUNDLE_MODELS,
+        help="stack: tqa's default model (the fit stacked with pooled-feature regressors); "
+        "chapter: the Transformer alone (default: score.bundle_model)",
+    )
     add_params_arguments(ap)
     args = ap.parse_args(argv)
     try:
@@ -590,13 +636,21 @@ def main(argv: list[str] | None = None) -> int:
             / f"seed{sp.get('bundle_seed', 0)}"
         )
         out = bundle_from_fit(
-            fit_dir, params, cli_path(args.out) or resolve(sp.get("bundle_dir", "models/bundle"))
+            fit_dir,
+            params,
+            cli_path(args.out) or resolve(sp.get("bundle_dir", "models/bundle")),
+            model=str(args.model or sp.get("bundle_model", "stack")),
         )
     except (ParamsError, BundleError, FileNotFoundError, ValueError) as exc:
         print(f"ERROR: tqa bundle: {exc}", file=sys.stderr)
         return 1
-    heads = read_manifest(out).get("trained_heads")
-    print(f"wrote {out}" + (f" (trained heads: {', '.join(heads)})" if heads is not None else ""))
+    man = read_manifest(out)
+    heads = man.get("trained_heads")
+    print(
+        f"wrote {out} (model: {man.get('model')}"
+        + (f"; trained heads: {', '.join(heads)}" if heads is not None else "")
+        + ")"
+    )
     return 0
 
 

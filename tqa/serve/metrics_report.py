@@ -38,9 +38,9 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv, write_json, write_text
-from tqa.core.params import display_path, load_params, resolve
+from tqa.core.interrupt import abort_pool, ignore_sigint, sigint_deferred
+from tqa.core.params import cli_path, display_path, load_params, resolve
 from tqa.features.decode import MediaError
-from tqa.features.pipeline import abort_pool, ignore_sigint, sigint_ignored_in_children
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
 from tqa.serve.scoring import EXIT_INTERRUPTED, VIDEO_EXTENSIONS, cache_key, find_videos
 
@@ -104,9 +104,9 @@ def measure(
     """The per-video table and whether Ctrl-C interrupted it (rows not done: ``interrupted``)."""
     rows: dict[int, dict] = {}
     cdir = str(cache_dir) if cache_dir else None
-    bar = tqdm(total=len(items), desc="metrics", unit="video", disable=not progress)
-    interrupted = False
-    try:
+    interrupted, bar = False, None
+    try:  # the bar is drawn inside: a Ctrl-C from its first line on gets the table written
+        bar = tqdm(total=len(items), desc="metrics", unit="video", disable=not progress)
         if workers <= 1:
             for i, (_, f) in enumerate(items):
                 rows[i] = one_video(str(f), fparams, max_seconds, cdir)
@@ -114,7 +114,7 @@ def measure(
         else:
             pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker)
             try:
-                with sigint_ignored_in_children():
+                with sigint_deferred():  # workers start here: a Ctrl-C is held, not lost
                     futs = {
                         pool.submit(one_video, str(f), fparams, max_seconds, cdir): i
                         for i, (_, f) in enumerate(items)
@@ -129,7 +129,8 @@ def measure(
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     table = []
     for i, (group, f) in enumerate(items):
         r = rows.get(i) or {"status": "interrupted", "error": "interrupted (Ctrl-C)"}
@@ -283,7 +284,12 @@ def main(argv: list[str] | None = None) -> int:
         "head motion, face rate, format) per video and per folder (= generator).",
     )
     ap.add_argument("paths", nargs="+", help="video files or folders (a folder = one group)")
-    ap.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help=f"output folder, relative to the current folder (default: the repository's "
+        f"{DEFAULT_OUT})",
+    )
     ap.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     ap.add_argument(
         "--max-seconds",
@@ -293,15 +299,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--params", default=None, help="params.yaml (features.* grid, SyncNet weights)")
     ap.add_argument("--no-plot", action="store_true", help="skip metrics.png")
-    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument(
+        "--quiet", action="store_true", help="no progress bar, no table: one summary line"
+    )
     args = ap.parse_args(argv)
+    # --out given: relative to the current folder; the default: the repository's reports/
+    out_dir = cli_path(args.out) or resolve(DEFAULT_OUT)
     try:
         df, interrupted = run_metrics(
             args.paths,
-            resolve(args.out),
+            out_dir,
             args.workers,
             args.max_seconds,
-            load_params(args.params),
+            load_params(cli_path(args.params)),
             progress=not args.quiet,
             plot=not args.no_plot,
         )
@@ -311,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ntqa metrics: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    out = display_path(resolve(args.out))
-    print((resolve(args.out) / "summary.md").read_text())
+    out = display_path(out_dir)
+    if not args.quiet:
+        print((out_dir / "summary.md").read_text())
+    n_ok = int((df["status"] == "ok").sum())
     print(
-        f"wrote {out}/metrics.csv, summary.csv, summary.md"
-        + ("" if args.no_plot else ", metrics.png")
+        f"tqa metrics: {n_ok} of {len(df)} videos measured; wrote {out}/metrics.csv, "
+        "summary.csv, summary.md" + ("" if args.no_plot else ", metrics.png")
     )
     if interrupted:
         n = int((df["status"] == "interrupted").sum())

@@ -4,6 +4,9 @@
 * ``ridge`` / ``random_forest``: sklearn regressors on pooled features — per column the
   mean and std over time of every modality stream, plus the lip-sync triple — after
   median imputation and standard scaling fit on the training rows only (optional PCA).
+* ``extra_trees``: extremely randomised trees (Geurts, Ernst & Wehenkel 2006, sklearn
+  ``ExtraTreesRegressor``) on the same pooled features: random split thresholds average
+  out more variance than the random forest on a few hundred videos.
 * ``gradient_boosting``: sklearn's histogram gradient boosting (``HistGradientBoostingRegressor``,
   the LightGBM-style algorithm of Ke et al. 2017) on the same pooled features, seeded; a
   nonlinear baseline that, unlike the random forest, fits additive interactions stage-wise.
@@ -31,7 +34,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.ensemble import (
+    ExtraTreesRegressor,
+    HistGradientBoostingRegressor,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.pipeline import Pipeline
@@ -45,12 +52,15 @@ log = logging.getLogger(__name__)
 
 #: Defaults used only when ``eval.baselines`` lacks a key (params.yaml holds the real ones).
 _DEFAULTS = {
-    "names": ["mean", "ridge", "random_forest", "gradient_boosting", "sync_only"],
+    "names": ["mean", "ridge", "random_forest", "extra_trees", "gradient_boosting", "sync_only"],
     "ridge_alphas": [0.1, 1.0, 10.0, 100.0, 1000.0],
     "rf_n_estimators": 200,
     "rf_max_depth": None,
     "rf_min_samples_leaf": 2,
     "rf_max_features": "sqrt",
+    "et_n_estimators": 200,
+    "et_min_samples_leaf": 2,
+    "et_max_features": "sqrt",
     "gb_max_iter": 100,
     "gb_learning_rate": 0.1,
     "gb_max_depth": 3,
@@ -178,15 +188,14 @@ def ridge_baseline(
     fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict
 ) -> np.ndarray:
     """(N, 5) ridge regression on pooled features; alpha chosen by efficient LOO-CV on train."""
-    bp = baseline_params(params)
     x, _ = pooled_features(fs)
-    return _per_task(
-        x,
-        labels,
-        split,
-        params,
-        lambda: _regressor_pipeline(RidgeCV(alphas=list(map(float, bp["ridge_alphas"]))), bp),
-    )
+    return _per_task(x, labels, split, params, lambda: make_ridge(params))
+
+
+def make_ridge(params: dict, seed: int | None = None) -> Pipeline:
+    """Impute + scale + ``RidgeCV`` over ``ridge_alphas`` (``seed`` unused: deterministic)."""
+    bp = baseline_params(params)
+    return _regressor_pipeline(RidgeCV(alphas=list(map(float, bp["ridge_alphas"]))), bp)
 
 
 def random_forest_baseline(
@@ -197,22 +206,51 @@ def random_forest_baseline(
     ``rf_max_features`` (default "sqrt" of the thousands of pooled columns) keeps it
     to seconds; 1.0 (sklearn's regression default) is ~20x slower on landmark features.
     """
-    bp = baseline_params(params)
-    seed = int(params.get("seed", 0) if seed is None else seed)
     x, _ = pooled_features(fs)
+    return _per_task(x, labels, split, params, lambda: make_random_forest(params, seed))
 
-    def make():
-        rf = RandomForestRegressor(
-            n_estimators=int(bp["rf_n_estimators"]),
-            max_depth=bp["rf_max_depth"],
-            min_samples_leaf=int(bp["rf_min_samples_leaf"]),
-            max_features=bp["rf_max_features"],
-            random_state=seed,
-            n_jobs=1,
-        )
-        return _regressor_pipeline(rf, bp)
 
-    return _per_task(x, labels, split, params, make)
+def make_random_forest(params: dict, seed: int | None = None) -> Pipeline:
+    """Impute + scale + ``RandomForestRegressor`` of ``eval.baselines.rf_*``, seeded."""
+    bp = baseline_params(params)
+    rf = RandomForestRegressor(
+        n_estimators=int(bp["rf_n_estimators"]),
+        max_depth=bp["rf_max_depth"],
+        min_samples_leaf=int(bp["rf_min_samples_leaf"]),
+        max_features=bp["rf_max_features"],
+        random_state=_seed(params, seed),
+        n_jobs=1,
+    )
+    return _regressor_pipeline(rf, bp)
+
+
+def _seed(params: dict, seed: int | None) -> int:
+    return int(params.get("seed", 0) if seed is None else seed)
+
+
+def extra_trees_baseline(
+    fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict, seed: int | None = None
+) -> np.ndarray:
+    """(N, 5) extremely randomised trees (Geurts et al. 2006) on pooled features, seeded.
+
+    ``et_max_features`` "sqrt" as the random forest's, for the same reason (speed on
+    thousands of pooled columns).
+    """
+    x, _ = pooled_features(fs)
+    return _per_task(x, labels, split, params, lambda: make_extra_trees(params, seed))
+
+
+def make_extra_trees(params: dict, seed: int | None = None) -> Pipeline:
+    """Impute + scale + ``ExtraTreesRegressor`` of ``eval.baselines.et_*``, seeded."""
+    bp = baseline_params(params)
+    et = ExtraTreesRegressor(
+        n_estimators=int(bp["et_n_estimators"]),
+        min_samples_leaf=int(bp["et_min_samples_leaf"]),
+        max_features=bp["et_max_features"],
+        random_state=_seed(params, seed),
+        n_jobs=1,
+    )
+    return _regressor_pipeline(et, bp)
 
 
 def gradient_boosting_baseline(
@@ -227,24 +265,24 @@ def gradient_boosting_baseline(
     Runs on one OpenMP thread: on a busy 2-core machine sklearn's default (all cores) was
     15x slower (65 s vs 4.5 s for one task of 180 videos x 3151 columns).
     """
-    bp = baseline_params(params)
-    seed = int(params.get("seed", 0) if seed is None else seed)
     x, _ = pooled_features(fs)
-
-    def make():
-        gb = HistGradientBoostingRegressor(
-            max_iter=int(bp["gb_max_iter"]),
-            learning_rate=float(bp["gb_learning_rate"]),
-            max_depth=bp["gb_max_depth"],
-            min_samples_leaf=int(bp["gb_min_samples_leaf"]),
-            max_features=float(bp["gb_max_features"]),
-            early_stopping=False,
-            random_state=seed,
-        )
-        return _regressor_pipeline(gb, bp)
-
     with threadpool_limits(1):
-        return _per_task(x, labels, split, params, make)
+        return _per_task(x, labels, split, params, lambda: make_gradient_boosting(params, seed))
+
+
+def make_gradient_boosting(params: dict, seed: int | None = None) -> Pipeline:
+    """Impute + scale + ``HistGradientBoostingRegressor`` of ``eval.baselines.gb_*``, seeded."""
+    bp = baseline_params(params)
+    gb = HistGradientBoostingRegressor(
+        max_iter=int(bp["gb_max_iter"]),
+        learning_rate=float(bp["gb_learning_rate"]),
+        max_depth=bp["gb_max_depth"],
+        min_samples_leaf=int(bp["gb_min_samples_leaf"]),
+        max_features=float(bp["gb_max_features"]),
+        early_stopping=False,
+        random_state=_seed(params, seed),
+    )
+    return _regressor_pipeline(gb, bp)
 
 
 def sync_features(sync: np.ndarray) -> np.ndarray:
@@ -260,13 +298,9 @@ def sync_only_baseline(
 ) -> np.ndarray:
     """(N, 5): lip_sync from the sync measure alone (linear in confidence, |offset|); others NaN."""
     x = sync_features(fs.sync)
-    make = lambda: Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ("model", LinearRegression()),
-        ]
+    return _per_task(
+        x, labels, split, params, lambda: make_sync_only(params), tasks=[TASKS.index("lip_sync")]
     )
-    return _per_task(x, labels, split, params, make, tasks=[TASKS.index("lip_sync")])
 
 
 def generator_mean_baseline(
@@ -327,9 +361,74 @@ BASELINES: Registry[Callable[..., np.ndarray]] = Registry(
 BASELINES.add("mean", _mean)
 BASELINES.add("ridge", ridge_baseline)
 BASELINES.add("random_forest", random_forest_baseline)
+BASELINES.add("extra_trees", extra_trees_baseline)
 BASELINES.add("gradient_boosting", gradient_boosting_baseline)
 BASELINES.add("sync_only", sync_only_baseline)
 BASELINES.add("generator_mean", _generator_mean)
+
+
+def make_sync_only(params: dict, seed: int | None = None) -> Pipeline:
+    """Impute + ``LinearRegression`` on [confidence, |offset|] (:func:`sync_features`)."""
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+            ("model", LinearRegression()),
+        ]
+    )
+
+
+#: Regressors whose fitted models can be kept (the stacked model's components in a scoring
+#: bundle): name -> ``make(params, seed) -> Pipeline``; they read :func:`pooled_features`,
+#: except those of :data:`SYNC_REGRESSORS` (the sync measure, lip_sync only).
+POOLED_REGRESSORS: dict[str, Callable[[dict, int | None], Pipeline]] = {
+    "ridge": make_ridge,
+    "random_forest": make_random_forest,
+    "extra_trees": make_extra_trees,
+    "gradient_boosting": make_gradient_boosting,
+    "sync_only": make_sync_only,
+}
+SYNC_REGRESSORS: frozenset[str] = frozenset({"sync_only"})
+
+
+def _regressor_input(name: str, fs: FeatureSet) -> tuple[np.ndarray, list[int]]:
+    """(N, F) input of regressor ``name`` and the task indices it predicts."""
+    if name in SYNC_REGRESSORS:
+        return sync_features(fs.sync), [TASKS.index("lip_sync")]
+    return pooled_features(fs)[0], list(range(len(TASKS)))
+
+
+def fit_pooled_models(
+    name: str, fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict, seed: int
+) -> dict[str, Pipeline]:
+    """task -> fitted pipeline of :data:`POOLED_REGRESSORS` ``name`` on the present labels
+    of the ``split == "train"`` rows (tasks with < 2 labels left out): the same fits as the
+    baseline of that name, kept for :func:`predict_pooled_models`."""
+    if name not in POOLED_REGRESSORS:
+        raise KeyError(f"{name!r} is not a pooled regressor; one of {sorted(POOLED_REGRESSORS)}")
+    labels = np.asarray(labels, dtype=float)
+    _check(labels, split, len(fs.video_ids))
+    x, tasks = _regressor_input(name, fs)
+    out = {}
+    with threadpool_limits(1):
+        for k in tasks:
+            rows = _train_rows(labels, split, k)
+            if rows.sum() >= 2:
+                make = POOLED_REGRESSORS[name]
+                out[TASKS[k]] = make(params, seed).fit(x[rows], labels[rows, k])
+    return out
+
+
+def predict_pooled_models(
+    models: dict[str, Pipeline], fs: FeatureSet, params: dict, name: str = "ridge"
+) -> np.ndarray:
+    """(N, 5) predictions of :func:`fit_pooled_models`' pipelines of regressor ``name``,
+    clipped as the baselines; NaN for a task without a model."""
+    x, _ = _regressor_input(name, fs)
+    out = np.full((len(fs.video_ids), len(TASKS)), np.nan)
+    for k, task in enumerate(TASKS):
+        if task in models:
+            out[:, k] = models[task].predict(x)
+    return _clip(out, params)
 
 
 def run_baselines(

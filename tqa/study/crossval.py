@@ -34,16 +34,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import yaml
+from joblib import Parallel, delayed
 from scipy import stats
 from tqdm.auto import tqdm
 
 from tqa.core.params import merged, params_hash
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.core.version import code_fingerprint
-from tqa.data.splits import make_split
-from tqa.study.baselines import BASELINES, baseline_params, run_baselines
+from tqa.study.baselines import BASELINES, baseline_params, pooled_features, run_baselines
+from tqa.study.folds import fold_split, kfold_assignments
 from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
 from tqa.study.parallel_fits import FitJob, prefit, worker_count
+from tqa.study.stacking import STACK, TRANSFORMER, inner_splits, stack_params, stacked_predictions
 from tqa.study.studies import (
     ResultsStore,
     ablation_configs,
@@ -82,89 +84,15 @@ def cv_params(params: dict) -> dict:
     return {**CV_DEFAULTS, **(params.get("cv") or {})}
 
 
-# --------------------------------------------------------------------------- folds
-def kfold_assignments(
-    ids: Sequence[str], groups: Sequence[object] | None = None, k: int = 5, seed: int = 0
-) -> pd.DataFrame:
-    """Test fold (0..k-1) of every video; whole groups in one fold, folds balanced.
-
-    ``groups`` None: every video is its own group (plain k-fold). Groups are shuffled with
-    ``seed``, then placed largest first into the fold with the fewest videos (ties: fewest
-    groups, then lowest index): the longest-processing-time rule, which keeps the largest
-    fold within one group size of the smallest. Returns ``[video_id, group, fold]`` in the
-    order of ``ids``. ValueError for duplicate ids, empty groups or fewer groups than k.
-    """
-    ids = [str(v) for v in ids]
-    if len(set(ids)) != len(ids):
-        dup = pd.Series(ids)[pd.Series(ids).duplicated()].unique().tolist()
-        raise ValueError(f"duplicate video ids: {dup[:5]}")
-    if k < 2:
-        raise ValueError(f"k-fold needs k >= 2 folds, got {k}")
-    if groups is None:
-        g = pd.Series(ids, dtype=object)
-    else:
-        g = pd.Series(list(groups), dtype=object)
-        if len(g) != len(ids):
-            raise ValueError(f"{len(g)} group values for {len(ids)} videos")
-        empty = g.isna() | (g.astype(str).str.strip() == "")
-        if empty.any():
-            raise ValueError(
-                f"{int(empty.sum())} video(s) have no group value, e.g. "
-                f"{[ids[i] for i in np.flatnonzero(empty)[:5]]}"
-            )
-        g = g.astype(str)
-    sizes = g.value_counts()
-    if len(sizes) < k:
-        raise ValueError(
-            f"only {len(sizes)} distinct group(s) for {k} folds; use fewer folds or no grouping"
-        )
-    names = np.random.default_rng(seed).permutation(np.sort(sizes.index.to_numpy()))
-    order = sorted(range(len(names)), key=lambda i: -int(sizes[names[i]]))  # stable: shuffled ties
-    count = np.zeros(k, dtype=int)
-    n_groups = np.zeros(k, dtype=int)
-    fold_of: dict[str, int] = {}
-    for i in order:
-        f = min(range(k), key=lambda j: (count[j], n_groups[j], j))
-        fold_of[names[i]] = f
-        count[f] += int(sizes[names[i]])
-        n_groups[f] += 1
-    return pd.DataFrame({"video_id": ids, "group": g.to_numpy(), "fold": g.map(fold_of).to_numpy()})
-
-
-def fold_split(
-    assignments: pd.DataFrame, fold: int, val_fraction: float = 0.1, seed: int = 0
-) -> np.ndarray:
-    """(N,) "train" / "val" / "test" for one fold, in the row order of ``assignments``.
-
-    test: the videos of ``fold``; val: about ``val_fraction`` of the remaining videos,
-    whole groups only (:func:`tqa.data.splits.make_split`, method ``group``); train: the
-    rest. No validation part when ``val_fraction`` is 0 or the training part has fewer
-    than 2 groups (the fit then early-stops on its training loss).
-    """
-    a = assignments.reset_index(drop=True)
-    out = np.where(a["fold"].to_numpy() == fold, "test", "train").astype(object)
-    rest = a[out == "train"]
-    if val_fraction <= 0 or rest["group"].nunique() < 2:
-        return out
-    inner = make_split(
-        rest[["video_id", "group"]],
-        "group",
-        (1.0 - float(val_fraction), float(val_fraction), 0.0),
-        seed=int(seed) * 1000 + int(fold),
-        group_column="group",
-    )
-    out[rest.index.to_numpy()] = inner["split"].to_numpy()
-    return out
-
-
 # --------------------------------------------------------------------------- running
 def default_methods(params: dict, meta: pd.DataFrame | None = None) -> list[str]:
-    """``cv.methods``; else the main model strategy, every ``eval.baselines.names`` and,
-    when ``meta`` has a ``generator`` column, ``generator_mean``."""
+    """``cv.methods``; else tqa's default model (:data:`tqa.study.stacking.STACK`), the
+    chapter's configuration ``tqa:<eval.main_strategy>``, every ``eval.baselines.names``
+    and, when ``meta`` has a ``generator`` column, ``generator_mean``."""
     cp = cv_params(params)
     if cp["methods"]:
         return list(cp["methods"])
-    out = [MODEL_PREFIX + main_strategy(params), *baseline_params(params)["names"]]
+    out = [STACK, MODEL_PREFIX + main_strategy(params), *baseline_params(params)["names"]]
     if meta is not None and "generator" in meta.columns and "generator_mean" not in out:
         out.append("generator_mean")
     return out
@@ -223,6 +151,11 @@ def check_methods(
     """ValueError (one line) for an unknown baseline, a malformed model method or a missing
     ``generator`` column."""
     for m in methods:
+        if m == STACK:
+            for c in stack_params(params or {})["components"]:
+                if c != TRANSFORMER:
+                    BASELINES.get(c)  # KeyError with did-you-mean on a typo
+            continue
         if (variants and m in variants) or m.startswith(MODEL_PREFIX):
             parse_method(m, params or {}, variants)
             continue
@@ -253,6 +186,7 @@ def run_cv(
     fit_fn: Callable | None = None,
     progress: bool = True,
     variants: Mapping[str, ModelSpec] | None = None,
+    blends_out: dict | None = None,
 ) -> pd.DataFrame:
     """Out-of-fold predictions of every method, per seed: columns :data:`OOF_COLUMNS`.
 
@@ -276,7 +210,7 @@ def run_cv(
     for seed, fold, split, preds in fold_predictions(
         features, labels, meta, params, methods, seeds, store,
         k=k, group_column=group_column, val_fraction=val_fraction,
-        fit_fn=fit_fn, progress=progress, variants=variants,
+        fit_fn=fit_fn, progress=progress, variants=variants, blends_out=blends_out,
     ):  # fmt: skip
         test = np.flatnonzero(split == "test")
         for m in methods:
@@ -312,13 +246,15 @@ def fold_predictions(
     fit_fn: Callable | None = None,
     progress: bool = True,
     variants: Mapping[str, ModelSpec] | None = None,
+    blends_out: dict | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray, dict[str, np.ndarray]]]:
     """Per (seed, fold): ``(seed, fold, split (N,), {method: pred (N, 5)})``, all rows.
 
     The engine behind :func:`run_cv` and the nested model selection
     (:mod:`tqa.study.selection`, which reads the inner validation rows). ``split`` is
     :func:`fold_split`'s train / val / test; predictions of a task without any training
-    label in the fold are NaN. Arguments as :func:`run_cv`.
+    label in the fold are NaN. Arguments as :func:`run_cv`; ``blends_out``: filled with
+    (seed, fold) -> the stacked model's blend per task (:mod:`tqa.study.stacking`).
     """
     cp = cv_params(params)
     methods = list(methods)
@@ -337,13 +273,13 @@ def fold_predictions(
             f"no column {group_column!r} in the labels for a grouped k-fold; "
             f"found {list(meta.columns)} (or run plain k-fold without a group)"
         )
-    specs = {m: parse_method(m, params, variants) for m in methods}
-    if store is None and any(v is not None for v in specs.values()):
+    specs = {m: parse_method(m, params, variants) for m in methods if m != STACK}
+    if store is None and (STACK in methods or any(v is not None for v in specs.values())):
         raise ValueError("run_cv: model methods need a ResultsStore (where fits are kept)")
     groups = meta[group_column].tolist() if group_column else None
     present = _present(labels)
     base = inputs_hash(features, labels, np.full(len(ids), "-"))
-    baselines = [m for m in methods if specs[m] is None]
+    baselines = [m for m in methods if m != STACK and specs[m] is None]
     plans = []  # (seed, fold, split (N,), inputs hash of the fold)
     for seed in seeds:
         assign = kfold_assignments(ids, groups, k, seed)
@@ -352,6 +288,7 @@ def fold_predictions(
             plans.append(
                 (seed, fold, split, params_hash({"inputs": base, "split": split.tolist()}))
             )
+    stack = _StackPlan(params, ids, groups, val_fraction, base) if STACK in methods else None
     workers = worker_count(params)
     if store is not None and fit_fn is None and workers > 1:
         fit_jobs = [
@@ -361,14 +298,24 @@ def fold_predictions(
             for spec in specs.values()
             if spec is not None
         ]  # fmt: skip
+        if stack is not None:  # its outer fits are the chapter method's: each key fitted once
+            fit_jobs = list({j.key: j for j in [*fit_jobs, *stack.fit_jobs(plans)]}.values())
         prefit(fit_jobs, features, labels, store, workers, progress)
+        if stack is not None:
+            stack.prefit_pooled(plans, features, labels, meta, store, workers, progress)
     for seed, fold, split, fhash in tqdm(plans, desc="cv (seed, fold)", disable=not progress):
         trained = present & (split == "train")[:, None]
         preds = _baseline_preds(
             baselines, features, labels, split, meta, params, seed, fhash, store
         )
+        if stack is not None:
+            preds[STACK], blends = stack.predict(
+                seed, fold, split, features, labels, meta, store, fit_fn
+            )
+            if blends_out is not None:
+                blends_out[(seed, fold)] = blends
         for m in methods:
-            spec = specs[m]
+            spec = specs.get(m)
             if spec is not None:
                 strategy, overrides = spec
                 _, pred, _ = run_one(
@@ -390,6 +337,75 @@ def fold_predictions(
             preds[m] = preds[m].copy()
             preds[m][:, ~trained.any(axis=0)] = np.nan
         yield seed, fold, split, preds
+
+
+class _StackPlan:
+    """The stacked default model's fits inside :func:`fold_predictions` (inner splits,
+    Transformer jobs for the worker pool, run-cache-backed component predictions)."""
+
+    def __init__(self, params: dict, ids: list[str], groups, val_fraction: float, base: str):
+        self.params, self.ids, self.groups = params, ids, groups
+        self.val_fraction, self.base = val_fraction, base
+        sp = stack_params(params)
+        self.components, self.k = list(sp["components"]), int(sp["inner_folds"])
+        self.blend = str(sp["blend"])
+        self.strategy = main_strategy(params)
+
+    def splits(self, seed: int, split: np.ndarray) -> list[np.ndarray]:
+        return list(inner_splits(self.ids, self.groups, split, self.k, self.val_fraction, seed))
+
+    def labelled_splits(self, seed: int, split: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """The outer split and every inner one, named as in the run table."""
+        inner = [(f"inner{j}", s) for j, s in enumerate(self.splits(seed, split))]
+        return [("outer", np.asarray(split)), *inner]
+
+    def fhash(self, split: np.ndarray) -> str:
+        return params_hash({"inputs": self.base, "split": np.asarray(split).tolist()})
+
+    def fit_jobs(self, plans: list) -> list[FitJob]:
+        if TRANSFORMER not in self.components:
+            return []
+        p = self.params
+        return [
+            FitJob("cv", f"seed{seed}/fold{fold}/{label}", {}, self.strategy, seed, s, p,
+                   run_key(p, self.fhash(s), self.strategy, seed))
+            for seed, fold, split, _ in plans
+            for label, s in self.labelled_splits(seed, split)
+        ]  # fmt: skip
+
+    def prefit_pooled(self, plans, features, labels, meta, store, workers, progress) -> None:
+        """The pooled components' fits of every outer and inner split, ``workers`` at a time
+        (threads: the tree and boosting fits release the GIL), into the run cache; the fold
+        loop then reads them back. Results are those of a serial run (each fit is seeded)."""
+        pooled = [c for c in self.components if c != TRANSFORMER]
+        jobs = [(seed, s) for seed, fold, split, _ in plans
+                for _, s in self.labelled_splits(seed, split)]  # fmt: skip
+        if not pooled or not jobs:
+            return
+        pooled_features(features)  # pool once, before the threads share the cache
+        Parallel(n_jobs=workers, backend="threading")(
+            delayed(_baseline_preds)(pooled, features, labels, s, meta, self.params, seed,
+                                     self.fhash(s), store)
+            for seed, s in tqdm(jobs, desc="stack: pooled fits", disable=not progress)
+        )  # fmt: skip
+
+    def predict(self, seed, fold, split, features, labels, meta, store, fit_fn):
+        def model_fn(s: np.ndarray, label: str) -> np.ndarray:
+            _, pred, _ = run_one(
+                "cv", f"seed{seed}/fold{fold}/{label}", {}, self.strategy, seed, features,
+                labels, s, self.params, store, fit_fn, self.fhash(s),
+            )  # fmt: skip
+            return np.asarray(pred, dtype=float)
+
+        def pooled_fn(names, s: np.ndarray) -> dict[str, np.ndarray]:
+            return _baseline_preds(
+                list(names), features, labels, s, meta, self.params, seed, self.fhash(s), store
+            )
+
+        return stacked_predictions(
+            labels, split, self.splits(seed, split), self.components, model_fn, pooled_fn,
+            self.blend,
+        )  # fmt: skip
 
 
 def _baseline_preds(

@@ -44,6 +44,7 @@ from tqa.study.crossval import (
 )
 from tqa.study.inputs import load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
+from tqa.study.stacking import blend_table
 from tqa.study.studies import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     group = args.group if args.group is not None else cp["group_column"]
     group = None if group in (None, "", "none", "None") else str(group)
 
-    fs, labels, meta = load_labelled_features(labels_path, params, features)
+    fs, labels, meta = load_labelled_features(labels_path, params, features, strict=True)
     if group is not None and group not in meta.columns:
         raise ValueError(
             f"{labels_path}: no column {group!r} to group folds by; found "
@@ -153,6 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         f"methods {methods}"
     )
     store = ResultsStore(out, "cv_runs")
+    blends: dict = {}  # the stacked model's weights per (seed, fold, task)
     oof = run_cv(
         fs,
         labels,
@@ -164,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
         k=k,
         group_column=group,
         progress=not args.no_progress,
+        blends_out=blends,
     )
     groups = meta[group].tolist() if group else None
     folds = pd.concat(
@@ -186,6 +189,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     write_csv(out / "oof.csv", oof)
     write_csv(out / "folds.csv", folds)
+    if blends:
+        write_csv(out / "stack_weights.csv", blend_table(blends))
     write_csv(out / "comparison.csv", table)
     md = comparison_markdown(table)
     header = (
@@ -195,7 +200,8 @@ def _run(args: argparse.Namespace) -> int:
     )
     write_text(out / "comparison.md", header + md)
     print(md)
-    print(f"wrote {Path(out) / 'oof.csv'}, comparison.csv, comparison.md, folds.csv")
+    extra = ", stack_weights.csv" if blends else ""
+    print(f"wrote {Path(out) / 'oof.csv'}, comparison.csv, comparison.md, folds.csv{extra}")
     return 0
 
 

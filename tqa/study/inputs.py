@@ -109,12 +109,15 @@ def load_labelled_features(
     labels_path: str | os.PathLike,
     params: dict,
     features_table: str | os.PathLike | list[str] | None = None,
+    strict: bool = False,
 ) -> tuple[FeatureSet, np.ndarray, pd.DataFrame]:
     """Features, labels (N, 5; -1.0 missing) and per-video metadata of a labels file, no split.
 
     What ``tqa cv`` reads: every labelled video with features (no video files needed).
     Videos without features are left out with one warning line naming the first ones;
-    RuntimeError when none is left.
+    RuntimeError when none is left. ``strict`` (``tqa cv --features``): a feature table that
+    lacks labelled videos, or holds videos the labels do not name, is a ValueError naming
+    both files and the first ids (a mismatched table is a mistake, not a subset).
     """
     ds = load_dataset(labels_path, params, check_media=False, check_files=False, progress=False)
     if not ds.ok:
@@ -125,6 +128,8 @@ def load_labelled_features(
         )
     lab = ds.labels.set_index("video_id")
     fs = load_features(params, list(lab.index), lab.get("path"), features_table)
+    if strict and features_table:
+        _check_table_covers(labels_path, features_table, list(lab.index), list(fs.video_ids))
     have = set(fs.video_ids)
     ids = [v for v in lab.index if v in have]
     lost = [v for v in lab.index if v not in have]
@@ -139,6 +144,23 @@ def load_labelled_features(
         )
     meta = lab.loc[ids].reset_index()
     return fs.subset(ids), lab.loc[ids, list(TASKS)].to_numpy(float), meta
+
+
+def _check_table_covers(labels_path, table, labelled: list[str], featured: list[str]) -> None:
+    missing = [v for v in labelled if v not in set(featured)]
+    extra = [v for v in featured if v not in set(labelled)]
+    if not missing and not extra:
+        return
+    tables = ", ".join(map(str, table)) if isinstance(table, list | tuple) else str(table)
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} labelled video(s) of {labels_path} have no row in "
+                     f"{tables}, e.g. {missing[:5]}")  # fmt: skip
+    if extra:
+        parts.append(f"{len(extra)} video(s) of {tables} are not in {labels_path}, "
+                     f"e.g. {extra[:5]}")  # fmt: skip
+    raise ValueError("; ".join(parts) + " (the labels and the feature table must name the "
+                     "same videos)")  # fmt: skip
 
 
 @dataclass

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import logging
 import re
 import sys
 import tempfile
@@ -157,12 +158,19 @@ def run_notebook(
             kernel_name="python3",
             cwd=str(cwd or source.parent),
             progress_bar=False,
+            # the kernel's own notices ("running over TCP without encryption": it listens
+            # on localhost only, for this one run) are not the study's; its errors still show
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     nb_out = nbformat.read(output, as_version=4)
     strip_volatile(nb_out, source=display_path(source), output=display_path(output))
     nbformat.write(nb_out, output)
     return output
 
+
+#: papermill's parameter-cell inspector warns "Unable to parse line 1 'x = None  # a = b'" on
+#: every documented parameter (a comment holding "="); it only feeds ``papermill --help``.
+logging.getLogger("papermill.translators").setLevel(logging.ERROR)
 
 #: A progress bar's text (tqdm): elapsed times and rates differ between identical runs.
 _PROGRESS = re.compile(r"\r|\d+it/s|s/it\]|\[\d\d:\d\d<")

@@ -9,7 +9,8 @@ cannot tell them apart. The model is small: a second torch thread does not speed
 Workers are started with ``spawn`` (a forked child of a process that already ran torch's
 OpenMP pool can hang) and receive the features and labels once, in their initializer. Each
 worker saves its run atomically to the store, so an interrupted study keeps every finished
-fit; the caller then loops over the runs as before and finds them cached.
+fit; the caller then loops over the runs as before and finds them cached. Ctrl-C: the workers
+ignore it, the parent cancels the queue and terminates them (:mod:`tqa.core.interrupt`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from tqa.core.interrupt import abort_pool, ignore_sigint, sigint_deferred
+from tqa.core.logs import capture_warnings, replay
 from tqa.core.schema import FeatureSet
 from tqa.study.run_cache import ResultsStore
 from tqa.study.studies import _train_and_store
@@ -64,10 +67,18 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(fs: FeatureSet, labels: np.ndarray, store: ResultsStore) -> None:
+    ignore_sigint()  # Ctrl-C: the parent terminates the workers; no traceback here
     _WORKER.update(fs=fs, labels=labels, store=store)
 
 
-def _fit(job: FitJob) -> str:
+def _fit(job: FitJob) -> list[tuple[str, int, str]]:
+    """Fit one run in a worker; its warnings come back to be logged once by the parent."""
+    with capture_warnings() as warned:
+        _fit_one(job)
+    return warned
+
+
+def _fit_one(job: FitJob) -> str:
     _train_and_store(
         job.study,
         job.config,
@@ -107,10 +118,19 @@ def prefit(
     n = min(workers, len(todo))
     log.info("fitting %d runs in %d processes", len(todo), n)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
-                             initargs=(fs, np.asarray(labels), store)) as pool:  # fmt: skip
-        futures = [pool.submit(_fit, job) for job in todo.values()]
+    pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
+                               initargs=(fs, np.asarray(labels), store))  # fmt: skip
+    try:
+        with sigint_deferred():  # submit() starts the workers: a Ctrl-C is held, not lost
+            futures = [pool.submit(_fit, job) for job in todo.values()]
         for fut in tqdm(as_completed(futures), total=len(futures),
                         desc=f"fits ({n} processes)", disable=not progress):  # fmt: skip
-            fut.result()  # a failed fit raises here; the finished ones are already saved
+            replay(fut.result())  # a failed fit raises here; the finished ones are saved
+    except KeyboardInterrupt:  # Ctrl-C: stop now; the finished fits are saved
+        abort_pool(pool)
+        raise
+    except BaseException:  # a failed fit: the others finish and are saved, then it raises
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
     return len(todo)

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from tqa.core.schema import TASKS  # noqa: E402
-from tqa.study.evaluation import bland_altman  # noqa: E402
+from tqa.study.agreement import bland_altman  # noqa: E402
 from tqa.study.metrics import pearson, valid_pairs  # noqa: E402
 
 

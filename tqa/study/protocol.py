@@ -39,6 +39,7 @@ from tqa.study.crossval import (
 from tqa.study.inputs import StudyInputs, load_labelled_features
 from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks
 from tqa.study.selection import SELECTED, grid_methods, run_selection
+from tqa.study.stacking import STACK, blend_table
 from tqa.study.studies import (
     ResultsStore,
     ablation_configs,
@@ -163,6 +164,12 @@ def main_method(params: dict) -> str:
     return MODEL_PREFIX + main_strategy(params)
 
 
+def default_method(params: dict) -> str:
+    """tqa's default model (:data:`tqa.study.stacking.STACK`): the reference of the
+    model-vs-baselines table, the README headline, ``tqa cv`` and the scoring bundle."""
+    return STACK
+
+
 def strategy_comparison(
     fs: FeatureSet,
     labels: np.ndarray,
@@ -250,19 +257,28 @@ def model_vs_baselines(
     fit_fn: Callable | None = None,
     progress: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The chapter's configuration, ``tqa:selected`` (from ``selection_oof``, else run
-    here) and every baseline on the same folds; reference: the chapter's configuration, so
-    a baseline's "better" verdict is a place where the model loses."""
-    ref = main_method(params)
+    """tqa's default model (the stack), the chapter's configuration, ``tqa:selected`` (from
+    ``selection_oof``, else run here) and every baseline on the same folds; reference: the
+    default model, so a baseline's "better" verdict is a place where tqa loses. The
+    stack's blend weights per (seed, fold, task) are in ``oof.attrs["blends"]``
+    (:func:`tqa.study.stacking.blend_table`)."""
+    ref = default_method(params)
     store = store or study_store(params)
-    oof = _cv(fs, labels, meta, params, [ref, *baseline_names(params, meta)], store, fit_fn,
-              progress)  # fmt: skip
+    blends: dict = {}
+    cp = cv_params(params)
+    oof = run_cv(
+        fs, labels, meta, params, [ref, main_method(params), *baseline_names(params, meta)],
+        kfold_section(params)["seeds"], store, k=int(cp["folds"]),
+        group_column=cp["group_column"], val_fraction=cp["val_fraction"], fit_fn=fit_fn,
+        progress=progress, blends_out=blends,
+    )  # fmt: skip
     if selection_oof is None:
         selection_oof, _, _ = model_selection(
             fs, labels, meta, params, store, fit_fn=fit_fn, progress=progress
         )
     sel = selection_oof[selection_oof["method"] == SELECTED]
     oof = pd.concat([oof, sel], ignore_index=True)
+    oof.attrs["blends"] = blend_table(blends)
     return oof, _compare(oof, params, ref)
 
 
@@ -327,7 +343,9 @@ def verdicts_markdown(
     lines = [
         "# Verdicts in plain words",
         "",
-        f"Reference: **{reference}** (the chapter's configuration). Generated from "
+        f"Reference: **{reference}**"
+        + (" (tqa's default model, a stack)" if reference == STACK else "")
+        + ". Generated from "
         "`model_vs_baselines_comparison.csv`; test: "
         + (table.loc[table["test"] != "", "test"].iloc[0] if (table["test"] != "").any() else "-")
         + ".",

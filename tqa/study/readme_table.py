@@ -5,8 +5,10 @@ k-fold x seeds protocol (``split.protocol: kfold``, :mod:`tqa.study.crossval`, c
 
 * ``06_strategy_comparison/tables/model_vs_baselines_comparison.csv`` (required): per
   (method, task, metric) the mean and 95 % t-interval over the (seed, fold) test folds, and
-  each method's paired test and verdict against the reference, the chapter's configuration
-  ``tqa:<eval.main_strategy>``; ``tqa:selected`` is the nested-selection model;
+  each method's paired test and verdict against the reference, tqa's default model
+  ``tqa:stack`` (:mod:`tqa.study.stacking`); the chapter's configuration
+  ``tqa:<eval.main_strategy>`` gets its own column; ``tqa:selected`` is the
+  nested-selection model;
 * ``06_strategy_comparison/tables/strategy_metrics.json``: the provenance line (data,
   extractors); ``06_strategy_comparison/tables/strategy_runs.csv``: the seeds;
   ``06_strategy_comparison/tables/model_vs_baselines_pearson.csv``: the chapter's reported
@@ -55,6 +57,8 @@ CHAPTER_PREFIX = "reported in the chapter"
 #: Method name prefix of the model and the nested-selection model (tqa.study.crossval).
 MODEL_PREFIX = "tqa:"
 SELECTED = "tqa:selected"
+#: tqa's default model (tqa.study.stacking.STACK).
+STACK = "tqa:stack"
 #: Columns the comparison table must have (tqa.study.crossval.compare).
 REQUIRED = ("method", "task", "metric", "n_runs", "mean", "ci_low", "ci_high", "p_value",
             "test", "verdict", "note")  # fmt: skip
@@ -151,19 +155,32 @@ def model_verdict(baseline_row: dict[str, str] | None) -> str:
     return FLIP.get(v, v)
 
 
+def chapter_method(rows, reference: str) -> str | None:
+    """The chapter's configuration in the table: a plain ``tqa:<strategy>`` row that is
+    neither the reference nor the nested-selection model (None when absent)."""
+    skip = (reference, SELECTED, STACK)
+    plain = [r["method"] for r in rows if r["method"].startswith(MODEL_PREFIX)
+             and "/" not in r["method"] and r["method"] not in skip]  # fmt: skip
+    return plain[0] if plain else None
+
+
 def _metric_table(rows, reference: str, tasks: list[str], metric: str) -> tuple[list[str], dict]:
     """Markdown lines of one metric's table and task -> (best baseline row, model verdict)."""
     by = {(r["method"], r["task"]): r for r in rows if r["metric"] == metric}
     has_sel = any(m == SELECTED for m, _ in by)
-    head = f"| task | tqa {metric} [95 % CI] |" + (" selected |" if has_sel else "")
+    chapter = chapter_method(rows, reference)
+    head = f"| task | tqa {metric} [95 % CI] |" + (" chapter |" if chapter else "")
+    head += " selected |" if has_sel else ""
     head += f" best baseline {metric} [95 % CI] | tqa vs that baseline |"
-    lines = [head, "|" + "---|" * (4 + has_sel)]
+    lines = [head, "|" + "---|" * (4 + has_sel + bool(chapter))]
     out = {}
     for task in tasks:
         best = best_baseline(rows, task, metric)
         verdict = model_verdict(best)
         out[task] = (best, verdict)
         cells = [f"`{task}`", _cell(by.get((reference, task)))]
+        if chapter:
+            cells.append(_cell(by.get((chapter, task))))
         if has_sel:
             cells.append(_cell(by.get((SELECTED, task))))
         cells.append("n/a" if best is None else f"{_cell(best)} ({best['method']})")
@@ -202,10 +219,18 @@ def headline_table(
     prov = str(info.get("provenance", "")).strip() or "Data and extractors: not recorded."
     baselines = sorted({r["method"] for r in rows if not r["method"].startswith(MODEL_PREFIX)})
     design = _protocol_line(rows, reference, _read_csv(reports / STRATEGY_RUNS))
+    chapter = chapter_method(rows, reference)
 
     lines = [
         f"Out-of-fold study ({design})."
-        f" tqa = `{reference}` (the chapter's configuration)"
+        f" tqa = `{reference}`"
+        + (
+            " (tqa's default model: a stack of the chapter's Transformer and pooled-feature "
+            "regressors, weights from inner cross-validation)"
+            if reference == STACK
+            else " (the chapter's configuration)"
+        )
+        + (f", chapter = `{chapter}` (the chapter's configuration)" if chapter else "")
         + (
             f", selected = `{SELECTED}` (nested selection)"
             if any(r["method"] == SELECTED for r in rows)

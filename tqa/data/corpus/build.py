@@ -31,7 +31,14 @@ import pandas as pd
 from tqdm import tqdm
 
 from tqa.core.atomic import atomic_path, write_csv, write_json
-from tqa.core.params import add_params_arguments, params_from_args, params_hash, resolve
+from tqa.core.interrupt import ignore_sigint, sigint_deferred
+from tqa.core.params import (
+    add_params_arguments,
+    cli_path,
+    params_from_args,
+    params_hash,
+    resolve,
+)
 from tqa.data.corpus import animate as A
 from tqa.data.corpus import degrade as D
 from tqa.data.corpus import face as F
@@ -219,11 +226,18 @@ def build_corpus(
             results.append(_build_one(j))
             bar.update()
     else:
-        # spawn, not fork: a forked MediaPipe graph (threads) from the parent can hang the child
-        with mp.get_context("spawn").Pool(n_workers) as pool:
+        # spawn, not fork: a forked MediaPipe graph (threads) from the parent can hang the child.
+        # Ctrl-C: the workers ignore it, the parent terminates them (``with``); built videos stay
+        pool = None
+        try:
+            with sigint_deferred():  # the workers start here: a Ctrl-C is held, then raised
+                pool = mp.get_context("spawn").Pool(n_workers, initializer=ignore_sigint)
             for res in pool.imap_unordered(_build_one, jobs, chunksize=1):
                 results.append(res)
                 bar.update()
+        finally:
+            if pool is not None:
+                pool.terminate()  # what ``with Pool`` does; every job is done or abandoned
     bar.close()
     built = [r for r in results if r[2] == "built"]
     cpu = [r[1] for r in built]
@@ -301,16 +315,21 @@ def main(argv: list[str] | None = None) -> int:
         help="processes (default: corpus.workers, 0 = all cores)",
     )
     ap.add_argument(
-        "--reports", default="reports", help="where the contact sheet and data card go ('' = none)"
+        "--reports",
+        default=None,
+        help="where the contact sheet and data card go (default: the repository's reports/; "
+        "'' = none)",
     )
     a = ap.parse_args(argv)
     params = params_from_args(a)
     cfg = dict(params["corpus"])
     if a.workers is not None:
         cfg["workers"] = a.workers
-    out = resolve(a.out or cfg.get("out") or "data/sample")
+    # --out / --reports: relative to the current folder; the defaults: the repository's
+    out = cli_path(a.out) or resolve(cfg.get("out") or "data/sample")
+    reports = None if a.reports == "" else cli_path(a.reports) or resolve("reports")
     seed = int(a.seed if a.seed is not None else params["seed"])
-    build_corpus(out, cfg, seed, n=a.n, reports_dir=resolve(a.reports) if a.reports else None)
+    build_corpus(out, cfg, seed, n=a.n, reports_dir=reports)
     log.info("corpus written to %s", out)
     return 0
 

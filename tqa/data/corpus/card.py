@@ -128,6 +128,88 @@ def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return "\n".join(lines)
 
 
+#: The data card's text; :func:`write_data_card` fills it with facts measured on the corpus.
+_CARD = """# Data card: embedded synthetic sample corpus
+
+**This is not EmotionTalk.** It is a deterministic, synthetic corpus of talking-face videos built
+by `tqa corpus` (package `tqa/data/corpus/`) so that the whole study runs from a fresh clone with no
+download. Its labels are **simulated** from the degradations injected into each video; they are
+not human ratings. Every number below was measured on the built corpus in `{where}/`
+(seed {seed}, {n_videos} videos); none is copied from the thesis chapter.
+
+## How it was made
+- **Faces**: two real photographs shipped in scikit-image, `skimage.data.astronaut()` (public-domain
+  NASA portrait) and `skimage.data.camera()` (the cameraman), turned into {n_identities}
+  identities by smooth geometric warps (face width, eye spacing, jaw length), CIELAB skin-tone and
+  hair hue shifts, a background colour blend, mirroring and crop scale (`tqa/data/corpus/face.py`).
+  They are **morphs of two people**; `group` = identity keeps a morph, its voice and its sentences
+  out of two splits, not the underlying person.
+- **Speech**: eSpeak NG formant synthesis (`espeakng-loader`, offline); each identity has one voice
+  (6 variants, own pitch) and its own {texts_per_identity} sentences, disjoint between
+  identities while the 48 shipped sentences suffice; resampled to {sample_rate} Hz. Robotic.
+- **Animation**: jaw/mouth opening from the speech RMS envelope on the video frame grid, smile/brow
+  expression from the slow speech-energy contour, Poisson blinks, small smooth head motion; local
+  displacement fields (`cv2.remap`) around landmarks MediaPipe locates once per identity.
+- **Defects** (`degradations.csv`): every video draws several defect families at continuous levels
+  (`tqa/data/corpus/profiles.py`): whole-clip A/V offset, sluggish mouth, a desynchronised segment,
+  a frozen-mouth segment, frozen or jittery expression, expression from other prosody, audio of
+  another sentence, noise / band-limit / clipping / low-bitrate codec, blur / JPEG / flicker, a
+  flicker burst, dropped + duplicated frames. The **simulated generators** (`generator` column:
+  {generators}) differ only in their (overlapping) propensities and severities, so the
+  label varies mostly within a generator.
+- **Labels**: {raters} (`tqa/data/corpus/ratings.py`, weights in params.yaml
+  `corpus.labels`); the label is the raters' mean, rounded to {decimals} decimals;
+  every rater's score is in `ratings_raw.csv`. lip_sync is {lip_sync}.
+  Missing labels (-1.0) drawn at random with exact presence rates from `corpus.presence`.
+- **Files**: H.264 (yuv420p, crf {crf}) + {codec} mono mp4 via PyAV.
+
+## Measured label statistics (present labels only)
+{stats_md}
+
+## Raters' own consistency (the ceiling for any model)
+{reliability_md}
+
+## Mean label per simulated generator
+{by_generator_md}
+
+## Counts
+- videos per generator: {per_generator}
+- videos per identity (group): {per_identity}
+- off-format videos: {off_format} of {n_videos};
+  duration {dur_min:.2f}-{dur_max:.2f} s
+
+{formats_md}
+
+## Injected degradations (ground truth in `degradations.csv`)
+{degradations_md}
+
+(`blur_sigma` and `snr_db` carry a mild background level in every clip: min/max over all videos.)
+
+## Face detection
+MediaPipe Face Mesh (static-image mode) found a face in **{face_pct:.1f} %**
+of {n_checked} decoded
+frames (every {per_video}th frame of {n_sampled} videos spread over the corpus).
+
+## Build
+{n_videos} videos. Build times are machine-dependent and therefore not in this card (which is
+tracked in git and must be identical on every machine): see `corpus.json` in the corpus folder
+(`build_wall_s`, `cpu_s_per_video_mean`). Versions: {versions}.
+
+## What it is not / caveats
+- Not EmotionTalk and not the output of Wav2Lip, SadTalker or GeneFace++: the simulated generators
+  imitate kinds of defects, not those methods. Results on it say whether the pipeline recovers
+  injected degradations.
+- Two source faces; formant speech; a 2-D warp animation (no 3-D head, no teeth/tongue model).
+- Labels are a known function of the degradation parameters plus simulated rater bias and noise,
+  so a model can in principle reach the raters' ceiling above; real MOS data are harder.
+- Labels and degradations are exactly reproducible from the seed. The mp4 bytes are reproducible
+  across machines with the same library versions (requirements.lock): landmarks come from a
+  committed table, the RGB->YUV conversion is integer numpy, x264 runs single-threaded and
+  `cpu-independent` (docs/corpus.md); `tests/test_corpus.py` rebuilds videos against committed
+  checksums. Across library versions the pixels/samples may differ slightly.
+"""
+
+
 def write_data_card(
     out: str | Path,
     plan: pd.DataFrame,
@@ -138,7 +220,20 @@ def write_data_card(
 ) -> None:
     """reports/data_card.md: how the corpus was made, what it is not, measured statistics."""
     out = Path(out)
-    stats = label_stats(labels)
+    face = _face_check(out, plan, cfg)
+    facts = {**_corpus_facts(out, plan, labels, cfg, seed), **face}
+    write_text(Path(path), _CARD.format(**facts))
+    log.info(
+        "data card written to %s (face detection %.1f %% of %d frames)",
+        path,
+        face["face_pct"],
+        face["n_checked"],
+    )
+
+
+def _face_check(out: Path, plan: pd.DataFrame, cfg: dict) -> dict:
+    """Face detection rate on every ``face_check_frames``-th frame of up to
+    ``face_check_videos`` videos spread evenly over the corpus."""
     per_video = int(cfg.get("face_check_frames", 10))
     max_v = int(cfg.get("face_check_videos", 60))
     ids = list(plan["video_id"])
@@ -146,7 +241,19 @@ def write_data_card(
         ids[i] for i in np.unique(np.linspace(0, len(ids) - 1, min(max_v, len(ids))).astype(int))
     ]
     rate, n_checked = face_detection_rate(out, sample, every=per_video)
-    fmt = plan.groupby(["fps", "height", "width"]).size().reset_index(name="videos")
+    return {
+        "face_pct": 100 * rate,
+        "n_checked": n_checked,
+        "per_video": per_video,
+        "n_sampled": len(sample),
+    }
+
+
+def _corpus_facts(
+    out: Path, plan: pd.DataFrame, labels: pd.DataFrame, cfg: dict, seed: int
+) -> dict:
+    """Every other fact of the card: where, how made (from ``cfg``), label statistics and
+    counts, formats, injected degradations, versions; tables as Markdown."""
     prof = (
         plan.groupby("generator")
         .size()
@@ -165,9 +272,37 @@ def write_data_card(
     except ValueError:
         where = out
     meta = json.loads((out / "corpus.json").read_text()) if (out / "corpus.json").is_file() else {}
-    versions = ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items())
-    decimals = cfg["labels"].get("decimals", 2)
-    codec = str(cfg.get("audio_codec", "aac")).upper()
+    return {
+        "where": where,
+        "seed": seed,
+        "n_videos": len(plan),
+        "n_identities": cfg["n_identities"],
+        "texts_per_identity": cfg.get("texts_per_identity", 2),
+        "sample_rate": cfg["sample_rate"],
+        "generators": ", ".join(prof.index),
+        "raters": _raters_line(cfg),
+        "decimals": cfg["labels"].get("decimals", 2),
+        "lip_sync": _lip_sync_line(cfg),
+        "crf": cfg.get("crf", 20),
+        "codec": str(cfg.get("audio_codec", "aac")).upper(),
+        "stats_md": _md(label_stats(labels)),
+        "reliability_md": _reliability_md(out),
+        "by_generator_md": _md(by_prof.reset_index().rename(columns={"index": "generator"})),
+        "per_generator": ", ".join(f"{k} {v}" for k, v in prof.items()),
+        "per_identity": ", ".join(f"{k} {v}" for k, v in ident.items()),
+        "off_format": int(plan["off_format"].sum()),
+        "dur_min": dur.min(),
+        "dur_max": dur.max(),
+        "formats_md": _md(
+            plan.groupby(["fps", "height", "width"]).size().reset_index(name="videos")
+        ),
+        "degradations_md": _md(_degradation_table(plan)),
+        "versions": ", ".join(f"{k} {v}" for k, v in (meta.get("versions") or {}).items()),
+    }
+
+
+def _degradation_table(plan: pd.DataFrame) -> pd.DataFrame:
+    """Per degradation column: its neutral value, videos not at it, min / max of the level."""
     deg_rows = []
     for col, neutral in NEUTRAL.items():
         v = plan[col].astype(float)
@@ -183,87 +318,4 @@ def write_data_card(
                 "max": float(hit.max()) if len(hit) else np.nan,
             }
         )
-    deg_tab = pd.DataFrame(deg_rows)
-    text = f"""# Data card: embedded synthetic sample corpus
-
-**This is not EmotionTalk.** It is a deterministic, synthetic corpus of talking-face videos built
-by `tqa corpus` (package `tqa/data/corpus/`) so that the whole study runs from a fresh clone with no
-download. Its labels are **simulated** from the degradations injected into each video; they are
-not human ratings. Every number below was measured on the built corpus in `{where}/`
-(seed {seed}, {len(plan)} videos); none is copied from the thesis chapter.
-
-## How it was made
-- **Faces**: two real photographs shipped in scikit-image, `skimage.data.astronaut()` (public-domain
-  NASA portrait) and `skimage.data.camera()` (the cameraman), turned into {cfg["n_identities"]}
-  identities by smooth geometric warps (face width, eye spacing, jaw length), CIELAB skin-tone and
-  hair hue shifts, a background colour blend, mirroring and crop scale (`tqa/data/corpus/face.py`).
-  They are **morphs of two people**; `group` = identity keeps a morph, its voice and its sentences
-  out of two splits, not the underlying person.
-- **Speech**: eSpeak NG formant synthesis (`espeakng-loader`, offline); each identity has one voice
-  (6 variants, own pitch) and its own {cfg.get("texts_per_identity", 2)} sentences, disjoint between
-  identities while the 48 shipped sentences suffice; resampled to {cfg["sample_rate"]} Hz. Robotic.
-- **Animation**: jaw/mouth opening from the speech RMS envelope on the video frame grid, smile/brow
-  expression from the slow speech-energy contour, Poisson blinks, small smooth head motion; local
-  displacement fields (`cv2.remap`) around landmarks MediaPipe locates once per identity.
-- **Defects** (`degradations.csv`): every video draws several defect families at continuous levels
-  (`tqa/data/corpus/profiles.py`): whole-clip A/V offset, sluggish mouth, a desynchronised segment,
-  a frozen-mouth segment, frozen or jittery expression, expression from other prosody, audio of
-  another sentence, noise / band-limit / clipping / low-bitrate codec, blur / JPEG / flicker, a
-  flicker burst, dropped + duplicated frames. The **simulated generators** (`generator` column:
-  {", ".join(prof.index)}) differ only in their (overlapping) propensities and severities, so the
-  label varies mostly within a generator.
-- **Labels**: {_raters_line(cfg)} (`tqa/data/corpus/ratings.py`, weights in params.yaml
-  `corpus.labels`); the label is the raters' mean, rounded to {decimals} decimals;
-  every rater's score is in `ratings_raw.csv`. lip_sync is {_lip_sync_line(cfg)}.
-  Missing labels (-1.0) drawn at random with exact presence rates from `corpus.presence`.
-- **Files**: H.264 (yuv420p, crf {cfg.get("crf", 20)}) + {codec} mono mp4 via PyAV.
-
-## Measured label statistics (present labels only)
-{_md(stats)}
-
-## Raters' own consistency (the ceiling for any model)
-{_reliability_md(out)}
-
-## Mean label per simulated generator
-{_md(by_prof.reset_index().rename(columns={"index": "generator"}))}
-
-## Counts
-- videos per generator: {", ".join(f"{k} {v}" for k, v in prof.items())}
-- videos per identity (group): {", ".join(f"{k} {v}" for k, v in ident.items())}
-- off-format videos: {int(plan["off_format"].sum())} of {len(plan)};
-  duration {dur.min():.2f}-{dur.max():.2f} s
-
-{_md(fmt)}
-
-## Injected degradations (ground truth in `degradations.csv`)
-{_md(deg_tab)}
-
-(`blur_sigma` and `snr_db` carry a mild background level in every clip: min/max over all videos.)
-
-## Face detection
-MediaPipe Face Mesh (static-image mode) found a face in **{100 * rate:.1f} %**
-of {n_checked} decoded
-frames (every {per_video}th frame of {len(sample)} videos spread over the corpus).
-
-## Build
-{len(plan)} videos. Build times are machine-dependent and therefore not in this card (which is
-tracked in git and must be identical on every machine): see `corpus.json` in the corpus folder
-(`build_wall_s`, `cpu_s_per_video_mean`). Versions: {versions}.
-
-## What it is not / caveats
-- Not EmotionTalk and not the output of Wav2Lip, SadTalker or GeneFace++: the simulated generators
-  imitate kinds of defects, not those methods. Results on it say whether the pipeline recovers
-  injected degradations.
-- Two source faces; formant speech; a 2-D warp animation (no 3-D head, no teeth/tongue model).
-- Labels are a known function of the degradation parameters plus simulated rater bias and noise,
-  so a model can in principle reach the raters' ceiling above; real MOS data are harder.
-- Labels and degradations are exactly reproducible from the seed. The mp4 bytes are reproducible
-  across machines with the same library versions (requirements.lock): landmarks come from a
-  committed table, the RGB->YUV conversion is integer numpy, x264 runs single-threaded and
-  `cpu-independent` (docs/corpus.md); `tests/test_corpus.py` rebuilds videos against committed
-  checksums. Across library versions the pixels/samples may differ slightly.
-"""
-    write_text(Path(path), text)
-    log.info(
-        "data card written to %s (face detection %.1f %% of %d frames)", path, 100 * rate, n_checked
-    )
+    return pd.DataFrame(deg_rows)

@@ -1,81 +1,29 @@
-"""Bring-your-own features: feature tables in, a :class:`~tqa.core.schema.FeatureSet` out.
+"""Feature tables in, a :class:`~tqa.core.schema.FeatureSet` out (the format:
+:mod:`tqa.features.tables`).
 
-Researchers who already computed features (OpenFace CSVs, their own embeddings, ...)
-feed them to the same preprocessing, model, training and evaluation as extracted
-features. Two table layouts, CSV or Parquet (chosen by the file suffix):
-
-(a) per-frame LONG table, one row per (video, frame)::
-
-        video_id, frame, visual__*, audio__*, landmarks__*, au__*,
-        [sync__offset, sync__distance, sync__confidence]
-
-    ``frame`` is an integer index (0, 1, ..., n-1) or, instead, ``time`` in seconds.
-    With ``frame``, a video's n frames are spread evenly over the grid (first frame ->
-    grid frame 0, last -> grid frame 149): the clip is normalised to the 6 s grid as the
-    chapter normalises every video to 150 frames (section 3.1). With ``time``, values
-    are placed at their timestamps: grid frame j sits at j / 25 s; grid times outside a
-    video's time range (beyond half a grid step) are NaN, never invented. Both resample
-    by linear interpolation over time; a NaN sample makes the interpolated grid frames
-    that touch it NaN. Sync columns are per video: constant within a video.
-
-(b) per-VIDEO table, one row per video (no ``frame``/``time`` column), same prefixes:
-    per-frame modalities are broadcast over the grid, i.e. CONSTANT in time (the model's
-    temporal path then sees no motion for them).
-
-Column prefixes name the modality (``tqa.core.schema.MODALITIES`` plus ``sync``); the part
-after ``__`` is free. Any modality may be absent (it is then absent from the FeatureSet
-and the model is built without it). Several tables (e.g. a long table for ``au`` and a
-per-video table for ``visual``) merge by ``video_id``; a modality may come from one
-table only.
-"""
+Parses a long (per-frame) or per-video table, resamples each video's rows onto the
+(n_frames, fps) grid, merges several tables by ``video_id``, and is the params switch that
+makes training read a table instead of the extraction cache."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tqa.core.atomic import atomic_path, write_csv
 from tqa.core.params import resolve
 from tqa.core.schema import GRID_FPS, GRID_FRAMES, MODALITIES, SYNC_FIELDS, FeatureSet
-
-log = logging.getLogger(__name__)
-
-#: Separator between the modality prefix and the feature name in a column name.
-SEP = "__"
-#: Columns that identify a row rather than hold a feature.
-KEY_COLUMNS: tuple[str, ...] = ("video_id", "frame", "time")
-#: The per-video sync columns, in SYNC_FIELDS order.
-SYNC_COLUMNS: tuple[str, ...] = tuple(f"sync{SEP}{f}" for f in SYNC_FIELDS)
-
-
-class FeatureTableError(ValueError):
-    """A feature table that cannot be read; the message names the file, row and column."""
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (``.csv``, ``.csv.gz``, ``.tsv``) or Parquet (``.parquet``, ``.pq``) table."""
-    path = Path(path)
-    if not path.exists():
-        raise FeatureTableError(f"{path}: feature table not found")
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(path, dtype={"video_id": str}, low_memory=False)
-    if name.endswith((".tsv", ".tsv.gz")):
-        return pd.read_csv(path, sep="\t", dtype={"video_id": str}, low_memory=False)
-    raise FeatureTableError(
-        f"{path}: unknown table format {path.suffix!r}; use .csv, .tsv or .parquet"
-    )
+from tqa.features.tables.columns import (
+    KEY_COLUMNS,
+    SEP,
+    SYNC_COLUMNS,
+    FeatureTableError,
+    read_table,
+    row_ref,
+    table_descriptions,
+)
 
 
 def load_feature_table(
@@ -112,7 +60,7 @@ def feature_set_from_table(
     df = df.reset_index(drop=True)
     if df["video_id"].isna().any():
         row = int(np.flatnonzero(df["video_id"].isna().to_numpy())[0])
-        raise FeatureTableError(f"{source}: {_row(row)} has an empty video_id")
+        raise FeatureTableError(f"{source}: {row_ref(row)} has an empty video_id")
     df["video_id"] = df["video_id"].astype(str)
     groups = _column_groups(df.columns, source)
     numeric = _numeric_block(df, [c for cols in groups.values() for c in cols], source)
@@ -120,11 +68,6 @@ def feature_set_from_table(
     if time_col is None:
         return _from_video_table(df, numeric, groups, n_frames, source)
     return _from_long_table(df, numeric, groups, time_col, n_frames, fps, source)
-
-
-def _row(i: int) -> str:
-    """Human row reference: 0-based data row -> 1-based row and its CSV line."""
-    return f"row {i + 1} (CSV line {i + 2})"
 
 
 def _column_groups(columns: Iterable[str], source: str) -> dict[str, list[str]]:
@@ -170,7 +113,7 @@ def _numeric_block(df: pd.DataFrame, cols: list[str], source: str) -> dict[str, 
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise FeatureTableError(
-                f"{source}: {_row(i)}, column {c!r}: value {s.iloc[i]!r} is not a number "
+                f"{source}: {row_ref(i)}, column {c!r}: value {s.iloc[i]!r} is not a number "
                 f"(video_id {df['video_id'].iloc[i]!r}; {int(bad.sum())} bad cell(s) in this "
                 "column)"
             )
@@ -220,8 +163,8 @@ def _from_video_table(
         rows = np.flatnonzero(dup)
         raise FeatureTableError(
             f"{source}: video_id {df['video_id'].iloc[rows[0]]!r} appears in more than one row "
-            f"({', '.join(_row(int(r)) for r in rows[:4])}); a per-video table (no 'frame'/'time' "
-            "column) has one row per video"
+            f"({', '.join(row_ref(int(r)) for r in rows[:4])}); a per-video table "
+            "(no 'frame'/'time' column) has one row per video"
         )
     ids = df["video_id"].tolist()
     streams: dict[str, np.ndarray] = {}
@@ -245,52 +188,15 @@ def _from_long_table(
     source: str,
 ) -> FeatureSet:
     """Per-frame table: each video's rows sorted by frame/time and resampled onto the grid."""
-    t = _numeric_block(df, [time_col], source)[time_col]
-    if np.isnan(t).any():
-        i = int(np.flatnonzero(np.isnan(t))[0])
-        raise FeatureTableError(f"{source}: {_row(i)}, column {time_col!r} is empty")
-    if time_col == "frame" and np.any(t != np.round(t)):
-        i = int(np.flatnonzero(t != np.round(t))[0])
-        raise FeatureTableError(
-            f"{source}: {_row(i)}, column 'frame' = {t[i]!r} is not an integer index "
-            "(use a 'time' column in seconds for timestamps)"
-        )
-    ids, codes = _first_positions(df["video_id"].to_numpy())
-    key = pd.DataFrame({"v": codes, "t": t})
-    dup = key.duplicated(keep=False).to_numpy()
-    if dup.any():
-        rows = np.flatnonzero(dup)
-        raise FeatureTableError(
-            f"{source}: duplicate (video_id, {time_col}) = ({df['video_id'].iloc[rows[0]]!r}, "
-            f"{t[rows[0]]:g}) "
-            f"in {', '.join(_row(int(r)) for r in rows[:4])}"
-        )
-    order = np.lexsort((t, codes))
-    bounds = np.searchsorted(codes[order], np.arange(len(ids) + 1))
-    rows_of = [order[bounds[v] : bounds[v + 1]] for v in range(len(ids))]
-
-    grid_t = np.arange(n_frames, dtype=np.float64) / fps  # seconds
-    streams: dict[str, np.ndarray] = {}
+    t = _time_column(df, time_col, source)
+    ids, rows_of = _rows_per_video(df, t, time_col, source)
     mods = [m for m in MODALITIES if m in groups]
     blocks = {m: np.stack([numeric[c] for c in groups[m]], axis=1) for m in mods}  # (rows, D)
+    streams: dict[str, np.ndarray] = {}
     for m in mods:
         streams[m] = np.empty((len(ids), n_frames, blocks[m].shape[1]), dtype=np.float32)
     for v, rows in enumerate(rows_of):
-        tv = t[rows]
-        if time_col == "frame":
-            # n frames spread evenly over the grid: source frame i sits at grid position
-            # i*(T-1)/(n-1).
-            n = len(rows)
-            src = (
-                np.arange(n, dtype=np.float64) * ((n_frames - 1) / (n - 1))
-                if n > 1
-                else np.zeros(1)
-            )
-            dst, outside = np.arange(n_frames, dtype=np.float64), None
-        else:
-            src, dst = tv, grid_t
-            tol = 0.5 / fps
-            outside = (dst < tv[0] - tol) | (dst > tv[-1] + tol)
+        src, dst, outside = _grid_positions(t[rows], time_col, n_frames, fps)
         for m in mods:
             res = resample_rows(src, blocks[m][rows], dst)
             if outside is not None:
@@ -300,6 +206,57 @@ def _from_long_table(
     fs = _make(ids, streams, sync, groups, source, layout=f"long/{time_col}")
     fs.meta["source_frames"] = {ids[v]: int(len(r)) for v, r in enumerate(rows_of)}
     return fs
+
+
+def _time_column(df: pd.DataFrame, time_col: str, source: str) -> np.ndarray:
+    """The ``frame`` (integer index) or ``time`` (s) column as float64; no empty cell."""
+    t = _numeric_block(df, [time_col], source)[time_col]
+    if np.isnan(t).any():
+        i = int(np.flatnonzero(np.isnan(t))[0])
+        raise FeatureTableError(f"{source}: {row_ref(i)}, column {time_col!r} is empty")
+    if time_col == "frame" and np.any(t != np.round(t)):
+        i = int(np.flatnonzero(t != np.round(t))[0])
+        raise FeatureTableError(
+            f"{source}: {row_ref(i)}, column 'frame' = {t[i]!r} is not an integer index "
+            "(use a 'time' column in seconds for timestamps)"
+        )
+    return t
+
+
+def _rows_per_video(
+    df: pd.DataFrame, t: np.ndarray, time_col: str, source: str
+) -> tuple[list[str], list[np.ndarray]]:
+    """Video ids in order of first appearance and, per video, its row indices sorted by
+    ``t``; a (video_id, frame/time) pair given twice is an error."""
+    ids, codes = _first_positions(df["video_id"].to_numpy())
+    key = pd.DataFrame({"v": codes, "t": t})
+    dup = key.duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        raise FeatureTableError(
+            f"{source}: duplicate (video_id, {time_col}) = ({df['video_id'].iloc[rows[0]]!r}, "
+            f"{t[rows[0]]:g}) "
+            f"in {', '.join(row_ref(int(r)) for r in rows[:4])}"
+        )
+    order = np.lexsort((t, codes))
+    bounds = np.searchsorted(codes[order], np.arange(len(ids) + 1))
+    return ids, [order[bounds[v] : bounds[v + 1]] for v in range(len(ids))]
+
+
+def _grid_positions(
+    tv: np.ndarray, time_col: str, n_frames: int, fps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(source positions, grid positions, grid points outside the video or None) of one
+    video's sorted ``frame`` / ``time`` values ``tv``."""
+    if time_col == "frame":
+        # n frames spread evenly over the grid: source frame i sits at grid position
+        # i*(T-1)/(n-1).
+        n = len(tv)
+        src = np.arange(n, dtype=np.float64) * ((n_frames - 1) / (n - 1)) if n > 1 else np.zeros(1)
+        return src, np.arange(n_frames, dtype=np.float64), None
+    grid_t = np.arange(n_frames, dtype=np.float64) / fps  # seconds
+    tol = 0.5 / fps
+    return tv, grid_t, (grid_t < tv[0] - tol) | (grid_t > tv[-1] + tol)
 
 
 def resample_rows(x_src: np.ndarray, values: np.ndarray, x_new: np.ndarray) -> np.ndarray:
@@ -354,29 +311,6 @@ def _make(
     )
 
 
-def table_descriptions(names: dict[str, list[str]], has_sync: bool = True) -> dict[str, dict]:
-    """Extractor-like descriptions of table features (``name='table'``).
-
-    ``version`` is a hash of the column names, so a model bundle trained on a table only
-    accepts tables with the same columns in the same order.
-    """
-    out: dict[str, dict] = {}
-    for m, cols in names.items():
-        out[m] = {"name": "table", "modality": m, "version": _columns_hash(cols), "dim": len(cols)}
-    if has_sync:
-        out["sync"] = {
-            "name": "table",
-            "modality": "sync",
-            "version": _columns_hash(list(SYNC_COLUMNS)),
-            "dim": len(SYNC_FIELDS),
-        }
-    return out
-
-
-def _columns_hash(cols: list[str]) -> str:
-    return "cols-" + hashlib.sha256("\n".join(cols).encode()).hexdigest()[:12]
-
-
 def merge_feature_sets(parts: list[FeatureSet]) -> FeatureSet:
     """Union of videos and modalities of several FeatureSets (each modality from one part).
 
@@ -417,64 +351,6 @@ def merge_feature_sets(parts: list[FeatureSet]) -> FeatureSet:
         names=names,
         meta={"source": "byo", "layout": "merged", "extractors": extractors},
     )
-
-
-# ----------------------------------------------------------------------------- writing
-
-
-def feature_table_from_featureset(fs: FeatureSet, per_video: bool = False) -> pd.DataFrame:
-    """A FeatureSet as a long table (``video_id``, ``frame``, prefixed columns, sync__*).
-
-    ``per_video=True`` writes one row per video with each stream's mean over time
-    (NaN-aware) instead — the per-video layout. Column names are ``fs.names`` (prefixed
-    with ``<modality>__`` when they are not already) or ``<modality>__f<i>``.
-    """
-    n = len(fs.video_ids)
-    cols: dict[str, np.ndarray] = {}
-    mods = fs.modalities
-    T = next(iter(fs.streams.values())).shape[1] if fs.streams else 1
-    reps = 1 if per_video else T
-    cols["video_id"] = np.repeat(np.asarray(fs.video_ids, dtype=object), reps)
-    if not per_video:
-        cols["frame"] = np.tile(np.arange(T, dtype=np.int64), n)
-    for m in mods:
-        arr = fs.streams[m]
-        if per_video:
-            with warnings.catch_warnings():  # all-NaN columns -> NaN, silently
-                warnings.simplefilter("ignore", RuntimeWarning)
-                arr = np.nanmean(arr, axis=1, keepdims=True)
-        flat = arr.reshape(-1, arr.shape[2])
-        for j, c in enumerate(_prefixed_names(fs, m, arr.shape[2])):
-            cols[c] = flat[:, j]
-    for k, c in enumerate(SYNC_COLUMNS):
-        cols[c] = np.repeat(fs.sync[:, k], reps)
-    return pd.DataFrame(cols)
-
-
-def _prefixed_names(fs: FeatureSet, m: str, dim: int) -> list[str]:
-    names = list(fs.names.get(m) or [])
-    if len(names) != dim:
-        return [f"{m}{SEP}f{i}" for i in range(dim)]
-    out = [c if c.startswith(m + SEP) else f"{m}{SEP}{c}" for c in names]
-    if len(set(out)) != dim:
-        return [f"{m}{SEP}f{i}" for i in range(dim)]
-    return out
-
-
-def write_feature_table(fs: FeatureSet, path: str | Path, per_video: bool = False) -> Path:
-    """Write :func:`feature_table_from_featureset` to CSV or Parquet (by suffix), atomically."""
-    path = Path(path)
-    df = feature_table_from_featureset(fs, per_video=per_video)
-    if path.name.lower().endswith((".parquet", ".pq")):
-        with atomic_path(path, suffix=".parquet") as tmp:
-            df.to_parquet(tmp, index=False)
-    elif path.name.lower().endswith(".csv"):
-        write_csv(path, df, float_format="%.9g")
-    else:
-        raise FeatureTableError(
-            f"{path}: unknown table format {path.suffix!r}; use .csv or .parquet"
-        )
-    return path
 
 
 def features_for_training(

@@ -1,0 +1,179 @@
+"""tqa's default model: the chapter's Transformer stacked with regressors on pooled features.
+
+Why: on a few hundred rated videos the Transformer alone is the weakest predictor tqa fits
+(issue 25: it loses to ridge, trees and a per-generator lookup once the test portraits are
+new). Stacking (Wolpert 1992; Breiman 1996, :mod:`tqa.study.blend`) lets each task take
+what each learner sees: per task, non-negative weights over the components' predictions.
+
+For one outer (seed, fold) of the grouped k-fold (:mod:`tqa.study.crossval`):
+
+1. :func:`inner_splits`: the outer training part (train + val) is cut again into
+   ``eval.stack.inner_folds`` grouped folds; each inner fold gets its own validation part
+   (whole groups, :func:`tqa.study.folds.fold_split`). The outer test fold stays "test" in
+   every inner split: no fit and no weight ever reads it.
+2. Every component (``eval.stack.components``: ``transformer`` = the configured model,
+   ``tqa:<eval.main_strategy>``; any baseline name, e.g. ``ridge``, ``random_forest``,
+   ``extra_trees``, ``gradient_boosting``) predicts each inner test fold from a fit on the
+   rest: the inner out-of-fold matrix (n_train, C) per task.
+3. :func:`tqa.study.blend.fit_blend` per task on that matrix (the NNLS blend of all
+   components, or one component alone, whichever predicts the inner folds better when
+   cross-validated over them); the blend is applied to the
+   components' outer fits (the same runs as the methods of those names: cached, not
+   refitted), which predict the outer test fold.
+
+Every fit goes to the shared run cache, so a rerun refits nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.schema import MISSING, TASKS
+from tqa.study.blend import Blend, fit_blend
+from tqa.study.folds import fold_split, kfold_assignments
+
+#: Method name of the stacked default model (``tqa:`` prefix of every tqa model method).
+STACK = "tqa:stack"
+#: Component name of the configured Transformer in ``eval.stack.components``.
+TRANSFORMER = "transformer"
+#: Defaults of ``eval.stack`` (params.yaml holds the real ones).
+STACK_DEFAULTS: dict = {
+    "components": [
+        TRANSFORMER,
+        "ridge",
+        "random_forest",
+        "extra_trees",
+        "gradient_boosting",
+        "sync_only",
+    ],
+    "inner_folds": 3,
+    "blend": "nnls",
+}
+#: ``eval.stack.blend``: the NNLS blend of all components, or the inner-CV choice between it
+#: and each component alone (:func:`tqa.study.blend.fit_blend`).
+BLENDS: tuple[str, ...] = ("nnls", "select")
+
+#: (split (N,)) -> (N, 5) predictions of the Transformer fitted on that split.
+ModelFn = Callable[[np.ndarray, str], np.ndarray]
+#: (baseline names, split (N,)) -> name -> (N, 5) predictions, fitted on split == "train".
+PooledFn = Callable[[Sequence[str], np.ndarray], dict[str, np.ndarray]]
+
+
+def stack_params(params: dict) -> dict:
+    """``eval.stack`` over :data:`STACK_DEFAULTS`; ValueError for an empty component list
+    or fewer than 2 inner folds."""
+    sp = {**STACK_DEFAULTS, **((params.get("eval") or {}).get("stack") or {})}
+    sp["components"] = [str(c) for c in sp["components"] or []]
+    if not sp["components"]:
+        raise ValueError("eval.stack.components is empty")
+    if int(sp["inner_folds"]) < 2:
+        raise ValueError(f"eval.stack.inner_folds must be >= 2, got {sp['inner_folds']}")
+    if sp["blend"] not in BLENDS:
+        raise ValueError(f"eval.stack.blend must be one of {BLENDS}, got {sp['blend']!r}")
+    return sp
+
+
+def inner_splits(
+    video_ids: Sequence[str],
+    groups: Sequence[object] | None,
+    split: np.ndarray,
+    k: int,
+    val_fraction: float,
+    seed: int,
+) -> Iterator[np.ndarray]:
+    """(N,) train / val / test per inner fold of the outer training part (train + val).
+
+    The outer test rows are "test" in every inner split; the inner test fold is "test"
+    too. ``groups`` None: every video is its own group. Fewer groups than ``k`` in the
+    training part: as many inner folds as groups (at least 2, else ValueError).
+    """
+    split = np.asarray(split, dtype=object)
+    rows = np.flatnonzero(split != "test")
+    ids = [str(video_ids[i]) for i in rows]
+    g = None if groups is None else [groups[i] for i in rows]
+    n_groups = len(set(map(str, g))) if g is not None else len(ids)
+    k = min(int(k), n_groups)
+    if k < 2:
+        raise ValueError(f"the stacked model needs >= 2 training groups, found {n_groups}")
+    assign = kfold_assignments(ids, g, k, seed)
+    for j in range(k):
+        out = np.full(len(split), "test", dtype=object)
+        out[rows] = fold_split(assign, j, val_fraction, seed)
+        yield out
+
+
+def stacked_predictions(
+    labels: np.ndarray,
+    split: np.ndarray,
+    inner: Sequence[np.ndarray],
+    components: Sequence[str],
+    model_fn: ModelFn,
+    pooled_fn: PooledFn,
+    blend: str = "nnls",
+) -> tuple[np.ndarray, list[Blend | None]]:
+    """``(pred (N, 5), blend per task)`` of the stacked model for one outer split.
+
+    ``inner``: :func:`inner_splits`; ``model_fn`` / ``pooled_fn`` fit (or load from the
+    run cache) the Transformer and the pooled-feature components on a split; ``blend``: one
+    of :data:`BLENDS`. A task without 2 present training labels gets NaN and no blend.
+    """
+    labels = np.asarray(labels, dtype=float)
+    n = len(split)
+    pooled = [c for c in components if c != TRANSFORMER]
+    oof = np.full((n, len(components), len(TASKS)), np.nan)
+    inner_fold = np.full(n, -1)
+    for j, s in enumerate(inner):
+        test = (s == "test") & (np.asarray(split) != "test")
+        inner_fold[test] = j
+        comp = _component_preds(components, pooled, s, f"inner{j}", model_fn, pooled_fn)
+        for c, name in enumerate(components):
+            oof[test, c, :] = comp[name][test]
+    outer = _component_preds(components, pooled, np.asarray(split), "outer", model_fn, pooled_fn)
+    outer_p = np.stack([outer[c] for c in components], axis=1)  # (N, C, 5)
+    pred = np.full((n, len(TASKS)), np.nan)
+    blends: list[Blend | None] = []
+    train = np.asarray(split) != "test"
+    for k in range(len(TASKS)):
+        y = np.where(train & np.isfinite(labels[:, k]) & (labels[:, k] != MISSING),
+                     labels[:, k], np.nan)  # fmt: skip
+        if np.isfinite(y).sum() < 2:
+            blends.append(None)
+            continue
+        folds = inner_fold[train] if blend == "select" else None
+        b = fit_blend(oof[train, :, k], y[train], components, folds)
+        blends.append(b)
+        pred[:, k] = b.predict(outer_p[:, :, k])
+    return pred, blends
+
+
+def _component_preds(
+    components: Sequence[str],
+    pooled: Sequence[str],
+    split: np.ndarray,
+    label: str,
+    model_fn: ModelFn,
+    pooled_fn: PooledFn,
+) -> dict[str, np.ndarray]:
+    out = dict(pooled_fn(pooled, split)) if pooled else {}
+    if TRANSFORMER in components:
+        out[TRANSFORMER] = np.asarray(model_fn(split, label), dtype=float)
+    return out
+
+
+def blend_table(blends: dict[tuple[int, int], list[Blend | None]]) -> pd.DataFrame:
+    """Tidy weights: ``seed, fold, task, component, weight, choice`` (+ one ``intercept``
+    row per blend; ``choice``: "nnls" or the component chosen alone)."""
+    rows = []
+    for (seed, fold), per_task in blends.items():
+        for task, b in zip(TASKS, per_task, strict=True):
+            if b is None:
+                continue
+            for c, w in zip(b.components, b.weights, strict=True):
+                rows.append({"seed": seed, "fold": fold, "task": task, "component": c,
+                             "weight": w, "choice": b.choice})  # fmt: skip
+            rows.append({"seed": seed, "fold": fold, "task": task, "component": "intercept",
+                         "weight": b.intercept, "choice": b.choice})  # fmt: skip
+    return pd.DataFrame(rows, columns=["seed", "fold", "task", "component", "weight", "choice"])
