@@ -130,3 +130,16 @@ def test_cv_refuses_a_feature_table_that_does_not_name_the_labelled_videos(tmp_p
         err = capsys.readouterr().err
         assert rc == 1 and all(w in err for w in words) and table in err
         assert not out.exists()  # nothing written
+
+
+def test_a_tab_separated_mos_table_maps_its_sync_columns_too(tmp_path):
+    """The feature mapping reads the MOS table as the labels importer does (.tsv sniffed)."""
+    mos_path, frames_path = _release(tmp_path)
+    tsv = tmp_path / "mos.tsv"
+    pd.read_csv(mos_path).to_csv(tsv, sep="\t", index=False)
+    out = tmp_path / "work"
+    argv = ["import-thqa", str(tsv), "--out", str(out / "labels.csv"), "--frames",
+            str(frames_path), "--features-out", str(out)]  # fmt: skip
+    assert tqa(argv) == 0
+    sync = pd.read_csv(out / "sync.csv")
+    np.testing.assert_array_equal(sync["sync__offset"], pd.read_csv(mos_path)["avset"])

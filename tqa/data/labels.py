@@ -653,6 +653,22 @@ def fields_from_names(ids: Sequence[str], pattern: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(rx.groupindex))
 
 
+def read_mos_table(src: Path) -> pd.DataFrame:
+    """A MOS table as strings (CSV; .txt/.tsv: delimiter sniffed), column names stripped;
+    DataError naming the file when it is missing or cannot be parsed."""
+    if not src.is_file():
+        raise DataError(f"MOS file not found: {src}")
+    sep = None if src.suffix.lower() in {".txt", ".tsv"} else ","
+    try:
+        raw = pd.read_csv(
+            src, dtype=str, keep_default_na=False, sep=sep, engine="python" if sep is None else "c"
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{src}: cannot parse: {exc}") from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    return raw
+
+
 def import_thqa(
     csv_path: str | os.PathLike,
     out_labels_path: str | os.PathLike | None,
@@ -681,16 +697,7 @@ def import_thqa(
     """
     p = data_params(params)
     src = Path(csv_path)
-    if not src.is_file():
-        raise DataError(f"MOS file not found: {src}")
-    sep = None if src.suffix.lower() in {".txt", ".tsv"} else ","
-    try:
-        raw = pd.read_csv(
-            src, dtype=str, keep_default_na=False, sep=sep, engine="python" if sep is None else "c"
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{src}: cannot parse: {exc}") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = read_mos_table(src)
     ncol = _pick_column(raw.columns, name_col, NAME_COLUMNS, "video name", src)
     mcol = _pick_column(raw.columns, mos_col, MOS_COLUMNS, "MOS", src)
     lo, hi = map(float, mos_scale)
@@ -955,10 +962,7 @@ def main_import_thqa(argv: list[str] | None = None) -> int:
 def _release_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
     """The release's own features as tqa tables (:mod:`tqa.data.release_features`)."""
     src = cli_path(args.csv)
-    if not src.is_file():
-        raise DataError(f"MOS file not found: {src}")
-    raw = pd.read_csv(src, dtype=str, keep_default_na=False)
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = read_mos_table(src)  # as import_thqa reads it (a .tsv MOS table too)
     ncol = _pick_column(raw.columns, args.name_col, NAME_COLUMNS, "video name", src)
     return release_feature_tables(
         raw, ncol, cli_path(args.frames) if args.frames else None, args.frames_modality,

@@ -298,8 +298,8 @@ def fold_predictions(
             for spec in specs.values()
             if spec is not None
         ]  # fmt: skip
-        if stack is not None:  # its outer fits are the chapter method's: each key fitted once
-            fit_jobs = list({j.key: j for j in [*fit_jobs, *stack.fit_jobs(plans)]}.values())
+        if stack is not None:  # its outer fits are the chapter method's (prefit fits a key once)
+            fit_jobs += stack.fit_jobs(plans)
         prefit(fit_jobs, features, labels, store, workers, progress)
         if stack is not None:
             stack.prefit_pooled(plans, features, labels, meta, store, workers, progress)

@@ -150,12 +150,12 @@ def _compare(oof: pd.DataFrame, params: dict, reference: str) -> pd.DataFrame:
     )
 
 
-def _cv(fs, labels, meta, params, methods, store, fit_fn, progress) -> pd.DataFrame:
+def _cv(fs, labels, meta, params, methods, store, fit_fn, progress, blends_out=None):
     cp = cv_params(params)
     return run_cv(
         fs, labels, meta, params, methods, kfold_section(params)["seeds"], store,
         k=int(cp["folds"]), group_column=cp["group_column"], val_fraction=cp["val_fraction"],
-        fit_fn=fit_fn, progress=progress,
+        fit_fn=fit_fn, progress=progress, blends_out=blends_out,
     )  # fmt: skip
 
 
@@ -265,13 +265,8 @@ def model_vs_baselines(
     ref = default_method(params)
     store = store or study_store(params)
     blends: dict = {}
-    cp = cv_params(params)
-    oof = run_cv(
-        fs, labels, meta, params, [ref, main_method(params), *baseline_names(params, meta)],
-        kfold_section(params)["seeds"], store, k=int(cp["folds"]),
-        group_column=cp["group_column"], val_fraction=cp["val_fraction"], fit_fn=fit_fn,
-        progress=progress, blends_out=blends,
-    )  # fmt: skip
+    methods = [ref, main_method(params), *baseline_names(params, meta)]
+    oof = _cv(fs, labels, meta, params, methods, store, fit_fn, progress, blends)
     if selection_oof is None:
         selection_oof, _, _ = model_selection(
             fs, labels, meta, params, store, fit_fn=fit_fn, progress=progress
