@@ -159,3 +159,62 @@ def test_gradient_boosting_learns_a_planted_interaction_ridge_cannot():
     again = B.run_baselines(fs, labels, split, PARAMS, names=["gradient_boosting"])
     np.testing.assert_array_equal(again["gradient_boosting"], gb)
     assert "gradient_boosting" in B.baseline_params(load_params())["names"]
+
+
+def _swap_visual(fs: FeatureSet, perm: np.ndarray) -> FeatureSet:
+    """``fs`` with every non-audio stream and the sync triple moved to other videos: one
+    audio under another video, as in the real-clips swap test (issue 11)."""
+    streams = {m: (a if m == "audio" else a[perm]) for m, a in fs.streams.items()}
+    return FeatureSet(video_ids=fs.video_ids, streams=streams, sync=fs.sync[perm])
+
+
+@pytest.mark.parametrize("name", ["ridge", "random_forest", "extra_trees", "gradient_boosting"])
+def test_routed_task_reads_its_streams_only(name):
+    """eval.baselines.routed: audio_quality (routed to audio by model.task_modalities)
+    is the same whatever video lies over the audio; unrouted it is not; the other tasks
+    still read every stream."""
+    fs, labels, split = _planted(n=80)
+    perm = np.random.default_rng(1).permutation(80)
+    routes = {"model": {"task_modalities": {"audio_quality": ["audio"]}}}
+    routed = {**PARAMS, **routes, "eval": {"baselines": {"rf_n_estimators": 30, "routed": True}}}
+    unrouted = {**PARAMS, **routes}
+    aq, ov = TASKS.index("audio_quality"), TASKS.index("overall")
+    models = B.fit_pooled_models(name, fs, labels, split, routed, seed=0)
+    a = B.predict_pooled_models(models, fs, routed, name)
+    b = B.predict_pooled_models(models, _swap_visual(fs, perm), routed, name)
+    np.testing.assert_array_equal(a[:, aq], b[:, aq])
+    assert not np.allclose(a[:, ov], b[:, ov])
+    # the baseline function itself honours the flag as the kept models do
+    np.testing.assert_allclose(B.BASELINES.get(name)(fs, labels, split, routed)[:, aq], a[:, aq])
+    m2 = B.fit_pooled_models(name, fs, labels, split, unrouted, seed=0)
+    c = B.predict_pooled_models(m2, fs, unrouted, name)
+    d = B.predict_pooled_models(m2, _swap_visual(fs, perm), unrouted, name)
+    assert not np.allclose(c[:, aq], d[:, aq])
+
+
+def test_task_routes_only_when_routed_and_present():
+    fs, _, _ = _planted(n=10)
+    p = {"model": {"task_modalities": {"audio_quality": ["audio"], "overall": ["hubert_x"]}}}
+    assert B.task_routes(p, fs) == {}
+    on = {**p, "eval": {"baselines": {"routed": True}}}
+    # a modality the features lack is no route (the task reads every stream)
+    assert B.task_routes(on, fs) == {TASKS.index("audio_quality"): ("audio",)}
+
+
+def test_oracle_on_defect_levels_recovers_planted_labels():
+    """The ceiling row: a model on the true defect levels predicts labels made from them;
+    without defect columns it is a clear error, not a silent NaN."""
+    fs, _, split = _planted(n=160)
+    rng = np.random.default_rng(3)
+    meta = pd.DataFrame({"video_id": fs.video_ids,
+                         f"{B.DEFECT_PREFIX}blur": rng.uniform(0, 2, 160),
+                         f"{B.DEFECT_PREFIX}offset": rng.integers(-5, 6, 160)})  # fmt: skip
+    labels = np.empty((160, 5))
+    labels[:] = 4.5 - meta[f"{B.DEFECT_PREFIX}blur"].to_numpy()[:, None]
+    labels[:, 0] = 4.5 - 0.4 * np.abs(meta[f"{B.DEFECT_PREFIX}offset"].to_numpy())
+    pred = B.BASELINES.get(B.ORACLE)(fs, labels, split, PARAMS, meta=meta)
+    test = split == "test"
+    for k in range(5):
+        assert stats.pearsonr(labels[test, k], pred[test, k])[0] > 0.9
+    with pytest.raises(ValueError, match="injected defect levels"):
+        B.BASELINES.get(B.ORACLE)(fs, labels, split, PARAMS, meta=meta[["video_id"]])

@@ -357,3 +357,37 @@ def test_stack_bundle_round_trip_blends_the_transformer_with_kept_regressors(tra
     (out / "stack.joblib").unlink()
     with pytest.raises(BundleError, match="stack.joblib is missing"):
         load_bundle(out)
+
+
+def test_stack_bundle_keeps_routed_components_routed(trained, tmp_path):
+    """A stack fitted with routed components (eval.stack.routed) scores audio_quality from
+    the audio stream alone in the bundle too: one audio under other videos, one score
+    (issue 11's swap test, broken in the first stacked bundle)."""
+    from tqa.serve.stack_bundle import scoring_params
+    from tqa.study.baselines import fit_pooled_models
+    from tqa.study.stacking import component_params
+
+    fit, params, fs = trained
+    _, labels = _features(20)
+    split = np.array(["train"] * 17 + ["test"] * 3)
+    params = {**params, "model": {**params["model"], "task_modalities": {"audio_quality":
+                                                                         ["audio"]}}}  # fmt: skip
+    pp = component_params(params)
+    ridge = fit_pooled_models("ridge", fs, labels, split, pp, 0)
+    blends = [{"components": ["ridge"], "weights": [1.0], "intercept": 0.0}] * len(TASKS)
+    stack = {"components": ["ridge"], "blends": blends, "models": {"ridge": ridge},
+             "params": scoring_params(pp)}  # fmt: skip
+    out = save_bundle(fit, params, fs, tmp_path / "routed", extra={"model": "tqa:stack"},
+                      stack=stack)  # fmt: skip
+    new_fs, _ = _features(6, seed=9)
+    perm = np.array([3, 4, 5, 0, 1, 2])
+    swapped = FeatureSet(
+        video_ids=new_fs.video_ids,
+        streams={m: (a if m == "audio" else a[perm]) for m, a in new_fs.streams.items()},
+        sync=new_fs.sync[perm],
+    )
+    b = load_bundle(out)
+    aq, ov = TASKS.index("audio_quality"), TASKS.index("overall")
+    a, s = b.predict(new_fs), b.predict(swapped)
+    np.testing.assert_array_equal(a[:, aq], s[:, aq])
+    assert not np.allclose(a[:, ov], s[:, ov])

@@ -430,3 +430,26 @@ def test_update_readme_without_markers_is_an_error(tmp_path):
     with pytest.raises(rt.ReadmeTableError, match="README.md: needs exactly one"):
         rt.update_readme(readme, reports)
     assert readme.read_text() == "# no markers\n"
+
+
+def test_headline_table_oracle_is_a_ceiling_not_a_baseline(tmp_path):
+    """The oracle (a model on the injected defect levels) beats everything by design: it
+    gets its own column and is never the best baseline nor a loss of tqa."""
+    reports = _write_reports(tmp_path)
+    path = reports / rt.COMPARISON
+    with open(path, newline="") as fh:
+        head = next(csv.reader(fh))
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=head)
+        for task in ("expression", "audio_quality", "cross_modal", "overall"):
+            for metric, mean in (("pearson", 0.95), ("rmse", 0.1)):
+                w.writerow({"method": rt.ORACLE, "task": task, "metric": metric, "n_runs": 10,
+                            "mean": mean, "ci_low": mean, "ci_high": mean, "delta": 0.1,
+                            "p_value": 0.001, "n_pairs": 10, "test": WILCOXON,
+                            "verdict": "better", "note": ""})  # fmt: skip
+    table = rt.headline_table(reports)
+    assert _row(table, "expression", "pearson")[-1] == "0.950"
+    assert "(ridge)" in _row(table, "expression", "pearson")[-3]
+    sentence = next(x for x in table.splitlines() if x.startswith("**A baseline beats tqa"))
+    assert rt.ORACLE not in sentence
+    assert "ceiling (oracle)" in table and f"`{rt.ORACLE}`, a random forest" in table

@@ -159,3 +159,21 @@ def test_protocol_value_is_checked():
     assert P.protocol(merged(load_params(), {"split": {"protocol": "holdout"}})) == "holdout"
     with pytest.raises(ValueError, match="split.protocol"):
         P.protocol(merged(load_params(), {"split": {"protocol": "kfolds"}}))
+
+
+def test_with_defects_adds_the_injected_levels_row_aligned(tmp_path):
+    """The oracle's inputs: every neutral-set column of degradations.csv, aligned to meta's
+    order; nothing added for a file of other videos (real data beside a stale file)."""
+    deg = pd.DataFrame({"video_id": ["b", "a", "c"], "blur_sigma": [2.0, 1.0, 3.0],
+                        "av_offset_frames": [0, 5, -3], "pitch": [40, 50, 60]})  # fmt: skip
+    deg.to_csv(tmp_path / "degradations.csv", index=False)
+    params = {"data": {"root": str(tmp_path)}}
+    meta = pd.DataFrame({"video_id": ["a", "b"], "group": ["g1", "g2"]})
+    out = P.with_defects(meta, params)
+    assert list(out["defect__blur_sigma"]) == [1.0, 2.0]
+    assert list(out["defect__av_offset_frames"]) == [5, 0]
+    assert "defect__pitch" not in out.columns  # a descriptor, not an injected defect
+    assert P.oracle_methods(out) == ["oracle_defects"] and P.oracle_methods(meta) == []
+    other = pd.DataFrame({"video_id": ["a", "zz"]})
+    assert list(P.with_defects(other, params).columns) == ["video_id"]
+    assert P.with_defects(meta, {"data": {"root": str(tmp_path / "none")}}) is meta

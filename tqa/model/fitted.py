@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from tqa.core.atomic import write_bytes
+from tqa.core.precision import rounded_frame
 from tqa.core.schema import TASKS, FeatureSet
 from tqa.model.preprocess import Preprocessor
 from tqa.model.transformer import CrossModalTransformer, build_model
@@ -59,8 +60,9 @@ TIMING_COLUMNS: tuple[str, ...] = ("seconds",)
 
 
 def saved_history(history: pd.DataFrame) -> pd.DataFrame:
-    """``history`` without timing columns: what is written, so reruns give identical files."""
-    return history.drop(columns=[c for c in TIMING_COLUMNS if c in history.columns])
+    """``history`` without timing columns, floats to :data:`tqa.core.precision.SIGNIFICANT`
+    significant digits: what is written, so reruns (and other machines) give identical files."""
+    return rounded_frame(history.drop(columns=[c for c in TIMING_COLUMNS if c in history.columns]))
 
 
 def to_tensors(

@@ -27,11 +27,23 @@ from tqa.core.params import resolve
 from tqa.core.schema import TASKS, FeatureSet
 from tqa.data.labels import load_dataset
 from tqa.model.training import fit as fit_model
-from tqa.study.baselines import POOLED_REGRESSORS, fit_pooled_models, predict_pooled_models
+from tqa.study.baselines import (
+    POOLED_REGRESSORS,
+    baseline_params,
+    fit_pooled_models,
+    predict_pooled_models,
+)
 from tqa.study.blend import Blend
 from tqa.study.crossval import cv_params
 from tqa.study.inputs import load_training_data
-from tqa.study.stacking import STACK, TRANSFORMER, inner_splits, stack_params, stacked_predictions
+from tqa.study.stacking import (
+    STACK,
+    TRANSFORMER,
+    component_params,
+    inner_splits,
+    stack_params,
+    stacked_predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +86,25 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
                                out_dir=None, progress=False)  # fmt: skip
         return np.asarray(result.predict(fs), dtype=float)
 
+    pp = component_params(params)  # routed tasks read their routed streams only
+
     def pooled_fn(names, s: np.ndarray) -> dict[str, np.ndarray]:
         return {
-            n: predict_pooled_models(
-                fit_pooled_models(n, fs, labels, s, params, seed), fs, params, n
-            )
+            n: predict_pooled_models(fit_pooled_models(n, fs, labels, s, pp, seed), fs, pp, n)
             for n in names
         }
 
     _, blends = stacked_predictions(labels, split, inner, components, model_fn, pooled_fn,
                                     str(sp["blend"]))  # fmt: skip
-    models = {n: fit_pooled_models(n, fs, labels, split, params, seed) for n in pooled}
+    models = {n: fit_pooled_models(n, fs, labels, split, pp, seed) for n in pooled}
     stack = {"components": components, "blends": [_as_dict(b) for b in blends],
-             "models": models}  # fmt: skip
+             "models": models, "params": scoring_params(pp)}  # fmt: skip
     extra = {
         "model": STACK,
         "stack": {
             "components": components,
             "inner_folds": int(sp["inner_folds"]),
+            "routed": bool(sp["routed"]),  # the tasks routed: stack["params"]
             "blends": dict(zip(TASKS, stack["blends"], strict=True)),
         },
     }
@@ -112,12 +125,28 @@ def load_stack(bundle_dir: str | Path) -> dict | None:
     return joblib.load(path) if path.exists() else None
 
 
+def scoring_params(params: dict) -> dict:
+    """What the kept regressors need at scoring time, kept in ``stack.joblib``: the task
+    routes and whether they apply (:func:`tqa.study.baselines.task_routes`) and the score
+    range the predictions are clipped to."""
+    data = params.get("data") or {}
+    return {
+        "model": {"task_modalities": dict((params.get("model") or {}).get("task_modalities")
+                                          or {})},
+        "eval": {"baselines": {"routed": bool(baseline_params(params)["routed"])}},
+        "data": {k: data[k] for k in ("score_min", "score_max") if k in data},
+    }  # fmt: skip
+
+
 def predict_stack(
-    stack: dict, fs: FeatureSet, transformer_pred: np.ndarray, params: dict
+    stack: dict, fs: FeatureSet, transformer_pred: np.ndarray, params: dict | None = None
 ) -> np.ndarray:
-    """(N, 5) blend of the Transformer's ``transformer_pred`` and the kept pooled models."""
+    """(N, 5) blend of the Transformer's ``transformer_pred`` and the kept pooled models,
+    which read the features as when they were fitted (the stack's own ``params``,
+    :func:`scoring_params`; a bundle from before routing has none: unrouted)."""
     comps = list(stack["components"])
-    preds = {n: predict_pooled_models(stack["models"][n], fs, params, n) for n in comps
+    pp = stack.get("params") or params or {}
+    preds = {n: predict_pooled_models(stack["models"][n], fs, pp, n) for n in comps
              if n != TRANSFORMER}  # fmt: skip
     preds[TRANSFORMER] = np.asarray(transformer_pred, dtype=float)
     p = np.stack([preds[c] for c in comps], axis=1)  # (N, C, 5)

@@ -12,6 +12,10 @@
   nonlinear baseline that, unlike the random forest, fits additive interactions stage-wise.
 * ``sync_only``: lip_sync predicted from the lip-sync measure alone (a linear regression
   on the sync confidence and |offset|, fit on train); other tasks NaN.
+* ``eval.baselines.routed`` (off for the baselines, on for the stacked model's
+  components, :func:`tqa.study.stacking.component_params`): a task that
+  ``model.task_modalities`` routes reads the pooled columns of its modalities only
+  (:func:`task_routes`), as the Transformer's head for it does.
 * ``generator_mean``: the training mean of each task per ``generator`` label (the
   per-video metadata column; a generator unseen in training, or a video without one,
   gets the overall training mean): how much of the score the generating method alone
@@ -68,6 +72,7 @@ _DEFAULTS = {
     "gb_max_features": 0.1,
     "pca": False,
     "pca_variance": 0.95,
+    "routed": False,
 }
 
 
@@ -87,17 +92,48 @@ def pooled_features(
     baseline and fold (seconds each on landmark features).
     """
     key = (tuple(modalities or fs.modalities), bool(use_sync))
-    hit = _POOLED.get(id(fs))
-    if hit is not None and hit[0]() is fs and hit[1] == key:
-        return hit[2].copy(), list(hit[3])
+    hit = _POOLED.get((id(fs), key))
+    if hit is not None and hit[0]() is fs:
+        return hit[1].copy(), list(hit[2])
     x, names = _pooled(fs, modalities, use_sync)
-    _POOLED.clear()  # one entry: the FeatureSet of the current study
-    _POOLED[id(fs)] = (weakref.ref(fs), key, x, names)
+    if any(k[0] != id(fs) for k in _POOLED):
+        _POOLED.clear()  # entries of one FeatureSet only: the current study's
+    _POOLED[(id(fs), key)] = (weakref.ref(fs), x, names)
     return x.copy(), list(names)
 
 
-#: id(FeatureSet) -> (weak reference, key, pooled array, names): see :func:`pooled_features`.
-_POOLED: dict[int, tuple] = {}
+#: (id(FeatureSet), key) -> (weak reference, pooled array, names): see :func:`pooled_features`.
+_POOLED: dict[tuple[int, tuple], tuple] = {}
+
+
+def task_routes(params: dict, fs: FeatureSet) -> dict[int, tuple[str, ...]]:
+    """Task index -> the modalities its pooled regressor reads, for the tasks that
+    ``model.task_modalities`` routes (empty unless ``eval.baselines.routed``).
+
+    Why: the Transformer reads ``audio_quality`` from the audio stream alone, so one audio
+    scores the same under any video (issue 11's swap test); the stacked model's pooled
+    components must do the same or the blend brings the video back in (issue 25). A routed
+    task reads the pooled columns of its modalities present in ``fs`` and no sync triple.
+    """
+    if not baseline_params(params).get("routed"):
+        return {}
+    routes = (params.get("model") or {}).get("task_modalities") or {}
+    out = {}
+    for task, mods in routes.items():
+        present = tuple(m for m in (mods or []) if m in fs.modalities)
+        if task in TASKS and present:
+            out[TASKS.index(task)] = present
+    return out
+
+
+def task_inputs(fs: FeatureSet, params: dict) -> list[np.ndarray]:
+    """(N, F_k) pooled input of each task k in TASKS order (:func:`task_routes`)."""
+    routes = task_routes(params, fs)
+    full = pooled_features(fs)[0] if len(routes) < len(TASKS) else None
+    return [
+        pooled_features(fs, routes[k], use_sync=False)[0] if k in routes else full
+        for k in range(len(TASKS))
+    ]
 
 
 def _pooled(
@@ -162,18 +198,22 @@ def _regressor_pipeline(estimator, bp: dict) -> Pipeline:
 
 
 def _per_task(
-    x: np.ndarray,
+    x: np.ndarray | Sequence[np.ndarray],
     labels: np.ndarray,
     split: np.ndarray,
     params: dict,
     make: Callable[[], object],
     tasks: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """Fit ``make()`` per task on present training labels; predict every row."""
+    """Fit ``make()`` per task on present training labels; predict every row.
+
+    ``x``: one (N, F) input for every task, or one per task (:func:`task_inputs`)."""
     labels = np.asarray(labels, dtype=float)
-    _check(labels, split, x.shape[0])
+    xs = [x] * len(TASKS) if isinstance(x, np.ndarray) else list(x)
+    _check(labels, split, xs[0].shape[0])
     out = np.full(labels.shape, np.nan)
     for k in tasks if tasks is not None else range(len(TASKS)):
+        x = xs[k]
         rows = _train_rows(labels, split, k)
         if rows.sum() < 2:  # reported once per run_baselines call (tasks_without_labels)
             log.debug("baseline: task %s has %d training labels; left NaN", TASKS[k], rows.sum())
@@ -188,8 +228,7 @@ def ridge_baseline(
     fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict
 ) -> np.ndarray:
     """(N, 5) ridge regression on pooled features; alpha chosen by efficient LOO-CV on train."""
-    x, _ = pooled_features(fs)
-    return _per_task(x, labels, split, params, lambda: make_ridge(params))
+    return _per_task(task_inputs(fs, params), labels, split, params, lambda: make_ridge(params))
 
 
 def make_ridge(params: dict, seed: int | None = None) -> Pipeline:
@@ -206,8 +245,8 @@ def random_forest_baseline(
     ``rf_max_features`` (default "sqrt" of the thousands of pooled columns) keeps it
     to seconds; 1.0 (sklearn's regression default) is ~20x slower on landmark features.
     """
-    x, _ = pooled_features(fs)
-    return _per_task(x, labels, split, params, lambda: make_random_forest(params, seed))
+    xs = task_inputs(fs, params)
+    return _per_task(xs, labels, split, params, lambda: make_random_forest(params, seed))
 
 
 def make_random_forest(params: dict, seed: int | None = None) -> Pipeline:
@@ -236,8 +275,8 @@ def extra_trees_baseline(
     ``et_max_features`` "sqrt" as the random forest's, for the same reason (speed on
     thousands of pooled columns).
     """
-    x, _ = pooled_features(fs)
-    return _per_task(x, labels, split, params, lambda: make_extra_trees(params, seed))
+    xs = task_inputs(fs, params)
+    return _per_task(xs, labels, split, params, lambda: make_extra_trees(params, seed))
 
 
 def make_extra_trees(params: dict, seed: int | None = None) -> Pipeline:
@@ -265,9 +304,9 @@ def gradient_boosting_baseline(
     Runs on one OpenMP thread: on a busy 2-core machine sklearn's default (all cores) was
     15x slower (65 s vs 4.5 s for one task of 180 videos x 3151 columns).
     """
-    x, _ = pooled_features(fs)
+    xs = task_inputs(fs, params)
     with threadpool_limits(1):
-        return _per_task(x, labels, split, params, lambda: make_gradient_boosting(params, seed))
+        return _per_task(xs, labels, split, params, lambda: make_gradient_boosting(params, seed))
 
 
 def make_gradient_boosting(params: dict, seed: int | None = None) -> Pipeline:
@@ -366,6 +405,49 @@ BASELINES.add("gradient_boosting", gradient_boosting_baseline)
 BASELINES.add("sync_only", sync_only_baseline)
 BASELINES.add("generator_mean", _generator_mean)
 
+#: The ceiling row (issue 26): a model on the corpus's injected defect levels, not on
+#: features. Its inputs are the ``meta`` columns named ``defect__<degradation column>``
+#: (:func:`tqa.study.protocol.with_defects` adds them from ``degradations.csv``).
+ORACLE = "oracle_defects"
+DEFECT_PREFIX = "defect__"
+
+
+def oracle_defects_baseline(
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    params: dict,
+    meta: pd.DataFrame | None = None,
+) -> np.ndarray:
+    """(N, 5) random forest (all columns per split) on the injected defect levels.
+
+    What perfect detectors of every injected defect could give a learner: the ceiling
+    the features are measured against (a model on the truth, not a competitor; never
+    counted as a baseline that beats tqa). ValueError without ``defect__*`` columns.
+    """
+    cols = [c for c in (meta.columns if meta is not None else []) if c.startswith(DEFECT_PREFIX)]
+    if not cols:
+        raise ValueError(
+            f"{ORACLE} needs the injected defect levels (the sample corpus's degradations.csv)"
+        )
+    x = meta[cols].to_numpy(float)
+    bp = baseline_params(params)
+
+    def make() -> Pipeline:
+        rf = RandomForestRegressor(
+            n_estimators=int(bp["rf_n_estimators"]),
+            min_samples_leaf=int(bp["rf_min_samples_leaf"]),
+            max_features=1.0,  # a dozen columns: every one per split
+            random_state=_seed(params, None),
+            n_jobs=1,
+        )
+        return _regressor_pipeline(rf, {"pca": False})
+
+    return _per_task(x, labels, split, params, make)
+
+
+BASELINES.add(ORACLE, oracle_defects_baseline)
+
 
 def make_sync_only(params: dict, seed: int | None = None) -> Pipeline:
     """Impute + ``LinearRegression`` on [confidence, |offset|] (:func:`sync_features`)."""
@@ -390,11 +472,14 @@ POOLED_REGRESSORS: dict[str, Callable[[dict, int | None], Pipeline]] = {
 SYNC_REGRESSORS: frozenset[str] = frozenset({"sync_only"})
 
 
-def _regressor_input(name: str, fs: FeatureSet) -> tuple[np.ndarray, list[int]]:
-    """(N, F) input of regressor ``name`` and the task indices it predicts."""
+def _regressor_input(
+    name: str, fs: FeatureSet, params: dict
+) -> tuple[list[np.ndarray | None], list[int]]:
+    """(N, F_k) input per task of regressor ``name`` and the task indices it predicts."""
     if name in SYNC_REGRESSORS:
-        return sync_features(fs.sync), [TASKS.index("lip_sync")]
-    return pooled_features(fs)[0], list(range(len(TASKS)))
+        k = TASKS.index("lip_sync")
+        return [sync_features(fs.sync) if j == k else None for j in range(len(TASKS))], [k]
+    return task_inputs(fs, params), list(range(len(TASKS)))
 
 
 def fit_pooled_models(
@@ -407,14 +492,14 @@ def fit_pooled_models(
         raise KeyError(f"{name!r} is not a pooled regressor; one of {sorted(POOLED_REGRESSORS)}")
     labels = np.asarray(labels, dtype=float)
     _check(labels, split, len(fs.video_ids))
-    x, tasks = _regressor_input(name, fs)
+    xs, tasks = _regressor_input(name, fs, params)
     out = {}
     with threadpool_limits(1):
         for k in tasks:
             rows = _train_rows(labels, split, k)
             if rows.sum() >= 2:
                 make = POOLED_REGRESSORS[name]
-                out[TASKS[k]] = make(params, seed).fit(x[rows], labels[rows, k])
+                out[TASKS[k]] = make(params, seed).fit(xs[k][rows], labels[rows, k])
     return out
 
 
@@ -423,11 +508,11 @@ def predict_pooled_models(
 ) -> np.ndarray:
     """(N, 5) predictions of :func:`fit_pooled_models`' pipelines of regressor ``name``,
     clipped as the baselines; NaN for a task without a model."""
-    x, _ = _regressor_input(name, fs)
+    xs, _ = _regressor_input(name, fs, params)
     out = np.full((len(fs.video_ids), len(TASKS)), np.nan)
     for k, task in enumerate(TASKS):
         if task in models:
-            out[:, k] = models[task].predict(x)
+            out[:, k] = models[task].predict(xs[k])
     return _clip(out, params)
 
 

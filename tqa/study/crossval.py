@@ -45,7 +45,14 @@ from tqa.study.baselines import BASELINES, baseline_params, pooled_features, run
 from tqa.study.folds import fold_split, kfold_assignments
 from tqa.study.metrics import LOWER_IS_BETTER, metric_functions
 from tqa.study.parallel_fits import FitJob, prefit, worker_count
-from tqa.study.stacking import STACK, TRANSFORMER, inner_splits, stack_params, stacked_predictions
+from tqa.study.stacking import (
+    STACK,
+    TRANSFORMER,
+    component_params,
+    inner_splits,
+    stack_params,
+    stacked_predictions,
+)
 from tqa.study.studies import (
     ResultsStore,
     ablation_configs,
@@ -345,6 +352,7 @@ class _StackPlan:
 
     def __init__(self, params: dict, ids: list[str], groups, val_fraction: float, base: str):
         self.params, self.ids, self.groups = params, ids, groups
+        self.pooled_params = component_params(params)  # routed tasks stay routed in the blend
         self.val_fraction, self.base = val_fraction, base
         sp = stack_params(params)
         self.components, self.k = list(sp["components"]), int(sp["inner_folds"])
@@ -384,7 +392,7 @@ class _StackPlan:
             return
         pooled_features(features)  # pool once, before the threads share the cache
         Parallel(n_jobs=workers, backend="threading")(
-            delayed(_baseline_preds)(pooled, features, labels, s, meta, self.params, seed,
+            delayed(_baseline_preds)(pooled, features, labels, s, meta, self.pooled_params, seed,
                                      self.fhash(s), store)
             for seed, s in tqdm(jobs, desc="stack: pooled fits", disable=not progress)
         )  # fmt: skip
@@ -399,7 +407,15 @@ class _StackPlan:
 
         def pooled_fn(names, s: np.ndarray) -> dict[str, np.ndarray]:
             return _baseline_preds(
-                list(names), features, labels, s, meta, self.params, seed, self.fhash(s), store
+                list(names),
+                features,
+                labels,
+                s,
+                meta,
+                self.pooled_params,
+                seed,
+                self.fhash(s),
+                store,
             )
 
         return stacked_predictions(

@@ -63,6 +63,7 @@ from tqa.study.parallel_fits import FitJob, prefit, worker_count  # noqa: E402
 from tqa.study.stacking import (  # noqa: E402
     STACK,
     TRANSFORMER,
+    component_params,
     inner_splits,
     stack_params,
     stacked_predictions,
@@ -257,23 +258,24 @@ def learning_curve(
                 )
         prefit(jobs, features, labels, store, workers, progress)
     pooled = _Pooled(features, labels, meta, params, store, base)
+    # the stack's components: routed as in tqa.study.crossval (component_params)
+    pooled_stack = _Pooled(features, labels, meta, component_params(params), store, base)
     if store is not None and workers > 1 and (baselines or pooled_comp):
         # the pooled fits of every split first, in threads (trees and boosting release the
         # GIL); the loop below then reads them from the store. Each fit is seeded.
         pooled_features(features)  # pool once, before the threads share the cache
-        todo_p = [(list(dict.fromkeys([*baselines, *pooled_comp])), plan[3], plan[0])
-                  for plan in plans]  # fmt: skip
-        todo_p += [(pooled_comp, s, plan[0]) for plan in plans for s in plan[5] if pooled_comp]
+        todo_p = [(pooled, baselines, plan[3], plan[0]) for plan in plans if baselines]
+        todo_p += [(pooled_stack, pooled_comp, s, plan[0]) for plan in plans
+                   for s in [plan[3], *plan[5]] if pooled_comp]  # fmt: skip
         Parallel(n_jobs=workers, backend="threading")(
-            delayed(pooled)(names, s, seed) for names, s, seed in todo_p if names
+            delayed(fn)(names, s, seed) for fn, names, s, seed in todo_p
         )
     rows = []
     for seed, fold, frac, split, test, inner in tqdm(plans, desc="learning curve",
                                                       disable=not progress):  # fmt: skip
         preds: dict[str, np.ndarray] = {}
-        names = list(dict.fromkeys([*baselines, *pooled_comp]))
-        if names:
-            preds.update(pooled(names, split, seed))
+        if baselines:
+            preds.update(pooled(baselines, split, seed))
         for m, spec in specs.items():
             if spec is not None:
                 _, pred, _ = run_one("diagnosis", f"seed{seed}/fold{fold}/frac{frac}", spec[1],
@@ -289,7 +291,7 @@ def learning_curve(
                 return np.asarray(pred, dtype=float)
 
             def pooled_fn(names_: Sequence[str], s: np.ndarray, seed=seed) -> dict:
-                return pooled(list(names_), s, seed)
+                return pooled_stack(list(names_), s, seed)
 
             preds[STACK], _ = stacked_predictions(
                 labels, split, inner, sp["components"], model_fn, pooled_fn

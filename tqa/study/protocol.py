@@ -27,8 +27,10 @@ import pandas as pd
 
 from tqa.core.atomic import write_csv, write_text
 from tqa.core.params import resolve
+from tqa.core.precision import FLOAT_FORMAT, rounded_frame
 from tqa.core.schema import MISSING, TASKS, FeatureSet
-from tqa.study.baselines import baseline_params
+from tqa.data.corpus.profiles import NEUTRAL
+from tqa.study.baselines import DEFECT_PREFIX, ORACLE, baseline_params
 from tqa.study.crossval import (
     MODEL_PREFIX,
     comparison_markdown,
@@ -36,6 +38,7 @@ from tqa.study.crossval import (
     cv_params,
     run_cv,
 )
+from tqa.study.degradations import load_degradations
 from tqa.study.inputs import StudyInputs, load_labelled_features
 from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks
 from tqa.study.selection import SELECTED, grid_methods, run_selection
@@ -238,6 +241,27 @@ def _grid_with_chapter(params: dict) -> list[str]:
     return grid if ref in grid else [ref, *grid]
 
 
+def with_defects(meta: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """``meta`` plus ``defect__<column>`` per injected degradation of the sample corpus
+    (``<data.root>/degradations.csv``, every column of the corpus's neutral defect set),
+    row-aligned by ``video_id``; ``meta`` unchanged when the file is absent (real data)."""
+    deg = load_degradations(params["data"]["root"])
+    if deg is None or "video_id" not in meta.columns:
+        return meta
+    cols = [c for c in NEUTRAL if c in deg.columns]
+    ids = meta["video_id"].astype(str)
+    if not cols or not ids.isin(deg["video_id"].astype(str)).all():
+        return meta  # another data set's file, or not every video's truth: no oracle
+    d = deg.set_index("video_id")[cols].reindex(ids)
+    d.columns = [f"{DEFECT_PREFIX}{c}" for c in cols]
+    return pd.concat([meta.reset_index(drop=True), d.reset_index(drop=True)], axis=1)
+
+
+def oracle_methods(meta: pd.DataFrame) -> list[str]:
+    """[ORACLE] when ``meta`` carries injected defect levels (:func:`with_defects`)."""
+    return [ORACLE] if any(str(c).startswith(DEFECT_PREFIX) for c in meta.columns) else []
+
+
 def baseline_names(params: dict, meta: pd.DataFrame) -> list[str]:
     """``eval.baselines.names`` plus ``generator_mean`` when the labels have a generator."""
     names = list(baseline_params(params)["names"])
@@ -265,7 +289,8 @@ def model_vs_baselines(
     ref = default_method(params)
     store = store or study_store(params)
     blends: dict = {}
-    methods = [ref, main_method(params), *baseline_names(params, meta)]
+    meta = with_defects(meta, params)
+    methods = [ref, main_method(params), *baseline_names(params, meta), *oracle_methods(meta)]
     oof = _cv(fs, labels, meta, params, methods, store, fit_fn, progress, blends)
     if selection_oof is None:
         selection_oof, _, _ = model_selection(
@@ -307,7 +332,7 @@ def write_comparison(
 ) -> None:
     """``<out_dir>/<stem>_comparison.{csv,md}`` (atomic; default reports/tables)."""
     out = resolve(out_dir or "reports/tables")
-    write_csv(out / f"{stem}_comparison.csv", table)
+    write_csv(out / f"{stem}_comparison.csv", rounded_frame(table), float_format=FLOAT_FORMAT)
     head = (
         f"# {title}\n\nGrouped k-fold x seeds; each row: mean [95 % t-interval] over the "
         f"(seed, fold) test folds; delta, p and verdict of the row's method vs **{reference}** "
@@ -365,7 +390,7 @@ def verdicts_markdown(
     for (task, metric), g in wins.groupby(["task", "metric"], sort=False):
         lines.append(f"- {task}, {metric}: better than {', '.join(g['method'])}.")
     lines += ["", f"## Best method per informative task ({primary_metric})", ""]
-    prim = inf[inf["metric"] == primary_metric]
+    prim = inf[(inf["metric"] == primary_metric) & (inf["method"] != ORACLE)]
     higher = primary_metric not in LOWER_IS_BETTER
     for task, g in prim.groupby("task", sort=False):
         g = g.dropna(subset=["mean"])
@@ -373,6 +398,15 @@ def verdicts_markdown(
             continue
         best = g.loc[g["mean"].idxmax() if higher else g["mean"].idxmin()]
         lines.append(f"- {task}: {best['method']} ({best['mean']:.3f}).")
+    ceiling = inf[(inf["method"] == ORACLE) & (inf["metric"] == primary_metric)]
+    if len(ceiling):
+        lines += ["", f"## Ceiling: {ORACLE} ({primary_metric})", "",
+                  "A model on the injected defect levels themselves (what perfect detectors "
+                  "could give; not a competitor, never counted above):", ""]  # fmt: skip
+        for r in ceiling.itertuples(index=False):
+            ref = _ref_mean(table, reference, r.task, primary_metric)
+            share = ref / r.mean if r.mean and np.isfinite(r.mean) else float("nan")
+            lines.append(f"- {r.task}: {r.mean:.3f} (the model reaches {share:.0%} of it).")
     sel = inf[(inf["method"] == selected) & (inf["metric"] == primary_metric)]
     if len(sel):
         lines += ["", "## Nested model selection vs the chapter's configuration", ""]

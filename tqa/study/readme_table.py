@@ -57,6 +57,8 @@ CHAPTER_PREFIX = "reported in the chapter"
 #: Method name prefix of the model and the nested-selection model (tqa.study.crossval).
 MODEL_PREFIX = "tqa:"
 SELECTED = "tqa:selected"
+#: The ceiling row (tqa.study.baselines.ORACLE): a model on the injected defect levels.
+ORACLE = "oracle_defects"
 #: tqa's default model (tqa.study.stacking.STACK).
 STACK = "tqa:stack"
 #: Columns the comparison table must have (tqa.study.crossval.compare).
@@ -136,7 +138,7 @@ def best_baseline(rows: list[dict[str, str]], task: str, metric: str) -> dict[st
     lower = metric in ("rmse", "mae")
     best = None
     for r in rows:
-        if r["task"] != task or r["metric"] != metric or r["method"].startswith(MODEL_PREFIX):
+        if r["task"] != task or r["metric"] != metric or not is_baseline(r["method"]):
             continue
         v = _num(r["mean"])
         if math.isnan(v):
@@ -144,6 +146,12 @@ def best_baseline(rows: list[dict[str, str]], task: str, metric: str) -> dict[st
         if best is None or (v < _num(best["mean"]) if lower else v > _num(best["mean"])):
             best = r
     return best
+
+
+def is_baseline(method: str) -> bool:
+    """A competitor row: not a tqa model and not the oracle ceiling (a model on the
+    injected defect levels, :data:`tqa.study.baselines.ORACLE`)."""
+    return not method.startswith(MODEL_PREFIX) and method != ORACLE
 
 
 def model_verdict(baseline_row: dict[str, str] | None) -> str:
@@ -172,7 +180,9 @@ def _metric_table(rows, reference: str, tasks: list[str], metric: str) -> tuple[
     head = f"| task | tqa {metric} [95 % CI] |" + (" chapter |" if chapter else "")
     head += " selected |" if has_sel else ""
     head += f" best baseline {metric} [95 % CI] | tqa vs that baseline |"
-    lines = [head, "|" + "---|" * (4 + has_sel + bool(chapter))]
+    has_oracle = any(m == ORACLE for m, _ in by)
+    head += " ceiling (oracle) |" if has_oracle else ""
+    lines = [head, "|" + "---|" * (4 + has_sel + bool(chapter) + has_oracle)]
     out = {}
     for task in tasks:
         best = best_baseline(rows, task, metric)
@@ -186,6 +196,9 @@ def _metric_table(rows, reference: str, tasks: list[str], metric: str) -> tuple[
         cells.append("n/a" if best is None else f"{_cell(best)} ({best['method']})")
         p = _num(best["p_value"]) if best else math.nan
         cells.append(verdict + ("" if math.isnan(p) else f" (p = {p:.3g})"))
+        if has_oracle:
+            o = by.get((ORACLE, task))
+            cells.append("n/a" if o is None else _fmt(_num(o["mean"])))
         lines.append("| " + " | ".join(cells) + " |")
     return lines, out
 
@@ -217,7 +230,7 @@ def headline_table(
     present = list(dict.fromkeys(r["metric"] for r in rows))
     info = _read_json(reports / STRATEGY_METRICS) or {}
     prov = str(info.get("provenance", "")).strip() or "Data and extractors: not recorded."
-    baselines = sorted({r["method"] for r in rows if not r["method"].startswith(MODEL_PREFIX)})
+    baselines = sorted({r["method"] for r in rows if is_baseline(r["method"])})
     design = _protocol_line(rows, reference, _read_csv(reports / STRATEGY_RUNS))
     chapter = chapter_method(rows, reference)
 
@@ -238,7 +251,14 @@ def headline_table(
         )  # fmt: skip
         + "; best baseline = the best mean of "
         + ", ".join(f"`{b}`" for b in baselines)
-        + "; verdicts from `model_vs_baselines_comparison.csv`. "
+        + "; verdicts from `model_vs_baselines_comparison.csv`"
+        + (
+            "; ceiling (oracle) = `oracle_defects`, a random forest on the corpus's injected "
+            "defect levels (what perfect detectors could give, not a competitor)"
+            if any(r["method"] == ORACLE for r in rows)
+            else ""
+        )
+        + ". "
         + prov,
         "",
     ]
@@ -256,7 +276,7 @@ def headline_table(
         f"{r['task']} {r['metric']} ({r['method']})"
         for r in rows
         if r["task"] in tasks and r["verdict"] == "better"
-        and not r["method"].startswith(MODEL_PREFIX) and r["metric"] in ("pearson", "rmse")
+        and is_baseline(r["method"]) and r["metric"] in ("pearson", "rmse")
     ]  # fmt: skip
     tied = [f"{t} {m}" for m, per in verdicts.items() for t, (_, v) in per.items() if v == NO_DIFF]
     lines.append(

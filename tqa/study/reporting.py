@@ -18,6 +18,7 @@ from matplotlib.transforms import offset_copy
 
 from tqa.core.atomic import atomic_path, write_csv, write_text
 from tqa.core.params import ROOT
+from tqa.core.precision import FLOAT_FORMAT, rounded_frame
 
 REPORTS = ROOT / "reports"
 
@@ -92,9 +93,11 @@ def save_table(
     index: bool = False,
     floatfmt: str = ".4g",
 ) -> Path:
-    """Save a table as CSV and as a Markdown file (caption as its first line)."""
+    """Save a table as CSV (floats to :data:`tqa.core.precision.SIGNIFICANT` significant
+    digits: above float noise, issue 23) and as a Markdown file (caption as its first line)."""
     base = Path(reports_dir or REPORTS) / "tables" / name
-    write_csv(base.with_suffix(".csv"), df, index=index)
+    df = rounded_frame(df)
+    write_csv(base.with_suffix(".csv"), df, index=index, float_format=FLOAT_FORMAT)
     md = (
         df.to_markdown(index=index, floatfmt=floatfmt)
         if _has_tabulate()

@@ -51,6 +51,7 @@ STACK_DEFAULTS: dict = {
     ],
     "inner_folds": 3,
     "blend": "nnls",
+    "routed": True,
 }
 #: ``eval.stack.blend``: the NNLS blend of all components, or the inner-CV choice between it
 #: and each component alone (:func:`tqa.study.blend.fit_blend`).
@@ -74,6 +75,17 @@ def stack_params(params: dict) -> dict:
     if sp["blend"] not in BLENDS:
         raise ValueError(f"eval.stack.blend must be one of {BLENDS}, got {sp['blend']!r}")
     return sp
+
+
+def component_params(params: dict) -> dict:
+    """``params`` for the pooled components: ``eval.baselines.routed`` set from
+    ``eval.stack.routed``, so a task that ``model.task_modalities`` routes (audio_quality:
+    the audio stream alone) is routed in every component of the blend, not only in the
+    Transformer (:func:`tqa.study.baselines.task_routes`)."""
+    ev = dict(params.get("eval") or {})
+    routed = bool(stack_params(params)["routed"])
+    ev["baselines"] = {**(ev.get("baselines") or {}), "routed": routed}
+    return {**params, "eval": ev}
 
 
 def inner_splits(

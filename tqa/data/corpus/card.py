@@ -21,6 +21,7 @@ from tqa.data.corpus.face import detect_landmarks
 from tqa.data.corpus.media import read_mp4
 from tqa.data.corpus.profiles import GENERATORS, NEUTRAL
 from tqa.data.corpus.ratings import label_stats, rater_reliability
+from tqa.data.corpus.speech import TEXTS
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +139,16 @@ not human ratings. Every number below was measured on the built corpus in `{wher
 (seed {seed}, {n_videos} videos); none is copied from the thesis chapter.
 
 ## How it was made
-- **Faces**: two real photographs shipped in scikit-image, `skimage.data.astronaut()` (public-domain
-  NASA portrait) and `skimage.data.camera()` (the cameraman), turned into {n_identities}
+- **Faces**: two real frontal photographs shipped in installed packages,
+  `skimage.data.astronaut()` (public-domain NASA portrait) and matplotlib's sample
+  `grace_hopper.jpg` (public-domain US Navy portrait), turned into {n_identities}
   identities by smooth geometric warps (face width, eye spacing, jaw length), CIELAB skin-tone and
   hair hue shifts, a background colour blend, mirroring and crop scale (`tqa/data/corpus/face.py`).
   They are **morphs of two people**; `group` = identity keeps a morph, its voice and its sentences
   out of two splits, not the underlying person.
 - **Speech**: eSpeak NG formant synthesis (`espeakng-loader`, offline); each identity has one voice
   (6 variants, own pitch) and its own {texts_per_identity} sentences, disjoint between
-  identities while the 48 shipped sentences suffice; resampled to {sample_rate} Hz. Robotic.
+  identities while the {n_texts} shipped sentences suffice; resampled to {sample_rate} Hz. Robotic.
 - **Animation**: jaw/mouth opening from the speech RMS envelope on the video frame grid, smile/brow
   expression from the slow speech-energy contour, Poisson blinks, small smooth head motion; local
   displacement fields (`cv2.remap`) around landmarks MediaPipe locates once per identity.
@@ -278,6 +280,7 @@ def _corpus_facts(
         "n_videos": len(plan),
         "n_identities": cfg["n_identities"],
         "texts_per_identity": cfg.get("texts_per_identity", 2),
+        "n_texts": len(TEXTS),
         "sample_rate": cfg["sample_rate"],
         "generators": ", ".join(prof.index),
         "raters": _raters_line(cfg),

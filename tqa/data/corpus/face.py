@@ -1,16 +1,20 @@
-"""Identities: documented morphs of the real photographs shipped in scikit-image.
+"""Identities: documented morphs of the real photographs shipped in installed packages.
 
-The corpus needs many speakers but no face data may be downloaded. Two real faces ship
-inside an installed package: ``skimage.data.astronaut()`` (Eileen Collins, colour, public
-domain NASA image) and ``skimage.data.camera()`` (the "cameraman", grey-scale; MediaPipe
-Face Mesh finds his face, checked). ``skimage.data.lfw_subset()`` faces are 25 x 25 px:
-found by Face Mesh once upscaled, but far too blurred to carry a visual-quality study, so
-they are not used. Each identity picks a source photo and is then changed by smooth
-geometric warps (face width, eye spacing, jaw length), skin tone (CIELAB; the grey-scale
-source is tinted), hair / background hue, a background colour blend, mirroring and a
-different crop scale. Identity 0 is the unmodified astronaut photo. They are morphs of TWO
-people, not distinct people: splits by ``group`` are leakage-free with respect to the
-morph (and its voice and sentences), not to the underlying face.
+The corpus needs many speakers but no face data may be downloaded. Two real frontal faces
+ship inside installed packages: ``skimage.data.astronaut()`` (Eileen Collins, colour,
+public domain NASA image) and matplotlib's sample ``grace_hopper.jpg`` (Grace Hopper, US
+Navy photograph, public domain). Talking-head generators render frontal faces, and a
+mouth defect is only visible where the mouth is (issue 26). ``skimage.data.camera()``
+(the "cameraman") was a third source until then: a near-profile face whose mouth motion
+barely shows, on which the sync measure found the injected offset for 0.2 of the videos
+(0.8-0.9 on the frontal ones); it is not used. ``skimage.data.lfw_subset()`` faces are
+25 x 25 px: found by Face Mesh once upscaled, but far too blurred to carry a
+visual-quality study, so they are not used either. Each identity picks a source photo and
+is then changed by smooth geometric warps (face width, eye spacing, jaw length), skin tone
+(CIELAB), hair / background hue, a background colour blend, mirroring and a different
+crop scale. Identity 0 is the unmodified astronaut photo. They are morphs of TWO people,
+not distinct people: splits by ``group`` are leakage-free with respect to the morph (and
+its voice and sentences), not to the underlying face.
 
 MediaPipe Face Mesh (static mode) runs once per identity on the final image; its 468
 landmarks (pixel coordinates) locate the mouth, jaw, eyes and brows for the renderer.
@@ -61,7 +65,7 @@ class IdentitySpec:
     hair_hue: float = 0.0  # HSV hue rotation outside the face (degrees)
     mirror: bool = False
     crop_scale: float = 2.1  # crop side / face height
-    source: int = 0  # index into SOURCES (0 astronaut, 1 cameraman)
+    source: int = 0  # index into SOURCES (0 astronaut, 1 Grace Hopper)
     bg_mix: float = 0.0  # blend of a flat background colour outside face and hair
     bg_hue: float = 0.0  # hue of that colour (degrees)
 
@@ -79,13 +83,14 @@ class Identity:
         return int(self.image.shape[0])
 
 
-#: Real face photographs inside scikit-image (function names in ``skimage.data``).
-SOURCES: tuple[str, ...] = ("astronaut", "camera")
+#: Real frontal face photographs inside installed packages: a function name in
+#: ``skimage.data``, and ``grace_hopper``, matplotlib's sample ``grace_hopper.jpg``.
+SOURCES: tuple[str, ...] = ("astronaut", "grace_hopper")
 
 
 def identity_specs(n: int, seed: int) -> list[IdentitySpec]:
     """``n`` identity specs; identity 0 is the plain astronaut photo, the others are drawn
-    from ``seed`` (odd identities from the cameraman photo, even ones from the astronaut)."""
+    from ``seed`` (identity i morphs source photo ``i % len(SOURCES)``)."""
     specs = [IdentitySpec(identity=0)]
     for i in range(1, n):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7919, i]))
@@ -157,6 +162,12 @@ def _identity_key(spec: IdentitySpec, size: int) -> str:
 
 
 def _source_image(index: int) -> np.ndarray:
+    if SOURCES[index] == "grace_hopper":
+        from matplotlib import cbook  # noqa: PLC0415 - needed only when an identity is built
+
+        with cbook.get_sample_data("grace_hopper.jpg") as fh:
+            buf = np.frombuffer(fh.read(), dtype=np.uint8)
+        return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     from skimage import data  # noqa: PLC0415 - heavy, needed only when an identity is built
 
     img = getattr(data, SOURCES[index])()
