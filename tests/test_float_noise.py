@@ -1,0 +1,124 @@
+"""Tracked outputs carry meaning, not float noise (issue 23).
+
+A second machine of the same kind moves the last bits of features (other SIMD paths) and of
+training; :mod:`tqa.core.precision` writes tracked tables at 6 significant digits so that
+such noise does not reach them. These tests run a tiny grouped k-fold study twice, once on
+features perturbed by a relative 1e-7 (float32 rounding at the last bit, what another CPU
+gives): the markdown tables must come out byte for byte and the CSVs within a stated
+tolerance; they also check that the perturbation does reach the raw predictions, so
+"identical" is not vacuous.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.params import load_params, merged
+from tqa.core.precision import FLOAT_FORMAT, SIGNIFICANT, round_significant, rounded_frame
+from tqa.core.schema import TASKS, FeatureSet
+from tqa.study.crossval import comparison_table, run_cv
+from tqa.study.protocol import write_comparison
+from tqa.study.reporting import save_table
+from tqa.study.studies import ResultsStore
+
+#: The continuous learners: a Transformer fit, ridge, the linear sync model, the mean. Tree
+#: ensembles are left out on purpose: a split threshold is a step function of its inputs, and
+#: a relative 1e-7 on the features moved their predictions by up to 3 % (random forest) and
+#: 10 % (gradient boosting) in this fixture; docs/corpus.md says what that means.
+METHODS = ["tqa:fixed", "ridge", "sync_only", "mean"]
+
+
+def test_round_significant_matches_printf():
+    """Oracle: C printf's %.6g, read back."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, 500) * 10.0 ** rng.integers(-9, 9, 500)
+    want = np.array([float(f"{v:.{SIGNIFICANT}g}") for v in x])
+    np.testing.assert_array_equal(round_significant(x), want)
+    special = np.array([0.0, np.nan, np.inf, -np.inf])
+    np.testing.assert_array_equal(round_significant(special), special)
+
+
+def test_rounded_frame_rounds_floats_only():
+    df = pd.DataFrame({"a": [0.1234567891, 2.0], "n": [1, 2], "s": ["x", "y"]})
+    out = rounded_frame(df)
+    assert out["a"].tolist() == [0.123457, 2.0]
+    assert out["n"].tolist() == [1, 2] and out["s"].tolist() == ["x", "y"]
+    assert (FLOAT_FORMAT % 0.1234567891) == "0.123457"
+
+
+def _planted(n: int = 96, seed: int = 0) -> tuple[FeatureSet, np.ndarray, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    streams = {m: rng.normal(0, 1, (n, 12, d)).astype(np.float32)
+               for m, d in (("visual", 6), ("audio", 4), ("au", 3))}  # fmt: skip
+    sync = np.c_[rng.integers(-3, 4, n), rng.normal(8, 1, n), rng.normal(3, 1, n)]
+    fs = FeatureSet([f"v{i:03d}" for i in range(n)], streams, sync.astype(np.float32))
+    v = streams["visual"][:, :, 0].mean(1)
+    a = streams["audio"][:, :, 1].mean(1)
+    labels = np.clip(3.0 + np.c_[v, v - a, -a, a, v + a] + rng.normal(0, 0.3, (n, 5)), 1, 5)
+    meta = pd.DataFrame({"video_id": fs.video_ids, "group": [f"g{i % 16}" for i in range(n)]})
+    return fs, labels, meta
+
+
+def _perturbed(fs: FeatureSet, rel: float = 1e-7, seed: int = 1) -> FeatureSet:
+    rng = np.random.default_rng(seed)
+    streams = {
+        m: (a.astype(np.float64) * (1 + rel * rng.standard_normal(a.shape))).astype(np.float32)
+        for m, a in fs.streams.items()
+    }
+    sync = fs.sync.astype(np.float64) * (1 + rel * rng.standard_normal(fs.sync.shape))
+    return FeatureSet(fs.video_ids, streams, sync.astype(np.float32))
+
+
+def _study(fs: FeatureSet, labels: np.ndarray, meta: pd.DataFrame, out: Path) -> pd.DataFrame:
+    """A tiny study: grouped 4-fold out-of-fold predictions (a small Transformer trained for
+    3 epochs per fold), the comparison table with paired bootstrap CIs, and a per-method
+    summary table, written as the study writes them."""
+    params = merged(load_params(), {
+        "train": {"epochs": 3, "batch_size": 16, "warmup_epochs": 0, "amp": False},
+        "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "dim_feedforward": 32},
+    })  # fmt: skip
+    params["train"]["parallel_fits"] = 1  # a runtime knob: results do not depend on it
+    store = ResultsStore(out / "runs", "tiny")
+    oof = run_cv(fs, labels, meta, params, METHODS, seeds=[0], k=4, progress=False, store=store)
+    table = comparison_table(oof, ["pearson", "spearman", "rmse", "ccc"], "ridge",
+                             test="bootstrap", n_boot=200)  # fmt: skip
+    write_comparison(table, "tiny", "Tiny study", "ridge", str(out))
+    summary = (oof.assign(err=(oof["pred"] - oof["y"]).abs())
+               .groupby(["method", "task"])["err"].agg(["mean", "std"]).reset_index())  # fmt: skip
+    save_table(summary, "tiny_summary", "Mean absolute error per method and task.", out)
+    return oof
+
+
+def _assert_csv_close(a: Path, b: Path, rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    """Same columns, same text cells, numbers equal within the stated tolerance."""
+    x, y = pd.read_csv(a), pd.read_csv(b)
+    assert list(x.columns) == list(y.columns), a.name
+    for c in x.columns:
+        if pd.api.types.is_numeric_dtype(x[c]):
+            np.testing.assert_allclose(x[c], y[c], rtol=rtol, atol=atol, err_msg=f"{a.name}:{c}")
+        else:
+            assert x[c].fillna("").tolist() == y[c].fillna("").tolist(), f"{a.name}:{c}"
+
+
+def test_tiny_study_under_float_noise(tmp_path):
+    """What readers browse (the markdown tables, 3-4 digits) comes out byte for byte; the
+    full-precision CSVs (6 significant digits) agree within rtol 1e-4: a metric near a
+    rounding boundary, or a difference of two close metrics (cancellation), still moves in
+    its last printed digit, so they are compared with a tolerance (issue 23, item 3)."""
+    fs, labels, meta = _planted()
+    a = _study(fs, labels, meta, tmp_path / "a")
+    b = _study(_perturbed(fs), labels, meta, tmp_path / "b")
+    # the noise reaches the raw predictions (else "identical" below would prove nothing)
+    assert not np.array_equal(a["pred"].to_numpy(), b["pred"].to_numpy())
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file() and "runs" not in p.parts)  # fmt: skip
+    assert {f.suffix for f in files} == {".csv", ".md"} and len(files) >= 4
+    for rel in files:
+        if rel.suffix == ".md":
+            assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+        else:
+            _assert_csv_close(tmp_path / "a" / rel, tmp_path / "b" / rel)
+    assert set(a["task"]) <= set(TASKS)
