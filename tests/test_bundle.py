@@ -1,4 +1,4 @@
-"""The model bundle (tqa.serve.bundle): save/load round trip, refusal of mismatched extractors."""
+"""The model bundle (tqa.serve.bundle*): save/load round trip, refusal of mismatched extractors."""
 
 from __future__ import annotations
 
@@ -9,14 +9,10 @@ import pytest
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.serve.bundle import (
-    Bundle,
-    BundleError,
-    BundleMismatchError,
-    describe_mismatches,
-    load_bundle,
-    save_bundle,
-)
+from tqa.serve.bundle_extractors import describe_mismatches
+from tqa.serve.bundle_format import BundleError, BundleMismatchError
+from tqa.serve.bundle_load import Bundle, load_bundle
+from tqa.serve.bundle_save import save_bundle
 
 DESCS = {
     "visual": {"name": "nss", "modality": "visual", "version": "2", "dim": 6},
@@ -279,7 +275,7 @@ def test_default_descriptions_skip_stale_cache_files(tmp_path):
 def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
     """A crash between the two renames of a replacement leaves only `.NAME.old-PID`: it is
     restored."""
-    import tqa.serve.bundle as tb
+    import tqa.serve.bundle_swap as swap
 
     fit, params, fs = trained
     out = save_bundle(fit, params, fs, tmp_path / "bundle")
@@ -293,13 +289,13 @@ def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
     b = load_bundle(out)  # load restores the newest leftover holding a bundle
     np.testing.assert_array_equal(b.predict(new_fs), expect)
     assert out.is_dir() and not crashed.exists()
-    from tqa.serve.bundle import leftover_dirs, recover_dir
+    from tqa.serve.bundle_swap import leftover_dirs, recover_dir
 
     assert recover_dir(out) is False  # nothing to do when the bundle is there
 
     # save_bundle also restores first, then replaces; the non-atomic fallback leaves no leftovers
     out.rename(crashed)
-    monkeypatch.setattr(tb, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(swap, "_exchange", lambda a, b: False)
     save_bundle(fit, params, DESCS, out)
     assert not crashed.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".bundle.old-99", "bundle"]
@@ -315,13 +311,13 @@ def test_interrupted_bundle_swap_is_recovered(trained, tmp_path, monkeypatch):
 
 
 def test_replace_dir_swaps_atomically_where_supported(tmp_path):
-    from tqa.serve.bundle import _replace_dir
+    from tqa.serve.bundle_swap import replace_dir
 
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "v").write_text("2")
     (tmp_path / "target").mkdir()
     (tmp_path / "target" / "v").write_text("1")
-    _replace_dir(tmp_path / "new", tmp_path / "target")
+    replace_dir(tmp_path / "new", tmp_path / "target")
     assert (tmp_path / "target" / "v").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["target"]
 

@@ -235,8 +235,8 @@ def test_slug_and_resolver_catch_errors():
     assert resolve_dotted("tqa.study.readme_table.headline_table") is None
     assert resolve_dotted("tqa.study.readme_table.no_such_function")
     assert "no_such_module" in resolve_dotted("tqa.no_such_module")
-    assert resolve_dotted("tqa.serve.bundle.Bundle.predict") is None
-    assert resolve_dotted("tqa.serve.bundle.Bundle.no_such_method")
+    assert resolve_dotted("tqa.serve.bundle_load.Bundle.predict") is None
+    assert resolve_dotted("tqa.serve.bundle_load.Bundle.no_such_method")
     fake = "```bash\n.venv/bin/tqa score a --bogus \\\n    --out x  # --ignored\ntqa nosuch\n```\n"
     assert cli_problems(fake) == [
         "`tqa score` has no option --bogus",

@@ -9,14 +9,9 @@ import pytest
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS
-from tqa.data.labels import (
-    DataError,
-    fields_from_names,
-    import_thqa,
-    load_dataset,
-    main_import_thqa,
-    name_pattern_regex,
-)
+from tqa.data.labels import DataError, load_dataset
+from tqa.data.mos_import import import_thqa, main_import_thqa
+from tqa.data.name_patterns import fields_from_names, name_pattern_regex
 
 PARAMS = load_params()
 

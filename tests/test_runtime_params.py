@@ -20,7 +20,7 @@ from tqa.core.params import ROOT, RUNTIME, load_params, runtime_keys, without_ru
 from tqa.core.schema import TASKS, FeatureSet
 from tqa.features.pipeline import config_hash_from_params
 from tqa.model.training import fit_params_hash
-from tqa.serve.bundle import save_bundle
+from tqa.serve.bundle_save import save_bundle
 from tqa.study import studies
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))

@@ -10,7 +10,8 @@ import pytest
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.serve.scoring import COLUMNS, display_ids, find_videos, format_table, write_scores
+from tqa.serve.score_inputs import display_ids, find_videos
+from tqa.serve.score_output import COLUMNS, format_table, write_scores
 
 # ----------------------------------------------------------------------------- pure helpers
 
@@ -153,7 +154,7 @@ def scoring_setup(tmp_path_factory):
     extractors."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.features.pipeline import FeatureExtractor
-    from tqa.serve.bundle import save_bundle
+    from tqa.serve.bundle_save import save_bundle
 
     root = tmp_path_factory.mktemp("score")
     vids = root / "videos"
@@ -341,7 +342,7 @@ def test_score_partial_rule_for_missing_audio_and_face(
 
 def test_partial_rule_oracle() -> None:
     """The rule on hand-written metas (closed-form thresholds)."""
-    from tqa.serve.scoring import partial_rule
+    from tqa.serve.partial_rule import partial_rule
 
     ok = {"has_audio": True, "face_rate": 0.9, "n_valid_frames": 150, "grid_fps": 25}
     assert partial_rule(ok) == (set(), [])
@@ -367,7 +368,8 @@ def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monk
     import tqa.core.params
     from tqa.features.cache import cache_file, read_meta
     from tqa.features.pipeline import FeatureExtractor
-    from tqa.serve.scoring import cache_key, score
+    from tqa.serve.score_inputs import cache_key
+    from tqa.serve.scoring import score
 
     s = scoring_setup
     params = copy.deepcopy(s["params"])
@@ -417,7 +419,7 @@ def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monk
 def test_score_refuses_mismatched_bundle(scoring_setup, tmp_path, capsys):
     import shutil
 
-    from tqa.serve.bundle import BundleMismatchError
+    from tqa.serve.bundle_format import BundleMismatchError
     from tqa.serve.scoring import main, score
 
     s = scoring_setup
@@ -523,7 +525,8 @@ def test_score_table_with_a_table_trained_bundle(tmp_path):
     tables/videos."""
     train = pytest.importorskip("tqa.model.training")
     from tqa.features.tables import load_feature_table, write_feature_table
-    from tqa.serve.bundle import BundleMismatchError, save_bundle
+    from tqa.serve.bundle_format import BundleMismatchError
+    from tqa.serve.bundle_save import save_bundle
     from tqa.serve.scoring import score, score_table
 
     rng = np.random.default_rng(1)

@@ -108,7 +108,7 @@ def test_pipeline_runs_end_to_end_from_the_cli(study: dict) -> None:
 
     # the scores of the CLI equal the bundle's predictions on the extraction cache
     from tqa.features.cache import load_feature_set
-    from tqa.serve.bundle import load_bundle
+    from tqa.serve.bundle_load import load_bundle
 
     ids = [v.stem for v in videos]
     cached = load_bundle(tmp / "bundle").predict(load_feature_set(tmp / "features", ids))

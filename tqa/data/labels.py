@@ -4,16 +4,15 @@ A dataset folder (the data contract of ``tqa``) holds ``labels.csv`` with ``vide
 score columns (:data:`tqa.core.schema.TASKS`, float in ``[score_min, score_max]`` or ``-1.0``
 for "not rated", chapter 3.1.2), optional ``split`` / ``group`` / ``generator`` / ``file``
 columns, and the videos in ``videos/`` beside it (``videos/<video_id>.mp4`` or any of
-:data:`VIDEO_EXTS`; a ``file`` column, relative to the folder, overrides the lookup).
+:data:`tqa.data.videos.VIDEO_EXTS`; a ``file`` column, relative to the folder, overrides the
+lookup).
 
 Bad rows never stop a run: each one is reported in :attr:`Dataset.problems` (CSV line,
 id, file, reason) and dropped, and the rest is loaded. :meth:`Dataset.raise_if_problems`
 turns the report into one :class:`DataError` listing every problem. Only structural
 faults (no labels file, a required column absent) raise at once.
 
-Also here: :func:`import_thqa`, which turns a THQA-style MOS table (video name + one MOS
-on 0-5) into a ``labels.csv`` with ``overall`` rescaled to [1, 5] and the four other
-tasks missing.
+A public MOS table becomes such a ``labels.csv`` with :mod:`tqa.data.mos_import`.
 """
 
 from __future__ import annotations
@@ -23,9 +22,7 @@ import csv
 import logging
 import math
 import os
-import re
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +31,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tqa.core.atomic import write_csv
 from tqa.core.params import (
     ParamsError,
     add_params_arguments,
@@ -44,26 +40,9 @@ from tqa.core.params import (
     resolve,
 )
 from tqa.core.schema import MISSING, TASKS
-from tqa.data.release_features import (
-    ReleaseFeatureError,
-    release_feature_tables,
-    write_tables,
-)
+from tqa.data.videos import VIDEO_EXTS, check_video, locate_video
 
 log = logging.getLogger(__name__)
-
-#: Video file extensions tried, in order, for ``videos/<video_id>.<ext>``.
-VIDEO_EXTS: tuple[str, ...] = (
-    ".mp4",
-    ".avi",
-    ".mov",
-    ".mkv",
-    ".webm",
-    ".m4v",
-    ".mpg",
-    ".mpeg",
-    ".flv",
-)
 
 _EXT_LIST = ",".join(e[1:] for e in VIDEO_EXTS)
 
@@ -190,12 +169,7 @@ def load_dataset(
     p = data_params(params)
     check_media = bool(p["check_media"]) if check_media is None else check_media
     require_audio = bool(p["require_audio"]) if require_audio is None else require_audio
-    root = Path(root).expanduser()
-    if root.is_file():
-        labels_path, root = root, root.parent
-    else:
-        labels_path = root / p["labels"]
-    root = root.resolve()
+    labels_path, root = _labels_location(root, p)
     raw, problems = _read_labels_csv(labels_path)
     extra = [
         c
@@ -207,13 +181,7 @@ def load_dataset(
     rows = [r for r in rows if r["row"] not in bad_rows]
     videos_dir = root / str(p["videos_dir"])
     if check_files is None:
-        check_files = videos_dir.is_dir() or "file" in raw.columns
-        if not check_files:
-            log.info(
-                "%s: no %s/ folder and no 'file' column: labels only, video files not checked",
-                labels_path,
-                p["videos_dir"],
-            )
+        check_files = _has_media(videos_dir, raw, labels_path, p)
     _check_videos(
         rows, root, p, problems, bad_rows, check_files, check_media, require_audio, progress
     )
@@ -222,15 +190,11 @@ def load_dataset(
     labels = _labels_frame(good, optional, extra)
 
     named = set(by_id) | {Path(r["path"]).stem for r in rows if r.get("path")}
-    unlabelled = _unlabelled(videos_dir, named) if check_files and videos_dir.is_dir() else []
-    if unlabelled:
-        log.warning(
-            "%d video(s) in %s have no row in %s (ignored), e.g. %s",
-            len(unlabelled),
-            videos_dir,
-            labels_path.name,
-            unlabelled[:3],
-        )
+    unlabelled = (
+        _unlabelled(videos_dir, named, labels_path.name)
+        if check_files and videos_dir.is_dir()
+        else []
+    )
     prob = _problems_frame(problems)
     if len(prob):
         log.warning("%s: %d problem(s); %d valid row(s) kept", labels_path, len(prob), len(labels))
@@ -239,13 +203,46 @@ def load_dataset(
     )
 
 
-def _unlabelled(videos_dir: Path, named: set[str]) -> list[str]:
-    """Sorted stems of the video files in ``videos_dir`` that no labels row names."""
-    return sorted(
+def _labels_location(root: str | os.PathLike, p: dict) -> tuple[Path, Path]:
+    """(labels file, resolved dataset folder) of a folder or of a labels CSV given itself."""
+    root = Path(root).expanduser()
+    if root.is_file():
+        labels_path, root = root, root.parent
+    else:
+        labels_path = root / p["labels"]
+    return labels_path, root.resolve()
+
+
+def _has_media(videos_dir: Path, raw: pd.DataFrame, labels_path: Path, p: dict) -> bool:
+    """Whether video files are expected (a videos folder or a ``file`` column); a labels-only
+    dataset is said once in the log."""
+    media = videos_dir.is_dir() or "file" in raw.columns
+    if not media:
+        log.info(
+            "%s: no %s/ folder and no 'file' column: labels only, video files not checked",
+            labels_path,
+            p["videos_dir"],
+        )
+    return media
+
+
+def _unlabelled(videos_dir: Path, named: set[str], labels_name: str) -> list[str]:
+    """Sorted stems of the video files in ``videos_dir`` that no labels row names (a warning
+    when there are any: they are ignored)."""
+    unlabelled = sorted(
         f.stem
         for f in videos_dir.glob("*")
         if f.suffix.lower() in VIDEO_EXTS and f.stem not in named
     )
+    if unlabelled:
+        log.warning(
+            "%d video(s) in %s have no row in %s (ignored), e.g. %s",
+            len(unlabelled),
+            videos_dir,
+            labels_name,
+            unlabelled[:3],
+        )
+    return unlabelled
 
 
 def _problems_frame(problems: list[dict[str, Any]]) -> pd.DataFrame:
@@ -340,7 +337,7 @@ def _check_videos(
         disable=not (progress and check_files) or len(rows) < 50,
         leave=False,
     ):
-        path = _locate_video(root, videos_dir, r["video_id"], r["file"])
+        path = locate_video(root, videos_dir, r["video_id"], r["file"])
         if not check_files:
             r["path"] = str(path or (videos_dir / f"{r['video_id']}{VIDEO_EXTS[0]}"))
             continue
@@ -460,48 +457,6 @@ def _parse_score(
     return value, None
 
 
-def _locate_video(root: Path, videos_dir: Path, video_id: str, file: str) -> Path | None:
-    """A row's video: the ``file`` column (relative to root or videos/), else videos/<id>.<ext>."""
-    if file:
-        for base in (root, videos_dir):
-            cand = (base / file).expanduser()
-            if cand.is_file():
-                return cand.resolve()
-        return None
-    if not video_id:
-        return None
-    for ext in VIDEO_EXTS:
-        for e in (ext, ext.upper()):
-            cand = videos_dir / f"{video_id}{e}"
-            if cand.is_file():
-                return cand.resolve()
-    return None
-
-
-def check_video(path: str | os.PathLike, require_audio: bool = True) -> str | None:
-    """Fast media check (container header + first decoded video frame + audio stream).
-
-    Returns None when the file is usable, else the reason ("unreadable video: ...",
-    "no video stream", "no decodable video frame", "no audio track").
-    """
-    import av  # noqa: PLC0415 - local: importing PyAV costs ~0.1 s and only this check needs it
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return "no video stream"
-            has_audio = bool(container.streams.audio)
-            try:
-                next(container.decode(video=0))
-            except StopIteration:
-                return "no decodable video frame"
-    except (av.FFmpegError, OSError, ValueError, StopIteration, RuntimeError) as exc:
-        return f"unreadable video: {type(exc).__name__}: {exc}"
-    if require_audio and not has_audio:
-        return "no audio track"
-    return None
-
-
 def format_problems(problems: pd.DataFrame, header: str = "") -> str:
     """Human-readable problem list, one line per problem: ``line N [id] file: reason``."""
     lines = [header] if header else []
@@ -509,255 +464,6 @@ def format_problems(problems: pd.DataFrame, header: str = "") -> str:
         where = f"line {r.row}" if not pd.isna(r.row) else "-"
         lines.append(f"  {where:<9} [{r.video_id}] {r.file}: {r.reason}")
     return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------
-# THQA-style importer
-
-NAME_COLUMNS: tuple[str, ...] = (
-    "video_id",
-    "name",
-    "video",
-    "video_name",
-    "filename",
-    "file_name",
-    "file",
-    "vid",
-    "clip",
-    "image",
-    "image_name",
-    "img",
-    "stimulus",
-    "sample",
-    "id",
-)
-MOS_COLUMNS: tuple[str, ...] = (
-    "mos",
-    "score",
-    "mos_score",
-    "overall",
-    "quality",
-    "rating",
-    "mean_score",
-    "dmos",
-    "mean",
-)
-#: The command-line option that names each column explicitly.
-_COLUMN_OPTION = {"video name": "--name-col", "MOS": "--mos-col"}
-
-
-def rescale_mos(
-    mos: np.ndarray | float,
-    mos_scale: Sequence[float] = (0.0, 5.0),
-    target: Sequence[float] = (1.0, 5.0),
-) -> np.ndarray:
-    """Linear map of MOS from ``mos_scale`` = (lo, hi) onto ``target`` = (a, b).
-
-    ``a + (mos - lo) * (b - a) / (hi - lo)``: THQA's 0-5 MOS becomes our 1-5 scale
-    (0 -> 1, 2.5 -> 3, 5 -> 5), keeping order and relative distances.
-    """
-    lo, hi = map(float, mos_scale)
-    a, b = map(float, target)
-    if hi <= lo:
-        raise ValueError(f"mos_scale must be (low, high) with low < high, got {tuple(mos_scale)}")
-    return a + (np.asarray(mos, dtype=np.float64) - lo) * (b - a) / (hi - lo)
-
-
-def video_id_from_name(name: str) -> str:
-    """``video_id`` of a THQA-style name: the file stem (folders and a video extension dropped)."""
-    base = Path(name.strip().replace("\\", "/")).name
-    stem, ext = os.path.splitext(base)
-    return stem if ext.lower() in VIDEO_EXTS else base
-
-
-def _pick_column(
-    columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, src: Path
-) -> str:
-    if wanted is not None:
-        if wanted not in columns:
-            raise DataError(f"{src}: no column {wanted!r} ({what}); found {list(columns)}")
-        return wanted
-    lower = {c.lower().strip(): c for c in columns}
-    for cand in candidates:
-        if cand in lower:
-            return lower[cand]
-    raise DataError(
-        f"{src}: cannot tell which column holds the {what}; found {list(columns)}; "
-        f"name it with {_COLUMN_OPTION.get(what, 'the column option')} COLUMN "
-        f"(recognised names: {list(candidates)})"
-    )
-
-
-def name_pattern_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a ``--name-pattern`` into a regex with one named group per field.
-
-    ``pattern`` is either a regex with named groups (it contains ``(?P<``), used as is
-    (full match), or a template such as ``{group}_{audio}_{generator}``: literal text
-    between ``{field}`` placeholders. Every field but the last takes the shortest text
-    that lets the rest match; the last field takes no character of the literal before it.
-    So ``1_voice_en_35042678_ahead`` gives group ``1``, audio ``voice_en_35042678``,
-    generator ``ahead``.
-    """
-    if "(?P<" in pattern:
-        try:
-            rx = re.compile(pattern)
-        except re.error as exc:
-            raise DataError(f"--name-pattern {pattern!r}: not a valid regex ({exc})") from exc
-        if not rx.groupindex:
-            raise DataError(f"--name-pattern {pattern!r}: no named group (?P<name>...)")
-        return rx
-    parts = re.split(r"\{(\w+)\}", pattern)
-    fields = parts[1::2]
-    if not fields:
-        raise DataError(
-            f"--name-pattern {pattern!r}: no {{field}} placeholder "
-            "(e.g. '{group}_{audio}_{generator}')"
-        )
-    dup = sorted({f for f in fields if fields.count(f) > 1})
-    if dup or "video_id" in fields or any(f in TASKS for f in fields):
-        raise DataError(
-            f"--name-pattern {pattern!r}: field names must be unique and not "
-            f"video_id or a score column ({dup or fields})"
-        )
-    rx = "^"
-    for i, part in enumerate(parts):
-        if i % 2 == 0:
-            rx += re.escape(part)
-        elif i == len(parts) - 2 and parts[i - 1]:
-            rx += f"(?P<{part}>[^{re.escape(parts[i - 1])}]+)"
-        else:
-            rx += f"(?P<{part}>.+?)"
-    return re.compile(rx + "$")
-
-
-def fields_from_names(ids: Sequence[str], pattern: str) -> pd.DataFrame:
-    """One column per field of ``pattern`` (:func:`name_pattern_regex`), one row per id.
-
-    Raises :class:`DataError` naming the first ids (and their data lines) that do not match.
-    """
-    rx = name_pattern_regex(pattern)
-    rows, bad = [], []
-    for i, vid in enumerate(ids):
-        m = rx.fullmatch(vid)
-        if m is None:
-            bad.append(f"line {i + 2} [{vid}]")
-            rows.append({})
-        else:
-            rows.append(m.groupdict())
-    if bad:
-        raise DataError(
-            f"--name-pattern {pattern!r} does not match {len(bad)} name(s): "
-            + ", ".join(bad[:5])
-            + (" ..." if len(bad) > 5 else "")
-        )
-    return pd.DataFrame(rows, columns=list(rx.groupindex))
-
-
-def read_mos_table(src: Path) -> pd.DataFrame:
-    """A MOS table as strings (CSV; .txt/.tsv: delimiter sniffed), column names stripped;
-    DataError naming the file when it is missing or cannot be parsed."""
-    if not src.is_file():
-        raise DataError(f"MOS file not found: {src}")
-    sep = None if src.suffix.lower() in {".txt", ".tsv"} else ","
-    try:
-        raw = pd.read_csv(
-            src, dtype=str, keep_default_na=False, sep=sep, engine="python" if sep is None else "c"
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{src}: cannot parse: {exc}") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return raw
-
-
-def import_thqa(
-    csv_path: str | os.PathLike,
-    out_labels_path: str | os.PathLike | None,
-    video_dir: str | os.PathLike | None = None,
-    name_col: str | None = None,
-    mos_col: str | None = None,
-    mos_scale: Sequence[float] = (0.0, 5.0),
-    params: dict | None = None,
-    name_pattern: str | None = None,
-) -> pd.DataFrame:
-    """Convert a THQA-style MOS table into our labels.csv (written atomically).
-
-    The input has one row per video: a name column (``name``/``video``/``filename``...,
-    or ``name_col``) and one MOS column (``mos``/``MOS``/``score``..., or ``mos_col``) on
-    ``mos_scale`` (THQA: 0-5). ``video_id`` is the file stem of the name; ``overall`` is
-    the MOS linearly rescaled onto [score_min, score_max] (:func:`rescale_mos`); the four
-    other tasks are the missing code (-1.0). Any ``group``/``generator``/``split`` column
-    is carried over. ``name_pattern`` (:func:`name_pattern_regex`) derives columns from
-    the video ids, e.g. ``{group}_{audio}_{generator}``; a field named like a carried
-    column replaces it. With ``video_dir``, a ``file`` column gives each video's path
-    relative to the output's folder (absolute if that is impossible); names with no file
-    there are logged, and ``tqa validate`` will report them.
-
-    Raises :class:`DataError` naming the line for an empty name, a non-numeric MOS, a MOS
-    outside ``mos_scale``, or a duplicate video id.
-    """
-    p = data_params(params)
-    src = Path(csv_path)
-    raw = read_mos_table(src)
-    ncol = _pick_column(raw.columns, name_col, NAME_COLUMNS, "video name", src)
-    mcol = _pick_column(raw.columns, mos_col, MOS_COLUMNS, "MOS", src)
-    lo, hi = map(float, mos_scale)
-
-    errors: list[str] = []
-    ids, mos = [], []
-    for i, (name, m) in enumerate(zip(raw[ncol], raw[mcol])):
-        line = i + 2
-        name = name.strip()
-        if not name:
-            errors.append(f"line {line}: empty {ncol!r}")
-        try:
-            val = float(m)
-            if not (lo <= val <= hi):
-                errors.append(f"line {line} [{name}]: MOS {val:g} outside {tuple(mos_scale)}")
-        except ValueError:
-            errors.append(f"line {line} [{name}]: non-numeric MOS {m!r}")
-            val = math.nan
-        ids.append(video_id_from_name(name))
-        mos.append(val)
-    seen: dict[str, int] = {}
-    for i, vid in enumerate(ids):
-        if vid in seen:
-            errors.append(f"line {i + 2}: duplicate video id {vid!r} (first on line {seen[vid]})")
-        seen.setdefault(vid, i + 2)
-    if errors:
-        raise DataError(f"{src}: {len(errors)} problem(s):\n  " + "\n  ".join(errors))
-
-    out = pd.DataFrame({"video_id": ids})
-    for task in TASKS:
-        out[task] = float(p["missing_value"])
-    out["overall"] = rescale_mos(
-        np.array(mos), (lo, hi), (float(p["score_min"]), float(p["score_max"]))
-    )
-    for col in OPTIONAL_COLUMNS:
-        src_col = next((c for c in raw.columns if c.lower() == col), None)
-        if src_col is not None:
-            out[col] = raw[src_col].str.strip().to_numpy()
-    if name_pattern:
-        fields = fields_from_names(ids, name_pattern)
-        for col in fields.columns:
-            out[col] = fields[col].to_numpy()
-    if video_dir is not None:
-        out["file"] = _thqa_files(
-            raw[ncol].tolist(),
-            ids,
-            Path(video_dir),
-            Path(out_labels_path).parent if out_labels_path else Path.cwd(),
-        )
-    if out_labels_path is not None:
-        write_csv(out_labels_path, out, float_format="%.6g")
-        log.info(
-            "wrote %s (%d videos; overall = MOS rescaled from %s to [%g, %g])",
-            out_labels_path,
-            len(out),
-            tuple(mos_scale),
-            p["score_min"],
-            p["score_max"],
-        )
-    return out
 
 
 def split_column_warning(labels: pd.DataFrame, params: dict) -> str | None:
@@ -776,39 +482,40 @@ def split_column_warning(labels: pd.DataFrame, params: dict) -> str | None:
     return None
 
 
-def _thqa_files(names: list[str], ids: list[str], video_dir: Path, out_dir: Path) -> list[str]:
-    files, missing = [], []
-    for name, vid in zip(names, ids):
-        cand = video_dir / name.strip()
-        if not cand.is_file():
-            cand = _locate_video(video_dir, video_dir, vid, "") or cand
-        if not cand.is_file():
-            missing.append(name)
-        files.append(_relpath(cand.resolve(), out_dir.resolve()))
-    if missing:
-        log.warning(
-            "%d of %d videos not found under %s, e.g. %s",
-            len(missing),
-            len(names),
-            video_dir,
-            missing[:3],
-        )
-    return files
-
-
-def _relpath(path: Path, start: Path) -> str:
-    try:
-        return os.path.relpath(path, start)
-    except ValueError:  # another drive on Windows
-        return str(path)
-
-
 # ---------------------------------------------------------------------------------------
 # CLI
 
 
 def main_validate(argv: list[str] | None = None) -> int:
     """``tqa validate [ROOT|labels.csv]``: print a report; exit 1 when any problem is found."""
+    args = _validate_parser().parse_args(argv)
+    try:
+        params = params_from_args(args)
+    except ParamsError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 2
+    root = cli_path(args.root) if args.root else resolve(params["data"]["root"])
+    try:
+        ds = load_dataset(
+            root,
+            params,
+            check_media=False if (args.no_media or args.no_open) else None,
+            check_files=False if args.no_media else None,
+            require_audio=False if args.allow_no_audio else None,
+        )
+    except DataError as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    _print_report(ds, params, args.no_media)
+    if not ds.ok:
+        print(format_problems(ds.problems, header="problems:"))
+        return 1
+    print("OK")
+    return 0
+
+
+def _validate_parser() -> argparse.ArgumentParser:
+    """The options of ``tqa validate`` (with the params options)."""
     ap = argparse.ArgumentParser(
         prog="tqa validate", description="Validate a dataset folder (labels.csv + videos/)."
     )
@@ -829,27 +536,15 @@ def main_validate(argv: list[str] | None = None) -> int:
         "--allow-no-audio", action="store_true", help="videos without an audio track are fine"
     )
     add_params_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        params = params_from_args(args)
-    except ParamsError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 2
-    root = cli_path(args.root) if args.root else resolve(params["data"]["root"])
-    try:
-        ds = load_dataset(
-            root,
-            params,
-            check_media=False if (args.no_media or args.no_open) else None,
-            check_files=False if args.no_media else None,
-            require_audio=False if args.allow_no_audio else None,
-        )
-    except DataError as exc:
-        print(f"INVALID: {exc}", file=sys.stderr)
-        return 1
+    return ap
+
+
+def _print_report(ds: Dataset, params: dict, no_media: bool) -> None:
+    """The summary of a loaded dataset: media checked or not, counts, labels present per task,
+    metadata columns, a split warning, unlabelled video files."""
     if not ds.media:
         videos = data_params(params)["videos_dir"]
-        why = "--no-media" if args.no_media else f"no {videos}/ folder, no 'file' column"
+        why = "--no-media" if no_media else f"no {videos}/ folder, no 'file' column"
         print(
             f"labels only ({why}): video files are not checked; train from a feature table "
             "(`tqa cv --features TABLE`, `tqa train --features TABLE`)"
@@ -868,106 +563,6 @@ def main_validate(argv: list[str] | None = None) -> int:
             f"note: {len(ds.unlabelled)} video file(s) without a labels row, "
             f"e.g. {ds.unlabelled[:3]}"
         )
-    if not ds.ok:
-        print(format_problems(ds.problems, header="problems:"))
-        return 1
-    print("OK")
-    return 0
-
-
-def main_import_thqa(argv: list[str] | None = None) -> int:
-    """``tqa import-thqa CSV --out labels.csv [--name-col C] [--mos-col C] [--mos-range LO HI]
-    [--name-pattern P] [--videos DIR]``."""
-    ap = argparse.ArgumentParser(
-        prog="tqa import-thqa",
-        description="Convert a public MOS table (video name + one MOS) into labels.csv.",
-    )
-    ap.add_argument("csv", help="MOS table (CSV; .txt/.tsv: delimiter sniffed)")
-    ap.add_argument("--out", required=True, help="labels.csv to write")
-    ap.add_argument("--videos", default=None, help="folder of the videos (adds a `file` column)")
-    ap.add_argument(
-        "--name-col", default=None, help="column of the video names (default: detected)"
-    )
-    ap.add_argument("--mos-col", default=None, help="column of the MOS (default: detected)")
-    ap.add_argument(
-        "--mos-range",
-        "--mos-scale",
-        dest="mos_range",
-        nargs=2,
-        type=float,
-        default=(0.0, 5.0),
-        metavar=("LO", "HI"),
-        help="the MOS scale of the release, mapped linearly onto [score_min, score_max] "
-        "(default 0 5)",
-    )
-    ap.add_argument(
-        "--name-pattern",
-        default=None,
-        help="derive columns from the names, e.g. '{group}_{audio}_{generator}' "
-        "(or a regex with named groups)",
-    )
-    ap.add_argument(
-        "--frames",
-        default=None,
-        help="the release's per-frame feature table (THQA: lib_c.csv), mapped to "
-        "<modality>__* columns in FEATURES_OUT/frames.csv (tqa/data/release_features.py)",
-    )
-    ap.add_argument("--frames-modality", default="visual", help="modality of the --frames columns")
-    ap.add_argument(
-        "--features-out",
-        default=None,
-        help="folder for the release's own features as tqa feature tables: frames.csv "
-        "(from --frames) and sync.csv (the MOS table's avset/distance/confi)",
-    )
-    add_params_arguments(ap)
-    args = ap.parse_args(argv)
-    try:
-        params = params_from_args(args)
-        out = cli_path(args.out)
-        if args.frames and not args.features_out:
-            raise DataError("--frames needs --features-out DIR (where frames.csv goes)")
-        tables = _release_tables(args) if args.features_out else {}  # checked before writing
-        df = import_thqa(
-            cli_path(args.csv),
-            out,
-            video_dir=cli_path(args.videos),
-            name_col=args.name_col,
-            mos_col=args.mos_col,
-            mos_scale=tuple(args.mos_range),
-            params=params,
-            name_pattern=args.name_pattern,
-        )
-        written = write_tables(tables, cli_path(args.features_out)) if tables else []
-    except (DataError, ParamsError, ReleaseFeatureError) as exc:
-        print(f"ERROR: {exc}", file=sys.stderr)
-        return 1
-    d = data_params(params)
-    lo, hi = args.mos_range
-    print(
-        f"wrote {args.out}: {len(df)} videos; overall = MOS mapped linearly from [{lo:g}, {hi:g}] "
-        f"to [{d['score_min']:g}, {d['score_max']:g}] (range now {df['overall'].min():.3f} .. "
-        f"{df['overall'].max():.3f}); the other four tasks are missing ({d['missing_value']:g})"
-    )
-    meta = [c for c in df.columns if c not in ("video_id", *TASKS, "file")]
-    if meta:
-        print("columns: " + ", ".join(f"{c} ({df[c].nunique()} values)" for c in meta))
-    warn = split_column_warning(df, params)
-    if warn:
-        print(f"warning: {warn}")
-    for t in written:
-        print(f"wrote {t} (feature table: `tqa cv --features` / `tqa train --features`)")
-    return 0
-
-
-def _release_tables(args: argparse.Namespace) -> dict[str, pd.DataFrame]:
-    """The release's own features as tqa tables (:mod:`tqa.data.release_features`)."""
-    src = cli_path(args.csv)
-    raw = read_mos_table(src)  # as import_thqa reads it (a .tsv MOS table too)
-    ncol = _pick_column(raw.columns, args.name_col, NAME_COLUMNS, "video name", src)
-    return release_feature_tables(
-        raw, ncol, cli_path(args.frames) if args.frames else None, args.frames_modality,
-        str(src), id_fn=video_id_from_name,
-    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,11 +38,11 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv, write_json, write_text
-from tqa.core.interrupt import abort_pool, ignore_sigint, sigint_deferred
+from tqa.core.interrupt import EXIT_INTERRUPTED, abort_pool, ignore_sigint, sigint_deferred
 from tqa.core.params import cli_path, display_path, load_params, resolve
 from tqa.features.decode import MediaError
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
-from tqa.serve.scoring import EXIT_INTERRUPTED, VIDEO_EXTENSIONS, cache_key, find_videos
+from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
 
 log = logging.getLogger(__name__)
 
