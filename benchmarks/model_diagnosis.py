@@ -43,17 +43,15 @@ from tqa.cli import main as tqa  # noqa: E402
 from tqa.core.atomic import write_csv, write_text  # noqa: E402
 from tqa.core.params import load_params  # noqa: E402
 from tqa.study.crossval import MODEL_PREFIX  # noqa: E402
-from tqa.study.diagnosis import (  # noqa: E402
-    curve_summary,
-    fit_diagnostics,
-    fit_gap,
-    knob_effects,
-    learning_curve,
-    limits_summary,
-    plot_learning_curve,
-    plot_loss_curves,
-)
+from tqa.study.diagnosis import limits_summary  # noqa: E402
+from tqa.study.fit_diagnostics import fit_diagnostics, fit_gap, plot_loss_curves  # noqa: E402
 from tqa.study.inputs import load_labelled_features  # noqa: E402
+from tqa.study.knobs import knob_effects  # noqa: E402
+from tqa.study.learning_curve import (  # noqa: E402
+    curve_summary,
+    learning_curve,
+    plot_learning_curve,
+)
 from tqa.study.stacking import STACK  # noqa: E402
 from tqa.study.studies import ResultsStore, main_strategy  # noqa: E402
 

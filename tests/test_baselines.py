@@ -12,6 +12,7 @@ from scipy import stats
 from tqa.core.params import load_params
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.study import baselines as B
+from tqa.study import pooled as P
 
 
 def _planted(n: int = 120, t: int = 8, seed: int = 0):
@@ -55,7 +56,7 @@ PARAMS = {
 
 def test_pooled_features_shape_and_values():
     fs, _, _ = _planted(n=10)
-    x, names = B.pooled_features(fs)
+    x, names = P.pooled_features(fs)
     assert x.shape == (10, 2 * (6 + 4 + 5 + 3) + 3) and len(names) == x.shape[1]
     j = names.index("visual_1__mean")
     np.testing.assert_allclose(x[:, j], fs.streams["visual"][:, :, 1].mean(axis=1), rtol=1e-6)
@@ -195,10 +196,10 @@ def test_routed_task_reads_its_streams_only(name):
 def test_task_routes_only_when_routed_and_present():
     fs, _, _ = _planted(n=10)
     p = {"model": {"task_modalities": {"audio_quality": ["audio"], "overall": ["hubert_x"]}}}
-    assert B.task_routes(p, fs) == {}
+    assert P.task_routes(p, fs) == {}
     on = {**p, "eval": {"baselines": {"routed": True}}}
     # a modality the features lack is no route (the task reads every stream)
-    assert B.task_routes(on, fs) == {TASKS.index("audio_quality"): ("audio",)}
+    assert P.task_routes(on, fs) == {TASKS.index("audio_quality"): ("audio",)}
 
 
 def test_oracle_on_defect_levels_recovers_planted_labels():

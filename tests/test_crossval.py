@@ -14,16 +14,8 @@ from scipy import stats
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.study.crossval import (
-    compare,
-    fold_split,
-    kfold_assignments,
-    paired_wilcoxon,
-    parse_method,
-    run_cv,
-    t_interval,
-    verdict,
-)
+from tqa.study.comparison import compare, paired_wilcoxon, t_interval, verdict
+from tqa.study.crossval import fold_split, kfold_assignments, parse_method, run_cv
 from tqa.study.studies import ResultsStore
 
 OVERALL = TASKS.index("overall")
@@ -357,7 +349,7 @@ def test_paired_bootstrap_over_videos():
 
 
 def test_boot_values_match_the_scalar_metrics():
-    from tqa.study.crossval import boot_values
+    from tqa.study.comparison import boot_values
     from tqa.study.metrics import metric_functions
 
     rng = np.random.default_rng(2)

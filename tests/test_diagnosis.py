@@ -14,20 +14,18 @@ from scipy import stats
 
 from tqa.core.params import load_params, merged
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.study.crossval import fold_scores, run_cv
-from tqa.study.diagnosis import (
-    FitDiagnostics,
+from tqa.study.comparison import fold_scores
+from tqa.study.crossval import run_cv
+from tqa.study.diagnosis import limits_summary
+from tqa.study.fit_diagnostics import FitDiagnostics, fit_diagnostics, fit_gap, plot_loss_curves
+from tqa.study.folds import fold_split, kfold_assignments
+from tqa.study.knobs import knob_effects
+from tqa.study.learning_curve import (
     curve_summary,
-    fit_diagnostics,
-    fit_gap,
-    knob_effects,
     learning_curve,
-    limits_summary,
     plot_learning_curve,
-    plot_loss_curves,
     subsample_split,
 )
-from tqa.study.folds import fold_split, kfold_assignments
 from tqa.study.stacking import STACK
 from tqa.study.studies import ResultsStore
 

@@ -249,7 +249,7 @@ def test_slug_and_resolver_catch_errors():
 REF, SEL = "tqa:uncertainty", "tqa:selected"
 WILCOXON = "Wilcoxon signed-rank over paired (seed, fold) test folds"
 FLAT_NOTE = "labels near-constant (std 0.0234): not comparable"
-#: Planted comparison rows (tqa.study.crossval.compare layout): metric -> task -> method ->
+#: Planted comparison rows (tqa.study.comparison.compare layout): metric -> task -> method ->
 #: (mean, ci_low, ci_high, p, verdict of the method vs REF). A baseline's "better" = tqa loses.
 PLANT = {
     "pearson": {

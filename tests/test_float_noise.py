@@ -19,7 +19,8 @@ import pandas as pd
 from tqa.core.params import load_params, merged
 from tqa.core.precision import FLOAT_FORMAT, SIGNIFICANT, round_significant, rounded_frame
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.study.crossval import comparison_table, run_cv
+from tqa.study.comparison import comparison_table
+from tqa.study.crossval import run_cv
 from tqa.study.protocol import write_comparison
 from tqa.study.reporting import save_table
 from tqa.study.studies import ResultsStore

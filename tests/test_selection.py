@@ -13,7 +13,7 @@ import pytest
 
 from tqa.core.params import load_params, merged
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.study.crossval import compare
+from tqa.study.comparison import compare
 from tqa.study.selection import (
     SELECTED,
     choice_summary,

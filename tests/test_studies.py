@@ -564,7 +564,7 @@ def test_study_notebooks_kfold_protocol(tmp_path):
     from pathlib import Path
 
     pytest.importorskip("tqa.model.training")
-    from tqa.core.params import ROOT
+    from tqa.core.params import ROOT, load_params
 
     ov = {
         **make_tiny_study(tmp_path),
@@ -590,8 +590,10 @@ def test_study_notebooks_kfold_protocol(tmp_path):
 
     run("06_strategy_comparison")
     after_06 = model_runs()
-    # 2 strategies + 2 selection variants, x 3 folds (the main strategy is the chapter config)
-    assert after_06 == (2 + 2) * 3
+    # 2 strategies + 2 selection variants, x 3 folds (the main strategy is the chapter config),
+    # + the default stack's inner fits: eval.stack.inner_folds (3) per outer fold
+    inner = int(load_params()["eval"]["stack"]["inner_folds"])
+    assert after_06 == (2 + 2) * 3 + inner * 3
     for nb in ("08_error_analysis", "07_ablations", "09_config_comparison"):
         run(nb)
     # 07 adds only no_au (path_a_only = the grid's path_b: false); 08 and 09 add nothing
@@ -606,7 +608,14 @@ def test_study_notebooks_kfold_protocol(tmp_path):
         assert set(t["verdict"].fillna("n/a")) <= verdicts
         assert (tables / f"{stem}_comparison.md").read_text().count("|") > 10
     mvb = pd.read_csv(tables / "model_vs_baselines_comparison.csv")
-    want = {"tqa:uncertainty", "tqa:selected", "ridge", "gradient_boosting", "generator_mean"}
+    want = {
+        "tqa:stack",
+        "tqa:uncertainty",
+        "tqa:selected",
+        "ridge",
+        "gradient_boosting",
+        "generator_mean",
+    }
     assert want <= set(mvb["method"])
     assert mvb["test"].dropna().str.startswith("paired bootstrap").any()
     assert "Where the model loses to a baseline" in (tables / "verdicts.md").read_text()

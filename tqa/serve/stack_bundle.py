@@ -127,7 +127,7 @@ def load_stack(bundle_dir: str | Path) -> dict | None:
 
 def scoring_params(params: dict) -> dict:
     """What the kept regressors need at scoring time, kept in ``stack.joblib``: the task
-    routes and whether they apply (:func:`tqa.study.baselines.task_routes`) and the score
+    routes and whether they apply (:func:`tqa.study.pooled.task_routes`) and the score
     range the predictions are clipped to."""
     data = params.get("data") or {}
     return {

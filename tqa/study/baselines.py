@@ -15,7 +15,7 @@
 * ``eval.baselines.routed`` (off for the baselines, on for the stacked model's
   components, :func:`tqa.study.stacking.component_params`): a task that
   ``model.task_modalities`` routes reads the pooled columns of its modalities only
-  (:func:`task_routes`), as the Transformer's head for it does.
+  (:func:`tqa.study.pooled.task_routes`), as the Transformer's head for it does.
 * ``generator_mean``: the training mean of each task per ``generator`` label (the
   per-video metadata column; a generator unseen in training, or a video without one,
   gets the overall training mean): how much of the score the generating method alone
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import warnings
-import weakref
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -51,8 +49,13 @@ from threadpoolctl import threadpool_limits
 
 from tqa.core.registry import Registry
 from tqa.core.schema import MISSING, SYNC_FIELDS, TASKS, FeatureSet
+from tqa.study.pooled import task_inputs
 
 log = logging.getLogger(__name__)
+
+#: The modules whose source decides a baseline's predictions: part of every baseline run's
+#: key in the run cache (:func:`tqa.study.baseline_runs.baseline_runs`), so an edit refits.
+BASELINE_CODE: tuple[str, ...] = ("tqa.study.baselines", "tqa.study.pooled")
 
 #: Defaults used only when ``eval.baselines`` lacks a key (params.yaml holds the real ones).
 _DEFAULTS = {
@@ -79,78 +82,6 @@ _DEFAULTS = {
 def baseline_params(params: dict) -> dict:
     """``eval.baselines`` merged over the documented defaults."""
     return {**_DEFAULTS, **(params.get("eval", {}).get("baselines") or {})}
-
-
-def pooled_features(
-    fs: FeatureSet, modalities: Sequence[str] | None = None, use_sync: bool = True
-) -> tuple[np.ndarray, list[str]]:
-    """(N, F) per-video features: NaN-mean and NaN-std over time of every column, + sync.
-
-    F = sum over modalities of 2 * D_m (+ 3 for the sync triple). Columns whose frames
-    are all NaN for a video stay NaN (the imputer fills them). The last result is kept
-    for the same (unchanged) FeatureSet object: k-fold runs pool once, not once per
-    baseline and fold (seconds each on landmark features).
-    """
-    key = (tuple(modalities or fs.modalities), bool(use_sync))
-    hit = _POOLED.get((id(fs), key))
-    if hit is not None and hit[0]() is fs:
-        return hit[1].copy(), list(hit[2])
-    x, names = _pooled(fs, modalities, use_sync)
-    if any(k[0] != id(fs) for k in _POOLED):
-        _POOLED.clear()  # entries of one FeatureSet only: the current study's
-    _POOLED[(id(fs), key)] = (weakref.ref(fs), x, names)
-    return x.copy(), list(names)
-
-
-#: (id(FeatureSet), key) -> (weak reference, pooled array, names): see :func:`pooled_features`.
-_POOLED: dict[tuple[int, tuple], tuple] = {}
-
-
-def task_routes(params: dict, fs: FeatureSet) -> dict[int, tuple[str, ...]]:
-    """Task index -> the modalities its pooled regressor reads, for the tasks that
-    ``model.task_modalities`` routes (empty unless ``eval.baselines.routed``).
-
-    Why: the Transformer reads ``audio_quality`` from the audio stream alone, so one audio
-    scores the same under any video (issue 11's swap test); the stacked model's pooled
-    components must do the same or the blend brings the video back in (issue 25). A routed
-    task reads the pooled columns of its modalities present in ``fs`` and no sync triple.
-    """
-    if not baseline_params(params).get("routed"):
-        return {}
-    routes = (params.get("model") or {}).get("task_modalities") or {}
-    out = {}
-    for task, mods in routes.items():
-        present = tuple(m for m in (mods or []) if m in fs.modalities)
-        if task in TASKS and present:
-            out[TASKS.index(task)] = present
-    return out
-
-
-def task_inputs(fs: FeatureSet, params: dict) -> list[np.ndarray]:
-    """(N, F_k) pooled input of each task k in TASKS order (:func:`task_routes`)."""
-    routes = task_routes(params, fs)
-    full = pooled_features(fs)[0] if len(routes) < len(TASKS) else None
-    return [
-        pooled_features(fs, routes[k], use_sync=False)[0] if k in routes else full
-        for k in range(len(TASKS))
-    ]
-
-
-def _pooled(
-    fs: FeatureSet, modalities: Sequence[str] | None, use_sync: bool
-) -> tuple[np.ndarray, list[str]]:
-    blocks, names = [], []
-    for m in modalities or fs.modalities:
-        arr = fs.streams[m].astype(np.float64)
-        cols = fs.names.get(m) or [f"{m}_{i}" for i in range(arr.shape[2])]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN
-            blocks += [np.nanmean(arr, axis=1), np.nanstd(arr, axis=1)]
-        names += [f"{c}__mean" for c in cols] + [f"{c}__std" for c in cols]
-    if use_sync:
-        blocks.append(fs.sync.astype(np.float64))
-        names += [f"sync__{f}" for f in SYNC_FIELDS]
-    return np.concatenate(blocks, axis=1), names
 
 
 def _clip(pred: np.ndarray, params: dict) -> np.ndarray:
@@ -207,7 +138,8 @@ def _per_task(
 ) -> np.ndarray:
     """Fit ``make()`` per task on present training labels; predict every row.
 
-    ``x``: one (N, F) input for every task, or one per task (:func:`task_inputs`)."""
+    ``x``: one (N, F) input for every task, or one per task
+    (:func:`tqa.study.pooled.task_inputs`)."""
     labels = np.asarray(labels, dtype=float)
     xs = [x] * len(TASKS) if isinstance(x, np.ndarray) else list(x)
     _check(labels, split, xs[0].shape[0])
@@ -460,8 +392,9 @@ def make_sync_only(params: dict, seed: int | None = None) -> Pipeline:
 
 
 #: Regressors whose fitted models can be kept (the stacked model's components in a scoring
-#: bundle): name -> ``make(params, seed) -> Pipeline``; they read :func:`pooled_features`,
-#: except those of :data:`SYNC_REGRESSORS` (the sync measure, lip_sync only).
+#: bundle): name -> ``make(params, seed) -> Pipeline``; they read
+#: :func:`tqa.study.pooled.pooled_features`, except those of :data:`SYNC_REGRESSORS` (the
+#: sync measure, lip_sync only).
 POOLED_REGRESSORS: dict[str, Callable[[dict, int | None], Pipeline]] = {
     "ridge": make_ridge,
     "random_forest": make_random_forest,

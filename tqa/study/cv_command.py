@@ -34,14 +34,8 @@ from tqa.core.params import (
 from tqa.core.schema import MISSING, TASKS
 from tqa.data.labels import DataError
 from tqa.features.tables import FeatureTableError
-from tqa.study.crossval import (
-    comparison_markdown,
-    comparison_table,
-    cv_params,
-    default_methods,
-    kfold_assignments,
-    run_cv,
-)
+from tqa.study.comparison import comparison_markdown, comparison_table
+from tqa.study.crossval import cv_params, default_methods, kfold_assignments, run_cv
 from tqa.study.inputs import load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
 from tqa.study.stacking import blend_table

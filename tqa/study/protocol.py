@@ -5,7 +5,7 @@ configurations and model selection): each function runs its methods through the 
 k-fold engine (:func:`tqa.study.crossval.run_cv`, k = ``cv.folds`` by ``cv.group_column``,
 x ``eval.kfold.seeds``; early stopping and selection on a grouped validation part of the
 training folds, never the test fold) and returns ``(oof, table)``: the out-of-fold
-predictions and :func:`tqa.study.crossval.comparison_table` (per method and task: mean and
+predictions and :func:`tqa.study.comparison.comparison_table` (per method and task: mean and
 95 % t-interval over folds x seeds, delta vs the reference, paired Wilcoxon signed-rank
 test over the same (seed, fold) test folds, a verdict in words; tasks with near-constant
 labels listed apart with a note and never averaged in).
@@ -31,13 +31,8 @@ from tqa.core.precision import FLOAT_FORMAT, rounded_frame
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.data.corpus.profiles import NEUTRAL
 from tqa.study.baselines import DEFECT_PREFIX, ORACLE, baseline_params
-from tqa.study.crossval import (
-    MODEL_PREFIX,
-    comparison_markdown,
-    comparison_table,
-    cv_params,
-    run_cv,
-)
+from tqa.study.comparison import comparison_markdown, comparison_table
+from tqa.study.crossval import MODEL_PREFIX, cv_params, run_cv
 from tqa.study.degradations import load_degradations
 from tqa.study.inputs import StudyInputs, load_labelled_features
 from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks

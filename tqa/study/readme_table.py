@@ -61,7 +61,7 @@ SELECTED = "tqa:selected"
 ORACLE = "oracle_defects"
 #: tqa's default model (tqa.study.stacking.STACK).
 STACK = "tqa:stack"
-#: Columns the comparison table must have (tqa.study.crossval.compare).
+#: Columns the comparison table must have (tqa.study.comparison.compare).
 REQUIRED = ("method", "task", "metric", "n_runs", "mean", "ci_low", "ci_high", "p_value",
             "test", "verdict", "note")  # fmt: skip
 #: A baseline's verdict against the model, said from the model's side.
@@ -297,7 +297,7 @@ def headline_table(
 
 
 def _flat_note(note: str) -> str:
-    """'label std X' from a near-constant note of :func:`tqa.study.crossval.compare`."""
+    """'label std X' from a near-constant note of :func:`tqa.study.comparison.compare`."""
     m = re.search(r"\(std ([^)]+)\)", note)
     return f"label std {m.group(1)}" if m else note
 

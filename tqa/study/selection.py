@@ -23,8 +23,14 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from tqa.core.schema import MISSING, TASKS, FeatureSet
-from tqa.study.crossval import MODEL_PREFIX, OOF_COLUMNS, fold_predictions
+from tqa.core.schema import MISSING, FeatureSet
+from tqa.study.crossval import (
+    MODEL_PREFIX,
+    OOF_COLUMNS,
+    fold_predictions,
+    labelled_tasks,
+    oof_frames,
+)
 from tqa.study.studies import ResultsStore, main_strategy
 
 #: Method name of the nested-selection model in out-of-fold tables.
@@ -125,8 +131,7 @@ def run_selection(
     near = float((params.get("data") or {}).get("near_zero_std", 0.1))
     labels = np.asarray(labels, dtype=float)
     ids = list(features.video_ids)
-    present = np.isfinite(labels) & (labels != MISSING)
-    tasks = [t for t in range(len(TASKS)) if present[:, t].any()]
+    tasks = labelled_tasks(labels)
     frames, choices = [], []
     for seed, fold, split, preds in fold_predictions(
         features, labels, meta, params, methods, seeds, store,
@@ -146,22 +151,9 @@ def run_selection(
                     "chosen": m == chosen,
                 }
             )
-        test = np.flatnonzero(split == "test")
-        for m, pred in [*preds.items(), (SELECTED, preds[chosen])]:
-            for t in tasks:
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "video_id": [ids[i] for i in test],
-                            "fold": fold,
-                            "seed": seed,
-                            "method": m,
-                            "task": TASKS[t],
-                            "y": np.where(present[test, t], labels[test, t], np.nan),
-                            "pred": pred[test, t],
-                        }
-                    )
-                )
+        frames += oof_frames(
+            ids, labels, tasks, seed, fold, split, [*preds.items(), (SELECTED, preds[chosen])]
+        )
     oof = pd.concat(frames, ignore_index=True)[list(OOF_COLUMNS)]
     return oof, pd.DataFrame(choices)
 

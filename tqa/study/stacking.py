@@ -81,7 +81,7 @@ def component_params(params: dict) -> dict:
     """``params`` for the pooled components: ``eval.baselines.routed`` set from
     ``eval.stack.routed``, so a task that ``model.task_modalities`` routes (audio_quality:
     the audio stream alone) is routed in every component of the blend, not only in the
-    Transformer (:func:`tqa.study.baselines.task_routes`)."""
+    Transformer (:func:`tqa.study.pooled.task_routes`)."""
     ev = dict(params.get("eval") or {})
     routed = bool(stack_params(params)["routed"])
     ev["baselines"] = {**(ev.get("baselines") or {}), "routed": routed}

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -204,6 +204,15 @@ def run_study(
 
 
 # --------------------------------------------------------------------------- studies
+class StudyOptions(TypedDict, total=False):
+    """Keyword options of :func:`run_study` that every study passes through: the results
+    folder (default ``eval.results_dir``), the model's fit, a progress bar."""
+
+    out_dir: str | Path | None
+    fit_fn: FitFn | None
+    progress: bool
+
+
 def eval_section(params: dict) -> dict:
     return params.get("eval", {}) or {}
 
@@ -221,26 +230,13 @@ def strategy_comparison(
     *,
     strategies: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
-    out_dir: str | Path | None = None,
-    fit_fn: FitFn | None = None,
-    progress: bool = True,
+    **options: Unpack[StudyOptions],
 ) -> pd.DataFrame:
     """Each of ``weighting.strategies`` x ``train.seeds`` (chapter 3.2.4, 3.4.1)."""
     strategies = list(strategies or params["weighting"]["strategies"])
     seeds = list(seeds if seeds is not None else params["train"]["seeds"])
     configs = [(s, {}, s) for s in strategies]
-    return run_study(
-        "strategy",
-        configs,
-        seeds,
-        fs,
-        labels,
-        split,
-        params,
-        out_dir=out_dir,
-        fit_fn=fit_fn,
-        progress=progress,
-    )
+    return run_study("strategy", configs, seeds, fs, labels, split, params, **options)
 
 
 def ablation_configs(params: dict, names: Sequence[str] | None = None) -> list[tuple[str, dict]]:
@@ -268,26 +264,13 @@ def ablations(
     *,
     names: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
-    out_dir: str | Path | None = None,
-    fit_fn: FitFn | None = None,
-    progress: bool = True,
+    **options: Unpack[StudyOptions],
 ) -> pd.DataFrame:
     """The full model and each ``eval.ablations`` variant, same strategy/seeds/split (3.4.2)."""
     seeds = list(seeds if seeds is not None else eval_section(params).get("ablation_seeds", [0]))
     strategy = main_strategy(params)
     configs = [(n, ov, strategy) for n, ov in ablation_configs(params, names)]
-    return run_study(
-        "ablation",
-        configs,
-        seeds,
-        fs,
-        labels,
-        split,
-        params,
-        out_dir=out_dir,
-        fit_fn=fit_fn,
-        progress=progress,
-    )
+    return run_study("ablation", configs, seeds, fs, labels, split, params, **options)
 
 
 def grid_path(params: dict, key: str) -> str:
@@ -347,26 +330,13 @@ def config_grid(
     params: dict,
     *,
     seeds: Sequence[int] | None = None,
-    out_dir: str | Path | None = None,
-    fit_fn: FitFn | None = None,
-    progress: bool = True,
+    **options: Unpack[StudyOptions],
 ) -> pd.DataFrame:
     """Configuration comparison over ``eval.config_grid`` (chapter 3.4.5)."""
     seeds = list(seeds if seeds is not None else eval_section(params).get("config_seeds", [0]))
     strategy = main_strategy(params)
     configs = [(n, ov, strategy) for n, ov in grid_configs(params)]
-    return run_study(
-        "config",
-        configs,
-        seeds,
-        fs,
-        labels,
-        split,
-        params,
-        out_dir=out_dir,
-        fit_fn=fit_fn,
-        progress=progress,
-    )
+    return run_study("config", configs, seeds, fs, labels, split, params, **options)
 
 
 def baseline_comparison(

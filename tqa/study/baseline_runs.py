@@ -1,0 +1,69 @@
+"""Baseline predictions of one split, kept in the shared run cache.
+
+The k-fold engine (:mod:`tqa.study.crossval`), the stacked model's pooled components
+(:mod:`tqa.study.stack_runs`) and the diagnosis (:mod:`tqa.study.learning_curve`) key a
+baseline run the same way (:func:`baseline_runs`), so a run of ``tqa cv`` on the same data
+and folds is reused by the others, and vice versa.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tqa.core.params import merged, params_hash
+from tqa.core.schema import FeatureSet
+from tqa.core.version import code_fingerprint
+from tqa.study.baselines import BASELINE_CODE, baseline_params, run_baselines
+from tqa.study.run_cache import ResultsStore
+
+
+def fold_hash(base: str, split: np.ndarray) -> str:
+    """The inputs hash of one split: the inputs hash ``base`` and the split (run keys)."""
+    return params_hash({"inputs": base, "split": np.asarray(split).tolist()})
+
+
+def baseline_runs(
+    names: list[str],
+    fs: FeatureSet,
+    labels: np.ndarray,
+    split: np.ndarray,
+    meta: pd.DataFrame,
+    params: dict,
+    seed: int,
+    fhash: str,
+    store: ResultsStore | None,
+) -> dict[str, np.ndarray]:
+    """(N, 5) per baseline for one fold; cached ones loaded, the others fitted together.
+
+    A run's key: the baseline, ``fhash`` (:func:`fold_hash`), the baseline and data params,
+    the seed and the source of :data:`tqa.study.baselines.BASELINE_CODE` (an edit refits).
+    """
+    p = merged(params, {"seed": int(seed)})
+    keys = {
+        n: params_hash(
+            {
+                "baseline": n,
+                "inputs": fhash,
+                "eval.baselines": baseline_params(p),
+                "data": p.get("data"),
+                "seed": int(seed),
+                "code": code_fingerprint(*BASELINE_CODE),
+            }
+        )
+        for n in names
+    }
+    out: dict[str, np.ndarray] = {}
+    for n in names:
+        cached = store.load_run(keys[n], fs.video_ids) if store is not None else None
+        if cached is not None:
+            out[n] = cached[0]
+    todo = [n for n in names if n not in out]
+    if todo:
+        fresh = run_baselines(fs, labels, split, p, names=todo, meta=meta)
+        for n, pred in fresh.items():
+            out[n] = np.asarray(pred, dtype=float)
+            if store is not None:  # no timings: the run cache is a DVC output (byte-stable)
+                info = {"baseline": n, "seed": int(seed)}
+                store.save_run(keys[n], fs.video_ids, split, out[n], info)
+    return out

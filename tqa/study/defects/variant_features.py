@@ -1,0 +1,151 @@
+"""Features of a degraded clip: the extraction pipeline's extractors, memoised per side.
+
+:class:`VariantExtractor` runs the extractors of :class:`tqa.features.pipeline.FeatureExtractor`
+on a decoded clip, the video side and the audio side memoised separately (an audio-only defect
+does not re-run Face Mesh), pooled into the per-video columns the pooled regressors read
+(:func:`tqa.study.pooled.pooled_features`: ``<column>__mean``, ``<column>__std``,
+``sync__offset|distance|confidence``), plus a few ``tqa metrics`` columns
+(:mod:`tqa.features.video_metrics`) computed on the same arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tqa.core.clip import Clip
+from tqa.core.schema import FeatureSet
+from tqa.features.extractors.audio_dnsmos import valid_samples
+from tqa.features.nets.dnsmos import dnsmos_scores
+from tqa.features.pipeline import FeatureExtractor
+from tqa.features.video_metrics import face_sharpness, head_motion, landmark_jitter
+from tqa.study.defects.families import SR
+from tqa.study.pooled import pooled_features
+
+#: Modalities pooled for the benchmark's features (landmarks and AUs: not needed by any
+#: declared feature; the sync triple always).
+POOLED_MODALITIES: tuple[str, ...] = ("visual", "audio")
+#: ``tqa metrics`` columns computed on the arrays (:func:`audio_metric_columns`,
+#: :func:`video_metric_columns`).
+AUDIO_METRICS: tuple[str, ...] = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
+VIDEO_METRICS: tuple[str, ...] = ("landmark_jitter", "head_motion", "sharpness_face")
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(a).view(np.uint8), digest_size=16).hexdigest()
+
+
+class VariantExtractor:
+    """The pipeline's extractors on decoded (possibly degraded) clips, pooled per clip.
+
+    Runs exactly what :meth:`FeatureExtractor.extract_clip` runs (same extractors, same
+    order of the context they share, padded frames NaN), but memoises the video side
+    (landmarks, visual, AUs) by the frames' content and the audio stream by the audio's
+    content, so a defect that changes one modality re-runs that side and the sync only.
+    Call :meth:`clear` between source clips.
+    """
+
+    VIDEO_SIDE: tuple[str, ...] = ("landmarks", "visual", "au")
+
+    def __init__(self, fx: FeatureExtractor, modalities: Sequence[str] = POOLED_MODALITIES):
+        self.fx = fx
+        self.modalities = tuple(modalities)
+        self.names = fx.feature_names()
+        self._video: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+        self._audio: dict[str, np.ndarray] = {}
+        self._ametrics: dict[str, dict[str, float]] = {}
+        self._vmetrics: dict[str, dict[str, float]] = {}
+
+    def clear(self) -> None:
+        for d in (self._video, self._audio, self._ametrics, self._vmetrics):
+            d.clear()
+
+    @staticmethod
+    def _masked(out: np.ndarray, clip: Clip) -> np.ndarray:
+        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+        out = np.asarray(out, np.float32).copy()
+        out[~valid] = np.nan
+        return out
+
+    def _keys(self, clip: Clip) -> tuple[str, str]:
+        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+        tag = f"{clip.video_id}:{_digest(valid)}:"
+        return tag + _digest(clip.frames), tag + _digest(clip.audio)
+
+    def streams(self, clip: Clip) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+        """(streams of every modality, sync triple, the landmark context) of one clip."""
+        vkey, akey = self._keys(clip)
+        if vkey not in self._video:
+            ctx: dict[str, Any] = {}
+            vs = {}
+            for m in self.VIDEO_SIDE:
+                vs[m] = self._masked(self.fx.extractors[m].extract(clip, ctx), clip)
+            self._video[vkey] = (vs, ctx)
+        vs, vctx = self._video[vkey]
+        if akey not in self._audio:
+            self._audio[akey] = self._masked(
+                self.fx.extractors["audio"].extract(clip, dict(vctx)), clip
+            )
+        ctx = dict(vctx)
+        sync = np.asarray(self.fx.extractors["sync"].extract(clip, ctx), np.float32)
+        return {**vs, "audio": self._audio[akey]}, sync, ctx
+
+    def pooled(self, clip: Clip) -> tuple[dict[str, float], dict[str, Any]]:
+        """The pooled columns (:func:`tqa.study.pooled.pooled_features` of the benchmark's
+        modalities + the sync triple) of one clip, and its landmark context."""
+        streams, sync, ctx = self.streams(clip)
+        fs = FeatureSet(
+            [clip.video_id],
+            {m: streams[m][None] for m in self.modalities},
+            sync[None],
+            names={m: self.names[m] for m in self.modalities},
+        )
+        x, names = pooled_features(fs, self.modalities)
+        return dict(zip(names, x[0].tolist())), ctx
+
+    def metrics(self, clip: Clip, ctx: dict[str, Any], wanted: Sequence[str]) -> dict[str, float]:
+        """The ``tqa metrics`` columns of ``wanted`` (:data:`AUDIO_METRICS`,
+        :data:`VIDEO_METRICS`) on this clip's arrays, as :func:`video_metrics` computes them."""
+        vkey, akey = self._keys(clip)
+        out: dict[str, float] = {}
+        if any(w in AUDIO_METRICS for w in wanted):
+            if akey not in self._ametrics:
+                self._ametrics[akey] = audio_metric_columns(clip.audio, valid_samples(clip))
+            out.update(self._ametrics[akey])
+        if any(w in VIDEO_METRICS for w in wanted):
+            if vkey not in self._vmetrics:
+                n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
+                self._vmetrics[vkey] = video_metric_columns(
+                    clip.frames[:n], ctx["landmarks_px"][:n], clip.fps
+                )
+            out.update(self._vmetrics[vkey])
+        return out
+
+
+def audio_metric_columns(audio: np.ndarray, n_samples: int) -> dict[str, float]:
+    """DNSMOS P.835 + P.808 as ``tqa metrics`` computes them (all 9.01 s windows)."""
+    if not np.any(audio[:n_samples] != 0):
+        return dict.fromkeys(AUDIO_METRICS, math.nan)
+    d = dnsmos_scores(audio, SR, n_windows=None, valid_samples=n_samples)
+    return {f"dnsmos_{k}": float(v) for k, v in d.items()}
+
+
+def video_metric_columns(frames: np.ndarray, lm_px: np.ndarray, fps: float) -> dict[str, float]:
+    """``landmark_jitter``, ``head_motion``, ``sharpness_face`` of :func:`video_metrics` on
+    the clip's own frames and their pixel landmarks (NaN without a face)."""
+    lm = np.asarray(lm_px, np.float64)
+    if not np.isfinite(lm[:, 0, 0]).any():
+        return dict.fromkeys(VIDEO_METRICS, math.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        boxes = np.concatenate([np.nanmin(lm[..., :2], 1), np.nanmax(lm[..., :2], 1)], axis=1)
+    return {
+        "landmark_jitter": landmark_jitter(lm),
+        "head_motion": head_motion(lm, fps),
+        "sharpness_face": face_sharpness(frames, boxes),
+    }

@@ -1,0 +1,104 @@
+"""The stacked default model's runs inside the k-fold engine (:mod:`tqa.study.crossval`).
+
+Per outer (seed, fold) the stack (:mod:`tqa.study.stacking`) fits its components on the
+outer split and on inner splits cut from its non-test rows: the Transformer through
+:func:`tqa.study.studies.run_one`, the pooled components through
+:func:`tqa.study.baseline_runs.baseline_runs`, all kept in the shared run cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from tqa.study.baseline_runs import baseline_runs, fold_hash
+from tqa.study.parallel_fits import FitJob
+from tqa.study.pooled import pooled_features
+from tqa.study.stacking import (
+    TRANSFORMER,
+    component_params,
+    inner_splits,
+    stack_params,
+    stacked_predictions,
+)
+from tqa.study.studies import main_strategy, run_key, run_one
+
+
+class StackRuns:
+    """The stacked default model's fits inside :func:`tqa.study.crossval.fold_predictions`
+    (inner splits, Transformer jobs for the worker pool, run-cache-backed component
+    predictions)."""
+
+    def __init__(self, params: dict, ids: list[str], groups, val_fraction: float, base: str):
+        self.params, self.ids, self.groups = params, ids, groups
+        self.pooled_params = component_params(params)  # routed tasks stay routed in the blend
+        self.val_fraction, self.base = val_fraction, base
+        sp = stack_params(params)
+        self.components, self.k = list(sp["components"]), int(sp["inner_folds"])
+        self.blend = str(sp["blend"])
+        self.strategy = main_strategy(params)
+
+    def splits(self, seed: int, split: np.ndarray) -> list[np.ndarray]:
+        return list(inner_splits(self.ids, self.groups, split, self.k, self.val_fraction, seed))
+
+    def labelled_splits(self, seed: int, split: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """The outer split and every inner one, named as in the run table."""
+        inner = [(f"inner{j}", s) for j, s in enumerate(self.splits(seed, split))]
+        return [("outer", np.asarray(split)), *inner]
+
+    def fhash(self, split: np.ndarray) -> str:
+        return fold_hash(self.base, split)
+
+    def fit_jobs(self, plans: list) -> list[FitJob]:
+        if TRANSFORMER not in self.components:
+            return []
+        p = self.params
+        return [
+            FitJob("cv", f"seed{seed}/fold{fold}/{label}", {}, self.strategy, seed, s, p,
+                   run_key(p, self.fhash(s), self.strategy, seed))
+            for seed, fold, split, _ in plans
+            for label, s in self.labelled_splits(seed, split)
+        ]  # fmt: skip
+
+    def prefit_pooled(self, plans, features, labels, meta, store, workers, progress) -> None:
+        """The pooled components' fits of every outer and inner split, ``workers`` at a time
+        (threads: the tree and boosting fits release the GIL), into the run cache; the fold
+        loop then reads them back. Results are those of a serial run (each fit is seeded)."""
+        pooled = [c for c in self.components if c != TRANSFORMER]
+        jobs = [(seed, s) for seed, fold, split, _ in plans
+                for _, s in self.labelled_splits(seed, split)]  # fmt: skip
+        if not pooled or not jobs:
+            return
+        pooled_features(features)  # pool once, before the threads share the cache
+        Parallel(n_jobs=workers, backend="threading")(
+            delayed(baseline_runs)(pooled, features, labels, s, meta, self.pooled_params, seed,
+                                     self.fhash(s), store)
+            for seed, s in tqdm(jobs, desc="stack: pooled fits", disable=not progress)
+        )  # fmt: skip
+
+    def predict(self, seed, fold, split, features, labels, meta, store, fit_fn):
+        def model_fn(s: np.ndarray, label: str) -> np.ndarray:
+            _, pred, _ = run_one(
+                "cv", f"seed{seed}/fold{fold}/{label}", {}, self.strategy, seed, features,
+                labels, s, self.params, store, fit_fn, self.fhash(s),
+            )  # fmt: skip
+            return np.asarray(pred, dtype=float)
+
+        def pooled_fn(names, s: np.ndarray) -> dict[str, np.ndarray]:
+            return baseline_runs(
+                list(names),
+                features,
+                labels,
+                s,
+                meta,
+                self.pooled_params,
+                seed,
+                self.fhash(s),
+                store,
+            )
+
+        return stacked_predictions(
+            labels, split, self.splits(seed, split), self.components, model_fn, pooled_fn,
+            self.blend,
+        )  # fmt: skip
