@@ -89,19 +89,9 @@ if KFOLD:  # grouped k-fold: every video out-of-fold; CIs, paired test, verdicts
 else:
     rows = studies.strategy_comparison(fs, labels, split, params)
 summary = studies.summarize(rows, sorted(set(ev["table_metrics"]) | set(ev["json_metrics"])))
-save_table(
-    rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
-    "strategy_runs",
-    f"Weighting strategies: {WHERE} metrics per run (strategy x seed x task). {PROV}",
-    REPORTS,
+ctx.save_study_tables(
+    rows, summary, "Weighting strategies", ("strategy_runs", "strategy_comparison_"), "strategy"
 )
-for metric in ev["table_metrics"]:
-    save_table(
-        studies.mean_std_table(summary, metric),
-        f"strategy_comparison_{metric}",
-        f"Weighting strategies: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. {PROV}",
-        REPORTS,
-    )
 studies.mean_std_table(summary, "pearson")
 
 # %%

@@ -79,21 +79,13 @@ if (
 else:
     rows = studies.ablations(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(
-    rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
-    "ablation_runs",
-    f"Ablations: {WHERE} metrics per run (config x seed x task). {PROV}",
-    REPORTS,
+ctx.save_study_tables(
+    rows,
+    summary,
+    "Ablations",
+    ("ablation_runs", "ablation_"),
+    seeds_note=" (std empty for a single seed)",
 )
-for metric in ev["table_metrics"]:
-    t = studies.mean_std_table(summary, metric)
-    save_table(
-        t,
-        f"ablation_{metric}",
-        f"Ablations: {WHERE} {metric} per task, mean ± std over seeds {SEEDS} (std empty for a "
-        f"single seed). {PROV}",
-        REPORTS,
-    )
 studies.mean_std_table(summary, "pearson")
 
 # %%

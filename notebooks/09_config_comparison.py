@@ -95,12 +95,7 @@ if KFOLD:  # eval.selection.grid vs the chapter's configuration, and the nested 
 else:
     rows = studies.config_grid(fs, labels, split, params)
 summary = studies.summarize(rows, ev["table_metrics"])
-save_table(
-    rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
-    "config_runs",
-    f"Configuration grid: {WHERE} metrics per run (config x seed x task). {PROV}",
-    REPORTS,
-)
+ctx.save_study_tables(rows, summary, "Configuration grid", ("config_runs", "config_comparison_"))
 # averages over tasks leave out near-constant tasks (their correlations are noise); fit times are
 # benchmarks (reports/benchmarks.md), not results
 kept = summary[~summary["task"].isin(FLAT)]
@@ -118,13 +113,6 @@ save_table(
     + f" (and seeds {SEEDS}){', and mean epochs' if 'epochs' in table else ''}. {PROV}",
     REPORTS,
 )
-for metric in ev["table_metrics"]:
-    save_table(
-        studies.mean_std_table(summary, metric),
-        f"config_comparison_{metric}",
-        f"Configuration grid: {WHERE} {metric} per task, mean ± std over seeds {SEEDS}. {PROV}",
-        REPORTS,
-    )
 table
 
 # %%

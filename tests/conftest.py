@@ -51,6 +51,24 @@ def torch_one_thread():
     torch.set_num_threads(prev)
 
 
+@pytest.fixture
+def resnet101_in_torch_home(tmp_path, monkeypatch):
+    """A seeded ResNet101 (eval mode) whose weights are saved where the resnet101 extractor
+    looks for them: ``TORCH_HOME`` set to ``tmp_path``, the file
+    ``hub/checkpoints/resnet101-cd907fc2.pth`` in it."""
+    import torch
+
+    from tqa.features.nets import ResNet101
+
+    torch.manual_seed(3)
+    net = ResNet101().eval()
+    ck = tmp_path / "hub" / "checkpoints"
+    ck.mkdir(parents=True)
+    torch.save(net.state_dict(), ck / "resnet101-cd907fc2.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return net
+
+
 @pytest.fixture(autouse=True)
 def _study_fits_in_process(monkeypatch):
     """Studies fit in the test process: spawning workers (~3 s each) dwarfs a tiny fit, and

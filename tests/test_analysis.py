@@ -178,18 +178,18 @@ def test_load_cached_features_absent_is_none(tmp_path: Path) -> None:
     assert load_cached_features({"features": {"cache_dir": str(tmp_path / "empty")}}) is None
 
 
-def test_load_cached_features_reads_cache(tmp_path: Path) -> None:
+def _write_cache(folder: Path, meta: dict):
+    """``feature_set()`` written into a feature cache at ``folder``, each video with ``meta``."""
     from tqa.features.cache import write_features
 
     fs = feature_set()
     for i, vid in enumerate(fs.video_ids):
-        write_features(
-            tmp_path,
-            vid,
-            {m: a[i] for m, a in fs.streams.items()},
-            fs.sync[i],
-            {"config_hash": "h"},
-        )
+        write_features(folder, vid, {m: a[i] for m, a in fs.streams.items()}, fs.sync[i], meta)
+    return fs
+
+
+def test_load_cached_features_reads_cache(tmp_path: Path) -> None:
+    fs = _write_cache(tmp_path, {"config_hash": "h"})
     got = load_cached_features({"features": {"cache_dir": str(tmp_path)}}, ["v2", "v0", "nope"])
     assert got is not None and got.video_ids == ["v0", "v2"]
     np.testing.assert_array_equal(got.streams["visual"], fs.streams["visual"][[0, 2]])
@@ -212,20 +212,12 @@ def _tiny_dataset(root: Path, n: int = 12) -> None:
 def test_notebook_01_runs_under_papermill(tmp_path: Path) -> None:
     """Executes notebooks/01 on a tiny dataset (labels + real mp4s) and a small feature cache
     (~10 s)."""
-    from tqa.features.cache import write_features
-
     root = tmp_path / "ds"
     _tiny_dataset(root)
     cache = tmp_path / "features"
-    fs = feature_set()
-    for i, vid in enumerate(fs.video_ids):
-        write_features(
-            cache,
-            vid,
-            {m: a[i] for m, a in fs.streams.items()},
-            fs.sync[i],
-            {"config_hash": "h", "extractors": {"visual": {"name": "nss", "version": "1"}}},
-        )
+    _write_cache(
+        cache, {"config_hash": "h", "extractors": {"visual": {"name": "nss", "version": "1"}}}
+    )
     reports = tmp_path / "reports"
     overrides = {
         "data.root": str(root),

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from tiny_fit import fit_fixed, tiny_params
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS, FeatureSet
@@ -37,38 +38,12 @@ def _features(n: int, seed: int = 0) -> tuple[FeatureSet, np.ndarray]:
     return fs, labels
 
 
-def _tiny_params(**over) -> dict:
-    base = {
-        "train.epochs": 1,
-        "train.batch_size": 8,
-        "train.device": "cpu",
-        "train.amp": False,
-        "train.warmup_epochs": 0,
-        "model.d_model": 16,
-        "model.n_layers": 1,
-        "model.n_heads": 2,
-        "model.dim_feedforward": 32,
-    }
-    base.update(over)
-    return load_params(overrides=base)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    train = pytest.importorskip("tqa.model.training")
     fs, labels = _features(20)
     split = np.array(["train"] * 14 + ["val"] * 3 + ["test"] * 3)
-    params = _tiny_params()
-    fit = train.fit(
-        fs,
-        labels,
-        split,
-        params,
-        strategy="fixed",
-        seed=0,
-        out_dir=tmp_path_factory.mktemp("fit"),
-        progress=False,
-    )
+    params = tiny_params()
+    fit = fit_fixed(fs, labels, split, params, tmp_path_factory.mktemp("fit"))
     return fit, params, fs
 
 
@@ -184,33 +159,24 @@ def test_bundle_from_saved_fit_and_cli(trained, tmp_path):
 
 
 def test_option_and_random_init_differences_are_refused(tmp_path):
+    trained_with = {
+        "name": "mediapipe",
+        "modality": "landmarks",
+        "version": "1",
+        "dim": 1404,
+        "normalized": True,
+    }
     b = Bundle(
         path=tmp_path,
         model=None,
         preprocessor=None,
         manifest={
-            "extractors": {
-                "landmarks": {
-                    "name": "mediapipe",
-                    "modality": "landmarks",
-                    "version": "1",
-                    "dim": 1404,
-                    "normalized": True,
-                }
-            },
+            "extractors": {"landmarks": dict(trained_with)},
             "params": {},
             "input_dims": {},
         },
     )
-    same = {
-        "landmarks": {
-            "name": "mediapipe",
-            "modality": "landmarks",
-            "version": "1",
-            "dim": 1404,
-            "normalized": True,
-        }
-    }
+    same = {"landmarks": dict(trained_with)}
     b.check_extractors(same)
     raw = {"landmarks": {**same["landmarks"], "normalized": False}}
     with pytest.raises(BundleMismatchError, match=r"normalized False != True"):

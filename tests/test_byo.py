@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_fit import fit_fixed, tiny_params
 
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.features.tables import (
@@ -217,9 +218,6 @@ def test_generated_table_feeds_training(tmp_path):
     """A generated long table with a planted signal (the score level in visual__q, au__AU12 and
     the sync confidence) trains via tqa.model.training.fit, and the model beats the train-mean
     predictor on the held-out rows by far."""
-    train = pytest.importorskip("tqa.model.training")
-    from tqa.core.params import load_params
-
     n, T = 48, 150
     rng = np.random.default_rng(0)
     level = rng.uniform(1.5, 4.5, n)
@@ -241,21 +239,14 @@ def test_generated_table_feeds_training(tmp_path):
             )
     table = tmp_path / "frames.csv"
     pd.DataFrame(rows).to_csv(table, index=False)
-    params = load_params(
-        overrides={
+    params = tiny_params(
+        {
             "byo.features_table": str(table),
             "train.epochs": 25,
             "train.seeds": [0],
-            "train.device": "cpu",
-            "train.amp": False,
-            "train.batch_size": 8,
             "train.warmup_epochs": 1,
             "train.lr": 0.003,
             "train.early_stopping_patience": 100,
-            "model.d_model": 16,
-            "model.n_layers": 1,
-            "model.n_heads": 2,
-            "model.dim_feedforward": 32,
         }
     )
     from tqa.features.tables import features_for_training
@@ -265,16 +256,7 @@ def test_generated_table_feeds_training(tmp_path):
     labels = np.repeat(level[:, None], len(TASKS), axis=1)
     labels[::5, 1] = -1.0
     split = np.array(["train"] * 32 + ["val"] * 8 + ["test"] * 8)
-    res = train.fit(
-        fs,
-        labels,
-        split,
-        params,
-        strategy="fixed",
-        seed=0,
-        out_dir=tmp_path / "fit",
-        progress=False,
-    )
+    res = fit_fixed(fs, labels, split, params, tmp_path / "fit")
     pred = res.predict(fs)
     assert set(res.input_dims) == {"visual", "au"}
     held, tr = split != "train", split == "train"

@@ -11,14 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from study_fakes import OVERALL, FitResult, overall_labels, portrait_videos, visual_only
 
 from tqa.core.params import load_params
-from tqa.core.schema import TASKS, FeatureSet
+from tqa.core.schema import TASKS
 from tqa.study.comparison import compare, paired_wilcoxon, t_interval, verdict
 from tqa.study.crossval import fold_split, kfold_assignments, parse_method, run_cv
 from tqa.study.studies import ResultsStore
-
-OVERALL = TASKS.index("overall")
 
 
 def _groups(n_groups: int = 30, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -167,37 +166,17 @@ class _FakeFit:
         pred = np.repeat(self.truth[:, None], len(TASKS), axis=1) + rng.normal(
             0, 0.2, (len(self.truth), len(TASKS))
         )
-
-        class R:
-            history = pd.DataFrame({"epoch": [0, 1]})
-
-            def predict(self_inner, fs_):
-                return pred
-
-        return R()
+        return FitResult(pred, {"epoch": [0, 1]})
 
 
 def _inputs(n_groups: int = 12):
     rng = np.random.default_rng(0)
-    ids, groups = [], []
-    for g in range(n_groups):
-        for m in ("a", "b", "c"):
-            ids.append(f"{g}_x_{m}")
-            groups.append(str(g))
+    ids, meta = portrait_videos(n_groups)
     n = len(ids)
-    fs = FeatureSet(
-        ids,
-        {"visual": rng.normal(size=(n, 10, 3)).astype(np.float32)},
-        rng.normal(size=(n, 3)).astype(np.float32),
-        {"visual": ["visual__a", "visual__b", "visual__c"]},
-    )
+    fs = visual_only(ids, rng.normal(size=(n, 10, 3)), rng.normal(size=(n, 3)))
     truth = rng.uniform(1.5, 4.5, n)
-    labels = np.full((n, len(TASKS)), -1.0)
-    labels[:, OVERALL] = truth
+    labels = overall_labels(truth)
     labels[3, OVERALL] = -1.0  # one missing label
-    meta = pd.DataFrame(
-        {"video_id": ids, "portrait": groups, "generator": [i.split("_")[-1] for i in ids]}
-    )
     return fs, labels, meta, truth
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tqa.core.schema import TASKS
-from tqa.data.labels import DataError, load_dataset, main_validate
+from tqa.data.labels import DataError, load_dataset
 from tqa.data.mos_import import import_thqa, main_import_thqa, rescale_mos, video_id_from_name
+from tqa.data.validate import main_validate
 from tqa.data.videos import check_video
 
 PARAMS = {

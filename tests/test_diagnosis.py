@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from study_fakes import OVERALL, FitResult, overall_labels, portrait_videos, visual_only
 
 from tqa.core.params import load_params, merged
-from tqa.core.schema import TASKS, FeatureSet
+from tqa.core.schema import TASKS
 from tqa.study.comparison import fold_scores
 from tqa.study.crossval import run_cv
 from tqa.study.diagnosis import limits_summary
@@ -29,29 +30,16 @@ from tqa.study.learning_curve import (
 from tqa.study.stacking import STACK
 from tqa.study.studies import ResultsStore
 
-OVERALL = TASKS.index("overall")
-
 
 def _inputs(n_groups: int = 12):
     """Videos of ``n_groups`` portraits x 3 generators; overall = a planted signal + noise."""
     rng = np.random.default_rng(0)
-    ids, groups = [], []
-    for g in range(n_groups):
-        for m in ("a", "b", "c"):
-            ids.append(f"{g}_x_{m}")
-            groups.append(str(g))
+    ids, meta = portrait_videos(n_groups)
     n = len(ids)
     visual = rng.normal(size=(n, 10, 3)).astype(np.float32)
     truth = np.clip(3 + visual[:, :, 0].mean(axis=1) * 2 + rng.normal(0, 0.3, n), 1, 5)
-    fs = FeatureSet(
-        ids, {"visual": visual}, rng.normal(size=(n, 3)).astype(np.float32),
-        {"visual": ["visual__a", "visual__b", "visual__c"]},
-    )  # fmt: skip
-    labels = np.full((n, len(TASKS)), -1.0)
-    labels[:, OVERALL] = truth
-    meta = pd.DataFrame({"video_id": ids, "portrait": groups,
-                         "generator": [i.split("_")[-1] for i in ids]})  # fmt: skip
-    return fs, labels, meta, truth
+    fs = visual_only(ids, visual, rng.normal(size=(n, 3)))
+    return fs, overall_labels(truth), meta, truth
 
 
 class _SpyFit:
@@ -65,16 +53,9 @@ class _SpyFit:
         rng = np.random.default_rng(seed)
         pred = np.repeat(self.truth[:, None], len(TASKS), axis=1)
         pred = pred + rng.normal(0, self.noise, pred.shape)
-
-        class R:
-            history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5],
-                                    "val_loss": [2.1, 1.5, 1.7], "lr": [1e-3] * 3})  # fmt: skip
-            best_epoch = 2
-
-            def predict(self_inner, fs_):
-                return pred
-
-        return R()
+        history = {"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5],
+                   "val_loss": [2.1, 1.5, 1.7], "lr": [1e-3] * 3}  # fmt: skip
+        return FitResult(pred, history, best_epoch=2)
 
 
 def _params(**over):

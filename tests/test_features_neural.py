@@ -21,7 +21,7 @@ from tqa.features.extractors.sync_syncnet import (
     syncnet_crop_box,
 )
 from tqa.features.extractors.visual_resnet import IMAGENET_MEAN, IMAGENET_STD, ResNet101Extractor
-from tqa.features.nets import ResNet101, WeightsError
+from tqa.features.nets import WeightsError
 
 SR, FPS = 16000, 25
 
@@ -43,12 +43,12 @@ def face_context(t: int, box=(30.0, 25.0, 70.0, 75.0)) -> dict:
     return {"face_box": np.tile(np.asarray(box, np.float32), (t, 1))}
 
 
-def tiny_hubert_config():
+def tiny_hubert_config(num_hidden_layers: int = 2):
     from transformers import HubertConfig
 
     return HubertConfig(
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=num_hidden_layers,
         num_attention_heads=2,
         intermediate_size=37,
         conv_dim=(16,) * 7,
@@ -94,13 +94,8 @@ def test_resnet101_refuses_without_weights(tmp_path, monkeypatch):
             get_extractor(modality, name, {"weights": {}})
 
 
-def test_resnet101_loads_torch_home_weights_and_normalises_like_imagenet(tmp_path, monkeypatch):
-    torch.manual_seed(3)
-    net = ResNet101().eval()
-    ck = tmp_path / "hub" / "checkpoints"
-    ck.mkdir(parents=True)
-    torch.save(net.state_dict(), ck / "resnet101-cd907fc2.pth")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+def test_resnet101_loads_torch_home_weights_and_normalises_like_imagenet(resnet101_in_torch_home):
+    net = resnet101_in_torch_home
     ext = get_extractor("visual", "resnet101", {"weights": {"resnet101": None}, "face_crop": False})
     assert not ext.random_init and ext.describe()["weights"] == "resnet101-cd907fc2.pth"
     clip = make_clip(2)

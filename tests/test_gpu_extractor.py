@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from skimage import data
+from test_features_neural import tiny_hubert_config
 from torch import nn
 
 from tqa.core.params import load_params
@@ -54,18 +55,22 @@ def tiny_params(**over) -> dict:
 
 
 def tiny_hubert(params: dict, model=None) -> HubertExtractor:
-    from transformers import HubertConfig
-
-    cfg = HubertConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=37,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
+    cfg = tiny_hubert_config(num_hidden_layers=1)
     return HubertExtractor(params["features"], allow_random_init=True, config=cfg, model=model)
+
+
+def write_face_videos(folder, prefix: str, step: int, n: int = 3) -> list[tuple[str, str]]:
+    """``n`` mp4s ``<prefix><i>.mp4`` of the moving face (shifted ``step * i``) with noise audio
+    (seed i) in ``folder``; ``(video_id, path)`` each."""
+    from tqa.features.decode import write_video
+
+    videos = []
+    for i in range(n):
+        path = folder / f"{prefix}{i}.mp4"
+        wav = (0.1 * np.random.default_rng(i).standard_normal(T * SR // FPS)).astype(np.float32)
+        write_video(path, face_frames(T, step * i), fps=FPS, audio=wav, sample_rate=SR)
+        videos.append((f"{prefix}{i}", str(path)))
+    return videos
 
 
 # ---- batching across clips -----------------------------------------------------------------
@@ -144,15 +149,8 @@ def test_gpu_extractor_equals_feature_extractor_on_cpu():
 
 
 def test_run_writes_the_same_cache_resumes_and_logs_failures(tmp_path):
-    from tqa.features.decode import write_video
-
     params = tiny_params(visual="nss")
-    videos = []
-    for i in range(3):
-        path = tmp_path / f"v{i}.mp4"
-        wav = (0.1 * np.random.default_rng(i).standard_normal(T * SR // FPS)).astype(np.float32)
-        write_video(path, face_frames(T, 5 * i), fps=FPS, audio=wav, sample_rate=SR)
-        videos.append((f"v{i}", str(path)))
+    videos = write_face_videos(tmp_path, "v", 5)
     bad = tmp_path / "broken.mp4"
     bad.write_bytes((tmp_path / "v0.mp4").read_bytes()[:300])  # truncated
     videos.insert(1, ("broken", str(bad)))
@@ -194,15 +192,8 @@ def test_run_writes_the_same_cache_resumes_and_logs_failures(tmp_path):
 
 @pytest.mark.slow
 def test_run_with_cpu_stage_in_worker_processes(tmp_path):
-    from tqa.features.decode import write_video
-
     params = tiny_params(visual="nss")
-    videos = []
-    for i in range(3):
-        path = tmp_path / f"w{i}.mp4"
-        wav = (0.1 * np.random.default_rng(i).standard_normal(T * SR // FPS)).astype(np.float32)
-        write_video(path, face_frames(T, 4 * i), fps=FPS, audio=wav, sample_rate=SR)
-        videos.append((f"w{i}", str(path)))
+    videos = write_face_videos(tmp_path, "w", 4)
     (tmp_path / "bad.mp4").write_bytes(b"garbage")
     videos.append(("bad", str(tmp_path / "bad.mp4")))
     fast = GPUOptimizedExtractor(params, allow_random_init=True, clips_per_step=2)

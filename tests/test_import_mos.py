@@ -70,7 +70,7 @@ def test_cli_mos_range_name_pattern_and_split_warning(tmp_path: Path, capsys):
 
 
 def test_validate_no_media_needs_no_video_files(tmp_path: Path, capsys):
-    from tqa.data.labels import main_validate
+    from tqa.data.validate import main_validate
 
     src = tmp_path / "mos.csv"
     src.write_text("Image,Score\np1_a_x,1\np1_b_y,2\np2_a_x,3\n")

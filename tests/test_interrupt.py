@@ -168,6 +168,15 @@ class _Stderr:
         return self.text
 
 
+def start_in_own_group(cmd: list[str], cwd, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """``cmd`` started in a new session (its own process group, for ``os.killpg``) with tqa
+    importable (``PYTHONPATH``), stderr piped."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=stdout, stderr=subprocess.PIPE, start_new_session=True
+    )
+
+
 def _wait_for(what, proc: subprocess.Popen, desc: str) -> None:
     deadline = time.monotonic() + HANG_GUARD_S
     while not what():
@@ -194,17 +203,9 @@ def test_ctrl_c_at_any_moment_of_a_two_worker_run(tiny_videos, tmp_path, moment)
     """SIGINT to the process group of `tqa metrics --workers 2` at several moments: exit 130
     within seconds, no traceback, every measured video kept, the rest marked interrupted."""
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "tqa.cli", "metrics", str(tiny_videos), "--out", str(out)]
     cmd += ["--workers", "2", "--no-plot", "--max-seconds", "2"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start_in_own_group(cmd, tmp_path)
     err = _Stderr(proc)
     cache = out / ".cache"
     if moment == "before_workers":

@@ -250,15 +250,12 @@ def test_build_resnet101_takes_torchvision_when_it_imports(monkeypatch):
     torch.testing.assert_close(got, want, rtol=0, atol=0)
 
 
-def test_resnet101_extractor_loads_weights_into_torchvision_when_it_imports(tmp_path, monkeypatch):
+def test_resnet101_extractor_loads_weights_into_torchvision_when_it_imports(
+    resnet101_in_torch_home, monkeypatch
+):
     from tqa.features.extractors.visual_resnet import ResNet101Extractor
 
-    torch.manual_seed(3)
-    net = ResNet101().eval()
-    ck = tmp_path / "hub" / "checkpoints"
-    ck.mkdir(parents=True)
-    torch.save(net.state_dict(), ck / "resnet101-cd907fc2.pth")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    net = resnet101_in_torch_home
     calls: list = []
     _fake_torchvision(monkeypatch, calls)
     ext = ResNet101Extractor({"weights": {"resnet101": None}, "face_crop": False})

@@ -136,28 +136,37 @@ def test_process_pool_matches_in_process(videos, tmp_path: Path) -> None:
     assert len(pd.read_csv(tmp_path / "two" / "failures.csv")) == 1
 
 
+def _write_corpus_clip(path: Path, row: dict, corpus: dict, seed: int, side: int, **over) -> dict:
+    """A planned corpus ``row`` rendered clean (every degradation neutral, 150 frames at 25 fps,
+    side x side px, its own audio) with ``over`` set, written to ``path``; the row rendered."""
+    from tqa.data.corpus.build import render_video
+    from tqa.data.corpus.profiles import clean_row
+
+    row = clean_row(row)
+    row.update(fps=25, n_frames=150, height=side, width=side, swapped_audio=0, **over)
+    frames, audio = render_video(row, corpus, seed)
+    write_video(path, frames, 25, audio)
+    return row
+
+
 @pytest.mark.parametrize("k", [5, -6])
 def test_sync_recovers_injected_offset_on_a_rendered_corpus_clip(tmp_path: Path, k: int) -> None:
     """A corpus talking face (tqa.data.corpus) with its audio delayed by k frames: offset == k."""
-    from tqa.data.corpus.build import render_video
-    from tqa.data.corpus.profiles import clean_row, plan_corpus
+    from tqa.data.corpus.profiles import plan_corpus
 
     p = _params(n_frames=150)
-    row = clean_row(plan_corpus(4, p["corpus"], 1).iloc[3].to_dict())
-    row.update(
+    path = tmp_path / "c.mp4"
+    _write_corpus_clip(
+        path,
+        plan_corpus(4, p["corpus"], 1).iloc[3].to_dict(),
+        p["corpus"],
+        1,
+        160,
         identity=2,  # a frontal face (astronaut source); profile faces are harder to sync
         av_offset_frames=k,
-        fps=25,
-        n_frames=150,
-        height=160,
-        width=160,
-        swapped_audio=0,
         mouth_lag_s=0.0,
         expr_mismatch=0,
     )
-    frames, audio = render_video(row, p["corpus"], 1)
-    path = tmp_path / "c.mp4"
-    write_video(path, frames, 25, audio)
     vf = FeatureExtractor(p).extract_video(str(path), "c")
     assert vf.meta["face_rate"] > 0.9
     # offset found; the best-lag (SyncNet-rule) prominence is high, the lag-0 in-sync
@@ -216,26 +225,16 @@ def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
     import yaml
 
     from tqa.core.params import ROOT
-    from tqa.data.corpus.build import render_video
-    from tqa.data.corpus.profiles import clean_row, plan_corpus
+    from tqa.data.corpus.profiles import plan_corpus
 
     p = _params(n_frames=150)
     root = tmp_path / "ds"
     (root / "videos").mkdir(parents=True)
     plan = plan_corpus(3, p["corpus"], 2)
     rows, deg = [], []
-    for i, row in enumerate(plan.to_dict("records")):
-        row = clean_row(row)
-        row.update(
-            av_offset_frames=[0, 4, -5][i],
-            fps=25,
-            n_frames=150,
-            height=128,
-            width=128,
-            swapped_audio=0,
-        )
-        frames, audio = render_video(row, p["corpus"], 2)
-        write_video(root / "videos" / f"{row['video_id']}.mp4", frames, 25, audio)
+    for i, planned in enumerate(plan.to_dict("records")):
+        path = root / "videos" / f"{planned['video_id']}.mp4"
+        row = _write_corpus_clip(path, planned, p["corpus"], 2, 128, av_offset_frames=[0, 4, -5][i])
         rows.append({"video_id": row["video_id"], **{t: 3.0 for t in TASKS}})
         deg.append({"video_id": row["video_id"], "av_offset_frames": row["av_offset_frames"]})
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)

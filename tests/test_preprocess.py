@@ -26,40 +26,43 @@ def _fs(n=12, t=20, dims=None, seed=0, nan_rate=0.05):
     return FeatureSet([f"v{i}" for i in range(n)], streams, sync)
 
 
+def _fitted(options: dict, **fs_kw):
+    """``(fs, transformed fs, preprocessor)`` of a Preprocessor fitted on ``_fs(**fs_kw)``."""
+    fs = _fs(**fs_kw)
+    p = Preprocessor(options).fit(fs)
+    return fs, p.transform(fs), p
+
+
+def _rows_imputed(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stream's frames as float64 rows, and those rows with each NaN set to its column's
+    median (the oracle of the imputation step)."""
+    rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    return rows, np.where(np.isnan(rows), np.nanmedian(rows, axis=0), rows)
+
+
 def test_median_imputation_matches_nanmedian():
-    fs = _fs()
-    p = Preprocessor({"scale": False, "pca": False}).fit(fs)
-    out = p.transform(fs)
+    fs, out, p = _fitted({"scale": False, "pca": False})
     for m, x in fs.streams.items():
-        rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
-        med = np.nanmedian(rows, axis=0)
-        expected = np.where(np.isnan(rows), med, rows)
+        rows, expected = _rows_imputed(x)
         np.testing.assert_allclose(out.streams[m].reshape(rows.shape), expected, rtol=1e-5)
         assert p.report().set_index("modality").loc[m, "n_nan_imputed"] == np.isnan(rows).sum()
     assert not np.isnan(out.sync).any()
 
 
 def test_scaler_matches_sklearn():
-    fs = _fs()
-    p = Preprocessor({"scale": True, "pca": False}).fit(fs)
-    out = p.transform(fs)
+    fs, out, _ = _fitted({"scale": True, "pca": False})
     for m, x in fs.streams.items():
-        rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
-        imputed = np.where(np.isnan(rows), np.nanmedian(rows, axis=0), rows)
+        rows, imputed = _rows_imputed(x)
         ref = StandardScaler().fit_transform(imputed)
         np.testing.assert_allclose(out.streams[m].reshape(rows.shape), ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("variance", [0.8, 0.95])
 def test_pca_dims_and_projection_match_sklearn(variance):
-    fs = _fs(n=30, t=20)
-    p = Preprocessor({"scale": True, "pca": True, "pca_variance": variance}).fit(fs)
-    out = p.transform(fs)
+    fs, out, p = _fitted({"scale": True, "pca": True, "pca_variance": variance}, n=30, t=20)
     for m, x in fs.streams.items():
-        rows = x.reshape(-1, x.shape[-1]).astype(np.float64)
-        z = StandardScaler().fit_transform(
-            np.where(np.isnan(rows), np.nanmedian(rows, axis=0), rows)
-        )
+        rows, imputed = _rows_imputed(x)
+        z = StandardScaler().fit_transform(imputed)
         sk = PCA(n_components=variance, svd_solver="full").fit(z)
         assert p.output_dims[m] == sk.n_components_, m
         ref = sk.transform(z)

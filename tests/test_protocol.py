@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from study_fakes import FitResult, overall_labels, visual_only
 
 from tqa.core.params import load_params, merged
-from tqa.core.schema import TASKS, FeatureSet
+from tqa.core.schema import TASKS
 from tqa.study import protocol as P
 from tqa.study.selection import SELECTED
 from tqa.study.studies import ResultsStore
@@ -26,14 +27,10 @@ def _inputs():
     ids = [f"g{g}_{gen}" for g in range(15) for gen in ("a", "b", "c")]
     n = len(ids)
     gen = [i.split("_")[1] for i in ids]
-    fs = FeatureSet(
-        ids,
-        {"visual": rng.normal(size=(n, 4, 2)).astype(np.float32)},
-        rng.normal(size=(n, 3)).astype(np.float32),
-        {"visual": ["visual__a", "visual__b"]},
+    fs = visual_only(ids, rng.normal(size=(n, 4, 2)), rng.normal(size=(n, 3)))
+    labels = overall_labels(
+        pd.Series(gen).map({"a": 2.0, "b": 3.0, "c": 4.0}) + rng.normal(0, 0.1, n)
     )
-    labels = np.full((n, len(TASKS)), -1.0)
-    labels[:, OVERALL] = pd.Series(gen).map({"a": 2.0, "b": 3.0, "c": 4.0}) + rng.normal(0, 0.1, n)
     labels[:, LIP] = 4.76 + rng.normal(0, 0.01, n)  # near-constant task
     meta = pd.DataFrame(
         {"video_id": ids, "group": [i.split("_")[0] for i in ids], "generator": gen}
@@ -52,14 +49,7 @@ class _NoisyFit:
         self.calls.append((strategy, tuple(m["drop_modalities"]), m["d_model"], m["path_b"]))
         rng = np.random.default_rng(seed + len(self.calls))
         pred = np.where(labels == -1.0, 3.0, labels) + rng.normal(0, 1.0, labels.shape)
-
-        class R:
-            history = pd.DataFrame({"epoch": [0]})
-
-            def predict(self_inner, fs_):
-                return pred
-
-        return R()
+        return FitResult(pred, {"epoch": [0]})
 
 
 def _params():

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_scoring import scoring_setup  # noqa: F401 - the module-scoped bundle fixture
+from test_interrupt import start_in_own_group
+from test_scoring import score_with, scoring_setup  # noqa: F401 - the module-scoped bundle fixture
 
 from tqa.core.params import ROOT
 from tqa.core.schema import TASKS
@@ -111,19 +112,9 @@ def broken_real(tmp_path_factory):
 
 
 def test_partial_rule_and_truncation_on_real_files(scoring_setup, broken_real, tmp_path) -> None:  # noqa: F811
-    from tqa.serve.scoring import score
-
-    s = scoring_setup
     names = ["orig", "mute", "oneframe", "trunc"]
     files = [broken_real / f"{n}.mp4" for n in names]
-    df = score(
-        files,
-        model=s["bundle"],
-        workers=1,
-        params=s["params"],
-        progress=False,
-        cache_dir=tmp_path / "cache",
-    ).set_index("video_id")
+    df = score_with(scoring_setup, files, tmp_path / "cache").set_index("video_id")
     assert df.loc["orig", "status"] == "ok" and df.loc["orig", "warning"] == ""
     assert np.isfinite(df.loc["orig", list(TASKS)].to_numpy(float)).all()
     mute = df.loc["mute"]
@@ -157,15 +148,7 @@ def test_ctrl_c_stops_multi_worker_score(scoring_setup, tmp_path) -> None:  # no
     cmd = [sys.executable, "-m", "tqa.cli", "score", str(videos), "--model", str(s["bundle"])]
     cmd += ["--params", str(tmp_path / "params.yaml"), "--workers", "2", "--cache", str(cache)]
     cmd += ["--out", str(out), "--quiet"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    proc = start_in_own_group(cmd, ROOT, stdout=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(cache.glob("*.npz")):
         assert proc.poll() is None, proc.communicate()

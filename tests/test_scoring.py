@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_fit import fit_fixed, tiny_params
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS, FeatureSet
@@ -130,21 +131,22 @@ def _grey_video(path, seconds: float = 2.0, fps: int = 25, size: int = 64):
 
 
 def _score_params(tmp_path) -> dict:
-    return load_params(
-        overrides={
-            "train.epochs": 1,
-            "train.batch_size": 8,
-            "train.device": "cpu",
-            "train.amp": False,
-            "train.warmup_epochs": 0,
-            "model.d_model": 16,
-            "model.n_layers": 1,
-            "model.n_heads": 2,
-            "model.dim_feedforward": 32,
-            "features.workers": 1,
-            "features.device": "cpu",
-            "score.cache_dir": None,
-        }
+    return tiny_params({"features.workers": 1, "features.device": "cpu", "score.cache_dir": None})
+
+
+def score_with(setup: dict, files, cache_dir, **kw):
+    """``tqa.serve.scoring.score`` of ``files`` with the bundle and params of ``scoring_setup``,
+    one worker, no progress bar, features cached in ``cache_dir``."""
+    from tqa.serve.scoring import score
+
+    return score(
+        files,
+        model=setup["bundle"],
+        workers=1,
+        params=setup["params"],
+        progress=False,
+        cache_dir=cache_dir,
+        **kw,
     )
 
 
@@ -152,7 +154,6 @@ def _score_params(tmp_path) -> dict:
 def scoring_setup(tmp_path_factory):
     """Two real videos + one broken file, and a bundle trained 1 epoch for the installed
     extractors."""
-    train = pytest.importorskip("tqa.model.training")
     from tqa.features.pipeline import FeatureExtractor
     from tqa.serve.bundle_save import save_bundle
 
@@ -180,9 +181,7 @@ def scoring_setup(tmp_path_factory):
     )
     labels = rng.uniform(1, 5, size=(n, len(TASKS))).astype(np.float32)
     split = np.array(["train"] * 12 + ["val"] * 2 + ["test"] * 2)
-    fit = train.fit(
-        fs, labels, split, params, strategy="fixed", seed=0, out_dir=root / "fit", progress=False
-    )
+    fit = fit_fixed(fs, labels, split, params, root / "fit")
     bundle_dir = save_bundle(fit, params, fe, root / "bundle")
     return {
         "root": root,
@@ -195,19 +194,9 @@ def scoring_setup(tmp_path_factory):
 
 
 def test_score_batch_with_a_bad_file(scoring_setup, tmp_path):
-    from tqa.serve.scoring import score
-
     s = scoring_setup
     out = tmp_path / "scores.csv"
-    df = score(
-        s["videos"],
-        model=s["bundle"],
-        out=out,
-        workers=1,
-        params=s["params"],
-        progress=False,
-        cache_dir=tmp_path / "cache",
-    )
+    df = score_with(s, s["videos"], tmp_path / "cache", out=out)
     assert list(df.columns) == list(COLUMNS)
     assert df["video_id"].tolist() == ["broken", "talk_a", "talk_b"]
     bad, good = df.iloc[0], df.iloc[1:]
@@ -244,18 +233,10 @@ def test_score_batch_with_a_bad_file(scoring_setup, tmp_path):
 
 def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
     from tqa.features.pipeline import FeatureExtractor
-    from tqa.serve.scoring import score
 
     s = scoring_setup
     files = [s["videos"] / "talk_a.mp4"]
-    first = score(
-        files,
-        model=s["bundle"],
-        workers=1,
-        params=s["params"],
-        progress=False,
-        cache_dir=tmp_path / "c",
-    )
+    first = score_with(s, files, tmp_path / "c")
     calls = []
     orig = FeatureExtractor.process_one
     monkeypatch.setattr(
@@ -263,15 +244,7 @@ def test_score_resumes_from_cache(scoring_setup, tmp_path, monkeypatch):
         "process_one",
         lambda self, *a, **k: calls.append(a) or orig(self, *a, **k),
     )
-    second = score(
-        files,
-        model=s["bundle"],
-        out=tmp_path / "s.json",
-        workers=1,
-        params=s["params"],
-        progress=False,
-        cache_dir=tmp_path / "c",
-    )
+    second = score_with(s, files, tmp_path / "c", out=tmp_path / "s.json")
     assert calls == []  # nothing re-extracted
     pd.testing.assert_frame_equal(first, second)
     recs = json.loads((tmp_path / "s.json").read_text())
@@ -523,7 +496,6 @@ def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
 def test_score_table_with_a_table_trained_bundle(tmp_path):
     """A bundle trained on a feature table scores tables with the same columns, refuses other
     tables/videos."""
-    train = pytest.importorskip("tqa.model.training")
     from tqa.features.tables import load_feature_table, write_feature_table
     from tqa.serve.bundle_format import BundleMismatchError
     from tqa.serve.bundle_save import save_bundle
@@ -545,16 +517,7 @@ def test_score_table_with_a_table_trained_bundle(tmp_path):
     params = _score_params(tmp_path)
     labels = rng.uniform(1, 5, size=(n, len(TASKS))).astype(np.float32)
     split = np.array(["train"] * 10 + ["val"] * 2 + ["test"] * 2)
-    fit = train.fit(
-        fs_t,
-        labels,
-        split,
-        params,
-        strategy="fixed",
-        seed=0,
-        out_dir=tmp_path / "fit",
-        progress=False,
-    )
+    fit = fit_fixed(fs_t, labels, split, params, tmp_path / "fit")
     bundle = save_bundle(fit, params, fs_t, tmp_path / "bundle")
     got = score_table(table, model=bundle, out=tmp_path / "s.csv", params=params)
     np.testing.assert_allclose(got[list(TASKS)].to_numpy(float), fit.predict(fs_t), rtol=1e-6)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from study_fakes import FitResult, overall_labels, visual_only
 
 from tqa.core.params import load_params, merged
-from tqa.core.schema import TASKS, FeatureSet
 from tqa.study.comparison import compare
 from tqa.study.selection import (
     SELECTED,
@@ -23,25 +23,16 @@ from tqa.study.selection import (
 )
 from tqa.study.studies import ResultsStore
 
-OVERALL = TASKS.index("overall")
-
 
 def _inputs(n_groups: int = 15):
     rng = np.random.default_rng(0)
     ids = [f"g{g}_v{j}" for g in range(n_groups) for j in range(3)]
     groups = [i.split("_")[0] for i in ids]
     n = len(ids)
-    fs = FeatureSet(
-        ids,
-        {"visual": rng.normal(size=(n, 5, 2)).astype(np.float32)},
-        rng.normal(size=(n, 3)).astype(np.float32),
-        {"visual": ["visual__a", "visual__b"]},
-    )
+    fs = visual_only(ids, rng.normal(size=(n, 5, 2)), rng.normal(size=(n, 3)))
     truth = rng.uniform(1.5, 4.5, n)
-    labels = np.full((n, len(TASKS)), -1.0)
-    labels[:, OVERALL] = truth
     meta = pd.DataFrame({"video_id": ids, "group": groups})
-    return fs, labels, meta, truth, np.asarray(groups)
+    return fs, overall_labels(truth), meta, truth, np.asarray(groups)
 
 
 class _PlantedFit:
@@ -67,14 +58,7 @@ class _PlantedFit:
         elif params["model"]["dropout"] == 0.3:
             noise = np.where(test, 0.0, 1.5)
         pred = np.repeat((self.truth + rng.normal(0, 1, len(split)) * noise)[:, None], 5, axis=1)
-
-        class R:
-            history = pd.DataFrame({"epoch": [0]})
-
-            def predict(self_inner, fs_):
-                return pred
-
-        return R()
+        return FitResult(pred, {"epoch": [0]})
 
 
 def _params():

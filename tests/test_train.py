@@ -282,13 +282,18 @@ def test_ablation_switches_train(toy, over):
     fs, y, split = toy
     base = _params(train={"epochs": 2})
     full = fit(fs, y, split, base, strategy="fixed", seed=0, progress=False).predict(fs)
-    res = fit(fs, y, split, merged(base, over), strategy="fixed", seed=0, progress=False)
+    res = _fit_over(fs, y, split, base, over)
     assert np.isfinite(res.predict(fs)).all()
     assert np.abs(res.predict(fs) - full).max() > 1e-4
     if "drop_modalities" in over.get("model", {}):
         assert "audio" not in res.input_dims and "audio" not in res.model.modalities
     if over.get("preprocess", {}).get("pca") is False:
         assert res.input_dims == {m: a.shape[-1] for m, a in fs.streams.items()}
+
+
+def _fit_over(fs, y, split, p, over: dict, seed: int = 0) -> FitResult:
+    """The fixed strategy's fit on ``p`` with ``over`` merged in (no progress bars)."""
+    return fit(fs, y, split, merged(p, over), strategy="fixed", seed=seed, progress=False)
 
 
 def _held_out_mse(res: FitResult, fs, y, split) -> float:
@@ -304,15 +309,7 @@ def test_gradient_checkpointing_gives_the_same_model(toy):
     fs, y, split = toy
     p = _params(train={"epochs": 3})
     a = fit(fs, y, split, p, strategy="fixed", seed=4, progress=False)
-    b = fit(
-        fs,
-        y,
-        split,
-        merged(p, {"train": {"grad_checkpointing": True}}),
-        strategy="fixed",
-        seed=4,
-        progress=False,
-    )
+    b = _fit_over(fs, y, split, p, {"train": {"grad_checkpointing": True}}, seed=4)
     np.testing.assert_allclose(b.predict(fs), a.predict(fs), rtol=0, atol=1e-4)
     np.testing.assert_allclose(b.history["train_loss"], a.history["train_loss"], rtol=1e-4)
 
@@ -322,27 +319,9 @@ def test_amp_cpu_bf16_trains_and_lowers_the_loss(toy):
     held-out MSE well below the train-mean predictor's."""
     fs, y, split = toy
     p = _params(train={"epochs": 15, "lr": 0.003})
-    res = fit(
-        fs,
-        y,
-        split,
-        merged(p, {"train": {"amp_cpu": True}}),
-        strategy="fixed",
-        seed=0,
-        progress=False,
-    )
-    fp32 = fit(
-        fs, y, split, merged(p, {"train": {"epochs": 2}}), strategy="fixed", seed=0, progress=False
-    )
-    bf16_2 = fit(
-        fs,
-        y,
-        split,
-        merged(p, {"train": {"epochs": 2, "amp_cpu": True}}),
-        strategy="fixed",
-        seed=0,
-        progress=False,
-    )
+    res = _fit_over(fs, y, split, p, {"train": {"amp_cpu": True}})
+    fp32 = _fit_over(fs, y, split, p, {"train": {"epochs": 2}})
+    bf16_2 = _fit_over(fs, y, split, p, {"train": {"epochs": 2, "amp_cpu": True}})
     assert not np.allclose(fp32.history["train_loss"], bf16_2.history["train_loss"], rtol=1e-6)
     h = res.history
     assert h["train_loss"].iloc[-3:].mean() < 0.6 * h["train_loss"].iloc[:2].mean()
@@ -369,24 +348,8 @@ def test_use_sync_learns_a_signal_planted_only_in_the_sync_triple():
     sig = fs.sync[:, 1].astype(np.float64)
     y = np.clip(3.0 + 0.8 * sig[:, None] + 0.1 * rng.normal(size=(160, 5)), 1, 5).astype(np.float32)
     p = _params(train={"epochs": 15, "lr": 0.003}, model={"token_stride": 10})
-    with_sync = fit(
-        fs,
-        y,
-        split,
-        merged(p, {"model": {"use_sync": True}}),
-        strategy="fixed",
-        seed=0,
-        progress=False,
-    )
-    without = fit(
-        fs,
-        y,
-        split,
-        merged(p, {"model": {"use_sync": False}}),
-        strategy="fixed",
-        seed=0,
-        progress=False,
-    )
+    with_sync = _fit_over(fs, y, split, p, {"model": {"use_sync": True}})
+    without = _fit_over(fs, y, split, p, {"model": {"use_sync": False}})
     mse_with, mse_without = (_held_out_mse(r, fs, y, split) for r in (with_sync, without))
     assert mse_with < 0.4 * mse_without
     assert mse_without > 0.5 * float(np.var(y[split != "train"]))  # nothing else to learn

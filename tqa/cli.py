@@ -20,7 +20,7 @@ from tqa.study.baselines import BASELINES
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("tqa.data.corpus.build", "build the embedded synthetic sample corpus"),
-    "validate": ("tqa.data.labels", "validate a dataset folder (labels.csv + videos)"),
+    "validate": ("tqa.data.validate", "validate a dataset folder (labels.csv + videos)"),
     "import-thqa": ("tqa.data.mos_import", "convert a THQA-style MOS CSV into labels.csv"),
     "split": ("tqa.data.splits", "write the train/val/test split file"),
     "extract": ("tqa.features.extract", "extract per-frame features into the cache"),

@@ -16,7 +16,8 @@ own work, in this order:
 5. without data, prints the provenance line (which data, which extractors).
 
 It returns a :class:`NotebookContext`; ``ctx.show(...)`` renders the run's protocol,
-provenance, methods and outputs as a Markdown cell (:mod:`tqa.study.narrative`).
+provenance, methods and outputs as a Markdown cell (:mod:`tqa.study.narrative`), and a study
+notebook's ``ctx.save_study_tables(...)`` writes its per-run and mean ± std tables.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from tqa.study.error_analysis import near_constant_tasks
 from tqa.study.inputs import StudyInputs, load_inputs
 from tqa.study.notebook import check_notebook_globals, output_dir
 from tqa.study.protocol import kfold_inputs
-from tqa.study.reporting import provenance
+from tqa.study.reporting import provenance, save_table
 from tqa.study.run_cache import use_results
-from tqa.study.studies import label_summary
+from tqa.study.studies import label_summary, mean_std_table
 
 #: What ``data=`` may ask for.
 DATA_VIEWS: tuple[str | None, ...] = (None, "training", "study")
@@ -128,6 +129,34 @@ class NotebookContext:
         if self.kind in ("kfold", "holdout"):
             table = label_summary(self.labels, self.split)
             display(table.pivot(index="task", columns="split", values="n"))
+
+    def save_study_tables(
+        self,
+        rows: pd.DataFrame,
+        summary: pd.DataFrame,
+        study: str,
+        names: tuple[str, str],
+        unit: str = "config",
+        seeds_note: str = "",
+    ) -> None:
+        """A study's run tables in ``reports/tables``: ``names[0]``, the metrics per run
+        (``rows`` without run keys and fit times), and per metric of ``eval.table_metrics``
+        ``<names[1]><metric>``, its mean ± std per task over seeds (of ``summary``). Captions:
+        ``<study>: <where> ...``, ``seeds_note`` after the seeds, then the provenance."""
+        save_table(
+            rows.drop(columns=["run_key", "fit_seconds"], errors="ignore"),
+            names[0],
+            f"{study}: {self.where} metrics per run ({unit} x seed x task). {self.prov}",
+            self.reports,
+        )
+        for metric in self.params["eval"]["table_metrics"]:
+            save_table(
+                mean_std_table(summary, metric),
+                f"{names[1]}{metric}",
+                f"{study}: {self.where} {metric} per task, mean ± std over seeds {self.seeds}"
+                f"{seeds_note}. {self.prov}",
+                self.reports,
+            )
 
     def _load(self, inputs: StudyInputs) -> None:
         self.features, self.labels, self.split, self.meta = (
