@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tqa.core.atomic import write_json  # noqa: E402
 from tqa.core.params import load_params, resolve  # noqa: E402
 from tqa.features.extract import list_videos  # noqa: E402
-from tqa.features.pipeline import FeatureExtractor, resolve_workers  # noqa: E402
+from tqa.features.pipeline import FeatureExtractor  # noqa: E402
+from tqa.features.pool import resolve_workers  # noqa: E402
 
 
 def bench(params: dict, videos: list[tuple[str, str]], workers: int) -> dict:

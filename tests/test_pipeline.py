@@ -15,7 +15,8 @@ from tqa.core.params import load_params
 from tqa.core.schema import TASKS
 from tqa.features import cache as fc
 from tqa.features import extract as extract_cmd
-from tqa.features import pipeline as pl
+from tqa.features import status as run_status
+from tqa.features.config import config_hash_from_params
 from tqa.features.decode import write_video
 from tqa.features.pipeline import FeatureExtractor, extract_one
 
@@ -81,7 +82,7 @@ def test_run_resumes_logs_failures_and_never_crashes(videos, tmp_path: Path, mon
     assert status == {"v0": "extracted", "v1": "extracted", "short": "extracted", "bad": "failed"}
     fail = pd.read_csv(tmp_path / "failures.csv")
     assert fail["video_id"].tolist() == ["bad"] and fail["stage"].tolist() == ["decode"]
-    assert "bad.mp4" in fail["file"][0] and set(pl.FAILURE_COLUMNS) <= set(fail.columns)
+    assert "bad.mp4" in fail["file"][0] and set(run_status.FAILURE_COLUMNS) <= set(fail.columns)
     assert sorted(calls) == sorted(["v0", "v1", "short", "bad"])
 
     # simulate a run killed while writing v1: its final file is gone, a temp file is left over
@@ -335,8 +336,8 @@ def test_config_hash_from_params_equals_the_extractors_hash() -> None:
         _params(normalize_landmarks=False, workers=3),
         _params(audio="spectral", n_mels=20),
     ):
-        assert pl.config_hash_from_params(p) == FeatureExtractor(p).config_hash
-    assert pl.config_hash_from_params(_params()) != pl.config_hash_from_params(
+        assert config_hash_from_params(p) == FeatureExtractor(p).config_hash
+    assert config_hash_from_params(_params()) != config_hash_from_params(
         _params(audio_egemaps=False)
     )
     # a neural extractor without weights: FeatureExtractor refuses, the hash function does not
@@ -348,10 +349,10 @@ def test_config_hash_from_params_equals_the_extractors_hash() -> None:
         FeatureExtractor(p)
     except WeightsError:
         pass  # expected where no ResNet-101 weights are installed
-    h = pl.config_hash_from_params(p)
+    h = config_hash_from_params(p)
     with random_init_allowed():
         fe = FeatureExtractor(p)
-    assert h == fe.config_hash and h != pl.config_hash_from_params(_params())
+    assert h == fe.config_hash and h != config_hash_from_params(_params())
 
 
 def test_failed_re_extraction_removes_the_stale_cache_file(videos, tmp_path: Path, caplog) -> None:
@@ -377,10 +378,10 @@ def test_no_audio_and_low_face_rate_are_logged(tmp_path: Path, caplog) -> None:
     import logging
 
     with caplog.at_level(logging.WARNING, logger="tqa.features.pipeline"):
-        pl.warn_quality("a", "/videos/a.mp4", {"has_audio": False, "face_rate": 1.0})
-        pl.warn_quality("b", "/videos/b.mp4", {"has_audio": True, "face_rate": 0.3})
-        pl.warn_quality("c", "/videos/c.mp4", {"has_audio": True, "face_rate": 0.5})
-        pl.warn_quality("d", "/videos/d.mp4", {"has_audio": True, "face_rate": None})
+        run_status.warn_quality("a", "/videos/a.mp4", {"has_audio": False, "face_rate": 1.0})
+        run_status.warn_quality("b", "/videos/b.mp4", {"has_audio": True, "face_rate": 0.3})
+        run_status.warn_quality("c", "/videos/c.mp4", {"has_audio": True, "face_rate": 0.5})
+        run_status.warn_quality("d", "/videos/d.mp4", {"has_audio": True, "face_rate": None})
     msgs = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(msgs) == 2
     assert "/videos/a.mp4" in msgs[0] and "no audio" in msgs[0]
@@ -401,9 +402,9 @@ def test_process_one_warns_about_a_video_without_audio(videos, tmp_path: Path, c
 def test_feature_cache_key_follows_the_decoder_version(monkeypatch):
     """A change of decoded pixels (DECODE_VERSION bump) must re-extract, not reuse the cache."""
     from tqa.core.params import load_params
-    from tqa.features import pipeline
+    from tqa.features import config
 
     p = load_params()
-    before = pipeline.config_hash_from_params(p)
-    monkeypatch.setattr(pipeline, "DECODE_VERSION", pipeline.DECODE_VERSION + 1)
-    assert pipeline.config_hash_from_params(p) != before
+    before = config.config_hash_from_params(p)
+    monkeypatch.setattr(config, "DECODE_VERSION", config.DECODE_VERSION + 1)
+    assert config.config_hash_from_params(p) != before

@@ -18,7 +18,7 @@ import yaml
 
 from tqa.core.params import ROOT, RUNTIME, load_params, runtime_keys, without_runtime
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.features.pipeline import config_hash_from_params
+from tqa.features.config import config_hash_from_params
 from tqa.model.training import fit_params_hash
 from tqa.serve.bundle_save import save_bundle
 from tqa.study import studies

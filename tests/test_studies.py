@@ -305,7 +305,7 @@ def make_tiny_study(root, n: int = 36, t: int = 12, seed: int = 0) -> dict:
 
     from tqa.core.params import load_params
     from tqa.features.cache import write_features
-    from tqa.features.pipeline import config_hash_from_params
+    from tqa.features.config import config_hash_from_params
 
     root = Path(root)
     rng = np.random.default_rng(seed)

@@ -561,7 +561,7 @@ def test_cli_trains_from_cache_labels_and_split(tmp_path, toy):
 
     from tqa.core.schema import TASKS
     from tqa.features.cache import write_features
-    from tqa.features.pipeline import config_hash_from_params
+    from tqa.features.config import config_hash_from_params
     from tqa.study.runs import main
 
     fs, y, split = toy
@@ -614,7 +614,7 @@ def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
 
     from tqa.core.schema import TASKS
     from tqa.features.cache import source_fingerprint, write_features
-    from tqa.features.pipeline import config_hash_from_params
+    from tqa.features.config import config_hash_from_params
     from tqa.study.inputs import load_training_data
 
     fs, y, _ = toy

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 #: Default long-side cap in pixels (``features.max_side``).
 DEFAULT_MAX_SIDE = 256
 
-#: Version of the decoding policy, part of the feature-cache key (pipeline._hash_config):
+#: Version of the decoding policy, part of the feature-cache key (config.hash_config):
 #: bump it when decoded pixels or samples change, so cached features are re-extracted.
 #: 2: unscaled limited-range yuv420p frames converted with integer BT.601 (tqa.core.yuv).
 DECODE_VERSION = 2

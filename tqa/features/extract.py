@@ -19,7 +19,7 @@ from tqa.core.params import (
 from tqa.data.labels import load_dataset
 from tqa.features.engines.cli import add_engine_arguments, run_engine
 from tqa.features.extractors.base import available
-from tqa.features.pipeline import ExtractionInterrupted, summarize
+from tqa.features.status import ExtractionInterrupted, summarize
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ def list_videos(root: str | os.PathLike, params: dict) -> list[tuple[str, str]]:
     return list(zip(ds.labels["video_id"].astype(str), ds.labels["path"].astype(str)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``tqa extract``: extract features of the dataset into the cache; write the summary JSON."""
+def _parser() -> argparse.ArgumentParser:
+    """``tqa extract``'s flags: dataset, cache, workers, summary, engine, params."""
     ap = argparse.ArgumentParser(prog="tqa extract", description=main.__doc__)
     ap.add_argument("--root", default=None, help="dataset folder (default: data.root)")
     ap.add_argument(
@@ -57,39 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     add_engine_arguments(ap)
     add_params_arguments(ap)
-    args = ap.parse_args(argv)
-    if args.list:
-        for modality, names in available().items():
-            print(f"{modality:<10} {', '.join(names)}")
-        return 0
-    params = params_from_args(args)
-    fp = params["features"]
-    root = cli_path(args.root) or resolve(params["data"]["root"])
-    cache = args.cache if args.cache and "://" in args.cache else cli_path(args.cache)
-    cache_dir = (
-        str(cache)
-        if cache
-        else (fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"])))
-    )
-    videos = list_videos(root, params)
-    t0 = time.perf_counter()
-    interrupted = False
-    try:
-        table = run_engine(
-            args.engine,
-            videos,
-            params,
-            cache_dir,
-            args.address,
-            args.workers,
-            progress=not args.no_progress,
-        )
-    except ExtractionInterrupted as exc:  # Ctrl-C: finished videos are cached; summary written
-        table, interrupted = exc.table, True
-    except KeyboardInterrupt:
-        print("tqa extract: interrupted", file=sys.stderr)
-        return 130
-    seconds = time.perf_counter() - t0
+    return ap
+
+
+def _cache_dir(flag: str | None, fp: dict) -> str:
+    """The cache folder (or fsspec URL): ``--cache``, else ``features.cache_dir``."""
+    cache = flag if flag and "://" in flag else cli_path(flag)
+    if cache:
+        return str(cache)
+    return fp["cache_dir"] if "://" in str(fp["cache_dir"]) else str(resolve(fp["cache_dir"]))
+
+
+def _summary(
+    cache_dir: str, root: str | os.PathLike, table, seconds: float
+) -> tuple[dict, dict, dict]:
+    """(the tracked summary, this run's status counts, the timings kept out of the summary)."""
     summary = (
         summarize(cache_dir, table, seconds)
         if "://" not in str(cache_dir)
@@ -110,6 +92,40 @@ def main(argv: list[str] | None = None) -> int:
     # timings go to the log and reports/benchmarks.md, not into this tracked file: an
     # unchanged extraction rewrites it byte for byte
     timing = {k: summary.pop(k, None) for k in ("seconds", "videos_per_s")}
+    return summary, run_counts, timing
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``tqa extract``: extract features of the dataset into the cache; write the summary JSON."""
+    args = _parser().parse_args(argv)
+    if args.list:
+        for modality, names in available().items():
+            print(f"{modality:<10} {', '.join(names)}")
+        return 0
+    params = params_from_args(args)
+    fp = params["features"]
+    root = cli_path(args.root) or resolve(params["data"]["root"])
+    cache_dir = _cache_dir(args.cache, fp)
+    videos = list_videos(root, params)
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        table = run_engine(
+            args.engine,
+            videos,
+            params,
+            cache_dir,
+            args.address,
+            args.workers,
+            progress=not args.no_progress,
+        )
+    except ExtractionInterrupted as exc:  # Ctrl-C: finished videos are cached; summary written
+        table, interrupted = exc.table, True
+    except KeyboardInterrupt:
+        print("tqa extract: interrupted", file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - t0
+    summary, run_counts, timing = _summary(cache_dir, root, table, seconds)
     out = cli_path(args.summary) or resolve(
         fp.get("summary_path", "reports/extraction_summary.json")
     )

@@ -45,17 +45,14 @@ from tqa.features.batching import run_neural
 from tqa.features.extractors.base import Clip, Extractor, random_init_allowed
 from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import autocast_dtype, resolve_device
-from tqa.features.pipeline import (
-    ExtractionError,
-    ExtractionInterrupted,
-    FeatureExtractor,
-    VideoFeatures,
-    append_failure,
-    interrupted_table,
-    remove_stale,
-    warn_quality,
-)
+from tqa.features.pipeline import ExtractionError, FeatureExtractor, VideoFeatures
 from tqa.features.staging import CpuStage, group_steps, staged_in_pool, staged_in_process
+from tqa.features.status import (
+    ExtractionInterrupted,
+    interrupted_table,
+    record_failure,
+    status_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -302,31 +299,18 @@ class GPUOptimizedExtractor(FeatureExtractor):
         self, vid: str, path: str, clip: Clip | None, res: Any, cache_dir: Path, seconds: float
     ) -> dict[str, Any]:
         """Write one result (or record its failure); the parent's status row."""
-        row: dict[str, Any] = {
-            "video_id": vid,
-            "status": "extracted",
-            "reason": "",
-            "stage": "",
-            "file": path,
-        }
+        row = status_row(vid, path)
         if isinstance(res, VideoFeatures):
             if isinstance(clip, Clip):
                 res.meta["timings"]["decode"] = clip.meta.get("_decode_s", float("nan"))
             try:
-                self.write(cache_dir, res)
-                row.update(
-                    face_rate=res.meta["face_rate"],
-                    has_audio=res.meta["has_audio"],
-                    **{f"t_{k}": v for k, v in res.meta["timings"].items()},
-                )
-                warn_quality(vid, path, res.meta)
-            except OSError as exc:
-                res = ExtractionError("write", f"{type(exc).__name__}: {exc}")
+                row.update(self.store(cache_dir, res, path))
+            except ExtractionError as exc:
+                res = exc
         if isinstance(res, ExtractionError):
             row.update(status="failed", reason=res.reason, stage=res.stage)
             log.warning("video %s (%s) failed at %s: %s", vid, path, res.stage, res.reason)
-            remove_stale(cache_dir, vid)
-            append_failure(cache_dir, vid, path, res.stage, res.reason)
+            record_failure(cache_dir, vid, path, res.stage, res.reason)
         row["seconds"] = seconds
         row["worker"] = f"pid{os.getpid()}-{self.device.type}"
         return row

@@ -12,26 +12,25 @@ One extractor per modality is built from ``params["features"]`` (registry names,
   ``<cache_dir>/failures.csv`` (video_id, file, stage, reason, time), an older
   ``<video_id>.npz`` of it is deleted (nothing stale stays behind) and the run goes on.
   Videos without an audio track or with a face-detection rate below 0.5 are logged as
-  warnings naming the file.
+  warnings naming the file (status rows, failures and warnings: :mod:`tqa.features.status`).
 * Parallel: ``workers`` processes (``features.workers``; 0 = all cores) in a
-  ``ProcessPoolExecutor`` with the *spawn* start method (MediaPipe / torch are not
-  fork-safe); each worker keeps one FeatureExtractor (one FaceMesh) for all its videos.
+  ``ProcessPoolExecutor`` with the *spawn* start method (:mod:`tqa.features.pool`;
+  MediaPipe / torch are not fork-safe); each worker keeps one FeatureExtractor (one
+  FaceMesh) for all its videos.
   ``workers=1`` runs in this process. The per-video task is the module-level, picklable
   :func:`extract_one`, which other engines (``tqa.features.engines``, Dask) call too.
 * Padded frames (clips shorter than 6 s, ``clip.meta["valid_frames"]`` False) get NaN in
   every per-frame stream.
+* The cache key and the extractors a params file selects: :mod:`tqa.features.config`.
 
 CLI: ``tqa extract [--params params.yaml] [--root DIR] [--cache DIR] [--workers N] [--list]``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,28 +41,24 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tqa.core.atomic import write_csv
-from tqa.core.interrupt import abort_pool, ignore_sigint, sigint_deferred
-from tqa.core.params import display_path, params_hash, runtime_keys
+from tqa.core.interrupt import ignore_sigint
+from tqa.core.params import params_hash
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
-from tqa.features.decode import DECODE_VERSION, MediaError, load_clip_params
-from tqa.features.extractors.base import (
-    RUN_ORDER,
-    Clip,
-    Extractor,
-    available,
-    get_extractor,
-    random_init_allowed,
+from tqa.features.config import build_extractors, features_section, hash_config
+from tqa.features.decode import MediaError, load_clip_params
+from tqa.features.extractors.base import Clip, Extractor
+from tqa.features.pool import resolve_workers, run_pool
+from tqa.features.status import (
+    ExtractionInterrupted,
+    extracted_fields,
+    interrupted_table,
+    record_failure,
+    status_row,
+    warn_quality,
 )
 
 log = logging.getLogger(__name__)
-
-#: ``features`` keys that say where outputs go, not what they hold (not hashed); the machine
-#: knobs (workers, device, ...) are ``runtime_keys("features")``, the params' runtime section.
-LOCATION_KEYS = frozenset({"cache_dir", "summary_path"})
-FAILURES = "failures.csv"
-FAILURE_COLUMNS = ("video_id", "file", "stage", "reason", "time")
 
 
 @dataclass
@@ -84,36 +79,9 @@ class ExtractionError(RuntimeError):
         super().__init__(f"{stage}: {reason}")
 
 
-class ExtractionInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: ``table`` holds the status rows so far, the rest ``interrupted``.
-
-    Videos finished before the interrupt are in the cache (atomic writes); the videos in
-    flight are dropped (their workers are terminated), so a re-run resumes cleanly.
-    """
-
-    def __init__(self, table: pd.DataFrame) -> None:
-        self.table = table
-        n = int((table["status"] == "interrupted").sum()) if len(table) else 0
-        super().__init__(f"interrupted: {len(table) - n} of {len(table)} videos done")
-
-
-def interrupted_table(
-    videos: list[tuple[str, str]], rows: dict[str, dict[str, Any]]
-) -> pd.DataFrame:
-    """Status rows of ``videos`` in order; videos without a row are ``interrupted``."""
-    out = []
-    for vid, path in videos:
-        out.append(
-            rows.get(vid)
-            or {
-                "video_id": vid,
-                "status": "interrupted",
-                "reason": "interrupted (Ctrl-C)",
-                "stage": "",
-                "file": str(path),
-            }
-        )
-    return pd.DataFrame(out)
+def valid_frames(clip: Clip) -> np.ndarray:
+    """bool (T,): the frames decoded from the source (False: padding of a short clip)."""
+    return np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
 
 
 class FeatureExtractor:
@@ -125,31 +93,23 @@ class FeatureExtractor:
     """
 
     def __init__(self, params: dict) -> None:
-        if "features" not in params:
-            raise KeyError("params has no 'features' section (pass the whole params.yaml dict)")
+        self.fparams: dict = features_section(params)
         self.params = params
-        self.fparams: dict = params["features"]
-        self.extractors: dict[str, Extractor] = {}
-        for modality in RUN_ORDER:
-            name = self.fparams.get(modality)
-            if not name:
-                raise KeyError(
-                    f"params features.{modality} is not set (choose from {available(modality)})"
-                )
-            self.extractors[modality] = get_extractor(modality, str(name), self.fparams)
+        self.extractors: dict[str, Extractor] = build_extractors(self.fparams)
 
     # ------------------------------------------------------------------ provenance
     @property
     def config_hash(self) -> str:
         """Hash of everything that changes the features: extractor descriptions + features
         params."""
-        return _hash_config(self.fparams, self.describe())
+        return hash_config(self.fparams, self.describe())
 
     def describe(self) -> dict[str, dict[str, Any]]:
         """Extractor provenance per modality (name, version, dim, options)."""
         return {m: e.describe() for m, e in self.extractors.items()}
 
     def feature_names(self) -> dict[str, list[str]]:
+        """Column names of every stream, per modality."""
         return {m: e.feature_names() for m, e in self.extractors.items()}
 
     # ------------------------------------------------------------------ one video
@@ -164,7 +124,7 @@ class FeatureExtractor:
         streams: dict[str, np.ndarray] = {}
         sync = np.full(3, np.nan, np.float32)
         timings: dict[str, float] = {}
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+        valid = valid_frames(clip)
         for modality, ext in self.extractors.items():
             t0 = time.perf_counter()
             try:
@@ -172,18 +132,10 @@ class FeatureExtractor:
             except Exception as exc:
                 raise ExtractionError(modality, f"{type(exc).__name__}: {exc}") from exc
             timings[modality] = time.perf_counter() - t0
+            _check_shape(modality, ext, out, clip.n_frames)
             if modality == "sync":
-                if out.shape != (3,):
-                    raise ExtractionError(
-                        modality, f"{ext.name} returned shape {out.shape}, expected (3,)"
-                    )
                 sync = out
                 continue
-            if out.shape != (clip.n_frames, ext.dim):
-                raise ExtractionError(
-                    modality,
-                    f"{ext.name} returned shape {out.shape}, expected ({clip.n_frames}, {ext.dim})",
-                )
             out = out.copy()
             out[~valid] = np.nan  # padded frames carry no data
             streams[modality] = out
@@ -211,13 +163,8 @@ class FeatureExtractor:
         context: dict[str, Any],
         timings: dict[str, float],
     ) -> dict[str, Any]:
-        detected = context.get("face_detected")
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
-        face_rate = (
-            float(np.mean(np.asarray(detected)[valid]))
-            if detected is not None and valid.any()
-            else None
-        )
+        """The cache file's meta: provenance, the clip's source, face/NaN counts, timings."""
+        valid = valid_frames(clip)
         return {
             "video_id": clip.video_id,
             "file": str(clip.path),
@@ -235,7 +182,7 @@ class FeatureExtractor:
             "source_size": clip.meta.get("source_size"),
             "n_valid_frames": int(valid.sum()),
             "has_audio": bool(clip.has_audio),
-            "face_rate": face_rate,
+            "face_rate": _face_rate(context.get("face_detected"), valid),
             "nan_counts": {m: int(np.isnan(a).sum()) for m, a in streams.items()},
             "nan_rows": {m: int(np.isnan(a).all(axis=1).sum()) for m, a in streams.items()},
             "sync_nan": bool(np.isnan(sync).any()),
@@ -252,6 +199,19 @@ class FeatureExtractor:
         """Atomically write one video's features to ``<cache_dir>/<video_id>.npz``."""
         return fcache.write_features(cache_dir, vf.video_id, vf.streams, vf.sync, vf.meta)
 
+    def store(
+        self, cache_dir: str | os.PathLike, vf: VideoFeatures, path: str | os.PathLike
+    ) -> dict[str, Any]:
+        """Write ``vf`` to the cache (an OSError is the ``write`` stage's failure), warn about
+        its quality; the fields its status row adds."""
+        try:
+            self.write(cache_dir, vf)
+        except OSError as exc:
+            raise ExtractionError("write", f"{type(exc).__name__}: {exc}") from exc
+        fields = extracted_fields(vf.meta)
+        warn_quality(vf.video_id, path, vf.meta)
+        return fields
+
     def process_one(self, video_id: str, path: str, cache_dir: str | os.PathLike) -> dict[str, Any]:
         """Extract + cache one video; never raises for a per-file problem (status dict instead).
 
@@ -259,25 +219,9 @@ class FeatureExtractor:
         ``seconds``, ``face_rate``, ``has_audio``; failures are appended to failures.csv.
         """
         t0 = time.perf_counter()
-        row: dict[str, Any] = {
-            "video_id": video_id,
-            "status": "extracted",
-            "reason": "",
-            "stage": "",
-            "file": str(path),
-        }
+        row = status_row(video_id, path)
         try:
-            vf = self.extract_video(str(path), video_id)
-            try:
-                self.write(cache_dir, vf)
-            except OSError as exc:
-                raise ExtractionError("write", f"{type(exc).__name__}: {exc}") from exc
-            row.update(
-                face_rate=vf.meta["face_rate"],
-                has_audio=vf.meta["has_audio"],
-                **{f"t_{k}": v for k, v in vf.meta["timings"].items()},
-            )
-            warn_quality(video_id, path, vf.meta)
+            row.update(self.store(cache_dir, self.extract_video(str(path), video_id), path))
         except ExtractionError as exc:
             row.update(status="failed", reason=exc.reason, stage=exc.stage)
         except Exception as exc:  # anything unexpected is still one video's failure
@@ -288,8 +232,7 @@ class FeatureExtractor:
             log.warning(
                 "video %s (%s) failed at %s: %s", video_id, path, row["stage"], row["reason"]
             )
-            remove_stale(cache_dir, video_id)
-            append_failure(cache_dir, video_id, str(path), row["stage"], row["reason"])
+            record_failure(cache_dir, video_id, str(path), row["stage"], row["reason"])
         return row
 
     # ------------------------------------------------------------------ many videos
@@ -306,13 +249,7 @@ class FeatureExtractor:
         todo: list[tuple[str, str]] = []
         for vid, path in videos:
             if fcache.is_cached(cache_dir, vid, chash, source=path):
-                rows[vid] = {
-                    "video_id": vid,
-                    "status": "cached",
-                    "reason": "",
-                    "stage": "",
-                    "file": str(path),
-                }
+                rows[vid] = status_row(vid, path, "cached")
             else:
                 todo.append((vid, str(path)))
         n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
@@ -348,7 +285,9 @@ class FeatureExtractor:
                     rows[vid] = self.process_one(vid, path, cache_dir)
                     bar.update(1)
             else:
-                self._run_pool(todo, cache_dir, n_workers, rows, bar)
+                run_pool(
+                    extract_one, _init_worker, self.params, todo, cache_dir, n_workers, rows, bar
+                )
         except KeyboardInterrupt:
             bar.close()
             log.warning(
@@ -363,126 +302,20 @@ class FeatureExtractor:
         order = [v for v, _ in videos]
         return pd.DataFrame([rows[v] for v in order if v in rows])
 
-    def _run_pool(
-        self,
-        todo: list[tuple[str, str]],
-        cache_dir: Path,
-        n_workers: int,
-        rows: dict[str, dict[str, Any]],
-        bar,
-    ) -> None:
-        ctx = mp.get_context("spawn")
-        pool = ProcessPoolExecutor(
-            max_workers=n_workers, mp_context=ctx, initializer=_init_worker, initargs=(self.params,)
-        )
-        try:
-            with sigint_deferred():  # submit() spawns the workers: Ctrl-C held, not lost
-                futs = {
-                    pool.submit(extract_one, vid, path, self.params, str(cache_dir)): (vid, path)
-                    for vid, path in todo
-                }
-            for fut in as_completed(futs):
-                vid, path = futs[fut]
-                try:
-                    rows[vid] = fut.result()
-                except Exception as exc:  # a worker died (e.g. a native crash): that video failed
-                    reason = f"{type(exc).__name__}: {exc}"
-                    log.warning("video %s (%s): worker failed: %s", vid, path, reason)
-                    remove_stale(cache_dir, vid)
-                    append_failure(cache_dir, vid, path, "worker", reason)
-                    rows[vid] = {
-                        "video_id": vid,
-                        "status": "failed",
-                        "reason": reason,
-                        "stage": "worker",
-                        "file": path,
-                    }
-                bar.update(1)
-        except BaseException:
-            abort_pool(pool)
-            raise
-        pool.shutdown(wait=True)
+
+def _check_shape(modality: str, ext: Extractor, out: np.ndarray, n_frames: int) -> None:
+    """An extractor's output must be (3,) for sync, else (T, dim): ExtractionError if not."""
+    expected = (3,) if modality == "sync" else (n_frames, ext.dim)
+    if out.shape != expected:
+        shown = "(3,)" if modality == "sync" else f"({n_frames}, {ext.dim})"
+        raise ExtractionError(modality, f"{ext.name} returned shape {out.shape}, expected {shown}")
 
 
-# ---------------------------------------------------------------------- config hash, stale files,
-# warnings
-def _hash_config(fparams: dict, descriptions: dict[str, dict[str, Any]]) -> str:
-    """The cache key: features params (runtime keys left out) + extractor descriptions +
-    the decoding policy's version (a decoder change must not hand back old features) + the
-    cache file layout's version (:data:`tqa.features.cache.CACHE_FORMAT`)."""
-    skip = LOCATION_KEYS | runtime_keys("features")
-    cfg = {k: v for k, v in fparams.items() if k not in skip}
-    return params_hash(
-        {
-            "features": cfg,
-            "extractors": descriptions,
-            "decode_version": DECODE_VERSION,
-            "cache_format": fcache.CACHE_FORMAT,
-        }
-    )
-
-
-def config_hash_from_params(params: dict) -> str:
-    """``FeatureExtractor(params).config_hash`` without requiring neural weights.
-
-    The extractors are instantiated inside :func:`tqa.features.extractors.base.random_init_allowed`
-    (a neural extractor only resolves its weights path at construction; networks are built
-    lazily, so nothing heavy is loaded). When the weights are found the hash is identical to
-    ``FeatureExtractor(params).config_hash``; when they are not, it is the hash a random-init
-    extraction with these params would write (``describe()`` says ``random_init: True``), so
-    features extracted with real weights elsewhere do not match it.
-    """
-    if "features" not in params:
-        raise KeyError("params has no 'features' section (pass the whole params.yaml dict)")
-    fparams: dict = params["features"]
-    descriptions: dict[str, dict[str, Any]] = {}
-    with random_init_allowed():
-        for modality in RUN_ORDER:
-            name = fparams.get(modality)
-            if not name:
-                raise KeyError(
-                    f"params features.{modality} is not set (choose from {available(modality)})"
-                )
-            descriptions[modality] = get_extractor(modality, str(name), fparams).describe()
-    return _hash_config(fparams, descriptions)
-
-
-#: Below this face-detection rate a video is logged as a warning (the run goes on).
-MIN_FACE_RATE = 0.5
-
-
-def warn_quality(video_id: str, path: str | os.PathLike, meta: dict[str, Any]) -> None:
-    """Log a WARNING naming the file when it has no audio track or a face rate below 0.5."""
-    if not meta.get("has_audio", True):
-        log.warning(
-            "video %s (%s) has no audio track: audio and sync features are not meaningful",
-            video_id,
-            path,
-        )
-    rate = meta.get("face_rate")
-    if rate is not None and rate < MIN_FACE_RATE:
-        log.warning(
-            "video %s (%s): face detected in only %.0f%% of frames (< %.0f%%)",
-            video_id,
-            path,
-            100 * rate,
-            100 * MIN_FACE_RATE,
-        )
-
-
-def remove_stale(cache_dir: str | os.PathLike, video_id: str) -> bool:
-    """Delete ``<cache_dir>/<video_id>.npz`` left by an earlier run (the re-extraction failed,
-    so it describes another configuration or another file); True when one was removed."""
-    path = fcache.cache_file(cache_dir, video_id)
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        log.warning("could not remove stale cache file %s: %s", path, exc)
-        return False
-    log.warning("removed stale cache file %s (its re-extraction failed)", path)
-    return True
+def _face_rate(detected: Any, valid: np.ndarray) -> float | None:
+    """Share of the decoded frames with a detected face (None without a landmark context)."""
+    if detected is None or not valid.any():
+        return None
+    return float(np.mean(np.asarray(detected)[valid]))
 
 
 # ---------------------------------------------------------------------- process-level task
@@ -514,77 +347,3 @@ def extract_one(video_id: str, path: str, params: dict, cache_dir: str) -> dict:
     problems come back as ``status="failed"`` (and a failures.csv row), never as an exception.
     """
     return _extractor_for(params).process_one(video_id, path, cache_dir)
-
-
-def resolve_workers(workers: int | None) -> int:
-    """``0``/None -> all cores, else the number given (at least 1)."""
-    if not workers:
-        return os.cpu_count() or 1
-    return max(1, int(workers))
-
-
-def append_failure(
-    cache_dir: str | os.PathLike, video_id: str, file: str, stage: str, reason: str
-) -> None:
-    """Append one row to ``<cache_dir>/failures.csv`` (process-safe: a lock file + atomic
-    replace)."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    row = {
-        "video_id": video_id,
-        "file": file,
-        "stage": stage,
-        "reason": reason,
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    with open(cache_dir / f".{FAILURES}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            path = cache_dir / FAILURES
-            old = (
-                pd.read_csv(path, dtype=str, keep_default_na=False)
-                if path.exists()
-                else pd.DataFrame(columns=list(FAILURE_COLUMNS))
-            )
-            write_csv(path, pd.concat([old, pd.DataFrame([row])], ignore_index=True))
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-# ---------------------------------------------------------------------- summary + CLI
-def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float) -> dict[str, Any]:
-    """Counts, face rate, NaN rates per modality and throughput of one extraction run."""
-    counts = table["status"].value_counts().to_dict() if len(table) else {}
-    face, nan_rate, has_audio, extractors, sync_nan = [], {}, [], None, 0
-    ok_ids = (
-        table.loc[table["status"].isin(["cached", "extracted"]), "video_id"].tolist()
-        if len(table)
-        else []
-    )
-    for vid in ok_ids:
-        try:
-            meta = fcache.read_meta(fcache.cache_file(cache_dir, vid))
-        except Exception:  # noqa: BLE001 - a summary must not fail the run
-            continue
-        extractors = extractors or meta.get("extractors")
-        if meta.get("face_rate") is not None:
-            face.append(meta["face_rate"])
-        has_audio.append(bool(meta.get("has_audio")))
-        sync_nan += int(bool(meta.get("sync_nan")))
-        for m, n in meta.get("nan_counts", {}).items():
-            dim = (meta.get("extractors", {}).get(m) or {}).get("dim") or 1
-            nan_rate.setdefault(m, []).append(n / (dim * meta.get("n_frames", 150)))
-    n_extracted = int(counts.get("extracted", 0))
-    return {
-        "cache_dir": display_path(cache_dir),
-        "n_videos": int(len(table)),
-        "counts": {k: int(v) for k, v in counts.items()},
-        "face_rate_mean": float(np.mean(face)) if face else None,
-        "videos_without_face": int(sum(f == 0 for f in face)),
-        "videos_without_audio": int(sum(not a for a in has_audio)),
-        "nan_rate": {m: float(np.mean(v)) for m, v in nan_rate.items()},
-        "sync_nan_videos": sync_nan,
-        "extractors": extractors,
-        "seconds": float(seconds),
-        "videos_per_s": float(n_extracted / seconds) if seconds > 0 and n_extracted else None,
-    }

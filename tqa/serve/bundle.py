@@ -26,6 +26,7 @@ from tqa.core.params import (
 from tqa.core.schema import LABEL_COUNTS_FILE, TASKS
 from tqa.features import pipeline
 from tqa.features.cache import cache_file, cached_ids, load_feature_set, read_meta
+from tqa.features.config import config_hash_from_params
 from tqa.features.tables import features_for_training
 from tqa.model.training import load_fit
 from tqa.serve.bundle_format import BundleError
@@ -111,7 +112,7 @@ def _default_descriptions(params: dict) -> Any:
     ids = cached_ids(cache)
     if not ids:
         return pipeline.FeatureExtractor(params)
-    current = pipeline.config_hash_from_params(params)
+    current = config_hash_from_params(params)
     seen: dict[str, int] = {}
     for vid in ids:
         try:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from tqa.core.params import resolve
-from tqa.features.pipeline import ExtractionInterrupted, FeatureExtractor
+from tqa.features.pipeline import FeatureExtractor
+from tqa.features.status import ExtractionInterrupted
 from tqa.serve.bundle_format import BundleMismatchError
 from tqa.serve.bundle_load import Bundle
 

@@ -23,7 +23,7 @@ from tqa.core.schema import TASKS, FeatureSet
 from tqa.data.labels import load_dataset
 from tqa.data.splits import read_split
 from tqa.features.cache import cached_ids, is_cached, load_feature_set
-from tqa.features.pipeline import config_hash_from_params
+from tqa.features.config import config_hash_from_params
 from tqa.features.tables import features_for_training
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def load_features(
     ``features_table`` (default ``byo.features_table``): one or several tables
     (:mod:`tqa.features.tables`; relative paths against the repository, as params paths).
     Cache: only files whose ``config_hash`` is the current one
-    (:func:`tqa.features.pipeline.config_hash_from_params`) and whose source fingerprint
+    (:func:`tqa.features.config.config_hash_from_params`) and whose source fingerprint
     matches the video file now on disk (``paths``: video_id -> file, when it exists) are
     used; the others are left out with a warning naming them. The result may lack ids.
     """

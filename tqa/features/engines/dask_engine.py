@@ -31,14 +31,15 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tqa.features.config import config_hash_from_params
 from tqa.features.engines import ENGINES, remote_cache
-from tqa.features.pipeline import config_hash_from_params, extract_one, remove_stale
+from tqa.features.pipeline import extract_one
+from tqa.features.status import failure_row, remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ def _collect(
                 reason = f"{type(exc).__name__}: {exc}"
                 log.warning("video %s (%s) failed on the cluster: %s", vid, path, reason)
                 rows[vid] = _normalise(vid, {"status": "failed", "reason": reason})
-                failures.append(_failure(vid, path, "task", reason))
+                failures.append(failure_row(vid, path, "task", reason))
                 if not remote:  # nothing stale may stay behind a failed re-extraction
                     remove_stale(cache, vid)
             else:
@@ -262,7 +263,7 @@ def _collect(
                 if remote and rows[vid]["status"] == "failed":
                     # the worker's own failures.csv was in its temporary folder
                     stage = rows[vid].get("stage", "extract")
-                    failures.append(_failure(vid, path, stage, rows[vid]["reason"]))
+                    failures.append(failure_row(vid, path, stage, rows[vid]["reason"]))
             fut.release()
             bar.update(1)
     except BaseException:
@@ -271,16 +272,6 @@ def _collect(
         raise
     finally:
         bar.close()
-
-
-def _failure(video_id: str, path: str, stage: str, reason: str) -> dict:
-    return {
-        "video_id": video_id,
-        "file": path,
-        "stage": stage,
-        "reason": reason,
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
 
 
 def _table(ids: list[str], rows: dict[str, dict]) -> pd.DataFrame:

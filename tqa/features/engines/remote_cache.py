@@ -31,12 +31,12 @@ import pandas as pd
 from tqa.core.atomic import atomic_path, write_csv
 from tqa.features import cache as fcache
 from tqa.features.pipeline import extract_one
+from tqa.features.status import FAILURES
 
 log = logging.getLogger(__name__)
 
 #: fsspec protocols that are this machine's own file system.
 LOCAL_PROTOCOLS = frozenset({"file", "local"})
-FAILURES = "failures.csv"
 SUFFIX = ".npz"
 
 
@@ -85,15 +85,6 @@ def put_atomic(fs, local_file: str | os.PathLike, remote_path: str) -> None:
         raise
 
 
-def _local_is_cached(
-    cache_dir: str | os.PathLike,
-    video_id: str,
-    config_hash: str,
-    source: str | os.PathLike | None = None,
-) -> bool:
-    return bool(fcache.is_cached(cache_dir, video_id, config_hash, source=source))
-
-
 def is_cached(
     cache_dir: str | os.PathLike,
     video_id: str,
@@ -108,7 +99,7 @@ def is_cached(
     with :func:`tqa.features.cache.read_meta`, so both share one cache format.
     """
     if not is_remote(cache_dir):
-        return _local_is_cached(local_dir(cache_dir), video_id, config_hash, source)
+        return fcache.is_cached(local_dir(cache_dir), video_id, config_hash, source=source)
     fs, root = get_fs(str(cache_dir))
     remote = f"{root}/{entry_name(video_id)}"
     if not fs.exists(remote):

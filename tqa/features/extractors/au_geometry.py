@@ -42,7 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tqa.core.schema import AU_CODES
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, landmarks_from, register
 
 log = logging.getLogger(__name__)
 
@@ -112,25 +112,15 @@ def au_estimates(lm_px: np.ndarray) -> np.ndarray:
 
 
 @register
-class GeometryAU(Extractor):
+class GeometryAU(ColumnExtractor):
     """17 AU intensity estimates from landmark geometry (needs the landmark context)."""
 
     name: ClassVar[str] = "geometry"
     modality: ClassVar[str] = "au"
     version: ClassVar[str] = "1"
-
-    @property
-    def dim(self) -> int:
-        return len(AU_CODES)
-
-    def feature_names(self) -> list[str]:
-        return [f"au__{c}_est" for c in AU_CODES]
+    columns = AU_CODES
+    column_name: ClassVar[str] = "au__{}_est"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        lm = context.get("landmarks_px")
-        if lm is None:
-            raise RuntimeError(
-                f"{clip.path}: geometry AUs need context['landmarks_px'] from a landmark extractor "
-                "(features.landmarks: mediapipe runs first)"
-            )
-        return au_estimates(np.asarray(lm))
+        hint = " (features.landmarks: mediapipe runs first)"
+        return au_estimates(np.asarray(landmarks_from(clip, context, "geometry AUs need", hint)))

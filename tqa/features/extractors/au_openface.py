@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.schema import AU_CODES
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, register
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +63,14 @@ def read_openface_csv(path: str | Path, n_frames: int = 150, fps: float = 25.0) 
 
 
 @register
-class OpenFaceAU(Extractor):
+class OpenFaceAU(ColumnExtractor):
     """OpenFace AU intensities from a CSV folder or the FeatureExtraction binary."""
 
     name: ClassVar[str] = "openface"
     modality: ClassVar[str] = "au"
     version: ClassVar[str] = "1"
-
-    @property
-    def dim(self) -> int:
-        return len(AU_CODES)
-
-    def feature_names(self) -> list[str]:
-        return [f"au__{c}_r" for c in AU_CODES]
+    columns = AU_CODES
+    column_name: ClassVar[str] = "au__{}_r"
 
     def _csv_for(self, clip: Clip) -> Path | None:
         folder = self.params.get("openface_csv_dir")

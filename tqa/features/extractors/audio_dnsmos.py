@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, register
 from tqa.features.nets.dnsmos import dnsmos_frames, dnsmos_scores
 
 DNSMOS_COLUMNS: tuple[str, ...] = ("sig", "bak", "ovrl", "p808")
@@ -39,24 +39,18 @@ def valid_samples(clip: Clip) -> int:
 
 
 @register
-class DnsmosAudio(Extractor):
+class DnsmosAudio(ColumnExtractor):
     """DNSMOS P.808 per frame (sliding windows) + P.835 SIG/BAK/OVRL per video."""
 
     name: ClassVar[str] = "dnsmos"
     modality: ClassVar[str] = "audio"
     version: ClassVar[str] = "1"
+    column_name: ClassVar[str] = "audio__dnsmos_{}"
 
-    @property
+    @property  # type: ignore[override]
     def columns(self) -> tuple[str, ...]:
         """The output columns: sig, bak, ovrl, p808 with P.835, else p808 alone."""
         return DNSMOS_COLUMNS if self._settings()[2] else ("p808",)
-
-    @property
-    def dim(self) -> int:
-        return len(self.columns)
-
-    def feature_names(self) -> list[str]:
-        return [f"audio__dnsmos_{c}" for c in self.columns]
 
     def _settings(self) -> tuple[float, float, bool]:
         p = self.params
@@ -67,7 +61,7 @@ class DnsmosAudio(Extractor):
         )
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        out = np.full((clip.n_frames, self.dim), np.nan, np.float32)
+        out = self.no_output(clip)
         if not clip.has_audio:
             return out
         win, hop, p835 = self._settings()
@@ -81,6 +75,6 @@ class DnsmosAudio(Extractor):
             context["dnsmos_video"] = s
         return out
 
-    def describe(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         win, hop, p835 = self._settings()
-        return {**super().describe(), "window_s": win, "hop_s": hop, "p835": p835}
+        return {"window_s": win, "hop_s": hop, "p835": p835}

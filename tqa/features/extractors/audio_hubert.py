@@ -167,18 +167,15 @@ class HubertExtractor(NeuralExtractor):
         self, clip: Clip, context: dict[str, Any], outputs: dict[str, np.ndarray]
     ) -> np.ndarray:
         if "wave" not in outputs or outputs["wave"].size == 0:
-            return np.full((clip.n_frames, self.dim), np.nan, np.float32)
+            return self.no_output(clip)
         hidden = outputs["wave"][0]  # (F, D)
         return pool_to_grid(hidden, clip.n_frames, clip.fps, clip.sample_rate, self.rf, self.hop)
 
-    def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d.update(
-            {
-                "hidden_size": self.dim,
-                "encoder_hz": self.params.get("sample_rate", 16000) / self.hop,
-                "pooling": "mean of encoder frames centred in each grid frame",
-                "do_normalize": self.do_normalize,
-            }
-        )
-        return d
+    def options(self) -> dict[str, Any]:
+        return {
+            **super().options(),
+            "hidden_size": self.dim,
+            "encoder_hz": self.params.get("sample_rate", 16000) / self.hop,
+            "pooling": "mean of encoder frames centred in each grid frame",
+            "do_normalize": self.do_normalize,
+        }

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.fft import dct, rfft
 
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, Extractor, register
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ class SpectralAudio(Extractor):
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         t = clip.n_frames
         if not clip.has_audio:
-            return np.full((t, self.dim), np.nan, np.float32)
+            return self.no_output(clip)
         parts = [
             spectral_features(clip.audio, clip.sample_rate, t, clip.fps, self.n_mels, self.n_mfcc)
         ]
@@ -234,31 +234,21 @@ class SpectralAudio(Extractor):
             parts.append(egemaps_features(clip.audio, clip.sample_rate, t, clip.fps))
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "n_mels": self.n_mels,
-            "n_mfcc": self.n_mfcc,
-            "egemaps": self.egemaps,
-        }
+    def options(self) -> dict[str, Any]:
+        return {"n_mels": self.n_mels, "n_mfcc": self.n_mfcc, "egemaps": self.egemaps}
 
 
 @register
-class EgemapsAudio(Extractor):
+class EgemapsAudio(ColumnExtractor):
     """openSMILE eGeMAPSv02 LLDs alone, on the 25 fps grid."""
 
     name: ClassVar[str] = "egemaps"
     modality: ClassVar[str] = "audio"
     version: ClassVar[str] = "1"
-
-    @property
-    def dim(self) -> int:
-        return len(EGEMAPS_LLD)
-
-    def feature_names(self) -> list[str]:
-        return [f"audio__egemaps__{n}" for n in EGEMAPS_LLD]
+    columns = EGEMAPS_LLD
+    column_name: ClassVar[str] = "audio__egemaps__{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         if not clip.has_audio:
-            return np.full((clip.n_frames, self.dim), np.nan, np.float32)
+            return self.no_output(clip)
         return egemaps_features(clip.audio, clip.sample_rate, clip.n_frames, clip.fps)

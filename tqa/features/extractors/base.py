@@ -1,8 +1,10 @@
 """Extractor interface and registry (chapter 3.2.2).
 
 Every extractor is one file under ``tqa/features/extractors/`` that subclasses :class:`Extractor`
-and is registered with :func:`register`; ``params.yaml`` selects one per modality by
-name (``features.visual: nss``). Adding an extractor is adding one file.
+(or :class:`ColumnExtractor`, when its columns are a fixed list of labels) and is registered
+with :func:`register`; ``params.yaml`` selects one per modality by name
+(``features.visual: nss``). Adding an extractor is adding one file: name, modality, version,
+``extract`` and, when options change its output, :meth:`Extractor.options`.
 
 Run order inside one video is fixed by :data:`RUN_ORDER`: landmarks first, because the
 face box (visual face crop), the AU geometry estimates and the lip-sync mouth signal
@@ -76,20 +78,63 @@ class Extractor(ABC):
         """Feature width D (3 for sync)."""
 
     def feature_names(self) -> list[str]:
+        """Column names of the output, ``<modality>__...`` (D of them)."""
         return [f"{self.modality}__{self.name}_{i}" for i in range(self.dim)]
 
     @abstractmethod
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         """Features of one clip; may read and add entries to ``context``."""
 
+    def options(self) -> dict[str, Any]:
+        """The settings that change this extractor's output (they key the cache via
+        :meth:`describe`); none by default."""
+        return {}
+
     def describe(self) -> dict[str, Any]:
-        """Provenance written into every cache file and report."""
+        """Provenance written into every cache file and report: name, modality, version, dim,
+        then :meth:`options`."""
         return {
             "name": self.name,
             "modality": self.modality,
             "version": self.version,
             "dim": self.dim,
+            **self.options(),
         }
+
+    def no_output(self, clip: Clip) -> np.ndarray:
+        """All-NaN output for a clip this extractor cannot measure (no audio, no face):
+        float32 (T, dim), or (dim,) for ``sync``."""
+        shape = (self.dim,) if self.modality == "sync" else (clip.n_frames, self.dim)
+        return np.full(shape, np.nan, np.float32)
+
+
+class ColumnExtractor(Extractor):
+    """An extractor whose columns are a fixed list of labels: ``dim`` and ``feature_names``
+    follow from :attr:`columns` and :attr:`column_name` (``"au__{}_est"``)."""
+
+    #: The output columns' labels, in order.
+    columns: tuple[str, ...]
+    #: Format of one feature name, ``{}`` standing for the column's label.
+    column_name: ClassVar[str]
+
+    @property
+    def dim(self) -> int:
+        return len(self.columns)
+
+    def feature_names(self) -> list[str]:
+        return [self.column_name.format(c) for c in self.columns]
+
+
+def landmarks_from(clip: Clip, context: dict[str, Any], needs: str, hint: str = "") -> Any:
+    """``context["landmarks_px"]``, put there by the landmark extractor (it runs first); a
+    RuntimeError ``"<clip path>: <needs> context['landmarks_px'] from a landmark
+    extractor<hint>"`` when it is missing."""
+    lm = context.get("landmarks_px")
+    if lm is None:
+        raise RuntimeError(
+            f"{clip.path}: {needs} context['landmarks_px'] from a landmark extractor{hint}"
+        )
+    return lm
 
 
 #: name -> extractor class (names are unique across modalities). Built-ins: one module of
@@ -144,11 +189,10 @@ class StackedExtractor(Extractor):
         outs = [np.asarray(p.extract(clip, context), np.float32) for p in self.parts]
         return np.concatenate([o.reshape(clip.n_frames, -1) for o in outs], axis=1)
 
-    def describe(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         # parts with sorted keys: the same text as after a JSON round trip (bundle checks
         # compare the str of each field)
-        parts = [dict(sorted(p.describe().items())) for p in self.parts]
-        return {**super().describe(), "parts": parts}
+        return {"parts": [dict(sorted(p.describe().items())) for p in self.parts]}
 
 
 def get_extractor(modality: str, name: str, params: dict | None = None) -> Extractor:

@@ -145,8 +145,5 @@ class MediaPipeLandmarks(Extractor):
         pts = normalize_shape(lm_px) if self.params.get("normalize_landmarks", True) else lm_px
         return pts.reshape(len(pts), -1).astype(np.float32)
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "normalized": bool(self.params.get("normalize_landmarks", True)),
-        }
+    def options(self) -> dict[str, Any]:
+        return {"normalized": bool(self.params.get("normalize_landmarks", True))}

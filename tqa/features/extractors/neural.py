@@ -163,16 +163,12 @@ class NeuralExtractor(Extractor):
         outputs = {s: self.run_units(s, u) for s, u in prep.items()}
         return self.finish(clip, context, outputs)
 
-    def describe(self) -> dict[str, Any]:
-        d = super().describe()
+    def options(self) -> dict[str, Any]:
         # no device here: it changes how, not what, is computed (it must not key the cache)
-        d.update(
-            {
-                "weights": self.weights_path.name if self.weights_path else None,
-                "random_init": bool(self.random_init),
-            }
-        )
-        return d
+        return {
+            "weights": self.weights_path.name if self.weights_path else None,
+            "random_init": bool(self.random_init),
+        }
 
 
 # ---- crops shared by the visual and lip-sync networks ------------------------------------

@@ -54,7 +54,7 @@ from scipy.ndimage import map_coordinates
 from scipy.signal import butter, sosfiltfilt
 
 from tqa.core.schema import SYNC_FIELDS
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, landmarks_from, register
 
 log = logging.getLogger(__name__)
 
@@ -318,29 +318,19 @@ def clip_sync(
 
 
 @register
-class CorrelationSync(Extractor):
+class CorrelationSync(ColumnExtractor):
     """Offset + lag-0 in-sync distance/confidence from mouth darkness/aperture vs speech band."""
 
     name: ClassVar[str] = "correlation"
     modality: ClassVar[str] = "sync"
     version: ClassVar[str] = "2"
-
-    @property
-    def dim(self) -> int:
-        return len(SYNC_FIELDS)
-
-    def feature_names(self) -> list[str]:
-        return [f"sync__{f}" for f in SYNC_FIELDS]
+    columns = SYNC_FIELDS
+    column_name: ClassVar[str] = "sync__{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        lm = context.get("landmarks_px")
-        if lm is None:
-            raise RuntimeError(
-                f"{clip.path}: correlation sync needs context['landmarks_px'] "
-                "from a landmark extractor"
-            )
+        lm = landmarks_from(clip, context, "correlation sync needs")
         if not clip.has_audio:
-            return np.full(len(SYNC_FIELDS), np.nan, np.float32)
+            return self.no_output(clip)
         est = clip_sync(
             clip.frames,
             lm,
@@ -353,9 +343,8 @@ class CorrelationSync(Extractor):
         context["sync_detail"] = est.detail()
         return est.triple()
 
-    def describe(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         return {
-            **super().describe(),
             "max_offset": int(self.params.get("sync_max_offset", 15)),
             "signals": ["mouth_darkness", "inner_lip_aperture"],
             "band_hz": list(BAND_HZ),

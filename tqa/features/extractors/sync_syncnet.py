@@ -180,17 +180,17 @@ class SyncNetExtractor(NeuralExtractor):
         self, clip: Clip, context: dict[str, Any], outputs: dict[str, np.ndarray]
     ) -> np.ndarray:
         if not outputs or outputs["lip"].shape[0] == 0:
-            return np.full(3, np.nan, np.float32)
+            return self.no_output(clip)
         offset, dist, conf, curve = offset_search(outputs["lip"], outputs["aud"], self.max_offset)
         context["syncnet_curve"] = curve.astype(np.float32)
         return np.array([offset, dist, conf], np.float32)
 
-    def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d.update(
-            {"max_offset": self.max_offset, "offset_sign": "+ = audio delayed relative to video"}
-        )
-        return d
+    def options(self) -> dict[str, Any]:
+        return {
+            **super().options(),
+            "max_offset": self.max_offset,
+            "offset_sign": "+ = audio delayed relative to video",
+        }
 
 
 #: The chapter's class name (section 3.2.2) for the SyncNet lip-sync extractor.

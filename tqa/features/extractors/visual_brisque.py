@@ -21,26 +21,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, register
 from tqa.features.nets.brisque import brisque_frames
 
 BRISQUE_COLUMNS: tuple[str, ...] = ("face", "frame")
 
 
 @register
-class BrisqueVisual(Extractor):
+class BrisqueVisual(ColumnExtractor):
     """BRISQUE of the face crop and of the full frame, sampled once per second."""
 
     name: ClassVar[str] = "brisque"
     modality: ClassVar[str] = "visual"
     version: ClassVar[str] = "1"
-
-    @property
-    def dim(self) -> int:
-        return len(BRISQUE_COLUMNS)
-
-    def feature_names(self) -> list[str]:
-        return [f"visual__brisque_{c}" for c in BRISQUE_COLUMNS]
+    columns = BRISQUE_COLUMNS
+    column_name: ClassVar[str] = "visual__brisque_{}"
 
     def _settings(self) -> tuple[int, int, int]:
         p = self.params
@@ -55,6 +50,6 @@ class BrisqueVisual(Extractor):
         boxes = context.get("face_box")
         return brisque_frames(clip.frames, boxes, every, face_px, frame_px).astype(np.float32)
 
-    def describe(self) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         every, face_px, frame_px = self._settings()
-        return {**super().describe(), "every": every, "face_px": face_px, "frame_px": frame_px}
+        return {"every": every, "face_px": face_px, "frame_px": frame_px}

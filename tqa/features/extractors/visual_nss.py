@@ -284,5 +284,5 @@ class NSSVisual(Extractor):
                 out[idx, 2 * k + 1] = td
         return out
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "face_crop": bool(self.params.get("face_crop", True))}
+    def options(self) -> dict[str, Any]:
+        return {"face_crop": bool(self.params.get("face_crop", True))}

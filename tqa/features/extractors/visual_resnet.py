@@ -98,9 +98,10 @@ class ResNet101Extractor(NeuralExtractor):
     ) -> np.ndarray:
         return outputs["frames"].astype(np.float32, copy=False)
 
-    def describe(self) -> dict[str, Any]:
-        d = super().describe()
-        d.update(
-            {"face_crop": self.face_crop, "input_size": INPUT_SIZE, "face_margin": FACE_MARGIN}
-        )
-        return d
+    def options(self) -> dict[str, Any]:
+        return {
+            **super().options(),
+            "face_crop": self.face_crop,
+            "input_size": INPUT_SIZE,
+            "face_margin": FACE_MARGIN,
+        }
