@@ -32,34 +32,13 @@ log = logging.getLogger(__name__)
 
 #: Names of the video-name column, tried in order (case-insensitive) when none is given.
 NAME_COLUMNS: tuple[str, ...] = (
-    "video_id",
-    "name",
-    "video",
-    "video_name",
-    "filename",
-    "file_name",
-    "file",
-    "vid",
-    "clip",
-    "image",
-    "image_name",
-    "img",
-    "stimulus",
-    "sample",
-    "id",
-)
+    "video_id", "name", "video", "video_name", "filename", "file_name", "file", "vid", "clip",
+    "image", "image_name", "img", "stimulus", "sample", "id",
+)  # fmt: skip
 #: Names of the MOS column, tried in order (case-insensitive) when none is given.
 MOS_COLUMNS: tuple[str, ...] = (
-    "mos",
-    "score",
-    "mos_score",
-    "overall",
-    "quality",
-    "rating",
-    "mean_score",
-    "dmos",
-    "mean",
-)
+    "mos", "score", "mos_score", "overall", "quality", "rating", "mean_score", "dmos", "mean",
+)  # fmt: skip
 #: The command-line option that names each column explicitly.
 _COLUMN_OPTION = {"video name": "--name-col", "MOS": "--mos-col"}
 

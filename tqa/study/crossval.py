@@ -64,18 +64,10 @@ MODEL_PREFIX = "tqa:"
 OOF_COLUMNS: tuple[str, ...] = ("video_id", "fold", "seed", "method", "task", "y", "pred")
 #: Defaults of the ``cv`` params section.
 CV_DEFAULTS: dict = {
-    "folds": 5,
-    "group_column": "group",
-    "val_fraction": 0.1,
-    "seeds": None,
-    "methods": None,
-    "reference": None,
-    "metrics": None,
-    "alpha": 0.05,
-    "test": "wilcoxon",
-    "bootstrap": 1000,
+    "folds": 5, "group_column": "group", "val_fraction": 0.1, "seeds": None, "methods": None,
+    "reference": None, "metrics": None, "alpha": 0.05, "test": "wilcoxon", "bootstrap": 1000,
     "out_dir": "reports/cv",
-}
+}  # fmt: skip
 
 
 def cv_params(params: dict) -> dict:

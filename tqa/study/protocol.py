@@ -35,7 +35,7 @@ from tqa.study.comparison import comparison_markdown, comparison_table
 from tqa.study.crossval import MODEL_PREFIX, cv_params, run_cv
 from tqa.study.degradations import load_degradations
 from tqa.study.inputs import StudyInputs, load_labelled_features
-from tqa.study.metrics import LOWER_IS_BETTER, evaluate_tasks
+from tqa.study.metrics import evaluate_tasks
 from tqa.study.selection import SELECTED, grid_methods, run_selection
 from tqa.study.stacking import STACK, blend_table
 from tqa.study.studies import (
@@ -45,6 +45,7 @@ from tqa.study.studies import (
     results_dir,
     reuse_dirs,
 )
+from tqa.study.verdicts import verdicts_markdown  # noqa: F401 - notebook 06 reads it here
 
 PROTOCOLS: tuple[str, ...] = ("kfold", "holdout")
 
@@ -335,89 +336,3 @@ def write_comparison(
         "near-constant labels are listed last with a note and are not comparable.\n\n"
     )
     write_text(out / f"{stem}_comparison.md", head + comparison_markdown(table))
-
-
-def losses_to_baselines(
-    table: pd.DataFrame, reference: str, baselines: Sequence[str]
-) -> pd.DataFrame:
-    """Rows of a model-vs-baselines table where a baseline is significantly better than
-    ``reference`` (informative tasks only)."""
-    t = table[(table["method"].isin(list(baselines))) & (table["note"] == "")]
-    return t[t["verdict"] == "better"]
-
-
-def verdicts_markdown(
-    table: pd.DataFrame,
-    reference: str,
-    baselines: Sequence[str],
-    selected: str = SELECTED,
-    primary_metric: str = "pearson",
-) -> str:
-    """Plain-words summary: where the model loses to a baseline, ties, wins; the selected
-    model vs the chapter configuration; tasks not comparable. Written from ``table``."""
-    lines = [
-        "# Verdicts in plain words",
-        "",
-        f"Reference: **{reference}**"
-        + (" (tqa's default model, a stack)" if reference == STACK else "")
-        + ". Generated from "
-        "`model_vs_baselines_comparison.csv`; test: "
-        + (table.loc[table["test"] != "", "test"].iloc[0] if (table["test"] != "").any() else "-")
-        + ".",
-        "",
-    ]
-    inf = table[table["note"] == ""]
-    flat = sorted(set(table.loc[table["note"].str.contains("near-constant"), "task"]))
-    loses = losses_to_baselines(table, reference, baselines)
-    lines.append("## Where the model loses to a baseline")
-    lines.append("")
-    if loses.empty:
-        lines.append("Nowhere: no baseline is significantly better on any informative task.")
-    for r in loses.itertuples(index=False):
-        lines.append(
-            f"- **{r.task}**, {r.metric}: {r.method} {r.mean:.3f} vs the model "
-            f"{_ref_mean(table, reference, r.task, r.metric):.3f} (p = {r.p_value:.3g})."
-        )
-    lines += ["", "## Where the model beats a baseline", ""]
-    wins = inf[inf["method"].isin(list(baselines)) & (inf["verdict"] == "worse")]
-    if wins.empty:
-        lines.append("Nowhere.")
-    for (task, metric), g in wins.groupby(["task", "metric"], sort=False):
-        lines.append(f"- {task}, {metric}: better than {', '.join(g['method'])}.")
-    lines += ["", f"## Best method per informative task ({primary_metric})", ""]
-    prim = inf[(inf["metric"] == primary_metric) & (inf["method"] != ORACLE)]
-    higher = primary_metric not in LOWER_IS_BETTER
-    for task, g in prim.groupby("task", sort=False):
-        g = g.dropna(subset=["mean"])
-        if g.empty:
-            continue
-        best = g.loc[g["mean"].idxmax() if higher else g["mean"].idxmin()]
-        lines.append(f"- {task}: {best['method']} ({best['mean']:.3f}).")
-    ceiling = inf[(inf["method"] == ORACLE) & (inf["metric"] == primary_metric)]
-    if len(ceiling):
-        lines += ["", f"## Ceiling: {ORACLE} ({primary_metric})", "",
-                  "A model on the injected defect levels themselves (what perfect detectors "
-                  "could give; not a competitor, never counted above):", ""]  # fmt: skip
-        for r in ceiling.itertuples(index=False):
-            ref = _ref_mean(table, reference, r.task, primary_metric)
-            share = ref / r.mean if r.mean and np.isfinite(r.mean) else float("nan")
-            lines.append(f"- {r.task}: {r.mean:.3f} (the model reaches {share:.0%} of it).")
-    sel = inf[(inf["method"] == selected) & (inf["metric"] == primary_metric)]
-    if len(sel):
-        lines += ["", "## Nested model selection vs the chapter's configuration", ""]
-        for r in sel.itertuples(index=False):
-            lines.append(f"- {r.task}: {r.verdict} (delta {r.delta:+.3f}, p = {r.p_value:.3g}).")
-    if flat:
-        lines += [
-            "",
-            f"Not comparable (labels near-constant, reported apart, never averaged in): "
-            f"{', '.join(flat)}.",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _ref_mean(table: pd.DataFrame, reference: str, task: str, metric: str) -> float:
-    r = table[
-        (table["method"] == reference) & (table["task"] == task) & (table["metric"] == metric)
-    ]
-    return float(r["mean"].iloc[0]) if len(r) else float("nan")

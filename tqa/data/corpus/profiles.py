@@ -45,10 +45,14 @@ counts over the whole corpus.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
 from tqa.data.corpus.speech import TEXTS, VOICES
+
+log = logging.getLogger(__name__)
 
 #: Simulated generator names (the ``generator`` column).
 GENERATORS: tuple[str, ...] = ("sim_a", "sim_b", "sim_c", "sim_d", "sim_e", "sim_f")
@@ -190,6 +194,14 @@ def plan_corpus(n: int, cfg: dict, seed: int) -> pd.DataFrame:
     traits = generator_traits(seed)
     n_id = int(cfg["n_identities"])
     per_id = int(cfg.get("texts_per_identity", 2))
+    if n_id * per_id > len(TEXTS):  # a sentence would reach two groups: leakage across splits
+        log.warning(
+            "corpus: %d identities x %d sentences > the %d shipped sentences: some are reused "
+            "by two identities (a group split then shares them)",
+            n_id,
+            per_id,
+            len(TEXTS),
+        )
     rng_g = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
     identities = rng_g.permutation(np.resize(np.arange(n_id), n))  # balanced, shuffled
     generators = rng_g.permutation(np.resize(np.arange(len(gens)), n))

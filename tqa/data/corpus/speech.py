@@ -110,6 +110,7 @@ TEXTS: tuple[str, ...] = (
     "He wrote the shopping list on the back of an old envelope.",
     "The path through the forest is marked with small red signs.",
     "We stayed up late to watch the stars from the top of the hill.",
+    "The postman waved as he cycled past the row of quiet houses.",
 )
 
 #: eSpeak voice variants used as speakers ("en+<variant>").
