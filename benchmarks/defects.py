@@ -43,9 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tqa.core.atomic import write_json, write_text
 from tqa.core.clip import Clip
 from tqa.core.params import ROOT, load_params, resolve
+from tqa.features.config import config_hash_from_params
 from tqa.features.decode import _decode_audio
 from tqa.features.extractors.audio_dnsmos import valid_samples
-from tqa.features.pipeline import FeatureExtractor, config_hash_from_params
+from tqa.features.pipeline import FeatureExtractor
 from tqa.study.defects import corpus as C
 from tqa.study.defects import real as R
 from tqa.study.defects.cells import clean_json
