@@ -53,6 +53,15 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
+## Benchmarks on real data (they need ../shared: realclips/, thqa-dev/); each writes reports/.
+## Skips, with a message, what is absent. Slow (~15 min on 2 cores); not part of make test.
+REAL_BENCH := real_clips defects thqa_dev_cv
+.PHONY: bench-real
+bench-real: setup
+	@for b in $(REAL_BENCH); do \
+	  echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit $$?; \
+	done
+
 ## Regenerate README.md's headline results table (between its results markers) from reports/.
 .PHONY: readme
 readme: setup

@@ -146,3 +146,14 @@ def test_identical_features_give_identical_bytes(tmp_path: Path, monkeypatch) ->
     assert "timings" not in m and "created" not in m
     with np.load(b) as z:  # plain numpy reads it; members in a fixed order
         assert sorted(z.files) == z.files == sorted([*s, "sync", "meta"])
+
+
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+    """mkstemp creates 0600 files; an atomically written report must be readable like one
+    written with open() (oracle: a plain open() under the same umask)."""
+    from tqa.core.atomic import write_text
+
+    write_text(tmp_path / "atomic.txt", "x")
+    (tmp_path / "plain.txt").write_text("x")
+    mode = lambda p: (tmp_path / p).stat().st_mode & 0o777  # noqa: E731
+    assert mode("atomic.txt") == mode("plain.txt")

@@ -11,6 +11,7 @@ tolerance; they also check that the perturbation does reach the raw predictions,
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +33,20 @@ from tqa.study.studies import ResultsStore
 METHODS = ["tqa:fixed", "ridge", "sync_only", "mean"]
 
 
-def test_round_significant_matches_printf():
-    """Oracle: C printf's %.6g, read back."""
+def _decimal_round(v: float, digits: int) -> float:
+    """Independent oracle: the exact binary value as a Decimal, quantised half-to-even."""
+    d = Decimal(v)
+    exp = d.adjusted() - (digits - 1)
+    return float(d.quantize(Decimal(1).scaleb(exp), rounding=ROUND_HALF_EVEN))
+
+
+def test_round_significant_rounds_once_like_decimal():
+    """Oracle: :mod:`decimal` on the exact binary value (one correct rounding), including
+    values a scale-then-round would round twice (a tail just under a half)."""
     rng = np.random.default_rng(0)
     x = rng.normal(0, 1, 500) * 10.0 ** rng.integers(-9, 9, 500)
-    want = np.array([float(f"{v:.{SIGNIFICANT}g}") for v in x])
+    x = np.append(x, [1.2345649999999999, 0.30000000000000004, 2.5e-7, 999999.5, 1234565.0])
+    want = np.array([_decimal_round(float(v), SIGNIFICANT) for v in x])
     np.testing.assert_array_equal(round_significant(x), want)
     special = np.array([0.0, np.nan, np.inf, -np.inf])
     np.testing.assert_array_equal(round_significant(special), special)

@@ -19,14 +19,14 @@ FLOAT_FORMAT: str = f"%.{SIGNIFICANT}g"
 
 
 def round_significant(x: np.ndarray | float, digits: int = SIGNIFICANT) -> np.ndarray:
-    """``x`` rounded to ``digits`` significant digits (NaN, inf and 0 unchanged)."""
+    """``x`` rounded once to ``digits`` significant digits (NaN, inf and 0 unchanged).
+
+    Python's ``%g`` formatting rounds the exact binary value correctly (round half to even
+    on the decimal expansion); reading the text back gives the nearest double. Scaling by a
+    power of ten first would round twice (the product is inexact), so it is not done.
+    """
     a = np.asarray(x, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.where(np.isfinite(a) & (a != 0), np.floor(np.log10(np.abs(a))), 0.0)
-    scale = 10.0 ** (digits - 1 - mag)
-    out = np.where(np.isfinite(a) & (a != 0), np.round(a * scale) / scale, a)
-    # the division can leave a last-bit tail (0.1 + 0.2 style): print and re-read it
-    return np.array([float(f"{v:.{digits}g}") for v in out.ravel()]).reshape(out.shape)
+    return np.array([float(f"{v:.{digits}g}") for v in a.ravel()]).reshape(a.shape)
 
 
 def rounded_frame(df: pd.DataFrame, digits: int = SIGNIFICANT) -> pd.DataFrame:

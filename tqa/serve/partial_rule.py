@@ -16,9 +16,6 @@ MIN_REAL_SECONDS = 1.0
 #: Scores that need each input (the partial rule sets them NaN when it is missing).
 NEEDS_AUDIO: tuple[str, ...] = ("lip_sync", "audio_quality", "cross_modal", "overall")
 NEEDS_FACE: tuple[str, ...] = ("lip_sync", "expression", "cross_modal", "overall")
-NO_AUDIO_WARNING = (
-    "no audio track: audio features imputed, audio_quality/cross_modal/lip_sync unreliable"
-)
 
 
 def partial_rule(meta: dict) -> tuple[set[str], list[str]]:

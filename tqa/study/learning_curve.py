@@ -36,7 +36,7 @@ from tqa.study.crossval import (  # noqa: E402
 from tqa.study.diagnosis import SCORES, fold_groups, score_rows  # noqa: E402
 from tqa.study.folds import fold_split, kfold_assignments  # noqa: E402
 from tqa.study.parallel_fits import FitJob, prefit, worker_count  # noqa: E402
-from tqa.study.pooled import pooled_features  # noqa: E402
+from tqa.study.pooled import task_inputs  # noqa: E402
 from tqa.study.stacking import (  # noqa: E402
     STACK,
     TRANSFORMER,
@@ -218,7 +218,9 @@ class _CurveRuns:
     def prefit_pooled(self, plans: list[CurvePlan], baselines: list[str], workers: int) -> None:
         """The pooled fits of every split first, in threads (trees and boosting release the
         GIL); the curve's loop then reads them from the store. Each fit is seeded."""
-        pooled_features(self.features)  # pool once, before the threads share the cache
+        # pool every task's route once, before the threads share the cache
+        task_inputs(self.features, self.params)
+        task_inputs(self.features, component_params(self.params))
         todo_p = [(self.pooled, baselines, plan[3], plan[0]) for plan in plans if baselines]
         todo_p += [(self.pooled_stack, self.pooled_comp, s, plan[0]) for plan in plans
                    for s in [plan[3], *plan[5]] if self.pooled_comp]  # fmt: skip

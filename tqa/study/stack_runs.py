@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from tqa.study.baseline_runs import baseline_runs, fold_hash
 from tqa.study.parallel_fits import FitJob
-from tqa.study.pooled import pooled_features
+from tqa.study.pooled import task_inputs
 from tqa.study.stacking import (
     TRANSFORMER,
     component_params,
@@ -70,7 +70,7 @@ class StackRuns:
                 for _, s in self.labelled_splits(seed, split)]  # fmt: skip
         if not pooled or not jobs:
             return
-        pooled_features(features)  # pool once, before the threads share the cache
+        task_inputs(features, self.pooled_params)  # pool every route once, before the threads
         Parallel(n_jobs=workers, backend="threading")(
             delayed(baseline_runs)(pooled, features, labels, s, meta, self.pooled_params, seed,
                                      self.fhash(s), store)

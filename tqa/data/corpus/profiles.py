@@ -110,11 +110,19 @@ def _segment(rng: np.random.Generator, dur_s: float, clip_s: float) -> tuple[flo
     return float(rng.uniform(0.3, max(clip_s - dur_s - 0.2, 0.31))), float(dur_s)
 
 
+#: Every video's background (no defect drawn): SNR in dB and blur sigma in px, uniform in these
+#: ranges. A drawn noise / blur defect lies beyond them (at most :data:`NOISE_SNR_DB` dB, at
+#: least :data:`BLUR_SIGMA_PX` px), which is how the defect benchmark tells it from background.
+BACKGROUND_SNR_DB: tuple[float, float] = (38.0, 50.0)
+BACKGROUND_BLUR_PX: tuple[float, float] = (0.0, 0.3)
+NOISE_SNR_DB, BLUR_SIGMA_PX = 35.0, BACKGROUND_BLUR_PX[1]
+
+
 def draw_degradations(traits: dict, rng: np.random.Generator, clip_s: float = 6.0) -> dict:
     """Degradation levels of one video of a generator with ``traits`` (dict over NEUTRAL)."""
     d = dict(NEUTRAL)
-    d["blur_sigma"] = float(rng.uniform(0.0, 0.3))  # background: mild softness, high SNR
-    d["snr_db"] = float(rng.uniform(38.0, 50.0))
+    d["blur_sigma"] = float(rng.uniform(*BACKGROUND_BLUR_PX))  # background: mild softness,
+    d["snr_db"] = float(rng.uniform(*BACKGROUND_SNR_DB))  # high SNR
     on = {f: bool(rng.random() < traits["prob"][f]) for f in FAMILIES}
     u = {f: float(rng.uniform(0.0, 1.0) * traits["severity"][f]) for f in FAMILIES}
     sign = lambda: int(rng.choice([-1, 1]))  # noqa: E731
@@ -140,7 +148,7 @@ def draw_degradations(traits: dict, rng: np.random.Generator, clip_s: float = 6.
     if on["swap"]:
         d["swapped_audio"] = 1
     if on["noise"]:
-        d["snr_db"] = 35.0 - 33.0 * u["noise"]
+        d["snr_db"] = NOISE_SNR_DB - 33.0 * u["noise"]
     if on["band"]:
         d["lowpass_hz"] = 4200.0 - 3500.0 * u["band"]
     if on["clip"]:
@@ -148,7 +156,7 @@ def draw_degradations(traits: dict, rng: np.random.Generator, clip_s: float = 6.
     if on["codec"]:
         d["audio_kbps"] = int(round(32 - 26 * u["codec"]))
     if on["blur"]:
-        d["blur_sigma"] = 0.3 + 1.9 * u["blur"]
+        d["blur_sigma"] = BLUR_SIGMA_PX + 1.9 * u["blur"]
     if on["jpeg"]:
         d["jpeg_quality"] = int(round(60 - 52 * u["jpeg"]))
     if on["flicker"]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tqa.data.corpus.profiles import NEUTRAL
+from tqa.data.corpus.profiles import BLUR_SIGMA_PX, NEUTRAL, NOISE_SNR_DB
 from tqa.study.defects.detection import detection_auc, level_spearman
 from tqa.study.defects.families import (
     FAMILIES,
@@ -29,7 +29,10 @@ from tqa.study.defects.families import (
 #: (:func:`tqa.data.corpus.profiles.draw_degradations`: snr_db 38-50 dB, blur_sigma 0-0.3 px), so
 #: "differs from NEUTRAL" is true for all videos; the family is present beyond the background:
 #: (threshold, "le" | "ge").
-BACKGROUND: dict[str, tuple[float, str]] = {"snr_db": (35.0, "le"), "blur_sigma": (0.3, "ge")}
+BACKGROUND: dict[str, tuple[float, str]] = {
+    "snr_db": (NOISE_SNR_DB, "le"),
+    "blur_sigma": (BLUR_SIGMA_PX, "ge"),
+}
 
 
 def corpus_present(deg: pd.DataFrame, family: Family) -> pd.Series:
