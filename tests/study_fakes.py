@@ -48,6 +48,16 @@ def visual_only(ids: list[str], visual: np.ndarray, sync: np.ndarray) -> Feature
     )
 
 
+def noise_inputs(ids: list[str], frames: int, columns: int) -> tuple[FeatureSet, np.ndarray]:
+    """Random features (``frames`` x ``columns`` visual values and the sync triple per video)
+    and an ``overall`` truth drawn uniformly in [1.5, 4.5] that they do not predict, from one
+    generator seeded 0: inputs for a fake fit that makes its predictions from the truth."""
+    rng = np.random.default_rng(0)
+    n = len(ids)
+    fs = visual_only(ids, rng.normal(size=(n, frames, columns)), rng.normal(size=(n, 3)))
+    return fs, rng.uniform(1.5, 4.5, n)
+
+
 def overall_labels(overall) -> np.ndarray:
     """Labels with only ``overall`` rated (every other task -1.0: not rated)."""
     labels = np.full((len(overall), len(TASKS)), -1.0)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from study_fakes import OVERALL, FitResult, overall_labels, portrait_videos, visual_only
+from study_fakes import OVERALL, FitResult, noise_inputs, overall_labels, portrait_videos
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS
@@ -170,11 +170,8 @@ class _FakeFit:
 
 
 def _inputs(n_groups: int = 12):
-    rng = np.random.default_rng(0)
     ids, meta = portrait_videos(n_groups)
-    n = len(ids)
-    fs = visual_only(ids, rng.normal(size=(n, 10, 3)), rng.normal(size=(n, 3)))
-    truth = rng.uniform(1.5, 4.5, n)
+    fs, truth = noise_inputs(ids, 10, 3)
     labels = overall_labels(truth)
     labels[3, OVERALL] = -1.0  # one missing label
     return fs, labels, meta, truth

@@ -74,23 +74,23 @@ def test_protocol_studies_tables_and_verdicts(tmp_path):
     store = ResultsStore(tmp_path, "kfold")
     fit = _NoisyFit()
     main = P.main_method(params)
-    kw = {"fit_fn": fit, "progress": False}
+    kw = {"store": store, "fit_fn": fit, "progress": False}
 
-    _, strat = P.strategy_comparison(fs, labels, meta, params, store, **kw)
+    _, strat = P.strategy_comparison(fs, labels, meta, params, **kw)
     assert set(strat["method"]) == {f"tqa:{s}" for s in params["weighting"]["strategies"]}
     assert (strat.loc[strat["method"] == main, "verdict"] == "reference").all()
 
     n = len(fit.calls)
-    _, abl = P.ablations(fs, labels, meta, params, store, **kw)
+    _, abl = P.ablations(fs, labels, meta, params, **kw)
     assert set(abl["method"]) == {main, f"{main}/no_au", f"{main}/path_a_only"}
     new = fit.calls[n:]  # the full model was reused from the strategy comparison
     assert sorted(set(new)) == sorted({(main[4:], ("au",), 64, True), (main[4:], (), 64, False)})
 
-    sel_oof, cfg, choices = P.model_selection(fs, labels, meta, params, store, **kw)
+    sel_oof, cfg, choices = P.model_selection(fs, labels, meta, params, **kw)
     assert set(cfg["method"]) == {main, f"{main}/d_model=32", SELECTED}
     assert len(choices) == 2 * 3 * 2  # configs x folds x seeds
 
-    oof, table = P.model_vs_baselines(fs, labels, meta, params, store, selection_oof=sel_oof, **kw)
+    oof, table = P.model_vs_baselines(fs, labels, meta, params, selection_oof=sel_oof, **kw)
     stack = P.default_method(params)
     assert set(table["method"]) == {stack, main, SELECTED, "mean", "ridge", "generator_mean"}
     assert (table.loc[table["method"] == stack, "verdict"] == "reference").all()

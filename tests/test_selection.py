@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from study_fakes import FitResult, overall_labels, visual_only
+from study_fakes import FitResult, noise_inputs, overall_labels
 
 from tqa.core.params import load_params, merged
 from tqa.study.comparison import compare
@@ -25,12 +25,9 @@ from tqa.study.studies import ResultsStore
 
 
 def _inputs(n_groups: int = 15):
-    rng = np.random.default_rng(0)
     ids = [f"g{g}_v{j}" for g in range(n_groups) for j in range(3)]
     groups = [i.split("_")[0] for i in ids]
-    n = len(ids)
-    fs = visual_only(ids, rng.normal(size=(n, 5, 2)), rng.normal(size=(n, 3)))
-    truth = rng.uniform(1.5, 4.5, n)
+    fs, truth = noise_inputs(ids, 5, 2)
     meta = pd.DataFrame({"video_id": ids, "group": groups})
     return fs, overall_labels(truth), meta, truth, np.asarray(groups)
 

@@ -36,18 +36,21 @@ from tqa.core.schema import MODALITIES, SYNC_FIELDS, FeatureSet
 
 log = logging.getLogger(__name__)
 
+#: A file-system path, as a string or a path-like object.
+StrPath = str | os.PathLike
+
 #: Version of the cache file layout; part of every ``config_hash``, so files written by an
 #: older layout (2: no timings or creation time, fixed zip member times) are re-extracted.
 CACHE_FORMAT = 2
 
 
-def cache_file(cache_dir: str | os.PathLike, video_id: str) -> Path:
+def cache_file(cache_dir: StrPath, video_id: str) -> Path:
     """Path of one video's cache file."""
     return Path(cache_dir) / f"{video_id}.npz"
 
 
 def write_features(
-    cache_dir: str | os.PathLike,
+    cache_dir: StrPath,
     video_id: str,
     streams: dict[str, np.ndarray],
     sync: np.ndarray,
@@ -82,7 +85,7 @@ def stable_meta(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+def write_npz(path: StrPath, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` (uncompressed ``.npy`` members, readable by ``np.load``) with fixed member
     times and order: the same arrays give the same bytes."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
@@ -94,15 +97,13 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
             zf.writestr(info, buf.getvalue())
 
 
-def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+def read_meta(path: StrPath) -> dict[str, Any]:
     """The JSON meta of one cache file."""
     with np.load(path, allow_pickle=False) as z:
         return json.loads(str(z["meta"]))
 
 
-def read_features(
-    path: str | os.PathLike,
-) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+def read_features(path: StrPath) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """(streams, sync, meta) of one cache file."""
     with np.load(path, allow_pickle=False) as z:
         streams = {k: z[k] for k in z.files if k in MODALITIES}
@@ -113,7 +114,7 @@ def read_features(
 _FINGERPRINT_BYTES = 1 << 20
 
 
-def source_fingerprint(path: str | os.PathLike) -> str:
+def source_fingerprint(path: StrPath) -> str:
     """Content fingerprint of a video file: size + SHA-1 of its first and last MiB.
 
     Content-based (not mtime) so that a DVC checkout or a copy keeps the cache valid,
@@ -131,9 +132,7 @@ def source_fingerprint(path: str | os.PathLike) -> str:
     return f"{size}-{h.hexdigest()[:16]}"
 
 
-def meta_is_current(
-    meta: dict[str, Any], config_hash: str, source: str | os.PathLike | None = None
-) -> bool:
+def meta_is_current(meta: dict[str, Any], config_hash: str, source: StrPath | None = None) -> bool:
     """Whether a cache entry's meta was made with ``config_hash`` from the file ``source``.
 
     ``source=None`` (or a path that no longer exists) checks the configuration only.
@@ -146,10 +145,7 @@ def meta_is_current(
 
 
 def is_cached(
-    cache_dir: str | os.PathLike,
-    video_id: str,
-    config_hash: str,
-    source: str | os.PathLike | None = None,
+    cache_dir: StrPath, video_id: str, config_hash: str, source: StrPath | None = None
 ) -> bool:
     """True when ``<video_id>.npz`` exists, is readable, was made with ``config_hash``
     and (when ``source`` is given) from the same video content."""
@@ -163,7 +159,7 @@ def is_cached(
         return False
 
 
-def cached_ids(cache_dir: str | os.PathLike) -> list[str]:
+def cached_ids(cache_dir: StrPath) -> list[str]:
     """Video ids with a cache file (any configuration), sorted."""
     d = Path(cache_dir)
     return (
@@ -172,7 +168,7 @@ def cached_ids(cache_dir: str | os.PathLike) -> list[str]:
 
 
 def load_feature_set(
-    cache_dir: str | os.PathLike,
+    cache_dir: StrPath,
     video_ids: Iterable[str] | None = None,
     modalities: Iterable[str] | None = None,
 ) -> FeatureSet:
@@ -234,9 +230,7 @@ def load_feature_set(
 
 
 # ------------------------------------------------------------- cache summaries (notebook 02)
-def cache_meta_table(
-    cache_dir: str | os.PathLike, video_ids: Iterable[str] | None = None
-) -> pd.DataFrame:
+def cache_meta_table(cache_dir: StrPath, video_ids: Iterable[str] | None = None) -> pd.DataFrame:
     """One row per cached video: face_rate, has_audio, source fps/frames, valid frames, NaN
     counts (timings are not cached: the run's status table has them)."""
     ids = list(video_ids) if video_ids is not None else cached_ids(cache_dir)

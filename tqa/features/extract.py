@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             videos,
             params,
             cache_dir,
-            args.address,
-            args.workers,
+            address=args.address,
+            workers=args.workers,
             progress=not args.no_progress,
         )
     except ExtractionInterrupted as exc:  # Ctrl-C: finished videos are cached; summary written

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -45,14 +44,9 @@ from tqa.features.batching import run_neural
 from tqa.features.extractors.base import Clip, Extractor, random_init_allowed
 from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import autocast_dtype, resolve_device
-from tqa.features.pipeline import ExtractionError, FeatureExtractor, VideoFeatures
+from tqa.features.pipeline import ExtractionError, FeatureExtractor, RunPlan, VideoFeatures
 from tqa.features.staging import CpuStage, group_steps, staged_in_pool, staged_in_process
-from tqa.features.status import (
-    ExtractionInterrupted,
-    interrupted_table,
-    record_failure,
-    status_row,
-)
+from tqa.features.status import record_failure, status_row
 
 log = logging.getLogger(__name__)
 
@@ -243,25 +237,19 @@ class GPUOptimizedExtractor(FeatureExtractor):
         return res
 
     # ------------------------------------------------------------------ many videos
-    def run(
-        self,
-        videos: list[tuple[str, str]],
-        cache_dir: str | os.PathLike,
-        workers: int | None = None,
-        progress: bool = True,
-    ) -> pd.DataFrame:
-        """Extract ``videos`` [(video_id, path)] into ``cache_dir`` (same table as the parent).
+    def extract_planned(self, plan: RunPlan, progress: bool) -> None:
+        """:meth:`FeatureExtractor.run`'s extraction step, batched (same status rows).
 
-        ``workers`` (None: ``features.workers``; 0 = all cores): processes for the CPU stage
-        (decode + weight-free extractors); with 1 it runs here, decoding in background threads.
-        The neural stage always runs in this process, on ``device``.
+        ``plan.n_workers`` processes run the CPU stage (decode + weight-free extractors);
+        with 1 it runs here, decoding in background threads. The neural stage always runs
+        in this process, on ``device``.
         """
-        cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
+        rows, todo, cache_dir, n_workers = plan.rows, plan.todo, plan.cache_dir, plan.n_workers
         log.info(
             "extract (GPU-optimised, %s): %d videos, %d cached, %d to do, "
             "CPU stage in %d process(es)",
             self.device,
-            len(videos),
+            len(plan.videos),
             len(rows),
             len(todo),
             n_workers,
@@ -290,10 +278,9 @@ class GPUOptimizedExtractor(FeatureExtractor):
         except KeyboardInterrupt:
             staged.close()
             bar.close()
-            raise ExtractionInterrupted(interrupted_table(videos, rows)) from None
+            raise
         finally:
             bar.close()
-        return pd.DataFrame([rows[v] for v, _ in videos if v in rows])
 
     def _finish_one(
         self, vid: str, path: str, clip: Clip | None, res: Any, cache_dir: Path, seconds: float

@@ -71,6 +71,22 @@ class VideoFeatures:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class RunPlan:
+    """What one :meth:`FeatureExtractor.run` has to do (:meth:`FeatureExtractor.plan_run`)."""
+
+    videos: list[tuple[str, str]]
+    #: the cache folder
+    cache_dir: Path
+    #: status rows by video id: the videos cached already (this config, same source
+    #: content), then each one as it finishes
+    rows: dict[str, dict[str, Any]]
+    #: the (video_id, path) list still to extract
+    todo: list[tuple[str, str]]
+    #: worker processes for it
+    n_workers: int
+
+
 class ExtractionError(RuntimeError):
     """One video failed at ``stage`` (decode, landmarks, visual, audio, au, sync, write)."""
 
@@ -238,10 +254,8 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ many videos
     def plan_run(
         self, videos: list[tuple[str, str]], cache_dir: str | os.PathLike, workers: int | None
-    ) -> tuple[Path, dict[str, dict[str, Any]], list[tuple[str, str]], int]:
-        """What a run has to do: the cache folder (created), status rows of the videos already
-        cached (this config, same source content), the (video_id, path) list still to
-        extract, and the number of worker processes for it."""
+    ) -> RunPlan:
+        """What a run has to do (:class:`RunPlan`); creates the cache folder."""
         cache_dir = Path(cache_dir)
         cache_dir.mkdir(parents=True, exist_ok=True)
         chash = self.config_hash
@@ -253,7 +267,7 @@ class FeatureExtractor:
             else:
                 todo.append((vid, str(path)))
         n_workers = resolve_workers(self.fparams.get("workers", 1) if workers is None else workers)
-        return cache_dir, rows, todo, max(1, min(n_workers, len(todo)))
+        return RunPlan(videos, cache_dir, rows, todo, max(1, min(n_workers, len(todo))))
 
     def run(
         self,
@@ -269,10 +283,20 @@ class FeatureExtractor:
         Ctrl-C raises :class:`ExtractionInterrupted` carrying the rows so far (within seconds:
         queued videos are cancelled and the workers terminated).
         """
-        cache_dir, rows, todo, n_workers = self.plan_run(videos, cache_dir, workers)
+        plan = self.plan_run(videos, cache_dir, workers)
+        try:
+            self.extract_planned(plan, progress)
+        except KeyboardInterrupt:
+            raise ExtractionInterrupted(interrupted_table(videos, plan.rows)) from None
+        return pd.DataFrame([plan.rows[v] for v, _ in videos if v in plan.rows])
+
+    def extract_planned(self, plan: RunPlan, progress: bool) -> None:
+        """Extract ``plan.todo``, filling ``plan.rows``: here with one worker, else in a
+        process pool. The step of :meth:`run` that subclasses replace (the rest is shared)."""
+        rows, todo, cache_dir, n_workers = plan.rows, plan.todo, plan.cache_dir, plan.n_workers
         log.info(
             "extract: %d videos, %d cached, %d to do, %d worker(s), cache %s",
-            len(videos),
+            len(plan.videos),
             len(rows),
             len(todo),
             n_workers,
@@ -293,14 +317,12 @@ class FeatureExtractor:
             log.warning(
                 "extraction interrupted: %d of %d videos done; finished ones are cached in %s",
                 len(rows),
-                len(videos),
+                len(plan.videos),
                 cache_dir,
             )
-            raise ExtractionInterrupted(interrupted_table(videos, rows)) from None
+            raise
         finally:
             bar.close()
-        order = [v for v, _ in videos]
-        return pd.DataFrame([rows[v] for v in order if v in rows])
 
 
 def _check_shape(modality: str, ext: Extractor, out: np.ndarray, n_frames: int) -> None:

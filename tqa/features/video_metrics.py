@@ -10,6 +10,7 @@ measure; none of them is the tqa Transformer's learned score.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import warnings
@@ -19,7 +20,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tqa.core.clip import Clip
 from tqa.features.decode import load_clip
+from tqa.features.extractors.au_pose import EYE_LEFT, EYE_RIGHT, pose_dynamics
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor
 from tqa.features.extractors.landmarks_mediapipe import (
@@ -30,6 +33,7 @@ from tqa.features.extractors.landmarks_mediapipe import (
 )
 from tqa.features.extractors.sync_correlation import clip_sync
 from tqa.features.extractors.visual_nss import luminance, sharpness
+from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
 from tqa.features.nets.brisque import brisque_frames
 from tqa.features.nets.dnsmos import dnsmos_scores
 from tqa.features.nets.weights import WeightsError
@@ -37,12 +41,10 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "1"
+VERSION = "2"
 
-#: Face Mesh eye contours for the eye aspect ratio (Soukupova & Cech 2016, 6 points per eye:
-#: corner, upper, upper, corner, lower, lower).
-EYE_LEFT = (33, 160, 158, 133, 153, 144)
-EYE_RIGHT = (362, 385, 387, 263, 373, 380)
+#: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
+#: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
 #: A blink: EAR below this share of the clip's median EAR (a closed eye); closed runs closer
 #: than BLINK_MERGE frames are one blink (a blink lasts ~100-400 ms, 3-10 frames).
 BLINK_RATIO = 0.7
@@ -87,6 +89,14 @@ METRICS: dict[str, Metric] = {
         "1/min", "info", "blinks per minute (eye aspect ratio); people: about 8-21/min"
     ),
     "head_motion": Metric("IOD/s", "info", "mean head speed (landmark centroid); 0 = frozen head"),
+    "head_pose_std": Metric("deg", "higher", "mean std of head yaw and pitch; 0 = a still head"),
+    "head_speech_coupling": Metric(
+        "r", "higher", "corr(head angular speed, speech envelope), 0.4 s means"
+    ),
+    "expression_motion": Metric("IOD/s", "higher", "mean mouth/eye/brow speed, head pose removed"),
+    "frozen_expression": Metric(
+        "share", "lower", "frames whose mouth, eyes and brows do not move (frozen face)"
+    ),
     "face_rate": Metric("share", "higher", "frames with a detected face"),
     "duration_s": Metric("s", "info", "decoded duration (up to --max-seconds)"),
     "fps": Metric("1/s", "info", "source frame rate"),
@@ -195,10 +205,20 @@ def video_metrics(
         sample_rate=int(fp.get("sample_rate", 16000)),
         max_side=fp.get("max_side", 256),
     )
-    valid = np.asarray(clip.meta["valid_frames"], bool)
-    n = int(valid.sum())
+    return clip_metrics(clip, fp, syncnet)
+
+
+def clip_metrics(
+    clip: Clip, fparams: dict | None = None, syncnet: bool = True, landmarks: Any = None
+) -> dict[str, Any]:
+    """Every :data:`METRICS` column of a clip decoded on the grid (its valid frames), as
+    :func:`video_metrics` reports them. ``landmarks``: the valid frames' Face Mesh pixel
+    landmarks (T, 468, 3) when already detected (Face Mesh is then not run again)."""
+    fp = dict(fparams or {})
+    fps = float(clip.fps)
+    n = int(np.asarray(clip.meta["valid_frames"], bool).sum())
     frames = clip.frames[:n]
-    lm = detect_landmarks(frames).astype(np.float64)
+    lm = np.asarray(detect_landmarks(frames) if landmarks is None else landmarks, np.float64)
     det = np.isfinite(lm[:, 0, 0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -214,47 +234,43 @@ def video_metrics(
         face_rate=float(det.mean()) if n else 0.0,
         truncated_after_s=clip.meta.get("truncated_after_s"),
     )
+    pose = pose_dynamics(lm, fps)
     if det.any():
         row.update(
             landmark_jitter=landmark_jitter(lm),
             blink_rate=blink_rate(eye_aspect_ratio(lm), fps),
             head_motion=head_motion(lm, fps),
             sharpness_face=face_sharpness(frames, boxes),
+            **face_dynamics_metrics(pose, fps),
         )
     bq = brisque_frames(frames, boxes, BRISQUE_EVERY, BRISQUE_FACE_PX, BRISQUE_FRAME_PX)
     row.update(brisque_face=_nanmean(bq[:, 0]), brisque_frame=_nanmean(bq[:, 1]))
     if clip.has_audio and np.any(clip.audio != 0):
-        d = dnsmos_scores(
-            clip.audio, clip.sample_rate, n_windows=None, valid_samples=valid_samples(clip)
-        )
-        row.update({f"dnsmos_{k}": v for k, v in d.items()})
-        if det.any():
-            est = clip_sync(
-                frames,
-                lm,
-                clip.audio[: valid_samples(clip)],
-                clip.sample_rate,
-                fps,
-                int(fp.get("sync_max_offset", 15)),
-            )
-            row.update(
-                sync_offset=est.offset,
-                sync_confidence=est.confidence,
-                sync_distance=est.distance,
-            )
-            if syncnet:
-                ctx = landmark_context(lm.astype(np.float32))
-                sub = type(clip)(
-                    clip.video_id,
-                    clip.path,
-                    frames,
-                    clip.audio,
-                    clip.fps,
-                    clip.sample_rate,
-                    True,
-                    clip.source_fps,
-                    clip.source_frames,
-                    {},
-                )
-                row["lse_c"], row["lse_d"] = syncnet_scores(sub, ctx, fp)
+        row.update(audio_columns(clip, lm, pose, fp, syncnet))
+    return row
+
+
+def audio_columns(
+    clip: Clip, lm: np.ndarray, pose: np.ndarray, fp: dict, syncnet: bool
+) -> dict[str, float]:
+    """DNSMOS, and with a face the A/V sync columns and the head-speech coupling, of a clip
+    with audio; ``lm``, ``pose``: its valid frames' landmarks and pose dynamics."""
+    ns = valid_samples(clip)
+    d = dnsmos_scores(clip.audio, clip.sample_rate, n_windows=None, valid_samples=ns)
+    row = {f"dnsmos_{k}": v for k, v in d.items()}
+    if not np.isfinite(lm[:, 0, 0]).any():
+        return row
+    frames, fps = clip.frames[: len(lm)], float(clip.fps)
+    audio = clip.audio[:ns]
+    est = clip_sync(frames, lm, audio, clip.sample_rate, fps, int(fp.get("sync_max_offset", 15)))
+    row.update(
+        sync_offset=est.offset,
+        sync_confidence=est.confidence,
+        sync_distance=est.distance,
+        head_speech_coupling=speech_coupling(pose, audio, clip.sample_rate, fps),
+    )
+    if syncnet:
+        ctx = landmark_context(lm.astype(np.float32))
+        sub = dataclasses.replace(clip, frames=frames, meta={})
+        row["lse_c"], row["lse_d"] = syncnet_scores(sub, ctx, fp)
     return row

@@ -27,6 +27,7 @@ from tqa.core.params import resolve
 from tqa.core.schema import TASKS, FeatureSet
 from tqa.data.labels import load_dataset
 from tqa.model.training import fit as fit_model
+from tqa.study import stacking
 from tqa.study.baselines import (
     POOLED_REGRESSORS,
     baseline_params,
@@ -36,14 +37,6 @@ from tqa.study.baselines import (
 from tqa.study.blend import Blend
 from tqa.study.crossval import cv_params
 from tqa.study.inputs import load_training_data
-from tqa.study.stacking import (
-    STACK,
-    TRANSFORMER,
-    component_params,
-    inner_splits,
-    stack_params,
-    stacked_predictions,
-)
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +56,19 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
     """
     fs, labels, split = load_training_data(params)
     labels = np.asarray(labels, dtype=float)
-    sp = stack_params(params)
+    sp = stacking.stack_params(params)
     components = list(sp["components"])
-    pooled = [c for c in components if c != TRANSFORMER]
+    pooled = [c for c in components if c != stacking.TRANSFORMER]
     unknown = [c for c in pooled if c not in POOLED_REGRESSORS]
     if unknown:
         raise ValueError(
             f"eval.stack.components {unknown} cannot be kept in a bundle; "
-            f"use {[TRANSFORMER, *POOLED_REGRESSORS]}"
+            f"use {[stacking.TRANSFORMER, *POOLED_REGRESSORS]}"
         )
     groups = _groups(params, fs)
     inner = list(
-        inner_splits(fs.video_ids, groups, split, int(sp["inner_folds"]),
-                     float(cv_params(params)["val_fraction"]), seed)
+        stacking.inner_splits(fs.video_ids, groups, split, int(sp["inner_folds"]),
+                              float(cv_params(params)["val_fraction"]), seed)
     )  # fmt: skip
 
     def model_fn(s: np.ndarray, label: str) -> np.ndarray:
@@ -86,7 +79,7 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
                                out_dir=None, progress=False)  # fmt: skip
         return np.asarray(result.predict(fs), dtype=float)
 
-    pp = component_params(params)  # routed tasks read their routed streams only
+    pp = stacking.component_params(params)  # routed tasks read their routed streams only
 
     def pooled_fn(names, s: np.ndarray) -> dict[str, np.ndarray]:
         return {
@@ -94,13 +87,13 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
             for n in names
         }
 
-    _, blends = stacked_predictions(labels, split, inner, components, model_fn, pooled_fn,
-                                    str(sp["blend"]))  # fmt: skip
+    _, blends = stacking.stacked_predictions(labels, split, inner, components, model_fn,
+                                             pooled_fn, str(sp["blend"]))  # fmt: skip
     models = {n: fit_pooled_models(n, fs, labels, split, pp, seed) for n in pooled}
     stack = {"components": components, "blends": [_as_dict(b) for b in blends],
              "models": models, "params": scoring_params(pp)}  # fmt: skip
     extra = {
-        "model": STACK,
+        "model": stacking.STACK,
         "stack": {
             "components": components,
             "inner_folds": int(sp["inner_folds"]),
@@ -147,8 +140,8 @@ def predict_stack(
     comps = list(stack["components"])
     pp = stack.get("params") or params or {}
     preds = {n: predict_pooled_models(stack["models"][n], fs, pp, n) for n in comps
-             if n != TRANSFORMER}  # fmt: skip
-    preds[TRANSFORMER] = np.asarray(transformer_pred, dtype=float)
+             if n != stacking.TRANSFORMER}  # fmt: skip
+    preds[stacking.TRANSFORMER] = np.asarray(transformer_pred, dtype=float)
     p = np.stack([preds[c] for c in comps], axis=1)  # (N, C, 5)
     out = np.full((len(fs.video_ids), len(TASKS)), np.nan)
     for k, b in enumerate(stack["blends"]):
@@ -158,7 +151,7 @@ def predict_stack(
     return out
 
 
-def cv_scores(table: str | Path | None = None, method: str = STACK) -> dict | None:
+def cv_scores(table: str | Path | None = None, method: str = stacking.STACK) -> dict | None:
     """``{task: {metric: mean}}`` of ``method`` in the k-fold study's comparison table
     (None when the study has not run): what the bundle's model scored out of fold."""
     path = resolve(table or CV_TABLE)

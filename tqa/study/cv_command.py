@@ -24,35 +24,20 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.atomic import write_csv, write_text
-from tqa.core.params import (
-    ParamsError,
-    add_params_arguments,
-    cli_path,
-    params_from_args,
-    resolve,
-)
+from tqa.core.params import add_params_arguments, cli_path, params_from_args, resolve
 from tqa.core.schema import MISSING, TASKS
-from tqa.data.labels import DataError
-from tqa.features.tables import FeatureTableError
 from tqa.study.comparison import comparison_markdown, comparison_table
 from tqa.study.crossval import cv_params, default_methods, kfold_assignments, run_cv
-from tqa.study.inputs import load_labelled_features
+from tqa.study.inputs import INPUT_ERRORS, load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
 from tqa.study.stacking import blend_table
 from tqa.study.studies import ResultsStore
 
 log = logging.getLogger(__name__)
 
-#: Errors reported as one line (no traceback): bad input, not a bug.
-USER_ERRORS = (
-    ParamsError,
-    DataError,
-    FeatureTableError,
-    FileNotFoundError,
-    KeyError,
-    ValueError,
-    RuntimeError,
-)
+#: Errors reported as one line (no traceback): bad input, not a bug (a bad method, metric
+#: or column name: KeyError, ValueError).
+USER_ERRORS = (*INPUT_ERRORS, KeyError, ValueError)
 
 
 def default_metrics(params: dict, labels: np.ndarray) -> list[str]:

@@ -36,7 +36,6 @@ import pandas as pd
 from tqa.core.atomic import write_csv, write_json, write_text
 from tqa.core.params import ParamsError, add_params_arguments, params_from_args, resolve
 from tqa.core.schema import TASKS
-from tqa.data.labels import load_dataset
 from tqa.data.splits import read_split
 from tqa.study.agreement import LOA_Z, agreement_table, bland_altman
 from tqa.study.degradations import (
@@ -63,6 +62,7 @@ from tqa.study.headline import (
     metrics_json_payload,
     write_headline_metrics,
 )
+from tqa.study.inputs import labels_dataset
 from tqa.study.metrics import evaluate_tasks
 from tqa.study.narrative import headline_description
 from tqa.study.reporting import REPORTS, provenance
@@ -99,28 +99,26 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- reports index
-#: Sections of reports/README.md in reading order: (folder prefix under reports/, heading,
+#: Sections of reports/README.md in reading order: (notebook number, "" for the data; title;
 #: the research question its artefacts answer). Each notebook stage writes reports/<NN_name>/.
-REPORT_SECTIONS: tuple[tuple[str, str, str], ...] = (
+_SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("", "The data", "What is in the dataset, and how was it made?"),
-    (
-        "01_",
-        "01 Data analysis",
-        "Are the labels usable: variance, missing rates, task correlation?",
-    ),
-    ("02_", "02 Features", "Did extraction work: coverage, NaN rates, scales, sync offset?"),
-    ("03_", "03 Preprocessing and PCA", "How many dimensions does each modality keep?"),
-    ("04_", "04 Model", "What is the model and how large is each part?"),
-    ("05_", "05 Training", "Do the fits converge, and how do the task weights move?"),
-    (
-        "06_",
-        "06 Strategies and baselines",
-        "Which weighting wins, and does the model beat baselines?",
-    ),
-    ("07_", "07 Ablations", "Which modalities and paths matter?"),
-    ("08_", "08 Error analysis", "Where does the main model fail, and on which degradations?"),
-    ("09_", "09 Configurations", "How sensitive is the model to its size and PCA target?"),
-    ("10_", "10 Scoring your videos", "What does `tqa score` give on sample videos?"),
+    ("01", "Data analysis", "Are the labels usable: variance, missing rates, task correlation?"),
+    ("02", "Features", "Did extraction work: coverage, NaN rates, scales, sync offset?"),
+    ("03", "Preprocessing and PCA", "How many dimensions does each modality keep?"),
+    ("04", "Model", "What is the model and how large is each part?"),
+    ("05", "Training", "Do the fits converge, and how do the task weights move?"),
+    ("06", "Strategies and baselines", "Which weighting wins, and does the model beat baselines?"),
+    ("07", "Ablations", "Which modalities and paths matter?"),
+    ("08", "Error analysis", "Where does the main model fail, and on which degradations?"),
+    ("09", "Configurations", "How sensitive is the model to its size and PCA target?"),
+    ("10", "Scoring your videos", "What does `tqa score` give on sample videos?"),
+)
+#: :data:`_SECTIONS` as (folder prefix under reports/, heading, question), e.g. ``("01_",
+#: "01 Data analysis", ...)``; the data's section has no prefix (its files are at the top).
+REPORT_SECTIONS: tuple[tuple[str, str, str], ...] = tuple(
+    (f"{nn}_", f"{nn} {title}", question) if nn else ("", title, question)
+    for nn, title, question in _SECTIONS
 )
 
 
@@ -303,13 +301,7 @@ def evaluate_predictions_file(
     missing_cols = [c for c in ("video_id", *TASKS) if c not in pred.columns]
     if missing_cols:
         raise ValueError(f"{path}: missing column(s) {missing_cols}")
-    labels = load_dataset(
-        resolve(params["data"]["root"]),
-        params,
-        check_media=False,
-        check_files=False,
-        progress=False,
-    ).labels.set_index("video_id")
+    labels = labels_dataset(params, progress=False).labels.set_index("video_id")
     unknown = sorted(set(pred["video_id"]) - set(labels.index))
     if unknown:
         raise ValueError(f"{path}: {len(unknown)} video ids not in labels, e.g. {unknown[:3]}")

@@ -18,15 +18,25 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tqa.core.params import resolve
+from tqa.core.params import ParamsError, resolve
 from tqa.core.schema import TASKS, FeatureSet
-from tqa.data.labels import load_dataset
+from tqa.data.labels import DataError, Dataset, load_dataset
 from tqa.data.splits import read_split
 from tqa.features.cache import cached_ids, is_cached, load_feature_set
 from tqa.features.config import config_hash_from_params
-from tqa.features.tables import features_for_training
+from tqa.features.tables import FeatureTableError, features_for_training
 
 log = logging.getLogger(__name__)
+
+#: What reading a command's inputs raises on bad input rather than a bug (params, labels, a
+#: feature table, a missing file, features that do not match): one line, no traceback.
+INPUT_ERRORS: tuple[type[Exception], ...] = (
+    ParamsError,
+    DataError,
+    FeatureTableError,
+    FileNotFoundError,
+    RuntimeError,
+)
 
 
 def load_training_data(
@@ -183,6 +193,18 @@ class StudyInputs:
             )
 
 
+def labels_dataset(params: dict, progress: bool = True) -> Dataset:
+    """``data.root`` read for its labels only: no video is opened or required (the study's
+    features come from the cache or a feature table)."""
+    return load_dataset(
+        resolve(params["data"]["root"]),
+        params,
+        check_media=False,
+        check_files=False,
+        progress=progress,
+    )
+
+
 def load_inputs(params: dict, progress: bool = True) -> StudyInputs:
     """Features, labels and split aligned by video id, exactly as training loads them.
 
@@ -191,13 +213,7 @@ def load_inputs(params: dict, progress: bool = True) -> StudyInputs:
     has the same inputs hash here and is reused instead of retrained.
     """
     fs, y, split = load_training_data(params)
-    ds = load_dataset(
-        resolve(params["data"]["root"]),
-        params,
-        check_media=False,
-        check_files=False,
-        progress=progress,
-    )
+    ds = labels_dataset(params, progress)
     meta = ds.labels.set_index("video_id").loc[fs.video_ids].reset_index()
     return StudyInputs(
         features=fs,

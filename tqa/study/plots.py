@@ -13,10 +13,17 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from tqa.core.schema import TASKS  # noqa: E402
 from tqa.study.agreement import bland_altman  # noqa: E402
 from tqa.study.metrics import pearson, valid_pairs  # noqa: E402
+
+
+def _tight(fig: Figure) -> Figure:
+    """``fig`` laid out tight (no clipped titles or tick labels): how every figure here ends."""
+    fig.tight_layout()
+    return fig
 
 
 def _grid(n: int, ncols: int = 5, size: float = 3.0):
@@ -46,8 +53,7 @@ def scatter_pred_true(
             f"{task}\nn={t.size}, r={r:.2f}" if np.isfinite(r) else f"{task}\nn={t.size}, r=n/a",
             fontsize=9,
         )
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def residual_hist(res: pd.DataFrame, tasks: Sequence[str] = TASKS, bins: int = 20):
@@ -59,8 +65,7 @@ def residual_hist(res: pd.DataFrame, tasks: Sequence[str] = TASKS, bins: int = 2
             ax.hist(r, bins=bins, color="tab:blue", alpha=0.8)
         ax.axvline(0, color="k", lw=0.8)
         ax.set(title=f"{task} (n={r.size})", xlabel="pred - true")
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def confusion_grid(matrices: dict[str, np.ndarray], class_names: Sequence[str]):
@@ -83,8 +88,7 @@ def confusion_grid(matrices: dict[str, np.ndarray], class_names: Sequence[str]):
         ax.set_xticks(range(len(class_names)), class_names, fontsize=7)
         ax.set_yticks(range(len(class_names)), class_names, fontsize=7)
         ax.set(title=task, xlabel="predicted", ylabel="true")
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def bland_altman_grid(y_true: np.ndarray, y_pred: np.ndarray, tasks: Sequence[str] = TASKS):
@@ -98,8 +102,7 @@ def bland_altman_grid(y_true: np.ndarray, y_pred: np.ndarray, tasks: Sequence[st
             if np.isfinite(v):
                 ax.axhline(v, color="tab:red", ls=style, lw=0.9)
         ax.set(title=f"{task} (n={ba['n']})", xlabel="mean of pred and true", ylabel="pred - true")
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def bar_with_error(
@@ -158,8 +161,7 @@ def bar_with_error(
         f"{metric}, mean ± std over seeds" if any_err else f"{metric} ({seeds} seed: no error bars)"
     )
     ax.legend(ncol=min(4, len(groups)), loc="best")
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def offset_agreement(
@@ -187,8 +189,7 @@ def offset_agreement(
         ylabel="estimated offset (frames)",
         title=f"n={len(df)} videos; disc area = number of videos",
     )
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def degradation_heatmap(
@@ -222,8 +223,7 @@ def degradation_heatmap(
     ax.set_yticks(range(len(order)), [f"{t} (n={int(n[t])})" for t in order])
     fig.colorbar(im, ax=ax, label="Spearman rho", fraction=0.03)
     ax.set_title(f"{title} (* p<{alpha:g}, ** p<{alpha / 5:g}; uncorrected)".strip())
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def heatmap(
@@ -255,8 +255,7 @@ def heatmap(
     )
     ax.set_yticks(range(table.shape[0]), [str(i) for i in table.index], fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return _tight(fig)
 
 
 def learning_curves(
@@ -294,5 +293,4 @@ def learning_curves(
         axes[1].set(xlabel="epoch", ylabel="task weight (end of epoch)")
         axes[1].legend(fontsize=7)
         axes[1].set_title(f"{title}: task weights, {name}" if title else f"task weights, {name}")
-    fig.tight_layout()
-    return fig
+    return _tight(fig)

@@ -21,6 +21,7 @@ configuration fitted once per (seed, fold) serves the strategy comparison, the a
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -149,13 +150,36 @@ def _compare(oof: pd.DataFrame, params: dict, reference: str) -> pd.DataFrame:
     )
 
 
-def _cv(fs, labels, meta, params, methods, store, fit_fn, progress, blends_out=None):
+class KfoldOptions(TypedDict, total=False):
+    """Keyword options of every comparison here: the run table and cache (default
+    :func:`study_store`), the model's fit, a progress bar."""
+
+    store: ResultsStore | None
+    fit_fn: Callable | None
+    progress: bool
+
+
+def _cv(fs, labels, meta, params, methods, options: KfoldOptions, blends_out=None):
     cp = cv_params(params)
     return run_cv(
-        fs, labels, meta, params, methods, kfold_section(params)["seeds"], store,
+        fs, labels, meta, params, methods, kfold_section(params)["seeds"], _store(options, params),
         k=int(cp["folds"]), group_column=cp["group_column"], val_fraction=cp["val_fraction"],
-        fit_fn=fit_fn, progress=progress, blends_out=blends_out,
+        fit_fn=options.get("fit_fn"), progress=options.get("progress", True),
+        blends_out=blends_out,
     )  # fmt: skip
+
+
+def _store(options: KfoldOptions, params: dict) -> ResultsStore:
+    """The options' run table, else the k-fold study's (:func:`study_store`)."""
+    return options.get("store") or study_store(params)
+
+
+def _versus(
+    fs, labels, meta, params, ref: str, others: list[str], options: KfoldOptions
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(oof, table)`` of ``ref`` and ``others`` on the same folds, ``ref`` the reference."""
+    oof = _cv(fs, labels, meta, params, [ref, *others], options)
+    return oof, _compare(oof, params, ref)
 
 
 def main_method(params: dict) -> str:
@@ -174,18 +198,14 @@ def strategy_comparison(
     labels: np.ndarray,
     meta: pd.DataFrame,
     params: dict,
-    store: ResultsStore | None = None,
-    *,
-    fit_fn: Callable | None = None,
-    progress: bool = True,
+    **options: Unpack[KfoldOptions],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each of ``weighting.strategies`` vs the main one (chapter 3.2.4, 3.4.1)."""
     ref = main_method(params)
-    methods = [ref] + [
+    others = [
         MODEL_PREFIX + s for s in params["weighting"]["strategies"] if MODEL_PREFIX + s != ref
     ]
-    oof = _cv(fs, labels, meta, params, methods, store or study_store(params), fit_fn, progress)
-    return oof, _compare(oof, params, ref)
+    return _versus(fs, labels, meta, params, ref, others, options)
 
 
 def ablations(
@@ -193,20 +213,17 @@ def ablations(
     labels: np.ndarray,
     meta: pd.DataFrame,
     params: dict,
-    store: ResultsStore | None = None,
     *,
     names: Sequence[str] | None = None,
-    fit_fn: Callable | None = None,
-    progress: bool = True,
+    **options: Unpack[KfoldOptions],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The full model vs each ablation of ``eval.kfold.ablations`` (chapter 3.4.2): a
     "worse" verdict means the removed part helped; "better", that the model does better
     without it."""
     names = list(names if names is not None else kfold_section(params)["ablations"])
     ref = main_method(params)
-    methods = [ref] + [f"{ref}/{n}" for n, _ in ablation_configs(params, names)[1:]]
-    oof = _cv(fs, labels, meta, params, methods, store or study_store(params), fit_fn, progress)
-    return oof, _compare(oof, params, ref)
+    others = [f"{ref}/{n}" for n, _ in ablation_configs(params, names)[1:]]
+    return _versus(fs, labels, meta, params, ref, others, options)
 
 
 def model_selection(
@@ -214,19 +231,17 @@ def model_selection(
     labels: np.ndarray,
     meta: pd.DataFrame,
     params: dict,
-    store: ResultsStore | None = None,
-    *,
-    fit_fn: Callable | None = None,
-    progress: bool = True,
+    **options: Unpack[KfoldOptions],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Configuration comparison (chapter 3.4.5) and nested selection (issue item 5):
     ``(oof, table, choices)``; every ``eval.selection.grid`` configuration and
     ``tqa:selected`` vs the chapter's configuration."""
     cp = cv_params(params)
     oof, choices = run_selection(
-        fs, labels, meta, params, store or study_store(params), kfold_section(params)["seeds"],
+        fs, labels, meta, params, _store(options, params), kfold_section(params)["seeds"],
         methods=_grid_with_chapter(params), k=int(cp["folds"]), group_column=cp["group_column"],
-        val_fraction=cp["val_fraction"], fit_fn=fit_fn, progress=progress,
+        val_fraction=cp["val_fraction"], fit_fn=options.get("fit_fn"),
+        progress=options.get("progress", True),
     )  # fmt: skip
     return oof, _compare(oof, params, main_method(params)), choices
 
@@ -271,11 +286,9 @@ def model_vs_baselines(
     labels: np.ndarray,
     meta: pd.DataFrame,
     params: dict,
-    store: ResultsStore | None = None,
     *,
     selection_oof: pd.DataFrame | None = None,
-    fit_fn: Callable | None = None,
-    progress: bool = True,
+    **options: Unpack[KfoldOptions],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """tqa's default model (the stack), the chapter's configuration, ``tqa:selected`` (from
     ``selection_oof``, else run here) and every baseline on the same folds; reference: the
@@ -283,15 +296,13 @@ def model_vs_baselines(
     stack's blend weights per (seed, fold, task) are in ``oof.attrs["blends"]``
     (:func:`tqa.study.stacking.blend_table`)."""
     ref = default_method(params)
-    store = store or study_store(params)
+    options = {**options, "store": _store(options, params)}  # one run table for both runs
     blends: dict = {}
     meta = with_defects(meta, params)
     methods = [ref, main_method(params), *baseline_names(params, meta), *oracle_methods(meta)]
-    oof = _cv(fs, labels, meta, params, methods, store, fit_fn, progress, blends)
+    oof = _cv(fs, labels, meta, params, methods, options, blends)
     if selection_oof is None:
-        selection_oof, _, _ = model_selection(
-            fs, labels, meta, params, store, fit_fn=fit_fn, progress=progress
-        )
+        selection_oof, _, _ = model_selection(fs, labels, meta, params, **options)
     sel = selection_oof[selection_oof["method"] == SELECTED]
     oof = pd.concat([oof, sel], ignore_index=True)
     oof.attrs["blends"] = blend_table(blends)
@@ -303,15 +314,11 @@ def main_oof(
     labels: np.ndarray,
     meta: pd.DataFrame,
     params: dict,
-    store: ResultsStore | None = None,
-    *,
-    fit_fn: Callable | None = None,
-    progress: bool = True,
+    **options: Unpack[KfoldOptions],
 ) -> pd.DataFrame:
     """Out-of-fold predictions of the chapter's configuration (reused from the run cache
     of the other studies): what error analysis and agreement read under kfold."""
-    return _cv(fs, labels, meta, params, [main_method(params)], store or study_store(params),
-               fit_fn, progress)  # fmt: skip
+    return _cv(fs, labels, meta, params, [main_method(params)], options)
 
 
 # --------------------------------------------------------------------------- outputs

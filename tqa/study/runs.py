@@ -16,18 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from tqa.core.atomic import rounded, write_csv, write_json
-from tqa.core.params import (
-    ParamsError,
-    add_params_arguments,
-    cli_path,
-    params_from_args,
-    resolve,
-)
+from tqa.core.params import add_params_arguments, cli_path, params_from_args, resolve
 from tqa.core.schema import LABEL_COUNTS_FILE, MISSING, TASKS, FeatureSet
-from tqa.data.labels import DataError
-from tqa.features.tables import FeatureTableError
 from tqa.model.training import FitResult, fit, saved_history
-from tqa.study.inputs import load_training_data
+from tqa.study.inputs import INPUT_ERRORS, load_training_data
 from tqa.study.run_cache import record_fit
 
 log = logging.getLogger(__name__)
@@ -139,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             if not Path(f).is_file():
                 raise FileNotFoundError(f"feature table not found: {f}")
         fs, labels, split = load_training_data(params, features)
-    except (ParamsError, DataError, FeatureTableError, FileNotFoundError, RuntimeError) as exc:
+    except INPUT_ERRORS as exc:
         print(f"ERROR: tqa train: {exc}", file=sys.stderr)
         return 1
     models = cli_path(args.out)

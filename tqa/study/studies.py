@@ -88,11 +88,8 @@ def _metric_rows(table: pd.DataFrame, **ids: Any) -> pd.DataFrame:
 
 
 def _train_and_store(
-    study: str,
-    config: str,
-    overrides: dict,
-    strategy: str,
-    seed: int,
+    name: str,
+    record: dict,
     fs: FeatureSet,
     labels: np.ndarray,
     split: np.ndarray,
@@ -101,7 +98,10 @@ def _train_and_store(
     fit_fn: FitFn | None,
     key: str,
 ) -> tuple[np.ndarray, dict]:
-    """Fit one run, predict every video (N, 5) and save both in the run cache under ``key``."""
+    """Fit run ``name`` (``study/config``) with the strategy and seed of ``record``, predict
+    every video (N, 5) and save both in the run cache under ``key``, ``record`` (strategy,
+    seed, overrides) after the epochs in its info."""
+    strategy, seed = record["strategy"], record["seed"]
     fit = fit_fn or _default_fit()
     t0 = time.perf_counter()
     result = fit(
@@ -111,25 +111,13 @@ def _train_and_store(
     pred = np.asarray(result.predict(fs), dtype=float)
     if pred.shape != labels.shape:
         raise ValueError(
-            f"{study}/{config}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
+            f"{name}/seed {seed}: predict returned {pred.shape}, expected {labels.shape}"
         )
     history = getattr(result, "history", None)
-    info = {  # no timings: the run cache is a DVC output, identical for an identical fit
-        "epochs": int(len(history)) if history is not None else -1,
-        "strategy": strategy,
-        "seed": int(seed),
-        "overrides": overrides,
-    }
+    # no timings: the run cache is a DVC output, identical for an identical fit
+    info = {"epochs": int(len(history)) if history is not None else -1, **record}
     store.save_run(key, fs.video_ids, split, pred, info)
-    log.info(
-        "%s/%s/%s seed %d: %.1f s, %d epochs",
-        study,
-        config,
-        strategy,
-        seed,
-        seconds,
-        info["epochs"],
-    )
+    log.info("%s/%s seed %d: %.1f s, %d epochs", name, strategy, seed, seconds, info["epochs"])
     return pred, info
 
 
@@ -157,8 +145,9 @@ def run_one(
     cached = store.load_run(key, fs.video_ids)
     trained = cached is None
     if cached is None:
+        record = {"strategy": strategy, "seed": int(seed), "overrides": overrides}
         pred, info = _train_and_store(
-            study, config, overrides, strategy, seed, fs, labels, split, p, store, fit_fn, key
+            f"{study}/{config}", record, fs, labels, split, p, store, fit_fn, key
         )
     else:
         pred, info = cached
@@ -205,9 +194,10 @@ def run_study(
 
 # --------------------------------------------------------------------------- studies
 class StudyOptions(TypedDict, total=False):
-    """Keyword options of :func:`run_study` that every study passes through: the results
+    """Keyword options every study takes: its seeds (None: the study's default), the results
     folder (default ``eval.results_dir``), the model's fit, a progress bar."""
 
+    seeds: Sequence[int] | None
     out_dir: str | Path | None
     fit_fn: FitFn | None
     progress: bool
@@ -229,11 +219,11 @@ def strategy_comparison(
     params: dict,
     *,
     strategies: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
     **options: Unpack[StudyOptions],
 ) -> pd.DataFrame:
     """Each of ``weighting.strategies`` x ``train.seeds`` (chapter 3.2.4, 3.4.1)."""
     strategies = list(strategies or params["weighting"]["strategies"])
+    seeds = options.pop("seeds", None)
     seeds = list(seeds if seeds is not None else params["train"]["seeds"])
     configs = [(s, {}, s) for s in strategies]
     return run_study("strategy", configs, seeds, fs, labels, split, params, **options)
@@ -263,14 +253,26 @@ def ablations(
     params: dict,
     *,
     names: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
     **options: Unpack[StudyOptions],
 ) -> pd.DataFrame:
     """The full model and each ``eval.ablations`` variant, same strategy/seeds/split (3.4.2)."""
-    seeds = list(seeds if seeds is not None else eval_section(params).get("ablation_seeds", [0]))
+    configs = ablation_configs(params, names)
+    return _main_strategy_study(
+        "ablation", configs, "ablation_seeds", fs, labels, split, params, options
+    )
+
+
+def _main_strategy_study(
+    study: str, named: list[tuple[str, dict]], seeds_key: str, fs: FeatureSet,
+    labels: np.ndarray, split: np.ndarray, params: dict, options: StudyOptions,
+) -> pd.DataFrame:  # fmt: skip
+    """Each (config, overrides) of ``named`` with ``eval.main_strategy`` x the seeds of
+    ``options`` (default ``eval.<seeds_key>``, else [0]): the ablation and grid studies."""
+    seeds = options.pop("seeds", None)
+    seeds = list(seeds if seeds is not None else eval_section(params).get(seeds_key, [0]))
     strategy = main_strategy(params)
-    configs = [(n, ov, strategy) for n, ov in ablation_configs(params, names)]
-    return run_study("ablation", configs, seeds, fs, labels, split, params, **options)
+    configs = [(n, ov, strategy) for n, ov in named]
+    return run_study(study, configs, seeds, fs, labels, split, params, **options)
 
 
 def grid_path(params: dict, key: str) -> str:
@@ -328,15 +330,13 @@ def config_grid(
     labels: np.ndarray,
     split: np.ndarray,
     params: dict,
-    *,
-    seeds: Sequence[int] | None = None,
     **options: Unpack[StudyOptions],
 ) -> pd.DataFrame:
     """Configuration comparison over ``eval.config_grid`` (chapter 3.4.5)."""
-    seeds = list(seeds if seeds is not None else eval_section(params).get("config_seeds", [0]))
-    strategy = main_strategy(params)
-    configs = [(n, ov, strategy) for n, ov in grid_configs(params)]
-    return run_study("config", configs, seeds, fs, labels, split, params, **options)
+    configs = grid_configs(params)
+    return _main_strategy_study(
+        "config", configs, "config_seeds", fs, labels, split, params, options
+    )
 
 
 def baseline_comparison(

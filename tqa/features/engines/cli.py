@@ -5,7 +5,9 @@
 
     add_engine_arguments(parser)                     # --engine, --address
     ...
-    table = run_engine(args.engine, videos, params, cache_dir, args.address, args.workers)
+    table = run_engine(
+        args.engine, videos, params, cache_dir, address=args.address, workers=args.workers
+    )
 
 Defaults come from params.yaml: ``features.engine`` and ``scale.dask.address``.
 """
@@ -15,10 +17,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 
-from tqa.features.engines import available_engines, get_engine
+from tqa.features.engines import Job, available_engines, get_engine
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +50,23 @@ def engine_name(engine: str | None, params: dict) -> str:
     return engine or (params.get("features") or {}).get("engine") or "local"
 
 
-def run_engine(
-    engine: str | None,
-    videos: list[tuple[str, str]],
-    params: dict,
-    cache_dir: str,
-    address: str | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Run extraction of ``videos`` [(video_id, path)] with the named engine; status table.
+def run_engine(engine: str | None, *args: Any, **kwargs: Any) -> pd.DataFrame:
+    """Run extraction with the named engine; status table.
 
-    The table is the engine's (video_id, status, reason, ...) with ``engine`` added;
-    ``table.attrs["seconds"]`` holds the wall time of the call.
+    The other arguments are an engine's (the fields of :class:`~tqa.features.engines.Job`):
+    ``videos`` [(video_id, path)], ``params``, ``cache_dir``, then ``address``, ``workers``,
+    ``progress`` by keyword. The table is the engine's (video_id, status, reason, ...) with
+    ``engine`` added; ``table.attrs["seconds"]`` holds the wall time of the call.
     """
-    name = engine_name(engine, params)
+    job = Job(*args, **kwargs)
+    name = engine_name(engine, job.params)
     run = get_engine(name)
+    address = job.address
     if name != "local" and address is None:
-        address = ((params.get("scale") or {}).get("dask") or {}).get("address")
+        address = ((job.params.get("scale") or {}).get("dask") or {}).get("address")
+    job = replace(job, cache_dir=str(job.cache_dir), address=address)
     start = time.perf_counter()
-    table = run(videos, params, str(cache_dir), address=address, workers=workers, progress=progress)
-    table = table.copy()
+    table = job.run_with(run).copy()
     table["engine"] = name
     table.attrs["seconds"] = time.perf_counter() - start
     counts = table["status"].value_counts().to_dict() if "status" in table else {}

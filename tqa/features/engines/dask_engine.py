@@ -37,7 +37,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.features.config import config_hash_from_params
-from tqa.features.engines import ENGINES, remote_cache
+from tqa.features.engines import Job, register_engine, remote_cache
 from tqa.features.pipeline import extract_one
 from tqa.features.status import failure_row, remove_stale
 
@@ -67,8 +67,8 @@ def config_hash_of(params: dict) -> str:
     return config_hash_from_params(params)
 
 
-def _n_workers(n_workers: int | None, params: dict) -> int:
-    n = n_workers if n_workers is not None else dask_settings(params)["n_workers"]
+def _n_workers(workers: int | None, params: dict) -> int:
+    n = workers if workers is not None else dask_settings(params)["n_workers"]
     if not n:
         n = (params.get("features") or {}).get("workers") or 0
     return int(n) if n and int(n) > 0 else (os.cpu_count() or 1)
@@ -133,14 +133,14 @@ def run_dask(
     params: dict,
     cache_dir: str,
     address: str | None = None,
-    n_workers: int | None = None,
+    workers: int | None = None,
     progress: bool = True,
     client=None,
 ) -> pd.DataFrame:
     """Extract ``videos`` [(video_id, path)] on a Dask cluster into ``cache_dir``.
 
     address: ``tcp://host:8786`` of a running scheduler; None (and no ``scale.dask.address``)
-        starts a LocalCluster on 127.0.0.1 with ``n_workers`` processes (None: params
+        starts a LocalCluster on 127.0.0.1 with ``workers`` processes (None: params
         ``scale.dask.n_workers``, then ``features.workers``; 0 = all cores) for this call.
     client: an existing ``distributed.Client`` to use instead (not closed here).
     cache_dir: a folder every worker can write (a shared path on a real cluster) or an
@@ -173,7 +173,7 @@ def run_dask(
     failures: list[dict] = []
     try:
         if client is None:
-            client, own_client, own_cluster = _connect(address, n_workers, params)
+            client, own_client, own_cluster = _connect(address, workers, params)
         log.info("dask engine: scheduler %s", client.scheduler.address)
         futures = _submit(client, todo, params, cache, remote, int(cfg["retries"]))
         _collect(futures, rows, failures, cache, remote, progress)
@@ -201,7 +201,7 @@ def _split_cached(
     return rows, todo
 
 
-def _connect(address: str | None, n_workers: int | None, params: dict):
+def _connect(address: str | None, workers: int | None, params: dict):
     """``(client, own_client, own_cluster)``: a Client of ``address``, else of a new
     LocalCluster; the ``own_*`` ones are closed by the caller."""
     from distributed import Client  # noqa: PLC0415 (optional: dask engine only)
@@ -209,7 +209,7 @@ def _connect(address: str | None, n_workers: int | None, params: dict):
     if address:
         client = Client(address)
         return client, client, None
-    cluster = start_local_cluster(_n_workers(n_workers, params), params)
+    cluster = start_local_cluster(_n_workers(workers, params), params)
     client = Client(cluster)
     return client, client, cluster
 
@@ -283,17 +283,7 @@ def _table(ids: list[str], rows: dict[str, dict]) -> pd.DataFrame:
     return table[front + [c for c in table.columns if c not in front]]
 
 
-@ENGINES.register("dask")
-def run(
-    videos: list[tuple[str, str]],
-    params: dict,
-    cache_dir: str,
-    *,
-    address: str | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Engine entry point (see :mod:`tqa.features.engines`): :func:`run_dask`."""
-    return run_dask(
-        videos, params, cache_dir, address=address, n_workers=workers, progress=progress
-    )
+@register_engine("dask")
+def run(job: Job) -> pd.DataFrame:
+    """Engine entry point (see :mod:`tqa.features.engines`): :func:`run_dask` on ``job``."""
+    return job.run_with(run_dask)

@@ -13,30 +13,24 @@ import tempfile
 
 import pandas as pd
 
-from tqa.features.engines import ENGINES, remote_cache
+from tqa.features.engines import Job, register_engine, remote_cache
 from tqa.features.gpu import make_extractor
 
 log = logging.getLogger(__name__)
 
 
-@ENGINES.register("local")
-def run(
-    videos: list[tuple[str, str]],
-    params: dict,
-    cache_dir: str,
-    *,
-    address: str | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """Extract ``videos`` [(video_id, path)] on this machine into ``cache_dir``.
+@register_engine("local")
+def run(job: Job) -> pd.DataFrame:
+    """Extract ``job.videos`` [(video_id, path)] on this machine into ``job.cache_dir``.
 
-    ``address`` is accepted for a uniform engine signature and must be None here.
+    ``job.address`` is there for a uniform engine signature and must be None here.
     """
-    if address:
+    videos, params, cache_dir, progress = job.videos, job.params, job.cache_dir, job.progress
+    if job.address:
         raise ValueError(
-            f"the local engine takes no cluster address (got {address!r}); use --engine dask"
+            f"the local engine takes no cluster address (got {job.address!r}); use --engine dask"
         )
+    workers = job.workers
     if workers is None:
         workers = (params.get("features") or {}).get("workers")
     # GPUOptimizedExtractor when a neural extractor is selected and CUDA is present.

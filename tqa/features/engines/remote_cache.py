@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 
 from tqa.core.atomic import atomic_path, write_csv
 from tqa.features import cache as fcache
+from tqa.features.cache import StrPath
 from tqa.features.pipeline import extract_one
 from tqa.features.status import FAILURES
 
@@ -40,7 +40,7 @@ LOCAL_PROTOCOLS = frozenset({"file", "local"})
 SUFFIX = ".npz"
 
 
-def is_remote(cache_dir: str | os.PathLike) -> bool:
+def is_remote(cache_dir: StrPath) -> bool:
     """True when ``cache_dir`` is a URL of a non-local fsspec file system."""
     text = str(cache_dir)
     if "://" not in text:
@@ -48,7 +48,7 @@ def is_remote(cache_dir: str | os.PathLike) -> bool:
     return text.split("://", 1)[0].lower() not in LOCAL_PROTOCOLS
 
 
-def local_dir(cache_dir: str | os.PathLike) -> Path:
+def local_dir(cache_dir: StrPath) -> Path:
     """A local cache folder as a Path (``file://`` stripped); error for a remote URL."""
     if is_remote(cache_dir):
         raise ValueError(f"{cache_dir!s} is a remote URL, not a local folder")
@@ -71,7 +71,7 @@ def entry_name(video_id: str) -> str:
     return f"{video_id}{SUFFIX}"
 
 
-def put_atomic(fs, local_file: str | os.PathLike, remote_path: str) -> None:
+def put_atomic(fs, local_file: StrPath, remote_path: str) -> None:
     """Upload ``local_file`` to ``remote_path`` so that readers never see a partial file."""
     parent = remote_path.rsplit("/", 1)[0]
     tmp = f"{parent}/.{remote_path.rsplit('/', 1)[-1]}.{uuid.uuid4().hex}.part"
@@ -86,10 +86,7 @@ def put_atomic(fs, local_file: str | os.PathLike, remote_path: str) -> None:
 
 
 def is_cached(
-    cache_dir: str | os.PathLike,
-    video_id: str,
-    config_hash: str,
-    source: str | os.PathLike | None = None,
+    cache_dir: StrPath, video_id: str, config_hash: str, source: StrPath | None = None
 ) -> bool:
     """``tqa.features.cache.is_cached`` for a local folder or a remote URL.
 
@@ -133,7 +130,7 @@ def extract_one_remote(video_id: str, path: str, params: dict, cache_url: str) -
     return status
 
 
-def read_failures(cache_dir: str | os.PathLike) -> pd.DataFrame:
+def read_failures(cache_dir: StrPath) -> pd.DataFrame:
     """The cache's ``failures.csv`` (empty frame when there is none)."""
     if not is_remote(cache_dir):
         path = local_dir(cache_dir) / FAILURES
@@ -146,7 +143,7 @@ def read_failures(cache_dir: str | os.PathLike) -> pd.DataFrame:
         return pd.read_csv(io.BytesIO(fh.read()))
 
 
-def append_failures(cache_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+def append_failures(cache_dir: StrPath, rows: list[dict[str, Any]]) -> None:
     """Append failure rows (video_id, file, stage, reason, time) to the cache's failures.csv.
 
     Only the driver calls this (one writer), so a read-modify-write with an atomic
@@ -165,9 +162,7 @@ def append_failures(cache_dir: str | os.PathLike, rows: list[dict[str, Any]]) ->
         put_atomic(fs, path, f"{root}/{FAILURES}")
 
 
-def push(
-    local_cache: str | os.PathLike, cache_url: str, video_ids: list[str] | None = None
-) -> list[str]:
+def push(local_cache: StrPath, cache_url: str, video_ids: list[str] | None = None) -> list[str]:
     """Upload local entries (all, or those of ``video_ids``) to ``cache_url``; ids pushed."""
     fs, root = get_fs(cache_url)
     local = Path(local_cache)
@@ -181,9 +176,7 @@ def push(
     return pushed
 
 
-def pull(
-    cache_url: str, local_cache: str | os.PathLike, video_ids: list[str] | None = None
-) -> list[str]:
+def pull(cache_url: str, local_cache: StrPath, video_ids: list[str] | None = None) -> list[str]:
     """Download entries (all, or those of ``video_ids``) of ``cache_url`` into a local folder.
 
     After a pull, ``tqa.features.cache.load_feature_set(local_cache)`` reads them as usual.

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -115,11 +115,10 @@ def au_estimates(lm_px: np.ndarray) -> np.ndarray:
 class GeometryAU(ColumnExtractor):
     """17 AU intensity estimates from landmark geometry (needs the landmark context)."""
 
-    name: ClassVar[str] = "geometry"
-    modality: ClassVar[str] = "au"
-    version: ClassVar[str] = "1"
+    name = "geometry"
+    modality = "au"
     columns = AU_CODES
-    column_name: ClassVar[str] = "au__{}_est"
+    column_name = "au__{}_est"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         hint = " (features.landmarks: mediapipe runs first)"

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,11 +66,10 @@ def read_openface_csv(path: str | Path, n_frames: int = 150, fps: float = 25.0) 
 class OpenFaceAU(ColumnExtractor):
     """OpenFace AU intensities from a CSV folder or the FeatureExtraction binary."""
 
-    name: ClassVar[str] = "openface"
-    modality: ClassVar[str] = "au"
-    version: ClassVar[str] = "1"
+    name = "openface"
+    modality = "au"
     columns = AU_CODES
-    column_name: ClassVar[str] = "au__{}_r"
+    column_name = "au__{}_r"
 
     def _csv_for(self, clip: Clip) -> Path | None:
         folder = self.params.get("openface_csv_dir")

@@ -21,7 +21,7 @@ audio under different videos gets the same values.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -42,10 +42,9 @@ def valid_samples(clip: Clip) -> int:
 class DnsmosAudio(ColumnExtractor):
     """DNSMOS P.808 per frame (sliding windows) + P.835 SIG/BAK/OVRL per video."""
 
-    name: ClassVar[str] = "dnsmos"
-    modality: ClassVar[str] = "audio"
-    version: ClassVar[str] = "1"
-    column_name: ClassVar[str] = "audio__dnsmos_{}"
+    name = "dnsmos"
+    modality = "audio"
+    column_name = "audio__dnsmos_{}"
 
     @property  # type: ignore[override]
     def columns(self) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,10 +77,9 @@ def pool_to_grid(
 class HubertExtractor(NeuralExtractor):
     """HuBERT embeddings per grid frame (audio modality)."""
 
-    name: ClassVar[str] = "hubert"
-    modality: ClassVar[str] = "audio"
-    version: ClassVar[str] = "1"
-    weights_kind: ClassVar[str] = "hubert"
+    name = "hubert"
+    modality = "audio"
+    weights_kind = "hubert"
 
     def __init__(self, params: dict | None = None, *, config: Any = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)

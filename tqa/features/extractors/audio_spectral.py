@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from scipy.fft import dct, rfft
@@ -70,6 +70,8 @@ EGEMAPS_LLD: tuple[str, ...] = (
     "F3bandwidth_sma3nz",
     "F3amplitudeLogRelF0_sma3nz",
 )
+#: Feature name of an eGeMAPS column, ``{}`` standing for the LLD (``spectral`` and ``egemaps``).
+EGEMAPS_NAME = "audio__egemaps__{}"
 
 
 def hz_to_mel(f):
@@ -187,9 +189,8 @@ def egemaps_features(audio: np.ndarray, sample_rate: int, n_frames: int, fps: fl
 class SpectralAudio(Extractor):
     """Log-mel, MFCC(+delta), RMS/centroid/flatness/rolloff/ZCR/flux (+ eGeMAPS LLDs) per 40 ms."""
 
-    name: ClassVar[str] = "spectral"
-    modality: ClassVar[str] = "audio"
-    version: ClassVar[str] = "1"
+    name = "spectral"
+    modality = "audio"
 
     @property
     def n_mels(self) -> int:
@@ -220,7 +221,7 @@ class SpectralAudio(Extractor):
             + [f"audio__{n}" for n in SCALAR_FEATURES]
         )
         if self.egemaps:
-            names += [f"audio__egemaps__{n}" for n in EGEMAPS_LLD]
+            names += [EGEMAPS_NAME.format(n) for n in EGEMAPS_LLD]
         return names
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
@@ -242,11 +243,10 @@ class SpectralAudio(Extractor):
 class EgemapsAudio(ColumnExtractor):
     """openSMILE eGeMAPSv02 LLDs alone, on the 25 fps grid."""
 
-    name: ClassVar[str] = "egemaps"
-    modality: ClassVar[str] = "audio"
-    version: ClassVar[str] = "1"
+    name = "egemaps"
+    modality = "audio"
     columns = EGEMAPS_LLD
-    column_name: ClassVar[str] = "audio__egemaps__{}"
+    column_name = EGEMAPS_NAME
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         if not clip.has_audio:

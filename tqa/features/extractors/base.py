@@ -56,14 +56,16 @@ class Extractor(ABC):
     """One feature stream for one modality.
 
     Subclasses set ``name`` (registry key), ``modality`` (one of MODALITIES or
-    ``"sync"``), ``version`` (bump when outputs change: it keys the cache) and
-    implement :meth:`extract`. Per-frame extractors return float32 (T, dim) with NaN
+    ``"sync"``), ``dim`` (a class attribute or a property) and, once their outputs have
+    changed, ``version`` (it keys the cache; ``"1"`` until then), and implement
+    :meth:`extract`. Per-frame extractors return float32 (T, dim) with NaN
     rows for frames they could not process; the ``sync`` extractor returns float32
     (3,) in SYNC_FIELDS order.
     """
 
     name: ClassVar[str]
     modality: ClassVar[str]
+    #: bumped (from "1") whenever the outputs change, so that older cache files are stale
     version: ClassVar[str] = "1"
     #: True when the extractor needs weights on disk / a neural network.
     needs_weights: ClassVar[bool] = False

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -128,13 +128,9 @@ def landmark_context(lm_px: np.ndarray) -> dict[str, Any]:
 class MediaPipeLandmarks(Extractor):
     """468 Face Mesh points x (x, y, z) per frame; fills the landmark context."""
 
-    name: ClassVar[str] = "mediapipe"
-    modality: ClassVar[str] = "landmarks"
-    version: ClassVar[str] = "1"
-
-    @property
-    def dim(self) -> int:
-        return N_POINTS * 3
+    name = "mediapipe"
+    modality = "landmarks"
+    dim = N_POINTS * 3
 
     def feature_names(self) -> list[str]:
         return [f"landmarks__mp{i}_{a}" for i in range(N_POINTS) for a in "xyz"]

@@ -47,7 +47,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import map_coordinates
@@ -321,11 +321,11 @@ def clip_sync(
 class CorrelationSync(ColumnExtractor):
     """Offset + lag-0 in-sync distance/confidence from mouth darkness/aperture vs speech band."""
 
-    name: ClassVar[str] = "correlation"
-    modality: ClassVar[str] = "sync"
-    version: ClassVar[str] = "2"
+    name = "correlation"
+    modality = "sync"
+    version = "2"
     columns = SYNC_FIELDS
-    column_name: ClassVar[str] = "sync__{}"
+    column_name = "sync__{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         lm = landmarks_from(clip, context, "correlation sync needs")

@@ -27,9 +27,8 @@ A clip without audio, without any detected face, or shorter than 6 frames gives 
 
 from __future__ import annotations
 
-import logging
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,8 +46,6 @@ from tqa.features.nets.syncnet import (
     WINDOW_FRAMES,
     SyncNet,
 )
-
-log = logging.getLogger(__name__)
 
 #: syncnet_python run_pipeline defaults: crop scale and the pad colour.
 CROP_SCALE: float = 0.4
@@ -115,18 +112,14 @@ def n_windows(n_frames: int, n_samples: int, fps: float, sample_rate: int) -> in
 class SyncNetExtractor(NeuralExtractor):
     """SyncNetFeatureExtractor of the chapter: offset / LSE-D / LSE-C per video."""
 
-    name: ClassVar[str] = "syncnet"
-    modality: ClassVar[str] = "sync"
-    version: ClassVar[str] = "1"
-    weights_kind: ClassVar[str] = "syncnet"
+    name = "syncnet"
+    modality = "sync"
+    weights_kind = "syncnet"
+    dim = 3
 
     def __init__(self, params: dict | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.max_offset = int(self.params.get("sync_max_offset", 15))
-
-    @property
-    def dim(self) -> int:
-        return 3
 
     def feature_names(self) -> list[str]:
         return list(SYNC_FIELDS)

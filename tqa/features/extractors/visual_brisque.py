@@ -17,7 +17,7 @@ so both sizes are fixed; values compare within one configuration only.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +31,10 @@ BRISQUE_COLUMNS: tuple[str, ...] = ("face", "frame")
 class BrisqueVisual(ColumnExtractor):
     """BRISQUE of the face crop and of the full frame, sampled once per second."""
 
-    name: ClassVar[str] = "brisque"
-    modality: ClassVar[str] = "visual"
-    version: ClassVar[str] = "1"
+    name = "brisque"
+    modality = "visual"
     columns = BRISQUE_COLUMNS
-    column_name: ClassVar[str] = "visual__brisque_{}"
+    column_name = "visual__brisque_{}"
 
     def _settings(self) -> tuple[int, int, int]:
         p = self.params

@@ -33,7 +33,7 @@ with ``features.face_crop: false`` the face columns are NaN throughout.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
 import cv2
 import numpy as np
@@ -252,13 +252,9 @@ def face_crops(frames: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.nd
 class NSSVisual(Extractor):
     """BRISQUE-style natural-scene statistics + sharpness/blockiness/colour/temporal cues."""
 
-    name: ClassVar[str] = "nss"
-    modality: ClassVar[str] = "visual"
-    version: ClassVar[str] = "1"
-
-    @property
-    def dim(self) -> int:
-        return 2 * len(REGION_FEATURES) + 2
+    name = "nss"
+    modality = "visual"
+    dim = 2 * len(REGION_FEATURES) + 2
 
     def feature_names(self) -> list[str]:
         return (

@@ -14,7 +14,7 @@ message naming both places (``allow_random_init=True`` only for tests/benchmarks
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,20 +62,16 @@ def frame_crops(
 class ResNet101Extractor(NeuralExtractor):
     """Per-frame ImageNet ResNet-101 pooled features (visual modality)."""
 
-    name: ClassVar[str] = "resnet101"
-    modality: ClassVar[str] = "visual"
-    version: ClassVar[str] = "1"
-    weights_kind: ClassVar[str] = "resnet101"
+    name = "resnet101"
+    modality = "visual"
+    weights_kind = "resnet101"
+    dim = FEATURE_DIM
 
     def __init__(self, params: dict | None = None, **kwargs: Any) -> None:
         super().__init__(params, **kwargs)
         self.face_crop = bool(self.params.get("face_crop", True))
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-
-    @property
-    def dim(self) -> int:
-        return FEATURE_DIM
 
     def build_model(self) -> nn.Module:
         return build_resnet101()  # torchvision's when it imports, else tqa's own

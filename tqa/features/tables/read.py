@@ -8,6 +8,7 @@ makes training read a table instead of the extraction cache."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +65,31 @@ def feature_set_from_table(
     df["video_id"] = df["video_id"].astype(str)
     groups = _column_groups(df.columns, source)
     numeric = _numeric_block(df, [c for cols in groups.values() for c in cols], source)
+    table = _Parsed(df, numeric, groups, source)
     time_col = "frame" if "frame" in df.columns else ("time" if "time" in df.columns else None)
     if time_col is None:
-        return _from_video_table(df, numeric, groups, n_frames, source)
-    return _from_long_table(df, numeric, groups, time_col, n_frames, fps, source)
+        return _from_video_table(table, n_frames)
+    return _from_long_table(table, time_col, n_frames, fps)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """One table past the column checks, as both layouts (per video, per frame) read it."""
+
+    df: pd.DataFrame
+    #: feature column -> float64 values
+    numeric: dict[str, np.ndarray]
+    #: modality -> its feature columns
+    groups: dict[str, list[str]]
+    #: the table's name in messages
+    source: str
+
+    def feature_set(
+        self, ids: list[str], streams: dict[str, np.ndarray], rows_of: list[np.ndarray], layout: str
+    ) -> FeatureSet:
+        """The FeatureSet of ``streams``, with each video's sync triple read from its rows."""
+        sync = _sync_per_video(self.numeric, ids, rows_of, self.source)
+        return _make(ids, streams, sync, self.groups, self.source, layout=layout)
 
 
 def _column_groups(columns: Iterable[str], source: str) -> dict[str, list[str]]:
@@ -150,20 +172,15 @@ def _sync_per_video(
     return sync
 
 
-def _from_video_table(
-    df: pd.DataFrame,
-    numeric: dict[str, np.ndarray],
-    groups: dict[str, list[str]],
-    n_frames: int,
-    source: str,
-) -> FeatureSet:
+def _from_video_table(table: _Parsed, n_frames: int) -> FeatureSet:
     """Per-video table: one row per video, streams constant over the grid."""
+    df, numeric, groups = table.df, table.numeric, table.groups
     dup = df["video_id"].duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)
         raise FeatureTableError(
-            f"{source}: video_id {df['video_id'].iloc[rows[0]]!r} appears in more than one row "
-            f"({', '.join(row_ref(int(r)) for r in rows[:4])}); a per-video table "
+            f"{table.source}: video_id {df['video_id'].iloc[rows[0]]!r} appears in more than "
+            f"one row ({', '.join(row_ref(int(r)) for r in rows[:4])}); a per-video table "
             "(no 'frame'/'time' column) has one row per video"
         )
     ids = df["video_id"].tolist()
@@ -173,25 +190,16 @@ def _from_video_table(
             continue
         block = np.stack([numeric[c] for c in groups[m]], axis=1).astype(np.float32)  # (N, D)
         streams[m] = np.repeat(block[:, None, :], n_frames, axis=1)  # (N, T, D), constant in time
-    rows_of = [np.array([i]) for i in range(len(ids))]
-    sync = _sync_per_video(numeric, ids, rows_of, source)
-    return _make(ids, streams, sync, groups, source, layout="per_video")
+    return table.feature_set(ids, streams, [np.array([i]) for i in range(len(ids))], "per_video")
 
 
-def _from_long_table(
-    df: pd.DataFrame,
-    numeric: dict[str, np.ndarray],
-    groups: dict[str, list[str]],
-    time_col: str,
-    n_frames: int,
-    fps: float,
-    source: str,
-) -> FeatureSet:
+def _from_long_table(table: _Parsed, time_col: str, n_frames: int, fps: float) -> FeatureSet:
     """Per-frame table: each video's rows sorted by frame/time and resampled onto the grid."""
-    t = _time_column(df, time_col, source)
-    ids, rows_of = _rows_per_video(df, t, time_col, source)
+    groups = table.groups
+    t = _time_column(table.df, time_col, table.source)
+    ids, rows_of = _rows_per_video(table.df, t, time_col, table.source)
     mods = [m for m in MODALITIES if m in groups]
-    blocks = {m: np.stack([numeric[c] for c in groups[m]], axis=1) for m in mods}  # (rows, D)
+    blocks = {m: np.stack([table.numeric[c] for c in groups[m]], axis=1) for m in mods}  # (rows, D)
     streams: dict[str, np.ndarray] = {}
     for m in mods:
         streams[m] = np.empty((len(ids), n_frames, blocks[m].shape[1]), dtype=np.float32)
@@ -202,8 +210,7 @@ def _from_long_table(
             if outside is not None:
                 res[outside] = np.nan
             streams[m][v] = res
-    sync = _sync_per_video(numeric, ids, rows_of, source)
-    fs = _make(ids, streams, sync, groups, source, layout=f"long/{time_col}")
+    fs = table.feature_set(ids, streams, rows_of, f"long/{time_col}")
     fs.meta["source_frames"] = {ids[v]: int(len(r)) for v, r in enumerate(rows_of)}
     return fs
 

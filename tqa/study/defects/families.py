@@ -49,25 +49,30 @@ class Family:
         return [(self.feature, self.worse), *self.also]
 
 
+#: Candidate features of the audio-explained mouth motion (extractor ``avsync``, measured on
+#: every variant by :mod:`tqa.study.defects.variant_features`), for information only.
+AVSYNC = ("au__avsync_explained__mean", "lower")
+AVSYNC_OFFSET = ("abs(au__avsync_offset__mean)", "higher")
+
 #: The benchmark's families, in table order. Levels span the sample corpus's ranges
 #: (tqa/data/corpus/profiles.py) where the corpus has the family.
 FAMILIES: tuple[Family, ...] = (
     Family(
         "offset", "whole-clip A/V offset, audio shifted by k frames (+ late, - early)",
         "frames", (1, 2, 3, 5, 10), 3, "abs(sync__offset)", "higher", "audio",
-        also=(("sync__confidence", "lower"), ("sync__distance", "higher")),
+        also=(("sync__confidence", "lower"), ("sync__distance", "higher"), AVSYNC_OFFSET, AVSYNC),
         signs=(1, -1), corpus="av_offset_frames",
     ),
     Family(
         "seg_desync", "audio shifted by k frames inside one 1.5 s segment (middle of the clip)",
         "frames", (3, 6, 12), 6, "sync__confidence", "lower", "audio",
-        also=(("sync__distance", "higher"), ("abs(sync__offset)", "higher")),
+        also=(("sync__distance", "higher"), ("abs(sync__offset)", "higher"), AVSYNC),
         corpus="seg_desync_frames", corpus_note="mouth follows shifted speech in 1-2.5 s",
     ),
     Family(
         "freeze", "video frozen for d seconds (middle of the clip), the audio runs on",
         "s", (0.5, 1.0, 2.0), 1.0, "sync__confidence", "lower", "video",
-        also=(("visual__face__tdiff__mean", "lower"), ("head_motion", "lower")),
+        also=(("visual__face__tdiff__mean", "lower"), ("head_motion", "lower"), AVSYNC),
         corpus="mouth_freeze_dur_s", corpus_note="only the mouth is held still",
     ),
     Family(
@@ -79,13 +84,13 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "foreign", "the last share of the clip dubbed with the next recording's audio",
         "of the clip", (1 / 3, 2 / 3, 1.0), 2 / 3, "sync__confidence", "lower", "audio",
-        also=(("sync__distance", "higher"),),
+        also=(("sync__distance", "higher"), AVSYNC),
         corpus="swapped_audio", corpus_note="whole clip: another sentence, same voice",
     ),
     Family(
         "foreign_speech", "the whole clip dubbed with speech/1.wav or speech/2.wav (2 per clip)",
         "of the clip", (1.0,), 1.0, "sync__confidence", "lower", "audio",
-        also=(("sync__distance", "higher"),),
+        also=(("sync__distance", "higher"), AVSYNC),
     ),
     Family(
         "noise", "white noise at an exact SNR (vs the clip's mean audio power)",

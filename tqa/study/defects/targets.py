@@ -159,11 +159,11 @@ def alternatives_sentence(res: dict) -> str:
         if cands:
             best = max(cands, key=lambda r: r["auc"])
             alt.append(f"{f} by `{best['feature']}` ({fmt(best['auc'])})")
-    if not alt:
-        return ""
-    return (
+    return _listing(
         "Among the other candidate features (chosen after the fact, so information only, "
-        "not a met target), the real middle level would be seen for: " + "; ".join(alt) + "."
+        "not a met target), the real middle level would be seen for: ",
+        alt,
+        "; ",
     )
 
 
@@ -176,11 +176,10 @@ def against_sentence(res: dict) -> str:
             if r["spearman"] is not None and r["spearman"] < -0.3
         }
     )
-    if not against:
-        return ""
-    return (
+    return _listing(
         "On real footage these features move against their declared direction as the "
-        "level grows (Spearman < -0.3): " + ", ".join(against) + "."
+        "level grows (Spearman < -0.3): ",
+        against,
     )
 
 
@@ -210,12 +209,13 @@ def disagreement_sentence(res: dict, mids: dict[str, dict]) -> str:
         f for f in mids
         if f in cm and (mids[f]["auc"] >= AUC_MIDDLE) != (cm[f]["mid"]["auc"] >= AUC_MIDDLE)
     ]  # fmt: skip
-    if not disagree:
-        return ""
-    return (
-        "Real footage and sample corpus disagree on: "
-        + ", ".join(
-            f"{f} (real {fmt(mids[f]['auc'])}, corpus {fmt(cm[f]['mid']['auc'])})" for f in disagree
-        )
-        + "."
+    return _listing(
+        "Real footage and sample corpus disagree on: ",
+        [f"{f} (real {fmt(mids[f]['auc'])}, corpus {fmt(cm[f]['mid']['auc'])})" for f in disagree],
     )
+
+
+def _listing(intro: str, items: list[str], sep: str = ", ") -> str:
+    """``intro``, then ``items`` joined by ``sep`` and a full stop; "" when there are none
+    (a sentence that would list nothing is left out of the report)."""
+    return intro + sep.join(items) + "." if items else ""

@@ -21,6 +21,7 @@ import numpy as np
 from tqa.core.clip import Clip
 from tqa.core.schema import FeatureSet
 from tqa.features.extractors.audio_dnsmos import valid_samples
+from tqa.features.extractors.base import get_extractor
 from tqa.features.nets.dnsmos import dnsmos_scores
 from tqa.features.pipeline import FeatureExtractor
 from tqa.features.video_metrics import face_sharpness, head_motion, landmark_jitter
@@ -34,6 +35,9 @@ POOLED_MODALITIES: tuple[str, ...] = ("visual", "audio")
 #: :func:`video_metric_columns`).
 AUDIO_METRICS: tuple[str, ...] = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
 VIDEO_METRICS: tuple[str, ...] = ("landmark_jitter", "head_motion", "sharpness_face")
+#: Candidate extractors measured on every variant whatever params.yaml selects, pooled as
+#: ``<column>__mean`` (for the families' ``also`` features): (modality, name).
+CANDIDATE_EXTRACTORS: tuple[tuple[str, str], ...] = (("au", "avsync"),)
 
 
 def _digest(a: np.ndarray) -> str:
@@ -106,7 +110,20 @@ class VariantExtractor:
             names={m: self.names[m] for m in self.modalities},
         )
         x, names = pooled_features(fs, self.modalities)
-        return dict(zip(names, x[0].tolist())), ctx
+        return {**dict(zip(names, x[0].tolist())), **self.candidates(clip, ctx)}, ctx
+
+    def candidates(self, clip: Clip, ctx: dict[str, Any]) -> dict[str, float]:
+        """NaN-means over frames of the :data:`CANDIDATE_EXTRACTORS`' columns on this clip."""
+        out: dict[str, float] = {}
+        for modality, name in CANDIDATE_EXTRACTORS:
+            ext = get_extractor(modality, name, self.fx.fparams)
+            x = self._masked(ext.extract(clip, dict(ctx)), clip)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out.update(
+                    zip([f"{n}__mean" for n in ext.feature_names()], np.nanmean(x, 0).tolist())
+                )
+        return out
 
     def metrics(self, clip: Clip, ctx: dict[str, Any], wanted: Sequence[str]) -> dict[str, float]:
         """The ``tqa metrics`` columns of ``wanted`` (:data:`AUDIO_METRICS`,
