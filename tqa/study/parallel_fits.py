@@ -79,12 +79,10 @@ def _fit(job: FitJob) -> list[tuple[str, int, str]]:
 
 
 def _fit_one(job: FitJob) -> str:
+    record = {"strategy": job.strategy, "seed": int(job.seed), "overrides": job.overrides}
     _train_and_store(
-        job.study,
-        job.config,
-        job.overrides,
-        job.strategy,
-        job.seed,
+        f"{job.study}/{job.config}",
+        record,
         _WORKER["fs"],
         _WORKER["labels"],
         job.split,
