@@ -54,8 +54,8 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 ## Benchmarks on real data (they need ../shared: realclips/, thqa-dev/); each writes reports/.
-## Skips, with a message, what is absent. Slow (~15 min on 2 cores); not part of make test.
-REAL_BENCH := real_clips defects thqa_dev_cv
+## A script whose data is absent says so and stops the loop. Slow (~20 min on 2 cores); not part of make test.
+REAL_BENCH := real_clips defects av_explained directions thqa_dev_cv
 .PHONY: bench-real
 bench-real: setup
 	@for b in $(REAL_BENCH); do \
