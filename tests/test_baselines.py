@@ -169,7 +169,9 @@ def _swap_visual(fs: FeatureSet, perm: np.ndarray) -> FeatureSet:
     return FeatureSet(video_ids=fs.video_ids, streams=streams, sync=fs.sync[perm])
 
 
-@pytest.mark.parametrize("name", ["ridge", "random_forest", "extra_trees", "gradient_boosting"])
+@pytest.mark.parametrize(
+    "name", ["ridge", "random_forest", "extra_trees", "gradient_boosting", "detector_trees"]
+)
 def test_routed_task_reads_its_streams_only(name):
     """eval.baselines.routed: audio_quality (routed to audio by model.task_modalities)
     is the same whatever video lies over the audio; unrouted it is not; the other tasks
@@ -177,8 +179,10 @@ def test_routed_task_reads_its_streams_only(name):
     fs, labels, split = _planted(n=80)
     perm = np.random.default_rng(1).permutation(80)
     routes = {"model": {"task_modalities": {"audio_quality": ["audio"]}}}
-    routed = {**PARAMS, **routes, "eval": {"baselines": {"rf_n_estimators": 30, "routed": True}}}
-    unrouted = {**PARAMS, **routes}
+    every = {"detector_columns": ["__"]}  # the planted columns are unnamed (visual_0 ...)
+    routed = {**PARAMS, **routes,
+              "eval": {"baselines": {"rf_n_estimators": 30, "routed": True, **every}}}  # fmt: skip
+    unrouted = {**PARAMS, **routes, "eval": {"baselines": every}}
     aq, ov = TASKS.index("audio_quality"), TASKS.index("overall")
     models = B.fit_pooled_models(name, fs, labels, split, routed, seed=0)
     a = B.predict_pooled_models(models, fs, routed, name)
@@ -219,3 +223,66 @@ def test_oracle_on_defect_levels_recovers_planted_labels():
         assert stats.pearsonr(labels[test, k], pred[test, k])[0] > 0.9
     with pytest.raises(ValueError, match="injected defect levels"):
         B.BASELINES.get(B.ORACLE)(fs, labels, split, PARAMS, meta=meta[["video_id"]])
+
+
+def _named(n: int = 60, seed: int = 0) -> FeatureSet:
+    rng = np.random.default_rng(seed)
+    names = {
+        "visual": ["visual__cadence_dup", "visual__face__mscn_mean"],
+        "audio": ["audio__clipping_peak_share", "audio__logmel_00"],
+        "au": ["au__avsync_offset", "au__AU01_est"],
+    }
+    streams = {m: rng.normal(0, 1, (n, 6, len(c))).astype(np.float32) for m, c in names.items()}
+    sync = rng.normal(0, 2, (n, 3)).astype(np.float32)
+    return FeatureSet([f"v{i}" for i in range(n)], streams, sync, names=names)
+
+
+def test_detector_inputs_are_the_named_columns_and_their_absolute_offsets():
+    """Oracle: the pooled table indexed by name (pandas), |x| of the offset columns."""
+    fs = _named()
+    x, names = P.pooled_features(fs)
+    df = pd.DataFrame(x, columns=names)
+    keep = ["visual__cadence_dup__mean", "visual__cadence_dup__std",
+            "audio__clipping_peak_share__mean", "audio__clipping_peak_share__std",
+            "au__avsync_offset__mean", "au__avsync_offset__std", "au__AU01_est__mean",
+            "au__AU01_est__std", "sync__offset", "sync__distance", "sync__confidence"]  # fmt: skip
+    keep = [n for n in names if n in keep]  # in the pooled table's order
+    offsets = [n for n in keep if "offset" in n]
+    assert len(keep) == 11 and len(offsets) == 3
+    want = np.c_[df[keep].to_numpy(), df[offsets].abs().to_numpy()]
+    xs = P.detector_inputs(fs, {})
+    assert len(xs) == len(TASKS)
+    for got in xs:
+        np.testing.assert_array_equal(got, want)
+    # a routed task reads its own stream's detectors, no sync
+    routed = {"model": {"task_modalities": {"audio_quality": ["audio"]}},
+              "eval": {"baselines": {"routed": True}}}  # fmt: skip
+    aq = P.detector_inputs(fs, routed)[TASKS.index("audio_quality")]
+    cols = ["audio__clipping_peak_share__mean", "audio__clipping_peak_share__std"]
+    np.testing.assert_array_equal(aq, df[cols].to_numpy())
+    # a task whose input has no detector column gets none (NaN predictions, no error)
+    only_sync = {**routed, "eval": {"baselines": {"routed": True, "detector_columns": ["^sync__"]}}}
+    xs = P.detector_inputs(fs, only_sync)
+    assert xs[TASKS.index("audio_quality")] is None and xs[TASKS.index("overall")].shape[1] == 4
+    rng = np.random.default_rng(0)
+    labels = np.clip(3 + rng.normal(0, 0.7, (60, len(TASKS))), 1, 5)
+    split = np.where(np.arange(60) < 45, "train", "test").astype(object)
+    pred = B.BASELINES.get("detector_trees")(fs, labels, split, only_sync, seed=0)
+    assert np.isnan(pred[:, TASKS.index("audio_quality")]).all()
+    assert np.isfinite(pred[:, TASKS.index("overall")]).all()
+
+
+def test_detector_trees_is_extra_trees_on_the_detector_columns():
+    """Oracle: sklearn's ExtraTreesRegressor fitted directly on the hand-built columns."""
+    fs = _named(n=80)
+    rng = np.random.default_rng(3)
+    labels = np.clip(3 + rng.normal(0, 0.7, (80, len(TASKS))), 1, 5)
+    split = np.where(np.arange(80) < 60, "train", "test").astype(object)
+    params = {**PARAMS, "eval": {"baselines": {"et_n_estimators": 20}}}
+    got = B.BASELINES.get("detector_trees")(fs, labels, split, params, seed=5)
+    x = P.detector_inputs(fs, params)[0]
+    k = TASKS.index("overall")
+    ref = B.make_extra_trees(params, 5).fit(x[:60], labels[:60, k]).predict(x)
+    np.testing.assert_allclose(got[:, k], np.clip(ref, 1, 5))
+    models = B.fit_pooled_models("detector_trees", fs, labels, split, params, seed=5)
+    np.testing.assert_allclose(B.predict_pooled_models(models, fs, params, "detector_trees"), got)

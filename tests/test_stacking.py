@@ -22,6 +22,7 @@ from tqa.study.stacking import (
     TRANSFORMER,
     blend_table,
     inner_splits,
+    score_bounds,
     stack_params,
     stacked_predictions,
 )
@@ -140,6 +141,28 @@ def test_stacked_predictions_weight_the_informative_component_and_never_read_tes
     leaked[test, OVERALL] = 5.0 - leaked[test, OVERALL]  # change every outer test label
     pred2, _ = stacked_predictions(leaked, outer, inner, comps, model_fn, pooled_fn)
     np.testing.assert_array_equal(pred, pred2)
+
+
+def test_stacked_predictions_are_clipped_to_the_score_range():
+    """A component whose outer fit predicts beyond the scale (the blend follows it with its
+    inner weight) is clipped to ``bounds``, as each baseline is; without bounds it is not."""
+    fs, labels, meta, truth = _inputs(n_groups=12)
+    ids, groups = list(fs.video_ids), meta["portrait"].tolist()
+    outer = fold_split(kfold_assignments(ids, groups, 4, 0), 0, 0.1, 0)
+    inner = list(inner_splits(ids, groups, outer, 3, 0.1, 0))
+    model_fn, pooled_fn = _component_fns(truth, [])
+
+    def wild(names, split):  # the inner fits are sane, the outer fit is not
+        scale = 4.0 if (split == "test").sum() < len(split) / 3 else 1.0
+        return {n: (p - 3.0) * scale + 3.0 for n, p in pooled_fn(names, split).items()}
+
+    comps = [TRANSFORMER, "oracle"]
+    free, _ = stacked_predictions(labels, outer, inner, comps, model_fn, wild)
+    assert np.nanmax(free[:, OVERALL]) > 5.0 or np.nanmin(free[:, OVERALL]) < 1.0
+    clipped, _ = stacked_predictions(labels, outer, inner, comps, model_fn, wild, bounds=(1, 5))
+    np.testing.assert_array_equal(clipped, np.clip(free, 1, 5))
+    assert score_bounds({}) == (1.0, 5.0)
+    assert score_bounds({"data": {"score_min": 0, "score_max": 100}}) == (0.0, 100.0)
 
 
 def test_run_cv_stack_is_out_of_fold_resumable_and_reports_weights(tmp_path):

@@ -243,6 +243,7 @@ def test_summary_tables_and_main_predictions(tmp_path):
     assert set(base_rows["config"]) == {
         "mean",
         "ridge",
+        "detector_trees",
         "random_forest",
         "extra_trees",
         "gradient_boosting",

@@ -175,7 +175,9 @@ def load_clip(
 
     Returns a :class:`Clip` with frames uint8 (n_frames, H, W, 3) RGB, audio float32
     (n_frames / fps * sample_rate,), and ``meta`` keys ``valid_frames`` (bool (T,)),
-    ``n_valid``, ``source_size`` (H, W before downscaling), ``source_duration_s``.
+    ``n_valid``, ``source_size`` (H, W before downscaling), ``source_duration_s``,
+    ``source_index`` (int (T,): the source frame each grid frame shows; equal neighbours are
+    the grid repeating a frame of a source slower than ``fps``, not a duplicate in the file).
     """
     path = str(path)
     if not Path(path).is_file():
@@ -207,7 +209,7 @@ def load_clip(
         has_audio=src.has_audio,
         source_fps=src.fps,
         source_frames=len(src.frames),
-        meta=_clip_meta(path, src, valid, duration_s),
+        meta={**_clip_meta(path, src, valid, duration_s), "source_index": np.asarray(idx)},
     )
 
 

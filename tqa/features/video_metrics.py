@@ -23,6 +23,7 @@ import numpy as np
 from tqa.core.clip import Clip
 from tqa.features.decode import load_clip
 from tqa.features.extractors.au_pose import EYE_LEFT, EYE_RIGHT, pose_dynamics
+from tqa.features.extractors.audio_clipping import ClippingAudio
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor
 from tqa.features.extractors.landmarks_mediapipe import (
@@ -32,6 +33,7 @@ from tqa.features.extractors.landmarks_mediapipe import (
     landmark_context,
 )
 from tqa.features.extractors.sync_correlation import clip_sync
+from tqa.features.extractors.visual_cadence import CadenceVisual
 from tqa.features.extractors.visual_nss import luminance, sharpness
 from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
 from tqa.features.nets.brisque import brisque_frames
@@ -41,7 +43,7 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "2"
+VERSION = "3"
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -96,6 +98,13 @@ METRICS: dict[str, Metric] = {
     "expression_motion": Metric("IOD/s", "higher", "mean mouth/eye/brow speed, head pose removed"),
     "frozen_expression": Metric(
         "share", "lower", "frames whose mouth, eyes and brows do not move (frozen face)"
+    ),
+    "repeated_frames": Metric(
+        "share", "lower", "frames repeating the previous one (cadence extractor: dup / stutter)"
+    ),
+    "longest_still_s": Metric("s", "lower", "longest run of repeated frames (a frozen picture)"),
+    "clipped_samples": Metric(
+        "share", "lower", "audio samples at >= 0.9 of the peak (clipping extractor: overdrive)"
     ),
     "face_rate": Metric("share", "higher", "frames with a detected face"),
     "duration_s": Metric("s", "info", "decoded duration (up to --max-seconds)"),
@@ -234,6 +243,7 @@ def clip_metrics(
         face_rate=float(det.mean()) if n else 0.0,
         truncated_after_s=clip.meta.get("truncated_after_s"),
     )
+    row.update(cadence_metrics(clip))
     pose = pose_dynamics(lm, fps)
     if det.any():
         row.update(
@@ -247,6 +257,18 @@ def clip_metrics(
     row.update(brisque_face=_nanmean(bq[:, 0]), brisque_frame=_nanmean(bq[:, 1]))
     if clip.has_audio and np.any(clip.audio != 0):
         row.update(audio_columns(clip, lm, pose, fp, syncnet))
+    return row
+
+
+def cadence_metrics(clip: Clip) -> dict[str, float]:
+    """``repeated_frames``, ``longest_still_s`` (:mod:`~tqa.features.extractors.visual_cadence`
+    on the clip's valid frames) and ``clipped_samples``
+    (:mod:`~tqa.features.extractors.audio_clipping`; NaN without audio)."""
+    cad = CadenceVisual().extract(clip, {})
+    still = float(np.nanmax(cad[:, 2])) if np.isfinite(cad[:, 2]).any() else math.nan
+    row = {"repeated_frames": _nanmean(cad[:, 1]), "longest_still_s": still}
+    clipped = ClippingAudio().extract(clip, {}) if clip.has_audio else None
+    row["clipped_samples"] = math.nan if clipped is None else _nanmean(clipped[:, 0])
     return row
 
 

@@ -148,7 +148,7 @@ def predict_stack(
         if b is not None:
             out[:, k] = Blend(tuple(b["components"]), tuple(b["weights"]),
                               float(b["intercept"])).predict(p[:, :, k])  # fmt: skip
-    return out
+    return np.clip(out, *stacking.score_bounds(pp))
 
 
 def cv_scores(table: str | Path | None = None, method: str = stacking.STACK) -> dict | None:

@@ -10,6 +10,11 @@
 * ``gradient_boosting``: sklearn's histogram gradient boosting (``HistGradientBoostingRegressor``,
   the LightGBM-style algorithm of Ke et al. 2017) on the same pooled features, seeded; a
   nonlinear baseline that, unlike the random forest, fits additive interactions stage-wise.
+* ``detector_trees``: the extra trees of ``extra_trees`` on the pooled columns of the defect
+  detectors alone (``eval.baselines.detector_columns``, :func:`tqa.study.pooled.detector_inputs`:
+  sync, audio-explained mouth motion, pose and expression dynamics, frame cadence, clipping,
+  DNSMOS, BRISQUE, sharpness, blockiness ...), plus |offset|: a few dozen columns in which
+  each defect has a column of its own, instead of thousands in which it drowns (issue 26).
 * ``sync_only``: lip_sync predicted from the lip-sync measure alone (a linear regression
   on the sync confidence and |offset|, fit on train); other tasks NaN.
 * ``eval.baselines.routed`` (off for the baselines, on for the stacked model's
@@ -49,7 +54,7 @@ from threadpoolctl import threadpool_limits
 
 from tqa.core.registry import Registry
 from tqa.core.schema import MISSING, SYNC_FIELDS, TASKS, FeatureSet
-from tqa.study.pooled import task_inputs
+from tqa.study.pooled import detector_inputs, task_inputs
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +64,15 @@ BASELINE_CODE: tuple[str, ...] = ("tqa.study.baselines", "tqa.study.pooled")
 
 #: Defaults used only when ``eval.baselines`` lacks a key (params.yaml holds the real ones).
 _DEFAULTS = {
-    "names": ["mean", "ridge", "random_forest", "extra_trees", "gradient_boosting", "sync_only"],
+    "names": [
+        "mean",
+        "ridge",
+        "random_forest",
+        "extra_trees",
+        "gradient_boosting",
+        "detector_trees",
+        "sync_only",
+    ],
     "ridge_alphas": [0.1, 1.0, 10.0, 100.0, 1000.0],
     "rf_n_estimators": 200,
     "rf_max_depth": None,
@@ -129,7 +142,7 @@ def _regressor_pipeline(estimator, bp: dict) -> Pipeline:
 
 
 def _per_task(
-    x: np.ndarray | Sequence[np.ndarray],
+    x: np.ndarray | Sequence[np.ndarray | None],
     labels: np.ndarray,
     split: np.ndarray,
     params: dict,
@@ -139,13 +152,17 @@ def _per_task(
     """Fit ``make()`` per task on present training labels; predict every row.
 
     ``x``: one (N, F) input for every task, or one per task
-    (:func:`tqa.study.pooled.task_inputs`)."""
+    (:func:`tqa.study.pooled.task_inputs`; None: the task is not predicted, NaN)."""
     labels = np.asarray(labels, dtype=float)
     xs = [x] * len(TASKS) if isinstance(x, np.ndarray) else list(x)
-    _check(labels, split, xs[0].shape[0])
+    _check(labels, split, labels.shape[0])
     out = np.full(labels.shape, np.nan)
     for k in tasks if tasks is not None else range(len(TASKS)):
         x = xs[k]
+        if x is None:
+            continue
+        if x.shape[0] != labels.shape[0]:
+            raise ValueError(f"features have {x.shape[0]} rows, labels {labels.shape[0]}")
         rows = _train_rows(labels, split, k)
         if rows.sum() < 2:  # reported once per run_baselines call (tasks_without_labels)
             log.debug("baseline: task %s has %d training labels; left NaN", TASKS[k], rows.sum())
@@ -222,6 +239,14 @@ def make_extra_trees(params: dict, seed: int | None = None) -> Pipeline:
         n_jobs=1,
     )
     return _regressor_pipeline(et, bp)
+
+
+def detector_trees_baseline(
+    fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict, seed: int | None = None
+) -> np.ndarray:
+    """(N, 5) :func:`make_extra_trees` on the detector columns (:func:`detector_inputs`)."""
+    xs = detector_inputs(fs, params)
+    return _per_task(xs, labels, split, params, lambda: make_extra_trees(params, seed))
 
 
 def gradient_boosting_baseline(
@@ -334,6 +359,7 @@ BASELINES.add("ridge", ridge_baseline)
 BASELINES.add("random_forest", random_forest_baseline)
 BASELINES.add("extra_trees", extra_trees_baseline)
 BASELINES.add("gradient_boosting", gradient_boosting_baseline)
+BASELINES.add("detector_trees", detector_trees_baseline)
 BASELINES.add("sync_only", sync_only_baseline)
 BASELINES.add("generator_mean", _generator_mean)
 
@@ -400,9 +426,12 @@ POOLED_REGRESSORS: dict[str, Callable[[dict, int | None], Pipeline]] = {
     "random_forest": make_random_forest,
     "extra_trees": make_extra_trees,
     "gradient_boosting": make_gradient_boosting,
+    "detector_trees": make_extra_trees,
     "sync_only": make_sync_only,
 }
 SYNC_REGRESSORS: frozenset[str] = frozenset({"sync_only"})
+#: Regressors that read the detector columns (:func:`tqa.study.pooled.detector_inputs`).
+DETECTOR_REGRESSORS: frozenset[str] = frozenset({"detector_trees"})
 
 
 def _regressor_input(
@@ -412,6 +441,9 @@ def _regressor_input(
     if name in SYNC_REGRESSORS:
         k = TASKS.index("lip_sync")
         return [sync_features(fs.sync) if j == k else None for j in range(len(TASKS))], [k]
+    if name in DETECTOR_REGRESSORS:
+        xs = detector_inputs(fs, params)
+        return xs, [k for k, x in enumerate(xs) if x is not None]
     return task_inputs(fs, params), list(range(len(TASKS)))
 
 

@@ -42,6 +42,7 @@ from tqa.study.stacking import (  # noqa: E402
     TRANSFORMER,
     component_params,
     inner_splits,
+    score_bounds,
     stack_params,
     stacked_predictions,
 )
@@ -245,8 +246,9 @@ class _CurveRuns:
                 return self.pooled_stack(list(names_), s, seed)
 
             preds[STACK], _ = stacked_predictions(
-                self.labels, split, inner, self.sp["components"], model_fn, pooled_fn
-            )
+                self.labels, split, inner, self.sp["components"], model_fn, pooled_fn,
+                bounds=score_bounds(self.params),
+            )  # fmt: skip
         return preds
 
     def _model(self, label: str, spec: ModelSpec, seed: int, split: np.ndarray) -> np.ndarray:

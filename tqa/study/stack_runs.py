@@ -19,6 +19,7 @@ from tqa.study.stacking import (
     TRANSFORMER,
     component_params,
     inner_splits,
+    score_bounds,
     stack_params,
     stacked_predictions,
 )
@@ -100,5 +101,5 @@ class StackRuns:
 
         return stacked_predictions(
             labels, split, self.splits(seed, split), self.components, model_fn, pooled_fn,
-            self.blend,
+            self.blend, score_bounds(self.params),
         )  # fmt: skip

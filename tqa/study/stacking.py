@@ -47,6 +47,7 @@ STACK_DEFAULTS: dict = {
         "random_forest",
         "extra_trees",
         "gradient_boosting",
+        "detector_trees",
         "sync_only",
     ],
     "inner_folds": 3,
@@ -125,12 +126,16 @@ def stacked_predictions(
     model_fn: ModelFn,
     pooled_fn: PooledFn,
     blend: str = "nnls",
+    bounds: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, list[Blend | None]]:
     """``(pred (N, 5), blend per task)`` of the stacked model for one outer split.
 
     ``inner``: :func:`inner_splits`; ``model_fn`` / ``pooled_fn`` fit (or load from the
     run cache) the Transformer and the pooled-feature components on a split; ``blend``: one
-    of :data:`BLENDS`. A task without 2 present training labels gets NaN and no blend.
+    of :data:`BLENDS`; ``bounds``: the score range (:func:`score_bounds`) the blend is
+    clipped to, as every component is (a blend with an intercept can step outside it when
+    the inner predictions are few). A task without 2 present training labels gets NaN and
+    no blend.
     """
     labels = np.asarray(labels, dtype=float)
     n = len(split)
@@ -158,7 +163,15 @@ def stacked_predictions(
         b = fit_blend(oof[train, :, k], y[train], components, folds)
         blends.append(b)
         pred[:, k] = b.predict(outer_p[:, :, k])
+    if bounds is not None:
+        pred = np.clip(pred, *bounds)
     return pred, blends
+
+
+def score_bounds(params: dict) -> tuple[float, float]:
+    """``(data.score_min, data.score_max)``, default (1, 5): the range of every prediction."""
+    data = params.get("data") or {}
+    return float(data.get("score_min", 1.0)), float(data.get("score_max", 5.0))
 
 
 def _component_preds(
