@@ -169,7 +169,9 @@ def corpus_bench(params: dict, cache: str | None) -> dict:
         len(fs.video_ids),
         rel(resolve(p["features"]["cache_dir"])),
     )
-    x, names = pooled_features(fs, POOLED_MODALITIES)
+    # the au stream too: the avsync / avlocal columns the real side measures as candidates
+    mods = [m for m in (*POOLED_MODALITIES, "au") if m in fs.modalities]
+    x, names = pooled_features(fs, mods)
     feats = pd.DataFrame(x, columns=names, index=pd.Index(fs.video_ids, name="video_id"))
     deg = pd.read_csv(root / "degradations.csv").set_index("video_id")
     df = deg.join(feats, how="inner")

@@ -37,7 +37,7 @@ AUDIO_METRICS: tuple[str, ...] = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dn
 VIDEO_METRICS: tuple[str, ...] = ("landmark_jitter", "head_motion", "sharpness_face")
 #: Candidate extractors measured on every variant whatever params.yaml selects, pooled as
 #: ``<column>__mean`` (for the families' ``also`` features): (modality, name).
-CANDIDATE_EXTRACTORS: tuple[tuple[str, str], ...] = (("au", "avsync"),)
+CANDIDATE_EXTRACTORS: tuple[tuple[str, str], ...] = (("au", "avsync"), ("au", "avlocal"))
 
 
 def _digest(a: np.ndarray) -> str:
