@@ -276,6 +276,8 @@ def test_memoised_extraction_equals_the_pipeline_on_a_real_recording():
     assert len(vx._video) == n_video and len(vx._audio) == 2
     ref = fx.extract_clip(shifted)
     assert row["sync__offset"] == pytest.approx(float(ref.sync[0]))
+    # the au stream reads the audio too (avsync, avlocal): re-run for the shifted audio
+    np.testing.assert_array_equal(vx.streams(shifted)[0]["au"], ref.streams["au"])
 
 
 # ------------------------------------------------------------------------------ report

@@ -50,11 +50,12 @@ class VariantExtractor:
     Runs exactly what :meth:`FeatureExtractor.extract_clip` runs (same extractors, same
     order of the context they share, padded frames NaN), but memoises the video side
     (landmarks, visual, AUs) by the frames' content and the audio stream by the audio's
-    content, so a defect that changes one modality re-runs that side and the sync only.
+    content, so a defect that changes one modality re-runs that side and the sync only. The
+    ``au`` stream reads the audio too (``avsync``, ``avlocal``): it is keyed by both.
     Call :meth:`clear` between source clips.
     """
 
-    VIDEO_SIDE: tuple[str, ...] = ("landmarks", "visual", "au")
+    VIDEO_SIDE: tuple[str, ...] = ("landmarks", "visual")
 
     def __init__(self, fx: FeatureExtractor, modalities: Sequence[str] = POOLED_MODALITIES):
         self.fx = fx
@@ -62,11 +63,12 @@ class VariantExtractor:
         self.names = fx.feature_names()
         self._video: dict[str, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
         self._audio: dict[str, np.ndarray] = {}
+        self._au: dict[str, np.ndarray] = {}
         self._ametrics: dict[str, dict[str, float]] = {}
         self._vmetrics: dict[str, dict[str, float]] = {}
 
     def clear(self) -> None:
-        for d in (self._video, self._audio, self._ametrics, self._vmetrics):
+        for d in (self._video, self._audio, self._au, self._ametrics, self._vmetrics):
             d.clear()
 
     @staticmethod
@@ -96,8 +98,12 @@ class VariantExtractor:
                 self.fx.extractors["audio"].extract(clip, dict(vctx)), clip
             )
         ctx = dict(vctx)
+        both = vkey + "|" + akey
+        if "au" in self.fx.extractors and both not in self._au:
+            self._au[both] = self._masked(self.fx.extractors["au"].extract(clip, ctx), clip)
         sync = np.asarray(self.fx.extractors["sync"].extract(clip, ctx), np.float32)
-        return {**vs, "audio": self._audio[akey]}, sync, ctx
+        au = {"au": self._au[both]} if both in self._au else {}
+        return {**vs, **au, "audio": self._audio[akey]}, sync, ctx
 
     def pooled(self, clip: Clip) -> tuple[dict[str, float], dict[str, Any]]:
         """The pooled columns (:func:`tqa.study.pooled.pooled_features` of the benchmark's
