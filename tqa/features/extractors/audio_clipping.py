@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import Clip, ColumnExtractor, register
 
 #: Samples at or above this share of the clip's peak count as "at the peak".
@@ -66,9 +67,7 @@ class ClippingAudio(ColumnExtractor):
         if not clip.has_audio:
             return self.no_output(clip)
         hop = int(round(clip.sample_rate / clip.fps))
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
-        own = int(valid.sum()) * hop if not valid.all() else len(clip.audio)
-        return clipping_columns(clip.audio, clip.n_frames, hop, own)
+        return clipping_columns(clip.audio, clip.n_frames, hop, valid_samples(clip))
 
     def options(self) -> dict[str, Any]:
         return {"near_peak": NEAR_PEAK}
