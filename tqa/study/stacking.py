@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.schema import MISSING, TASKS
+from tqa.study.baselines import POOLED_REGRESSORS
 from tqa.study.blend import Blend, fit_blend
 from tqa.study.folds import fold_split, kfold_assignments
 
@@ -39,17 +40,10 @@ from tqa.study.folds import fold_split, kfold_assignments
 STACK = "tqa:stack"
 #: Component name of the configured Transformer in ``eval.stack.components``.
 TRANSFORMER = "transformer"
-#: Defaults of ``eval.stack`` (params.yaml holds the real ones).
+#: Defaults of ``eval.stack`` (params.yaml holds the real ones): the Transformer and every
+#: regressor whose fits a scoring bundle can keep (:data:`~tqa.study.baselines.POOLED_REGRESSORS`).
 STACK_DEFAULTS: dict = {
-    "components": [
-        TRANSFORMER,
-        "ridge",
-        "random_forest",
-        "extra_trees",
-        "gradient_boosting",
-        "detector_trees",
-        "sync_only",
-    ],
+    "components": [TRANSFORMER, *POOLED_REGRESSORS],
     "inner_folds": 3,
     "blend": "nnls",
     "routed": True,
