@@ -152,6 +152,33 @@ def test_chunked_processing_matches_single_chunk(monkeypatch):
         np.testing.assert_allclose(small.fits_[m].median, ref.fits_[m].median)
 
 
+@pytest.mark.parametrize("chunk_rows", [7, 200, 32768])
+@pytest.mark.parametrize("scale", [True, False])
+def test_single_copy_path_is_bit_identical_to_per_pass_chunks(monkeypatch, chunk_rows, scale):
+    """A block imputed once (and standardised in place) gives the same bits as re-imputing
+    every chunk on every pass: the same chunks, the same element-wise operations."""
+    import tqa.model.preprocess as pp
+
+    fs = _fs(n=10, t=20)
+    fs.sync = fs.sync.astype(np.float64)  # as a feature table gives it: fit() passes it as is
+    raw = {m: np.array(x, copy=True) for m, x in fs.streams.items()}
+    raw_sync = np.array(fs.sync, copy=True)  # float64: a no-copy asarray would be written to
+    monkeypatch.setattr(pp, "CHUNK_ROWS", chunk_rows)
+    once = Preprocessor({"pca": True, "scale": scale}).fit(fs)
+    monkeypatch.setattr(pp, "MAX_COPY_BYTES", 0)  # every block through the per-pass chunks
+    per_pass = Preprocessor({"pca": True, "scale": scale}).fit(fs)
+    a, b = once.transform(fs), per_pass.transform(fs)
+    for m in a.streams:
+        assert np.array_equal(a.streams[m], b.streams[m])
+        f, g = once.fits_[m], per_pass.fits_[m]
+        for name in ("median", "mean", "scale", "pca_mean", "components", "explained_ratio"):
+            x, y = getattr(f, name), getattr(g, name)
+            assert (x is None and y is None) or np.array_equal(x, y), (m, name)
+    for m, x in raw.items():  # imputation and scaling in place never touch the caller's rows
+        assert np.array_equal(x, fs.streams[m], equal_nan=True)
+    assert np.array_equal(raw_sync, fs.sync, equal_nan=True)
+
+
 def test_pca_svd_path_when_few_rows():
     fs = _fs(n=2, t=5, dims={"visual": 12}, nan_rate=0.0)  # 10 rows < 2 x 12 dims: SVD branch
     p = Preprocessor({"scale": False, "pca": True, "pca_variance": 0.9}).fit(fs)
