@@ -286,3 +286,55 @@ def test_detector_trees_is_extra_trees_on_the_detector_columns():
     np.testing.assert_allclose(got[:, k], np.clip(ref, 1, 5))
     models = B.fit_pooled_models("detector_trees", fs, labels, split, params, seed=5)
     np.testing.assert_allclose(B.predict_pooled_models(models, fs, params, "detector_trees"), got)
+
+
+def test_excluded_streams_are_not_read_by_the_regressor_they_are_excluded_for():
+    """eval.baselines.exclude_streams: a regressor's pooled input is exactly the pooled
+    columns of its other streams plus the sync triple (oracle: pooled_features of those
+    streams) and its predictions ignore the excluded stream (scrambling it changes nothing);
+    a regressor it does not name reads every stream, as does everyone when the key is absent
+    (a bundle saved before it existed was fitted so)."""
+    fs, labels, split = _planted(n=80)
+    table = {"ridge": ["landmarks"], "random_forest": ["landmarks"]}
+    ex = {**PARAMS, "eval": {"baselines": {"rf_n_estimators": 30, "exclude_streams": table}}}
+    kept = [m for m in fs.modalities if m != "landmarks"]
+    want, want_names = P.pooled_features(fs, kept)
+    for x in P.task_inputs(fs, ex, "ridge"):
+        np.testing.assert_array_equal(x, want)
+    assert not any(n.startswith("landmarks") for n in want_names)
+    every = P.pooled_features(fs)[0]
+    for params, name in ((ex, "gradient_boosting"), (ex, None), (PARAMS, "ridge")):
+        np.testing.assert_array_equal(P.task_inputs(fs, params, name)[0], every)
+    rng = np.random.default_rng(2)
+    scrambled = FeatureSet(video_ids=fs.video_ids, sync=fs.sync, streams={
+        **fs.streams, "landmarks": rng.normal(0, 1, fs.streams["landmarks"].shape)})  # fmt: skip
+    for name in ("ridge", "random_forest"):
+        models = B.fit_pooled_models(name, fs, labels, split, ex, seed=0)
+        np.testing.assert_array_equal(
+            B.predict_pooled_models(models, fs, ex, name),
+            B.predict_pooled_models(models, scrambled, ex, name),
+        )
+        np.testing.assert_array_equal(
+            B.BASELINES.get(name)(fs, labels, split, ex),
+            B.BASELINES.get(name)(scrambled, labels, split, ex),
+        )
+        full = B.fit_pooled_models(name, fs, labels, split, PARAMS, seed=0)
+        assert not np.allclose(
+            B.predict_pooled_models(full, fs, PARAMS, name),
+            B.predict_pooled_models(full, scrambled, PARAMS, name),
+        )
+
+
+def test_every_stream_excluded_leaves_the_sync_triple_and_a_routed_task_errs():
+    fs, _, _ = _planted(n=10)
+    none = {"eval": {"baselines": {"exclude_streams": {"ridge": list(fs.modalities)}}}}
+    for x in P.task_inputs(fs, none, "ridge"):
+        np.testing.assert_array_equal(x, fs.sync.astype(np.float64))
+    routed = {
+        "model": {"task_modalities": {"audio_quality": ["audio"]}},
+        "eval": {"baselines": {"routed": True, "exclude_streams": {"ridge": ["audio"]}}},
+    }
+    with pytest.raises(ValueError, match="audio_quality.*exclude_streams"):
+        P.task_inputs(fs, routed, "ridge")
+    with pytest.raises(ValueError, match="must map a regressor"):
+        P.task_inputs(fs, {"eval": {"baselines": {"exclude_streams": ["landmarks"]}}}, "ridge")

@@ -353,3 +353,28 @@ def test_stack_bundle_keeps_routed_components_routed(trained, tmp_path):
     a, s = b.predict(new_fs), b.predict(swapped)
     np.testing.assert_array_equal(a[:, aq], s[:, aq])
     assert not np.allclose(a[:, ov], s[:, ov])
+
+
+def test_stack_scoring_params_read_the_columns_the_regressors_were_fitted_on():
+    """What a kept pooled regressor reads at scoring (the stack's saved params) is what it
+    was fitted on (the study's params): the pooled inputs and the detector columns, with a
+    stream excluded and with the detector list changed from its default."""
+    from tqa.serve.stack_bundle import scoring_params
+    from tqa.study import pooled as P
+
+    rng = np.random.default_rng(0)
+    streams = {m: rng.normal(0, 1, (6, 4, d)).astype(np.float32)
+               for m, d in (("visual", 3), ("audio", 2), ("landmarks", 5), ("au", 2))}  # fmt: skip
+    fs = FeatureSet([f"v{i}" for i in range(6)], streams, rng.normal(0, 1, (6, 3)))
+    fs.names = {m: [f"{m}__c{j}" for j in range(a.shape[2])] for m, a in streams.items()}
+    study = {"model": {"task_modalities": {"audio_quality": ["audio"]}},
+             "eval": {"baselines": {"routed": True,
+                                    "exclude_streams": {"ridge": ["landmarks"]},
+                                    "detector_columns": ["^au__", "^sync__"]}}}  # fmt: skip
+    kept = scoring_params(study)
+    for name in ("ridge", "random_forest"):
+        for a, b in zip(P.task_inputs(fs, study, name), P.task_inputs(fs, kept, name)):
+            np.testing.assert_array_equal(a, b)
+    for a, b in zip(P.detector_inputs(fs, study), P.detector_inputs(fs, kept)):
+        np.testing.assert_array_equal(a, b)  # au (or audio alone: none) + sync columns
+    assert P.task_inputs(fs, kept, "ridge")[0].shape[1] < P.task_inputs(fs, kept)[0].shape[1]

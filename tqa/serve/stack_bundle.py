@@ -37,6 +37,7 @@ from tqa.study.baselines import (
 from tqa.study.blend import Blend
 from tqa.study.crossval import cv_params
 from tqa.study.inputs import load_training_data
+from tqa.study.pooled import excluded_streams
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,20 @@ def load_stack(bundle_dir: str | Path) -> dict | None:
 
 def scoring_params(params: dict) -> dict:
     """What the kept regressors need at scoring time, kept in ``stack.joblib``: the task
-    routes and whether they apply (:func:`tqa.study.pooled.task_routes`) and the score
-    range the predictions are clipped to."""
+    routes and whether they apply (:func:`tqa.study.pooled.task_routes`), the streams each
+    does not read (:func:`tqa.study.pooled.excluded_streams`), the detector columns
+    (:func:`tqa.study.pooled.detector_inputs`) and the score range the predictions are
+    clipped to: the columns they read at scoring are those they were fitted on."""
     data = params.get("data") or {}
+    bp = baseline_params(params)
+    excluded = {n: list(excluded_streams(params, n)) for n in POOLED_REGRESSORS}
+    baselines = {"routed": bool(bp["routed"]), "exclude_streams": excluded}
+    if bp.get("detector_columns") is not None:
+        baselines["detector_columns"] = list(bp["detector_columns"])
     return {
         "model": {"task_modalities": dict((params.get("model") or {}).get("task_modalities")
                                           or {})},
-        "eval": {"baselines": {"routed": bool(baseline_params(params)["routed"])}},
+        "eval": {"baselines": baselines},
         "data": {k: data[k] for k in ("score_min", "score_max") if k in data},
     }  # fmt: skip
 

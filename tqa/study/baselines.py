@@ -177,7 +177,8 @@ def ridge_baseline(
     fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict
 ) -> np.ndarray:
     """(N, 5) ridge regression on pooled features; alpha chosen by efficient LOO-CV on train."""
-    return _per_task(task_inputs(fs, params), labels, split, params, lambda: make_ridge(params))
+    xs = task_inputs(fs, params, "ridge")
+    return _per_task(xs, labels, split, params, lambda: make_ridge(params))
 
 
 def make_ridge(params: dict, seed: int | None = None) -> Pipeline:
@@ -194,7 +195,7 @@ def random_forest_baseline(
     ``rf_max_features`` (default "sqrt" of the thousands of pooled columns) keeps it
     to seconds; 1.0 (sklearn's regression default) is ~20x slower on landmark features.
     """
-    xs = task_inputs(fs, params)
+    xs = task_inputs(fs, params, "random_forest")
     return _per_task(xs, labels, split, params, lambda: make_random_forest(params, seed))
 
 
@@ -224,7 +225,7 @@ def extra_trees_baseline(
     ``et_max_features`` "sqrt" as the random forest's, for the same reason (speed on
     thousands of pooled columns).
     """
-    xs = task_inputs(fs, params)
+    xs = task_inputs(fs, params, "extra_trees")
     return _per_task(xs, labels, split, params, lambda: make_extra_trees(params, seed))
 
 
@@ -261,7 +262,7 @@ def gradient_boosting_baseline(
     Runs on one OpenMP thread: on a busy 2-core machine sklearn's default (all cores) was
     15x slower (65 s vs 4.5 s for one task of 180 videos x 3151 columns).
     """
-    xs = task_inputs(fs, params)
+    xs = task_inputs(fs, params, "gradient_boosting")
     with threadpool_limits(1):
         return _per_task(xs, labels, split, params, lambda: make_gradient_boosting(params, seed))
 
@@ -444,7 +445,7 @@ def _regressor_input(
     if name in DETECTOR_REGRESSORS:
         xs = detector_inputs(fs, params)
         return xs, [k for k, x in enumerate(xs) if x is not None]
-    return task_inputs(fs, params), list(range(len(TASKS)))
+    return task_inputs(fs, params, name), list(range(len(TASKS)))
 
 
 def fit_pooled_models(

@@ -220,8 +220,10 @@ class _CurveRuns:
         """The pooled fits of every split first, in threads (trees and boosting release the
         GIL); the curve's loop then reads them from the store. Each fit is seeded."""
         # pool every task's route once, before the threads share the cache
-        task_inputs(self.features, self.params)
-        task_inputs(self.features, component_params(self.params))
+        for name in baselines:
+            task_inputs(self.features, self.params, name)
+        for name in self.pooled_comp:
+            task_inputs(self.features, component_params(self.params), name)
         todo_p = [(self.pooled, baselines, plan[3], plan[0]) for plan in plans if baselines]
         todo_p += [(self.pooled_stack, self.pooled_comp, s, plan[0]) for plan in plans
                    for s in [plan[3], *plan[5]] if self.pooled_comp]  # fmt: skip

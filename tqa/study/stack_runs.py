@@ -71,7 +71,8 @@ class StackRuns:
                 for _, s in self.labelled_splits(seed, split)]  # fmt: skip
         if not pooled or not jobs:
             return
-        task_inputs(features, self.pooled_params)  # pool every route once, before the threads
+        for name in pooled:  # pool every route once, before the threads
+            task_inputs(features, self.pooled_params, name)
         Parallel(n_jobs=workers, backend="threading")(
             delayed(baseline_runs)(pooled, features, labels, s, meta, self.pooled_params, seed,
                                      self.fhash(s), store)
