@@ -15,6 +15,7 @@ from test_crossval import OVERALL, _FakeFit, _inputs
 
 from tqa.core.params import load_params
 from tqa.core.schema import TASKS
+from tqa.study.baselines import score_bounds
 from tqa.study.blend import fit_blend
 from tqa.study.crossval import fold_split, kfold_assignments, run_cv
 from tqa.study.stacking import (
@@ -22,7 +23,6 @@ from tqa.study.stacking import (
     TRANSFORMER,
     blend_table,
     inner_splits,
-    score_bounds,
     stack_params,
     stacked_predictions,
 )

@@ -33,6 +33,7 @@ from tqa.study.baselines import (
     baseline_params,
     fit_pooled_models,
     predict_pooled_models,
+    score_bounds,
 )
 from tqa.study.blend import Blend
 from tqa.study.crossval import cv_params
@@ -156,7 +157,7 @@ def predict_stack(
         if b is not None:
             out[:, k] = Blend(tuple(b["components"]), tuple(b["weights"]),
                               float(b["intercept"])).predict(p[:, :, k])  # fmt: skip
-    return np.clip(out, *stacking.score_bounds(pp))
+    return np.clip(out, *score_bounds(pp))
 
 
 def cv_scores(table: str | Path | None = None, method: str = stacking.STACK) -> dict | None:

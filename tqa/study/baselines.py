@@ -97,9 +97,14 @@ def baseline_params(params: dict) -> dict:
     return {**_DEFAULTS, **(params.get("eval", {}).get("baselines") or {})}
 
 
+def score_bounds(params: dict) -> tuple[float, float]:
+    """``(data.score_min, data.score_max)``, default (1, 5): the range of every prediction."""
+    data = params.get("data") or {}
+    return float(data.get("score_min", 1.0)), float(data.get("score_max", 5.0))
+
+
 def _clip(pred: np.ndarray, params: dict) -> np.ndarray:
-    d = params.get("data", {})
-    return np.clip(pred, d.get("score_min", 1.0), d.get("score_max", 5.0))
+    return np.clip(pred, *score_bounds(params))
 
 
 def _train_rows(labels: np.ndarray, split: np.ndarray, k: int) -> np.ndarray:

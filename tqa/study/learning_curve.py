@@ -26,6 +26,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from tqa.core.params import merged  # noqa: E402
 from tqa.core.schema import TASKS, FeatureSet  # noqa: E402
 from tqa.study.baseline_runs import baseline_runs, fold_hash  # noqa: E402
+from tqa.study.baselines import score_bounds  # noqa: E402
 from tqa.study.crossval import (  # noqa: E402
     ModelSpec,
     cv_params,
@@ -42,7 +43,6 @@ from tqa.study.stacking import (  # noqa: E402
     TRANSFORMER,
     component_params,
     inner_splits,
-    score_bounds,
     stack_params,
     stacked_predictions,
 )

@@ -13,13 +13,13 @@ from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from tqa.study.baseline_runs import baseline_runs, fold_hash
+from tqa.study.baselines import score_bounds
 from tqa.study.parallel_fits import FitJob
 from tqa.study.pooled import task_inputs
 from tqa.study.stacking import (
     TRANSFORMER,
     component_params,
     inner_splits,
-    score_bounds,
     stack_params,
     stacked_predictions,
 )

@@ -126,10 +126,10 @@ def stacked_predictions(
 
     ``inner``: :func:`inner_splits`; ``model_fn`` / ``pooled_fn`` fit (or load from the
     run cache) the Transformer and the pooled-feature components on a split; ``blend``: one
-    of :data:`BLENDS`; ``bounds``: the score range (:func:`score_bounds`) the blend is
-    clipped to, as every component is (a blend with an intercept can step outside it when
-    the inner predictions are few). A task without 2 present training labels gets NaN and
-    no blend.
+    of :data:`BLENDS`; ``bounds``: the score range
+    (:func:`~tqa.study.baselines.score_bounds`) the blend is clipped to, as every component
+    is (a blend with an intercept can step outside it when the inner predictions are few).
+    A task without 2 present training labels gets NaN and no blend.
     """
     labels = np.asarray(labels, dtype=float)
     n = len(split)
@@ -160,12 +160,6 @@ def stacked_predictions(
     if bounds is not None:
         pred = np.clip(pred, *bounds)
     return pred, blends
-
-
-def score_bounds(params: dict) -> tuple[float, float]:
-    """``(data.score_min, data.score_max)``, default (1, 5): the range of every prediction."""
-    data = params.get("data") or {}
-    return float(data.get("score_min", 1.0)), float(data.get("score_max", 5.0))
 
 
 def _component_preds(
