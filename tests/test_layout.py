@@ -7,6 +7,7 @@ counts too.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import jupytext
@@ -44,16 +45,19 @@ def tqa_imports(path: Path) -> list[tuple[str, bool]]:
     return out
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
+    """Module -> the tqa modules it imports (read once per test session: tests only read it)."""
     mods = {module_name(p): p for p in PKG.rglob("*.py")}
     g: dict[str, set[str]] = {m: set() for m in mods}
     for m, p in mods.items():
-        for target, _ in tqa_imports(p):
+        imported = [t for t, _ in tqa_imports(p)]
+        for target in imported:
             # ``from tqa.x import y`` is an edge to module tqa.x.y when that exists, else to tqa.x
             if (
                 target in mods
                 and target != m
-                and not any(t.startswith(target + ".") and t in mods for t, _ in tqa_imports(p))
+                and not any(t.startswith(target + ".") and t in mods for t in imported)
             ):
                 g[m].add(target)
     return g

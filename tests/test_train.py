@@ -657,7 +657,11 @@ def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
     assert "3 labelled video(s)" in msg and all(ids[i] in msg for i in (2, 4, 5))
 
 
-@pytest.mark.parametrize("name", ["03_pca", "04_model", "05_training"])
+@pytest.mark.parametrize(
+    "name",
+    # 04_model also runs in the default run, from notebooks/ (test_notebook_params.py)
+    ["03_pca", pytest.param("04_model", marks=pytest.mark.slow), "05_training"],
+)
 def test_notebook_executes_on_toy_data(tmp_path, name):
     import subprocess
     import sys

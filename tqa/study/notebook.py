@@ -29,14 +29,15 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jupytext
-import nbformat
-import papermill
 import yaml
 
 from tqa.core.params import ROOT, display_path, resolve
+
+if TYPE_CHECKING:  # the notebook tools load on use: every study kernel imports this module
+    # for its parameter check, and jupytext's nbformat -> jsonschema chain costs ~1.3 s there
+    import nbformat
 
 #: Folder (under the repository root) of manual, non-DVC notebook outputs; git- and dvc-ignored.
 SCRATCH = "scratch"
@@ -144,6 +145,10 @@ def run_notebook(
     cwd: str | Path | None = None,
 ) -> Path:
     """Execute ``source`` (``.py`` paired script or ``.ipynb``) into ``output``; return it."""
+    import jupytext  # noqa: PLC0415 - loaded on use (see the TYPE_CHECKING import above)
+    import nbformat  # noqa: PLC0415
+    import papermill  # noqa: PLC0415
+
     source, output = Path(source), Path(output)
     nb = jupytext.read(source)
     check_parameters(nb, parameters, str(source))
@@ -170,7 +175,7 @@ def run_notebook(
 
 #: papermill's parameter-cell inspector warns "Unable to parse line 1 'x = None  # a = b'" on
 #: every documented parameter (a comment holding "="); it only feeds ``papermill --help``.
-logging.getLogger("papermill.translators").setLevel(logging.ERROR)
+logging.getLogger("papermill.translators").setLevel(logging.ERROR)  # applies once it loads
 
 #: A progress bar's text (tqdm): elapsed times and rates differ between identical runs.
 _PROGRESS = re.compile(r"\r|\d+it/s|s/it\]|\[\d\d:\d\d<")
@@ -273,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     params = {name: parse_value(value) for name, value in args.parameter}
+    import papermill  # noqa: PLC0415
+
     try:
         run_notebook(args.source, args.output, params, cwd=args.cwd)
     except (NotebookParameterError, FileNotFoundError) as exc:

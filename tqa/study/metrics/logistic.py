@@ -3,8 +3,10 @@ after it: PLCC and RMSE of VQA / THQA papers (chapter 3.3)."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 
 import numpy as np
 from scipy import optimize
@@ -33,7 +35,28 @@ def _curve_fit(p: np.ndarray, t: np.ndarray, p0: list[float]) -> np.ndarray | No
     return popt if np.all(np.isfinite(popt)) else None
 
 
+#: Recent fits by the exact bytes of their pairs: PLCC and RMSE after the mapping are taken
+#: on the same pairs one after the other, and a fit costs ~10 ms (up to 20000 evaluations).
+_FITS: OrderedDict[bytes, tuple[np.ndarray, bool]] = OrderedDict()
+_FITS_KEPT = 64
+
+
 def fit_logistic4(y_true, y_pred) -> tuple[np.ndarray, bool]:
+    """:func:`_fit_logistic4`, memoised on the exact values of the valid pairs (same result)."""
+    t, p = valid_pairs(y_true, y_pred)
+    t, p = np.ascontiguousarray(t, dtype=float), np.ascontiguousarray(p, dtype=float)
+    key = hashlib.blake2b(t.tobytes() + b"|" + p.tobytes(), digest_size=20).digest()
+    if key in _FITS:
+        _FITS.move_to_end(key)
+    else:
+        _FITS[key] = _fit_logistic4(t, p)
+        if len(_FITS) > _FITS_KEPT:
+            _FITS.popitem(last=False)
+    popt, ok = _FITS[key]
+    return popt.copy(), ok
+
+
+def _fit_logistic4(y_true, y_pred) -> tuple[np.ndarray, bool]:
     """Fit :func:`logistic4` mapping predictions to targets; ``(params, ok)``.
 
     Two starts, the fit with the smaller squared error kept (least squares has local
