@@ -338,3 +338,28 @@ def test_every_stream_excluded_leaves_the_sync_triple_and_a_routed_task_errs():
         P.task_inputs(fs, routed, "ridge")
     with pytest.raises(ValueError, match="must map a regressor"):
         P.task_inputs(fs, {"eval": {"baselines": {"exclude_streams": ["landmarks"]}}}, "ridge")
+
+
+def test_baselines_fit_on_one_blas_thread_whatever_the_caller_set(monkeypatch):
+    """run_baselines pins BLAS to one thread: ridge's last bits then do not depend on how many
+    threads the caller's BLAS had, or on another fit thread sharing it (the stack's pooled
+    fits run in threads; a fresh clone's run cache differed in 2 ridge runs without this)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen: list[list[int]] = []
+
+    def probe(fs, labels, split, params):
+        seen.append([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"])
+        return B.ridge_baseline(fs, labels, split, params)
+
+    monkeypatch.setitem(B.BASELINES._items, "probe", probe)
+    fs, labels, split = _planted()
+    with threadpool_limits(4, user_api="blas"):
+        outer = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        if not outer or max(outer) < 2:
+            pytest.skip("no BLAS library that takes a thread count here")
+        got = B.run_baselines(fs, labels, split, PARAMS, names=["probe"])["probe"]
+        after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert seen == [[1] * len(outer)]
+    assert after == outer  # the caller's setting is given back
+    np.testing.assert_array_equal(got, B.ridge_baseline(fs, labels, split, PARAMS))

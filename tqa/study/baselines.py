@@ -507,11 +507,14 @@ def run_baselines(
     if empty:
         log.info("baselines: no training labels for %s (left NaN)", ", ".join(empty))
     out = {}
-    for name in names:
-        log.debug("baseline %s", name)
-        fn = fns[name]
-        kwargs = {"meta": meta} if _takes_meta(fn) else {}
-        out[name] = fn(fs, np.asarray(labels, dtype=float), np.asarray(split), params, **kwargs)
+    # one BLAS thread: the same bits whether called here or from the stack's fit threads
+    # (tqa/study/stack_runs.py), which share this process's BLAS
+    with threadpool_limits(1):
+        for name in names:
+            log.debug("baseline %s", name)
+            fn = fns[name]
+            kwargs = {"meta": meta} if _takes_meta(fn) else {}
+            out[name] = fn(fs, np.asarray(labels, dtype=float), np.asarray(split), params, **kwargs)
     return out
 
 

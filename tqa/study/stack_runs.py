@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from tqa.study.baseline_runs import baseline_runs, fold_hash
@@ -73,11 +74,15 @@ class StackRuns:
             return
         for name in pooled:  # pool every route once, before the threads
             task_inputs(features, self.pooled_params, name)
-        Parallel(n_jobs=workers, backend="threading")(
-            delayed(baseline_runs)(pooled, features, labels, s, meta, self.pooled_params, seed,
-                                     self.fhash(s), store)
-            for seed, s in tqdm(jobs, desc="stack: pooled fits", disable=not progress)
-        )  # fmt: skip
+        # one BLAS thread per fit, set here for all threads at once (threadpoolctl's limit is
+        # process-wide): two threads sharing a multi-threaded BLAS changed ridge's last bits
+        # from run to run (2 of the 331 cached runs of a fresh clone), and so dvc.lock
+        with threadpool_limits(1):
+            Parallel(n_jobs=workers, backend="threading")(
+                delayed(baseline_runs)(pooled, features, labels, s, meta, self.pooled_params,
+                                       seed, self.fhash(s), store)
+                for seed, s in tqdm(jobs, desc="stack: pooled fits", disable=not progress)
+            )  # fmt: skip
 
     def predict(self, seed, fold, split, features, labels, meta, store, fit_fn):
         def model_fn(s: np.ndarray, label: str) -> np.ndarray:
