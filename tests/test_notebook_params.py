@@ -127,6 +127,7 @@ def test_a_notebook_runs_top_to_bottom_from_the_notebooks_folder(tmp_path: Path)
     assert not (ROOT / "notebooks" / "reports").exists()  # nothing relative to the cwd
 
 
+@pytest.mark.slow  # two more kernel runs of 04_model; the stripping itself is unit-tested below
 def test_executed_notebooks_are_byte_identical_across_runs(tmp_path: Path) -> None:
     """No timestamps, random cell ids, temporary paths or progress bars in the output."""
     outs = []

@@ -660,7 +660,11 @@ def test_load_training_data_leaves_out_stale_cache_files(tmp_path, toy, caplog):
 @pytest.mark.parametrize(
     "name",
     # 04_model also runs in the default run, from notebooks/ (test_notebook_params.py)
-    ["03_pca", pytest.param("04_model", marks=pytest.mark.slow), "05_training"],
+    [
+        pytest.param("03_pca", marks=pytest.mark.slow),  # `make repro` runs it on the corpus
+        pytest.param("04_model", marks=pytest.mark.slow),
+        "05_training",
+    ],
 )
 def test_notebook_executes_on_toy_data(tmp_path, name):
     import subprocess
