@@ -84,6 +84,20 @@ def test_30fps_short_clip_padded_frames_marked_invalid(tmp_path: Path) -> None:
     assert np.sqrt(np.mean(clip.audio[1600:60000] ** 2)) > 0.2
 
 
+def test_audio_track_shorter_than_the_video_marks_the_frames_it_covers(tmp_path: Path) -> None:
+    # 4 s of video at 25 fps, 2.5 s of audio: grid frames whose centre lies before 2.5 s
+    # (frames 0-61: centre (k + 0.5) / 25 < 2.5) carry audio, the rest do not
+    p = tmp_path / "short_audio.mp4"
+    write_video(p, face_frames(100, 64), 25, tone(2.5))
+    clip = load_clip(p)
+    covered = clip.meta["audio_frames"]
+    assert covered.shape == (150,) and covered.dtype == bool
+    first_uncovered = int(np.flatnonzero(~covered)[0])
+    assert 62 <= first_uncovered <= 64  # AAC pads the track to whole 1024-sample (64 ms) frames
+    assert not covered[first_uncovered:].any()
+    assert clip.meta["valid_frames"][:100].all()  # the video itself runs on to 4 s
+
+
 def test_one_frame_video(tmp_path: Path) -> None:
     p = tmp_path / "one.mp4"
     write_video(p, face_frames(1, 64), 25)

@@ -59,6 +59,26 @@ def test_extract_clip_shapes_names_meta_and_padding(videos) -> None:
     assert vf.meta["config_hash"] == fe.config_hash and vf.meta["n_valid_frames"] == 25
 
 
+def test_the_same_audio_reads_the_same_under_videos_of_different_lengths(tmp_path: Path) -> None:
+    # The swap test in miniature: 1.2 s of one sound under a 1.2 s and a 2 s video. The frames
+    # past the sound's end are NaN in the audio stream (not silence), so the audio stream's
+    # pooled mean, what audio_quality reads, is the same under both (up to AAC's noise);
+    # before, the 2 s video averaged 0.8 s of padding in.
+    fe = FeatureExtractor(_params(n_frames=50, visual="nss", audio="spectral", au="geometry"))
+    sound = tone(1.2, 300, 0.3) * (1 + np.sin(np.linspace(0, 20, 19200))).astype(np.float32)
+    out = {}
+    for name, n_video in (("short", 30), ("long", 50)):
+        p = tmp_path / f"{name}.mp4"
+        write_video(p, face_frames(n_video, 96), 25, sound)
+        out[name] = fe.extract_video(str(p), name).streams["audio"]
+    long_rows = np.isfinite(out["long"]).any(axis=1)
+    assert 28 <= long_rows.sum() <= 32 and not long_rows[33:].any()  # 1.2 s = 30 frames
+    m_short = np.nanmean(out["short"], axis=0)
+    m_long = np.nanmean(out["long"], axis=0)
+    scale = np.nanstd(out["long"], axis=0) + 1e-3
+    assert np.max(np.abs(m_short - m_long) / scale) < 0.1
+
+
 def test_config_hash_tracks_outputs_not_runtime_knobs() -> None:
     h = FeatureExtractor(_params()).config_hash
     assert FeatureExtractor(_params(workers=7, cache_dir="elsewhere")).config_hash == h

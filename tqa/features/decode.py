@@ -21,6 +21,9 @@ Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
   (through PyAV), aligned to the first video frame (audio that starts later is padded
   with leading zeros, earlier audio is dropped), trimmed / zero-padded to 6 s. A file
   without an audio stream gives zeros and ``has_audio=False``; audio features are then NaN.
+  ``clip.meta["audio_frames"]`` (bool (T,)) is False for grid frames outside the decoded
+  audio (a track shorter than the video, or starting later): the audio stream is NaN there,
+  so the same sound reads the same under videos of different lengths (the swap test).
 * **Unreadable files** raise :class:`MediaError` naming the file. A **truncated** file (the
   decoder fails after some frames) keeps what decoded: ``clip.meta["truncated_after_s"]`` is
   the decoded duration and ``clip.meta["decode_warning"]`` says "<file>: truncated after X s";
@@ -49,7 +52,8 @@ DEFAULT_MAX_SIDE = 256
 #: Version of the decoding policy, part of the feature-cache key (config.hash_config):
 #: bump it when decoded pixels or samples change, so cached features are re-extracted.
 #: 2: unscaled limited-range yuv420p frames converted with integer BT.601 (tqa.core.yuv).
-DECODE_VERSION = 2
+#: 3: ``meta["audio_frames"]``: frames outside the decoded audio get a NaN audio stream.
+DECODE_VERSION = 3
 
 
 class MediaError(RuntimeError):
@@ -132,6 +136,14 @@ def _header_duration(container, stream) -> float | None:
 
 def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: int) -> np.ndarray:
     """Mono float32 (n_samples,) at sample_rate Hz, aligned to ``video_start`` seconds."""
+    return _decode_audio_span(path, video_start, n_samples, sample_rate)[0]
+
+
+def _decode_audio_span(
+    path: str, video_start: float, n_samples: int, sample_rate: int
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """:func:`_decode_audio` and the span ``(begin, end)`` (samples of the returned array)
+    that the stream's decoded samples fill; the rest is zero padding."""
     out: list[np.ndarray] = []
     a_start: float | None = None
     with av.open(path) as container:
@@ -153,6 +165,7 @@ def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: in
             out.append(rf.to_ndarray().reshape(-1))
     audio = np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
     shift = int(round(((a_start or 0.0) - video_start) * sample_rate))
+    span = (min(max(shift, 0), n_samples), min(max(shift + audio.size, 0), n_samples))
     if shift > 0:
         audio = np.concatenate([np.zeros(shift, np.float32), audio])
     elif shift < 0:
@@ -160,7 +173,17 @@ def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: in
     audio = audio[:n_samples]
     if audio.size < n_samples:
         audio = np.pad(audio, (0, n_samples - audio.size))
-    return np.clip(audio, -1.0, 1.0)
+    return np.clip(audio, -1.0, 1.0), span
+
+
+def audio_frame_mask(
+    span: tuple[int, int], n_frames: int, fps: float, sample_rate: int
+) -> np.ndarray:
+    """bool (n_frames,): grid frames whose centre time lies inside the decoded audio
+    ``span`` (samples): False where the audio track started later or ended earlier than the
+    video, so that padding is not measured as silence."""
+    centre = (np.arange(n_frames) + 0.5) / fps * sample_rate
+    return (centre >= span[0]) & (centre < span[1])
 
 
 def load_clip(
@@ -193,9 +216,10 @@ def load_clip(
 
     n_samples = int(round(duration_s * sample_rate))
     audio = np.zeros(n_samples, np.float32)
+    span = (0, 0)
     if src.has_audio:
         try:
-            audio = _decode_audio(path, src.start, n_samples, sample_rate)
+            audio, span = _decode_audio_span(path, src.start, n_samples, sample_rate)
         except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
             raise MediaError(path, f"cannot decode audio: {exc}") from exc
 
@@ -209,7 +233,11 @@ def load_clip(
         has_audio=src.has_audio,
         source_fps=src.fps,
         source_frames=len(src.frames),
-        meta={**_clip_meta(path, src, valid, duration_s), "source_index": np.asarray(idx)},
+        meta={
+            **_clip_meta(path, src, valid, duration_s),
+            "source_index": np.asarray(idx),
+            "audio_frames": audio_frame_mask(span, n_frames, fps, sample_rate),
+        },
     )
 
 

@@ -20,7 +20,8 @@ One extractor per modality is built from ``params["features"]`` (registry names,
   ``workers=1`` runs in this process. The per-video task is the module-level, picklable
   :func:`extract_one`, which other engines (``tqa.features.engines``, Dask) call too.
 * Padded frames (clips shorter than 6 s, ``clip.meta["valid_frames"]`` False) get NaN in
-  every per-frame stream.
+  every per-frame stream; frames the audio track does not reach (``clip.meta["audio_frames"]``
+  False) get NaN in the audio stream.
 * The cache key and the extractors a params file selects: :mod:`tqa.features.config`.
 
 CLI: ``tqa extract [--params params.yaml] [--root DIR] [--cache DIR] [--workers N] [--list]``.
@@ -100,6 +101,12 @@ def valid_frames(clip: Clip) -> np.ndarray:
     return np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
 
 
+def audio_frames(clip: Clip) -> np.ndarray:
+    """bool (T,): the frames the decoded audio covers
+    (:func:`tqa.features.decode.audio_frame_mask`; all True for a clip built without it)."""
+    return np.asarray(clip.meta.get("audio_frames", np.ones(clip.n_frames, bool)), bool)
+
+
 class FeatureExtractor:
     """Simple CPU extractor: one extractor per modality from ``params['features']``.
 
@@ -154,6 +161,8 @@ class FeatureExtractor:
                 continue
             out = out.copy()
             out[~valid] = np.nan  # padded frames carry no data
+            if modality == "audio" and clip.has_audio:
+                out[~audio_frames(clip)] = np.nan  # nor does padding of a shorter audio track
             streams[modality] = out
         return VideoFeatures(
             clip.video_id, streams, sync, self._meta(clip, streams, sync, context, timings)
