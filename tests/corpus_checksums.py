@@ -19,15 +19,25 @@ N_STANDARD = 2
 def rebuild(tmp: Path) -> dict:
     """Render and encode the checked rows into ``tmp``; their digests by video id."""
     from tqa.core.params import load_params
+    from tqa.data.corpus.build import build_plan
+
+    params = load_params()
+    plan = build_plan(params["corpus"], int(params["seed"]))
+    rows = [*plan[~plan["off_format"]].head(N_STANDARD).index, plan[plan["off_format"]].index[0]]
+    return rebuild_ids(tmp, [str(v) for v in plan.loc[rows, "video_id"]])
+
+
+def rebuild_ids(tmp: Path, video_ids: list[str]) -> dict:
+    """Render and encode the default plan's rows ``video_ids`` into ``tmp``; digests by id."""
+    from tqa.core.params import load_params
     from tqa.data.corpus.build import build_plan, encode_row
     from tqa.data.corpus.media import content_digests
 
     params = load_params()
     cfg, seed = params["corpus"], int(params["seed"])
     plan = build_plan(cfg, seed)
-    rows = [*plan[~plan["off_format"]].head(N_STANDARD).index, plan[plan["off_format"]].index[0]]
     out = {}
-    for i in rows:
+    for i in plan.index[plan["video_id"].isin(video_ids)]:
         row = plan.loc[i].to_dict()
         path = tmp / f"{row['video_id']}.mp4"
         encode_row(row, cfg, seed, path)

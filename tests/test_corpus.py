@@ -488,3 +488,35 @@ def test_rebuilt_videos_match_the_committed_checksums(tmp_path):
     for vid, digests in expected.items():
         for layer in ("decoded_yuv", "video_packets", "audio_packets", "file"):
             assert got[vid][layer] == digests[layer], f"{vid}: {layer} differs"
+
+
+def test_a_video_renders_the_same_bytes_with_avx512_switched_off(tmp_path):
+    """Another CPU without AVX-512 (issue 23), emulated: numpy's, OpenCV's, OpenBLAS's and
+    torch's SIMD dispatch stopped at AVX2 (benchmarks/avx2_cpu_env.sh) in a subprocess. syn0022
+    is a video whose mouth aperture (numpy's SVML ``pow``) differed in the last bit that way
+    and moved pixels, before the renderer's signals went through ``tqa.core.scalar_math``."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    if not __cpu_features__.get("AVX512_SKX"):
+        pytest.skip("this CPU has no AVX-512: nothing to switch off")
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import json, sys; from pathlib import Path; sys.path.insert(0, 'tests');"
+        "from corpus_checksums import rebuild_ids;"
+        "print(json.dumps(rebuild_ids(Path(sys.argv[1]), ['syn0022'])))"
+    )
+    runs = []
+    for wrapper, sub in (([], "native"), (["bash", "benchmarks/avx2_cpu_env.sh"], "avx2")):
+        (tmp_path / sub).mkdir()
+        out = subprocess.run(
+            [*wrapper, sys.executable, "-c", code, str(tmp_path / sub)],
+            cwd=root, capture_output=True, text=True, check=True, timeout=300,
+        )  # fmt: skip
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert runs[0]["syn0022"]["decoded_yuv"] == runs[1]["syn0022"]["decoded_yuv"]
+    assert runs[0] == runs[1]

@@ -19,6 +19,9 @@ One extractor per modality is built from ``params["features"]`` (registry names,
   FaceMesh) for all its videos.
   ``workers=1`` runs in this process. The per-video task is the module-level, picklable
   :func:`extract_one`, which other engines (``tqa.features.engines``, Dask) call too.
+* Every stream and the sync triple are rounded to ``features.quantize_bits`` mantissa bits
+  (:mod:`tqa.features.quantize`) before the NaN masks, the cache and any caller see them, so
+  last-bit float noise of another CPU does not reach the cache (issue 23).
 * Padded frames (clips shorter than 6 s, ``clip.meta["valid_frames"]`` False) get NaN in
   every per-frame stream; frames the audio track does not reach (``clip.meta["audio_frames"]``
   False) get NaN in the audio stream.
@@ -50,6 +53,7 @@ from tqa.features.config import build_extractors, features_section, hash_config
 from tqa.features.decode import MediaError, load_clip_params
 from tqa.features.extractors.base import Clip, Extractor
 from tqa.features.pool import resolve_workers, run_pool
+from tqa.features.quantize import quantize_mantissa
 from tqa.features.status import (
     ExtractionInterrupted,
     extracted_fields,
@@ -119,6 +123,8 @@ class FeatureExtractor:
         self.fparams: dict = features_section(params)
         self.params = params
         self.extractors: dict[str, Extractor] = build_extractors(self.fparams)
+        #: mantissa bits every stream keeps (:mod:`tqa.features.quantize`; 23 = float32 as is)
+        self.quantize_bits: int = int(self.fparams.get("quantize_bits", 23))
 
     # ------------------------------------------------------------------ provenance
     @property
@@ -156,6 +162,7 @@ class FeatureExtractor:
                 raise ExtractionError(modality, f"{type(exc).__name__}: {exc}") from exc
             timings[modality] = time.perf_counter() - t0
             _check_shape(modality, ext, out, clip.n_frames)
+            out = quantize_mantissa(out, self.quantize_bits)  # float noise stops here
             if modality == "sync":
                 sync = out
                 continue

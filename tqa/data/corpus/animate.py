@@ -15,12 +15,14 @@ Drive signals are computed by the functions below in seconds, so any fps works.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from tqa.core import scalar_math
 from tqa.data.corpus import face as F
 
 
@@ -174,10 +176,11 @@ def mouth_signal(rms: np.ndarray, fps: float, lag_s: float = 0.0, gain: float = 
     (seconds): the mouth follows speech late and smeared (a lip-sync defect).
     """
     ref = float(np.percentile(rms, 95)) or 1.0
-    m = np.clip(rms / ref, 0, 1) ** 0.6
+    # scalar_math, not numpy's SIMD pow: the same aperture bits on every CPU (issue 23)
+    m = scalar_math.power(np.clip(rms.astype(np.float64) / ref, 0, 1), 0.6)
     m = np.where(m < 0.08, 0.0, m)
     if lag_s > 0:
-        alpha = 1.0 - np.exp(-1.0 / (lag_s * fps))
+        alpha = 1.0 - math.exp(-1.0 / (lag_s * fps))
         y = np.zeros_like(m)
         acc = 0.0
         for t, v in enumerate(m):
@@ -227,6 +230,7 @@ def head_pose(
         f = rng.uniform(0.1, 0.6, 3)
         ph = rng.uniform(0, 2 * np.pi, 3)
         w = rng.uniform(0.5, 1.0, 3)
-        sig = (w[:, None] * np.sin(2 * np.pi * f[:, None] * t[None] + ph[:, None])).sum(0) / w.sum()
+        phase = 2 * np.pi * f[:, None] * t[None] + ph[:, None]
+        sig = (w[:, None] * scalar_math.sin(phase)).sum(0) / w.sum()
         out[:, j] = amp * sig
     return out

@@ -26,6 +26,7 @@ import colorsys
 import hashlib
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -231,8 +232,8 @@ def _hue_rotate(img: np.ndarray, degrees: float) -> np.ndarray:
     Element-wise float64 arithmetic only (no OpenCV HSV round trip): OpenCV's HSV2RGB gave
     other bytes under another SIMD dispatch (tests/test_corpus.py), which made the corpus
     differ between machines."""
-    th = np.deg2rad(degrees)
-    c, s_ = float(np.cos(th)), float(np.sin(th))
+    th = math.radians(degrees)
+    c, s_ = math.cos(th), math.sin(th)
     k = 1.0 / 3.0
     q = np.sqrt(k)
     a, b, d = c + (1 - c) * k, k * (1 - c) - q * s_, k * (1 - c) + q * s_

@@ -50,6 +50,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from tqa.core import scalar_math
 from tqa.data.corpus.speech import TEXTS, VOICES
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def generator_traits(seed: int) -> dict[str, dict]:
     out = {}
     for g, name in enumerate(GENERATORS):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11, g]))
-        mult = np.exp(rng.normal(0.0, 0.45, len(FAMILIES)))
+        mult = scalar_math.exp(rng.normal(0.0, 0.45, len(FAMILIES)))
         sev = rng.uniform(0.6, 1.0, len(FAMILIES))
         out[name] = {
             "prob": {
