@@ -23,7 +23,8 @@ from tqa.core.schema import FeatureSet
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor
 from tqa.features.nets.dnsmos import dnsmos_scores
-from tqa.features.pipeline import FeatureExtractor
+from tqa.features.pipeline import FeatureExtractor, audio_frames, valid_frames
+from tqa.features.quantize import quantize_mantissa
 from tqa.features.video_metrics import face_sharpness, head_motion, landmark_jitter
 from tqa.study.defects.families import SR
 from tqa.study.pooled import pooled_features
@@ -71,11 +72,13 @@ class VariantExtractor:
         for d in (self._video, self._audio, self._au, self._ametrics, self._vmetrics):
             d.clear()
 
-    @staticmethod
-    def _masked(out: np.ndarray, clip: Clip) -> np.ndarray:
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
-        out = np.asarray(out, np.float32).copy()
-        out[~valid] = np.nan
+    def _masked(self, out: np.ndarray, clip: Clip, audio: bool = False) -> np.ndarray:
+        """As ``extract_clip`` leaves a stream: rounded to ``features.quantize_bits``, NaN on
+        padded frames (and, for the audio stream, past the end of the audio track)."""
+        out = quantize_mantissa(np.asarray(out, np.float32), self.fx.quantize_bits)
+        out[~valid_frames(clip)] = np.nan
+        if audio and clip.has_audio:
+            out[~audio_frames(clip)] = np.nan
         return out
 
     def _keys(self, clip: Clip) -> tuple[str, str]:
@@ -95,13 +98,15 @@ class VariantExtractor:
         vs, vctx = self._video[vkey]
         if akey not in self._audio:
             self._audio[akey] = self._masked(
-                self.fx.extractors["audio"].extract(clip, dict(vctx)), clip
+                self.fx.extractors["audio"].extract(clip, dict(vctx)), clip, audio=True
             )
         ctx = dict(vctx)
         both = vkey + "|" + akey
         if "au" in self.fx.extractors and both not in self._au:
             self._au[both] = self._masked(self.fx.extractors["au"].extract(clip, ctx), clip)
-        sync = np.asarray(self.fx.extractors["sync"].extract(clip, ctx), np.float32)
+        sync = quantize_mantissa(
+            self.fx.extractors["sync"].extract(clip, ctx), self.fx.quantize_bits
+        )
         au = {"au": self._au[both]} if both in self._au else {}
         return {**vs, **au, "audio": self._audio[akey]}, sync, ctx
 
