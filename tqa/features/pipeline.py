@@ -111,6 +111,17 @@ def audio_frames(clip: Clip) -> np.ndarray:
     return np.asarray(clip.meta.get("audio_frames", np.ones(clip.n_frames, bool)), bool)
 
 
+def finish_stream(out: np.ndarray, clip: Clip, bits: int, audio: bool = False) -> np.ndarray:
+    """A (T, D) stream as the cache holds it (a new float32 array): rounded to ``bits``
+    mantissa bits (float noise stops here), NaN on padded frames, which carry no data, and
+    for the audio stream also past the end of a shorter audio track."""
+    out = quantize_mantissa(out, bits)
+    out[~valid_frames(clip)] = np.nan
+    if audio and clip.has_audio:
+        out[~audio_frames(clip)] = np.nan
+    return out
+
+
 class FeatureExtractor:
     """Simple CPU extractor: one extractor per modality from ``params['features']``.
 
@@ -153,7 +164,6 @@ class FeatureExtractor:
         streams: dict[str, np.ndarray] = {}
         sync = np.full(3, np.nan, np.float32)
         timings: dict[str, float] = {}
-        valid = valid_frames(clip)
         for modality, ext in self.extractors.items():
             t0 = time.perf_counter()
             try:
@@ -162,15 +172,10 @@ class FeatureExtractor:
                 raise ExtractionError(modality, f"{type(exc).__name__}: {exc}") from exc
             timings[modality] = time.perf_counter() - t0
             _check_shape(modality, ext, out, clip.n_frames)
-            out = quantize_mantissa(out, self.quantize_bits)  # float noise stops here
             if modality == "sync":
-                sync = out
+                sync = quantize_mantissa(out, self.quantize_bits)  # float noise stops here
                 continue
-            out = out.copy()
-            out[~valid] = np.nan  # padded frames carry no data
-            if modality == "audio" and clip.has_audio:
-                out[~audio_frames(clip)] = np.nan  # nor does padding of a shorter audio track
-            streams[modality] = out
+            streams[modality] = finish_stream(out, clip, self.quantize_bits, modality == "audio")
         return VideoFeatures(
             clip.video_id, streams, sync, self._meta(clip, streams, sync, context, timings)
         )

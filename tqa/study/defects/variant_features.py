@@ -23,7 +23,7 @@ from tqa.core.schema import FeatureSet
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor
 from tqa.features.nets.dnsmos import dnsmos_scores
-from tqa.features.pipeline import FeatureExtractor, audio_frames, valid_frames
+from tqa.features.pipeline import FeatureExtractor, finish_stream, valid_frames
 from tqa.features.quantize import quantize_mantissa
 from tqa.features.video_metrics import face_sharpness, head_motion, landmark_jitter
 from tqa.study.defects.families import SR
@@ -73,17 +73,11 @@ class VariantExtractor:
             d.clear()
 
     def _masked(self, out: np.ndarray, clip: Clip, audio: bool = False) -> np.ndarray:
-        """As ``extract_clip`` leaves a stream: rounded to ``features.quantize_bits``, NaN on
-        padded frames (and, for the audio stream, past the end of the audio track)."""
-        out = quantize_mantissa(np.asarray(out, np.float32), self.fx.quantize_bits)
-        out[~valid_frames(clip)] = np.nan
-        if audio and clip.has_audio:
-            out[~audio_frames(clip)] = np.nan
-        return out
+        """As ``extract_clip`` leaves a stream (:func:`tqa.features.pipeline.finish_stream`)."""
+        return finish_stream(out, clip, self.fx.quantize_bits, audio)
 
     def _keys(self, clip: Clip) -> tuple[str, str]:
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
-        tag = f"{clip.video_id}:{_digest(valid)}:"
+        tag = f"{clip.video_id}:{_digest(valid_frames(clip))}:"
         return tag + _digest(clip.frames), tag + _digest(clip.audio)
 
     def streams(self, clip: Clip) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
