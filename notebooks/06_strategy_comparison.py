@@ -53,7 +53,7 @@ import pandas as pd
 
 from tqa.core.atomic import rounded, write_json, write_text
 from tqa.core.params import resolve
-from tqa.study import evaluation, plots, protocol, studies
+from tqa.study import evaluation, plots, protocol, readme_table, studies
 from tqa.study.crossval import MODEL_PREFIX
 from tqa.study.metrics import evaluate_tasks
 from tqa.study.reporting import save_figure, save_table
@@ -85,6 +85,7 @@ if KFOLD:  # grouped k-fold: every video out-of-fold; CIs, paired test, verdicts
         "Weighting strategies vs the main strategy",
         protocol.main_method(params),
         REPORTS / "tables",
+        REPORTS / "data",
     )
 else:
     rows = studies.strategy_comparison(fs, labels, split, params)
@@ -123,6 +124,7 @@ if KFOLD:  # the chapter's configuration, the nested-selection model and every b
         "and every baseline",
         DEFAULT,
         REPORTS / "tables",
+        REPORTS / "data",
     )
     write_text(
         REPORTS / "tables" / "verdicts.md",
@@ -231,11 +233,21 @@ agr
 payload = evaluation.metrics_json_payload(
     params, summary, base_rows, main, len(SEEDS), ev["json_metrics"]
 )
-write_json(REPORTS / "tables" / "strategy_metrics.json", rounded(payload))
+write_json(REPORTS / "data" / "strategy_metrics.json", rounded(payload))
 # The DVC headline: one short file per task (`dvc metrics show` prints one row each).
 headline = evaluation.headline_metrics(summary, base_rows, MAIN, full)
 evaluation.write_headline_metrics(headline, METRICS)
 pd.DataFrame(headline).T
+
+# %%
+# README.md's results table as this run gives it, tracked in git beside the other tables:
+# `make readme` copies the same table into README.md, and a fresh clone (where the CSVs of
+# data/ are not) checks the README against this file (tests/test_docs.py).
+if KFOLD and REPORTS.name == readme_table.STAGE:
+    write_text(
+        REPORTS / "tables" / readme_table.TRACKED_TABLE,
+        readme_table.headline_table(REPORTS.parent, METRICS),
+    )
 
 # %%
 # A stage's run cache (a DVC output) keeps only the runs this study used: the same study

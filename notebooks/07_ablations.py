@@ -75,6 +75,7 @@ if (
         "removed part helped; 'better': the model does better without it)",
         ref,
         REPORTS / "tables",
+        REPORTS / "data",
     )
 else:
     rows = studies.ablations(fs, labels, split, params)

@@ -83,6 +83,7 @@ if KFOLD:  # eval.selection.grid vs the chapter's configuration, and the nested 
         "Configurations and nested selection vs the chapter's configuration",
         ref,
         REPORTS / "tables",
+        REPORTS / "data",
     )
     save_table(
         choices.assign(config=choices["method"].map(cname)),

@@ -255,10 +255,10 @@ def test_notebook_01_runs_under_papermill(tmp_path: Path) -> None:
         "task_correlations",
         "data_problems",
     ):
-        assert (reports / "tables" / f"{name}.csv").is_file() and (
+        assert (reports / "data" / f"{name}.csv").is_file() and (
             reports / "tables" / f"{name}.md"
         ).is_file()
-    summ = pd.read_csv(reports / "tables" / "label_summary.csv").set_index("task")
+    summ = pd.read_csv(reports / "data" / "label_summary.csv").set_index("task")
     lab = pd.read_csv(root / "labels.csv")[list(TASKS)].replace(-1.0, np.nan)
     np.testing.assert_allclose(summ.loc[list(TASKS), "std"], lab.std().to_numpy(), rtol=1e-6)
     js = json.loads((reports / "data_summary.json").read_text())

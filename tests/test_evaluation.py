@@ -191,7 +191,8 @@ def test_plots_and_reports_index(tmp_path):
     assert pos == sorted(pos)
     for link in (
         "(notebooks/01_data_analysis.ipynb)",
-        "(06_strategy_comparison/tables/t_06_strategy_comparison.csv)",
+        "(06_strategy_comparison/data/t_06_strategy_comparison.csv)",
+        "([md](06_strategy_comparison/tables/t_06_strategy_comparison.md))",
         "(05_training_fixed/training/fixed/history_seed0.csv)",
         "(data_card.md)",
         "(benchmarks.md)",

@@ -122,7 +122,7 @@ def test_a_notebook_runs_top_to_bottom_from_the_notebooks_folder(tmp_path: Path)
         cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    table = (reports / "tables" / "model_parameters.csv").read_text()
+    table = (reports / "data" / "model_parameters.csv").read_text()
     assert "total" in table
     assert not (ROOT / "notebooks" / "reports").exists()  # nothing relative to the cwd
 

@@ -142,8 +142,9 @@ def test_the_checker_accepts_what_stages_write_and_sources(outputs_and_params) -
 
 def test_stage_outputs_come_from_dvc_yaml(outputs_and_params) -> None:
     outputs, _ = outputs_and_params
-    assert "metrics" in outputs and "reports/06_strategy_comparison" in outputs
-    assert "reports/05_training_gradnorm" in outputs  # the foreach stage, expanded
+    assert "metrics" in outputs and "reports/06_strategy_comparison/tables" in outputs
+    assert "reports/06_strategy_comparison/data" in outputs  # the DVC-cached CSVs
+    assert "reports/05_training_gradnorm/training" in outputs  # the foreach stage, expanded
     assert "models/gradnorm" in outputs  # ${train.out_dir}/${item}, substituted
     assert "reports/metrics.json" not in outputs
 

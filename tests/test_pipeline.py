@@ -297,13 +297,13 @@ def test_notebook_02_runs_on_a_tiny_dataset(tmp_path: Path) -> None:
     ]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    agree = pd.read_csv(reports / "tables" / "sync_offset_agreement.csv")
+    agree = pd.read_csv(reports / "data" / "sync_offset_agreement.csv")
     assert agree.loc[0, "n"] == 3
     for name in ("features_face_rate", "features_scale", "sync_offset_vs_injected"):
         assert (reports / "figures" / f"{name}.png").is_file() and (
             reports / "figures" / f"{name}.txt"
         ).is_file()
-    scale = pd.read_csv(reports / "tables" / "features_scale.csv")
+    scale = pd.read_csv(reports / "data" / "features_scale.csv")
     assert set(scale["modality"]) == {"visual", "audio", "landmarks", "au"}
 
 

@@ -483,7 +483,7 @@ def test_notebook_10_runs_with_papermill(scoring_setup, tmp_path):
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    table = pd.read_csv(reports / "tables" / "score_examples.csv")
+    table = pd.read_csv(reports / "data" / "score_examples.csv")
     assert table["video_id"].tolist() == ["broken", "talk_a", "talk_b"]
     assert table["status"].tolist() == ["failed", "ok", "ok"]
     assert (reports / "figures" / "score_examples.png").stat().st_size > 1000

@@ -419,7 +419,7 @@ def test_study_notebooks_run_with_papermill(tmp_path):
         ]
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
-    metrics = json.loads((reports / "tables" / "strategy_metrics.json").read_text())
+    metrics = json.loads((reports / "data" / "strategy_metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty" and "ridge" in metrics["baselines"]
     # the DVC headline: one small file per task, the main model's Pearson and the best baseline
     for task in TASKS:
@@ -459,7 +459,7 @@ def test_study_notebooks_run_with_papermill(tmp_path):
         "error_by_generator",
         "error_by_group",
     ):
-        assert (reports / "tables" / f"{name}.csv").exists() and (
+        assert (reports / "data" / f"{name}.csv").exists() and (
             reports / "tables" / f"{name}.md"
         ).exists(), name
     mvb = (reports / "tables" / "model_vs_baselines_pearson.md").read_text()
@@ -599,16 +599,16 @@ def test_study_notebooks_kfold_protocol(tmp_path):
         run(nb)
     # 07 adds only no_au (path_a_only = the grid's path_b: false); 08 and 09 add nothing
     assert model_runs() == after_06 + 3
-    tables = reports / "tables"
+    tables, data = reports / "tables", reports / "data"
     for stem in ("strategy", "ablation", "config", "model_vs_baselines"):
-        t = pd.read_csv(tables / f"{stem}_comparison.csv")
+        t = pd.read_csv(data / f"{stem}_comparison.csv")
         assert {"mean", "ci_low", "ci_high", "delta", "p_value", "test", "verdict"} <= set(
             t.columns
         )
         verdicts = {"reference", "better", "worse", "no detectable difference", "n/a"}
         assert set(t["verdict"].fillna("n/a")) <= verdicts
         assert (tables / f"{stem}_comparison.md").read_text().count("|") > 10
-    mvb = pd.read_csv(tables / "model_vs_baselines_comparison.csv")
+    mvb = pd.read_csv(data / "model_vs_baselines_comparison.csv")
     want = {
         "tqa:stack",
         "tqa:uncertainty",
@@ -625,11 +625,11 @@ def test_study_notebooks_kfold_protocol(tmp_path):
 
     index = write_reports_index(load_params(overrides=ov), reports).read_text()
     assert "## Where the model loses to a baseline" in index  # reports/README.md opens with it
-    choices = pd.read_csv(tables / "selection_choices.csv")
+    choices = pd.read_csv(data / "selection_choices.csv")
     assert choices["chosen"].sum() == 3  # one configuration per outer fold
-    worst = pd.read_csv(tables / "worst_videos.csv")
+    worst = pd.read_csv(data / "worst_videos.csv")
     assert len(worst) == 10  # out-of-fold: every video can be among the worst, not only test rows
-    metrics = json.loads((tables / "strategy_metrics.json").read_text())
+    metrics = json.loads((data / "strategy_metrics.json").read_text())
     assert metrics["main_model"]["strategy"] == "uncertainty"
 
 

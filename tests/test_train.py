@@ -703,7 +703,7 @@ def test_notebook_executes_on_toy_data(tmp_path, name):
     subprocess.run(cmd, check=True, cwd=root, capture_output=True, timeout=600)
     expected = {
         "03_pca": "figures/pca_explained_variance.png",
-        "04_model": "tables/model_switches.csv",
+        "04_model": "data/model_switches.csv",
         "05_training": "figures/learning_curves_gradnorm.png",
     }[name]
     assert (tmp_path / "reports" / expected).is_file()

@@ -47,7 +47,7 @@ STACK_FILE = "stack.joblib"
 #: ``score.bundle_model`` values: the stacked default model, or the chapter's Transformer alone.
 BUNDLE_MODELS: tuple[str, ...] = ("stack", "chapter")
 #: The k-fold study's comparison table the bundle quotes its cross-validated scores from.
-CV_TABLE = "reports/06_strategy_comparison/tables/model_vs_baselines_comparison.csv"
+CV_TABLE = "reports/06_strategy_comparison/data/model_vs_baselines_comparison.csv"
 
 
 def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, dict]:

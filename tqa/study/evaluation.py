@@ -127,9 +127,28 @@ def _caption(path: Path) -> str:
     if path.suffix == ".png":
         cap = path.with_suffix(".txt")
         return cap.read_text(encoding="utf-8").strip() if cap.exists() else ""
-    md = path.with_suffix(".md")
+    md = _markdown_of(path)
     first = md.read_text(encoding="utf-8").splitlines()[0].strip() if md.exists() else ""
     return "" if first.startswith("|") else first
+
+
+def _markdown_of(csv: Path) -> Path:
+    """A table's Markdown: ``<report>/tables/<name>.md`` for ``<report>/data/<name>.csv``
+    (:func:`tqa.study.reporting.save_table`), else the ``.md`` beside the CSV."""
+    if csv.parent.name == "data":
+        md = csv.parent.parent / "tables" / f"{csv.stem}.md"
+        if md.exists():
+            return md
+    return csv.with_suffix(".md")
+
+
+def _data_of(md: Path) -> Path | None:
+    """The CSV of a table's Markdown (the inverse of :func:`_markdown_of`), None if none."""
+    for csv in (md.parent.parent / "data" / f"{md.stem}.csv", md.with_suffix(".csv")):
+        if md.parent.name == "tables" or csv.parent == md.parent:
+            if csv.exists() and _markdown_of(csv) == md:
+                return csv
+    return None
 
 
 def _artefact_lines(rdir: Path, folder: Path, short: Any) -> list[str]:
@@ -140,10 +159,10 @@ def _artefact_lines(rdir: Path, folder: Path, short: Any) -> list[str]:
             continue
         if f.suffix == ".txt" and f.with_suffix(".png").exists():
             continue  # a figure's caption: shown with the figure
-        if f.suffix == ".md" and f.with_suffix(".csv").exists():
+        if f.suffix == ".md" and _data_of(f) is not None:
             continue  # a table's Markdown copy: linked with its CSV
         rel = f.relative_to(rdir).as_posix()
-        md = f.with_suffix(".md")
+        md = _markdown_of(f)
         extra = (
             f" ([md]({md.relative_to(rdir).as_posix()}))"
             if f.suffix == ".csv" and md.exists()
@@ -179,6 +198,11 @@ def write_reports_index(params: dict, reports_dir: str | Path | None = None) -> 
         "Numbers here are measured on the data named above. Numbers quoted from the thesis "
         "chapter (EmotionTalk) appear only in columns labelled as reported in the chapter, never "
         "as our results.",
+        "",
+        "Each table is linked by its CSV (`data/`) with its Markdown (`tables/`). The `data/` "
+        "folders of notebooks 05-10 (and their training histories) are DVC-cached outputs, "
+        "not in git: `make repro` writes them (float noise of training reaches their 6th "
+        "digit on another CPU; docs/corpus.md).",
         "",
     ]
     # the DVC headline metrics: <repo>/metrics/ beside reports/ (reports/metrics/ in a manual run)

@@ -331,11 +331,18 @@ def oof_mean_predictions(oof: pd.DataFrame, method: str, video_ids: Sequence[str
 
 
 def write_comparison(
-    table: pd.DataFrame, stem: str, title: str, reference: str, out_dir: str | None = None
+    table: pd.DataFrame,
+    stem: str,
+    title: str,
+    reference: str,
+    out_dir: str | None = None,
+    data_dir: str | None = None,
 ) -> None:
-    """``<out_dir>/<stem>_comparison.{csv,md}`` (atomic; default reports/tables)."""
+    """``<out_dir>/<stem>_comparison.md`` and ``<data_dir>/<stem>_comparison.csv`` (atomic;
+    default reports/tables; ``data_dir`` None: beside the Markdown)."""
     out = resolve(out_dir or "reports/tables")
-    write_csv(out / f"{stem}_comparison.csv", rounded_frame(table), float_format=FLOAT_FORMAT)
+    data = resolve(data_dir) if data_dir else out
+    write_csv(data / f"{stem}_comparison.csv", rounded_frame(table), float_format=FLOAT_FORMAT)
     head = (
         f"# {title}\n\nGrouped k-fold x seeds; each row: mean [95 % t-interval] over the "
         f"(seed, fold) test folds; delta, p and verdict of the row's method vs **{reference}** "

@@ -3,15 +3,15 @@
 ``headline_table(reports_dir, metrics_dir)`` reads what notebook 06 wrote under the grouped
 k-fold x seeds protocol (``split.protocol: kfold``, :mod:`tqa.study.crossval`, chapter 3.4.1):
 
-* ``06_strategy_comparison/tables/model_vs_baselines_comparison.csv`` (required): per
+* ``06_strategy_comparison/data/model_vs_baselines_comparison.csv`` (required): per
   (method, task, metric) the mean and 95 % t-interval over the (seed, fold) test folds, and
   each method's paired test and verdict against the reference, tqa's default model
   ``tqa:stack`` (:mod:`tqa.study.stacking`); the chapter's configuration
   ``tqa:<eval.main_strategy>`` gets its own column; ``tqa:selected`` is the
   nested-selection model;
-* ``06_strategy_comparison/tables/strategy_metrics.json``: the provenance line (data,
-  extractors); ``06_strategy_comparison/tables/strategy_runs.csv``: the seeds;
-  ``06_strategy_comparison/tables/model_vs_baselines_pearson.csv``: the chapter's reported
+* ``06_strategy_comparison/data/strategy_metrics.json``: the provenance line (data,
+  extractors); ``06_strategy_comparison/data/strategy_runs.csv``: the seeds;
+  ``06_strategy_comparison/data/model_vs_baselines_pearson.csv``: the chapter's reported
   EmotionTalk Pearson (quoted, not reproduced); ``<metrics_dir>/<task>.json``: the DVC
   headline (pooled out-of-fold Pearson). All optional: a missing one drops its column/line.
 
@@ -48,10 +48,13 @@ END = "<!-- results:end -->"
 
 #: Notebook 06's report folder (relative to reports/) and the files read from it.
 STAGE = "06_strategy_comparison"
-COMPARISON = f"{STAGE}/tables/model_vs_baselines_comparison.csv"
-STRATEGY_METRICS = f"{STAGE}/tables/strategy_metrics.json"
-STRATEGY_RUNS = f"{STAGE}/tables/strategy_runs.csv"
-CHAPTER_TABLE = f"{STAGE}/tables/model_vs_baselines_pearson.csv"
+COMPARISON = f"{STAGE}/data/model_vs_baselines_comparison.csv"
+STRATEGY_METRICS = f"{STAGE}/data/strategy_metrics.json"
+STRATEGY_RUNS = f"{STAGE}/data/strategy_runs.csv"
+CHAPTER_TABLE = f"{STAGE}/data/model_vs_baselines_pearson.csv"
+#: The same table as notebook 06 writes it into its ``tables/`` (tracked in git, unlike the
+#: CSVs above): what a fresh clone checks README.md against.
+TRACKED_TABLE = "readme_table.md"
 #: Column of ``model_vs_baselines_pearson.csv`` holding the chapter's reported values.
 CHAPTER_PREFIX = "reported in the chapter"
 #: Method name prefix of the model and the nested-selection model (tqa.study.crossval).

@@ -1,7 +1,10 @@
 """Writing report artefacts: figures with captions, tables as CSV + Markdown, provenance.
 
-Every figure is ``reports/figures/<name>.png`` with its caption in ``<name>.txt``; every
-table is ``reports/tables/<name>.csv`` and ``<name>.md``. :func:`provenance` is the line
+Every figure is ``<report>/figures/<name>.png`` with its caption in ``<name>.txt``; every
+table is ``<report>/tables/<name>.md`` (what a reader browses in git) with its data in
+``<report>/data/<name>.csv`` (what a program reads). The split lets a stage whose numbers
+carry float noise from training keep ``data/`` out of git as a DVC-cached output while its
+Markdown and figures stay tracked (issue 23; docs/corpus.md). :func:`provenance` is the line
 each report carries saying which data and which extractors produced its numbers.
 """
 
@@ -93,18 +96,26 @@ def save_table(
     index: bool = False,
     floatfmt: str = ".4g",
 ) -> Path:
-    """Save a table as CSV (floats to :data:`tqa.core.precision.SIGNIFICANT` significant
-    digits: above float noise, issue 23) and as a Markdown file (caption as its first line)."""
-    base = Path(reports_dir or REPORTS) / "tables" / name
+    """Save a table as ``data/<name>.csv`` (floats to :data:`tqa.core.precision.SIGNIFICANT`
+    significant digits: above float noise, issue 23) and ``tables/<name>.md`` (caption as its
+    first line) under ``reports_dir``; returns the CSV's path."""
+    root = Path(reports_dir or REPORTS)
+    base = root / "tables" / name
+    csv = data_path(root, name)
     df = rounded_frame(df)
-    write_csv(base.with_suffix(".csv"), df, index=index, float_format=FLOAT_FORMAT)
+    write_csv(csv, df, index=index, float_format=FLOAT_FORMAT)
     md = (
         df.to_markdown(index=index, floatfmt=floatfmt)
         if _has_tabulate()
         else _plain_markdown(df, index)
     )
     write_text(base.with_suffix(".md"), (f"{caption.strip()}\n\n" if caption else "") + md + "\n")
-    return base.with_suffix(".csv")
+    return csv
+
+
+def data_path(reports_dir: str | Path, name: str, suffix: str = ".csv") -> Path:
+    """``<reports_dir>/data/<name><suffix>``: where a report's machine-readable table goes."""
+    return Path(reports_dir) / "data" / f"{name}{suffix}"
 
 
 def provenance(params: dict, extractors: dict | None = None) -> str:
