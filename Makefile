@@ -55,7 +55,7 @@ bench: setup
 
 ## Benchmarks on real data (they need ../shared: realclips/, thqa-dev/); each writes reports/.
 ## A script whose data is absent says so and stops the loop. Slow (~20 min on 2 cores); not part of make test.
-REAL_BENCH := real_clips defects av_explained directions thqa_dev_cv
+REAL_BENCH := real_clips defects av_explained expression_coupling directions thqa_dev_cv
 .PHONY: bench-real
 bench-real: setup
 	@for b in $(REAL_BENCH); do \

@@ -13,6 +13,13 @@ face), so the model's features and the metric columns read the same numbers:
   prosody of their own speech (Yehia et al. 2002; Munhall et al. 2004); a head animated
   from another recording, or frozen, does not. The window was set after looking at the
   5 real recordings and the 3 generated clips of ``../shared/realclips``.
+* :func:`expression_speech_coupling` (Pearson r per channel, higher = the expression moves
+  with the voice): the pose-free brow height and mouth-corner distance (their *levels*, not
+  speeds) against the speech-band envelope, each averaged over :data:`HEAD_WINDOW` frames as
+  above. Brows rise and mouth corners widen with prosodic emphasis (Cave et al. 1996, brows
+  and F0; Granstrom & House 2005); a face whose expression is animated from other speech
+  (the sample corpus's ``expr_mismatch``), or a dub, loses that coupling. The window is
+  the head coupling's, reused unchanged (no new choice).
 * :func:`expression_motion` (IOD/s, higher = more expressive): mean speed of the mouth
   aperture, mouth width, lid gap and brow height, head pose removed.
 * :func:`frozen_expression` (share, lower = better): frames whose four expression speeds
@@ -30,11 +37,21 @@ import math
 
 import numpy as np
 
-from tqa.features.extractors.au_pose import ANGLE_SPEEDS, ANGLES, COLUMNS, EXPRESSION_SPEEDS
+from tqa.features.extractors.au_pose import (
+    ANGLE_SPEEDS,
+    ANGLES,
+    COLUMNS,
+    EXPRESSION_SPEEDS,
+    expression_signals,
+    head_pose,
+)
 from tqa.features.extractors.sync_correlation import speech_envelope
 
 #: Frames of the moving mean applied to head pose, head speed and speech envelope (0.4 s).
 HEAD_WINDOW = 10
+#: Columns of :func:`tqa.features.extractors.au_pose.expression_signals` that
+#: :func:`expression_speech_coupling` reads: (label, column) of brow height, mouth width.
+COUPLED_EXPRESSION: tuple[tuple[str, int], ...] = (("brow", 3), ("smile", 1))
 #: IOD/s under which an expression signal counts as not moving (a frozen face).
 FROZEN_SPEED = 0.01
 
@@ -84,6 +101,30 @@ def head_speech_coupling(
     if ok.sum() < fps or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return math.nan
     return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def expression_speech_coupling(
+    lm_px: np.ndarray, envelope: np.ndarray, fps: float, window: int = HEAD_WINDOW
+) -> dict[str, float]:
+    """Label -> Pearson r of the moving means of a pose-free expression level
+    (:data:`COUPLED_EXPRESSION`: brow height, mouth width) and of the speech envelope (T,),
+    over frames with both; NaN under 1 s of pairs or when either is constant.
+
+    ``lm_px``: (T, 468, 3) pixel landmarks (NaN rows: no face); head rotation, position and
+    size are removed first (:func:`~tqa.features.extractors.au_pose.head_pose`), so a nod
+    does not read as a brow raise."""
+    _, front = head_pose(lm_px)
+    levels = expression_signals(front)
+    b = moving_mean(envelope, window)
+    out = {}
+    for label, col in COUPLED_EXPRESSION:
+        a = moving_mean(levels[:, col], window)
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < fps or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
+            out[label] = math.nan
+        else:
+            out[label] = float(np.corrcoef(a[ok], b[ok])[0, 1])
+    return out
 
 
 def expression_motion(pose: np.ndarray) -> float:
