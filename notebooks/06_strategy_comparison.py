@@ -56,7 +56,7 @@ from tqa.core.params import resolve
 from tqa.study import evaluation, plots, protocol, readme_table, studies
 from tqa.study.crossval import MODEL_PREFIX
 from tqa.study.metrics import evaluate_tasks
-from tqa.study.reporting import save_figure, save_table
+from tqa.study.reporting import data_path, save_figure, save_table
 from tqa.study.selection import SELECTED
 
 params, ev, REPORTS, PROV = ctx.params, ctx.params["eval"], ctx.reports, ctx.prov
@@ -233,7 +233,7 @@ agr
 payload = evaluation.metrics_json_payload(
     params, summary, base_rows, main, len(SEEDS), ev["json_metrics"]
 )
-write_json(REPORTS / "data" / "strategy_metrics.json", rounded(payload))
+write_json(data_path(REPORTS, "strategy_metrics", ".json"), rounded(payload))
 # The DVC headline: one short file per task (`dvc metrics show` prints one row each).
 headline = evaluation.headline_metrics(summary, base_rows, MAIN, full)
 evaluation.write_headline_metrics(headline, METRICS)

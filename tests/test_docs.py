@@ -306,10 +306,10 @@ PLANT = {
 
 def _write_reports(root: Path) -> Path:
     reports = root / "reports"
-    tables = reports / rt.STAGE / "data"
-    tables.mkdir(parents=True)
+    data = reports / rt.STAGE / "data"
+    data.mkdir(parents=True)
     cols = list(rt.REQUIRED) + ["delta", "n_pairs"]
-    with open(tables / "model_vs_baselines_comparison.csv", "w", newline="") as fh:
+    with open(data / "model_vs_baselines_comparison.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=cols)
         w.writeheader()
         for metric, tasks in PLANT.items():
@@ -323,14 +323,14 @@ def _write_reports(root: Path) -> Path:
                         "note": FLAT_NOTE if task == "lip_sync" else "",
                     })  # fmt: skip
     prov = {"provenance": "Data: planted fixture. Extractors: visual=nss."}
-    (tables / "strategy_metrics.json").write_text(json.dumps(prov))
+    (data / "strategy_metrics.json").write_text(json.dumps(prov))
     runs = ["study,config,strategy,seed,task,pearson"]
     runs += [f"strategy,uncertainty,uncertainty,{s},overall,0.7" for s in (0, 1)]
-    (tables / "strategy_runs.csv").write_text("\n".join(runs) + "\n")
+    (data / "strategy_runs.csv").write_text("\n".join(runs) + "\n")
     chap = "reported in the chapter on EmotionTalk (not reproduced here)"
     rows = [f"task,tqa (uncertainty),ridge,{chap}"]
     rows += [f"{t},x,y,{'0.698' if t == 'overall' else ''}" for t in TASKS]
-    (tables / "model_vs_baselines_pearson.csv").write_text("\n".join(rows) + "\n")
+    (data / "model_vs_baselines_pearson.csv").write_text("\n".join(rows) + "\n")
     (root / "metrics").mkdir()
     (root / "metrics" / "overall.json").write_text(json.dumps({"tqa_r": 0.68, "base": "ridge"}))
     return reports

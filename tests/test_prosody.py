@@ -1,7 +1,8 @@
-"""The ``prosody`` au extractor (speech-coupled brows and mouth corners) and its ``tqa metrics``
-columns: planted signals on a real face (the committed Face Mesh table of a source portrait),
+"""The ``prosody`` au extractor (speech-coupled brows and mouth corners; opt-in, no ``tqa metrics``
+column): planted signals on a real face (the committed Face Mesh table of a source portrait),
 invariance to head rotation, an independent numpy / pandas oracle of the correlation, and the
-registry; the real recordings of ../shared/realclips with foreign audio (skipped when absent)."""
+extractor's output on a clip (per-clip value on face frames, NaN without audio). The real
+recordings are measured by benchmarks/expression_coupling.py, not here."""
 
 from __future__ import annotations
 
@@ -122,9 +123,3 @@ def test_extractor_repeats_the_clip_value_on_face_frames() -> None:
     assert np.isnan(ext.extract(silent, {"landmarks_px": lm})).all()
     with pytest.raises(RuntimeError, match="landmarks_px"):
         ext.extract(clip, {})
-
-
-needs_clips = pytest.mark.skipif(
-    not (CLIPS / "recordings").is_dir(),
-    reason=f"real clips not found at {CLIPS} (../shared/realclips beside the repository)",
-)

@@ -144,11 +144,10 @@ def _markdown_of(csv: Path) -> Path:
 
 def _data_of(md: Path) -> Path | None:
     """The CSV of a table's Markdown (the inverse of :func:`_markdown_of`), None if none."""
-    for csv in (md.parent.parent / "data" / f"{md.stem}.csv", md.with_suffix(".csv")):
-        if md.parent.name == "tables" or csv.parent == md.parent:
-            if csv.exists() and _markdown_of(csv) == md:
-                return csv
-    return None
+    candidates = [md.with_suffix(".csv")]
+    if md.parent.name == "tables":
+        candidates.insert(0, md.parent.parent / "data" / f"{md.stem}.csv")
+    return next((c for c in candidates if c.exists() and _markdown_of(c) == md), None)
 
 
 def _artefact_lines(rdir: Path, folder: Path, short: Any) -> list[str]:
