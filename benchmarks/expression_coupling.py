@@ -58,7 +58,8 @@ def real(clips: Path, params: dict) -> pd.DataFrame:
     """One row per recording x audio (own, each other recording, each speech file)."""
     fx = FeatureExtractor(params)
     files, decoded, speech = load_real(clips, fx, None)
-    own = [c.audio[: int(np.sum(c.meta["valid_frames"])) * 640] for c in decoded]
+    own = [c.audio[: int(np.sum(c.meta["valid_frames"])) * round(c.sample_rate / c.fps)]
+           for c in decoded]  # fmt: skip
     rows = []
     for i, clip in enumerate(tqdm(decoded, desc="recordings", unit="clip")):
         ctx: dict = {}
