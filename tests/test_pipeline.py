@@ -86,6 +86,18 @@ def test_config_hash_tracks_outputs_not_runtime_knobs() -> None:
     assert FeatureExtractor(_params(audio_egemaps=False)).config_hash != h
 
 
+def test_config_hash_is_fixed_when_the_extractor_is_built() -> None:
+    """Editing the caller's params after construction changes neither the extractors nor the
+    cache key; a new extractor on the edited params gets another key (the oracle: hashes of
+    fresh extractors on each params dict)."""
+    params = load_params()
+    before = FeatureExtractor(copy.deepcopy(params)).config_hash
+    fx = FeatureExtractor(params)
+    params["features"]["sync_max_offset"] = int(params["features"]["sync_max_offset"]) + 3
+    assert fx.config_hash == before
+    assert FeatureExtractor(params).config_hash != before
+
+
 def test_run_resumes_logs_failures_and_never_crashes(videos, tmp_path: Path, monkeypatch) -> None:
     fe = FeatureExtractor(_params())
     calls: list[str] = []

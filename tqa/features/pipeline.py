@@ -32,6 +32,7 @@ CLI: ``tqa extract [--params params.yaml] [--root DIR] [--cache DIR] [--workers 
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -131,7 +132,9 @@ class FeatureExtractor:
     """
 
     def __init__(self, params: dict) -> None:
-        self.fparams: dict = features_section(params)
+        # a snapshot: the extractors are built from it, so a caller's later edit of the
+        # params dict must not change :attr:`config_hash` (the cache key) under them
+        self.fparams: dict = copy.deepcopy(features_section(params))
         self.params = params
         self.extractors: dict[str, Extractor] = build_extractors(self.fparams)
         #: mantissa bits every stream keeps (:mod:`tqa.features.quantize`; 23 = float32 as is)
