@@ -48,15 +48,15 @@ log = logging.getLogger("expression_coupling")
 COLUMNS = ("brow", "smile")
 
 
-def coupling(fx: FeatureExtractor, clip, lm: np.ndarray) -> dict[str, float]:
-    """Per-clip value of each ``au__prosody_<label>`` column (its first finite frame)."""
-    out = get_extractor("au", "prosody", fx.fparams).extract(clip, {"landmarks_px": lm})
+def coupling(ext, clip, lm: np.ndarray) -> dict[str, float]:
+    """Per-clip value of each ``au__prosody_<label>`` column (its first finite frame) of the
+    ``prosody`` extractor ``ext``."""
+    out = ext.extract(clip, {"landmarks_px": lm})
     return {c: float(next(iter(v[np.isfinite(v)]), np.nan)) for c, v in zip(COLUMNS, out.T)}
 
 
-def real(clips: Path, params: dict) -> pd.DataFrame:
+def real(clips: Path, fx: FeatureExtractor, ext) -> pd.DataFrame:
     """One row per recording x audio (own, each other recording, each speech file)."""
-    fx = FeatureExtractor(params)
     files, decoded, speech = load_real(clips, fx, None)
     own = [c.audio[: int(np.sum(c.meta["valid_frames"])) * round(c.sample_rate / c.fps)]
            for c in decoded]  # fmt: skip
@@ -75,15 +75,13 @@ def real(clips: Path, params: dict) -> pd.DataFrame:
         for name, audio in dubs:
             c = dataclasses.replace(clip, audio=audio)
             rows.append({"clip": rel(files[i]), "audio": name,
-                         **coupling(fx, c, ctx["landmarks_px"])})  # fmt: skip
+                         **coupling(ext, c, ctx["landmarks_px"])})  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def corpus(params: dict) -> pd.DataFrame:
-    """One row per sample-corpus video: both columns + its mismatch / swap flags."""
-    root = ROOT / params["corpus"]["out"]
+def corpus(root: Path, fx: FeatureExtractor, ext) -> pd.DataFrame:
+    """One row per sample-corpus video under ``root``: both columns + its mismatch / swap flags."""
     deg = pd.read_csv(root / "degradations.csv", dtype={"video_id": str})
-    fx = FeatureExtractor(params)
     rows = []
     for _, r in tqdm(list(deg.iterrows()), desc="corpus", unit="video"):
         path = next((root / "videos").glob(f"{r['video_id']}.*"))
@@ -92,27 +90,27 @@ def corpus(params: dict) -> pd.DataFrame:
         fx.extractors["landmarks"].extract(clip, ctx)
         rows.append({"video_id": r["video_id"], "expr_mismatch": int(r["expr_mismatch"]),
                      "swapped_audio": int(r["swapped_audio"]),
-                     **coupling(fx, clip, ctx["landmarks_px"])})  # fmt: skip
+                     **coupling(ext, clip, ctx["landmarks_px"])})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def summary(rl: pd.DataFrame, co: pd.DataFrame) -> dict:
     """AUCs (higher column = own / clean) on real footage and on the corpus."""
     out: dict = {"real": {}, "corpus": {}}
-    own = rl[rl["audio"] == "own"]
+    own, dub = rl[rl["audio"] == "own"], rl[rl["audio"] != "own"]
+    clean = co[(co["expr_mismatch"] == 0) & (co["swapped_audio"] == 0)]
+    mismatch, swapped = co[co["expr_mismatch"] == 1], co[co["swapped_audio"] == 1]
     for c in COLUMNS:
-        dub = rl[rl["audio"] != "own"]
         out["real"][c] = {
             "auc_own_vs_dubbed": detection_auc(own[c], dub[c], "lower"),
             "own": own[c].round(3).tolist(),
             "dubbed_median": float(dub[c].median()),
         }
-        clean = co[(co["expr_mismatch"] == 0) & (co["swapped_audio"] == 0)]
         out["corpus"][c] = {
-            "auc_mismatch": detection_auc(clean[c], co[co["expr_mismatch"] == 1][c], "lower"),
-            "auc_swap": detection_auc(clean[c], co[co["swapped_audio"] == 1][c], "lower"),
+            "auc_mismatch": detection_auc(clean[c], mismatch[c], "lower"),
+            "auc_swap": detection_auc(clean[c], swapped[c], "lower"),
             "clean_median": float(clean[c].median()),
-            "mismatch_median": float(co[co["expr_mismatch"] == 1][c].median()),
+            "mismatch_median": float(mismatch[c].median()),
         }
     return out
 
@@ -173,7 +171,10 @@ def main() -> int:
         return 1
     params = load_params()
     t0 = time.perf_counter()
-    rl, co = real(args.clips, params), corpus(params)
+    fx = FeatureExtractor(params)
+    ext = get_extractor("au", "prosody", fx.fparams)
+    rl = real(args.clips, fx, ext)
+    co = corpus(ROOT / params["corpus"]["out"], fx, ext)
     s = summary(rl, co)
     res = {"when": time.strftime("%Y-%m-%d"), "seconds": time.perf_counter() - t0,
            "summary": s, "meaning": meaning(s), "real": rl.to_dict("records")}  # fmt: skip

@@ -96,7 +96,13 @@ def head_speech_coupling(
 ) -> float:
     """Pearson r of the moving means of head speed and speech envelope (frames with both);
     NaN under 1 s of pairs or when either is constant."""
-    a, b = moving_mean(head_speed(pose), window), moving_mean(envelope, window)
+    return _smoothed_r(head_speed(pose), envelope, fps, window)
+
+
+def _smoothed_r(x: np.ndarray, envelope: np.ndarray, fps: float, window: int) -> float:
+    """Pearson r of the ``window``-frame moving means of ``x`` and ``envelope`` (T,), over
+    frames with both; NaN under 1 s of pairs or when either is constant."""
+    a, b = moving_mean(x, window), moving_mean(envelope, window)
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < fps or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return math.nan
@@ -115,16 +121,10 @@ def expression_speech_coupling(
     does not read as a brow raise."""
     _, front = head_pose(lm_px)
     levels = expression_signals(front)
-    b = moving_mean(envelope, window)
-    out = {}
-    for label, col in COUPLED_EXPRESSION:
-        a = moving_mean(levels[:, col], window)
-        ok = np.isfinite(a) & np.isfinite(b)
-        if ok.sum() < fps or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
-            out[label] = math.nan
-        else:
-            out[label] = float(np.corrcoef(a[ok], b[ok])[0, 1])
-    return out
+    return {
+        label: _smoothed_r(levels[:, col], envelope, fps, window)
+        for label, col in COUPLED_EXPRESSION
+    }
 
 
 def expression_motion(pose: np.ndarray) -> float:

@@ -52,7 +52,7 @@ from tqa.core.version import __version__
 from tqa.features import cache as fcache
 from tqa.features.config import build_extractors, features_section, hash_config
 from tqa.features.decode import MediaError, load_clip_params
-from tqa.features.extractors.base import Clip, Extractor
+from tqa.features.extractors.base import Clip, Extractor, valid_frames
 from tqa.features.pool import resolve_workers, run_pool
 from tqa.features.quantize import quantize_mantissa
 from tqa.features.status import (
@@ -99,11 +99,6 @@ class ExtractionError(RuntimeError):
     def __init__(self, stage: str, reason: str) -> None:
         self.stage, self.reason = stage, reason
         super().__init__(f"{stage}: {reason}")
-
-
-def valid_frames(clip: Clip) -> np.ndarray:
-    """bool (T,): the frames decoded from the source (False: padding of a short clip)."""
-    return np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
 
 
 def audio_frames(clip: Clip) -> np.ndarray:

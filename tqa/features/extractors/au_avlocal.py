@@ -30,7 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from tqa.features.extractors.base import Clip, ColumnExtractor, landmarks_from, register
+from tqa.features.extractors.base import (
+    Clip,
+    ColumnExtractor,
+    landmarks_from,
+    register,
+    valid_frames,
+)
 from tqa.features.extractors.sync_correlation import (
     lag_correlation,
     mouth_darkness,
@@ -114,7 +120,7 @@ class LocalSyncAU(ColumnExtractor):
         if not clip.has_audio:
             return self.no_output(clip)
         lm = np.asarray(lm, np.float64)
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+        valid = valid_frames(clip)
         dark = mouth_darkness(clip.frames, lm)
         inner = mouth_signal(lm)
         env = speech_envelope(clip.audio, clip.sample_rate, clip.fps, clip.n_frames)

@@ -25,7 +25,13 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tqa.features.av_explained import DEFAULT, DETREND, MOUTH_SETS, Settings, clip_av_explained
-from tqa.features.extractors.base import Clip, ColumnExtractor, landmarks_from, register
+from tqa.features.extractors.base import (
+    Clip,
+    ColumnExtractor,
+    landmarks_from,
+    register,
+    valid_frames,
+)
 
 
 @register
@@ -48,7 +54,7 @@ class AVSyncAU(ColumnExtractor):
         lm = np.asarray(landmarks_from(clip, context, "avsync needs", hint), np.float64)
         if not clip.has_audio:
             return self.no_output(clip)
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+        valid = valid_frames(clip)
         res = clip_av_explained(
             lm, clip.audio, clip.sample_rate, clip.fps, clip.frames, valid, self.settings()
         )

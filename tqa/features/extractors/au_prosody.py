@@ -26,7 +26,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tqa.features.extractors.base import Clip, ColumnExtractor, landmarks_from, register
+from tqa.features.extractors.base import (
+    Clip,
+    ColumnExtractor,
+    landmarks_from,
+    register,
+    valid_frames,
+)
 from tqa.features.extractors.sync_correlation import speech_envelope
 from tqa.features.face_dynamics import COUPLED_EXPRESSION, HEAD_WINDOW, expression_speech_coupling
 
@@ -46,7 +52,7 @@ class ProsodyAU(ColumnExtractor):
         lm = np.asarray(landmarks_from(clip, context, "prosody needs", hint), np.float64)
         if not clip.has_audio:
             return self.no_output(clip)
-        valid = np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+        valid = valid_frames(clip)
         env = speech_envelope(clip.audio, clip.sample_rate, clip.fps, clip.n_frames)
         env[~valid] = np.nan
         lm = lm.copy()

@@ -127,6 +127,11 @@ class ColumnExtractor(Extractor):
         return [self.column_name.format(c) for c in self.columns]
 
 
+def valid_frames(clip: Clip) -> np.ndarray:
+    """bool (T,): the frames decoded from the source (False: padding of a short clip)."""
+    return np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
+
+
 def landmarks_from(clip: Clip, context: dict[str, Any], needs: str, hint: str = "") -> Any:
     """``context["landmarks_px"]``, put there by the landmark extractor (it runs first); a
     RuntimeError ``"<clip path>: <needs> context['landmarks_px'] from a landmark

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tqa.features.extractors.base import Clip, ColumnExtractor, register
+from tqa.features.extractors.base import Clip, ColumnExtractor, register, valid_frames
 
 #: ``dup`` threshold, as a share of the clip's median frame change.
 DUP_RATIO = 0.1
@@ -128,8 +128,7 @@ class CadenceVisual(ColumnExtractor):
     column_name = "visual__cadence_{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        n = clip.n_frames
-        usable = np.asarray(clip.meta.get("valid_frames", np.ones(n, bool)), bool).copy()
+        usable = valid_frames(clip)
         src = clip.meta.get("source_index")
         d = frame_changes(clip.frames, usable)
         repeat = None
