@@ -22,6 +22,7 @@ from tqa.study.stacking import (
     STACK,
     TRANSFORMER,
     blend_table,
+    feature_values,
     inner_splits,
     stack_params,
     stacked_predictions,
@@ -168,7 +169,11 @@ def test_stacked_predictions_are_clipped_to_the_score_range():
 def test_run_cv_stack_is_out_of_fold_resumable_and_reports_weights(tmp_path):
     fs, labels, meta, truth = _inputs(n_groups=12)
     params = load_params(
-        overrides={"eval.stack.components": [TRANSFORMER, "ridge"], "eval.stack.inner_folds": 2}
+        overrides={
+            "eval.stack.components": [TRANSFORMER, "ridge"],
+            "eval.stack.inner_folds": 2,
+            "eval.stack.small_data_values": 0,
+        }  # fmt: skip
     )
     chapter = "tqa:" + main_strategy(params)  # the stack's Transformer is this method's fit
     store = ResultsStore(tmp_path, "cv_runs")
@@ -207,3 +212,28 @@ def test_stack_params_errors():
     params = load_params(overrides={"eval.stack.components": ["transformer", "random_forrest"]})
     with pytest.raises(KeyError, match="random_forest"):
         run_cv(fs, labels, meta, params, [STACK], [0], None, k=3, group_column="portrait")
+
+
+def test_small_data_get_more_inner_folds(tmp_path):
+    """At most ``small_data_values`` feature values (videos x frames x columns):
+    ``small_data_inner_folds`` inner Transformer fits per outer fold, counted through the fit
+    function; above: 2."""
+    fs, labels, meta, truth = _inputs(n_groups=12)
+    n_values = feature_values(fs)
+    assert n_values == sum(a.size for a in fs.streams.values()) > 0
+    chapter_fits = 3  # outer folds (k=3), shared with the chapter method
+    for limit, inner in ((n_values, 4), (n_values - 1, 2)):
+        params = load_params(overrides={
+            "eval.stack.components": [TRANSFORMER, "ridge"], "eval.stack.inner_folds": 2,
+            "eval.stack.small_data_inner_folds": 4, "eval.stack.small_data_values": limit,
+        })  # fmt: skip
+        assert stack_params(params, fs)["inner_folds"] == inner
+        assert stack_params(params)["inner_folds"] == 2  # no data: the configured count
+        _FakeFit.calls = 0
+        run_cv(
+            fs, labels, meta, params, [STACK], [0], ResultsStore(tmp_path / str(limit), "cv"),
+            k=3, group_column="portrait", fit_fn=_FakeFit(truth), progress=False,
+        )  # fmt: skip
+        assert _FakeFit.calls == chapter_fits + 3 * inner
+    with pytest.raises(ValueError, match="small_data_inner_folds"):
+        stack_params({"eval": {"stack": {"small_data_inner_folds": 1}}})

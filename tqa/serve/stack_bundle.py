@@ -58,7 +58,7 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
     """
     fs, labels, split = load_training_data(params)
     labels = np.asarray(labels, dtype=float)
-    sp = stacking.stack_params(params)
+    sp = stacking.stack_params(params, fs)
     components = list(sp["components"])
     pooled = [c for c in components if c != stacking.TRANSFORMER]
     unknown = [c for c in pooled if c not in POOLED_REGRESSORS]

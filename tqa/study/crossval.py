@@ -289,7 +289,8 @@ def fold_predictions(
     groups = meta[group_column].tolist() if group_column else None
     base = inputs_hash(features, labels, np.full(len(ids), "-"))
     plans = _fold_plans(ids, groups, k, seeds, val_fraction, base)
-    stack = StackRuns(params, ids, groups, val_fraction, base) if STACK in methods else None
+    stack = (StackRuns(params, ids, groups, val_fraction, base, features)
+             if STACK in methods else None)  # fmt: skip
     workers = worker_count(params)
     if store is not None and fit_fn is None and workers > 1:
         _prefit_all(plans, specs, stack, features, labels, meta, params, store, workers, progress)

@@ -138,7 +138,7 @@ def learning_curve(
     if store is None and (STACK in methods or any(s is not None for s in specs.values())):
         raise ValueError("learning_curve: model methods need a ResultsStore (where fits are kept)")
     baselines = [m for m in methods if m != STACK and specs[m] is None]
-    sp = stack_params(params) if STACK in methods else None
+    sp = stack_params(params, features) if STACK in methods else None
     base = inputs_hash(features, labels, np.full(len(ids), "-"))
     plans = _curve_plans(ids, groups, seeds, k, fractions, val_fraction, min_groups, sp)
     run = _CurveRuns(features, labels, meta, params, store, base, fit_fn, specs, sp)

@@ -13,6 +13,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from tqa.core.schema import FeatureSet
 from tqa.study.baseline_runs import baseline_runs, fold_hash
 from tqa.study.baselines import score_bounds
 from tqa.study.parallel_fits import FitJob
@@ -32,11 +33,19 @@ class StackRuns:
     (inner splits, Transformer jobs for the worker pool, run-cache-backed component
     predictions)."""
 
-    def __init__(self, params: dict, ids: list[str], groups, val_fraction: float, base: str):
+    def __init__(
+        self,
+        params: dict,
+        ids: list[str],
+        groups,
+        val_fraction: float,
+        base: str,
+        features: FeatureSet | None = None,
+    ):
         self.params, self.ids, self.groups = params, ids, groups
         self.pooled_params = component_params(params)  # routed tasks stay routed in the blend
         self.val_fraction, self.base = val_fraction, base
-        sp = stack_params(params)
+        sp = stack_params(params, features)  # features: the inner-fold count of this data
         self.components, self.k = list(sp["components"]), int(sp["inner_folds"])
         self.blend = str(sp["blend"])
         self.strategy = main_strategy(params)
