@@ -574,6 +574,9 @@ def test_study_notebooks_kfold_protocol(tmp_path):
         "eval.kfold.seeds": [0],
         "eval.kfold.ablations": ["no_au", "path_a_only"],
         "eval.selection.grid": [{}, {"dropout": 0.3}, {"path_b": False}],
+        # the tiny study is "small data" (eval.stack.small_data_values); count the stack's
+        # inner fits with the count the corpus study runs
+        "eval.stack.small_data_values": 0,
     }
     reports = tmp_path / "reports"
     pm = Path(sys.executable).parent / "papermill"
@@ -592,7 +595,7 @@ def test_study_notebooks_kfold_protocol(tmp_path):
     run("06_strategy_comparison")
     after_06 = model_runs()
     # 2 strategies + 2 selection variants, x 3 folds (the main strategy is the chapter config),
-    # + the default stack's inner fits: eval.stack.inner_folds (3) per outer fold
+    # + the default stack's inner fits: eval.stack.inner_folds per outer fold
     inner = int(load_params()["eval"]["stack"]["inner_folds"])
     assert after_06 == (2 + 2) * 3 + inner * 3
     for nb in ("08_error_analysis", "07_ablations", "09_config_comparison"):
