@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.core.schema import FeatureSet
@@ -81,7 +82,12 @@ class VariantExtractor:
         return tag + _digest(clip.frames), tag + _digest(clip.audio)
 
     def streams(self, clip: Clip) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
-        """(streams of every modality, sync triple, the landmark context) of one clip."""
+        """(streams of every modality, sync triple, the landmark context) of one clip; BLAS on
+        one thread, as :meth:`FeatureExtractor.extract_clip` runs it (same bits)."""
+        with threadpool_limits(limits=1):
+            return self._streams(clip)
+
+    def _streams(self, clip: Clip) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
         vkey, akey = self._keys(clip)
         if vkey not in self._video:
             ctx: dict[str, Any] = {}
@@ -122,7 +128,8 @@ class VariantExtractor:
         out: dict[str, float] = {}
         for modality, name in CANDIDATE_EXTRACTORS:
             ext = get_extractor(modality, name, self.fx.fparams)
-            x = self._masked(ext.extract(clip, dict(ctx)), clip)
+            with threadpool_limits(limits=1):  # as the pipeline runs extractors
+                x = self._masked(ext.extract(clip, dict(ctx)), clip)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 out.update(
