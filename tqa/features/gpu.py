@@ -41,7 +41,7 @@ import torch
 from tqdm.auto import tqdm
 
 from tqa.features.batching import run_neural
-from tqa.features.extractors.base import Clip, Extractor, random_init_allowed
+from tqa.features.extractors.base import Clip, Extractor, random_init_allowed, run_extractor
 from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import autocast_dtype, resolve_device
 from tqa.features.pipeline import ExtractionError, FeatureExtractor, RunPlan, VideoFeatures
@@ -150,7 +150,7 @@ class GPUOptimizedExtractor(FeatureExtractor):
                 continue
             t0 = time.perf_counter()
             try:
-                st.outputs[modality] = np.asarray(ext.extract(clip, st.context), np.float32)
+                st.outputs[modality] = run_extractor(ext, clip, st.context)
             except Exception as exc:  # one clip's failure, the others go on
                 st.error = ExtractionError(modality, f"{type(exc).__name__}: {exc}")
                 break

@@ -44,7 +44,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from tqa.core.interrupt import ignore_sigint
@@ -53,7 +52,7 @@ from tqa.core.version import __version__
 from tqa.features import cache as fcache
 from tqa.features.config import build_extractors, features_section, hash_config
 from tqa.features.decode import MediaError, load_clip_params
-from tqa.features.extractors.base import Clip, Extractor, valid_frames
+from tqa.features.extractors.base import Clip, Extractor, run_extractor, valid_frames
 from tqa.features.pool import resolve_workers, run_pool
 from tqa.features.quantize import quantize_mantissa
 from tqa.features.status import (
@@ -158,13 +157,8 @@ class FeatureExtractor:
         return load_clip_params(path, video_id, self.fparams)
 
     def extract_clip(self, clip: Clip) -> VideoFeatures:
-        """Run every extractor on one decoded clip (RUN_ORDER, shared ``context``).
-
-        BLAS / OpenMP run on one thread here: with more, a few audio values moved by several
-        rounding steps of the cache (0.23 % of a test's audio stream, 2 threads vs 1), so the
-        features depended on the machine's core count. Parallelism comes from the worker
-        processes instead (``features.workers``).
-        """
+        """Run every extractor on one decoded clip (RUN_ORDER, shared ``context``), each
+        with BLAS on one thread (:func:`~tqa.features.extractors.base.run_extractor`)."""
         context: dict[str, Any] = {}
         streams: dict[str, np.ndarray] = {}
         sync = np.full(3, np.nan, np.float32)
@@ -172,8 +166,7 @@ class FeatureExtractor:
         for modality, ext in self.extractors.items():
             t0 = time.perf_counter()
             try:
-                with threadpool_limits(limits=1):
-                    out = np.asarray(ext.extract(clip, context), np.float32)
+                out = run_extractor(ext, clip, context)
             except Exception as exc:
                 raise ExtractionError(modality, f"{type(exc).__name__}: {exc}") from exc
             timings[modality] = time.perf_counter() - t0

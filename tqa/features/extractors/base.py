@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.core.registry import Registry, RegistryError
@@ -125,6 +126,19 @@ class ColumnExtractor(Extractor):
 
     def feature_names(self) -> list[str]:
         return [self.column_name.format(c) for c in self.columns]
+
+
+def run_extractor(ext: Extractor, clip: Clip, context: dict[str, Any]) -> np.ndarray:
+    """float32 output of ``ext`` on ``clip``, with BLAS / OpenMP on one thread.
+
+    Every path that fills the feature cache calls this (``FeatureExtractor.extract_clip``,
+    the GPU extractor's CPU stage, the defect benchmark's memoised extraction), so they write
+    the same bits: with more threads a few audio values moved by several rounding steps of
+    the cache (0.23 % of a test's audio stream, 2 threads vs 1), i.e. the features depended
+    on the machine's core count. Parallelism comes from worker processes instead.
+    """
+    with threadpool_limits(limits=1):
+        return np.asarray(ext.extract(clip, context), np.float32)
 
 
 def valid_frames(clip: Clip) -> np.ndarray:

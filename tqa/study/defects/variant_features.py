@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.core.schema import FeatureSet
 from tqa.features.extractors.audio_dnsmos import valid_samples
-from tqa.features.extractors.base import get_extractor
+from tqa.features.extractors.base import get_extractor, run_extractor
 from tqa.features.nets.dnsmos import dnsmos_scores
 from tqa.features.pipeline import FeatureExtractor, finish_stream, valid_frames
 from tqa.features.quantize import quantize_mantissa
@@ -82,30 +81,25 @@ class VariantExtractor:
         return tag + _digest(clip.frames), tag + _digest(clip.audio)
 
     def streams(self, clip: Clip) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
-        """(streams of every modality, sync triple, the landmark context) of one clip; BLAS on
-        one thread, as :meth:`FeatureExtractor.extract_clip` runs it (same bits)."""
-        with threadpool_limits(limits=1):
-            return self._streams(clip)
-
-    def _streams(self, clip: Clip) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+        """(streams of every modality, sync triple, the landmark context) of one clip."""
         vkey, akey = self._keys(clip)
         if vkey not in self._video:
             ctx: dict[str, Any] = {}
             vs = {}
             for m in self.VIDEO_SIDE:
-                vs[m] = self._masked(self.fx.extractors[m].extract(clip, ctx), clip)
+                vs[m] = self._masked(run_extractor(self.fx.extractors[m], clip, ctx), clip)
             self._video[vkey] = (vs, ctx)
         vs, vctx = self._video[vkey]
         if akey not in self._audio:
             self._audio[akey] = self._masked(
-                self.fx.extractors["audio"].extract(clip, dict(vctx)), clip, audio=True
+                run_extractor(self.fx.extractors["audio"], clip, dict(vctx)), clip, audio=True
             )
         ctx = dict(vctx)
         both = vkey + "|" + akey
         if "au" in self.fx.extractors and both not in self._au:
-            self._au[both] = self._masked(self.fx.extractors["au"].extract(clip, ctx), clip)
+            self._au[both] = self._masked(run_extractor(self.fx.extractors["au"], clip, ctx), clip)
         sync = quantize_mantissa(
-            self.fx.extractors["sync"].extract(clip, ctx), self.fx.quantize_bits
+            run_extractor(self.fx.extractors["sync"], clip, ctx), self.fx.quantize_bits
         )
         au = {"au": self._au[both]} if both in self._au else {}
         return {**vs, **au, "audio": self._audio[akey]}, sync, ctx
@@ -128,8 +122,7 @@ class VariantExtractor:
         out: dict[str, float] = {}
         for modality, name in CANDIDATE_EXTRACTORS:
             ext = get_extractor(modality, name, self.fx.fparams)
-            with threadpool_limits(limits=1):  # as the pipeline runs extractors
-                x = self._masked(ext.extract(clip, dict(ctx)), clip)
+            x = self._masked(run_extractor(ext, clip, dict(ctx)), clip)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 out.update(
