@@ -166,3 +166,29 @@ def test_metrics_columns_read_a_frozen_stretch_and_clipped_audio():
     assert m["repeated_frames"] == pytest.approx(24 / T)  # frame 0 counts as not repeated
     assert m["clipped_samples"] == pytest.approx((np.abs(x) >= NEAR_PEAK * c).mean(), rel=1e-5)
     assert {METRICS[k].better for k in m} == {"lower"}
+
+
+def test_metrics_run_on_one_blas_thread_whatever_the_caller_set(monkeypatch):
+    """``tqa metrics`` pins BLAS to one thread, as the feature cache does: its BRISQUE columns
+    moved in their 13th digit between core counts. The caller's setting is given back."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import tqa.features.video_metrics as VM
+
+    seen: list[list[int]] = []
+
+    def probe(frames, boxes, *args):
+        seen.append([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"])
+        return np.full((len(frames), 2), np.nan)
+
+    monkeypatch.setattr(VM, "brisque_frames", probe)
+    no_face = np.full((T, 468, 3), np.nan)
+    with threadpool_limits(4, user_api="blas"):
+        outer = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        if not outer or max(outer) < 2:
+            pytest.skip("no BLAS library that takes a thread count here")
+        clip = _clip(_moving(), valid_frames=np.ones(T, bool))
+        row = VM.clip_metrics(clip, {}, syncnet=False, landmarks=no_face)
+        after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert seen == [[1] * len(outer)] and after == outer
+    assert row["face_rate"] == 0.0 and math.isnan(row["brisque_face"])

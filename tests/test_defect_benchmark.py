@@ -97,6 +97,29 @@ def test_real_table_on_planted_records():
     assert rows[0]["spearman"] > 0.9 and rows[0]["n_clean"] == rows[0]["n_degraded"] == 2
 
 
+def test_paired_share_sees_what_the_recordings_own_levels_hide():
+    # recording b already reads high when clean (a source that repeats frames): its mild
+    # variant sits below a's original, so the unpaired AUC drops, but every variant is worse
+    # than its own original
+    clean = {"a": 0.0, "b": 2.0}
+    deg = [("a", 0.5), ("b", 2.5), ("a", 1.0), ("b", 2.0)]  # the last one a tie: counts 1/2
+    recs = [{"clip": c, "family": "clean", "level": 0.0, "severity": 0, "x": v}
+            for c, v in clean.items()]  # fmt: skip
+    recs += [{"clip": c, "family": "toy", "level": 1.0, "severity": 1, "x": v} for c, v in deg]
+    fam = F.Family("toy", "planted", "u", (1.0,), 1.0, "x", "higher", "audio")
+    (row,) = D.real_table(pd.DataFrame(recs), [fam])
+    # oracle: the four pairs counted by hand (3 worse, 1 tie) and the 2 x 4 unpaired pairs
+    assert row["paired"] == pytest.approx(3.5 / 4) and row["n_pairs"] == 4
+    unpaired = sum((d > c) + 0.5 * (d == c) for c in clean.values() for _, d in deg) / 8
+    assert row["auc"] == pytest.approx(unpaired) and row["auc"] < row["paired"]
+    low = D.paired_share([0.0, 2.0], [-1.0, 1.0], "lower")  # lower = worse: both worse
+    assert low["paired"] == 1.0
+    nan = D.paired_share([0.0, np.nan], [1.0, 1.0], "higher")
+    assert (nan["paired"], nan["n_pairs"], nan["n_pairs_nan"]) == (1.0, 1, 1)
+    with pytest.raises(ValueError, match="pair them"):
+        D.paired_share([0.0], [1.0, 2.0], "higher")
+
+
 # ------------------------------------------------------------------------------ injections
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 10, -1, -3, -10])
 def test_offset_shifts_audio_by_exactly_k_frames(k):

@@ -19,6 +19,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.features.decode import load_clip
@@ -222,7 +223,18 @@ def clip_metrics(
 ) -> dict[str, Any]:
     """Every :data:`METRICS` column of a clip decoded on the grid (its valid frames), as
     :func:`video_metrics` reports them. ``landmarks``: the valid frames' Face Mesh pixel
-    landmarks (T, 468, 3) when already detected (Face Mesh is then not run again)."""
+    landmarks (T, 468, 3) when already detected (Face Mesh is then not run again).
+
+    Runs with BLAS / OpenMP on one thread, as the feature extractors do
+    (:func:`~tqa.features.extractors.base.run_extractor`): with the machine's thread count the
+    BRISQUE columns moved in their 13th digit from one core count to another."""
+    with threadpool_limits(limits=1):
+        return _clip_metrics(clip, fparams, syncnet, landmarks)
+
+
+def _clip_metrics(
+    clip: Clip, fparams: dict | None, syncnet: bool, landmarks: Any
+) -> dict[str, Any]:
     fp = dict(fparams or {})
     fps = float(clip.fps)
     n = int(np.asarray(clip.meta["valid_frames"], bool).sum())

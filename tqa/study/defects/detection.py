@@ -1,6 +1,7 @@
 """Detection statistics of the real-footage benchmark: detection AUC (clean vs degraded,
-oriented by the declared direction: 0.5 = chance, 1 = perfect), Spearman with the level, and
-the per family / level / feature table (:func:`real_table`)."""
+oriented by the declared direction: 0.5 = chance, 1 = perfect), the paired share (each
+degraded variant against its own original), Spearman with the level, and the per family /
+level / feature table (:func:`real_table`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,30 @@ def detection_auc(
     return {"auc": auc, "n_clean": int(len(c)), "n_degraded": int(len(d)), "n_nan": n_nan}
 
 
+def paired_share(
+    clean: Sequence[float] | np.ndarray, degraded: Sequence[float] | np.ndarray, worse: str
+) -> dict[str, Any]:
+    """Share of (original, degraded variant) pairs of the same recording in which the variant
+    reads worse (ties count one half; NaN pairs are left out and counted).
+
+    ``clean`` and ``degraded`` are row-aligned: ``degraded[i]`` was made from the recording
+    whose original reads ``clean[i]``. The AUC of :func:`detection_auc` asks whether a clip
+    can be told degraded among other recordings, so a speaker's own level (a natural lead of
+    the lips, a source that already repeats frames) can hide a defect there; this share asks
+    what a user comparing two versions of the same video sees (0.5 = chance, 1 = every
+    variant worse than its own original).
+    """
+    c, d = oriented(clean, worse), oriented(degraded, worse)
+    if c.shape != d.shape:
+        raise ValueError(f"{len(c)} originals for {len(d)} degraded variants: pair them 1:1")
+    ok = np.isfinite(c) & np.isfinite(d)
+    n = int(ok.sum())
+    share = math.nan
+    if n:
+        share = float(((d[ok] > c[ok]).sum() + 0.5 * (d[ok] == c[ok]).sum()) / n)
+    return {"paired": share, "n_pairs": n, "n_pairs_nan": int((~ok).sum())}
+
+
 def level_spearman(
     severity: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray, worse: str
 ) -> dict[str, Any]:
@@ -63,8 +88,10 @@ def real_table(records: pd.DataFrame, families: Sequence[Family] = FAMILIES) -> 
 
     ``records``: one row per clip variant with ``clip``, ``family`` (``clean`` for the
     originals), ``level``, ``severity`` (0 clean, 1.. mild -> severe) and the feature columns.
+    ``paired``: :func:`paired_share` of each variant against its own recording's original.
     """
     clean = records[records["family"] == "clean"]
+    own = clean.drop_duplicates("clip").set_index("clip")  # each recording's original
     rows = []
     for fam in families:
         part = records[records["family"] == fam.name]
@@ -82,6 +109,7 @@ def real_table(records: pd.DataFrame, families: Sequence[Family] = FAMILIES) -> 
                     "family": fam.name, "level": float(lev), "unit": fam.unit,
                     "middle": bool(np.isclose(lev, fam.middle)), "feature": feat, "worse": worse,
                     "declared": feat == fam.feature, **detection_auc(val(clean), val(deg), worse),
+                    **paired_share(val(own.loc[deg["clip"]]), val(deg), worse),
                     "spearman": sp["rho"], "spearman_p": sp["p"], "spearman_n": sp["n"],
                 })  # fmt: skip
     return rows

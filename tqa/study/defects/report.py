@@ -106,9 +106,10 @@ def side_by_side(res: dict) -> list[str]:
         "",
         "## Side by side: declared feature at the middle level",
         "",
-        "| family | feature (worse) | real: middle level | real AUC (n) | real Spearman "
-        "| corpus: middle third | corpus AUC middle (n) | corpus AUC all (n) | corpus Spearman |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | feature (worse) | real: middle level | real AUC (n) | real paired "
+        "| real Spearman | corpus: middle third | corpus AUC middle (n) | corpus AUC all (n) "
+        "| corpus Spearman |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for fam in FAMILIES:
         r = mids.get(fam.name)
@@ -128,7 +129,7 @@ def side_by_side(res: dict) -> list[str]:
         L.append(
             f"| {fam.name} | `{fam.feature}` ({fam.worse}) | {level_str(fam, fam.middle)} "
             f"{fam.unit} | {fmt(r['auc'])} ({r['n_clean']}/{r['n_degraded']}) | "
-            f"{fmt(r['spearman'])} | " + " | ".join(cells) + " |"
+            f"{paired_cell(r)} | {fmt(r['spearman'])} | " + " | ".join(cells) + " |"
         )
     return L
 
@@ -152,11 +153,13 @@ def real_levels(res: dict) -> list[str]:
         "",
         "## Real footage: every level",
         "",
-        "Declared feature; AUC of clean vs that level (n clean / n degraded); Spearman over "
-        "clean + all levels of the family (one value per family). **Bold**: the middle level.",
+        "Declared feature; AUC of clean vs that level (n clean / n degraded); paired: the share "
+        "of variants that read worse than their own recording's original (n pairs; ties count "
+        "one half); Spearman over clean + all levels of the family (one value per family). "
+        "**Bold**: the middle level.",
         "",
-        "| family | what | level | feature (worse) | AUC (n) | Spearman |",
-        "|---|---|---|---|---|---|",
+        "| family | what | level | feature (worse) | AUC (n) | paired (n) | Spearman |",
+        "|---|---|---|---|---|---|---|",
     ]
     for fam in FAMILIES:
         rows = [r for r in real["table"] if r["family"] == fam.name and r["declared"]]
@@ -166,9 +169,15 @@ def real_levels(res: dict) -> list[str]:
             L.append(
                 f"| {fam.name if j == 0 else ''} | {fam.what if j == 0 else ''} | {lev} | "
                 f"`{fam.feature}` ({fam.worse}) | {fmt(r['auc'])} ({r['n_clean']}/"
-                f"{r['n_degraded']}) | {fmt(r['spearman']) if j == 0 else ''} |"
+                f"{r['n_degraded']}) | {paired_cell(r)} ({r.get('n_pairs', '-')}) | "
+                f"{fmt(r['spearman']) if j == 0 else ''} |"
             )
     return L
+
+
+def paired_cell(row: dict) -> str:
+    """The paired share of a real-table row ("-" in a result saved before it existed)."""
+    return fmt(row["paired"]) if row.get("paired") is not None else "-"
 
 
 def corpus_thirds(res: dict) -> list[str]:

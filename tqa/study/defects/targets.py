@@ -100,6 +100,7 @@ def meaning(res: dict) -> str:
     mids = middle_rows(res["real"])
     parts = [
         seen_sentence(res, mids),
+        paired_sentence(res, mids),
         targets_sentence(res),
         alternatives_sentence(res),
         against_sentence(res),
@@ -122,6 +123,24 @@ def seen_sentence(res: dict, mids: dict[str, dict]) -> str:
         + (
             ", ".join(f"{f} ({fmt(a)} with `{mids[f]['feature']}`)" for f, a in not_seen.items())
             or "none"
+        )
+        + "."
+    )
+
+
+def paired_sentence(res: dict, mids: dict[str, dict]) -> str:
+    """Real footage: the families not seen, each variant against its own original (a
+    recording's own level hides a defect from the AUC, not from this comparison)."""
+    not_seen = res["targets"]["real"][REAL_MIDDLE]["not_seen"]
+    have = [f for f in not_seen if mids[f].get("paired") is not None]
+    if not have:
+        return ""
+    return (
+        "Against its own original (the paired share: what a user comparing two versions of "
+        "the same video sees; not a target), the middle level of "
+        + "; ".join(
+            f"{f} reads worse in {fmt(mids[f]['paired'])} of {mids[f]['n_pairs']} pairs"
+            for f in have
         )
         + "."
     )
