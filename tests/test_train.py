@@ -92,6 +92,39 @@ def test_identical_runs_on_cpu(toy):
     assert not np.array_equal(a.predict(fs), c.predict(fs))
 
 
+def test_fit_runs_blas_on_one_thread_whatever_the_caller_set(toy, monkeypatch):
+    """fit pins numpy's BLAS to one thread for the preprocessor's PCA and scaling: a fresh
+    clone's rebuild (BLAS on 2 threads) differed from the committed one in the trained weights'
+    last bits without this (issue #23). The caller's setting is given back afterwards."""
+    import tqa.model.training as T
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    real = T._fit
+
+    def probe(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "_fit", probe)
+    fs, y, split = toy
+    p = _params(train={"epochs": 1})
+    with threadpool_limits(4, user_api="blas"):
+        outer = blas_threads()
+        if not outer or max(outer) < 2:
+            pytest.skip("no BLAS library that takes a thread count here")
+        many = fit(fs, y, split, p, strategy="fixed", seed=0, progress=False)
+        after = blas_threads()
+    assert seen == [[1] * len(outer)]
+    assert after == outer
+    with threadpool_limits(1, user_api="blas"):
+        one = fit(fs, y, split, p, strategy="fixed", seed=0, progress=False)
+    np.testing.assert_array_equal(many.predict(fs), one.predict(fs))
+
+
 def test_end_to_end_learns_and_beats_train_mean(toy):
     fs, y, split = toy
     p = _params(train={"epochs": 25, "early_stopping_patience": 100, "lr": 0.003})

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 from tqa.core.atomic import write_json
 from tqa.core.params import params_hash, without_runtime
@@ -190,13 +191,17 @@ def fit(
     MSE (train loss when there are no val rows). ``out_dir``: where best.pt,
     preprocess.joblib, history.csv and metrics.json are written (None: nothing written).
     ``train.num_threads`` sets torch's CPU threads for the fit (restored afterwards).
+    numpy's BLAS (the preprocessor's PCA and scaling) runs on one thread whatever the caller
+    set: a threaded BLAS splits its sums by thread count, which moved the last bits of the
+    trained weights between a developer's rebuild and a fresh clone's (issue #23).
     """
     threads = params["train"].get("num_threads")
     prev_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        return _fit(features, labels, split, params, strategy, seed, out_dir, progress)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _fit(features, labels, split, params, strategy, seed, out_dir, progress)
     finally:
         torch.set_num_threads(prev_threads)
 
