@@ -96,8 +96,9 @@ def test_fit_runs_blas_on_one_thread_whatever_the_caller_set(toy, monkeypatch):
     """fit pins numpy's BLAS to one thread for the preprocessor's PCA and scaling: a fresh
     clone's rebuild (BLAS on 2 threads) differed from the committed one in the trained weights'
     last bits without this (issue #23). The caller's setting is given back afterwards."""
-    import tqa.model.training as T
     from threadpoolctl import threadpool_info, threadpool_limits
+
+    import tqa.model.training as T
 
     def blas_threads() -> list[int]:
         return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
