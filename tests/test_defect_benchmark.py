@@ -320,3 +320,80 @@ def test_saved_result_comes_back_in_written_order():
     assert list(got["real"]["offset"]["originals"]) == ["recordings/2.mp4", "recordings/10.mp4"]
     assert list(got["real"]["offset"]["by_shift"]) == ["-1", "+2", "+10"]
     assert list(got["targets"]) == ["real"]
+
+
+# ------------------------------------------------ where the sync offset is read (offset_reading)
+def _smooth(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.abs(np.convolve(rng.normal(size=n + 10), np.ones(5) / 5, mode="same")[5:-5])
+
+
+def _delayed_signals(k: int, seed: int, segment=None) -> np.ndarray:
+    """(3, 150) mouth, mouth, envelope: the audio delayed by ``k`` frames, and inside
+    ``segment`` = (start, stop, k2) by ``k2`` instead (a desynchronised segment)."""
+    t, pad = 150, 30
+    m = _smooth(t + 2 * pad, seed)
+    env = m[pad - k : pad - k + t].copy()
+    if segment is not None:
+        a, b, k2 = segment
+        env[a:b] = m[pad - k2 + a : pad - k2 + b]
+    mouth = m[pad : pad + t]
+    return np.stack([mouth, mouth, env])
+
+
+@pytest.mark.parametrize("k", [-7, 0, 4])
+def test_both_offset_readings_recover_a_whole_clip_delay(k):
+    from tqa.study.defects.offset_reading import READINGS, read_offset
+
+    sig = _delayed_signals(k, seed=3)
+    assert [read_offset(sig, r) for r in READINGS] == [k] * len(READINGS)
+
+
+def test_a_middle_segment_pulls_the_windowed_offset_but_not_the_whole_clip_one():
+    """Audio late by 2 frames, except frames 60-100 (of 150) early by 10: the 2 s windows all
+    cover the middle and read the segment's -10; one window over the whole clip reads the
+    clip's +2 (the injected offsets are the oracle)."""
+    from tqa.study.defects.offset_reading import read_offset
+
+    for seed in range(4):
+        sig = _delayed_signals(2, seed, segment=(60, 100, -10))
+        assert read_offset(sig, "windowed") == -10
+        assert read_offset(sig, "whole") == 2
+    with pytest.raises(ValueError, match="reading must be one of"):
+        read_offset(sig, "median")
+
+
+def test_offset_reading_summaries_count_what_they_say():
+    from tqa.study.defects.offset_reading import corpus_summary, real_summary
+
+    corpus = pd.DataFrame(
+        {
+            "offset_windowed": [0, 5, -3, 1, 9],
+            "offset_whole": [0, 4, 0, 2, 0],
+            "av_offset_frames": [0, 4, 0, 0, 0],
+            "identity": [0, 1, 2, 3, 4],
+            "seg_desync_frames": [0, 0, 6, 0, 0],
+            "swapped_audio": [0, 0, 0, 0, 1],
+        }
+    )
+    w, h = corpus_summary(corpus)
+    assert w["within 1: all"] == pytest.approx(3 / 5)  # 0, 5 (vs 4) and 1 (vs 0)
+    assert h["within 1: all"] == pytest.approx(4 / 5)  # 2 (vs 0) misses
+    assert w["within 1: even identities"] == pytest.approx(1 / 3)  # videos 0, 2, 4
+    assert h["within 1: with a desynchronised segment"] == 1.0
+    assert (w["n: in-sync"], w["in-sync abs(offset) <= 1"]) == (2, 1.0)  # videos 0 and 3
+    assert h["in-sync abs(offset) <= 1"] == pytest.approx(1 / 2)
+    real = pd.DataFrame(
+        {
+            "clip": ["a"] * 3 + ["b"] * 3,
+            "shift": [0, -2, 2] * 2,
+            "offset_windowed": [1, -1, 3, 0, -2, 2],
+            "offset_whole": [1, -1, 2, 0, -2, 2],
+        }
+    )
+    w, h = real_summary(real, shifts=(2,))
+    assert w["originals"] == [1, 0] and w["originals abs(offset) <= 1"] == 2
+    assert w["tracked 2"] == 1.0 and h["tracked 2"] == pytest.approx(3 / 4)
+    # |offset|: clean {1, 0}, shifted {1, 3, 2, 2}: 7 of 8 pairs higher, the tie 1 vs 1 one half
+    assert w["AUC 2"] == pytest.approx(7.5 / 8)
+    assert w["paired 2"] == pytest.approx((0.5 + 1 + 1 + 1) / 4)

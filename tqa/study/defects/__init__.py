@@ -13,5 +13,7 @@ settings. One concept per module:
 * :mod:`.corpus`: the same families looked up in the sample corpus's ``degradations.csv``;
 * :mod:`.real`: the real-footage run's plan and summaries (variants, offsets, checks);
 * :mod:`.targets`: the issue's targets and the "what it means" paragraph;
+* :mod:`.offset_reading`: where the correlation sync reads its offset (2 s windows or the
+  whole clip), compared on the corpus and on real footage;
 * :mod:`.cells`, :mod:`.report`: table cells, strict JSON and the Markdown report.
 """
