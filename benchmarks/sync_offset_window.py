@@ -27,6 +27,8 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from defects import load_real
+
 from tqa.core.atomic import write_json, write_text
 from tqa.core.params import load_params, resolve
 from tqa.features.extract import list_videos
@@ -67,10 +69,9 @@ def corpus_rows(fx: FeatureExtractor, params: dict) -> pd.DataFrame:
 
 def real_rows(fx: FeatureExtractor, clips: Path) -> pd.DataFrame:
     """Offsets of each real recording and of its audio shifted by +-SHIFTS frames."""
-    files = sorted((clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem))
+    files, decoded, _ = load_real(clips, fx, None)  # the defect benchmark's recordings
     rows = []
-    for f in tqdm(files, desc="real", unit="recording"):
-        clip = fx.load(str(f), f"rec{f.stem}")
+    for f, clip in tqdm(list(zip(files, decoded)), desc="real", unit="recording"):
         n = valid_samples(clip)
         lm = None
         for k in (0, *[sign * m for m in SHIFTS for sign in (-1, 1)]):
