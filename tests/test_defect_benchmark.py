@@ -349,18 +349,47 @@ def test_both_offset_readings_recover_a_whole_clip_delay(k):
     assert [read_offset(sig, r) for r in READINGS] == [k] * len(READINGS)
 
 
-def test_a_middle_segment_pulls_the_windowed_offset_but_not_the_whole_clip_one():
-    """Audio late by 2 frames, except frames 60-100 (of 150) early by 10: the 2 s windows all
-    cover the middle and read the segment's -10; one window over the whole clip reads the
-    clip's +2 (the injected offsets are the oracle)."""
+def test_a_middle_segment_pulls_the_inside_offset_but_not_the_spanning_or_whole_clip_one():
+    """Audio late by 2 frames, except frames 60-100 (of 150) early by 10: the version-2 windows
+    (every lag inside) all cover the middle and read the segment's -10; windows across the
+    whole clip and one window over the whole clip read the clip's +2 (the injected offsets
+    are the oracle)."""
     from tqa.study.defects.offset_reading import read_offset
 
     for seed in range(4):
         sig = _delayed_signals(2, seed, segment=(60, 100, -10))
-        assert read_offset(sig, "windowed") == -10
+        assert read_offset(sig, "inside") == -10
+        assert read_offset(sig, "span") == 2
         assert read_offset(sig, "whole") == 2
     with pytest.raises(ValueError, match="reading must be one of"):
         read_offset(sig, "median")
+
+
+def test_spanning_windows_pair_only_frames_inside_the_clip():
+    """lag_correlation(span=True) against a brute-force oracle: for every window start
+    0, hop, ... and lag d, numpy's corrcoef of mouth[t] and env[t + d] over the window's frames
+    t whose partner t + d lies in the clip."""
+    from tqa.features.extractors.sync_correlation import lag_correlation
+
+    rng = np.random.default_rng(5)
+    t, w, hop, d_max = 100, 50, 12, 15
+    mouth, env = rng.normal(size=t), rng.normal(size=t)
+    lags, c = lag_correlation(mouth, env, d_max, w, hop, span=True)
+    starts = list(range(0, t - w + 1, hop))
+    assert c.shape == (len(starts), 2 * d_max + 1) and starts[-1] + w > t - hop
+    for i, s in enumerate(starts):
+        for j, d in enumerate(lags):
+            frames = [f for f in range(s, s + w) if 0 <= f + d < t]
+            want = np.corrcoef(mouth[frames], env[[f + d for f in frames]])[0, 1]
+            assert c[i, j] == pytest.approx(want, abs=1e-12)
+    # the extractor's placement: every window fits every lag (starts D .. T - D - W)
+    _, inside = lag_correlation(mouth, env, d_max, w, hop)
+    starts = list(range(d_max, t - d_max - w + 1, hop))
+    assert inside.shape == (len(starts), 2 * d_max + 1)
+    for i, s in enumerate(starts):
+        for j, d in enumerate(lags):
+            want = np.corrcoef(mouth[s : s + w], env[s + d : s + d + w])[0, 1]
+            assert inside[i, j] == pytest.approx(want, abs=1e-12)
 
 
 def test_offset_reading_summaries_count_what_they_say():
@@ -368,7 +397,8 @@ def test_offset_reading_summaries_count_what_they_say():
 
     corpus = pd.DataFrame(
         {
-            "offset_windowed": [0, 5, -3, 1, 9],
+            "offset_inside": [0, 5, -3, 1, 9],
+            "offset_span": [0, 4, 0, 1, 9],
             "offset_whole": [0, 4, 0, 2, 0],
             "av_offset_frames": [0, 4, 0, 0, 0],
             "identity": [0, 1, 2, 3, 4],
@@ -376,24 +406,28 @@ def test_offset_reading_summaries_count_what_they_say():
             "swapped_audio": [0, 0, 0, 0, 1],
         }
     )
-    w, h = corpus_summary(corpus)
+    w, sp, h = corpus_summary(corpus)
     assert w["within 1: all"] == pytest.approx(3 / 5)  # 0, 5 (vs 4) and 1 (vs 0)
     assert h["within 1: all"] == pytest.approx(4 / 5)  # 2 (vs 0) misses
     assert w["within 1: even identities"] == pytest.approx(1 / 3)  # videos 0, 2, 4
     assert h["within 1: with a desynchronised segment"] == 1.0
     assert (w["n: in-sync"], w["in-sync abs(offset) <= 1"]) == (2, 1.0)  # videos 0 and 3
     assert h["in-sync abs(offset) <= 1"] == pytest.approx(1 / 2)
+    assert sp["within 1: all"] == pytest.approx(4 / 5)  # 9 (vs 0) misses
+    assert sp["reading"] == "span" and sp["in-sync abs(offset) <= 1"] == 1.0
     real = pd.DataFrame(
         {
             "clip": ["a"] * 3 + ["b"] * 3,
             "shift": [0, -2, 2] * 2,
-            "offset_windowed": [1, -1, 3, 0, -2, 2],
+            "offset_inside": [1, -1, 3, 0, -2, 2],
+            "offset_span": [1, -1, 3, 0, -2, 2],
             "offset_whole": [1, -1, 2, 0, -2, 2],
         }
     )
-    w, h = real_summary(real, shifts=(2,))
+    w, sp, h = real_summary(real, shifts=(2,))
     assert w["originals"] == [1, 0] and w["originals abs(offset) <= 1"] == 2
     assert w["tracked 2"] == 1.0 and h["tracked 2"] == pytest.approx(3 / 4)
+    assert sp["tracked 2"] == w["tracked 2"] and sp["originals"] == w["originals"]
     # |offset|: clean {1, 0}, shifted {1, 3, 2, 2}: 7 of 8 pairs higher, the tie 1 vs 1 one half
     assert w["AUC 2"] == pytest.approx(7.5 / 8)
     assert w["paired 2"] == pytest.approx((0.5 + 1 + 1 + 1) / 4)

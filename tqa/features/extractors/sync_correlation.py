@@ -16,7 +16,11 @@ offset = its arg-min) with hand-made signals instead of learnt embeddings, on th
   Pearson correlation c(d) = corr(mouth[t], env[t + d]) in 2 s windows (50 frames, hop 12)
   placed so that every lag fits, averaged over windows and over the two mouth signals; the
   distance curve is dist(d) = 1 - c(d). Fewer than 2 valid windows (face gaps, clips under
-  2 D + 50 frames) -> one window over the whole overlap (less reliable under ~3 s).
+  2 D + 50 frames) -> one window over the whole overlap (less reliable under ~3 s). On a
+  6 s clip every window sits in its middle, so a desynchronised segment there sets the
+  whole clip's offset; windows across the whole clip (``span``) and one whole-clip window
+  are compared in reports/sync_offset_window.md and not used (they misread a real in-sync
+  recording).
 
 Sign convention (SyncNet's, the corpus's ``av_offset_frames``, ffmpeg ``adelay``): **d > 0
 means the audio is delayed relative to the video**.
@@ -79,6 +83,10 @@ FLOOR_DB = 40.0
 WINDOW, HOP = 50, 12
 #: Share of a window's pairs that must be finite; fewer good windows -> one whole-clip window.
 MIN_VALID, MIN_WINDOWS = 0.6, 2
+#: Windows only where every lag fits (False), not across the whole clip (True): spanning
+#: windows read a desynchronised segment less often on the sample corpus but read one real
+#: in-sync recording -2 frames on its whole 6.1 s (reports/sync_offset_window.md).
+SPAN = False
 
 
 @dataclass(frozen=True)
@@ -220,28 +228,36 @@ def lag_correlation(
     window: int | None = WINDOW,
     hop: int = HOP,
     min_valid: float = MIN_VALID,
+    span: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lags (2D+1,) and C (n_windows, 2D+1): corr(mouth[t], envelope[t + d]) per window.
 
-    Windows start at D, D + hop, ... up to T - D - window (every lag stays inside); when none
-    fits (or ``window`` is None) one window uses all overlapping pairs at each lag. NaN where
-    fewer than ``min_valid`` of the pairs are finite or a signal is constant.
+    ``span=False``: windows start at D, D + hop, ... up to T - D - window, so every lag uses
+    ``window`` pairs, and on a 6 s clip all windows sit in its middle. ``span=True``: windows
+    start at 0, hop, ... up to T - window and cover the whole clip; at lag d a window uses its
+    frames t whose partner t + d lies inside the clip (at least window - D pairs). When no
+    window fits (or ``window`` is None) one window uses all overlapping pairs at each lag. NaN
+    where fewer than ``min_valid`` of the pairs (of ``window`` - D with ``span``) are finite
+    or a signal is constant.
     """
     m, e = np.asarray(mouth, np.float64), np.asarray(envelope, np.float64)
     t = min(len(m), len(e))
     m, e = m[:t], e[:t]
     lags = np.arange(-max_offset, max_offset + 1)
-    starts = (
-        list(range(max_offset, t - max_offset - window + 1, max(1, hop)))
-        if window is not None and t - 2 * max_offset >= window
-        else []
-    )
+    starts: list[int] = []
+    if window is not None:  # first start and the room left for the last one
+        first, last = (0, t - window) if span else (max_offset, t - max_offset - window)
+        starts = list(range(first, last + 1, max(1, hop)))
     if starts:
-        need = max(3, int(np.ceil(min_valid * window)))
-        rows = [
-            [_pearson(m[s : s + window], e[s + d : s + d + window], need) for d in lags]
-            for s in starts
-        ]
+        pairs = window - max_offset if span else window
+        need = max(3, int(np.ceil(min_valid * pairs)))
+        rows = []
+        for s in starts:
+            row = []
+            for d in lags:
+                lo, hi = max(s, -d), min(s + window, t - d)  # frames whose partner is inside
+                row.append(_pearson(m[lo:hi], e[lo + d : hi + d], need) if hi > lo else np.nan)
+            rows.append(row)
     else:
         need = max(3, int(np.ceil(min_valid * max(t - 2 * max_offset, 1))))
         rows = [
@@ -260,8 +276,12 @@ def estimate_offset(
     window: int | None = WINDOW,
     hop: int = HOP,
     min_windows: int = MIN_WINDOWS,
+    span: bool = SPAN,
 ) -> SyncEstimate:
-    """Offset and in-sync scores from one (T,) mouth signal or a list of them (equal weight)."""
+    """Offset and in-sync scores from one (T,) mouth signal or a list of them (equal weight).
+
+    ``span``: windows across the whole clip or, the extractor's default, only where every
+    lag fits (:func:`lag_correlation`)."""
     signals = (
         [np.asarray(mouth, np.float64)]
         if np.ndim(mouth) == 1
@@ -269,7 +289,7 @@ def estimate_offset(
     )
     curves, n_win = [], 0
     for s in signals:
-        lags, c = lag_correlation(s, envelope, max_offset, window, hop)
+        lags, c = lag_correlation(s, envelope, max_offset, window, hop, span=span)
         good = np.all(np.isfinite(c), axis=1)
         if good.sum() < min_windows and window is not None:
             lags, c = lag_correlation(s, envelope, max_offset, None, hop)
@@ -296,6 +316,27 @@ def estimate_offset(
     )
 
 
+def sync_signals(
+    frames: np.ndarray,
+    landmarks_px: np.ndarray,
+    audio: np.ndarray,
+    sample_rate: int,
+    fps: float,
+    valid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(T,) float64 mouth darkness, inner-lip aperture and speech envelope of one clip: frames
+    uint8 (T, H, W, 3), landmarks_px (T, 468, 3) pixels, mono audio aligned to frame 0;
+    ``valid`` bool (T,) masks padded frames (mouth and audio: the zeros after a short clip's
+    end are padding, not silence), which read NaN."""
+    dark = mouth_darkness(frames, landmarks_px)
+    inner = mouth_signal(landmarks_px)
+    env = speech_envelope(audio, sample_rate, fps, len(frames))
+    if valid is not None:  # padding after the last source frame: no video, no audio
+        v = np.asarray(valid, bool)
+        dark[~v], inner[~v], env[~v] = np.nan, np.nan, np.nan
+    return dark, inner, env
+
+
 def clip_sync(
     frames: np.ndarray,
     landmarks_px: np.ndarray,
@@ -305,15 +346,8 @@ def clip_sync(
     max_offset: int = 15,
     valid: np.ndarray | None = None,
 ) -> SyncEstimate:
-    """Sync of one decoded clip: frames uint8 (T, H, W, 3), landmarks_px (T, 468, 3) pixels,
-    mono audio aligned to frame 0; ``valid`` bool (T,) masks padded frames (mouth and audio:
-    the zeros after a short clip's end are padding, not silence)."""
-    dark = mouth_darkness(frames, landmarks_px)
-    inner = mouth_signal(landmarks_px)
-    env = speech_envelope(audio, sample_rate, fps, len(frames))
-    if valid is not None:  # padding after the last source frame: no video, no audio
-        v = np.asarray(valid, bool)
-        dark[~v], inner[~v], env[~v] = np.nan, np.nan, np.nan
+    """Sync of one decoded clip (arguments as :func:`sync_signals`)."""
+    dark, inner, env = sync_signals(frames, landmarks_px, audio, sample_rate, fps, valid)
     return estimate_offset([dark, inner], env, max_offset)
 
 

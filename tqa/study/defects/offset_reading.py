@@ -1,13 +1,18 @@
-"""Which curve the correlation sync's offset is read from: the 2 s windows or the whole clip.
+"""Which curve the correlation sync's offset is read from: where its 2 s windows sit.
 
 The weight-free sync (:mod:`tqa.features.extractors.sync_correlation`) reads its offset at
-the minimum of a distance curve averaged over 2 s windows. Every window must fit every lag,
-so on a 4-6 s clip all windows sit in the clip's middle, and a desynchronised segment there
-pulls the whole-clip offset to the segment's own. The alternative compared here reads the
-offset from one window over the whole overlap at each lag (``lag_correlation`` with
-``window=None``, the extractor's own fallback for short clips). Nothing is fitted; the
-comparison is run by ``benchmarks/sync_offset_window.py`` (corpus and real footage) and
-written to ``reports/sync_offset_window.md``. The extractor is not changed by it.
+the minimum of a distance curve averaged over 2 s windows. Three readings are compared:
+
+* ``inside`` (extractor version 2): every window fits every lag, so on a 4-6 s clip all
+  windows sit in the clip's middle and a desynchronised segment there pulls the whole-clip
+  offset to the segment's own;
+* ``span`` (version 3, the extractor's now): windows across the whole clip, each lag using
+  the window's frames whose partner lies inside the clip;
+* ``whole``: one window over the whole overlap at each lag (``lag_correlation`` with
+  ``window=None``, the extractor's fallback for short clips).
+
+Nothing is fitted; ``benchmarks/sync_offset_window.py`` runs the comparison (sample corpus
+and real footage) and writes ``reports/sync_offset_window.md``.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ import pandas as pd
 from tqa.features.extractors import sync_correlation as S
 from tqa.study.defects.detection import detection_auc, paired_share
 
-#: The two readings: the extractor's (version 2) and one window over the whole overlap.
-READINGS: tuple[str, ...] = ("windowed", "whole")
+#: The readings of the module docstring (``span`` is the extractor's).
+READINGS: tuple[str, ...] = ("inside", "span", "whole")
 
 
 def mouth_and_envelope(
@@ -33,16 +38,9 @@ def mouth_and_envelope(
     fps: float,
     valid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(3, T) float64: mouth darkness, inner-lip aperture and speech envelope of one clip, as
-    :func:`~tqa.features.extractors.sync_correlation.clip_sync` computes them (NaN where
-    ``valid`` (T,) is False: padding, no video and no audio)."""
-    dark = S.mouth_darkness(frames, landmarks_px)
-    inner = S.mouth_signal(landmarks_px)
-    env = S.speech_envelope(audio, sample_rate, fps, len(frames))
-    if valid is not None:
-        v = np.asarray(valid, bool)
-        dark[~v], inner[~v], env[~v] = np.nan, np.nan, np.nan
-    return np.stack([dark, inner, env]).astype(np.float64)
+    """(3, T) float64: mouth darkness, inner-lip aperture and speech envelope of one clip
+    (:func:`~tqa.features.extractors.sync_correlation.sync_signals`, the extractor's own)."""
+    return np.stack(S.sync_signals(frames, landmarks_px, audio, sample_rate, fps, valid))
 
 
 def read_offset(signals: np.ndarray, reading: str, max_offset: int = 15) -> float:
@@ -51,8 +49,10 @@ def read_offset(signals: np.ndarray, reading: str, max_offset: int = 15) -> floa
     if reading not in READINGS:
         raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
     dark, inner, env = signals
-    if reading == "windowed":
-        return float(S.estimate_offset([dark, inner], env, max_offset).offset)
+    if reading != "whole":
+        return float(
+            S.estimate_offset([dark, inner], env, max_offset, span=reading == "span").offset
+        )
     curves = [S.lag_correlation(s, env, max_offset, None)[1][0] for s in (dark, inner)]
     curves = [c for c in curves if np.all(np.isfinite(c))]
     if not curves:
