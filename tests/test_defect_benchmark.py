@@ -350,7 +350,7 @@ def test_both_offset_readings_recover_a_whole_clip_delay(k):
 
 
 def test_a_middle_segment_pulls_the_inside_offset_but_not_the_spanning_or_whole_clip_one():
-    """Audio late by 2 frames, except frames 60-100 (of 150) early by 10: the version-2 windows
+    """Audio late by 2 frames, except frames 60-100 (of 150) early by 10: the extractor's windows
     (every lag inside) all cover the middle and read the segment's -10; windows across the
     whole clip and one window over the whole clip read the clip's +2 (the injected offsets
     are the oracle)."""

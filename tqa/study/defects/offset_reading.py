@@ -3,11 +3,11 @@
 The weight-free sync (:mod:`tqa.features.extractors.sync_correlation`) reads its offset at
 the minimum of a distance curve averaged over 2 s windows. Three readings are compared:
 
-* ``inside`` (extractor version 2): every window fits every lag, so on a 4-6 s clip all
+* ``inside`` (the extractor's): every window fits every lag, so on a 4-6 s clip all
   windows sit in the clip's middle and a desynchronised segment there pulls the whole-clip
   offset to the segment's own;
-* ``span`` (version 3, the extractor's now): windows across the whole clip, each lag using
-  the window's frames whose partner lies inside the clip;
+* ``span``: windows across the whole clip, each lag using the window's frames whose partner
+  lies inside the clip (``lag_correlation`` with ``span=True``);
 * ``whole``: one window over the whole overlap at each lag (``lag_correlation`` with
   ``window=None``, the extractor's fallback for short clips).
 
@@ -26,7 +26,7 @@ import pandas as pd
 from tqa.features.extractors import sync_correlation as S
 from tqa.study.defects.detection import detection_auc, paired_share
 
-#: The readings of the module docstring (``span`` is the extractor's).
+#: The readings of the module docstring (``inside`` is the extractor's).
 READINGS: tuple[str, ...] = ("inside", "span", "whole")
 
 
