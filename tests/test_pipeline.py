@@ -187,28 +187,39 @@ def _write_corpus_clip(path: Path, row: dict, corpus: dict, seed: int, side: int
 
 
 @pytest.mark.parametrize("k", [5, -6])
-def test_sync_recovers_injected_offset_on_a_rendered_corpus_clip(tmp_path: Path, k: int) -> None:
-    """A corpus talking face (tqa.data.corpus) with its audio delayed by k frames: offset == k."""
+def test_sync_recovers_injected_offset_on_a_rendered_corpus_clip(
+    tmp_path: Path, k: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A corpus talking face (tqa.data.corpus) with its audio delayed by k frames: the offset
+    reads k within one frame (#26's criterion).
+
+    The identity is drawn from the study's seed so that its landmarks come from the committed
+    table (landmarks.json) and the rendered bytes are the same on every machine; a seed outside
+    the table detects them live, and on another CPU the morph, and with it the reading, moved by
+    a frame (CI read 6 for 5 with seed 1). Face Mesh on the rendered frames still runs live, so
+    the reading may move by one frame between machines; more than one is a miss."""
     from tqa.data.corpus.profiles import plan_corpus
 
     p = _params(n_frames=150)
+    seed = int(p["seed"])
     path = tmp_path / "c.mp4"
     _write_corpus_clip(
         path,
-        plan_corpus(4, p["corpus"], 1).iloc[3].to_dict(),
+        plan_corpus(4, p["corpus"], seed).iloc[3].to_dict(),
         p["corpus"],
-        1,
+        seed,
         160,
         identity=2,  # a frontal face (astronaut source); profile faces are harder to sync
         av_offset_frames=k,
         mouth_lag_s=0.0,
         expr_mismatch=0,
     )
+    assert "detected live" not in caplog.text  # the identity came from the committed table
     vf = FeatureExtractor(p).extract_video(str(path), "c")
     assert vf.meta["face_rate"] > 0.9
     # offset found; the best-lag (SyncNet-rule) prominence is high, the lag-0 in-sync
     # confidence (SYNC_FIELDS "confidence") is below it: the clip is not in sync
-    assert vf.sync[0] == k and vf.meta["sync_detail"]["best_confidence"] > 0.1
+    assert abs(vf.sync[0] - k) <= 1 and vf.meta["sync_detail"]["best_confidence"] > 0.1
     assert vf.sync[2] < vf.meta["sync_detail"]["best_confidence"] - 0.1
 
 
