@@ -363,3 +363,37 @@ def test_baselines_fit_on_one_blas_thread_whatever_the_caller_set(monkeypatch):
     assert seen == [[1] * len(outer)]
     assert after == outer  # the caller's setting is given back
     np.testing.assert_array_equal(got, B.ridge_baseline(fs, labels, split, PARAMS))
+
+
+def test_random_forest_wide_is_sklearns_forest_with_its_column_count_capped():
+    """Oracle: sklearn's RandomForestRegressor on the imputed, scaled pooled input with the
+    rfw_* settings; a count above the input's columns fits as all columns; the stack can keep
+    its fits (fit_pooled_models / predict_pooled_models give the baseline's predictions)."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    fs, labels, split = _planted(n=80)
+    rfw = {"rfw_n_estimators": 25, "rfw_min_samples_leaf": 3, "rfw_max_features": 7}
+    params = {**PARAMS, "eval": {"baselines": rfw}}
+    got = B.BASELINES.get("random_forest_wide")(fs, labels, split, params, seed=4)
+    train = split == "train"
+    for k, x in enumerate(P.task_inputs(fs, params, "random_forest_wide")):
+        rows = train & (labels[:, k] != -1)
+        imp = SimpleImputer(strategy="median", keep_empty_features=True).fit(x[rows])
+        sc = StandardScaler().fit(imp.transform(x[rows]))
+        z = sc.transform(imp.transform(x))
+        ref = RandomForestRegressor(25, min_samples_leaf=3, max_features=7, random_state=4)
+        ref.fit(z[rows], labels[rows, k])
+        np.testing.assert_allclose(got[:, k], np.clip(ref.predict(z), 1, 5))
+    # a count above the columns (a narrow routed input) tries every column, as max_features=F
+    wide = {**PARAMS, "eval": {"baselines": {**rfw, "rfw_max_features": 10_000}}}
+    every = {**PARAMS, "eval": {"baselines": {**rfw, "rfw_max_features": 1.0}}}
+    models = B.fit_pooled_models("random_forest_wide", fs, labels, split, wide, seed=0)
+    np.testing.assert_array_equal(
+        B.predict_pooled_models(models, fs, wide, "random_forest_wide"),
+        B.BASELINES.get("random_forest_wide")(fs, labels, split, every, seed=0),
+    )
+    pred = B.predict_pooled_models(models, fs, wide, "random_forest_wide")
+    assert np.isfinite(pred).all()
+    assert stats.spearmanr(labels[~train, 1], pred[~train, 1])[0] > 0.5

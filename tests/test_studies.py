@@ -245,6 +245,7 @@ def test_summary_tables_and_main_predictions(tmp_path):
         "ridge",
         "detector_trees",
         "random_forest",
+        "random_forest_wide",
         "extra_trees",
         "gradient_boosting",
         "sync_only",
