@@ -12,6 +12,10 @@ worker it started. The rules every pool of the package follows:
   and is then discarded, with no traceback. In the parent a Ctrl-C during that window is
   *recorded*, not dropped, and raised as ``KeyboardInterrupt`` as soon as the workers are
   started (an older version set ``SIG_IGN`` for the window and so lost the Ctrl-C).
+* A Ctrl-C is process-directed: the kernel may hand it to any thread that does not block it
+  (a BLAS or torch thread). That thread only marks it; the main thread runs the Python handler
+  at its next check: inside the window it is recorded, after the window the restored handler
+  raises it, milliseconds late but never lost.
 * ``tqa`` returns :data:`EXIT_INTERRUPTED` (130 = 128 + SIGINT) after keeping every finished item.
 """
 
