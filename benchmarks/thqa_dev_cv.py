@@ -36,6 +36,7 @@ from tqa.core.atomic import write_text  # noqa: E402
 
 RELEASE = ROOT.parent / "shared" / "thqa-dev"
 REPORT = ROOT / "reports" / "thqa_dev_cv.md"
+FOLDS = 5  # the worked example's portrait folds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
                         "--name-pattern", "{group}_{audio}_{generator}", "--frames",
                         str(frames), "--features-out", str(work)])  # fmt: skip
         t_cv = timed(["cv", "--labels", str(work / "labels.csv"), "--features",
-                    str(work / "frames.csv"), str(work / "sync.csv"), "--folds", "5",
+                    str(work / "frames.csv"), str(work / "sync.csv"), "--folds", str(FOLDS),
                     "--group", "group", "--seeds", *args.seeds, "--out", str(work / "cv"),
                     "--no-progress", *sets])  # fmt: skip
         table = (work / "cv" / "comparison.md").read_text(encoding="utf-8")
         weights = pd.read_csv(work / "cv" / "stack_weights.csv")
     w = weights.groupby("component", sort=False)["weight"].agg(["mean", "min", "max"])
+    n_parts = FOLDS * len(args.seeds)  # one blend per (seed, fold) training part
     lines = [
         "# THQA portraits 1-10: grouped cross-validation of tqa's models and baselines",
         "",
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Wall time on this machine: import {t_import:.1f} s, cv {t_cv:.0f} s.",
         "",
-        "## Blend weights of `tqa:stack` (over the 15 outer training parts)",
+        f"## Blend weights of `tqa:stack` (over the {n_parts} outer training parts)",
         "",
         "| component | mean | min | max |",
         "|---|---|---|---|",

@@ -35,7 +35,9 @@ def study(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     p["eval"]["results_dir"] = str(tmp / "studies")
     # the stack bundle's pooled regressors at a tenth-to-fifth of their size: the same code
     # path, ~20 s less (each stage has its own tests at full size)
-    p["eval"]["baselines"].update(rf_n_estimators=20, et_n_estimators=20, gb_max_iter=20)
+    p["eval"]["baselines"].update(
+        rf_n_estimators=20, rfw_n_estimators=20, et_n_estimators=20, gb_max_iter=20
+    )
     p["score"].update(
         bundle_dir=str(tmp / "bundle"),
         bundle_strategy="uncertainty",

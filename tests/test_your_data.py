@@ -34,7 +34,8 @@ FAST = [
     "-S", "train.epochs=2", "-S", "train.device=cpu", "-S", "model.d_model=16",
     "-S", "model.n_heads=2", "-S", "model.n_layers=1", "-S", "model.dim_feedforward=32",
     "-S", "eval.baselines.rf_n_estimators=20", "-S", "eval.baselines.et_n_estimators=20",
-    "-S", "eval.baselines.gb_max_iter=20", "-S", "eval.stack.inner_folds=2",
+    "-S", "eval.baselines.gb_max_iter=20", "-S", "eval.baselines.rfw_n_estimators=20",
+    "-S", "eval.stack.inner_folds=2", "-S", "eval.stack.small_data_inner_folds=2",
 ]  # fmt: skip
 
 
