@@ -234,16 +234,22 @@ def make_random_forest_wide(params: dict, seed: int | None = None) -> Pipeline:
     each training part decide how much weight it gets, per data set and task. 100 trees (the
     random forest has 200) keep a fit at about 0.4 of the random forest's on the sample
     corpus's ~395 columns (15 columns per split against "sqrt"'s 20, larger leaves): every
-    stack fits it once per inner fold and task, within ``make repro``'s 20 minutes."""
+    stack fits it once per inner fold and task, so its cost counts against ``make repro``'s
+    20 minutes (a fresh-clone repro took 1511 s with 300 trees, 1371 s with 100; docs/model.md)."""
     return _forest(params, "rfw", seed)
 
 
-def _forest(params: dict, prefix: str, seed: int | None) -> Pipeline:
-    """Impute + scale + ``RandomForestRegressor`` of the ``eval.baselines.<prefix>_*`` keys
-    (``n_estimators``, ``min_samples_leaf``, ``max_features``, optional ``max_depth``),
+def _forest(
+    params: dict,
+    prefix: str,
+    seed: int | None,
+    ensemble: type[RandomForestRegressor | ExtraTreesRegressor] = RandomForestRegressor,
+) -> Pipeline:
+    """Impute + scale + a tree ensemble (``ensemble``) of the ``eval.baselines.<prefix>_*``
+    keys (``n_estimators``, ``min_samples_leaf``, ``max_features``, optional ``max_depth``),
     seeded, one core per fit."""
     bp = baseline_params(params)
-    rf = RandomForestRegressor(
+    rf = ensemble(
         n_estimators=int(bp[f"{prefix}_n_estimators"]),
         max_depth=bp.get(f"{prefix}_max_depth"),
         min_samples_leaf=int(bp[f"{prefix}_min_samples_leaf"]),
@@ -272,15 +278,7 @@ def extra_trees_baseline(
 
 def make_extra_trees(params: dict, seed: int | None = None) -> Pipeline:
     """Impute + scale + ``ExtraTreesRegressor`` of ``eval.baselines.et_*``, seeded."""
-    bp = baseline_params(params)
-    et = ExtraTreesRegressor(
-        n_estimators=int(bp["et_n_estimators"]),
-        min_samples_leaf=int(bp["et_min_samples_leaf"]),
-        max_features=bp["et_max_features"],
-        random_state=_seed(params, seed),
-        n_jobs=1,
-    )
-    return _regressor_pipeline(et, bp)
+    return _forest(params, "et", seed, ExtraTreesRegressor)
 
 
 def detector_trees_baseline(
