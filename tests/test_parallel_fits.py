@@ -80,3 +80,48 @@ def test_parallel_study_matches_the_serial_one_bit_for_bit(tmp_path, monkeypatch
     assert len(list((store.run_dir).glob("*.json"))) == 6  # 2 methods x 3 folds
     assert prefit([], fs, labels, store, 2, progress=False) == 0
     assert prefit([job], fs, labels, store, 2, progress=False) == 0  # one job: caller fits it
+
+
+BASELINES = ["mean", "ridge", "random_forest", "extra_trees", "gradient_boosting"]
+
+
+def test_baselines_fitted_ahead_in_threads_match_the_serial_loop(tmp_path, monkeypatch):
+    """The k-fold's baseline runs fitted ahead in two threads (``prefit_baseline_runs``)
+    give the serial loop's predictions bit for bit, and the loop then fits nothing."""
+    fs, labels, meta = _inputs()
+    monkeypatch.setattr(CV, "worker_count", worker_count)  # conftest keeps tests serial
+    ahead: list[int] = []
+    real = CV.prefit_baseline_runs
+    monkeypatch.setattr(CV, "prefit_baseline_runs",
+                        lambda jobs, *a, **k: (ahead.append(len(jobs)), real(jobs, *a, **k)))  # fmt: skip
+    out = {}
+    for workers in (1, 2):
+        store = ResultsStore(tmp_path / f"b{workers}", "kfold")
+        out[workers] = CV.run_cv(fs, labels, meta, _params(workers), BASELINES, [0, 1], store,
+                                 progress=False)  # fmt: skip
+    assert ahead == [6]  # 2 seeds x 3 folds, only with two workers
+    assert np.isfinite(out[1]["pred"]).all() and len(out[1]) == N * 2 * len(BASELINES) * 5
+    pd.testing.assert_frame_equal(out[1], out[2], check_exact=True)
+
+
+def test_bundle_pooled_fits_in_threads_match_serial_fits():
+    """The bundle's pooled components fitted on several splits in two threads predict what
+    the same fits made one after the other predict, bit for bit."""
+    from tqa.serve.stack_bundle import _fit_pooled
+    from tqa.study.baselines import predict_pooled_models
+
+    fs, labels, _ = _inputs()
+    p = _params(1)
+    rng = np.random.default_rng(0)
+    splits = [np.where(rng.random(N) < 0.7, "train", "test") for _ in range(3)]
+    names = ["ridge", "random_forest", "gradient_boosting"]
+    serial = _fit_pooled(names, fs, labels, splits, p, seed=4, workers=1)
+    threaded = _fit_pooled(names, fs, labels, splits, p, seed=4, workers=2)
+    for i in range(len(splits)):
+        for n in names:
+            a = predict_pooled_models(serial[i][n], fs, p, n)
+            b = predict_pooled_models(threaded[i][n], fs, p, n)
+            assert np.isfinite(a).all() and np.array_equal(a, b), (i, n)
+    # a different split gives different fits: the lookup cannot hand back the wrong one
+    assert not np.array_equal(predict_pooled_models(serial[0]["ridge"], fs, p, "ridge"),
+                              predict_pooled_models(serial[1]["ridge"], fs, p, "ridge"))  # fmt: skip

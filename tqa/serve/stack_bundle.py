@@ -21,6 +21,8 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
 
 from tqa.core.atomic import atomic_path
 from tqa.core.params import resolve
@@ -38,7 +40,8 @@ from tqa.study.baselines import (
 from tqa.study.blend import Blend
 from tqa.study.crossval import cv_params
 from tqa.study.inputs import load_training_data
-from tqa.study.pooled import excluded_streams
+from tqa.study.parallel_fits import worker_count
+from tqa.study.pooled import excluded_streams, task_inputs
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +85,16 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
         return np.asarray(result.predict(fs), dtype=float)
 
     pp = stacking.component_params(params)  # routed tasks read their routed streams only
+    splits = [np.asarray(split), *inner]
+    fitted = _fit_pooled(pooled, fs, labels, splits, pp, seed, worker_count(params))
 
     def pooled_fn(names, s: np.ndarray) -> dict[str, np.ndarray]:
-        return {
-            n: predict_pooled_models(fit_pooled_models(n, fs, labels, s, pp, seed), fs, pp, n)
-            for n in names
-        }
+        i = next(i for i, x in enumerate(splits) if np.array_equal(x, s))
+        return {n: predict_pooled_models(fitted[i][n], fs, pp, n) for n in names}
 
     _, blends = stacking.stacked_predictions(labels, split, inner, components, model_fn,
                                              pooled_fn, str(sp["blend"]))  # fmt: skip
-    models = {n: fit_pooled_models(n, fs, labels, split, pp, seed) for n in pooled}
+    models = fitted[0]  # the outer split's fits: the ones the blend's outer predictions used
     stack = {"components": components, "blends": [_as_dict(b) for b in blends],
              "models": models, "params": scoring_params(pp)}  # fmt: skip
     extra = {
@@ -104,6 +107,33 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
         },
     }
     return stack, extra
+
+
+def _fit_pooled(
+    names: list[str],
+    fs: FeatureSet,
+    labels: np.ndarray,
+    splits: list[np.ndarray],
+    params: dict,
+    seed: int,
+    workers: int,
+) -> list[dict[str, dict]]:
+    """Per split of ``splits``: component name -> :func:`fit_pooled_models`, ``workers``
+    threads at a time (the tree and boosting fits release the GIL); each fit is seeded and
+    runs on one BLAS thread, so the models are those of a serial loop."""
+    jobs = [(i, n) for i in range(len(splits)) for n in names]
+    for n in names:  # pool every route once, before the threads share the cache
+        task_inputs(fs, params, n)
+    # one BLAS thread for all threads at once (threadpoolctl's limit is process-wide: a
+    # thread leaving its own limit would lift the other's)
+    with threadpool_limits(1):
+        models = Parallel(n_jobs=max(1, workers), backend="threading")(
+            delayed(fit_pooled_models)(n, fs, labels, splits[i], params, seed) for i, n in jobs
+        )
+    out: list[dict[str, dict]] = [{} for _ in splits]
+    for (i, n), m in zip(jobs, models, strict=True):
+        out[i][n] = m
+    return out
 
 
 def write_stack(bundle_dir: str | Path, stack: dict) -> Path:

@@ -8,14 +8,23 @@ and folds is reused by the others, and vice versa.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from tqa.core.params import merged, params_hash
 from tqa.core.schema import FeatureSet
 from tqa.core.version import code_fingerprint
 from tqa.study.baselines import BASELINE_CODE, baseline_params, run_baselines
+from tqa.study.pooled import task_inputs
 from tqa.study.run_cache import ResultsStore
+
+#: One split's baseline runs to fit ahead: (names, split (N,), seed, fold hash, params).
+BaselineJob = tuple[list[str], np.ndarray, int, str, dict]
 
 
 def fold_hash(base: str, split: np.ndarray) -> str:
@@ -67,3 +76,32 @@ def baseline_runs(
                 info = {"baseline": n, "seed": int(seed)}
                 store.save_run(keys[n], fs.video_ids, split, out[n], info)
     return out
+
+
+def prefit_baseline_runs(
+    jobs: Sequence[BaselineJob],
+    fs: FeatureSet,
+    labels: np.ndarray,
+    meta: pd.DataFrame,
+    store: ResultsStore,
+    workers: int,
+    progress: bool = True,
+    desc: str = "baseline fits",
+) -> None:
+    """Every job's :func:`baseline_runs` into the run cache, ``workers`` threads at a time
+    (the tree and boosting fits release the GIL); the caller's fold loop then reads them
+    back. Results are those of a serial run: each fit is seeded and runs on one BLAS thread.
+    """
+    if not jobs:
+        return
+    for names, _, _, _, params in jobs:  # pool every route once, before the threads
+        for name in names:
+            task_inputs(fs, params, name)
+    # one BLAS thread per fit, set here for all threads at once (threadpoolctl's limit is
+    # process-wide): two threads sharing a multi-threaded BLAS changed ridge's last bits
+    # from run to run (2 of the 331 cached runs of a fresh clone), and so dvc.lock
+    with threadpool_limits(1):
+        Parallel(n_jobs=workers, backend="threading")(
+            delayed(baseline_runs)(names, fs, labels, split, meta, params, seed, fhash, store)
+            for names, split, seed, fhash, params in tqdm(jobs, desc=desc, disable=not progress)
+        )  # fmt: skip

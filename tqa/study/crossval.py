@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from tqa.core.params import merged
 from tqa.core.schema import MISSING, TASKS, FeatureSet
-from tqa.study.baseline_runs import baseline_runs, fold_hash
+from tqa.study.baseline_runs import baseline_runs, fold_hash, prefit_baseline_runs
 from tqa.study.baselines import BASELINES, baseline_params
 from tqa.study.folds import fold_split, kfold_assignments
 from tqa.study.parallel_fits import FitJob, prefit, worker_count
@@ -293,7 +293,8 @@ def fold_predictions(
              if STACK in methods else None)  # fmt: skip
     workers = worker_count(params)
     if store is not None and fit_fn is None and workers > 1:
-        _prefit_all(plans, specs, stack, features, labels, meta, params, store, workers, progress)
+        _prefit_all(plans, specs, baselines, stack, features, labels, meta, params, store,
+                    workers, progress)  # fmt: skip
     present = present_labels(labels)
     for seed, fold, split, fhash in tqdm(plans, desc="cv (seed, fold)", disable=not progress):
         preds = baseline_runs(baselines, features, labels, split, meta, params, seed, fhash, store)
@@ -366,6 +367,7 @@ def _model_specs(
 def _prefit_all(
     plans: list[FoldPlan],
     specs: dict[str, ModelSpec | None],
+    baselines: list[str],
     stack: StackRuns | None,
     features: FeatureSet,
     labels: np.ndarray,
@@ -376,7 +378,8 @@ def _prefit_all(
     progress: bool,
 ) -> None:
     """Every model fit of the k-fold, ``workers`` processes at a time, into the run cache
-    (the fold loop then reads them back); then the stack's pooled fits, in threads."""
+    (the fold loop then reads them back); then the stack's pooled fits and the baselines of
+    every (seed, fold), ``workers`` threads at a time (one queue, so both cores stay busy)."""
     fit_jobs = [
         FitJob("cv", f"seed{seed}/fold{fold}", spec[1], spec[0], seed, split,
                merged(params, spec[1]), run_key(merged(params, spec[1]), fhash, spec[0], seed))
@@ -387,8 +390,11 @@ def _prefit_all(
     if stack is not None:  # its outer fits are the chapter method's (prefit fits a key once)
         fit_jobs += stack.fit_jobs(plans)
     prefit(fit_jobs, features, labels, store, workers, progress)
-    if stack is not None:
-        stack.prefit_pooled(plans, features, labels, meta, store, workers, progress)
+    pooled = stack.pooled_jobs(plans) if stack is not None else []
+    outer = [(baselines, split, seed, fhash, params) for seed, _, split, fhash in plans
+             if baselines]  # fmt: skip
+    prefit_baseline_runs(pooled + outer, features, labels, meta, store, workers, progress,
+                         desc="pooled and baseline fits")  # fmt: skip
 
 
 def _untrained_tasks_nan(

@@ -20,12 +20,11 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from joblib import Parallel, delayed  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from tqa.core.params import merged  # noqa: E402
 from tqa.core.schema import TASKS, FeatureSet  # noqa: E402
-from tqa.study.baseline_runs import baseline_runs, fold_hash  # noqa: E402
+from tqa.study.baseline_runs import baseline_runs, fold_hash, prefit_baseline_runs  # noqa: E402
 from tqa.study.baselines import score_bounds  # noqa: E402
 from tqa.study.crossval import (  # noqa: E402
     ModelSpec,
@@ -37,7 +36,6 @@ from tqa.study.crossval import (  # noqa: E402
 from tqa.study.diagnosis import SCORES, fold_groups, score_rows  # noqa: E402
 from tqa.study.folds import fold_split, kfold_assignments  # noqa: E402
 from tqa.study.parallel_fits import FitJob, prefit, worker_count  # noqa: E402
-from tqa.study.pooled import task_inputs  # noqa: E402
 from tqa.study.stacking import (  # noqa: E402
     STACK,
     TRANSFORMER,
@@ -217,19 +215,16 @@ class _CurveRuns:
         return jobs
 
     def prefit_pooled(self, plans: list[CurvePlan], baselines: list[str], workers: int) -> None:
-        """The pooled fits of every split first, in threads (trees and boosting release the
-        GIL); the curve's loop then reads them from the store. Each fit is seeded."""
-        # pool every task's route once, before the threads share the cache
-        for name in baselines:
-            task_inputs(self.features, self.params, name)
-        for name in self.pooled_comp:
-            task_inputs(self.features, component_params(self.params), name)
-        todo_p = [(self.pooled, baselines, plan[3], plan[0]) for plan in plans if baselines]
-        todo_p += [(self.pooled_stack, self.pooled_comp, s, plan[0]) for plan in plans
-                   for s in [plan[3], *plan[5]] if self.pooled_comp]  # fmt: skip
-        Parallel(n_jobs=workers, backend="threading")(
-            delayed(fn)(names, s, seed) for fn, names, s, seed in todo_p
-        )
+        """The pooled fits of every split first, in threads
+        (:func:`tqa.study.baseline_runs.prefit_baseline_runs`); the curve's loop then reads
+        them from the store. Each fit is seeded."""
+        base, stack = self.pooled, self.pooled_stack
+        jobs = [(baselines, plan[3], plan[0], fold_hash(self.base, plan[3]), base.params)
+                for plan in plans if baselines]  # fmt: skip
+        jobs += [(self.pooled_comp, s, plan[0], fold_hash(self.base, s), stack.params)
+                 for plan in plans for s in [plan[3], *plan[5]] if self.pooled_comp]  # fmt: skip
+        prefit_baseline_runs(jobs, self.features, self.labels, base.meta, self.store, workers,
+                             progress=False)  # fmt: skip
 
     def predict(self, seed, fold, frac, split, inner, baselines) -> dict[str, np.ndarray]:
         """method -> (N, 5) prediction of one plan."""

@@ -9,15 +9,11 @@ outer split and on inner splits cut from its non-test rows: the Transformer thro
 from __future__ import annotations
 
 import numpy as np
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from tqa.core.schema import FeatureSet
 from tqa.study.baseline_runs import baseline_runs, fold_hash
 from tqa.study.baselines import score_bounds
 from tqa.study.parallel_fits import FitJob
-from tqa.study.pooled import task_inputs
 from tqa.study.stacking import (
     TRANSFORMER,
     component_params,
@@ -72,26 +68,16 @@ class StackRuns:
             for label, s in self.labelled_splits(seed, split)
         ]  # fmt: skip
 
-    def prefit_pooled(self, plans, features, labels, meta, store, workers, progress) -> None:
-        """The pooled components' fits of every outer and inner split, ``workers`` at a time
-        (threads: the tree and boosting fits release the GIL), into the run cache; the fold
-        loop then reads them back. Results are those of a serial run (each fit is seeded)."""
+    def pooled_jobs(self, plans) -> list:
+        """The pooled components' runs of every outer and inner split
+        (:data:`tqa.study.baseline_runs.BaselineJob`), for
+        :func:`tqa.study.baseline_runs.prefit_baseline_runs`."""
         pooled = [c for c in self.components if c != TRANSFORMER]
-        jobs = [(seed, s) for seed, fold, split, _ in plans
+        if not pooled:
+            return []
+        return [(pooled, s, seed, self.fhash(s), self.pooled_params)
+                for seed, fold, split, _ in plans
                 for _, s in self.labelled_splits(seed, split)]  # fmt: skip
-        if not pooled or not jobs:
-            return
-        for name in pooled:  # pool every route once, before the threads
-            task_inputs(features, self.pooled_params, name)
-        # one BLAS thread per fit, set here for all threads at once (threadpoolctl's limit is
-        # process-wide): two threads sharing a multi-threaded BLAS changed ridge's last bits
-        # from run to run (2 of the 331 cached runs of a fresh clone), and so dvc.lock
-        with threadpool_limits(1):
-            Parallel(n_jobs=workers, backend="threading")(
-                delayed(baseline_runs)(pooled, features, labels, s, meta, self.pooled_params,
-                                       seed, self.fhash(s), store)
-                for seed, s in tqdm(jobs, desc="stack: pooled fits", disable=not progress)
-            )  # fmt: skip
 
     def predict(self, seed, fold, split, features, labels, meta, store, fit_fn):
         def model_fn(s: np.ndarray, label: str) -> np.ndarray:
