@@ -92,8 +92,12 @@ def test_baselines_fitted_ahead_in_threads_match_the_serial_loop(tmp_path, monke
     monkeypatch.setattr(CV, "worker_count", worker_count)  # conftest keeps tests serial
     ahead: list[int] = []
     real = CV.prefit_baseline_runs
-    monkeypatch.setattr(CV, "prefit_baseline_runs",
-                        lambda jobs, *a, **k: (ahead.append(len(jobs)), real(jobs, *a, **k)))  # fmt: skip
+
+    def counted(jobs, *a, **k):
+        ahead.append(len(jobs))
+        return real(jobs, *a, **k)
+
+    monkeypatch.setattr(CV, "prefit_baseline_runs", counted)
     out = {}
     for workers in (1, 2):
         store = ResultsStore(tmp_path / f"b{workers}", "kfold")
@@ -123,5 +127,5 @@ def test_bundle_pooled_fits_in_threads_match_serial_fits():
             b = predict_pooled_models(threaded[i][n], fs, p, n)
             assert np.isfinite(a).all() and np.array_equal(a, b), (i, n)
     # a different split gives different fits: the lookup cannot hand back the wrong one
-    assert not np.array_equal(predict_pooled_models(serial[0]["ridge"], fs, p, "ridge"),
-                              predict_pooled_models(serial[1]["ridge"], fs, p, "ridge"))  # fmt: skip
+    first, second = (predict_pooled_models(serial[i]["ridge"], fs, p, "ridge") for i in (0, 1))
+    assert not np.array_equal(first, second)
