@@ -14,7 +14,7 @@ from tqa.core.clip import Clip
 from tqa.data.corpus.face import LANDMARK_TABLE
 from tqa.features.extractors.au_headshift import EYE_CORNERS, head_shift
 from tqa.features.extractors.base import get_extractor
-from tqa.features.face_dynamics import HEAD_WINDOW
+from tqa.features.face_dynamics import HEAD_WINDOW, moving_mean
 
 FPS = 25.0
 
@@ -108,3 +108,14 @@ def test_needs_landmarks_and_stacks_in_the_registry():
     assert stacked.feature_names()[-3:] == ext.feature_names()
     part = stacked.describe()["parts"][-1]
     assert part["name"] == "headshift" and part["window"] == HEAD_WINDOW  # keys the cache
+
+
+def test_a_clip_shorter_than_the_window_keeps_its_length():
+    """6 frames against a 10-frame window (the GPU extractor's test clips): one row per
+    frame, the moving mean taken over the clip's own length."""
+    rng = np.random.default_rng(2)
+    out = head_shift(moving(face(), rng.normal(0, 1.0, (6, 2))))
+    assert out.shape == (6, 3) and np.isfinite(out).all()
+    x = rng.normal(size=4)
+    np.testing.assert_allclose(moving_mean(x, 10), np.convolve(x, np.ones(4) / 4, mode="same")
+                               * 4 / np.convolve(np.ones(4), np.ones(4), mode="same"))  # fmt: skip

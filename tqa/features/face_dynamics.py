@@ -81,10 +81,12 @@ def head_pose_std(pose: np.ndarray, fps: float, window: int = HEAD_WINDOW) -> fl
 
 
 def moving_mean(x: np.ndarray, window: int) -> np.ndarray:
-    """(T,) centred moving mean over ``window`` frames of the finite values (NaN: none)."""
+    """(T,) centred moving mean over ``window`` frames of the finite values (NaN: none); a
+    clip shorter than the window is averaged over its own length (np.convolve's "same" would
+    return the window's length instead)."""
     x = np.asarray(x, np.float64)
     ok = np.isfinite(x)
-    k = np.ones(int(window))
+    k = np.ones(max(1, min(int(window), len(x))))
     num = np.convolve(np.where(ok, x, 0.0), k, mode="same")
     den = np.convolve(ok.astype(float), k, mode="same")
     with np.errstate(invalid="ignore", divide="ignore"):
