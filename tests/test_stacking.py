@@ -56,6 +56,24 @@ def test_fit_blend_nan_component_and_useless_components():
         fit_blend(np.ones((2, 1)), np.array([1.0, np.nan]), ["x"])
 
 
+def test_fit_blend_average_is_the_calibrated_mean_of_the_usable_components():
+    """``average``: equal weights on the finite components, their common scale and the
+    intercept those of an ordinary least-squares line through their row mean (oracle:
+    numpy's polyfit); a NaN component gets no weight; an anti-correlated mean, the mean."""
+    rng = np.random.default_rng(4)
+    p = rng.normal(3.0, 1.0, (120, 3))
+    y = 0.5 + 0.8 * p.mean(axis=1) + rng.normal(0, 0.2, 120)
+    with_nan = np.column_stack([p, np.full(120, np.nan)])
+    blend = fit_blend(with_nan, y, ["a", "b", "c", "untrained"], average=True)
+    slope, intercept = np.polyfit(p.mean(axis=1), y, 1)
+    assert blend.choice == "mean" and blend.weights[3] == 0.0
+    np.testing.assert_allclose(blend.weights[:3], [slope / 3] * 3, rtol=1e-9)
+    assert blend.intercept == pytest.approx(intercept, rel=1e-9)
+    np.testing.assert_allclose(blend.predict(with_nan), intercept + slope * p.mean(axis=1))
+    anti = fit_blend(-p, y, ["a", "b", "c"], average=True)
+    assert anti.weights == (0.0, 0.0, 0.0) and anti.intercept == pytest.approx(y.mean())
+
+
 def test_fit_blend_select_is_the_candidate_sklearn_cross_validates_best():
     """With inner folds, the blend is the candidate (all components, or one alone) with the
     lowest cross-validated MSE; the oracle recomputes every candidate with sklearn."""

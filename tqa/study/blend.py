@@ -57,6 +57,7 @@ def fit_blend(
     y: np.ndarray,
     components: Sequence[str],
     folds: np.ndarray | None = None,
+    average: bool = False,
 ) -> Blend:
     """The blend of (n, C) out-of-fold ``inner_preds`` for targets ``y`` (n,).
 
@@ -66,6 +67,11 @@ def fit_blend(
     candidate fitted on the other folds' rows; None: the NNLS blend of all. Rows with a
     non-finite target are dropped; a component with a non-finite prediction on the
     remaining rows gets weight 0. ValueError when fewer than 2 rows remain.
+
+    ``average``: instead, the equal-weight mean of the usable components, calibrated (one
+    scale and an intercept, by the same centred NNLS): no per-component weight is estimated,
+    the combination that often beats estimated weights when the rows that estimate them are
+    few (the "forecast combination puzzle": Clemen 1989, Smith & Wallis 2009).
     """
     p = np.asarray(inner_preds, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -77,6 +83,11 @@ def fit_blend(
     if len(y) < 2:
         raise ValueError(f"a blend needs at least 2 labelled rows, got {len(y)}")
     usable = np.flatnonzero(np.isfinite(p).all(axis=0))
+    if average:
+        w = np.zeros(len(components))
+        scale, intercept = _nnls(p[:, usable].mean(axis=1, keepdims=True), y)
+        w[usable] = float(scale[0]) / len(usable) if len(usable) else 0.0
+        return Blend(tuple(components), tuple(float(v) for v in w), float(intercept), "mean")
     candidates = {"nnls": usable, **{components[c]: np.array([c]) for c in usable}}
     choice = "nnls"
     if folds is not None and len(usable) > 1:

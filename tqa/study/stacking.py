@@ -52,7 +52,7 @@ STACK_DEFAULTS: dict = {
 }
 #: ``eval.stack.blend``: the NNLS blend of all components, or the inner-CV choice between it
 #: and each component alone (:func:`tqa.study.blend.fit_blend`).
-BLENDS: tuple[str, ...] = ("nnls", "select")
+BLENDS: tuple[str, ...] = ("nnls", "select", "mean")
 
 #: (split (N,)) -> (N, 5) predictions of the Transformer fitted on that split.
 ModelFn = Callable[[np.ndarray, str], np.ndarray]
@@ -189,7 +189,7 @@ def stacked_predictions(
             blends.append(None)
             continue
         folds = inner_fold[train] if blend == "select" else None
-        b = fit_blend(oof[train, :, k], y[train], components, folds)
+        b = fit_blend(oof[train, :, k], y[train], components, folds, average=blend == "mean")
         blends.append(b)
         pred[:, k] = b.predict(outer_p[:, :, k])
     if bounds is not None:
