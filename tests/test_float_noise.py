@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tqa.core.params import load_params, merged
 from tqa.core.precision import FLOAT_FORMAT, SIGNIFICANT, round_significant, rounded_frame
@@ -133,3 +134,65 @@ def test_tiny_study_under_float_noise(tmp_path):
         else:
             _assert_csv_close(tmp_path / "a" / rel, tmp_path / "b" / rel)
     assert set(a["task"]) <= set(TASKS)
+
+
+# --- TQA_FEATURE_NOISE: the whole-pipeline emulation of another CPU's last bits ----------
+
+
+def test_noise_level_reads_the_environment(monkeypatch):
+    from tqa.features.float_noise import ENV, noise_level
+
+    monkeypatch.delenv(ENV, raising=False)
+    assert noise_level() == 0.0
+    monkeypatch.setenv(ENV, "1e-7")
+    assert noise_level() == 1e-7
+    for bad in ("-1e-7", "lots", "nan"):
+        monkeypatch.setenv(ENV, bad)
+        with pytest.raises(ValueError, match=ENV):
+            noise_level()
+
+
+def test_perturbed_has_the_asked_relative_sd_and_is_seeded_by_its_key():
+    from tqa.features.float_noise import perturbed
+
+    x = np.linspace(1.0, 2.0, 200_000).astype(np.float64)
+    y = perturbed(x, "v0/audio", 1e-3)
+    rel = y / x - 1.0
+    assert abs(rel.mean()) < 1e-5 and rel.std() == pytest.approx(1e-3, rel=0.01)
+    assert np.array_equal(y, perturbed(x, "v0/audio", 1e-3))  # same key, same draws
+    assert not np.array_equal(y, perturbed(x, "v1/audio", 1e-3))
+    assert perturbed(x, "v0/audio", 0.0) is x
+    f32 = perturbed(x.astype(np.float32), "k", 1e-3)
+    assert f32.dtype == np.float32
+
+
+def test_extraction_under_feature_noise_moves_values_before_the_cache_rounding(
+    tmp_path, monkeypatch
+):
+    """The hook sits where the issue puts it: every stream and the sync triple of a real
+    extraction change under a large noise (1e-2), and a relative 1e-7 mostly vanishes in the
+    cache's 14-bit rounding (a relative step of 6.1e-5)."""
+    from test_media import face_frames, tone
+
+    from tqa.features.decode import write_video
+    from tqa.features.float_noise import ENV
+    from tqa.features.pipeline import FeatureExtractor
+
+    path = tmp_path / "v.mp4"
+    write_video(path, face_frames(30, 96), 25, tone(1.2, 300, 0.3))
+    p = load_params()
+    p["features"].update({"n_frames": 30, "visual": "nss", "audio": "spectral",
+                          "au": "geometry+headshift"})  # fmt: skip
+    monkeypatch.delenv(ENV, raising=False)
+    clean = FeatureExtractor(p).extract_video(str(path), "v")
+    monkeypatch.setenv(ENV, "1e-2")
+    loud = FeatureExtractor(p).extract_video(str(path), "v")
+    monkeypatch.setenv(ENV, "1e-7")
+    quiet = FeatureExtractor(p).extract_video(str(path), "v")
+    for m, a in clean.streams.items():
+        ok = np.isfinite(a) & (a != 0)
+        assert ok.any(), m
+        assert not np.array_equal(a[ok], loud.streams[m][ok]), m
+        same = np.mean(a[ok] == quiet.streams[m][ok])
+        assert same > 0.99, (m, same)
+    assert not np.array_equal(clean.sync, loud.sync)

@@ -53,6 +53,7 @@ from tqa.features import cache as fcache
 from tqa.features.config import build_extractors, features_section, hash_config
 from tqa.features.decode import MediaError, load_clip_params
 from tqa.features.extractors.base import Clip, Extractor, run_extractor, valid_frames
+from tqa.features.float_noise import noise_level, perturbed
 from tqa.features.pool import resolve_workers, run_pool
 from tqa.features.quantize import quantize_mantissa
 from tqa.features.status import (
@@ -163,6 +164,7 @@ class FeatureExtractor:
         streams: dict[str, np.ndarray] = {}
         sync = np.full(3, np.nan, np.float32)
         timings: dict[str, float] = {}
+        noise = noise_level()  # 0 unless a float-noise emulation is asked for (issue 23)
         for modality, ext in self.extractors.items():
             t0 = time.perf_counter()
             try:
@@ -171,6 +173,7 @@ class FeatureExtractor:
                 raise ExtractionError(modality, f"{type(exc).__name__}: {exc}") from exc
             timings[modality] = time.perf_counter() - t0
             _check_shape(modality, ext, out, clip.n_frames)
+            out = perturbed(out, f"{clip.video_id}/{modality}", noise)  # TQA_FEATURE_NOISE
             if modality == "sync":
                 sync = quantize_mantissa(out, self.quantize_bits)  # float noise stops here
                 continue
