@@ -196,3 +196,20 @@ def test_extraction_under_feature_noise_moves_values_before_the_cache_rounding(
         same = np.mean(a[ok] == quiet.streams[m][ok])
         assert same > 0.99, (m, same)
     assert not np.array_equal(clean.sync, loud.sync)
+
+
+def test_pooled_std_reads_a_rounding_step_as_no_spread():
+    """A clip-constant column with one frame one cache rounding step (2^-14) away pools to
+    std 0, as without the flip (issue 23: ridge fell 0.09 Pearson on such tiny stds); a real
+    spread of 0.1 % is kept (oracle: numpy's std)."""
+    from tqa.study.pooled import ROUNDING_SPREAD, pooled_features
+
+    c = np.full((3, 150, 1), 7.25, np.float32)
+    c[1, 40, 0] *= np.float32(1 + 2.0**-14)  # one frame, one rounding step
+    c[2] = 7.25 + 0.00725 * np.sin(np.arange(150) / 5.0)[:, None].astype(np.float32)
+    fs = FeatureSet(["a", "b", "c"], {"audio": c}, np.zeros((3, 3), np.float32))
+    x, names = pooled_features(fs, ["audio"], use_sync=False)
+    std = x[:, names.index("audio_0__std")]
+    assert std[0] == 0.0 and std[1] == 0.0
+    assert std[2] == pytest.approx(np.std(c[2, :, 0].astype(np.float64)), rel=1e-9)
+    assert std[2] > 5 * ROUNDING_SPREAD * 7.25  # 0.07 % of the mean: 6x the floor
