@@ -22,6 +22,7 @@ Writes ``reports/head_shift.md`` and ``reports/head_shift.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -53,8 +54,7 @@ def shaken(clip: Clip, s: float, rng: np.random.Generator) -> Clip:
         m = np.float32([[1, 0, rng.normal(0, s)], [0, 1, rng.normal(0, s)]])
         out[t] = cv2.warpAffine(frame, m, (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-    return Clip(clip.video_id, clip.path, out, clip.audio, clip.fps, clip.sample_rate,
-                clip.has_audio, clip.source_fps, clip.source_frames, dict(clip.meta))  # fmt: skip
+    return dataclasses.replace(clip, frames=out, meta=dict(clip.meta))
 
 
 def frozen(clip: Clip, seconds: float) -> Clip:
@@ -64,8 +64,7 @@ def frozen(clip: Clip, seconds: float) -> Clip:
     a = (n - k) // 2
     out = clip.frames.copy()
     out[a : a + k] = out[a]
-    return Clip(clip.video_id, clip.path, out, clip.audio, clip.fps, clip.sample_rate,
-                clip.has_audio, clip.source_fps, clip.source_frames, dict(clip.meta))  # fmt: skip
+    return dataclasses.replace(clip, frames=out, meta=dict(clip.meta))
 
 
 def measure(fx: FeatureExtractor, clip: Clip) -> dict[str, float]:

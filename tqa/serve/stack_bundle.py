@@ -15,14 +15,13 @@ name, the weights and, when the k-fold study has run, its cross-validated scores
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
-from threadpoolctl import threadpool_limits
 
 from tqa.core.atomic import atomic_path
 from tqa.core.params import resolve
@@ -30,6 +29,7 @@ from tqa.core.schema import TASKS, FeatureSet
 from tqa.data.labels import load_dataset
 from tqa.model.training import fit as fit_model
 from tqa.study import stacking
+from tqa.study.baseline_runs import in_fit_threads
 from tqa.study.baselines import (
     POOLED_REGRESSORS,
     baseline_params,
@@ -41,7 +41,7 @@ from tqa.study.blend import Blend
 from tqa.study.crossval import cv_params
 from tqa.study.inputs import load_training_data
 from tqa.study.parallel_fits import worker_count
-from tqa.study.pooled import excluded_streams, task_inputs
+from tqa.study.pooled import excluded_streams
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,8 @@ def _fit_pooled(
     threads at a time (the tree and boosting fits release the GIL); each fit is seeded and
     runs on one BLAS thread, so the models are those of a serial loop."""
     jobs = [(i, n) for i in range(len(splits)) for n in names]
-    for n in names:  # pool every route once, before the threads share the cache
-        task_inputs(fs, params, n)
-    # one BLAS thread for all threads at once (threadpoolctl's limit is process-wide: a
-    # thread leaving its own limit would lift the other's)
-    with threadpool_limits(1):
-        models = Parallel(n_jobs=max(1, workers), backend="threading")(
-            delayed(fit_pooled_models)(n, fs, labels, splits[i], params, seed) for i, n in jobs
-        )
+    calls = [partial(fit_pooled_models, n, fs, labels, splits[i], params, seed) for i, n in jobs]
+    models = in_fit_threads(fs, [(names, params)], calls, workers)
     out: list[dict[str, dict]] = [{} for _ in splits]
     for (i, n), m in zip(jobs, models, strict=True):
         out[i][n] = m

@@ -8,7 +8,9 @@ and folds is reused by the others, and vice versa.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,8 @@ from tqa.core.version import code_fingerprint
 from tqa.study.baselines import BASELINE_CODE, baseline_params, run_baselines
 from tqa.study.pooled import task_inputs
 from tqa.study.run_cache import ResultsStore
+
+T = TypeVar("T")
 
 #: One split's baseline runs to fit ahead: (names, split (N,), seed, fold hash, params).
 BaselineJob = tuple[list[str], np.ndarray, int, str, dict]
@@ -94,14 +98,31 @@ def prefit_baseline_runs(
     """
     if not jobs:
         return
-    for names, _, _, _, params in jobs:  # pool every route once, before the threads
+    calls = [partial(baseline_runs, names, fs, labels, split, meta, params, seed, fhash, store)
+             for names, split, seed, fhash, params in jobs]  # fmt: skip
+    routes = [(names, params) for names, _, _, _, params in jobs]
+    in_fit_threads(fs, routes, tqdm(calls, desc=desc, disable=not progress), workers)
+
+
+def in_fit_threads(
+    fs: FeatureSet,
+    routes: Iterable[tuple[Sequence[str], dict]],
+    calls: Iterable[Callable[[], T]],
+    workers: int,
+) -> list[T]:
+    """The results of ``calls`` (pooled-feature fits, no arguments), ``workers`` threads at a
+    time (the tree and boosting fits release the GIL), each fit on one BLAS thread; every
+    (regressor names, params) of ``routes`` is pooled first, so the threads only read the
+    pooled-feature cache. The k-fold's baselines and the scoring bundle's components both
+    run here: the results are those of a serial loop (each fit is seeded)."""
+    for names, params in routes:
         for name in names:
             task_inputs(fs, params, name)
     # one BLAS thread per fit, set here for all threads at once (threadpoolctl's limit is
-    # process-wide): two threads sharing a multi-threaded BLAS changed ridge's last bits
-    # from run to run (2 of the 331 cached runs of a fresh clone), and so dvc.lock
+    # process-wide: a thread leaving its own limit would lift the other's): two threads
+    # sharing a multi-threaded BLAS changed ridge's last bits from run to run (2 of the 331
+    # cached runs of a fresh clone), and so dvc.lock
     with threadpool_limits(1):
-        Parallel(n_jobs=workers, backend="threading")(
-            delayed(baseline_runs)(names, fs, labels, split, meta, params, seed, fhash, store)
-            for names, split, seed, fhash, params in tqdm(jobs, desc=desc, disable=not progress)
-        )  # fmt: skip
+        return Parallel(n_jobs=max(1, workers), backend="threading")(
+            delayed(call)() for call in calls
+        )

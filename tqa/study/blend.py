@@ -32,7 +32,7 @@ class Blend:
     components: tuple[str, ...]
     weights: tuple[float, ...]
     intercept: float
-    choice: str = "nnls"  # "nnls" (all components) or the one component chosen alone
+    choice: str = "nnls"  # "nnls" (all), "mean" (equal weights) or the one component alone
 
     def predict(self, preds: np.ndarray) -> np.ndarray:
         """(N,) blend of ``preds`` (N, C) in :attr:`components` order."""

@@ -50,8 +50,9 @@ STACK_DEFAULTS: dict = {
     "blend": "nnls",
     "routed": True,
 }
-#: ``eval.stack.blend``: the NNLS blend of all components, or the inner-CV choice between it
-#: and each component alone (:func:`tqa.study.blend.fit_blend`).
+#: ``eval.stack.blend``: the NNLS blend of all components, the inner-CV choice between it
+#: and each component alone, or their calibrated equal-weight mean
+#: (:func:`tqa.study.blend.fit_blend`).
 BLENDS: tuple[str, ...] = ("nnls", "select", "mean")
 
 #: (split (N,)) -> (N, 5) predictions of the Transformer fitted on that split.
