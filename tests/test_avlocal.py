@@ -49,19 +49,35 @@ def test_a_shifted_stretch_is_found_where_it_is(shift):
     assert np.nanmax(dev[:45]) == 0 and np.nanmax(deficit[:45]) < 1e-9  # before the stretch
 
 
+def _speech(seed: int = 3) -> np.ndarray:
+    """(T,) envelope in dB: 1 s of silence (-40 dB), then syllable-rate modulated speech."""
+    env = 10.0 * _envelope(seed) / np.std(_envelope(seed))
+    env[:25] = -40.0
+    return env
+
+
+def test_a_mouth_that_follows_the_speech_is_not_still():
+    env = _speech()
+    out = still_voiced(0.2 + 0.01 * env, env, 25.0)  # aperture linear in the envelope
+    covered = np.isfinite(out)
+    assert covered[60:].all()
+    np.testing.assert_allclose(out[covered], 0.0, atol=1e-9)  # every ratio is the median
+    np.testing.assert_allclose(still_voiced(0.6 + 0.03 * env, env, 25.0), out, atol=1e-9)  # scale
+
+
 def test_still_mouth_while_speaking():
-    env = np.tile(np.r_[np.full(5, -10.0), np.full(5, 0.0)], T // 10)  # half voiced
+    env = _speech()
     rng = np.random.default_rng(2)
-    aperture = 0.3 + 0.1 * np.sin(np.arange(T) * 1.3) + 0.01 * rng.normal(0, 1, T)
-    moving = still_voiced(aperture, env, 25.0)
-    assert np.isnan(moving[env < 0]).all()  # the quiet half is not judged
+    aperture = 0.2 + 0.01 * env + 0.002 * rng.normal(0, 1, T)
     frozen = aperture.copy()
-    frozen[60:100] = frozen[60]
-    out = still_voiced(frozen, env, 25.0)
-    voiced = env >= 0
-    inside = voiced & (np.arange(T) > 60) & (np.arange(T) < 99)
-    assert out[inside].mean() == 1.0
-    assert np.nanmean(moving) < 0.2 and out[inside].mean() > np.nanmean(moving)
+    frozen[70:110] = frozen[70]  # held for 1.6 s while the speech runs on
+    out, moving = still_voiced(frozen, env, 25.0), still_voiced(aperture, env, 25.0)
+    assert np.isnan(out[:20]).all()  # frames that only pause windows cover are not judged
+    inside = slice(70, 110)  # covered by the windows that lie wholly in the frozen stretch
+    np.testing.assert_allclose(out[inside], 1.0)
+    assert np.nanmax(moving) < 0.6 and np.nanmean(moving) < 0.2
+    assert np.nanmean(out) > np.nanmean(moving) + 0.2
+    assert np.isnan(still_voiced(aperture, np.full(T, np.nan), 25.0)).all()  # no audio
 
 
 def test_extractor_shapes_and_nan_without_audio_or_face():

@@ -203,9 +203,11 @@ def test_real_recordings_have_plausible_poses(recordings) -> None:
 def test_real_recording_metrics_columns(recordings) -> None:
     clip, lm = recordings[0]
     row = clip_metrics(clip, {}, syncnet=False, landmarks=lm)
-    for c in ("head_pose_std", "head_speech_coupling", "expression_motion", "frozen_expression"):
+    for c in ("head_pose_std", "head_speech_coupling", "expression_motion", "frozen_expression",
+              "still_mouth"):  # fmt: skip
         assert math.isfinite(row[c]), c
     assert -1 <= row["head_speech_coupling"] <= 1
+    assert 0 <= row["still_mouth"] < 0.5  # a person speaking: the mouth moves with the speech
 
 
 def test_umeyama_never_returns_a_reflection() -> None:

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.features.decode import load_clip
+from tqa.features.extractors.au_avlocal import still_voiced
 from tqa.features.extractors.au_pose import EYE_LEFT, EYE_RIGHT, pose_dynamics
 from tqa.features.extractors.audio_clipping import ClippingAudio
 from tqa.features.extractors.audio_dnsmos import valid_samples
@@ -33,7 +34,7 @@ from tqa.features.extractors.landmarks_mediapipe import (
     detect_landmarks,
     landmark_context,
 )
-from tqa.features.extractors.sync_correlation import clip_sync
+from tqa.features.extractors.sync_correlation import clip_sync, mouth_signal, speech_envelope
 from tqa.features.extractors.visual_cadence import CadenceVisual
 from tqa.features.extractors.visual_nss import luminance, sharpness
 from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
@@ -44,7 +45,7 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "3"
+VERSION = "4"  # 4: still_mouth
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -99,6 +100,9 @@ METRICS: dict[str, Metric] = {
     "expression_motion": Metric("IOD/s", "higher", "mean mouth/eye/brow speed, head pose removed"),
     "frozen_expression": Metric(
         "share", "lower", "frames whose mouth, eyes and brows do not move (frozen face)"
+    ),
+    "still_mouth": Metric(
+        "0-1", "lower", "mouth held still while the speech modulates (avlocal still_voiced)"
     ),
     "repeated_frames": Metric(
         "share", "lower", "frames repeating the previous one (cadence extractor: dup / stutter)"
@@ -302,6 +306,11 @@ def audio_columns(
         sync_confidence=est.confidence,
         sync_distance=est.distance,
         head_speech_coupling=speech_coupling(pose, audio, clip.sample_rate, fps),
+        still_mouth=_nanmean(
+            still_voiced(
+                mouth_signal(lm), speech_envelope(audio, clip.sample_rate, fps, len(lm)), fps
+            )
+        ),
     )
     if syncnet:
         ctx = landmark_context(lm.astype(np.float32))

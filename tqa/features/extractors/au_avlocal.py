@@ -14,14 +14,28 @@ the lip_sync label). This extractor reads the same two mouth signals and speech 
 * ``offset_dev``: per window |best lag - the clip's offset| (frames; the clip's offset is the
   best lag of all windows averaged, as the sync extractor's): where the clip's own lag
   changes; per frame the largest of the covering windows;
-* ``still_voiced``: on frames in the louder half of the clip's speech envelope, 1 where the
-  inner-lip aperture moves slower than :data:`STILL_RATIO` x its median speed over those
-  frames (a mouth held still while the voice runs on), else 0; NaN on the quieter half.
+* ``still_voiced``: how still the mouth is while the voice runs on, in [0, 1]. Per 1 s
+  window (the same windows, across the whole clip) the ratio of the inner-lip aperture's
+  std to the speech envelope's std (mouth motion per unit of speech modulation), divided
+  by the median ratio of the clip's *voiced* windows (mean envelope at or above the clip's
+  median: speech, not pauses); per frame 1 - min(1, the smallest ratio of the voiced
+  windows that cover it): ~0 where the mouth moves as much as usual for the speech it
+  hears, 1 where it holds still while the speech modulates (a frozen mouth); NaN on frames
+  no voiced window covers.
 
-Frames no window covers (the first and last ``features.sync_max_offset`` frames), frames
-without a face and padding are NaN; no audio (or silence): NaN throughout. The window (1 s,
-hop 0.2 s) and :data:`STILL_RATIO` (0.25) were fixed before any benchmark run. What it
-cannot see: a shift shorter than about half a window, and a frozen mouth during silence.
+Frames no window covers (for ``deficit`` and ``offset_dev`` the first and last
+``features.sync_max_offset`` frames), frames without a face and padding are NaN; no audio
+(or silence): NaN throughout. The window (1 s, hop 0.2 s) was fixed before any benchmark
+run. ``still_voiced`` version 2 (issue 26) replaced a per-frame test (aperture speed under
+0.25 x its voiced median: on the sample corpus Pearson 0.34 of an extra-trees model on the
+detector columns with the frozen-mouth impairment, grouped 5-fold, and no single column
+above 0.44); among 10 variants (window 0.6 / 1 / 1.5 s, median-smoothed aperture, stricter
+or looser "voiced" rules, with or without dividing by the envelope's std) a grouped 5-fold
+choice on the corpus's ``mouth_freeze_dur_s`` (each fold's training identities pick, its
+test identities measure) picked this one in 5 of 5 folds: held-out Pearson of its clip
+minimum with the impairment -0.60 (per fold -0.71 to -0.39), the old column's best 0.44.
+What it cannot see: a shift shorter than about half a window, a frozen mouth during
+silence, and a mouth frozen through most of the speech (the clip's median is then still).
 """
 
 from __future__ import annotations
@@ -46,8 +60,9 @@ from tqa.features.extractors.sync_correlation import (
 
 #: Local correlation windows (grid frames): 1 s, hop 0.2 s at 25 fps.
 WINDOW, HOP = 25, 5
-#: A voiced frame's mouth is "still" below this share of the median voiced aperture speed.
-STILL_RATIO = 0.25
+#: ``still_voiced``: a window is read when at least this share of its frames has both a
+#: face and speech energy (the sync extractor's ``MIN_VALID`` is 0.6 for its longer windows).
+STILL_MIN_VALID = 0.8
 
 
 def local_sync(
@@ -87,21 +102,38 @@ def local_sync(
 
 
 def still_voiced(aperture: np.ndarray, envelope: np.ndarray, fps: float) -> np.ndarray:
-    """(T,) ``still_voiced`` of the module docstring: 1 / 0 on voiced frames, NaN elsewhere."""
+    """(T,) ``still_voiced`` of the module docstring in [0, 1]; NaN where no voiced window
+    covers a frame. ``aperture``: (T,) inner-lip aperture / inter-ocular distance;
+    ``envelope``: (T,) speech-band log energy (dB); ``fps`` unused (windows are in frames)."""
     a = np.asarray(aperture, np.float64)
-    speed = np.full(len(a), np.nan)
-    if len(a) >= 3:
-        speed[1:-1] = np.abs(a[2:] - a[:-2]) / 2.0 * fps
     env = np.asarray(envelope, np.float64)
+    t = min(len(a), len(env))
     out = np.full(len(a), np.nan)
-    ok = np.isfinite(env) & np.isfinite(speed)
-    if ok.sum() < 3:
+    finite = np.isfinite(env[:t])
+    if finite.sum() < WINDOW:
         return out
-    voiced = ok & (env >= np.median(env[ok]))
-    ref = float(np.median(speed[voiced])) if voiced.any() else 0.0
+    loud = float(np.median(env[:t][finite]))
+    need = int(np.ceil(STILL_MIN_VALID * WINDOW))
+    starts, ratios = [], []
+    for s in range(0, t - WINDOW + 1, HOP):
+        aw, ew = a[s : s + WINDOW], env[s : s + WINDOW]
+        ok = np.isfinite(aw) & np.isfinite(ew)
+        if ok.sum() < need or float(ew[ok].mean()) < loud:
+            continue  # too few frames, or a pause: not a voiced window
+        spread = float(ew[ok].std())
+        if spread > 0:
+            starts.append(s)
+            ratios.append(float(aw[ok].std()) / spread)
+    if len(ratios) < 2:
+        return out
+    ref = float(np.median(ratios))
     if not ref > 0:
         return out
-    out[voiced] = (speed[voiced] < STILL_RATIO * ref).astype(np.float64)
+    low = np.full(len(a), np.inf)
+    for s, r in zip(starts, ratios, strict=True):
+        low[s : s + WINDOW] = np.minimum(low[s : s + WINDOW], r / ref)
+    covered = np.isfinite(low)
+    out[covered] = 1.0 - np.minimum(low[covered], 1.0)
     return out
 
 
@@ -112,6 +144,7 @@ class LocalSyncAU(ColumnExtractor):
 
     name = "avlocal"
     modality = "au"
+    version = "2"  # 2: still_voiced from windowed motion per unit of speech modulation
     columns = ("deficit", "offset_dev", "still_voiced")
     column_name = "au__avlocal_{}"
 
@@ -136,6 +169,6 @@ class LocalSyncAU(ColumnExtractor):
             "max_offset": int(self.params.get("sync_max_offset", 15)),
             "window": WINDOW,
             "hop": HOP,
-            "still_ratio": STILL_RATIO,
+            "still_min_valid": STILL_MIN_VALID,
             "signals": ["mouth_darkness", "inner_lip_aperture"],
         }
