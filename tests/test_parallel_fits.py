@@ -44,6 +44,9 @@ def _params(workers: int) -> dict:
             "train": {"epochs": 2, "seeds": [0], "num_threads": 1, "amp": False,
                       "parallel_fits": workers},
             "cv": {"folds": 3, "val_fraction": 0.2},
+            # small forests: the threaded path, not the forest size, is under test
+            "eval": {"baselines": {"rf_n_estimators": 20, "et_n_estimators": 20,
+                                   "gb_max_iter": 20}},
         },
     )  # fmt: skip
 
