@@ -34,7 +34,7 @@ from tqa.features.extractors.landmarks_mediapipe import (
     detect_landmarks,
     landmark_context,
 )
-from tqa.features.extractors.sync_correlation import clip_sync, mouth_signal, speech_envelope
+from tqa.features.extractors.sync_correlation import estimate_offset, sync_signals
 from tqa.features.extractors.visual_cadence import CadenceVisual
 from tqa.features.extractors.visual_nss import luminance, sharpness
 from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
@@ -300,17 +300,15 @@ def audio_columns(
         return row
     frames, fps = clip.frames[: len(lm)], float(clip.fps)
     audio = clip.audio[:ns]
-    est = clip_sync(frames, lm, audio, clip.sample_rate, fps, int(fp.get("sync_max_offset", 15)))
+    # one set of mouth / speech signals for the offset and for still_mouth (as clip_sync)
+    dark, inner, env = sync_signals(frames, lm, audio, clip.sample_rate, fps)
+    est = estimate_offset([dark, inner], env, int(fp.get("sync_max_offset", 15)))
     row.update(
         sync_offset=est.offset,
         sync_confidence=est.confidence,
         sync_distance=est.distance,
         head_speech_coupling=speech_coupling(pose, audio, clip.sample_rate, fps),
-        still_mouth=_nanmean(
-            still_voiced(
-                mouth_signal(lm), speech_envelope(audio, clip.sample_rate, fps, len(lm)), fps
-            )
-        ),
+        still_mouth=_nanmean(still_voiced(inner, env, fps)),
     )
     if syncnet:
         ctx = landmark_context(lm.astype(np.float32))
