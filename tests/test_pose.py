@@ -204,9 +204,10 @@ def test_real_recording_metrics_columns(recordings) -> None:
     clip, lm = recordings[0]
     row = clip_metrics(clip, {}, syncnet=False, landmarks=lm)
     for c in ("head_pose_std", "head_speech_coupling", "expression_motion", "frozen_expression",
-              "still_mouth"):  # fmt: skip
+              "still_mouth", "expression_variety", "expression_flicker"):  # fmt: skip
         assert math.isfinite(row[c]), c
     assert -1 <= row["head_speech_coupling"] <= 1
+    assert 0 <= row["expression_variety"] <= 1 and 0 <= row["expression_flicker"] <= 1
     assert 0 <= row["still_mouth"] < 0.5  # a person speaking: the mouth moves with the speech
 
 

