@@ -207,7 +207,7 @@ def main() -> int:
     if args.from_json:  # re-score the stored measurements under today's declarations
         res = json.loads(Path(args.from_json).read_text(encoding="utf-8"))
         res["table"] = clean_json(D.direction_table(res["records"], res["generated_rows"]))
-        write_json(ROOT / "reports" / "directions.json", res)
+        write_json(Path(args.from_json), res)
     else:
         clips = Path(args.clips)
         if not (clips / "recordings").is_dir():

@@ -27,7 +27,8 @@ import numpy as np
 from tqa.features.extractors.au_pose import STABLE
 from tqa.features.video_metrics import METRICS
 
-#: "info" columns whose candidate direction is checked too (viewers prefer more head motion).
+#: "info" columns whose candidate direction is checked too (viewers prefer more head motion;
+#: expression_variety was declared "higher" until this check did not back it).
 CANDIDATES: dict[str, str] = {"head_motion": "higher", "expression_variety": "higher"}
 #: Share of untied pairs a family needs to support (>=) or contradict (<= 1 - AGREE).
 AGREE = 0.8
