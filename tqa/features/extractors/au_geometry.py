@@ -42,7 +42,13 @@ from typing import Any
 import numpy as np
 
 from tqa.core.schema import AU_CODES
-from tqa.features.extractors.base import Clip, ColumnExtractor, landmarks_from, register
+from tqa.features.extractors.base import (
+    MEDIAPIPE_FIRST,
+    Clip,
+    ColumnExtractor,
+    landmarks_from,
+    register,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,5 +127,6 @@ class GeometryAU(ColumnExtractor):
     column_name = "au__{}_est"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        hint = " (features.landmarks: mediapipe runs first)"
-        return au_estimates(np.asarray(landmarks_from(clip, context, "geometry AUs need", hint)))
+        return au_estimates(
+            np.asarray(landmarks_from(clip, context, "geometry AUs need", MEDIAPIPE_FIRST))
+        )

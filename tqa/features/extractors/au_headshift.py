@@ -36,6 +36,7 @@ import numpy as np
 
 from tqa.features.extractors.au_pose import STABLE
 from tqa.features.extractors.base import (
+    MEDIAPIPE_FIRST,
     Clip,
     ColumnExtractor,
     landmarks_from,
@@ -83,8 +84,7 @@ class HeadShiftAU(ColumnExtractor):
     column_name: ClassVar[str] = "au__headshift_{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        hint = " (features.landmarks: mediapipe runs first)"
-        lm = np.array(landmarks_from(clip, context, "headshift needs", hint), np.float64)
+        lm = np.array(landmarks_from(clip, context, "headshift needs", MEDIAPIPE_FIRST), np.float64)
         lm[~valid_frames(clip)] = np.nan  # padding of a short clip is not a still head
         return head_shift(lm).astype(np.float32)
 

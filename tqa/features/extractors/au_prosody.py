@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tqa.features.extractors.base import (
+    MEDIAPIPE_FIRST,
     Clip,
     ColumnExtractor,
     landmarks_from,
@@ -48,8 +49,7 @@ class ProsodyAU(ColumnExtractor):
     column_name: ClassVar[str] = "au__prosody_{}"
 
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
-        hint = " (features.landmarks: mediapipe runs first)"
-        lm = np.asarray(landmarks_from(clip, context, "prosody needs", hint), np.float64)
+        lm = np.asarray(landmarks_from(clip, context, "prosody needs", MEDIAPIPE_FIRST), np.float64)
         if not clip.has_audio:
             return self.no_output(clip)
         valid = valid_frames(clip)

@@ -146,6 +146,10 @@ def valid_frames(clip: Clip) -> np.ndarray:
     return np.asarray(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool)), bool)
 
 
+#: ``landmarks_from``'s hint for extractors that read the Face Mesh landmarks' context.
+MEDIAPIPE_FIRST = " (features.landmarks: mediapipe runs first)"
+
+
 def landmarks_from(clip: Clip, context: dict[str, Any], needs: str, hint: str = "") -> Any:
     """``context["landmarks_px"]``, put there by the landmark extractor (it runs first); a
     RuntimeError ``"<clip path>: <needs> context['landmarks_px'] from a landmark

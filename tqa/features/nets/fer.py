@@ -287,3 +287,19 @@ def emotion_probabilities(faces: np.ndarray, path: str | None = None) -> np.ndar
     finally:
         torch.set_num_threads(threads)
     return out.numpy().astype(np.float32)
+
+
+def frame_probabilities(
+    frames: np.ndarray, landmarks_px: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
+    """float32 (T, 7) probabilities of :data:`EMOTIONS` per frame of RGB uint8 ``frames``
+    (T, H, W, 3) with Face Mesh ``landmarks_px`` (T, 468, 2|3); NaN rows where there is no
+    face or ``valid`` (bool (T,)) is False. What the ``fer`` extractor stores and what
+    ``tqa metrics`` summarises."""
+    faces, ok = face_crops(frames, landmarks_px)
+    if valid is not None:
+        ok &= np.asarray(valid, bool)
+    out = np.full((len(faces), len(EMOTIONS)), np.nan, np.float32)
+    if ok.any():
+        out[ok] = emotion_probabilities(faces[ok])
+    return out
