@@ -33,13 +33,16 @@ params-style: setup
 	seed = yaml.safe_load(open("params.yaml"))["seed"]; apply_overrides("params.yaml", [f"seed={seed}"])'
 
 ## Default test run: lint (fails on any ruff violation), then fast tests plus one
-## end-to-end smoke test on a tiny corpus.
+## end-to-end smoke test on a tiny corpus, in TEST_WORKERS pytest-xdist processes (a test
+## file's tests stay in one process, so its module fixtures are built once);
+## TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+	$(BIN)/python -m pytest -m "not slow and not gpu" -q -n $(TEST_WORKERS) --dist loadfile
 
 ## Everything, including slow tests.
 test-all: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## ruff lint + format check (config in pyproject.toml); non-zero exit on any violation.
 lint: setup
