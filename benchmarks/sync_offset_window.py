@@ -2,17 +2,18 @@
 
     python benchmarks/sync_offset_window.py [--clips ../shared/realclips] [--skip-corpus]
 
-Readings (``tqa/study/defects/offset_reading.py``): ``inside`` (the extractor's), ``span``
-and ``whole``. Sample corpus (``data/sample``, decoded and landmarked again, ~3 min on 2
-cores): the share of videos whose offset is within 1 frame of the injected one, per reading,
-on all videos and on the identities of even and odd index (two disjoint halves: a reading
-that wins on one half and loses on the other is not a choice). Real footage (the 5
-recordings of ``../shared/realclips``, ~1 min), on the extraction grid (6 s): the originals'
-offsets and, per |shift| in frames, the detection AUC of |offset|, the paired share and the
-shifts read exactly relative to each recording's own original; and on each whole recording
-(up to 250 frames, as ``tests/test_real_clips.py`` reads them): the originals' offsets and
-the share of shifts by +-5, +-10, +-15 frames read within 1 frame of the shift. Writes
-``reports/sync_offset_window.{md,json}``; changes no extractor.
+Readings (``tqa/study/defects/offset_reading.py``): ``inside`` (the extractor's), ``span``,
+``whole`` and ``inside_mean`` (the extractor's windows, its two mouth signals averaged
+equally: its rule before 2026-12-07). Sample corpus (``data/sample``, decoded and landmarked
+again, ~3 min on 2 cores): the share of videos whose offset is within 1 frame of the
+injected one, per reading, on all videos and on the identities of even and odd index (two
+disjoint halves: a reading that wins on one half and loses on the other is not a choice).
+Real footage (the 5 recordings of ``../shared/realclips``, ~1 min), on the extraction grid
+(6 s): the originals' offsets and, per |shift| in frames, the detection AUC of |offset|, the
+paired share and the shifts read exactly relative to each recording's own original; and on
+each whole recording (up to 250 frames, as ``tests/test_real_clips.py`` reads them): the
+originals' offsets and the share of shifts by +-5, +-10, +-15 frames read within 1 frame of
+the shift. Writes ``reports/sync_offset_window.{md,json}``; changes no extractor.
 """
 
 from __future__ import annotations
@@ -149,8 +150,12 @@ def markdown(
         "extractor's reading (mean distance curve of 2 s windows placed so that every lag "
         "fits: on a 6 s clip all in its middle); `span`: the same windows across the whole "
         "clip (at lag d a window pairs its frames whose partner lies inside the clip); "
-        "`whole`: one window over the whole overlap at each lag. Nothing fitted; the extractor "
-        "is unchanged ([docs/features.md](../docs/features.md) says why).",
+        "`whole`: one window over the whole overlap at each lag. These three combine the two "
+        "mouth signals' distance curves weighted by each curve's own confidence (median minus "
+        "min), as the extractor does since 2026-12-07; `inside_mean`: the extractor's windows "
+        "with the two curves averaged equally, its rule before. Nothing fitted "
+        "([docs/features.md](../docs/features.md) says which reading the extractor keeps and "
+        "why).",
         "",
     ]
     tables = (

@@ -400,13 +400,15 @@ def test_offset_reading_summaries_count_what_they_say():
             "offset_inside": [0, 5, -3, 1, 9],
             "offset_span": [0, 4, 0, 1, 9],
             "offset_whole": [0, 4, 0, 2, 0],
+            "offset_inside_mean": [3, 4, 0, 1, 0],
             "av_offset_frames": [0, 4, 0, 0, 0],
             "identity": [0, 1, 2, 3, 4],
             "seg_desync_frames": [0, 0, 6, 0, 0],
             "swapped_audio": [0, 0, 0, 0, 1],
         }
     )
-    w, sp, h = corpus_summary(corpus)
+    w, sp, h, eq = corpus_summary(corpus)
+    assert eq["reading"] == "inside_mean" and eq["within 1: all"] == pytest.approx(4 / 5)
     assert w["within 1: all"] == pytest.approx(3 / 5)  # 0, 5 (vs 4) and 1 (vs 0)
     assert h["within 1: all"] == pytest.approx(4 / 5)  # 2 (vs 0) misses
     assert w["within 1: even identities"] == pytest.approx(1 / 3)  # videos 0, 2, 4
@@ -422,9 +424,11 @@ def test_offset_reading_summaries_count_what_they_say():
             "offset_inside": [1, -1, 3, 0, -2, 2],
             "offset_span": [1, -1, 3, 0, -2, 2],
             "offset_whole": [1, -1, 2, 0, -2, 2],
+            "offset_inside_mean": [1, -1, 3, 0, 9, 2],
         }
     )
-    w, sp, h = real_summary(real, shifts=(2,))
+    w, sp, h, eq = real_summary(real, shifts=(2,))
+    assert eq["tracked 2"] == pytest.approx(3 / 4)  # b's -2 read +9
     assert w["originals"] == [1, 0] and w["originals abs(offset) <= 1"] == 2
     assert w["tracked 2"] == 1.0 and h["tracked 2"] == pytest.approx(3 / 4)
     assert sp["tracked 2"] == w["tracked 2"] and sp["originals"] == w["originals"]

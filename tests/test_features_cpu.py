@@ -30,6 +30,7 @@ from tqa.features.extractors.landmarks_mediapipe import (
 from tqa.features.extractors.sync_correlation import (
     INNER_LIP_PAIRS,
     CorrelationSync,
+    combine_curves,
     estimate_offset,
     mouth_darkness,
 )
@@ -289,6 +290,39 @@ def test_estimate_offset_recovers_injected_offset_synthetic(k: int) -> None:
     # the in-sync scores are read at lag 0: perfect only when k == 0
     assert (est.distance < 0.05) == (k == 0)
     assert est.confidence == pytest.approx(np.median(est.curve) - est.curve[15])
+
+
+def test_combine_curves_weights_each_curve_by_its_confidence() -> None:
+    """w_s = max(0, median - min) of each curve, against numpy's weighted average; a curve
+    with no dip (w = 0) drops out; all weights 0 -> the plain mean; "mean" ignores weights."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.5, 1.5, 31), rng.uniform(0.8, 1.2, 31)
+    wa, wb = np.median(a) - a.min(), np.median(b) - b.min()
+    np.testing.assert_allclose(combine_curves([a, b]), np.average([a, b], axis=0, weights=[wa, wb]))
+    flat = np.full(31, 0.9)
+    np.testing.assert_allclose(combine_curves([a, flat]), a)
+    np.testing.assert_allclose(combine_curves([flat, flat + 0.1]), flat + 0.05)
+    np.testing.assert_allclose(combine_curves([a, b], "mean"), (a + b) / 2)
+    with pytest.raises(ValueError, match="combine must be one of"):
+        combine_curves([a], "median")
+
+
+def test_a_low_confidence_signal_cannot_pull_the_offset_to_its_own_dip() -> None:
+    """Two mouth signals: one follows the audio at the injected lag +3, the other (noisy
+    landmarks, say) is the audio at lag -9 minus the mouth, so its curve dips at -9 and
+    peaks at +3 with half the first one's prominence. Their plain mean reads -9 (the rule
+    before 2026-12-07, what recording 4 of the real clips did with its audio advanced);
+    weighted by their confidence the curves read +3 (the injection is the oracle)."""
+    k, j = 3, -9
+    m = _smooth_signal(T + 60, 0)
+    mouth, env = m[30 : 30 + T], m[30 - k : 30 - k + T]
+    other = m[30 - k + j : 30 - k + j + T] - mouth
+    other = other + 0.5 * other.std() * np.random.default_rng(100).normal(size=T)
+    assert estimate_offset([mouth, other], env, 15, combine="mean").offset == j
+    assert estimate_offset([mouth, other], env, 15).offset == k
+    # one signal: the weighting has nothing to weigh
+    one = estimate_offset(mouth, env, 15)
+    np.testing.assert_array_equal(one.curve, estimate_offset(mouth, env, 15, combine="mean").curve)
 
 
 def _mouth_landmarks(aperture: np.ndarray) -> np.ndarray:

@@ -14,13 +14,16 @@ offset = its arg-min) with hand-made signals instead of learnt embeddings, on th
   window *centred* on each grid time, floored 40 dB under its 95th percentile.
 * :func:`estimate_offset`: for every lag d in [-D, D] (``features.sync_max_offset``, 15) the
   Pearson correlation c(d) = corr(mouth[t], env[t + d]) in 2 s windows (50 frames, hop 12)
-  placed so that every lag fits, averaged over windows and over the two mouth signals; the
-  distance curve is dist(d) = 1 - c(d). Fewer than 2 valid windows (face gaps, clips under
-  2 D + 50 frames) -> one window over the whole overlap (less reliable under ~3 s). On a
-  6 s clip every window sits in its middle, so a desynchronised segment there sets the
-  whole clip's offset; windows across the whole clip (``span``) and one whole-clip window
-  are compared in reports/sync_offset_window.md and not used (they misread a real in-sync
-  recording).
+  placed so that every lag fits, averaged over windows; per mouth signal s the distance
+  curve is dist_s(d) = 1 - c_s(d), and the clip's curve dist(d) is their mean weighted by
+  each signal's own SyncNet confidence, w_s = max(0, median_d dist_s - min_d dist_s)
+  (:func:`combine_curves`): a signal whose curve has no clear minimum (noisy inner-lip
+  landmarks) cannot pull the offset to a chance dip of its own. Fewer than 2 valid
+  windows (face gaps, clips under 2 D + 50 frames) -> one window over the whole overlap
+  (less reliable under ~3 s). On a 6 s clip every window sits in its middle, so a
+  desynchronised segment there sets the whole clip's offset; windows across the whole clip
+  (``span``) and one whole-clip window are compared in reports/sync_offset_window.md and
+  not used (they misread a real in-sync recording).
 
 Sign convention (SyncNet's, the corpus's ``av_offset_frames``, ffmpeg ``adelay``): **d > 0
 means the audio is delayed relative to the video**.
@@ -43,7 +46,13 @@ estimate is) and in each cache file's meta.
 
 All three are NaN when the clip has no (or silent) audio, no face, or a constant mouth.
 The parameters (band, window, signals) were chosen on the 5 real recordings of
-``../shared/realclips`` (benchmarks/real_clips.py): treat the figures as optimistic.
+``../shared/realclips`` (benchmarks/real_clips.py): treat the figures as optimistic. The
+confidence weighting (no parameter) was chosen on the sample corpus against the equal mean
+(``benchmarks/sync_offset_window.py``: offset within 1 frame of the injected one 0.838 vs
+0.829 of 240 videos, not lower on either half of the identities); on the real recordings,
+measured afterwards, it reads every audio shift of 3-10 frames exactly (the equal mean read
+recording 4's audio advanced by 3, 5, 10 frames as +15, +14, +9: its inner-lip curve's
+chance dip 19 frames away).
 """
 
 from __future__ import annotations
@@ -83,6 +92,9 @@ FLOOR_DB = 40.0
 WINDOW, HOP = 50, 12
 #: Share of a window's pairs that must be finite; fewer good windows -> one whole-clip window.
 MIN_VALID, MIN_WINDOWS = 0.6, 2
+#: How the mouth signals' distance curves are combined (:func:`combine_curves`).
+COMBINES: tuple[str, ...] = ("confidence", "mean")
+COMBINE = "confidence"
 #: Windows only where every lag fits (False), not across the whole clip (True): spanning
 #: windows read a desynchronised segment less often on the sample corpus but read one real
 #: in-sync recording -2 frames on its whole 6.1 s (reports/sync_offset_window.md).
@@ -91,7 +103,8 @@ SPAN = False
 
 @dataclass(frozen=True)
 class SyncEstimate:
-    """Result of :func:`estimate_offset` (dist = 1 - mean correlation at each lag).
+    """Result of :func:`estimate_offset` (dist: the signals' 1 - mean windowed correlation at
+    each lag, combined by :func:`combine_curves`).
 
     offset: lag (frames) of the minimum distance; > 0 = audio delayed; NaN when undefined.
     distance / confidence: in-sync scores at lag 0: dist(0) and median(dist) - dist(0).
@@ -269,6 +282,23 @@ def lag_correlation(
     return lags, np.asarray(rows, np.float64)
 
 
+def combine_curves(curves: Sequence[np.ndarray], combine: str = COMBINE) -> np.ndarray:
+    """One (2 D + 1,) distance curve from the per-signal curves ``curves`` (each finite).
+
+    ``"confidence"``: weighted by each curve's own SyncNet confidence at its best lag,
+    w_s = max(0, median(dist_s) - min(dist_s)) (Chung & Zisserman 2016's prominence, here
+    a label-free reliability per signal), equal weights when every w_s is 0; ``"mean"``:
+    equal weights (the rule before 2026-12-07, kept for reports/sync_offset_window.md)."""
+    if combine not in COMBINES:
+        raise ValueError(f"combine must be one of {COMBINES}, got {combine!r}")
+    c = np.asarray(curves, np.float64)
+    if combine == "confidence":
+        w = np.maximum(np.median(c, axis=1) - c.min(axis=1), 0.0)
+        if w.sum() > 0:
+            return (w[:, None] * c).sum(axis=0) / w.sum()
+    return c.mean(axis=0)
+
+
 def estimate_offset(
     mouth: np.ndarray | Sequence[np.ndarray],
     envelope: np.ndarray,
@@ -277,8 +307,10 @@ def estimate_offset(
     hop: int = HOP,
     min_windows: int = MIN_WINDOWS,
     span: bool = SPAN,
+    combine: str = COMBINE,
 ) -> SyncEstimate:
-    """Offset and in-sync scores from one (T,) mouth signal or a list of them (equal weight).
+    """Offset and in-sync scores from one (T,) mouth signal or a list of them, their distance
+    curves combined by :func:`combine_curves` (``combine``).
 
     ``span``: windows across the whole clip or, the extractor's default, only where every
     lag fits (:func:`lag_correlation`)."""
@@ -295,13 +327,13 @@ def estimate_offset(
             lags, c = lag_correlation(s, envelope, max_offset, None, hop)
             good = np.all(np.isfinite(c), axis=1)
         if good.any():
-            curves.append(c[good].mean(axis=0))
+            curves.append(1.0 - c[good].mean(axis=0))
             n_win = max(n_win, int(good.sum()))
     lags = np.arange(-max_offset, max_offset + 1)
     if not curves:
         nan = float("nan")
         return SyncEstimate(nan, nan, nan, nan, nan, lags, np.full(len(lags), np.nan), 0)
-    d = 1.0 - np.mean(curves, axis=0)
+    d = combine_curves(curves, combine)
     k = int(np.argmin(d))
     med = float(np.median(d))
     return SyncEstimate(
@@ -357,7 +389,7 @@ class CorrelationSync(ColumnExtractor):
 
     name = "correlation"
     modality = "sync"
-    version = "2"
+    version = "3"  # 3: the signals' curves weighted by their confidence (2026-12-07)
     columns = SYNC_FIELDS
     column_name = "sync__{}"
 
@@ -384,6 +416,7 @@ class CorrelationSync(ColumnExtractor):
             "band_hz": list(BAND_HZ),
             "window": WINDOW,
             "hop": HOP,
+            "combine": COMBINE,
             "scores_at": "lag 0",
         }
 

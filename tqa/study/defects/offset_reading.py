@@ -9,7 +9,10 @@ the minimum of a distance curve averaged over 2 s windows. Three readings are co
 * ``span``: windows across the whole clip, each lag using the window's frames whose partner
   lies inside the clip (``lag_correlation`` with ``span=True``);
 * ``whole``: one window over the whole overlap at each lag (``lag_correlation`` with
-  ``window=None``, the extractor's fallback for short clips).
+  ``window=None``, the extractor's fallback for short clips);
+* ``inside_mean``: ``inside`` with the two mouth signals' curves averaged with equal weights,
+  the extractor's rule before 2026-12-07 (the others weight each signal's curve by its own
+  confidence, :func:`~tqa.features.extractors.sync_correlation.combine_curves`).
 
 Nothing is fitted; ``benchmarks/sync_offset_window.py`` runs the comparison (sample corpus
 and real footage) and writes ``reports/sync_offset_window.md``.
@@ -27,7 +30,7 @@ from tqa.features.extractors import sync_correlation as S
 from tqa.study.defects.detection import detection_auc, paired_share
 
 #: The readings of the module docstring (``inside`` is the extractor's).
-READINGS: tuple[str, ...] = ("inside", "span", "whole")
+READINGS: tuple[str, ...] = ("inside", "span", "whole", "inside_mean")
 
 
 def mouth_and_envelope(
@@ -50,15 +53,16 @@ def read_offset(signals: np.ndarray, reading: str, max_offset: int = 15) -> floa
         raise ValueError(f"reading must be one of {READINGS}, got {reading!r}")
     dark, inner, env = signals
     if reading != "whole":
-        return float(
-            S.estimate_offset([dark, inner], env, max_offset, span=reading == "span").offset
-        )
-    curves = [S.lag_correlation(s, env, max_offset, None)[1][0] for s in (dark, inner)]
+        combine = "mean" if reading == "inside_mean" else S.COMBINE
+        est = S.estimate_offset([dark, inner], env, max_offset, span=reading == "span",
+                                combine=combine)  # fmt: skip
+        return float(est.offset)
+    curves = [1.0 - S.lag_correlation(s, env, max_offset, None)[1][0] for s in (dark, inner)]
     curves = [c for c in curves if np.all(np.isfinite(c))]
     if not curves:
         return math.nan
     lags = np.arange(-max_offset, max_offset + 1)
-    return float(lags[int(np.argmax(np.mean(curves, axis=0)))])
+    return float(lags[int(np.argmin(S.combine_curves(curves)))])
 
 
 def corpus_summary(df: pd.DataFrame) -> list[dict]:
