@@ -310,9 +310,10 @@ def test_combine_curves_weights_each_curve_by_its_confidence() -> None:
 def test_a_low_confidence_signal_cannot_pull_the_offset_to_its_own_dip() -> None:
     """Two mouth signals: one follows the audio at the injected lag +3, the other (noisy
     landmarks, say) is the audio at lag -9 minus the mouth, so its curve dips at -9 and
-    peaks at +3 with half the first one's prominence. Their plain mean reads -9 (the rule
-    before 2026-12-07, what recording 4 of the real clips did with its audio advanced);
-    weighted by their confidence the curves read +3 (the injection is the oracle)."""
+    peaks at +3, with a lower prominence than the first one's (0.70 vs 1.01). Their plain
+    mean reads -9 (the rule before 2026-12-07, what recording 4 of the real clips did with
+    its audio advanced); weighted by their confidence the curves read +3 (the injection is
+    the oracle)."""
     k, j = 3, -9
     m = _smooth_signal(T + 60, 0)
     mouth, env = m[30 : 30 + T], m[30 - k : 30 - k + T]

@@ -1,7 +1,7 @@
 """Which curve the correlation sync's offset is read from: where its 2 s windows sit.
 
 The weight-free sync (:mod:`tqa.features.extractors.sync_correlation`) reads its offset at
-the minimum of a distance curve averaged over 2 s windows. Three readings are compared:
+the minimum of a distance curve averaged over 2 s windows. Four readings are compared:
 
 * ``inside`` (the extractor's): every window fits every lag, so on a 4-6 s clip all
   windows sit in the clip's middle and a desynchronised segment there pulls the whole-clip
