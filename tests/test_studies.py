@@ -509,6 +509,36 @@ def test_run_key_sees_feature_values_not_only_ids_and_widths():
     assert S.run_key(byo, S.inputs_hash(fs, labels, split), "fixed", 0) != k
 
 
+def test_run_key_sees_one_value_changed_in_one_frame():
+    """The old key (per-column means to 6 decimals) missed a change this small (1e-5 in one
+    of 240 values) and reused runs trained on another feature cache (docs/evaluation.md,
+    2026-12-06)."""
+    fs, labels, split = _inputs()
+    m = sorted(fs.streams)[0]
+    other = FeatureSet(
+        list(fs.video_ids), {k: a.copy() for k, a in fs.streams.items()}, fs.sync.copy()
+    )
+    other.streams[m][1, 2, 0] += 1e-5
+    col_means = [np.nanmean(s[..., 0]).round(6) for s in (fs.streams[m], other.streams[m])]
+    assert col_means[0] == col_means[1]  # what the old fingerprint compared
+    assert S.inputs_hash(other, labels, split) != S.inputs_hash(fs, labels, split)
+
+
+def test_run_key_reads_values_not_their_bit_patterns():
+    """-0.0 and 0.0, and NaNs of any payload, are the same value (and the same key)."""
+    fs, labels, split = _inputs()
+    m = sorted(fs.streams)[0]
+    a = fs.streams[m].astype(np.float32)
+    a[0, 0, 0], a[0, 1, 0] = 0.0, np.nan
+    b = a.copy()
+    b[0, 0, 0] = -0.0
+    b.view(np.uint32)[0, 1, 0] = 0x7FC00001  # another quiet NaN payload
+    fa = FeatureSet(list(fs.video_ids), {**fs.streams, m: a}, fs.sync)
+    fb = FeatureSet(list(fs.video_ids), {**fs.streams, m: b}, fs.sync)
+    assert np.isnan(b[0, 1, 0]) and np.signbit(b[0, 0, 0])
+    assert S.inputs_hash(fa, labels, split) == S.inputs_hash(fb, labels, split)
+
+
 def test_run_key_hashes_only_the_chosen_strategy_and_result_relevant_train_keys():
     fs, labels, split = _inputs()
     ih = S.inputs_hash(fs, labels, split)
