@@ -413,6 +413,9 @@ def test_offset_reading_summaries_count_what_they_say():
     assert h["within 1: all"] == pytest.approx(4 / 5)  # 2 (vs 0) misses
     assert w["within 1: even identities"] == pytest.approx(1 / 3)  # videos 0, 2, 4
     assert h["within 1: with a desynchronised segment"] == 1.0
+    # own audio, no segment: videos 0, 1, 3 (inside reads 0, 5 vs 4, 1 vs 0: all within 1)
+    assert w["n: own audio, no segment"] == 3 and w["within 1: own audio, no segment"] == 1.0
+    assert eq["within 1: own audio, no segment"] == pytest.approx(2 / 3)  # 3 (vs 0) misses
     assert (w["n: in-sync"], w["in-sync abs(offset) <= 1"]) == (2, 1.0)  # videos 0 and 3
     assert h["in-sync abs(offset) <= 1"] == pytest.approx(1 / 2)
     assert sp["within 1: all"] == pytest.approx(4 / 5)  # 9 (vs 0) misses

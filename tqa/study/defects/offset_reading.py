@@ -68,8 +68,12 @@ def read_offset(signals: np.ndarray, reading: str, max_offset: int = 15) -> floa
 def corpus_summary(df: pd.DataFrame) -> list[dict]:
     """One row per reading on the sample corpus: the share of videos whose offset lies within
     1 frame of the injected ``av_offset_frames`` (all; identities of even and of odd index,
-    two disjoint halves; videos with a desynchronised segment; own audio only) and the share
-    of in-sync videos (no offset, no segment, own audio) that read |offset| <= 1.
+    two disjoint halves; videos with a desynchronised segment; own audio only; own audio
+    and no segment: the videos where one offset holds for the whole clip, so "the injected
+    offset" is the only right answer) and the share of in-sync videos (no offset, no
+    segment, own audio) that read |offset| <= 1. A dubbed video has no offset to find, and
+    one with a desynchronised segment has two (the extractor reads the segment's when it
+    covers the clip's middle: docs/features.md).
 
     ``df``: one row per video with ``offset_<reading>``, ``av_offset_frames``, ``identity``,
     ``seg_desync_frames`` and ``swapped_audio``."""
@@ -80,6 +84,9 @@ def corpus_summary(df: pd.DataFrame) -> list[dict]:
         "odd identities": (df["identity"] % 2 == 1).to_numpy(),
         "with a desynchronised segment": (df["seg_desync_frames"] != 0).to_numpy(),
         "own audio": (df["swapped_audio"] == 0).to_numpy(),
+        "own audio, no segment": (
+            (df["swapped_audio"] == 0) & (df["seg_desync_frames"] == 0)
+        ).to_numpy(),
     }
     insync = (
         (df["av_offset_frames"] == 0) & (df["seg_desync_frames"] == 0) & (df["swapped_audio"] == 0)
