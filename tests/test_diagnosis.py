@@ -110,10 +110,12 @@ def test_learning_curve_fits_see_only_kept_groups_and_grow(tmp_path):
     assert rows["n_test"].groupby([rows["method"], rows["fraction"]]).sum().eq(36).all()
 
 
-def test_learning_curve_at_full_size_equals_run_cv(tmp_path):
-    """A baseline's and the stack's test-fold SRCC at fraction 1.0 are run_cv's."""
+@pytest.mark.parametrize("blend", ["nnls", "mean"])
+def test_learning_curve_at_full_size_equals_run_cv(tmp_path, blend):
+    """A baseline's and the stack's test-fold SRCC at fraction 1.0 are run_cv's, whichever
+    ``eval.stack.blend`` (the curve's stack had blended by NNLS whatever it said)."""
     fs, labels, meta, truth = _inputs()
-    params = _params()
+    params = _params(eval={"stack": {"blend": blend}})
     methods = ["ridge", "tqa:fixed", STACK]
     store = ResultsStore(tmp_path / "a", "diag")
     rows = learning_curve(

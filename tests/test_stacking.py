@@ -74,6 +74,36 @@ def test_fit_blend_average_is_the_calibrated_mean_of_the_usable_components():
     assert anti.weights == (0.0, 0.0, 0.0) and anti.intercept == pytest.approx(y.mean())
 
 
+def test_fit_blend_bagged_is_the_mean_of_sklearn_fits_on_the_same_resamples():
+    """``bags``: the mean of the positive least-squares weights (oracle: sklearn's
+    ``LinearRegression(positive=True)``) over bootstrap resamples drawn as the blend draws
+    them (``BAG_SEED``), the intercept refitted on all rows; the same rows give the same
+    blend, and two equally good copies of a signal share its weight where one NNLS fit
+    gives it all to one of them."""
+    from tqa.study.blend import BAG_SEED
+
+    rng = np.random.default_rng(5)
+    n = 80
+    y = rng.normal(3, 1, n)
+    signal = y + rng.normal(0, 0.5, n)
+    p = np.column_stack([signal, signal + rng.normal(0, 0.05, n), rng.normal(3, 1, n)])
+    names = ["a", "a_copy", "noise"]
+    blend = fit_blend(p, y, names, bags=20)
+    draw = np.random.default_rng(BAG_SEED)
+    want = np.zeros(3)
+    for _ in range(20):
+        rows = draw.integers(0, n, n)
+        want += LinearRegression(positive=True).fit(p[rows], y[rows]).coef_
+    want /= 20
+    np.testing.assert_allclose(blend.weights, want, atol=1e-8)
+    assert blend.choice == "bagged"
+    assert blend.intercept == pytest.approx(y.mean() - p.mean(axis=0) @ want, rel=1e-9)
+    assert fit_blend(p, y, names, bags=20) == blend
+    one = fit_blend(p, y, names)
+    assert min(one.weights[:2]) < 0.1 * max(one.weights[:2])  # one fit: one copy takes most
+    assert min(blend.weights[:2]) > 0.2 * max(blend.weights[:2])  # bagged: both keep a share
+
+
 def test_fit_blend_select_is_the_candidate_sklearn_cross_validates_best():
     """With inner folds, the blend is the candidate (all components, or one alone) with the
     lowest cross-validated MSE; the oracle recomputes every candidate with sklearn."""

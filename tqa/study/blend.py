@@ -32,7 +32,7 @@ class Blend:
     components: tuple[str, ...]
     weights: tuple[float, ...]
     intercept: float
-    choice: str = "nnls"  # "nnls" (all), "mean" (equal weights) or the one component alone
+    choice: str = "nnls"  # "nnls" (all), "mean" (equal weights), "bagged" or one component
 
     def predict(self, preds: np.ndarray) -> np.ndarray:
         """(N,) blend of ``preds`` (N, C) in :attr:`components` order."""
@@ -58,6 +58,7 @@ def fit_blend(
     components: Sequence[str],
     folds: np.ndarray | None = None,
     average: bool = False,
+    bags: int = 0,
 ) -> Blend:
     """The blend of (n, C) out-of-fold ``inner_preds`` for targets ``y`` (n,).
 
@@ -72,6 +73,12 @@ def fit_blend(
     scale and an intercept, by the same centred NNLS): no per-component weight is estimated,
     the combination that often beats estimated weights when the rows that estimate them are
     few (the "forecast combination puzzle": Clemen 1989, Smith & Wallis 2009).
+
+    ``bags`` > 0: instead, the NNLS weights averaged over ``bags`` bootstrap resamples of
+    the rows (Breiman's bagging, "Bagging predictors", Machine Learning 24, 1996, applied to
+    the blender), the intercept refitted on all rows: a component that wins a resample by
+    chance keeps a share, not all, so the weights vary less between training parts. Seeded
+    (:data:`BAG_SEED`): the same rows give the same blend.
     """
     p = np.asarray(inner_preds, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -88,6 +95,11 @@ def fit_blend(
         scale, intercept = _nnls(p[:, usable].mean(axis=1, keepdims=True), y)
         w[usable] = float(scale[0]) / len(usable) if len(usable) else 0.0
         return Blend(tuple(components), tuple(float(v) for v in w), float(intercept), "mean")
+    if bags > 0:
+        w = np.zeros(len(components))
+        w[usable] = _bagged_nnls(p[:, usable], y, int(bags))
+        intercept = float(y.mean() - p[:, usable].mean(axis=0) @ w[usable])
+        return Blend(tuple(components), tuple(float(v) for v in w), intercept, "bagged")
     candidates = {"nnls": usable, **{components[c]: np.array([c]) for c in usable}}
     choice = "nnls"
     if folds is not None and len(usable) > 1:
@@ -98,6 +110,20 @@ def fit_blend(
     w_used, intercept = _nnls(p[:, candidates[choice]], y)
     w[candidates[choice]] = w_used
     return Blend(tuple(components), tuple(float(v) for v in w), float(intercept), choice)
+
+
+#: Seed of the bootstrap resamples of :func:`fit_blend` with ``bags``.
+BAG_SEED = 0
+
+
+def _bagged_nnls(p: np.ndarray, y: np.ndarray, bags: int) -> np.ndarray:
+    """(C,) mean of the centred-NNLS weights of ``bags`` bootstrap resamples of the rows."""
+    rng = np.random.default_rng(BAG_SEED)
+    w = np.zeros(p.shape[1])
+    for _ in range(bags):
+        rows = rng.integers(0, len(y), len(y))
+        w += _nnls(p[rows], y[rows])[0]
+    return w / bags
 
 
 def _nnls(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:

@@ -244,7 +244,7 @@ class _CurveRuns:
 
             preds[STACK], _ = stacked_predictions(
                 self.labels, split, inner, self.sp["components"], model_fn, pooled_fn,
-                bounds=score_bounds(self.params),
+                blend=str(self.sp["blend"]), bounds=score_bounds(self.params),
             )  # fmt: skip
         return preds
 

@@ -53,7 +53,9 @@ STACK_DEFAULTS: dict = {
 #: ``eval.stack.blend``: the NNLS blend of all components, the inner-CV choice between it
 #: and each component alone, or their calibrated equal-weight mean
 #: (:func:`tqa.study.blend.fit_blend`).
-BLENDS: tuple[str, ...] = ("nnls", "select", "mean")
+BLENDS: tuple[str, ...] = ("nnls", "select", "mean", "bagged")
+#: Bootstrap resamples of the ``bagged`` blend (:func:`tqa.study.blend.fit_blend`).
+BAGS = 50
 
 #: (split (N,)) -> (N, 5) predictions of the Transformer fitted on that split.
 ModelFn = Callable[[np.ndarray, str], np.ndarray]
@@ -190,7 +192,8 @@ def stacked_predictions(
             blends.append(None)
             continue
         folds = inner_fold[train] if blend == "select" else None
-        b = fit_blend(oof[train, :, k], y[train], components, folds, average=blend == "mean")
+        b = fit_blend(oof[train, :, k], y[train], components, folds, average=blend == "mean",
+                      bags=BAGS if blend == "bagged" else 0)  # fmt: skip
         blends.append(b)
         pred[:, k] = b.predict(outer_p[:, :, k])
     if bounds is not None:
