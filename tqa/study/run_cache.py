@@ -298,7 +298,7 @@ def features_fingerprint(fs: FeatureSet) -> dict[str, str]:
     A content hash, not a summary: until 2026-12-07 this was each column's mean over videos
     and frames rounded to 6 decimals, which could not tell apart two feature caches that
     differ in a few values (one landmark moved by 1e-3 in one frame moves its column mean
-    by 1e-8) and so reused Transformer runs trained on the other cache
+    by ~3e-8) and so reused Transformer runs trained on the other cache
     (docs/evaluation.md, the fresh-clone row of 2026-12-06). One pass over (N, T, D), in
     chunks of videos: ~0.7 s for the sample corpus's 58 M values."""
     out = {"sync": _array_sha1(np.asarray(fs.sync))}

@@ -51,8 +51,8 @@ STACK_DEFAULTS: dict = {
     "routed": True,
 }
 #: ``eval.stack.blend``: the NNLS blend of all components, the inner-CV choice between it
-#: and each component alone, or their calibrated equal-weight mean
-#: (:func:`tqa.study.blend.fit_blend`).
+#: and each component alone, their calibrated equal-weight mean, or the NNLS weights
+#: averaged over bootstrap resamples (:func:`tqa.study.blend.fit_blend`).
 BLENDS: tuple[str, ...] = ("nnls", "select", "mean", "bagged")
 #: Bootstrap resamples of the ``bagged`` blend (:func:`tqa.study.blend.fit_blend`).
 BAGS = 50
