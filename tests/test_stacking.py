@@ -190,6 +190,14 @@ def test_stacked_predictions_weight_the_informative_component_and_never_read_tes
     leaked[test, OVERALL] = 5.0 - leaked[test, OVERALL]  # change every outer test label
     pred2, _ = stacked_predictions(leaked, outer, inner, comps, model_fn, pooled_fn)
     np.testing.assert_array_equal(pred, pred2)
+    # blend: bagged passes its resample count on (eval.stack.bags): the blend fit_blend gives
+    _, bagged = stacked_predictions(labels, outer, inner, comps, model_fn, pooled_fn,
+                                    blend="bagged", bags=7)  # fmt: skip
+    assert bagged[OVERALL].choice == "bagged"
+    assert bagged[OVERALL] != b  # other weights than the plain NNLS blend's
+    _, bagged8 = stacked_predictions(labels, outer, inner, comps, model_fn, pooled_fn,
+                                     blend="bagged", bags=8)  # fmt: skip
+    assert bagged8[OVERALL].weights != bagged[OVERALL].weights  # the count reaches fit_blend
 
 
 def test_stacked_predictions_are_clipped_to_the_score_range():
@@ -256,6 +264,8 @@ def test_stack_params_errors():
         stack_params({"eval": {"stack": {"components": []}}})
     with pytest.raises(ValueError, match="inner_folds"):
         stack_params({"eval": {"stack": {"inner_folds": 1}}})
+    with pytest.raises(ValueError, match="bags"):
+        stack_params({"eval": {"stack": {"bags": 0}}})
     fs, labels, meta, _ = _inputs()
     params = load_params(overrides={"eval.stack.components": ["transformer", "random_forrest"]})
     with pytest.raises(KeyError, match="random_forest"):

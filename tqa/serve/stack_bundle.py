@@ -93,7 +93,8 @@ def fit_stack(fit: Any, strategy: str, seed: int, params: dict) -> tuple[dict, d
         return {n: predict_pooled_models(fitted[i][n], fs, pp, n) for n in names}
 
     _, blends = stacking.stacked_predictions(labels, split, inner, components, model_fn,
-                                             pooled_fn, str(sp["blend"]))  # fmt: skip
+                                             pooled_fn, str(sp["blend"]),
+                                             bags=int(sp["bags"]))  # fmt: skip
     models = fitted[0]  # the outer split's fits: the ones the blend's outer predictions used
     stack = {"components": components, "blends": [_as_dict(b) for b in blends],
              "models": models, "params": scoring_params(pp)}  # fmt: skip

@@ -245,6 +245,7 @@ class _CurveRuns:
             preds[STACK], _ = stacked_predictions(
                 self.labels, split, inner, self.sp["components"], model_fn, pooled_fn,
                 blend=str(self.sp["blend"]), bounds=score_bounds(self.params),
+                bags=int(self.sp["bags"]),
             )  # fmt: skip
         return preds
 

@@ -43,7 +43,7 @@ class StackRuns:
         self.val_fraction, self.base = val_fraction, base
         sp = stack_params(params, features)  # features: the inner-fold count of this data
         self.components, self.k = list(sp["components"]), int(sp["inner_folds"])
-        self.blend = str(sp["blend"])
+        self.blend, self.bags = str(sp["blend"]), int(sp["bags"])
         self.strategy = main_strategy(params)
 
     def splits(self, seed: int, split: np.ndarray) -> list[np.ndarray]:
@@ -102,5 +102,5 @@ class StackRuns:
 
         return stacked_predictions(
             labels, split, self.splits(seed, split), self.components, model_fn, pooled_fn,
-            self.blend, score_bounds(self.params),
+            self.blend, score_bounds(self.params), self.bags,
         )  # fmt: skip

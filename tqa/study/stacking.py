@@ -48,14 +48,13 @@ STACK_DEFAULTS: dict = {
     "small_data_inner_folds": None,
     "small_data_values": 0,
     "blend": "nnls",
+    "bags": 50,
     "routed": True,
 }
 #: ``eval.stack.blend``: the NNLS blend of all components, the inner-CV choice between it
 #: and each component alone, their calibrated equal-weight mean, or the NNLS weights
 #: averaged over bootstrap resamples (:func:`tqa.study.blend.fit_blend`).
 BLENDS: tuple[str, ...] = ("nnls", "select", "mean", "bagged")
-#: Bootstrap resamples of the ``bagged`` blend (:func:`tqa.study.blend.fit_blend`).
-BAGS = 50
 
 #: (split (N,)) -> (N, 5) predictions of the Transformer fitted on that split.
 ModelFn = Callable[[np.ndarray, str], np.ndarray]
@@ -83,6 +82,8 @@ def stack_params(params: dict, features: FeatureSet | None = None) -> dict:
         sp["inner_folds"] = inner_fold_count(sp, features)
     if sp["blend"] not in BLENDS:
         raise ValueError(f"eval.stack.blend must be one of {BLENDS}, got {sp['blend']!r}")
+    if int(sp["bags"]) < 1:
+        raise ValueError(f"eval.stack.bags must be >= 1, got {sp['bags']}")
     return sp
 
 
@@ -159,6 +160,7 @@ def stacked_predictions(
     pooled_fn: PooledFn,
     blend: str = "nnls",
     bounds: tuple[float, float] | None = None,
+    bags: int = STACK_DEFAULTS["bags"],
 ) -> tuple[np.ndarray, list[Blend | None]]:
     """``(pred (N, 5), blend per task)`` of the stacked model for one outer split.
 
@@ -166,7 +168,8 @@ def stacked_predictions(
     run cache) the Transformer and the pooled-feature components on a split; ``blend``: one
     of :data:`BLENDS`; ``bounds``: the score range
     (:func:`~tqa.study.baselines.score_bounds`) the blend is clipped to, as every component
-    is (a blend with an intercept can step outside it when the inner predictions are few).
+    is (a blend with an intercept can step outside it when the inner predictions are few);
+    ``bags``: the bootstrap resamples of the ``bagged`` blend (``eval.stack.bags``).
     A task without 2 present training labels gets NaN and no blend.
     """
     labels = np.asarray(labels, dtype=float)
@@ -193,7 +196,7 @@ def stacked_predictions(
             continue
         folds = inner_fold[train] if blend == "select" else None
         b = fit_blend(oof[train, :, k], y[train], components, folds, average=blend == "mean",
-                      bags=BAGS if blend == "bagged" else 0)  # fmt: skip
+                      bags=int(bags) if blend == "bagged" else 0)  # fmt: skip
         blends.append(b)
         pred[:, k] = b.predict(outer_p[:, :, k])
     if bounds is not None:
