@@ -98,7 +98,7 @@ def fit_blend(
     if bags > 0:
         w = np.zeros(len(components))
         w[usable] = _bagged_nnls(p[:, usable], y, int(bags))
-        intercept = float(y.mean() - p[:, usable].mean(axis=0) @ w[usable])
+        intercept = _intercept(p[:, usable], y, w[usable])
         return Blend(tuple(components), tuple(float(v) for v in w), intercept, "bagged")
     candidates = {"nnls": usable, **{components[c]: np.array([c]) for c in usable}}
     choice = "nnls"
@@ -131,9 +131,13 @@ def _nnls(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
     y_mean = float(y.mean())
     if p.shape[1] == 0:
         return np.zeros(0), y_mean
-    mu = p.mean(axis=0)
-    w, _ = nnls(p - mu, y - y_mean)
-    return w, y_mean - float(mu @ w)
+    w, _ = nnls(p - p.mean(axis=0), y - y_mean)
+    return w, _intercept(p, y, w)
+
+
+def _intercept(p: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """The intercept of weights ``w`` on centred data: mean(y) - mean(p) @ w."""
+    return float(y.mean()) - float(p.mean(axis=0) @ w)
 
 
 def _cv_mse(p: np.ndarray, y: np.ndarray, folds: np.ndarray) -> float:
