@@ -68,13 +68,38 @@ def test_pooled_features_shape_and_values():
     np.testing.assert_allclose(x[:, -3:], fs.sync, rtol=1e-6)
 
 
-def test_mean_baseline_equals_numpy_mean():
+def test_mean_baseline_equals_numpy_mean_of_the_train_and_val_rows():
+    """The baselines fit every labelled row outside the test part (FIT_PARTS): the
+    validation part is for the Transformer's early stopping, not held back from them."""
     _, labels, split = _planted()
     pred = B.mean_baseline(labels, split)
     for k in range(5):
-        y = labels[split == "train", k]
+        y = labels[split != "test", k]
         assert pred[0, k] == pytest.approx(y[y != -1.0].mean())
         assert np.all(pred[:, k] == pred[0, k])
+    moved_val, moved_test = labels.copy(), labels.copy()
+    moved_val[split == "val", 1] += 1.0
+    moved_test[split == "test", 1] += 1.0
+    assert B.mean_baseline(moved_val, split)[0, 1] > pred[0, 1]
+    np.testing.assert_array_equal(B.mean_baseline(moved_test, split), pred)
+
+
+def test_a_forest_fits_the_val_rows_as_sklearn_does_and_never_the_test_rows():
+    """random_forest equals sklearn's forest (same pipeline) fitted on the train + val rows;
+    relabelling the test rows changes nothing."""
+    fs, labels, split = _planted()
+    pred = B.random_forest_baseline(fs, labels, split, PARAMS)
+    x = P.task_inputs(fs, PARAMS, "random_forest")[1]
+    rows = split != "test"
+    ref = B.POOLED_REGRESSORS["random_forest"](PARAMS, 0).fit(x[rows], labels[rows, 1])
+    np.testing.assert_allclose(pred[:, 1], np.clip(ref.predict(x), 1.0, 5.0))
+    only_train = B.POOLED_REGRESSORS["random_forest"](PARAMS, 0).fit(
+        x[split == "train"], labels[split == "train", 1]
+    )
+    assert not np.allclose(pred[:, 1], np.clip(only_train.predict(x), 1.0, 5.0))
+    moved = labels.copy()
+    moved[split == "test"] = 3.0
+    np.testing.assert_array_equal(B.random_forest_baseline(fs, moved, split, PARAMS), pred)
 
 
 def test_ridge_recovers_linear_signal():
@@ -377,7 +402,7 @@ def test_random_forest_wide_is_sklearns_forest_and_a_count_above_the_columns_tri
     rfw = {"rfw_n_estimators": 25, "rfw_min_samples_leaf": 3, "rfw_max_features": 7}
     params = {**PARAMS, "eval": {"baselines": rfw}}
     got = B.BASELINES.get("random_forest_wide")(fs, labels, split, params, seed=4)
-    train = split == "train"
+    train = split != "test"  # the training and validation parts (B.FIT_PARTS)
     for k, x in enumerate(P.task_inputs(fs, params, "random_forest_wide")):
         rows = train & (labels[:, k] != -1)
         imp = SimpleImputer(strategy="median", keep_empty_features=True).fit(x[rows])

@@ -197,11 +197,13 @@ def test_run_cv_out_of_fold_resumable_and_generator_mean(tmp_path):
     assert (folds.groupby(["seed", "portrait"])["fold"].nunique() == 1).all()
     assert np.isnan(oof.loc[oof["video_id"] == fs.video_ids[3], "y"]).all()
 
-    # generator_mean oracle: the training-fold mean per generator (pandas), seed 0 fold 0
+    # generator_mean oracle: the mean per generator (pandas) of the fold's training and
+    # validation rows (the baselines' FIT_PARTS), seed 0 fold 0
     g0 = oof[(oof["seed"] == 0) & (oof["fold"] == 0) & (oof["method"] == "generator_mean")]
     split = fold_split(kfold_assignments(fs.video_ids, meta["portrait"], 4, 0), 0, 0.1, 0)
     lab = meta.assign(y=labels[:, OVERALL], split=split)
-    train = lab[(lab["split"] == "train") & (lab["y"] != -1.0)]
+    train = lab[(lab["split"] != "test") & (lab["y"] != -1.0)]
+    assert (lab["split"] == "val").any()  # the oracle reads a validation part
     want = train.groupby("generator")["y"].mean()
     got = g0.merge(meta, on="video_id")
     np.testing.assert_allclose(got["pred"], got["generator"].map(want))

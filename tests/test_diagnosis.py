@@ -167,6 +167,9 @@ def test_fit_diagnostics_train_vs_test_and_seed_ensemble():
             & (s["fit_seed"] == 1)]["spearman"].item()  # fmt: skip
     assert got == pytest.approx(want)
     assert {"tqa:fixed seed-ensemble", "mean"} <= set(s["method"])
+    # the baselines fit the validation part too (FIT_PARTS): no held-out "val" score for them
+    assert set(s.loc[s["method"] == "mean", "part"]) == {"train", "test"}
+    assert "val" in set(s.loc[s["method"] == "tqa:fixed", "part"])
     gap = fit_gap(diag).set_index("method")
     assert gap.loc["tqa:fixed", "gap"] > 0.5
     fig = plot_loss_curves(diag, "test")

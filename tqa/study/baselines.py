@@ -62,6 +62,13 @@ log = logging.getLogger(__name__)
 #: key in the run cache (:func:`tqa.study.baseline_runs.baseline_runs`), so an edit refits.
 BASELINE_CODE: tuple[str, ...] = ("tqa.study.baselines", "tqa.study.pooled")
 
+#: The parts of a split every baseline (and every pooled component of the stack) fits on:
+#: the training part and the validation part. The validation part exists for the
+#: Transformer's early stopping; a regressor without early stopping would only lose those
+#: labelled groups (on THQA-dev one portrait of every outer training part's eight). The
+#: test part is never read.
+FIT_PARTS: tuple[str, ...] = ("train", "val")
+
 #: Defaults used only when ``eval.baselines`` lacks a key (params.yaml holds the real ones).
 _DEFAULTS = {
     "names": [
@@ -112,8 +119,9 @@ def _clip(pred: np.ndarray, params: dict) -> np.ndarray:
 
 
 def _train_rows(labels: np.ndarray, split: np.ndarray, k: int) -> np.ndarray:
+    """(N,) rows a regressor fits for task ``k``: every present label of :data:`FIT_PARTS`."""
     y = labels[:, k]
-    return (np.asarray(split) == "train") & np.isfinite(y) & (y != MISSING)
+    return np.isin(np.asarray(split), FIT_PARTS) & np.isfinite(y) & (y != MISSING)
 
 
 def _check(labels: np.ndarray, split: np.ndarray, n: int) -> None:
@@ -493,7 +501,7 @@ def fit_pooled_models(
     name: str, fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict, seed: int
 ) -> dict[str, Pipeline]:
     """task -> fitted pipeline of :data:`POOLED_REGRESSORS` ``name`` on the present labels
-    of the ``split == "train"`` rows (tasks with < 2 labels left out): the same fits as the
+    of the :data:`FIT_PARTS` rows (tasks with < 2 labels left out): the same fits as the
     baseline of that name, kept for :func:`predict_pooled_models`."""
     if name not in POOLED_REGRESSORS:
         raise KeyError(f"{name!r} is not a pooled regressor; one of {sorted(POOLED_REGRESSORS)}")

@@ -26,7 +26,7 @@ from tqa.core.logs import capture_warnings, replay  # noqa: E402
 from tqa.core.params import merged  # noqa: E402
 from tqa.core.schema import FeatureSet  # noqa: E402
 from tqa.model.training import fit as _train_fit  # noqa: E402
-from tqa.study.baselines import run_baselines  # noqa: E402
+from tqa.study.baselines import FIT_PARTS, run_baselines  # noqa: E402
 from tqa.study.crossval import (  # noqa: E402
     MODEL_PREFIX,
     cv_params,
@@ -144,8 +144,11 @@ def _contrast_scores(
         if baselines:
             bp = run_baselines(features, labels, split, merged(params, {"seed": seed}),
                                names=list(baselines), meta=meta)  # fmt: skip
+            # the baselines fit the validation part too (FIT_PARTS): it is training data to
+            # them, scored as such, so their "val" score is not read as a held-out one
+            fitted = np.where(np.isin(split, FIT_PARTS), "train", split)
             for name, pred in bp.items():
-                scores += _part_scores(labels, tasks, name, pred, seed, fold, seed, split)
+                scores += _part_scores(labels, tasks, name, pred, seed, fold, seed, fitted)
     return scores
 
 
@@ -186,7 +189,7 @@ def _part_scores(labels, tasks, name, pred, seed, fold, fseed, split) -> list[di
     """Rows of :attr:`FitDiagnostics.scores`: ``pred`` on the train / val / test rows."""
     return [{"method": name, "seed": seed, "fold": fold, "fit_seed": fseed, "part": part,
              "task": task, **sc}
-            for part in ("train", "val", "test")
+            for part in ("train", "val", "test") if np.any(split == part)
             for task, sc in score_rows(labels, pred, split == part, tasks).items()]  # fmt: skip
 
 

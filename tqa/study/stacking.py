@@ -58,7 +58,8 @@ BLENDS: tuple[str, ...] = ("nnls", "select", "mean", "bagged")
 
 #: (split (N,)) -> (N, 5) predictions of the Transformer fitted on that split.
 ModelFn = Callable[[np.ndarray, str], np.ndarray]
-#: (baseline names, split (N,)) -> name -> (N, 5) predictions, fitted on split == "train".
+#: (baseline names, split (N,)) -> name -> (N, 5) predictions, fitted on the
+#: training and validation parts (:data:`tqa.study.baselines.FIT_PARTS`).
 PooledFn = Callable[[Sequence[str], np.ndarray], dict[str, np.ndarray]]
 
 
