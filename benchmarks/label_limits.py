@@ -43,6 +43,7 @@ from tqa.core.params import ROOT, load_params, resolve
 from tqa.core.schema import MISSING, TASKS
 from tqa.data.corpus.ratings import impairments
 from tqa.study.baselines import baseline_params
+from tqa.study.degradations import DEGRADATIONS_FILE, load_degradations
 from tqa.study.folds import kfold_assignments
 from tqa.study.inputs import load_cached_features
 from tqa.study.pooled import detector_names, pooled_features
@@ -69,7 +70,10 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 def measure(params: dict) -> dict:
     """Stage 1 and 2 on ``data.root`` (see the module docstring)."""
     root = resolve(params["data"]["root"])
-    deg = pd.read_csv(root / "degradations.csv", dtype={"video_id": str}).set_index("video_id")
+    deg = load_degradations(root)
+    if deg is None:
+        raise SystemExit(f"no {DEGRADATIONS_FILE} in {root}: the sample corpus's ground truth")
+    deg = deg.set_index("video_id")
     labels = pd.read_csv(root / "labels.csv", dtype={"video_id": str}).set_index("video_id")
     fs = load_cached_features(params)
     if fs is None:
