@@ -222,15 +222,20 @@ def test_stacked_predictions_are_clipped_to_the_score_range():
     assert score_bounds({"data": {"score_min": 0, "score_max": 100}}) == (0.0, 100.0)
 
 
-def test_run_cv_stack_is_out_of_fold_resumable_and_reports_weights(tmp_path):
-    fs, labels, meta, truth = _inputs(n_groups=12)
-    params = load_params(
+def _two_component_params() -> dict:
+    """params.yaml with a stack of the Transformer and ridge over 2 inner folds."""
+    return load_params(
         overrides={
             "eval.stack.components": [TRANSFORMER, "ridge"],
             "eval.stack.inner_folds": 2,
             "eval.stack.small_data_values": 0,
         }  # fmt: skip
     )
+
+
+def test_run_cv_stack_is_out_of_fold_resumable_and_reports_weights(tmp_path):
+    fs, labels, meta, truth = _inputs(n_groups=12)
+    params = _two_component_params()
     chapter = "tqa:" + main_strategy(params)  # the stack's Transformer is this method's fit
     store = ResultsStore(tmp_path, "cv_runs")
     fake = _FakeFit(truth)
@@ -295,3 +300,33 @@ def test_small_data_get_more_inner_folds(tmp_path):
         assert _FakeFit.calls == chapter_fits + 3 * inner
     with pytest.raises(ValueError, match="small_data_inner_folds"):
         stack_params({"eval": {"stack": {"small_data_inner_folds": 1}}})
+
+
+def test_a_task_labelled_only_in_the_val_part_is_learned_by_what_fits_val(tmp_path):
+    """A task rated only on the validation part of an outer fold: the baselines and the
+    stack fit train + val (FIT_PARTS), so they predict it (the ``mean`` baseline: the mean of
+    those labels, by numpy); the chapter's Transformer learns from "train" alone, so its
+    prediction is NaN, and inside the stack its untrained head gets no weight."""
+    fs, labels, meta, truth = _inputs(n_groups=12)
+    aq = TASKS.index("audio_quality")
+    split = fold_split(kfold_assignments(fs.video_ids, meta["portrait"], 4, 0), 0, 0.1, 0)
+    val = split == "val"
+    assert 0 < val.sum() < (split != "test").sum()
+    labels[val, aq] = labels[val, OVERALL]  # audio_quality rated on fold 0's val part only
+    params = _two_component_params()
+    chapter = "tqa:" + main_strategy(params)
+    blends: dict = {}
+    oof = run_cv(
+        fs, labels, meta, params, [STACK, chapter, "mean"], [0], ResultsStore(tmp_path, "cv"),
+        k=4, group_column="portrait", fit_fn=_FakeFit(truth), progress=False, blends_out=blends,
+    )  # fmt: skip
+    fold0 = oof[(oof["fold"] == 0) & (oof["task"] == "audio_quality")].set_index("method")
+    test_ids = set(np.asarray(fs.video_ids)[split == "test"])
+    assert set(fold0.loc["mean", "video_id"]) == test_ids
+    rated = labels[val, aq][labels[val, aq] != -1.0]  # row 3's overall is missing
+    np.testing.assert_allclose(fold0.loc["mean", "pred"], rated.mean())
+    assert fold0.loc[chapter, "pred"].isna().all()  # no training label: not learned
+    assert np.isfinite(fold0.loc[STACK, "pred"]).all()
+    w = blend_table({k: v for k, v in blends.items() if k == (0, 0)})
+    w = w[(w["task"] == "audio_quality") & (w["component"] == TRANSFORMER)]
+    assert len(w) == 1 and w["weight"].iloc[0] == 0.0  # the untrained head is not blended

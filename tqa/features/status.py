@@ -21,6 +21,7 @@ import pandas as pd
 from tqa.core.atomic import write_csv
 from tqa.core.params import display_path
 from tqa.features import cache as fcache
+from tqa.features.fingerprint import cache_fingerprints
 
 #: The logger these messages have always been written under (before this module was split
 #: off tqa.features.pipeline); kept so that run logs and log filters read the same.
@@ -163,7 +164,8 @@ def warn_quality(video_id: str, path: str | os.PathLike, meta: dict[str, Any]) -
 
 
 def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float) -> dict[str, Any]:
-    """Counts, face rate, NaN rates per modality and throughput of one extraction run."""
+    """Counts, face rate, NaN rates per modality, per-extractor content fingerprints
+    (:func:`tqa.features.fingerprint.cache_fingerprints`) and throughput of one extraction run."""
     counts = table["status"].value_counts().to_dict() if len(table) else {}
     face, nan_rate, has_audio, extractors, sync_nan = [], {}, [], None, 0
     ok_ids = (
@@ -185,6 +187,12 @@ def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float)
             dim = (meta.get("extractors", {}).get(m) or {}).get("dim") or 1
             nan_rate.setdefault(m, []).append(n / (dim * meta.get("n_frames", 150)))
     n_extracted = int(counts.get("extracted", 0))
+    fingerprints = None
+    if extractors and ok_ids:
+        try:  # which extractor a rebuild on another machine changed (tqa.features.fingerprint)
+            fingerprints = cache_fingerprints(cache_dir, ok_ids, extractors)
+        except (OSError, ValueError, KeyError) as exc:  # a summary must not fail the run
+            log.warning("feature cache fingerprints not written: %s", exc)
     return {
         "cache_dir": display_path(cache_dir),
         "n_videos": int(len(table)),
@@ -195,6 +203,7 @@ def summarize(cache_dir: str | os.PathLike, table: pd.DataFrame, seconds: float)
         "nan_rate": {m: float(np.mean(v)) for m, v in nan_rate.items()},
         "sync_nan_videos": sync_nan,
         "extractors": extractors,
+        "fingerprints": fingerprints,
         "seconds": float(seconds),
         "videos_per_s": float(n_extracted / seconds) if seconds > 0 and n_extracted else None,
     }

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from tqa.core.params import merged
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.study.baseline_runs import baseline_runs, fold_hash, prefit_baseline_runs
-from tqa.study.baselines import BASELINES, baseline_params
+from tqa.study.baselines import BASELINES, FIT_PARTS, baseline_params
 from tqa.study.folds import fold_split, kfold_assignments
 from tqa.study.parallel_fits import FitJob, prefit, worker_count
 from tqa.study.stack_runs import StackRuns
@@ -307,7 +307,7 @@ def fold_predictions(
         for m, (strategy, overrides) in _model_specs(methods, specs):
             preds[m] = np.asarray(run_one("cv", f"seed{seed}/fold{fold}", overrides, strategy, seed,
                 features, labels, split, params, store, fit_fn, fhash)[1], dtype=float)  # fmt: skip
-        _untrained_tasks_nan(preds, methods, present & (split == "train")[:, None])
+        untrained_tasks_nan(preds, methods, specs, present, split)
         yield seed, fold, split, preds
 
 
@@ -397,11 +397,24 @@ def _prefit_all(
                          desc="pooled and baseline fits")  # fmt: skip
 
 
-def _untrained_tasks_nan(
-    preds: dict[str, np.ndarray], methods: list[str], trained: np.ndarray
+def untrained_tasks_nan(
+    preds: dict[str, np.ndarray],
+    methods: Sequence[str],
+    specs: Mapping[str, ModelSpec | None],
+    present: np.ndarray,
+    split: np.ndarray,
 ) -> None:
-    """Each method's prediction copied, NaN for a task without a training label
-    (``trained``: (N, 5) labels present on training rows)."""
+    """Each method's prediction copied, NaN for a task it had no label to learn from.
+
+    ``present`` (N, 5): the labels there (:func:`present_labels`); ``split`` (N,): the outer
+    split. A Transformer method (``specs[m]`` a model spec) learns from the "train" part (its
+    "val" part only early-stops it); a baseline and the stack (its pooled components and its
+    blend) fit train + val (:data:`tqa.study.baselines.FIT_PARTS`), so a task labelled only in
+    the val part is theirs to predict, not NaN.
+    """
+    split = np.asarray(split)
     for m in methods:
+        parts = ("train",) if specs.get(m) is not None else FIT_PARTS
+        trained = (present & np.isin(split, parts)[:, None]).any(axis=0)
         preds[m] = preds[m].copy()
-        preds[m][:, ~trained.any(axis=0)] = np.nan
+        preds[m][:, ~trained] = np.nan

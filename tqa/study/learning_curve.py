@@ -32,6 +32,7 @@ from tqa.study.crossval import (  # noqa: E402
     labelled_tasks,
     parse_method,
     present_labels,
+    untrained_tasks_nan,
 )
 from tqa.study.diagnosis import SCORES, fold_groups, score_rows  # noqa: E402
 from tqa.study.folds import fold_split, kfold_assignments  # noqa: E402
@@ -150,6 +151,7 @@ def learning_curve(
     for seed, fold, frac, split, test, inner in tqdm(plans, desc="learning curve",
                                                       disable=not progress):  # fmt: skip
         preds = run.predict(seed, fold, frac, split, inner, baselines)
+        untrained_tasks_nan(preds, methods, specs, present_labels(labels), split)
         rows += _curve_rows(methods, preds, labels, groups, tasks, seed, fold, frac, split, test)
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
@@ -268,15 +270,13 @@ def _curve_rows(
     split: np.ndarray,
     test: np.ndarray,
 ) -> list[dict]:
-    """Rows :data:`CURVE_COLUMNS` of one plan: each method's scores on the test fold."""
+    """Rows :data:`CURVE_COLUMNS` of one plan: each method's scores on the test fold
+    (``preds`` NaN where a method had no label to learn from: :func:`untrained_tasks_nan`)."""
     present = present_labels(labels)
     learned = split != "test"
-    trained = present & (split == "train")[:, None]
     rows = []
     for m in methods:
-        pred = preds[m].copy()
-        pred[:, ~trained.any(axis=0)] = np.nan  # a head without training labels: NaN
-        for task, sc in score_rows(labels, pred, test, tasks).items():
+        for task, sc in score_rows(labels, preds[m], test, tasks).items():
             t = TASKS.index(task)
             rows.append({"method": m, "fraction": frac,
                          "n_groups": len(set(np.asarray(groups, dtype=object)[learned]))

@@ -181,10 +181,11 @@ def stacked_predictions(
     for j, s in enumerate(inner):
         test = (s == "test") & (np.asarray(split) != "test")
         inner_fold[test] = j
-        comp = _component_preds(components, pooled, s, f"inner{j}", model_fn, pooled_fn)
+        comp = _component_preds(components, pooled, s, f"inner{j}", model_fn, pooled_fn, labels)
         for c, name in enumerate(components):
             oof[test, c, :] = comp[name][test]
-    outer = _component_preds(components, pooled, np.asarray(split), "outer", model_fn, pooled_fn)
+    outer = _component_preds(components, pooled, np.asarray(split), "outer", model_fn, pooled_fn,
+                             labels)  # fmt: skip
     outer_p = np.stack([outer[c] for c in components], axis=1)  # (N, C, 5)
     pred = np.full((n, len(TASKS)), np.nan)
     blends: list[Blend | None] = []
@@ -212,10 +213,17 @@ def _component_preds(
     label: str,
     model_fn: ModelFn,
     pooled_fn: PooledFn,
+    labels: np.ndarray,
 ) -> dict[str, np.ndarray]:
+    """name -> (N, 5) predictions of each component fitted on ``split``. The Transformer's
+    head of a task without a label in the "train" part (its only training rows) is NaN, so
+    the blend gives it no weight: it was never trained, whatever it outputs."""
     out = dict(pooled_fn(pooled, split)) if pooled else {}
     if TRANSFORMER in components:
-        out[TRANSFORMER] = np.asarray(model_fn(split, label), dtype=float)
+        pred = np.array(model_fn(split, label), dtype=float)
+        train = (np.asarray(split) == "train")[:, None]
+        pred[:, ~(train & np.isfinite(labels) & (labels != MISSING)).any(axis=0)] = np.nan
+        out[TRANSFORMER] = pred
     return out
 
 
