@@ -135,6 +135,26 @@ def test_learning_curve_at_full_size_equals_run_cv(tmp_path, blend):
     assert not np.allclose(half.loc["ridge"], full.loc["ridge"])  # the fraction matters
 
 
+def test_learning_curve_judges_each_method_by_the_parts_it_fits(tmp_path):
+    """A task rated only on a fold's validation part (and its test fold, to be scored):
+    at fraction 1.0 that fold's ridge (which fits train + val) scores it, the Transformer
+    method (which trains on "train" alone) does not; before, both were NaN."""
+    fs, labels, meta, truth = _inputs()
+    aq = TASKS.index("audio_quality")
+    split = fold_split(kfold_assignments(fs.video_ids, meta["portrait"], 3, 0), 0, 0.1, 0)
+    rated = (split == "val") | (split == "test")
+    assert (split == "val").any()
+    labels[rated, aq] = labels[rated, OVERALL]
+    rows = learning_curve(
+        fs, labels, meta, _params(), ["tqa:fixed", "ridge"], (1.0,), [0],
+        ResultsStore(tmp_path, "diag"), k=3, group_column="portrait", fit_fn=_SpyFit(truth),
+        progress=False,
+    )  # fmt: skip
+    got = rows[(rows["fold"] == 0) & (rows["task"] == "audio_quality")].set_index("method")
+    assert np.isfinite(got.loc["ridge", "spearman"])
+    assert np.isnan(got.loc["tqa:fixed", "spearman"])
+
+
 def test_fit_diagnostics_train_vs_test_and_seed_ensemble():
     fs, labels, meta, truth = _inputs()
 
