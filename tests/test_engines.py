@@ -330,3 +330,28 @@ def test_dask_engine_own_local_cluster_processes(tmp_path, videos, params):
         .eq("cached")
         .all()
     )
+
+
+# ---------------------------------------------------------------------------- worker memory
+@pytest.mark.parametrize("setting", [4 * 1024 * 1024, None])
+def test_local_cluster_workers_get_the_malloc_trim_threshold(setting, monkeypatch):
+    """``scale.dask.malloc_trim_threshold`` reaches the worker processes' environment before
+    they start (glibc reads it once); empty leaves Dask's own 65536. Read back inside each
+    worker with ``client.run``, not from the config."""
+    import os
+
+    import distributed
+
+    from tqa.features.engines.dask_engine import start_local_cluster
+
+    # a Nanny writes the variable into this process's environment too, where it would win
+    # over the config for the next cluster: start from none, and have it restored after
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+
+    params = {"scale": {"dask": {"malloc_trim_threshold": setting}}}
+    with start_local_cluster(2, params) as cluster, distributed.Client(cluster) as cl:
+        seen = cl.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert len(seen) == 2
+    want = str(setting) if setting is not None else "65536"
+    assert set(seen.values()) == {want}
