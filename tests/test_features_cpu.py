@@ -292,6 +292,28 @@ def test_estimate_offset_recovers_injected_offset_synthetic(k: int) -> None:
     assert est.confidence == pytest.approx(np.median(est.curve) - est.curve[15])
 
 
+@pytest.mark.parametrize("delta", [1.4, -2.3, 0.25, 5.0])
+def test_subframe_offset_recovers_a_fractional_delay(delta: float) -> None:
+    """A smooth signal and the same signal delayed by a fractional number of frames (a sum of
+    sinusoids evaluated at t and t - delta: an exact fractional delay, the oracle): the
+    integer offset is the nearest frame, the sub-frame one lies within 0.15 frame of delta
+    and within half a frame of the integer one."""
+    rng = np.random.default_rng(7)
+    freq = rng.uniform(0.3, 3.0, 12) / 25.0  # cycles per frame: 0.3-3 Hz at 25 fps
+    phase, amp = rng.uniform(0, 2 * np.pi, 12), rng.uniform(0.5, 1.0, 12)
+    t = np.arange(T, dtype=float)
+
+    def signal(tt: np.ndarray) -> np.ndarray:
+        return (amp * np.sin(2 * np.pi * freq * tt[:, None] + phase)).sum(axis=1)
+
+    est = estimate_offset(signal(t), signal(t - delta), 15)  # audio delayed by delta
+    assert est.offset == round(delta)
+    assert abs(est.offset_subframe - delta) < 0.15
+    assert abs(est.offset_subframe - est.offset) <= 0.5
+    blank = estimate_offset(np.full(T, np.nan), signal(t), 15)
+    assert np.isnan(blank.offset) and np.isnan(blank.offset_subframe)
+
+
 def test_combine_curves_weights_each_curve_by_its_confidence() -> None:
     """w_s = max(0, median - min) of each curve, against numpy's weighted average; a curve
     with no dip (w = 0) drops out; all weights 0 -> the plain mean; "mean" ignores weights."""

@@ -47,8 +47,8 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "6"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
-# 6: the sync curves of the two mouth signals weighted by their confidence
+VERSION = "7"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+# 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -73,6 +73,9 @@ class Metric:
 METRICS: dict[str, Metric] = {
     "sync_offset": Metric(
         "frames", "|x| lower", "weight-free A/V offset (+ = audio late); not SyncNet"
+    ),
+    "sync_offset_subframe": Metric(
+        "frames", "|x| lower", "the same offset to a fraction of a frame (parabola at the minimum)"
     ),
     "sync_confidence": Metric(
         "1", "higher", "weight-free in-sync confidence at lag 0 (median - lag-0 distance)"
@@ -339,6 +342,7 @@ def audio_columns(
     est = estimate_offset([dark, inner], env, int(fp.get("sync_max_offset", 15)))
     row.update(
         sync_offset=est.offset,
+        sync_offset_subframe=est.offset_subframe,
         sync_confidence=est.confidence,
         sync_distance=est.distance,
         head_speech_coupling=speech_coupling(pose, audio, clip.sample_rate, fps),

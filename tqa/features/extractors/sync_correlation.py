@@ -122,6 +122,27 @@ class SyncEstimate:
     curve: np.ndarray = field(repr=False)
     n_windows: int = 0
 
+    @property
+    def offset_subframe(self) -> float:
+        """The offset with sub-frame resolution (frames): the vertex of the parabola through
+        the combined distance curve's minimum and its two neighbours (the classic sub-sample
+        refinement of a correlation peak; no parameter), within half a frame of
+        :attr:`offset`; the integer offset at the search range's edge or on a flat
+        minimum, NaN when undefined. Why: real in-sync recordings lead by about a frame
+        (reports/sync_offset_window.md: -1, +1, +1, 0, -1), so a 2-frame shift can read the
+        same |offset| as its original; this reading tells them apart (docs/features.md).
+        A ``tqa metrics`` column; the sync triple keeps the integer offset."""
+        d = np.asarray(self.curve, np.float64)
+        if not np.isfinite(self.offset) or not np.isfinite(d).any():
+            return float("nan")
+        k = int(np.nanargmin(d))
+        if 0 < k < len(d) - 1:
+            a, b, c = d[k - 1], d[k], d[k + 1]
+            den = a - 2.0 * b + c
+            if np.isfinite(den) and den > 0:
+                return float(self.lags[k] + 0.5 * (a - c) / den)
+        return float(self.lags[k])
+
     def triple(self) -> np.ndarray:
         """float32 (3,) in SYNC_FIELDS order (offset, distance, confidence)."""
         vals = {"offset": self.offset, "distance": self.distance, "confidence": self.confidence}
