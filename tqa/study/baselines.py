@@ -118,6 +118,16 @@ def _clip(pred: np.ndarray, params: dict) -> np.ndarray:
     return np.clip(pred, *score_bounds(params))
 
 
+def learned_tasks(
+    labels: np.ndarray, split: np.ndarray, parts: Sequence[str] = FIT_PARTS
+) -> np.ndarray:
+    """(5,) bool: the tasks with a present label (finite, not MISSING) on a row of ``parts``
+    of ``split`` (N,): what a fit on those parts can have learned. ``labels``: (N, 5)."""
+    labels = np.asarray(labels, dtype=float)
+    rows = np.isin(np.asarray(split), parts)[:, None]
+    return (rows & np.isfinite(labels) & (labels != MISSING)).any(axis=0)
+
+
 def _train_rows(labels: np.ndarray, split: np.ndarray, k: int) -> np.ndarray:
     """(N,) rows a regressor fits for task ``k``: every present label of :data:`FIT_PARTS`."""
     y = labels[:, k]

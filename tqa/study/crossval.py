@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from tqa.core.params import merged
 from tqa.core.schema import MISSING, TASKS, FeatureSet
 from tqa.study.baseline_runs import baseline_runs, fold_hash, prefit_baseline_runs
-from tqa.study.baselines import BASELINES, FIT_PARTS, baseline_params
+from tqa.study.baselines import BASELINES, FIT_PARTS, baseline_params, learned_tasks
 from tqa.study.folds import fold_split, kfold_assignments
 from tqa.study.parallel_fits import FitJob, prefit, worker_count
 from tqa.study.stack_runs import StackRuns
@@ -295,7 +295,6 @@ def fold_predictions(
     if store is not None and fit_fn is None and workers > 1:
         _prefit_all(plans, specs, baselines, stack, features, labels, meta, params, store,
                     workers, progress)  # fmt: skip
-    present = present_labels(labels)
     for seed, fold, split, fhash in tqdm(plans, desc="cv (seed, fold)", disable=not progress):
         preds = baseline_runs(baselines, features, labels, split, meta, params, seed, fhash, store)
         if stack is not None:
@@ -307,7 +306,7 @@ def fold_predictions(
         for m, (strategy, overrides) in _model_specs(methods, specs):
             preds[m] = np.asarray(run_one("cv", f"seed{seed}/fold{fold}", overrides, strategy, seed,
                 features, labels, split, params, store, fit_fn, fhash)[1], dtype=float)  # fmt: skip
-        untrained_tasks_nan(preds, methods, specs, present, split)
+        untrained_tasks_nan(preds, methods, specs, labels, split)
         yield seed, fold, split, preds
 
 
@@ -401,20 +400,20 @@ def untrained_tasks_nan(
     preds: dict[str, np.ndarray],
     methods: Sequence[str],
     specs: Mapping[str, ModelSpec | None],
-    present: np.ndarray,
+    labels: np.ndarray,
     split: np.ndarray,
 ) -> None:
-    """Each method's prediction copied, NaN for a task it had no label to learn from.
+    """Each method's prediction copied, NaN for a task it had no label to learn from
+    (:func:`tqa.study.baselines.learned_tasks`).
 
-    ``present`` (N, 5): the labels there (:func:`present_labels`); ``split`` (N,): the outer
-    split. A Transformer method (``specs[m]`` a model spec) learns from the "train" part (its
-    "val" part only early-stops it); a baseline and the stack (its pooled components and its
-    blend) fit train + val (:data:`tqa.study.baselines.FIT_PARTS`), so a task labelled only in
-    the val part is theirs to predict, not NaN.
+    ``labels`` (N, 5); ``split`` (N,): the outer split. A Transformer method (``specs[m]`` a
+    model spec) learns from the "train" part (its "val" part only early-stops it); a baseline
+    and the stack (its pooled components and its blend) fit train + val
+    (:data:`tqa.study.baselines.FIT_PARTS`), so a task labelled only in the val part is theirs
+    to predict, not NaN.
     """
-    split = np.asarray(split)
     for m in methods:
         parts = ("train",) if specs.get(m) is not None else FIT_PARTS
-        trained = (present & np.isin(split, parts)[:, None]).any(axis=0)
+        trained = learned_tasks(labels, split, parts)
         preds[m] = preds[m].copy()
         preds[m][:, ~trained] = np.nan

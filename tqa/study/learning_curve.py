@@ -151,7 +151,7 @@ def learning_curve(
     for seed, fold, frac, split, test, inner in tqdm(plans, desc="learning curve",
                                                       disable=not progress):  # fmt: skip
         preds = run.predict(seed, fold, frac, split, inner, baselines)
-        untrained_tasks_nan(preds, methods, specs, present_labels(labels), split)
+        untrained_tasks_nan(preds, methods, specs, labels, split)
         rows += _curve_rows(methods, preds, labels, groups, tasks, seed, fold, frac, split, test)
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 

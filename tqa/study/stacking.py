@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.schema import MISSING, TASKS, FeatureSet
-from tqa.study.baselines import POOLED_REGRESSORS
+from tqa.study.baselines import POOLED_REGRESSORS, learned_tasks
 from tqa.study.blend import Blend, fit_blend
 from tqa.study.folds import fold_split, kfold_assignments
 
@@ -221,8 +221,7 @@ def _component_preds(
     out = dict(pooled_fn(pooled, split)) if pooled else {}
     if TRANSFORMER in components:
         pred = np.array(model_fn(split, label), dtype=float)
-        train = (np.asarray(split) == "train")[:, None]
-        pred[:, ~(train & np.isfinite(labels) & (labels != MISSING)).any(axis=0)] = np.nan
+        pred[:, ~learned_tasks(labels, split, ("train",))] = np.nan
         out[TRANSFORMER] = pred
     return out
 

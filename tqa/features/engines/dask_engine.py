@@ -54,6 +54,8 @@ STATUS_COLUMNS = ("video_id", "status", "reason", "seconds", "worker")
 #: 2.2x slower in a Dask worker than in the local engine's processes (1.25 vs 0.55 s per
 #: video, docs/scaling.md). 128 MiB keeps about one video's arrays per worker.
 MALLOC_TRIM_THRESHOLD = 128 * 1024 * 1024
+#: The Dask config key that sets the variable in a worker process before it starts.
+TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def dask_settings(params: dict) -> dict:
@@ -144,10 +146,6 @@ def start_local_cluster(n_workers: int, params: dict | None = None):
             dashboard_address=":0" if cfg["dashboard"] else None,
             memory_limit=cfg["memory_limit"],
         )
-
-
-#: The Dask config key that sets the variable in a worker process before it starts.
-TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 
 
 def run_dask(
