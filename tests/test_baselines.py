@@ -421,3 +421,37 @@ def test_random_forest_wide_is_sklearns_forest_and_a_count_above_the_columns_tri
     )
     assert np.isfinite(pred).all()
     assert stats.spearmanr(labels[~train, 1], pred[~train, 1])[0] > 0.5
+
+
+def test_svr_is_an_rbf_kernel_expansion_on_the_scaled_input():
+    """Oracle: the SVR's predictions rebuilt with numpy from its support vectors, dual
+    coefficients and intercept under exp(-||z - s||^2 / F) (``gamma="scale"`` on standardised
+    columns is 1 / F); on the train + val rows, the landmark stream left out as the forests';
+    sklearn's own SVR on the same input gives the same; the planted signal is recovered."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVR
+
+    fs, labels, split = _planted(n=90)
+    params = {
+        **PARAMS,
+        "eval": {"baselines": {"svr_c": 3.0, "svr_epsilon": 0.05,
+                               "exclude_streams": {"svr": ["landmarks"]}}},
+    }  # fmt: skip
+    got = B.BASELINES.get("svr")(fs, labels, split, params)
+    fit = split != "test"
+    xs = P.task_inputs(fs, params, "svr")
+    x_all, _ = P.pooled_features(fs)
+    assert all(x.shape[1] == x_all.shape[1] - 2 * 5 for x in xs)  # 5 landmark columns x 2
+    models = B.fit_pooled_models("svr", fs, labels, split, params, seed=0)
+    for k, x in enumerate(xs):
+        rows = fit & (labels[:, k] != -1)
+        imp = SimpleImputer(strategy="median", keep_empty_features=True).fit(x[rows])
+        z = StandardScaler().fit(imp.transform(x[rows])).transform(imp.transform(x))
+        ref = SVR(C=3.0, epsilon=0.05).fit(z[rows], labels[rows, k])
+        np.testing.assert_allclose(got[:, k], np.clip(ref.predict(z), 1, 5), atol=1e-9)
+        svm = models[TASKS[k]].named_steps["model"]
+        sq = ((z[:, None, :] - svm.support_vectors_[None]) ** 2).sum(-1)
+        by_hand = np.exp(-sq / z.shape[1]) @ svm.dual_coef_[0] + svm.intercept_[0]
+        np.testing.assert_allclose(got[:, k], np.clip(by_hand, 1, 5), atol=1e-8)
+    assert stats.spearmanr(labels[~fit, 1], got[~fit, 1])[0] > 0.5

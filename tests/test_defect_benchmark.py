@@ -301,6 +301,14 @@ def test_memoised_extraction_equals_the_pipeline_on_a_real_recording():
     assert row["sync__offset"] == pytest.approx(float(ref.sync[0]))
     # the au stream reads the audio too (avsync, avlocal): re-run for the shifted audio
     np.testing.assert_array_equal(vx.streams(shifted)[0]["au"], ref.streams["au"])
+    # the sub-frame offset (a tqa metrics column) is read from the pipeline's own curve: its
+    # vertex lies within half a frame of the integer offset, that curve's argmin (on 2 s
+    # both can be far from the truth: the fractional-delay test is in test_features_cpu)
+    ctx = vx.streams(shifted)[2]
+    sub = vx.metrics(shifted, ctx, ["abs(sync_offset_subframe)"])["sync_offset_subframe"]
+    clean = vx.metrics(clip, vx.streams(clip)[2], ["sync_offset_subframe"])["sync_offset_subframe"]
+    assert abs(sub - float(ref.sync[0])) <= 0.5
+    assert abs(clean - float(vf.sync[0])) <= 0.5 and sub != clean
 
 
 # ------------------------------------------------------------------------------ report

@@ -248,6 +248,7 @@ def test_summary_tables_and_main_predictions(tmp_path):
         "random_forest_wide",
         "extra_trees",
         "gradient_boosting",
+        "svr",
         "sync_only",
     }
     assert (tmp_path / "baselines.csv").exists()

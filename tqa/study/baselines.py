@@ -10,6 +10,10 @@
 * ``gradient_boosting``: sklearn's histogram gradient boosting (``HistGradientBoostingRegressor``,
   the LightGBM-style algorithm of Ke et al. 2017) on the same pooled features, seeded; a
   nonlinear baseline that, unlike the random forest, fits additive interactions stage-wise.
+* ``svr``: epsilon-support vector regression with an RBF kernel (Drucker et al. 1997,
+  sklearn ``SVR``) on the same pooled features: the regressor of the image-quality
+  literature's feature-based models (BRISQUE, Mittal et al. 2012; VMAF), a smooth kernel
+  fit unlike the trees' piecewise-constant ones.
 * ``detector_trees``: the extra trees of ``extra_trees`` on the pooled columns of the defect
   detectors alone (``eval.baselines.detector_columns``, :func:`tqa.study.pooled.detector_inputs`:
   sync, audio-explained mouth motion, pose and expression dynamics, frame cadence, clipping,
@@ -50,6 +54,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
 from threadpoolctl import threadpool_limits
 
 from tqa.core.registry import Registry
@@ -78,6 +83,7 @@ _DEFAULTS = {
         "random_forest_wide",
         "extra_trees",
         "gradient_boosting",
+        "svr",
         "detector_trees",
         "sync_only",
     ],
@@ -97,6 +103,8 @@ _DEFAULTS = {
     "gb_max_depth": 3,
     "gb_min_samples_leaf": 10,
     "gb_max_features": 0.1,
+    "svr_c": 1.0,
+    "svr_epsilon": 0.1,
     "pca": False,
     "pca_variance": 0.95,
     "routed": False,
@@ -299,6 +307,25 @@ def make_extra_trees(params: dict, seed: int | None = None) -> Pipeline:
     return _forest(params, "et", seed, ExtraTreesRegressor)
 
 
+def svr_baseline(fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict) -> np.ndarray:
+    """(N, 5) :func:`make_svr` on pooled features (landmarks excluded as the forests')."""
+    xs = task_inputs(fs, params, "svr")
+    return _per_task(xs, labels, split, params, lambda: make_svr(params))
+
+
+def make_svr(params: dict, seed: int | None = None) -> Pipeline:
+    """Impute + scale + ``SVR`` (RBF kernel, ``gamma="scale"``: 1 / (columns x their
+    variance), which is 1 / columns after the scaling) with ``eval.baselines.svr_c`` and
+    ``svr_epsilon`` (in label units); ``seed`` unused: deterministic.
+
+    sklearn's defaults (C 1, epsilon 0.1), not tuned: chosen before any run, as the
+    regressor a reader of the IQA literature expects beside the trees (BRISQUE's LIBSVM
+    regression); the stack's inner folds decide how much weight it gets."""
+    bp = baseline_params(params)
+    svr = SVR(kernel="rbf", C=float(bp["svr_c"]), epsilon=float(bp["svr_epsilon"]), gamma="scale")
+    return _regressor_pipeline(svr, bp)
+
+
 def detector_trees_baseline(
     fs: FeatureSet, labels: np.ndarray, split: np.ndarray, params: dict, seed: int | None = None
 ) -> np.ndarray:
@@ -418,6 +445,7 @@ BASELINES.add("random_forest", random_forest_baseline)
 BASELINES.add("random_forest_wide", random_forest_wide_baseline)
 BASELINES.add("extra_trees", extra_trees_baseline)
 BASELINES.add("gradient_boosting", gradient_boosting_baseline)
+BASELINES.add("svr", svr_baseline)
 BASELINES.add("detector_trees", detector_trees_baseline)
 BASELINES.add("sync_only", sync_only_baseline)
 BASELINES.add("generator_mean", _generator_mean)
@@ -486,6 +514,7 @@ POOLED_REGRESSORS: dict[str, Callable[[dict, int | None], Pipeline]] = {
     "random_forest_wide": make_random_forest_wide,
     "extra_trees": make_extra_trees,
     "gradient_boosting": make_gradient_boosting,
+    "svr": make_svr,
     "detector_trees": make_extra_trees,
     "sync_only": make_sync_only,
 }

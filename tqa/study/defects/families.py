@@ -68,7 +68,8 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "offset", "whole-clip A/V offset, audio shifted by k frames (+ late, - early)",
         "frames", (1, 2, 3, 5, 10), 3, "abs(sync__offset)", "higher", "audio",
-        also=(("sync__confidence", "lower"), ("sync__distance", "higher"), AVSYNC_OFFSET, AVSYNC),
+        also=(("sync__confidence", "lower"), ("sync__distance", "higher"), AVSYNC_OFFSET, AVSYNC,
+              ("abs(sync_offset_subframe)", "higher")),
         signs=(1, -1), corpus="av_offset_frames",
     ),
     Family(

@@ -13,7 +13,12 @@ from tqa.core.clip import Clip
 from tqa.features.pipeline import FeatureExtractor
 from tqa.features.video_metrics import video_metrics
 from tqa.study.defects.families import FAMILIES, Family, column_of
-from tqa.study.defects.variant_features import AUDIO_METRICS, VIDEO_METRICS, VariantExtractor
+from tqa.study.defects.variant_features import (
+    AUDIO_METRICS,
+    SYNC_METRICS,
+    VIDEO_METRICS,
+    VariantExtractor,
+)
 
 
 def variants(n_foreign_speech: int) -> list[tuple[Family, float, int, int, int]]:
@@ -72,7 +77,7 @@ def consistency_checks(
         np.array_equal(streams[m], vf.streams[m], equal_nan=True) for m in vf.streams
     ) and np.array_equal(sync, vf.sync, equal_nan=True)
     vm = video_metrics(str(path), params["features"], max_seconds=6.0, syncnet=False)
-    cols = [*AUDIO_METRICS, *VIDEO_METRICS]
+    cols = [*AUDIO_METRICS, *VIDEO_METRICS, *SYNC_METRICS]
     diff = {c: abs(float(vm[c]) - float(row[c])) for c in cols}
     return {
         "clip": f"recordings/{path.name}",

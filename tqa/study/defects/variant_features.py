@@ -22,6 +22,7 @@ from tqa.core.clip import Clip
 from tqa.core.schema import FeatureSet
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor, run_extractor
+from tqa.features.extractors.sync_correlation import estimate_offset, sync_signals
 from tqa.features.nets.dnsmos import dnsmos_scores
 from tqa.features.pipeline import FeatureExtractor, finish_stream, valid_frames
 from tqa.features.quantize import quantize_mantissa
@@ -36,6 +37,9 @@ POOLED_MODALITIES: tuple[str, ...] = ("visual", "audio")
 #: :func:`video_metric_columns`).
 AUDIO_METRICS: tuple[str, ...] = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")
 VIDEO_METRICS: tuple[str, ...] = ("landmark_jitter", "head_motion", "sharpness_face")
+#: ``tqa metrics`` columns of the A/V sync that the pooled sync triple does not hold
+#: (:func:`sync_metric_columns`).
+SYNC_METRICS: tuple[str, ...] = ("sync_offset_subframe",)
 #: Candidate extractors measured on every variant whatever params.yaml selects, pooled as
 #: ``<column>__mean`` (for the families' ``also`` features): (modality, name).
 CANDIDATE_EXTRACTORS: tuple[tuple[str, str], ...] = (("au", "avsync"), ("au", "avlocal"))
@@ -67,9 +71,11 @@ class VariantExtractor:
         self._au: dict[str, np.ndarray] = {}
         self._ametrics: dict[str, dict[str, float]] = {}
         self._vmetrics: dict[str, dict[str, float]] = {}
+        self._smetrics: dict[str, dict[str, float]] = {}
 
     def clear(self) -> None:
-        for d in (self._video, self._audio, self._au, self._ametrics, self._vmetrics):
+        for d in (self._video, self._audio, self._au, self._ametrics, self._vmetrics,
+                  self._smetrics):  # fmt: skip
             d.clear()
 
     def _masked(self, out: np.ndarray, clip: Clip, audio: bool = False) -> np.ndarray:
@@ -132,9 +138,21 @@ class VariantExtractor:
 
     def metrics(self, clip: Clip, ctx: dict[str, Any], wanted: Sequence[str]) -> dict[str, float]:
         """The ``tqa metrics`` columns of ``wanted`` (:data:`AUDIO_METRICS`,
-        :data:`VIDEO_METRICS`) on this clip's arrays, as :func:`video_metrics` computes them."""
+        :data:`VIDEO_METRICS`, :data:`SYNC_METRICS`; ``abs(x)`` names ``x``) on this clip's
+        arrays, as :func:`video_metrics` computes them."""
         vkey, akey = self._keys(clip)
         out: dict[str, float] = {}
+        wanted = [w[4:-1] if w.startswith("abs(") and w.endswith(")") else w for w in wanted]
+        if any(w in SYNC_METRICS for w in wanted):
+            both = vkey + "|" + akey
+            if both not in self._smetrics:
+                n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
+                self._smetrics[both] = sync_metric_columns(
+                    clip.frames[:n], ctx["landmarks_px"][:n], clip.audio[: valid_samples(clip)],
+                    clip.fps,
+                    int(self.fx.fparams.get("sync_max_offset", 15)),
+                )  # fmt: skip
+            out.update(self._smetrics[both])
         if any(w in AUDIO_METRICS for w in wanted):
             if akey not in self._ametrics:
                 self._ametrics[akey] = audio_metric_columns(clip.audio, valid_samples(clip))
@@ -155,6 +173,19 @@ def audio_metric_columns(audio: np.ndarray, n_samples: int) -> dict[str, float]:
         return dict.fromkeys(AUDIO_METRICS, math.nan)
     d = dnsmos_scores(audio, SR, n_windows=None, valid_samples=n_samples)
     return {f"dnsmos_{k}": float(v) for k, v in d.items()}
+
+
+def sync_metric_columns(
+    frames: np.ndarray, lm_px: np.ndarray, audio: np.ndarray, fps: float, max_offset: int
+) -> dict[str, float]:
+    """``sync_offset_subframe`` as :func:`tqa.features.video_metrics.audio_columns` computes it:
+    the correlation sync's offset to a fraction of a frame on the clip's own frames (T, H, W, 3),
+    their pixel landmarks and its valid audio samples (16 kHz; NaN without a face or audio)."""
+    lm = np.asarray(lm_px, np.float64)
+    if not np.isfinite(lm[:, 0, 0]).any() or not np.any(audio != 0):
+        return dict.fromkeys(SYNC_METRICS, math.nan)
+    dark, inner, env = sync_signals(frames, lm, audio, SR, float(fps))
+    return {"sync_offset_subframe": estimate_offset([dark, inner], env, max_offset).offset_subframe}
 
 
 def video_metric_columns(frames: np.ndarray, lm_px: np.ndarray, fps: float) -> dict[str, float]:
