@@ -330,6 +330,26 @@ def test_saved_result_comes_back_in_written_order():
     assert list(got["targets"]) == ["real"]
 
 
+def test_offset_candidates_table_lists_every_feature_at_every_level():
+    """The per-|k| AUC table of the offset family: real_table's AUCs (sklearn's, tested above)
+    for the declared feature first, then each candidate, one column per level."""
+    from tqa.study.defects.report import offset_candidates
+
+    fam = F.FAMILY["offset"]
+    feats = [f for f, _ in fam.features()]
+    planted = {f: 0.1 * i for i, f in enumerate(feats)}
+    table = [{"family": "offset", "feature": f, "level": lev, "auc": planted[f] + lev / 100,
+              "middle": lev == 3.0} for f in reversed(feats) for lev in (2.0, 3.0)]  # fmt: skip
+    table.append({"family": "glitch", "feature": feats[0], "level": 2.0, "auc": 9.0})
+    lines = offset_candidates({"table": table})
+    body = [ln for ln in lines if ln.startswith("| `")]
+    assert [ln.split("`")[1] for ln in body] == feats  # declared first, in the family's order
+    assert "| 2 | 3 |" in "\n".join(lines)
+    for ln, f in zip(body, feats):
+        cells = [c.strip() for c in ln.split("|")[2:4]]
+        assert cells == [f"{planted[f] + 0.02:.2f}", f"{planted[f] + 0.03:.2f}"]
+
+
 # ------------------------------------------------ where the sync offset is read (offset_reading)
 def _smooth(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)

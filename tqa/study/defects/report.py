@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import posixpath
 
 from tqa.study.defects.cells import esc, fmt, level_str, short
@@ -300,6 +301,7 @@ def offset_section(res: dict) -> list[str]:
     ]
     for k, v in o["by_shift"].items():
         L.append(f"| {k} | {', '.join(f'{x:+.0f}' for x in v)} |")
+    L += offset_candidates(real)
     if "offset" in corpus:
         co = corpus["offset"]
         L += [
@@ -309,6 +311,28 @@ def offset_section(res: dict) -> list[str]:
             f"{co['in_sync_abs_le_1']}/{co['n_in_sync']} videos without any sync defect "
             "(no offset, mouth lag, desynchronised segment, frozen mouth or swapped audio).",
         ]
+    return L
+
+
+def offset_candidates(real: dict) -> list[str]:
+    """Real footage: AUC of each offset-family feature (declared first) at every |k|, so a
+    candidate that only the middle level would hide (the sub-frame offset at 2 frames) shows."""
+    fam = next(f for f in FAMILIES if f.name == "offset")
+    rows = [r for r in real["table"] if r["family"] == "offset"]
+    levels = sorted({r["level"] for r in rows})
+    L = [
+        "",
+        "AUC of clean vs shifted by |k| frames (both signs), every feature of the offset family "
+        "(the declared one first; the others for information):",
+        "",
+        "| feature (worse) | " + " | ".join(f"{lev:g}" for lev in levels) + " |",
+        "|---|" + "---|" * len(levels),
+    ]
+    for feat, worse in fam.features():
+        by = {r["level"]: r["auc"] for r in rows if r["feature"] == feat}
+        if by:
+            cells = " | ".join(fmt(by.get(lev, math.nan)) for lev in levels)
+            L.append(f"| `{feat}` ({worse}) | {cells} |")
     return L
 
 
