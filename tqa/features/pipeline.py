@@ -47,6 +47,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tqa.core.interrupt import ignore_sigint
+from tqa.core.malloc import keep_large_buffers
 from tqa.core.params import params_hash
 from tqa.core.version import __version__
 from tqa.features import cache as fcache
@@ -368,9 +369,15 @@ _WORKER_EXTRACTORS: dict[str, FeatureExtractor] = {}
 
 
 def _extractor_for(params: dict) -> FeatureExtractor:
-    """The process's FeatureExtractor for these params (built once: one FaceMesh per process)."""
+    """The process's FeatureExtractor for these params (built once: one FaceMesh per process).
+
+    The first build in a worker process (a process pool's or a Dask worker's) also raises
+    glibc's malloc thresholds (``features.malloc_threshold``, :mod:`tqa.core.malloc`), so the
+    large arrays every video allocates again are reused from the heap."""
     key = params_hash(params)
     if key not in _WORKER_EXTRACTORS:
+        if not _WORKER_EXTRACTORS:
+            keep_large_buffers(features_section(params).get("malloc_threshold"))
         _WORKER_EXTRACTORS.clear()
         _WORKER_EXTRACTORS[key] = FeatureExtractor(params)
     return _WORKER_EXTRACTORS[key]
