@@ -317,7 +317,7 @@ def offset_section(res: dict) -> list[str]:
 def offset_candidates(real: dict) -> list[str]:
     """Real footage: AUC of each offset-family feature (declared first) at every |k|, so a
     candidate that only the middle level would hide (the sub-frame offset at 2 frames) shows."""
-    fam = next(f for f in FAMILIES if f.name == "offset")
+    fam = FAMILY["offset"]
     rows = [r for r in real["table"] if r["family"] == "offset"]
     levels = sorted({r["level"] for r in rows})
     L = [

@@ -22,7 +22,7 @@ from tqa.core.clip import Clip
 from tqa.core.schema import FeatureSet
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor, run_extractor
-from tqa.features.extractors.sync_correlation import estimate_offset, sync_signals
+from tqa.features.extractors.sync_correlation import clip_sync
 from tqa.features.nets.dnsmos import dnsmos_scores
 from tqa.features.pipeline import FeatureExtractor, finish_stream, valid_frames
 from tqa.features.quantize import quantize_mantissa
@@ -143,10 +143,10 @@ class VariantExtractor:
         vkey, akey = self._keys(clip)
         out: dict[str, float] = {}
         wanted = [w[4:-1] if w.startswith("abs(") and w.endswith(")") else w for w in wanted]
+        n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
         if any(w in SYNC_METRICS for w in wanted):
             both = vkey + "|" + akey
             if both not in self._smetrics:
-                n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
                 self._smetrics[both] = sync_metric_columns(
                     clip.frames[:n], ctx["landmarks_px"][:n], clip.audio[: valid_samples(clip)],
                     clip.fps,
@@ -159,7 +159,6 @@ class VariantExtractor:
             out.update(self._ametrics[akey])
         if any(w in VIDEO_METRICS for w in wanted):
             if vkey not in self._vmetrics:
-                n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
                 self._vmetrics[vkey] = video_metric_columns(
                     clip.frames[:n], ctx["landmarks_px"][:n], clip.fps
                 )
@@ -184,8 +183,8 @@ def sync_metric_columns(
     lm = np.asarray(lm_px, np.float64)
     if not np.isfinite(lm[:, 0, 0]).any() or not np.any(audio != 0):
         return dict.fromkeys(SYNC_METRICS, math.nan)
-    dark, inner, env = sync_signals(frames, lm, audio, SR, float(fps))
-    return {"sync_offset_subframe": estimate_offset([dark, inner], env, max_offset).offset_subframe}
+    est = clip_sync(frames, lm, audio, SR, float(fps), max_offset)
+    return {"sync_offset_subframe": est.offset_subframe}
 
 
 def video_metric_columns(frames: np.ndarray, lm_px: np.ndarray, fps: float) -> dict[str, float]:
