@@ -333,6 +333,52 @@ def test_partial_rule_oracle() -> None:
     assert tasks == set(TASKS) and len(why) == 2
 
 
+def test_sync_rule_oracle() -> None:
+    """No sync read with audio and a face: the scores needing both are NaN, said once."""
+    from tqa.serve.partial_rule import NEEDS_AUDIO, NEEDS_FACE, sync_rule
+
+    both = {"lip_sync", "cross_modal", "overall"}
+    assert both == set(NEEDS_AUDIO) & set(NEEDS_FACE)
+    assert sync_rule(3.0, set()) == (set(), [])
+    assert sync_rule(0.0, set()) == (set(), [])
+    tasks, why = sync_rule(float("nan"), set())
+    assert tasks == both and len(why) == 1 and why[0].startswith("no audio-visual sync")
+    # no audio, no face or too short: that rule's reason already covers these scores
+    assert sync_rule(float("nan"), set(NEEDS_AUDIO)) == (set(), [])
+    assert sync_rule(float("nan"), set(TASKS)) == (set(), [])
+    assert sync_rule(float("nan"), {"expression"})[0] == both
+
+
+def test_score_partial_rule_for_a_clip_too_short_for_the_sync(scoring_setup, tmp_path):
+    """A 2 s clip with audio and a face: the sync estimate cannot be read (NaN), so lip_sync,
+    cross_modal and overall are NaN with the reason; expression and audio_quality stay; the
+    6 s clip next to it has its sync and every score. --impute keeps all five."""
+    from tqa.features.cache import cache_file, read_meta
+    from tqa.serve import scoring
+    from tqa.serve.score_inputs import cache_key
+
+    s = scoring_setup
+    short = _face_video(tmp_path / "short.mp4", shift=4, seconds=2.0)
+    files = [short, s["videos"] / "talk_a.mp4"]
+    kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
+    df = scoring.score(files, cache_dir=tmp_path / "cache", **kw).set_index("video_id")
+    meta = read_meta(cache_file(tmp_path / "cache", cache_key(short)))
+    assert meta["has_audio"] and meta["face_rate"] >= 0.5  # not the other rules' cases
+    assert 1.0 <= meta["n_valid_frames"] / meta["grid_fps"] < 2.5
+    assert np.isnan(df.loc["short", "sync_offset"])
+    assert df.loc["short", "status"] == "partial"
+    assert df.loc["short", ["lip_sync", "cross_modal", "overall"]].isna().all()
+    assert np.isfinite(df.loc["short", ["expression", "audio_quality"]].to_numpy(float)).all()
+    assert df.loc["short", "warning"].startswith("no audio-visual sync measured")
+    assert np.isfinite(df.loc["talk_a", "sync_offset"]) and df.loc["talk_a", "status"] == "ok"
+    assert np.isfinite(df.loc["talk_a", list(TASKS)].to_numpy(float)).all()
+    imputed = scoring.score(files, cache_dir=tmp_path / "cache", impute=True, **kw)
+    imputed = imputed.set_index("video_id")
+    assert imputed.loc["short", "status"] == "ok"
+    assert np.isfinite(imputed.loc["short", list(TASKS)].to_numpy(float)).all()
+    assert imputed.loc["short", "warning"] == df.loc["short", "warning"]
+
+
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):
     """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st
     one's features."""

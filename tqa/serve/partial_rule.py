@@ -1,11 +1,14 @@
 """The partial rule of ``tqa score``: garbage is never ranked first.
 
-A file with no audio track, a face in too few of its frames, or too little real (decoded,
-not padded) video gets NaN for the scores that depend on the missing input instead of a
-score predicted from imputed features (``--impute`` keeps the imputed scores).
+A file with no audio track, a face in too few of its frames, too little real (decoded,
+not padded) video, or no measurable audio-visual sync gets NaN for the scores that depend on
+the missing input instead of a score predicted from imputed features (``--impute`` keeps the
+imputed scores).
 """
 
 from __future__ import annotations
+
+import math
 
 from tqa.core.schema import TASKS
 
@@ -16,6 +19,8 @@ MIN_REAL_SECONDS = 1.0
 #: Scores that need each input (the partial rule sets them NaN when it is missing).
 NEEDS_AUDIO: tuple[str, ...] = ("lip_sync", "audio_quality", "cross_modal", "overall")
 NEEDS_FACE: tuple[str, ...] = ("lip_sync", "expression", "cross_modal", "overall")
+#: Scores that need the audio-visual sync (the relation of the two): those needing both.
+NEEDS_SYNC: tuple[str, ...] = tuple(t for t in NEEDS_AUDIO if t in NEEDS_FACE)
 
 
 def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
@@ -46,3 +51,21 @@ def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
             f"{'/'.join(NEEDS_FACE)} NaN"
         )
     return tasks, reasons
+
+
+def sync_rule(sync_offset: float, already: set[str]) -> tuple[set[str], list[str]]:
+    """Scores to set NaN when the sync estimate is missing (``sync_offset`` NaN) although the
+    file has audio and a face (``already``: what :func:`partial_rule` set NaN; a file without
+    audio or face has no sync for that reason, already said), and the reason.
+
+    The weight-free sync needs a few seconds of speech with a moving mouth
+    (``sync_correlation``: 2 s windows, +-``features.sync_max_offset`` frames of lag): on a
+    shorter or silent clip it is NaN, and lip_sync predicted from imputed sync columns read
+    4.0-4.4 on the first 2-2.5 s of the real recordings, above every full recording's
+    (docs/scoring.md)."""
+    if math.isfinite(float(sync_offset)) or set(NEEDS_SYNC) <= already:
+        return set(), []
+    return set(NEEDS_SYNC), [
+        "no audio-visual sync measured (too little speech with a visible mouth, e.g. under "
+        f"3 s or silent): {'/'.join(NEEDS_SYNC)} NaN"
+    ]

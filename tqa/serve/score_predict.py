@@ -12,7 +12,7 @@ import pandas as pd
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.features.cache import cache_file, load_feature_set, read_meta
 from tqa.serve.bundle_load import Bundle
-from tqa.serve.partial_rule import partial_rule
+from tqa.serve.partial_rule import partial_rule, sync_rule
 from tqa.serve.score_output import SYNC_COLUMNS, UNTRAINED_PREFIX
 
 # the name `tqa score` has always logged under
@@ -23,14 +23,17 @@ def predict_rows(
     rows: pd.DataFrame, bundle: Bundle, cache: Path, impute: bool = False
 ) -> pd.DataFrame:
     """Load cached features of the pending rows, predict, fill scores + sync columns, and
-    apply the partial rule (:func:`tqa.serve.partial_rule.partial_rule`) unless ``impute``."""
+    apply the partial rule (:func:`tqa.serve.partial_rule.partial_rule`, then
+    :func:`~tqa.serve.partial_rule.sync_rule` on the sync read) unless ``impute`` (the
+    warnings are given either way)."""
     rows = rows.copy()
     for c in (*TASKS, *SYNC_COLUMNS):
         rows[c] = np.nan
     pending = rows.index[rows["status"] == "pending"].tolist()
     loaded: list[FeatureSet] = []
     ok_idx: list[int] = []
-    nan_tasks: dict[int, set[str]] = {}
+    rule_tasks: dict[int, set[str]] = {}  # what the input checks found missing, per row
+    warned: dict[int, list[str]] = {}
     for i in pending:  # one by one: a damaged cache file fails its row only
         try:
             fs = load_feature_set(cache, [rows.at[i, "_key"]], bundle.modalities)
@@ -39,19 +42,23 @@ def predict_rows(
             continue
         loaded.append(fs)
         ok_idx.append(i)
-        tasks, warnings = _input_checks(cache, rows.at[i, "_key"])
-        if tasks is not None and not impute:
-            nan_tasks[i] = tasks
-        if warnings:
-            rows.at[i, "warning"] = "; ".join(warnings)
-            log.warning("%s: %s", rows.at[i, "path"], "; ".join(warnings))
+        tasks, warned[i] = _input_checks(cache, rows.at[i, "_key"])
+        rule_tasks[i] = tasks or set()
     if not ok_idx:
         return rows
     fs = _concat(loaded)
     rows.loc[ok_idx, list(TASKS)] = bundle.predict(fs)
-    note_untrained(rows, ok_idx, bundle)
     for col, values in sync_columns(fs).items():
         rows.loc[ok_idx, col] = values
+    for i in ok_idx:  # the sync is read from the features, so its rule comes after them
+        tasks, why = sync_rule(rows.at[i, "sync_offset"], rule_tasks[i])
+        rule_tasks[i] |= tasks
+        warned[i] += why
+        if warned[i]:
+            rows.at[i, "warning"] = "; ".join(warned[i])
+            log.warning("%s: %s", rows.at[i, "path"], "; ".join(warned[i]))
+    note_untrained(rows, ok_idx, bundle)
+    nan_tasks = {} if impute else rule_tasks
     rows.loc[ok_idx, "status"] = "ok"
     for i, tasks in nan_tasks.items():
         if tasks:
