@@ -87,9 +87,10 @@ def _face_video(
     size: int = 128,
     tone: float = 180.0,
     with_audio: bool = True,
+    amplitude: float = 0.3,
 ):
     """A real face (skimage astronaut) moving slowly, with a voiced, amplitude-modulated tone
-    (no audio track at all with ``with_audio=False``)."""
+    (no audio track at all with ``with_audio=False``; a silent one with ``amplitude=0``)."""
     import cv2
     from skimage.data import astronaut
 
@@ -106,9 +107,8 @@ def _face_video(
         )
     sr = 16000
     t = np.arange(int(seconds * sr)) / sr
-    audio = (0.3 * np.sin(2 * np.pi * tone * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(
-        np.float32
-    )
+    wave = np.sin(2 * np.pi * tone * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    audio = (amplitude * wave).astype(np.float32)
     write_video(path, frames, fps=fps, audio=audio if with_audio else None, sample_rate=sr)
     return path
 
@@ -347,6 +347,48 @@ def test_sync_rule_oracle() -> None:
     assert sync_rule(float("nan"), set(NEEDS_AUDIO)) == (set(), [])
     assert sync_rule(float("nan"), set(TASKS)) == (set(), [])
     assert sync_rule(float("nan"), {"expression"})[0] == both
+
+
+def test_silent_rule_oracle() -> None:
+    """Digital silence (every finite RMS 0) -> the scores needing audio NaN; anything else,
+    or no RMS column, or a rule that already set them: nothing."""
+    from tqa.serve.partial_rule import NEEDS_AUDIO, silent_rule
+
+    nan = float("nan")
+    tasks, why = silent_rule(np.array([0.0, 0.0, nan]), set())
+    assert tasks == set(NEEDS_AUDIO) and why[0].startswith("audio track silent")
+    assert silent_rule(np.array([0.0, 1e-6, 0.0]), set()) == (set(), [])  # quiet, not silent
+    assert silent_rule(np.array([nan, nan]), set()) == (set(), [])  # no audio frames at all
+    assert silent_rule(None, set()) == (set(), [])  # the bundle has no RMS column
+    assert silent_rule(np.zeros(3), set(TASKS)) == (set(), [])
+
+
+def test_score_partial_rule_for_a_silent_audio_track(scoring_setup, tmp_path):
+    """A 6 s face video whose audio track holds only zeros: scored as without audio (the
+    scores needing audio NaN, one reason, not the sync's too); --impute keeps them."""
+    import av
+
+    from tqa.serve import scoring
+
+    s = scoring_setup
+    quiet = _face_video(tmp_path / "quiet.mp4", shift=4, amplitude=0.0)
+    with av.open(str(quiet)) as c:  # independent check: a track is there, and it is all zeros
+        assert len(c.streams.audio) == 1
+        peak = max(float(np.abs(f.to_ndarray()).max()) for f in c.decode(audio=0))
+    assert peak == 0.0
+    files = [quiet, s["videos"] / "talk_a.mp4"]
+    kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
+    df = scoring.score(files, cache_dir=tmp_path / "cache", **kw).set_index("video_id")
+    need_audio = ["lip_sync", "audio_quality", "cross_modal", "overall"]
+    assert df.loc["quiet", "status"] == "partial"
+    assert df.loc["quiet", need_audio].isna().all() and np.isfinite(df.loc["quiet", "expression"])
+    assert df.loc["quiet", "warning"] == (
+        "audio track silent (every sample 0): lip_sync/audio_quality/cross_modal/overall NaN"
+    )
+    assert df.loc["talk_a", "status"] == "ok" and df.loc["talk_a", "warning"] == ""
+    imputed = scoring.score(files, cache_dir=tmp_path / "cache", impute=True, **kw)
+    imputed = imputed.set_index("video_id")
+    assert np.isfinite(imputed.loc["quiet", list(TASKS)].to_numpy(float)).all()
 
 
 def test_score_partial_rule_for_a_clip_too_short_for_the_sync(scoring_setup, tmp_path):

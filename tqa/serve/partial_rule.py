@@ -1,14 +1,16 @@
 """The partial rule of ``tqa score``: garbage is never ranked first.
 
-A file with no audio track, a face in too few of its frames, too little real (decoded,
-not padded) video, or no measurable audio-visual sync gets NaN for the scores that depend on
-the missing input instead of a score predicted from imputed features (``--impute`` keeps the
-imputed scores).
+A file with no audio track (or a silent one), a face in too few of its frames, too little
+real (decoded, not padded) video, or no measurable audio-visual sync gets NaN for the scores
+that depend on the missing input instead of a score predicted from imputed features
+(``--impute`` keeps the imputed scores).
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from tqa.core.schema import TASKS
 
@@ -21,6 +23,9 @@ NEEDS_AUDIO: tuple[str, ...] = ("lip_sync", "audio_quality", "cross_modal", "ove
 NEEDS_FACE: tuple[str, ...] = ("lip_sync", "expression", "cross_modal", "overall")
 #: Scores that need the audio-visual sync (the relation of the two): those needing both.
 NEEDS_SYNC: tuple[str, ...] = tuple(t for t in NEEDS_AUDIO if t in NEEDS_FACE)
+#: The audio stream's per-frame RMS level (the ``spectral`` extractor's column): exactly 0 on
+#: a frame whose samples are all 0. A bundle without that extractor skips :func:`silent_rule`.
+RMS_COLUMN = "audio__rms"
 
 
 def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
@@ -53,6 +58,23 @@ def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
     return tasks, reasons
 
 
+def silent_rule(rms: np.ndarray | None, already: set[str]) -> tuple[set[str], list[str]]:
+    """Scores to set NaN when the audio track is digitally silent: every finite value of the
+    file's (T,) :data:`RMS_COLUMN` is 0 (None: the column is not in the bundle's features),
+    and the reason; nothing when ``already`` (what :func:`partial_rule` set NaN) holds them.
+
+    A silent track is no audio to judge: its audio_quality from the features of silence
+    read 4.47 on a real recording muted with ffmpeg, above every recording's own (3.46-4.35),
+    and its sync cannot be read (docs/scoring.md)."""
+    if rms is None or set(NEEDS_AUDIO) <= already:
+        return set(), []
+    v = np.asarray(rms, np.float64)
+    v = v[np.isfinite(v)]
+    if not v.size or np.any(v != 0):
+        return set(), []
+    return set(NEEDS_AUDIO), [f"audio track silent (every sample 0): {'/'.join(NEEDS_AUDIO)} NaN"]
+
+
 def sync_rule(sync_offset: float, already: set[str]) -> tuple[set[str], list[str]]:
     """Scores to set NaN when the sync estimate is missing (``sync_offset`` NaN) although the
     file has audio and a face (``already``: what :func:`partial_rule` set NaN; a file without
@@ -61,8 +83,8 @@ def sync_rule(sync_offset: float, already: set[str]) -> tuple[set[str], list[str
     The weight-free sync needs a few seconds of speech with a moving mouth
     (``sync_correlation``: 2 s windows, +-``features.sync_max_offset`` frames of lag): on a
     shorter or silent clip it is NaN, and lip_sync predicted from imputed sync columns read
-    4.0-4.4 on the first 2-2.5 s of the real recordings, above every full recording's
-    (docs/scoring.md)."""
+    3.83-4.38 on the first 2-2.5 s of three real recordings, each above its own full
+    recording's (docs/scoring.md)."""
     if math.isfinite(float(sync_offset)) or set(NEEDS_SYNC) <= already:
         return set(), []
     return set(NEEDS_SYNC), [

@@ -12,7 +12,7 @@ import pandas as pd
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.features.cache import cache_file, load_feature_set, read_meta
 from tqa.serve.bundle_load import Bundle
-from tqa.serve.partial_rule import partial_rule, sync_rule
+from tqa.serve.partial_rule import RMS_COLUMN, partial_rule, silent_rule, sync_rule
 from tqa.serve.score_output import SYNC_COLUMNS, UNTRAINED_PREFIX
 
 # the name `tqa score` has always logged under
@@ -23,7 +23,8 @@ def predict_rows(
     rows: pd.DataFrame, bundle: Bundle, cache: Path, impute: bool = False
 ) -> pd.DataFrame:
     """Load cached features of the pending rows, predict, fill scores + sync columns, and
-    apply the partial rule (:func:`tqa.serve.partial_rule.partial_rule`, then
+    apply the partial rule (:func:`tqa.serve.partial_rule.partial_rule`,
+    :func:`~tqa.serve.partial_rule.silent_rule` on the audio stream, then
     :func:`~tqa.serve.partial_rule.sync_rule` on the sync read) unless ``impute`` (the
     warnings are given either way)."""
     rows = rows.copy()
@@ -44,6 +45,9 @@ def predict_rows(
         ok_idx.append(i)
         tasks, warned[i] = _input_checks(cache, rows.at[i, "_key"])
         rule_tasks[i] = tasks or set()
+        tasks, why = silent_rule(_column(fs, "audio", RMS_COLUMN), rule_tasks[i])
+        rule_tasks[i] |= tasks
+        warned[i] += why
     if not ok_idx:
         return rows
     fs = _concat(loaded)
@@ -65,6 +69,14 @@ def predict_rows(
             rows.loc[i, sorted(tasks)] = np.nan
             rows.at[i, "status"] = "partial"
     return rows
+
+
+def _column(fs: FeatureSet, modality: str, name: str) -> np.ndarray | None:
+    """(T,) values of one column of a one-video feature set (None when it has no such column)."""
+    names = fs.names.get(modality) or []
+    if modality not in fs.streams or name not in names:
+        return None
+    return np.asarray(fs.streams[modality][0, :, names.index(name)], np.float64)
 
 
 def _input_checks(cache: Path, key: str) -> tuple[set[str] | None, list[str]]:
