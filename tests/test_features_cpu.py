@@ -314,6 +314,29 @@ def test_subframe_offset_recovers_a_fractional_delay(delta: float) -> None:
     assert np.isnan(blank.offset) and np.isnan(blank.offset_subframe)
 
 
+@pytest.mark.parametrize("n", [40, 60, 70, 75, 90])
+def test_a_short_clip_reads_the_same_offset_with_or_without_the_grid_padding(n: int) -> None:
+    """A clip of n frames (audio delayed by 4) read on its own frames (`tqa metrics`) and on
+    the 150-frame grid with NaN padding (the feature cache): no offset under 71 frames either
+    way, the injected one from 75 (the whole-clip window's MIN_FALLBACK_PAIRS = 60 finite
+    pairs at every lag: n >= 60 + 15). Between, the padded grid's 2 s windows already fit
+    (72-74 frames: 2 windows, the injected offset) and the unpadded clip has none. Before,
+    the unpadded reading of 40 frames needed 6 pairs and gave an offset (+13 on a real
+    in-sync recording cut to 1.6 s)."""
+    from tqa.features.extractors.sync_correlation import MIN_FALLBACK_PAIRS
+
+    assert MIN_FALLBACK_PAIRS == 2 * 30  # MIN_WINDOWS x 60 % of a 50-frame window
+    k, m = 4, _smooth_signal(n + 40, 5)
+    mouth, env = m[20 : 20 + n], m[20 - k : 20 - k + n]
+    pad = np.full(T - n, np.nan)
+    alone = estimate_offset(mouth, env, 15)
+    padded = estimate_offset(np.r_[mouth, pad], np.r_[env, pad], 15)
+    if n - 15 < MIN_FALLBACK_PAIRS and n <= 70:
+        assert np.isnan(alone.offset) and np.isnan(padded.offset)
+    else:
+        assert alone.offset == k and padded.offset == k
+
+
 def test_combine_curves_weights_each_curve_by_its_confidence() -> None:
     """w_s = max(0, median - min) of each curve, against numpy's weighted average; a curve
     with no dip (w = 0) drops out; all weights 0 -> the plain mean; "mean" ignores weights."""

@@ -47,8 +47,9 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "7"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
-# 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe
+VERSION = "8"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+# 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe;
+# 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips)
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).

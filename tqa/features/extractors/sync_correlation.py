@@ -92,6 +92,12 @@ FLOOR_DB = 40.0
 WINDOW, HOP = 50, 12
 #: Share of a window's pairs that must be finite; fewer good windows -> one whole-clip window.
 MIN_VALID, MIN_WINDOWS = 0.6, 2
+#: Finite pairs the whole-clip window needs at every lag: no less evidence than the fewest
+#: good windows the windowed reading accepts (MIN_WINDOWS x MIN_VALID x WINDOW = 60 pairs,
+#: 2.4 s at 25 fps). Before 2026-12-07 it was 60 % of (T - 2 D) pairs alone, T the signal's
+#: length: 72 on the 150-frame grid, but 6 on a 1.6 s clip decoded without the grid's
+#: padding (`tqa metrics`), which then read offsets of +13 frames on in-sync speech.
+MIN_FALLBACK_PAIRS = MIN_WINDOWS * int(np.ceil(MIN_VALID * WINDOW))
 #: How the mouth signals' distance curves are combined (:func:`combine_curves`).
 COMBINES: tuple[str, ...] = ("confidence", "mean")
 COMBINE = "confidence"
@@ -271,8 +277,9 @@ def lag_correlation(
     start at 0, hop, ... up to T - window and cover the whole clip; at lag d a window uses its
     frames t whose partner t + d lies inside the clip (at least window - D pairs). When no
     window fits (or ``window`` is None) one window uses all overlapping pairs at each lag. NaN
-    where fewer than ``min_valid`` of the pairs (of ``window`` - D with ``span``) are finite
-    or a signal is constant.
+    where fewer than ``min_valid`` of the pairs (of ``window`` - D with ``span``; of T - 2 D
+    and at least :data:`MIN_FALLBACK_PAIRS` for the one window) are finite or a signal is
+    constant.
     """
     m, e = np.asarray(mouth, np.float64), np.asarray(envelope, np.float64)
     t = min(len(m), len(e))
@@ -293,7 +300,7 @@ def lag_correlation(
                 row.append(_pearson(m[lo:hi], e[lo + d : hi + d], need) if hi > lo else np.nan)
             rows.append(row)
     else:
-        need = max(3, int(np.ceil(min_valid * max(t - 2 * max_offset, 1))))
+        need = max(MIN_FALLBACK_PAIRS, int(np.ceil(min_valid * max(t - 2 * max_offset, 1))))
         rows = [
             [
                 _pearson(m[max(0, -d) : t - max(0, d)], e[max(0, d) : t - max(0, -d)], need)
@@ -410,7 +417,8 @@ class CorrelationSync(ColumnExtractor):
 
     name = "correlation"
     modality = "sync"
-    version = "3"  # 3: the signals' curves weighted by their confidence (2026-12-07)
+    version = "4"  # 3: the signals' curves weighted by their confidence; 4: the whole-clip
+    # window needs MIN_FALLBACK_PAIRS (2026-12-07; the same values on the 150-frame grid)
     columns = SYNC_FIELDS
     column_name = "sync__{}"
 
