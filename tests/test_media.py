@@ -161,3 +161,53 @@ def test_yuv420p_frames_decoded_with_integer_bt601(tmp_path: Path) -> None:
     assert np.abs(ours.astype(int) - ffmpeg.astype(int)).max() <= 3
     small = load_clip(p, "face", max_side=48)  # scaled: libswscale's area filter
     assert small.frames.shape[1:3] == (48, 48)
+
+
+def _rotated_video(path: Path, frames: np.ndarray, degrees: int) -> Path:
+    """``frames`` encoded as stored, with a display matrix turning them ``degrees``
+    counter-clockwise when shown (how phones store portrait recordings)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "0"}
+        stream.set_display_rotation(degrees)
+        for f in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_a_display_rotation_is_applied_as_ffmpeg_shows_it(tmp_path: Path, degrees: int) -> None:
+    """A stream with a display rotation decodes upright: as the ffmpeg command line shows it
+    (its default autorotation, the oracle: rgb24 through libswscale, so within 3 levels of
+    the integer BT.601 pixels), with the upright source size; a quarter turn swaps H and W."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    stored = np.zeros((4, 64, 128, 3), np.uint8)
+    stored[:, :32, :64] = (200, 60, 30)  # one bright quadrant: any turn or mirror moves it
+    p = _rotated_video(tmp_path / f"r{degrees}.mp4", stored, degrees)
+    clip = load_clip(p, max_side=None)
+    h, w = (128, 64) if degrees % 180 else (64, 128)
+    assert clip.frames.shape[1:] == (h, w, 3)
+    assert clip.meta["source_size"] == [h, w]
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(p), "-frames:v", "1",
+           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]  # fmt: skip
+    shown = np.frombuffer(subprocess.run(cmd, capture_output=True, check=True).stdout, np.uint8)
+    shown = shown.reshape(h, w, 3)
+    assert np.abs(clip.frames[0].astype(int) - shown.astype(int)).max() <= 3
+
+    # and the turn is the counter-clockwise one numpy makes of the stored frame (quadrant
+    # means: 4:2:0 chroma smears the quadrant's edge by a few pixels)
+    def quadrants(img: np.ndarray) -> np.ndarray:
+        a, b = img.shape[0] // 2, img.shape[1] // 2
+        return np.array([q.mean() for q in (img[:a, :b], img[:a, b:], img[a:, :b], img[a:, b:])])
+
+    turned = np.rot90(stored[0], degrees // 90)
+    assert np.abs(quadrants(clip.frames[0]) - quadrants(turned)).max() <= 3
+    assert np.argmax(quadrants(clip.frames[0])) == np.argmax(quadrants(turned))

@@ -73,9 +73,10 @@ def test_last_bit_noise_mostly_lands_on_the_same_value() -> None:
 
 def test_the_extractor_rounds_every_stream_and_the_sync_triple(tmp_path) -> None:
     p = copy.deepcopy(load_params())
-    p["features"].update({"n_frames": 50, "workers": 1, "quantize_bits": 6})
+    # 3.2 s: the sync triple needs 60 pairs at every lag (sync_correlation.MIN_FALLBACK_PAIRS)
+    p["features"].update({"n_frames": 80, "workers": 1, "quantize_bits": 6})
     path = tmp_path / "v.mp4"
-    write_video(path, face_frames(50, 128), 25, tone(2.0, 300, 0.3))
+    write_video(path, face_frames(80, 128), 25, tone(3.2, 300, 0.3))
     fe = FeatureExtractor(p)
     vf = fe.extract_video(str(path), "v")
     low_bits = np.uint32((1 << (23 - 6)) - 1)  # the dropped mantissa bits are all zero

@@ -24,6 +24,10 @@ Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
   ``clip.meta["audio_frames"]`` (bool (T,)) is False for grid frames outside the decoded
   audio (a track shorter than the video, or starting later): the audio stream is NaN there,
   so the same sound reads the same under videos of different lengths (the swap test).
+* **Rotation**: a file whose video stream carries a display rotation (the display matrix
+  phones write for portrait recordings: frames stored sideways, shown upright) is turned as
+  a player shows it, by multiples of 90 degrees, before anything reads it
+  (:func:`upright`); ``clip.meta["source_size"]`` is the upright size.
 * **Unreadable files** raise :class:`MediaError` naming the file. A **truncated** file (the
   decoder fails after some frames) keeps what decoded: ``clip.meta["truncated_after_s"]`` is
   the decoded duration and ``clip.meta["decode_warning"]`` says "<file>: truncated after X s";
@@ -53,7 +57,8 @@ DEFAULT_MAX_SIDE = 256
 #: bump it when decoded pixels or samples change, so cached features are re-extracted.
 #: 2: unscaled limited-range yuv420p frames converted with integer BT.601 (tqa.core.yuv).
 #: 3: ``meta["audio_frames"]``: frames outside the decoded audio get a NaN audio stream.
-DECODE_VERSION = 3
+#: 4: frames turned upright by the stream's display rotation (:func:`upright`).
+DECODE_VERSION = 4
 
 
 class MediaError(RuntimeError):
@@ -95,26 +100,41 @@ def _to_rgb(frame, max_side: int | None) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
+def quarter_turns(rotation: float | None) -> int:
+    """A display rotation in degrees (PyAV's ``VideoFrame.rotation``, counter-clockwise:
+    FFmpeg's ``av_display_rotation_get``, what ``ffmpeg`` applies by default) as quarter turns
+    0-3, rounded to the nearest."""
+    return int(round(float(rotation or 0) / 90.0)) % 4
+
+
+def upright(rgb: np.ndarray, rotation: float | None) -> np.ndarray:
+    """``rgb`` (H, W, 3) turned counter-clockwise by ``rotation`` degrees (as a player shows
+    the frame), rounded to a multiple of 90 degrees."""
+    k = quarter_turns(rotation)
+    return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
+
+
 def _decode_video(
     container, stream, duration_s: float, max_side: int | None, path: str
-) -> tuple[list[np.ndarray], np.ndarray, float, float, str]:
-    """Frames (list of (H, W, 3) uint8), times (s, from the first frame), source fps, first
-    pts (s), and the decoder error that stopped decoding early ("" when none)."""
+) -> tuple[list[np.ndarray], np.ndarray, float, float, str, int]:
+    """Frames (list of (H, W, 3) uint8, upright: :func:`upright`), times (s, from the first
+    frame), source fps, first pts (s), the decoder error that stopped decoding early (""
+    when none) and the first frame's display rotation in quarter turns."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     src_fps = float(rate) if rate else 25.0
     frames: list[np.ndarray] = []
     times: list[float] = []
     t0: float | None = None
-    error = ""
+    error, turns = "", 0
     try:
         for i, frame in enumerate(container.decode(stream)):
             t = frame.time if frame.time is not None else i / src_fps
             if t0 is None:
-                t0 = t
+                t0, turns = t, quarter_turns(getattr(frame, "rotation", 0))
             rel = t - t0
             if rel > duration_s + 1.0 / src_fps:  # past the 6 s window: stop decoding
                 break
-            frames.append(_to_rgb(frame, max_side))
+            frames.append(upright(_to_rgb(frame, max_side), getattr(frame, "rotation", 0)))
             times.append(rel)
     except (av.error.FFmpegError, ValueError) as exc:  # truncated / corrupt after some frames
         if not frames:
@@ -122,7 +142,7 @@ def _decode_video(
         error = str(exc)
     if not frames:
         raise MediaError(path, "no decodable video frames")
-    return frames, np.asarray(times, dtype=np.float64), src_fps, (t0 or 0.0), error
+    return frames, np.asarray(times, dtype=np.float64), src_fps, (t0 or 0.0), error, turns
 
 
 def _header_duration(container, stream) -> float | None:
@@ -266,9 +286,11 @@ def _decode_source(path: str, duration_s: float, max_side: int | None) -> _Sourc
             src_size = (vstream.codec_context.height, vstream.codec_context.width)
             header_s = _header_duration(container, vstream)
             has_audio = bool(container.streams.audio)
-            frames, times, src_fps, v_start, trunc_error = _decode_video(
+            frames, times, src_fps, v_start, trunc_error, turns = _decode_video(
                 container, vstream, duration_s, max_side, path
             )
+            if turns % 2:  # a quarter turn: the size as shown, upright
+                src_size = (src_size[1], src_size[0])
     except MediaError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # truncated / corrupt container
