@@ -23,6 +23,12 @@ On the clips of ``../shared/realclips`` (never copied into the repository) it me
 5. **Ctrl-C**: ``tqa metrics`` and ``tqa extract`` with ``--workers 2`` on links to the 8
    clips, SIGINT to the process group once the first video is done; seconds from the signal to
    exit, exit status, traceback or not, rows / counts written.
+6. **A still picture with the voice running** (needs the bundle): each recording's first
+   frame held for the recording's length (ffmpeg ``loop``, 25 fps) under its own audio, and the
+   recording itself, scored by ``tqa score``. A frozen face does not lip-sync, so it should
+   read below its recording on lip_sync, expression and overall; the weight-free sync
+   columns should read it as out of sync (distance higher, confidence lower). Counts of the
+   recordings where it does; reported, no target (no issue names one).
 
 Writes ``reports/real_clips.md`` and ``reports/real_clips.json`` (repository-relative paths).
 """
@@ -281,6 +287,48 @@ def swap_bench(clips: Path, decoded, bundle: Path | None, tmp: Path) -> dict:
     return out
 
 
+def still_bench(decoded: list, bundle: Path | None, tmp: Path) -> dict:
+    """Each recording and its first frame held still under its own audio, scored (item 6)."""
+    if bundle is None:
+        return {"note": "no trained bundle given (--bundle): not measured"}
+    import imageio_ffmpeg
+
+    from tqa.serve.scoring import score
+
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    stills = []
+    for f, _, _, n_valid in decoded:
+        o = tmp / f"still_{f.stem}.mp4"
+        subprocess.run(
+            [ff, "-loglevel", "error", "-y", "-i", str(f), "-i", str(f), "-filter_complex",
+             "[0:v]select=eq(n\\,0),loop=loop=-1:size=1,setpts=N/25/TB[v]", "-map", "[v]",
+             "-map", "1:a", "-r", "25", "-t", f"{n_valid / FPS:.2f}", "-c:v", "libx264",
+             "-pix_fmt", "yuv420p", "-c:a", "aac", str(o)],
+            check=True,
+        )  # fmt: skip
+        stills.append(o)
+    files = [d[0] for d in decoded] + stills
+    df = score(files, model=bundle, workers=1, progress=False, cache_dir=tmp / "still_cache")
+    cols = [*TASKS, "sync_offset", "sync_confidence", "sync_distance"]
+    n = len(decoded)
+    orig, still = df.iloc[:n][cols].astype(float), df.iloc[n:][cols].astype(float)
+    rows = {}
+    for i, (f, *_) in enumerate(decoded):
+        rows[f.name] = {"original": orig.iloc[i].round(3).tolist(),
+                        "still": still.iloc[i].round(3).tolist()}  # fmt: skip
+    below = {t: int(np.sum(still[t].to_numpy() < orig[t].to_numpy())) for t in TASKS}
+    return {
+        "columns": cols,
+        "rows": rows,
+        "still_below_original": below,
+        "sync_distance_higher": int(np.sum(still["sync_distance"].to_numpy()
+                                           > orig["sync_distance"].to_numpy())),
+        "sync_confidence_lower": int(np.sum(still["sync_confidence"].to_numpy()
+                                            < orig["sync_confidence"].to_numpy())),
+        "n": n,
+    }  # fmt: skip
+
+
 def _interrupt(cmd: list[str], done_glob: Path) -> tuple[float, int, bool]:
     """Run ``cmd`` in its own process group, SIGINT the group once ``done_glob`` matches a
     file (one video finished); (seconds from the signal to exit, exit status, traceback?)."""
@@ -460,6 +508,30 @@ def markdown(res: dict) -> str:
             f"(target <= 0.05: {'met' if w['target_met'] else '**not met**'}); "
             f"values: {w['audio_quality']}"
         )
+    st = res.get("still") or {}
+    L += ["", "## A still picture with the voice running", ""]
+    if "rows" not in st:
+        L.append(f"Not measured ({st.get('note', 'no result')}).")
+    else:
+        n = st["n"]
+        L += [
+            "Each recording's first frame held for its length under its own audio, scored by "
+            "`tqa score` beside the recording. A frozen face does not lip-sync: it should read "
+            "below its recording on lip_sync, expression and overall (no target is declared).",
+            "",
+            "| clip | " + " | ".join(f"{c} (orig / still)" for c in st["columns"]) + " |",
+            "|---|" + "---|" * len(st["columns"]),
+        ]
+        for clip, r in st["rows"].items():
+            cells = [f"{a:.2f} / {b:.2f}" for a, b in zip(r["original"], r["still"], strict=True)]
+            L.append(f"| {clip} | " + " | ".join(cells) + " |")
+        below = "; ".join(f"{t} {k}/{n}" for t, k in st["still_below_original"].items())
+        L += [
+            "",
+            f"Still below its recording: {below}. Weight-free sync columns: distance higher "
+            f"{st['sync_distance_higher']}/{n}, confidence lower "
+            f"{st['sync_confidence_lower']}/{n}.",
+        ]
     L += [
         "",
         "## Ctrl-C",
@@ -502,6 +574,7 @@ def main() -> int:
         sync_grid = sync_bench(clips, decoded, 150)
         quality = quality_bench(clips, decoded)
         swap = swap_bench(clips, decoded, bundle, Path(tmp))
+        still = still_bench(decoded, bundle, Path(tmp))
         ctrl = {} if args.skip_ctrl_c else ctrl_c_bench(clips, Path(tmp))
     res = {
         "clips": rel(clips),
@@ -511,6 +584,7 @@ def main() -> int:
         "sync_6s_grid": sync_grid,
         "quality": quality,
         "swap": swap,
+        "still": still,
         "ctrl_c": ctrl,
     }
     write_json(ROOT / "reports" / "real_clips.json", res)
