@@ -98,6 +98,27 @@ def test_audio_track_shorter_than_the_video_marks_the_frames_it_covers(tmp_path:
     assert clip.meta["valid_frames"][:100].all()  # the video itself runs on to 4 s
 
 
+def test_digital_silence_in_front_of_the_sound_is_outside_the_audio_frames(
+    tmp_path: Path,
+) -> None:
+    """0.4 s of zeros in front of a tone (an audio delay's padding): those 10 grid frames
+    are outside ``audio_frames`` (no sound), the tone's frames inside; a tone behind 0.4 s of
+    a quiet noise floor (sd 1e-4, a recorded pause) keeps every frame."""
+    delayed = np.r_[np.zeros(6400, np.float32), tone(1.6)]
+    p = tmp_path / "delayed.mp4"
+    write_video(p, index_frames(50), 25, delayed)
+    clip = load_clip(p, "delayed", n_frames=50)
+    audible = np.abs(clip.audio) > 0  # independent check on the decoded samples
+    assert not audible[: 6400 - 640].any() and audible[6400 + 640 : 2 * 16000 - 640].all()
+    frames = np.asarray(clip.meta["audio_frames"])
+    assert not frames[:9].any() and frames[11:49].all()
+    hiss = np.random.default_rng(0).normal(0, 1e-4, 6400).astype(np.float32)
+    floor = np.r_[hiss, tone(1.6)]
+    q = tmp_path / "floor.mp4"
+    write_video(q, index_frames(50), 25, floor)
+    assert np.asarray(load_clip(q, "floor", n_frames=50).meta["audio_frames"])[:49].all()
+
+
 def test_one_frame_video(tmp_path: Path) -> None:
     p = tmp_path / "one.mp4"
     write_video(p, face_frames(1, 64), 25)

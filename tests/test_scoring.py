@@ -350,17 +350,18 @@ def test_sync_rule_oracle() -> None:
 
 
 def test_silent_rule_oracle() -> None:
-    """Digital silence (every finite RMS 0) -> the scores needing audio NaN; anything else,
-    or no RMS column, or a rule that already set them: nothing."""
+    """No finite value in the audio stream (every frame digital silence or outside the
+    video) -> the scores needing audio NaN; any sound, no audio stream in the bundle, or a
+    rule that already set them: nothing."""
     from tqa.serve.partial_rule import NEEDS_AUDIO, silent_rule
 
     nan = float("nan")
-    tasks, why = silent_rule(np.array([0.0, 0.0, nan]), set())
-    assert tasks == set(NEEDS_AUDIO) and why[0].startswith("audio track silent")
-    assert silent_rule(np.array([0.0, 1e-6, 0.0]), set()) == (set(), [])  # quiet, not silent
-    assert silent_rule(np.array([nan, nan]), set()) == (set(), [])  # no audio frames at all
-    assert silent_rule(None, set()) == (set(), [])  # the bundle has no RMS column
-    assert silent_rule(np.zeros(3), set(TASKS)) == (set(), [])
+    tasks, why = silent_rule(np.full((4, 3), nan), set())
+    assert tasks == set(NEEDS_AUDIO) and why[0].startswith("no sound in the audio track")
+    assert silent_rule(np.array([[nan, nan], [nan, 1e-6]]), set()) == (set(), [])  # one frame
+    assert silent_rule(np.zeros((2, 2)), set()) == (set(), [])  # finite zeros are measurements
+    assert silent_rule(None, set()) == (set(), [])  # the bundle reads no audio stream
+    assert silent_rule(np.full((2, 2), nan), set(TASKS)) == (set(), [])
 
 
 def test_score_partial_rule_for_a_silent_audio_track(scoring_setup, tmp_path):
@@ -383,7 +384,8 @@ def test_score_partial_rule_for_a_silent_audio_track(scoring_setup, tmp_path):
     assert df.loc["quiet", "status"] == "partial"
     assert df.loc["quiet", need_audio].isna().all() and np.isfinite(df.loc["quiet", "expression"])
     assert df.loc["quiet", "warning"] == (
-        "audio track silent (every sample 0): lip_sync/audio_quality/cross_modal/overall NaN"
+        "no sound in the audio track (every sample 0): "
+        "lip_sync/audio_quality/cross_modal/overall NaN"
     )
     assert df.loc["talk_a", "status"] == "ok" and df.loc["talk_a", "warning"] == ""
     imputed = scoring.score(files, cache_dir=tmp_path / "cache", impute=True, **kw)

@@ -22,8 +22,10 @@ Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
   with leading zeros, earlier audio is dropped), trimmed / zero-padded to 6 s. A file
   without an audio stream gives zeros and ``has_audio=False``; audio features are then NaN.
   ``clip.meta["audio_frames"]`` (bool (T,)) is False for grid frames outside the decoded
-  audio (a track shorter than the video, or starting later): the audio stream is NaN there,
-  so the same sound reads the same under videos of different lengths (the swap test).
+  audio (a track shorter than the video, or starting later) and for frames of digital
+  silence (every sample 0: padding a muxer or a delay put in): the audio stream is NaN
+  there, so the same sound reads the same under videos of different lengths (the swap test)
+  and behind a delay.
 * **Rotation**: a file whose video stream carries a display rotation (the display matrix
   phones write for portrait recordings: frames stored sideways, shown upright) is turned as
   a player shows it, by multiples of 90 degrees, before anything reads it
@@ -58,7 +60,8 @@ DEFAULT_MAX_SIDE = 256
 #: 2: unscaled limited-range yuv420p frames converted with integer BT.601 (tqa.core.yuv).
 #: 3: ``meta["audio_frames"]``: frames outside the decoded audio get a NaN audio stream.
 #: 4: frames turned upright by the stream's display rotation (:func:`upright`).
-DECODE_VERSION = 4
+#: 5: frames of digital silence are outside ``meta["audio_frames"]`` (:func:`audio_frame_mask`).
+DECODE_VERSION = 5
 
 
 class MediaError(RuntimeError):
@@ -197,13 +200,29 @@ def _decode_audio_span(
 
 
 def audio_frame_mask(
-    span: tuple[int, int], n_frames: int, fps: float, sample_rate: int
+    span: tuple[int, int],
+    n_frames: int,
+    fps: float,
+    sample_rate: int,
+    audio: np.ndarray | None = None,
 ) -> np.ndarray:
     """bool (n_frames,): grid frames whose centre time lies inside the decoded audio
     ``span`` (samples): False where the audio track started later or ended earlier than the
-    video, so that padding is not measured as silence."""
+    video, so that padding is not measured as silence. With ``audio`` (the clip's samples),
+    also False for frames of **digital silence** (every sample of the frame's own 1 / fps
+    interval exactly 0): zeros a muxer or an audio delay padded in are no sound either (a
+    recorded pause holds its noise floor). Before, 0.4 s of zeros in front of real speech
+    (ffmpeg ``adelay``) raised the learned audio_quality by 0.2-0.6."""
     centre = (np.arange(n_frames) + 0.5) / fps * sample_rate
-    return (centre >= span[0]) & (centre < span[1])
+    inside = (centre >= span[0]) & (centre < span[1])
+    if audio is None:
+        return inside
+    edges = np.round(np.arange(n_frames + 1) / fps * sample_rate).astype(int)
+    edges = np.clip(edges, 0, len(audio))
+    loud = np.abs(np.asarray(audio)) > 0
+    n_loud = np.add.reduceat(np.r_[loud, False].astype(np.int64), edges[:-1])
+    n_loud[edges[:-1] == edges[1:]] = 0  # an empty interval (past the samples): no sound
+    return inside & (n_loud > 0)
 
 
 def load_clip(
@@ -256,7 +275,7 @@ def load_clip(
         meta={
             **_clip_meta(path, src, valid, duration_s),
             "source_index": np.asarray(idx),
-            "audio_frames": audio_frame_mask(span, n_frames, fps, sample_rate),
+            "audio_frames": audio_frame_mask(span, n_frames, fps, sample_rate, audio),
         },
     )
 

@@ -23,9 +23,6 @@ NEEDS_AUDIO: tuple[str, ...] = ("lip_sync", "audio_quality", "cross_modal", "ove
 NEEDS_FACE: tuple[str, ...] = ("lip_sync", "expression", "cross_modal", "overall")
 #: Scores that need the audio-visual sync (the relation of the two): those needing both.
 NEEDS_SYNC: tuple[str, ...] = tuple(t for t in NEEDS_AUDIO if t in NEEDS_FACE)
-#: The audio stream's per-frame RMS level (the ``spectral`` extractor's column): exactly 0 on
-#: a frame whose samples are all 0. A bundle without that extractor skips :func:`silent_rule`.
-RMS_COLUMN = "audio__rms"
 
 
 def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
@@ -58,21 +55,20 @@ def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
     return tasks, reasons
 
 
-def silent_rule(rms: np.ndarray | None, already: set[str]) -> tuple[set[str], list[str]]:
-    """Scores to set NaN when the audio track is digitally silent: every finite value of the
-    file's (T,) :data:`RMS_COLUMN` is 0 (None: the column is not in the bundle's features),
-    and the reason; nothing when ``already`` (what :func:`partial_rule` set NaN) holds them.
+def silent_rule(audio: np.ndarray | None, already: set[str]) -> tuple[set[str], list[str]]:
+    """Scores to set NaN when a file's audio track holds no sound: its (T, D) audio stream
+    has no finite value (every frame is digital silence or outside the video: the decoder's
+    ``audio_frames``; None: the bundle reads no audio stream), and the reason; nothing when
+    ``already`` (what :func:`partial_rule` set NaN) holds them.
 
-    A silent track is no audio to judge: its audio_quality from the features of silence
-    read 4.47 on a real recording muted with ffmpeg, above every recording's own (3.46-4.35),
-    and its sync cannot be read (docs/scoring.md)."""
-    if rms is None or set(NEEDS_AUDIO) <= already:
+    A silent track is no audio to judge: recording 2 muted with ffmpeg read audio_quality
+    4.47 from the features of silence, above every recording's own (3.46-4.35), and its
+    sync cannot be read (docs/scoring.md)."""
+    if audio is None or set(NEEDS_AUDIO) <= already or np.isfinite(audio).any():
         return set(), []
-    v = np.asarray(rms, np.float64)
-    v = v[np.isfinite(v)]
-    if not v.size or np.any(v != 0):
-        return set(), []
-    return set(NEEDS_AUDIO), [f"audio track silent (every sample 0): {'/'.join(NEEDS_AUDIO)} NaN"]
+    return set(NEEDS_AUDIO), [
+        f"no sound in the audio track (every sample 0): {'/'.join(NEEDS_AUDIO)} NaN"
+    ]
 
 
 def sync_rule(sync_offset: float, already: set[str]) -> tuple[set[str], list[str]]:

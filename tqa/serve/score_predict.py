@@ -12,7 +12,7 @@ import pandas as pd
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.features.cache import cache_file, load_feature_set, read_meta
 from tqa.serve.bundle_load import Bundle
-from tqa.serve.partial_rule import RMS_COLUMN, partial_rule, silent_rule, sync_rule
+from tqa.serve.partial_rule import partial_rule, silent_rule, sync_rule
 from tqa.serve.score_output import SYNC_COLUMNS, UNTRAINED_PREFIX
 
 # the name `tqa score` has always logged under
@@ -45,7 +45,8 @@ def predict_rows(
         ok_idx.append(i)
         tasks, warned[i] = _input_checks(cache, rows.at[i, "_key"])
         rule_tasks[i] = tasks or set()
-        tasks, why = silent_rule(_column(fs, "audio", RMS_COLUMN), rule_tasks[i])
+        audio = fs.streams["audio"][0] if "audio" in fs.streams else None
+        tasks, why = silent_rule(audio, rule_tasks[i])
         rule_tasks[i] |= tasks
         warned[i] += why
     if not ok_idx:
@@ -69,14 +70,6 @@ def predict_rows(
             rows.loc[i, sorted(tasks)] = np.nan
             rows.at[i, "status"] = "partial"
     return rows
-
-
-def _column(fs: FeatureSet, modality: str, name: str) -> np.ndarray | None:
-    """(T,) values of one column of a one-video feature set (None when it has no such column)."""
-    names = fs.names.get(modality) or []
-    if modality not in fs.streams or name not in names:
-        return None
-    return np.asarray(fs.streams[modality][0, :, names.index(name)], np.float64)
 
 
 def _input_checks(cache: Path, key: str) -> tuple[set[str] | None, list[str]]:
