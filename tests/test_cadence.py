@@ -76,6 +76,32 @@ def test_a_still_picture_is_frozen_throughout():
     np.testing.assert_allclose(out[1:, STILL], (T - 1) / FPS)
 
 
+def test_a_still_run_stops_at_the_clip_end_not_at_the_padding():
+    """A 2 s still picture decoded onto a 6 s grid (the decoder pads with the last source
+    frame: ``source_index`` repeats it, ``valid_frames`` False): the still run is the clip's
+    49 repeats (1.96 s), not 149 (5.96 s, which the padding's grid repeats gave before), and
+    tqa metrics' longest_still_s says the same."""
+    from tqa.features.video_metrics import cadence_metrics
+
+    n = 50
+    frames = np.repeat(_moving()[:1], T, axis=0)
+    source_index = np.minimum(np.arange(T), n - 1)  # padding repeats the last source frame
+    valid = np.arange(T) < n
+    clip = _clip(frames, source_index=source_index, valid_frames=valid)
+    out = CadenceVisual().extract(clip, {})
+    assert np.all(np.isnan(out[n:]))
+    np.testing.assert_allclose(out[1:n, STILL], (n - 1) / FPS)
+    assert cadence_metrics(clip)["longest_still_s"] == pytest.approx((n - 1) / FPS)
+    # a slower source inside the clip (each source frame shown twice) keeps its grid repeats
+    # in the run: padded, it reads what the same clip reads without any padding
+    inner = np.repeat(np.arange(n // 2), 2)
+    src = np.r_[inner, np.full(T - n, inner[-1])]
+    out = CadenceVisual().extract(_clip(frames, source_index=src, valid_frames=valid), {})
+    alone = CadenceVisual().extract(_clip(frames[:n], source_index=inner), {})
+    np.testing.assert_array_equal(out[:n], alone)
+    assert np.nanmax(alone[:, STILL]) > 1.5  # one run over the clip (no split at repeats)
+
+
 def test_brightness_flicker_is_not_motion():
     """A per-frame gain (flicker) leaves the cadence of a drifting texture as it was."""
     frames = _moving()

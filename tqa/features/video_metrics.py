@@ -47,9 +47,10 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "8"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+VERSION = "9"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
 # 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe;
-# 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips)
+# 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips);
+# 9: longest_still_s stops at the clip's end (cadence v2: padding is no part of a still run)
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).

@@ -124,6 +124,7 @@ class CadenceVisual(ColumnExtractor):
 
     name = "cadence"
     modality = "visual"
+    version = "2"  # 2: padding after the clip's end no longer lengthens a still run
     columns = ("motion", "dup", "still_s", "jump")
     column_name = "visual__cadence_{}"
 
@@ -134,7 +135,10 @@ class CadenceVisual(ColumnExtractor):
         repeat = None
         if src is not None:
             src = np.asarray(src)
-            repeat = np.r_[False, src[1:] == src[:-1]]
+            # a grid repeat of a slower source, inside the clip: the padding after its end
+            # repeats the last frame too, but is no part of a still run (a 5 s still picture
+            # read a 9.6 s run on the 10 s grid of `tqa metrics` before)
+            repeat = np.r_[False, src[1:] == src[:-1]] & usable
             d[repeat] = np.nan
         out = cadence(d, clip.fps, repeat)
         out[~usable] = np.nan
