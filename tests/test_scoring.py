@@ -384,7 +384,7 @@ def test_score_partial_rule_for_a_silent_audio_track(scoring_setup, tmp_path):
     assert df.loc["quiet", "status"] == "partial"
     assert df.loc["quiet", need_audio].isna().all() and np.isfinite(df.loc["quiet", "expression"])
     assert df.loc["quiet", "warning"] == (
-        "no sound in the audio track (every sample 0): "
+        "no sound in the audio track (every sample 0, or none within the video): "
         "lip_sync/audio_quality/cross_modal/overall NaN"
     )
     assert df.loc["talk_a", "status"] == "ok" and df.loc["talk_a", "warning"] == ""

@@ -67,7 +67,8 @@ def silent_rule(audio: np.ndarray | None, already: set[str]) -> tuple[set[str], 
     if audio is None or set(NEEDS_AUDIO) <= already or np.isfinite(audio).any():
         return set(), []
     return set(NEEDS_AUDIO), [
-        f"no sound in the audio track (every sample 0): {'/'.join(NEEDS_AUDIO)} NaN"
+        "no sound in the audio track (every sample 0, or none within the video): "
+        f"{'/'.join(NEEDS_AUDIO)} NaN"
     ]
 
 
