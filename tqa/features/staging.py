@@ -26,6 +26,7 @@ import torch
 
 from tqa.core.interrupt import abort_pool, ignore_sigint
 from tqa.core.malloc import keep_large_buffers
+from tqa.features.config import features_section
 from tqa.features.decode import MediaError
 from tqa.features.extractors.base import Clip
 from tqa.features.pipeline import ExtractionError
@@ -153,7 +154,7 @@ def _worker_init(factory: Callable[..., Any], params: dict, allow_random_init: b
     ignore_sigint()  # Ctrl-C: the parent cancels and terminates the pool
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)
-    keep_large_buffers((params.get("features") or {}).get("malloc_threshold"))
+    keep_large_buffers(features_section(params).get("malloc_threshold"))
     _WORKER["x"] = factory(params, device="cpu", allow_random_init=allow_random_init)
 
 
