@@ -108,6 +108,7 @@ def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
     assert bad["status"] == "failed" and "broken.mp4" in bad["error"]
     ok = df[df["status"] == "ok"]
     assert len(ok) == 4 and (ok["face_rate"] > 0.9).all() and (ok["fps"] == 25).all()
+    assert (ok["faces"] == 1).all() and ok["error"].isna().all()
     g = ok.groupby("group")
     # known degradation: blur lowers sharpness and raises BRISQUE of the face
     assert g["sharpness_face"].mean()["blurred"] < g["sharpness_face"].mean()["sharp"] / 2
@@ -140,3 +141,16 @@ def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
     )
     pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), again)
     assert summarize(df).shape[0] == 2 * len(METRICS)
+
+
+def test_a_side_by_side_video_counts_two_faces_and_says_so(tmp_path) -> None:
+    """Two faces side by side: ``faces`` 2 and a note in ``error`` (status still ok: every
+    column is measured, of one of the faces)."""
+    from tqa.serve.metrics_report import one_video
+
+    frames = face_frames(50, 128)
+    pair = tmp_path / "pair.mp4"
+    write_video(pair, np.concatenate([frames, frames[:, :, ::-1]], axis=2))
+    row = one_video(str(pair), {}, 10.0, None)
+    assert row["status"] == "ok" and row["faces"] == 2
+    assert row["error"] == f"{pair}: 2 faces in the picture; the face columns read one"

@@ -331,6 +331,16 @@ def test_partial_rule_oracle() -> None:
     assert partial_rule({**ok, "face_rate": 0.5})[0] == set()
     tasks, why = partial_rule({**ok, "has_audio": False, "n_valid_frames": 1})
     assert tasks == set(TASKS) and len(why) == 2
+    # one face, or a cache file written before faces were counted: nothing to say
+    assert (
+        partial_rule({**ok, "n_faces": 1}) == partial_rule({**ok, "n_faces": None}) == (set(), [])
+    )
+    tasks, why = partial_rule({**ok, "n_faces": 2})
+    assert tasks == {"lip_sync", "expression", "cross_modal", "overall"}
+    assert why == [
+        "2 faces in the picture (a side-by-side video?): tqa reads one of them, so "
+        "lip_sync/expression/cross_modal/overall NaN; give each face its own file"
+    ]
 
 
 def test_sync_rule_oracle() -> None:
@@ -421,6 +431,48 @@ def test_score_partial_rule_for_a_clip_too_short_for_the_sync(scoring_setup, tmp
     assert imputed.loc["short", "status"] == "ok"
     assert np.isfinite(imputed.loc["short", list(TASKS)].to_numpy(float)).all()
     assert imputed.loc["short", "warning"] == df.loc["short", "warning"]
+
+
+def test_score_partial_rule_for_a_side_by_side_video(scoring_setup, tmp_path):
+    """Two faces side by side (a comparison video): Face Mesh tracks one of them, so the
+    scores that read the face are NaN with the reason; audio_quality stays; the cache meta
+    counts 2 faces, and 1 for the single face beside it. --impute keeps all five."""
+    import av
+
+    from tqa.features.cache import cache_file, read_meta
+    from tqa.features.decode import write_video
+    from tqa.serve import scoring
+    from tqa.serve.score_inputs import cache_key
+
+    s = scoring_setup
+    single = _face_video(tmp_path / "single.mp4", shift=4)
+    with av.open(str(single)) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    with av.open(str(single)) as c:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+    pair = tmp_path / "pair.mp4"
+    write_video(
+        pair,
+        np.concatenate([frames, frames[:, :, ::-1]], axis=2),
+        fps=25,
+        audio=audio.astype(np.float32),
+        sample_rate=16000,
+    )
+    kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
+    df = scoring.score([pair, single], cache_dir=tmp_path / "cache", **kw).set_index("video_id")
+    faces = {
+        v: read_meta(cache_file(tmp_path / "cache", cache_key(f)))["n_faces"]
+        for v, f in (("pair", pair), ("single", single))
+    }
+    assert faces == {"pair": 2, "single": 1}
+    assert df.loc["pair", "status"] == "partial" and df.loc["single", "status"] == "ok"
+    assert df.loc["pair", ["lip_sync", "expression", "cross_modal", "overall"]].isna().all()
+    assert np.isfinite(df.loc["pair", "audio_quality"])
+    assert df.loc["pair", "warning"].startswith("2 faces in the picture")
+    assert np.isfinite(df.loc["single", list(TASKS)].to_numpy(float)).all()
+    imputed = scoring.score([pair], cache_dir=tmp_path / "cache", impute=True, **kw)
+    assert imputed["status"].tolist() == ["ok"]
+    assert np.isfinite(imputed[list(TASKS)].to_numpy(float)).all()
 
 
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):

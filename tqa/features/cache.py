@@ -40,8 +40,10 @@ log = logging.getLogger(__name__)
 StrPath = str | os.PathLike
 
 #: Version of the cache file layout; part of every ``config_hash``, so files written by an
-#: older layout (2: no timings or creation time, fixed zip member times) are re-extracted.
-CACHE_FORMAT = 2
+#: older layout are re-extracted (2: no timings or creation time, fixed zip member times;
+#: 3: meta ``n_faces``, the faces in the picture, which ``tqa score``'s partial rule reads).
+#: A layout change does not change any extractor's output, so trained bundles still match.
+CACHE_FORMAT = 3
 
 
 def cache_file(cache_dir: StrPath, video_id: str) -> Path:

@@ -223,6 +223,7 @@ class FeatureExtractor:
             "n_valid_frames": int(valid.sum()),
             "has_audio": bool(clip.has_audio),
             "face_rate": _face_rate(context.get("face_detected"), valid),
+            "n_faces": context.get("n_faces"),
             "nan_counts": {m: int(np.isnan(a).sum()) for m, a in streams.items()},
             "nan_rows": {m: int(np.isnan(a).all(axis=1).sum()) for m, a in streams.items()},
             "sync_nan": bool(np.isnan(sync).any()),

@@ -38,6 +38,7 @@ from tqa.features.extractors.landmarks_mediapipe import (
 from tqa.features.extractors.sync_correlation import estimate_offset, sync_signals
 from tqa.features.extractors.visual_cadence import CadenceVisual
 from tqa.features.extractors.visual_nss import luminance, sharpness
+from tqa.features.face_count import count_faces
 from tqa.features.face_dynamics import face_dynamics_metrics, speech_coupling
 from tqa.features.nets.brisque import brisque_frames
 from tqa.features.nets.dnsmos import dnsmos_scores
@@ -47,10 +48,11 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "9"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+VERSION = "10"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
 # 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe;
 # 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips);
-# 9: longest_still_s stops at the clip's end (cadence v2: padding is no part of a still run)
+# 9: longest_still_s stops at the clip's end (cadence v2: padding is no part of a still run);
+# 10: faces (how many faces the picture holds)
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -126,6 +128,9 @@ METRICS: dict[str, Metric] = {
         "share", "lower", "audio samples at >= 0.9 of the peak (clipping extractor: overdrive)"
     ),
     "face_rate": Metric("share", "higher", "frames with a detected face"),
+    "faces": Metric(
+        "count", "info", "faces in the picture (median of 5 frames); > 1: columns read one face"
+    ),
     "duration_s": Metric("s", "info", "decoded duration (up to --max-seconds)"),
     "fps": Metric("1/s", "info", "source frame rate"),
     "width": Metric("px", "info", "source width"),
@@ -271,6 +276,7 @@ def _clip_metrics(
         height=src_h,
         has_audio=bool(clip.has_audio),
         face_rate=float(det.mean()) if n else 0.0,
+        faces=count_faces(frames),
         truncated_after_s=clip.meta.get("truncated_after_s"),
     )
     row.update(cadence_metrics(clip))

@@ -79,8 +79,12 @@ def one_video(path: str, fparams: dict, max_seconds: float, cache_dir: str | Non
         return {"status": "failed", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one file's problem never stops the table
         return {"status": "failed", "error": f"{path}: {type(exc).__name__}: {exc}"}
+    notes = []
     if row.get("truncated_after_s"):
-        row["error"] = f"{path}: truncated after {row['truncated_after_s']:.2f} s"
+        notes.append(f"{path}: truncated after {row['truncated_after_s']:.2f} s")
+    if (row.get("faces") or 0) > 1:
+        notes.append(f"{path}: {row['faces']} faces in the picture; the face columns read one")
+    row["error"] = "; ".join(notes)
     if cached is not None:
         write_json(cached, row)
     return row

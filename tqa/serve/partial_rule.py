@@ -1,9 +1,9 @@
 """The partial rule of ``tqa score``: garbage is never ranked first.
 
-A file with no audio track (or a silent one), a face in too few of its frames, too little
-real (decoded, not padded) video, or no measurable audio-visual sync gets NaN for the scores
-that depend on the missing input instead of a score predicted from imputed features
-(``--impute`` keeps the imputed scores).
+A file with no audio track (or a silent one), a face in too few of its frames, more than
+one face in the picture, too little real (decoded, not padded) video, or no measurable
+audio-visual sync gets NaN for the scores that depend on the missing input instead of a
+score predicted from imputed features (``--impute`` keeps the imputed scores).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
     """Scores to set NaN for one file (from its cache meta) and the reasons.
 
     No audio track -> :data:`NEEDS_AUDIO`; face in < :data:`FACE_RATE_WARN` of the frames ->
-    :data:`NEEDS_FACE`; < :data:`MIN_REAL_SECONDS` of real frames -> every score.
+    :data:`NEEDS_FACE`; more than one face in the picture (``n_faces``, a side-by-side
+    comparison: the face readings are of one of them, unnamed) -> :data:`NEEDS_FACE`;
+    < :data:`MIN_REAL_SECONDS` of real frames -> every score.
     """
     tasks: set[str] = set()
     reasons: list[str] = []
@@ -51,6 +53,13 @@ def partial_rule(meta: dict) -> tuple[set[str], list[str]]:
         reasons.append(
             f"face detected in {shown} of frames (< {FACE_RATE_WARN:.0%}): "
             f"{'/'.join(NEEDS_FACE)} NaN"
+        )
+    faces = meta.get("n_faces")
+    if faces is not None and int(faces) > 1:
+        tasks |= set(NEEDS_FACE)
+        reasons.append(
+            f"{int(faces)} faces in the picture (a side-by-side video?): tqa reads one of them, "
+            f"so {'/'.join(NEEDS_FACE)} NaN; give each face its own file"
         )
     return tasks, reasons
 

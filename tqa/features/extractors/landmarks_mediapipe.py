@@ -23,6 +23,10 @@ Context keys written for later extractors (``RUN_ORDER``: landmarks run first):
   no face. The outer contour is tracked more reliably than the inner lip points (13-14),
   which Face Mesh often keeps closed on rendered or low-resolution mouths; the lip
   thickness is nearly constant, so the variation is the opening.
+* ``n_faces``: how many faces the picture holds (:func:`tqa.features.face_count.count_faces`
+  on the clip's decoded frames; None without any): tracking follows one face, so a
+  side-by-side comparison's scores would be of one face, unnamed. The pipeline keeps it in
+  the cache file's meta and ``tqa score``'s partial rule reads it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from tqa.core.facemesh import face_mesh, quiet_native_stderr
-from tqa.features.extractors.base import Clip, Extractor, register
+from tqa.features.extractors.base import Clip, Extractor, register, valid_frames
+from tqa.features.face_count import count_faces
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +143,7 @@ class MediaPipeLandmarks(Extractor):
     def extract(self, clip: Clip, context: dict[str, Any]) -> np.ndarray:
         lm_px = detect_landmarks(clip.frames)
         context.update(landmark_context(lm_px))
+        context["n_faces"] = count_faces(clip.frames[valid_frames(clip)])
         pts = normalize_shape(lm_px) if self.params.get("normalize_landmarks", True) else lm_px
         return pts.reshape(len(pts), -1).astype(np.float32)
 
