@@ -475,6 +475,35 @@ def test_score_partial_rule_for_a_side_by_side_video(scoring_setup, tmp_path):
     assert np.isfinite(imputed[list(TASKS)].to_numpy(float)).all()
 
 
+def test_score_notes_the_files_longer_than_the_grid(scoring_setup, tmp_path, capsys, monkeypatch):
+    """The model reads the first 6 s (150 frames at 25 fps): a longer file is scored on them,
+    and the run says so once, under the table, with the length its header gives."""
+    import av
+
+    import tqa.core.params
+    from tqa.serve import scoring
+
+    s = scoring_setup
+    long = _face_video(tmp_path / "long.mp4", shift=4, seconds=8.0)
+    with av.open(str(long)) as c:  # independent reading of the file's length
+        seconds = float(c.streams.video[0].duration * c.streams.video[0].time_base)
+    assert 7.9 <= seconds <= 8.1
+    files = [long, s["videos"] / "talk_a.mp4"]  # talk_a: exactly the 6 s grid
+    kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
+    df = scoring.score(files, cache_dir=tmp_path / "cache", **kw)
+    assert df["status"].tolist() == ["ok", "ok"]
+    assert df.attrs["notes"] == [
+        "1 of 2 files are longer than the 6 s the model reads: scored on their first 6 s "
+        f"(long {seconds:.1f} s)"
+    ]
+    only_grid = scoring.score(files[1:], **kw | {"cache_dir": tmp_path / "cache"})
+    assert "notes" not in only_grid.attrs  # a file of exactly the grid's length: no note
+    monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
+    args = [*map(str, files), "--model", str(s["bundle"]), "--workers", "1"]
+    assert scoring.main([*args, "--cache", str(tmp_path / "cache"), "--quiet"]) == 0
+    assert "\n\nnote: 1 of 2 files are longer than the 6 s" in capsys.readouterr().out
+
+
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):
     """With the shipped default score.cache_dir, a run killed on the 2nd video keeps the 1st
     one's features."""
@@ -672,3 +701,16 @@ def test_score_table_with_a_table_trained_bundle(tmp_path):
     (tmp_path / "v.mp4").write_bytes(b"")
     with pytest.raises(BundleMismatchError, match="bring-your-own feature table"):
         score(tmp_path / "v.mp4", model=bundle, params=params, progress=False)
+
+
+def test_header_seconds_of_what_has_no_video_header(tmp_path) -> None:
+    """No file, no video stream, not a media file: no length (None), never an exception."""
+    import soundfile as sf
+
+    from tqa.features.decode import header_seconds
+
+    sf.write(tmp_path / "tone.wav", np.zeros(16000, np.float32), 16000)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    assert header_seconds(tmp_path / "missing.mp4") is None
+    assert header_seconds(tmp_path / "tone.wav") is None
+    assert header_seconds(tmp_path / "junk.mp4") is None

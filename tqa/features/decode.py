@@ -157,6 +157,19 @@ def _header_duration(container, stream) -> float | None:
     return None
 
 
+def header_seconds(path: str | os.PathLike) -> float | None:
+    """Duration (s) a file's header announces for its first video stream (the container's
+    when the stream does not say); None when neither says, or the file has no video stream or
+    cannot be opened. Reads the header only: no frame is decoded."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return None
+            return _header_duration(container, container.streams.video[0])
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+
+
 def _decode_audio(path: str, video_start: float, n_samples: int, sample_rate: int) -> np.ndarray:
     """Mono float32 (n_samples,) at sample_rate Hz, aligned to ``video_start`` seconds."""
     return _decode_audio_span(path, video_start, n_samples, sample_rate)[0]

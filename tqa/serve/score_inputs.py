@@ -1,5 +1,6 @@
-"""The files to score: folders expanded to video files, readable ids, cache keys, and the
-first rows of the scores table (a file that does not exist is a 'failed' row, not an error)."""
+"""The files to score: folders expanded to video files, readable ids, cache keys, the first
+rows of the scores table (a file that does not exist is a 'failed' row, not an error), and
+the files longer than the model's grid."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from tqa.data.videos import VIDEO_EXTS
+from tqa.features.decode import header_seconds
 
 #: Video file extensions found when a folder is given (``score.extensions`` overrides): the
 #: data contract's, plus two that only scoring looks for.
@@ -84,3 +86,29 @@ def input_rows(files: Sequence[Path]) -> pd.DataFrame:
             keys.append(cache_key(f))
     rows["_key"] = keys
     return rows
+
+
+def longer_than_grid(result: pd.DataFrame, grid_s: float, fps: float) -> list[tuple[str, float]]:
+    """(video_id, header seconds) of the scored files (status ok or partial) whose header
+    announces at least one grid frame (1 / ``fps`` s) more than the ``grid_s`` seconds the
+    model reads: the model saw their first ``grid_s`` s only."""
+    out = []
+    for r in result.itertuples():
+        if r.status not in ("ok", "partial"):
+            continue
+        seconds = header_seconds(r.path)
+        if seconds is not None and seconds >= grid_s + 1.0 / fps:
+            out.append((str(r.video_id), float(seconds)))
+    return out
+
+
+def grid_note(long: list[tuple[str, float]], n_files: int, grid_s: float) -> str:
+    """The note printed under the scores for :func:`longer_than_grid`'s files ("" for none)."""
+    if not long:
+        return ""
+    shown = ", ".join(f"{v} {s:.1f} s" for v, s in long[:5])
+    more = f", ... ({len(long) - 5} more)" if len(long) > 5 else ""
+    return (
+        f"{len(long)} of {n_files} files are longer than the {grid_s:g} s the model reads: "
+        f"scored on their first {grid_s:g} s ({shown}{more})"
+    )

@@ -78,6 +78,6 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
         )
     if len(df) > max_rows:
         text += f"\n... {len(df) - max_rows} more rows (see --out)"
-    for note in shared:
+    for note in [*shared, *df.attrs.get("notes", [])]:
         text += f"\n\nnote: {note}"
     return text

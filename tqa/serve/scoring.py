@@ -58,7 +58,13 @@ from tqa.serve.score_features import (
     extractor_for,
     feature_cache,
 )
-from tqa.serve.score_inputs import VIDEO_EXTENSIONS, find_videos, input_rows
+from tqa.serve.score_inputs import (
+    VIDEO_EXTENSIONS,
+    find_videos,
+    grid_note,
+    input_rows,
+    longer_than_grid,
+)
 from tqa.serve.score_output import COLUMNS, format_table, out_path, write_scores
 from tqa.serve.score_predict import note_untrained, predict_rows, sync_columns
 
@@ -110,7 +116,20 @@ def score(
     if interrupted is not None:
         raise ScoringInterrupted(result)
     _log_summary(result, bundle)
+    _note_long_files(result, bundle)
     return result
+
+
+def _note_long_files(result: pd.DataFrame, bundle: Bundle) -> None:
+    """Log, and keep in ``result.attrs["notes"]`` for the printed table, which files are
+    longer than the grid the bundle's model reads (they were scored on its first seconds)."""
+    feats = bundle.params.get("features") or {}
+    fps = float(feats.get("grid_fps", 25))
+    grid_s = int(feats.get("n_frames", 150)) / fps
+    note = grid_note(longer_than_grid(result, grid_s, fps), len(result), grid_s)
+    if note:
+        log.info("%s", note)
+        result.attrs["notes"] = [note]
 
 
 class ScoringInterrupted(KeyboardInterrupt):
