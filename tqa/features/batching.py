@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tqa.features.extractors.base import Clip
+from tqa.features.extractors.base import Clip, as_heard
 from tqa.features.extractors.neural import NeuralExtractor
 from tqa.features.nets.runtime import precision_context, to_device
 
@@ -84,6 +84,7 @@ def run_neural(
     """
     out: dict[int, np.ndarray | Exception] = {}
     prepared: dict[int, dict[str, np.ndarray]] = {}
+    clips = {ci: as_heard(ext, clip) for ci, clip in clips.items()}  # as run_extractor does
     for ci, clip in clips.items():
         try:
             prepared[ci] = ext.prepare(clip, contexts[ci])

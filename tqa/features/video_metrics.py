@@ -22,6 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
+from tqa.features.audio_level import at_level
 from tqa.features.decode import load_clip
 from tqa.features.expression_dynamics import expression_flicker, expression_variety
 from tqa.features.extractors.au_avlocal import still_voiced
@@ -48,11 +49,11 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "10"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+VERSION = "11"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
 # 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe;
 # 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips);
 # 9: longest_still_s stops at the clip's end (cadence v2: padding is no part of a still run);
-# 10: faces (how many faces the picture holds)
+# 10: faces (how many faces the picture holds); 11: the audio at features.audio_level_dbfs
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -259,6 +260,7 @@ def _clip_metrics(
     clip: Clip, fparams: dict | None, syncnet: bool, landmarks: Any
 ) -> dict[str, Any]:
     fp = dict(fparams or {})
+    clip = at_level(clip, fp.get("audio_level_dbfs"))  # as every feature extractor hears it
     fps = float(clip.fps)
     n = int(np.asarray(clip.meta["valid_frames"], bool).sum())
     frames = clip.frames[:n]

@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from tqa.core.clip import Clip
 from tqa.core.registry import Registry, RegistryError
+from tqa.features.audio_level import at_level
 
 _STATE = threading.local()
 
@@ -128,6 +129,14 @@ class ColumnExtractor(Extractor):
         return [self.column_name.format(c) for c in self.columns]
 
 
+def as_heard(ext: Extractor, clip: Clip) -> Clip:
+    """``clip`` with its audio at the level ``ext``'s params ask for
+    (``features.audio_level_dbfs``, :func:`tqa.features.audio_level.at_level`); every path
+    that runs an extractor on a clip passes it through here (:func:`run_extractor`, the GPU
+    path's batched neural forwards)."""
+    return at_level(clip, ext.params.get("audio_level_dbfs"))
+
+
 def run_extractor(ext: Extractor, clip: Clip, context: dict[str, Any]) -> np.ndarray:
     """float32 output of ``ext`` on ``clip``, with BLAS / OpenMP on one thread.
 
@@ -136,7 +145,12 @@ def run_extractor(ext: Extractor, clip: Clip, context: dict[str, Any]) -> np.nda
     the same bits: with more threads a few audio values moved by several rounding steps of
     the cache (0.23 % of a test's audio stream, 2 threads vs 1), i.e. the features depended
     on the machine's core count. Parallelism comes from worker processes instead.
+
+    The clip's audio is first brought to ``features.audio_level_dbfs``
+    (:func:`tqa.features.audio_level.at_level`): playback volume is not quality, and all
+    these paths must hear the same level.
     """
+    clip = as_heard(ext, clip)
     with threadpool_limits(limits=1):
         return np.asarray(ext.extract(clip, context), np.float32)
 
