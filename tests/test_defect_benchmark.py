@@ -314,6 +314,28 @@ def test_memoised_extraction_equals_the_pipeline_on_a_real_recording():
     assert abs(clean - float(vf.sync[0])) <= 0.5 and sub != clean
 
 
+def test_metric_columns_hear_the_level_tqa_metrics_hears():
+    """The benchmark's DNSMOS columns of a quiet clip equal `tqa metrics`' own (which hears
+    the audio at features.audio_level_dbfs): before, they read the file's level and the
+    benchmark's consistency check moved from 0 to 0.035."""
+    from tqa.core.clip import Clip
+    from tqa.core.params import load_params
+    from tqa.features.pipeline import FeatureExtractor
+    from tqa.features.video_metrics import clip_metrics
+
+    params = load_params()
+    t = np.arange(3 * SR) / SR
+    voice = np.sin(2 * np.pi * 180 * t) * (0.55 + 0.45 * np.sin(2 * np.pi * 3 * t))
+    audio = 0.01 * voice + 1e-4 * np.random.default_rng(0).standard_normal(len(t))
+    frames = np.full((75, 32, 32, 3), 128, np.uint8)
+    clip = Clip("quiet", "quiet.mp4", frames, audio.astype(np.float32),
+                meta={"valid_frames": np.ones(75, bool)})  # fmt: skip
+    got = V.VariantExtractor(FeatureExtractor(params)).metrics(clip, {}, list(V.AUDIO_METRICS))
+    want = clip_metrics(clip, params["features"], syncnet=False)
+    for k in V.AUDIO_METRICS:
+        assert np.isfinite(got[k]) and got[k] == pytest.approx(want[k], abs=1e-9), k
+
+
 # ------------------------------------------------------------------------------ report
 def test_saved_result_comes_back_in_written_order():
     """A JSON round trip sorts keys; from_saved restores clip order and numeric shifts."""

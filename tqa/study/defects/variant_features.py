@@ -20,6 +20,7 @@ import numpy as np
 
 from tqa.core.clip import Clip
 from tqa.core.schema import FeatureSet
+from tqa.features.audio_level import at_level
 from tqa.features.extractors.audio_dnsmos import valid_samples
 from tqa.features.extractors.base import get_extractor, run_extractor
 from tqa.features.extractors.sync_correlation import clip_sync
@@ -139,8 +140,10 @@ class VariantExtractor:
     def metrics(self, clip: Clip, ctx: dict[str, Any], wanted: Sequence[str]) -> dict[str, float]:
         """The ``tqa metrics`` columns of ``wanted`` (:data:`AUDIO_METRICS`,
         :data:`VIDEO_METRICS`, :data:`SYNC_METRICS`; ``abs(x)`` names ``x``) on this clip's
-        arrays, as :func:`video_metrics` computes them."""
+        arrays, as :func:`video_metrics` computes them (the audio at the level it hears:
+        ``features.audio_level_dbfs``)."""
         vkey, akey = self._keys(clip)
+        clip = at_level(clip, self.fx.fparams.get("audio_level_dbfs"))
         out: dict[str, float] = {}
         wanted = [w[4:-1] if w.startswith("abs(") and w.endswith(")") else w for w in wanted]
         n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
