@@ -2,8 +2,9 @@
 
 The log-mel energies, MFCC c0, frame RMS and DNSMOS read absolute levels, so turning a
 recording down changed its learned scores: the 5 real recordings of ``../shared/realclips``
-re-encoded 10, 20 and 30 dB quieter read audio_quality +0.15 to +0.60 above the same
-re-encode at full volume (monotone: quieter read better; 2026-12-07, scratch files). The
+re-encoded 10, 20 and 30 dB quieter read audio_quality up to 0.61 above the same re-encode
+at full volume (0.05-0.61 at -30 dB; quieter read better; 2026-12-07, scratch files), and
+DNSMOS P.835 OVRL up to 1.46 lower. The
 sample corpus never shows level as a defect (its tracks are peak-limited to 0.9 and their
 RMS moves with the clipping defect), so a level cue there is a proxy for clipping, which the
 level-free ``clipping`` extractor measures directly; and the real recordings (-25.3 to
