@@ -154,3 +154,28 @@ def test_a_side_by_side_video_counts_two_faces_and_says_so(tmp_path) -> None:
     row = one_video(str(pair), {}, 10.0, None)
     assert row["status"] == "ok" and row["faces"] == 2
     assert row["error"] == f"{pair}: 2 faces in the picture; the face columns read one"
+
+
+def test_a_cached_row_is_measured_again_under_other_feature_settings(tmp_path, monkeypatch):
+    """The per-video cache is keyed by the features params too: the same file under another
+    audio level is measured again; under the same settings (another cache_dir entry for
+    the location keys only) it is read back."""
+    import tqa.serve.metrics_report as mr
+
+    calls = []
+
+    def fake(path, fparams, max_seconds):
+        calls.append(fparams.get("audio_level_dbfs"))
+        return {"dnsmos_ovrl": 3.0 + len(calls)}
+
+    monkeypatch.setattr(mr, "video_metrics", fake)
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    cache = str(tmp_path / "cache")
+    first = mr.one_video(str(video), {"audio_level_dbfs": -26}, 10.0, cache)
+    again = mr.one_video(
+        str(video), {"audio_level_dbfs": -26, "cache_dir": "elsewhere"}, 10.0, cache
+    )
+    other = mr.one_video(str(video), {"audio_level_dbfs": None}, 10.0, cache)
+    assert calls == [-26, None]
+    assert again == first and other["dnsmos_ovrl"] == 5.0

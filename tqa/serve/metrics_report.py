@@ -14,11 +14,12 @@ head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (defa
   metric, with the direction of "better" per column;
 * ``metrics.png``: one panel per metric, groups side by side (points + mean +- 95 % CI).
 
-Each video's row is cached in ``<out>/.cache`` (keyed by path, size, mtime and metric version;
-atomic writes), so an interrupted run resumes. ``--workers N`` runs N processes; Ctrl-C
-cancels the rest within seconds, writes the rows done so far (the others ``interrupted``) and
-exits 130. These metrics are each model's *own* human calibration (DNSMOS: P.835 / P.808
-listening tests; BRISQUE: LIVE IQA) or closed-form signal measures, not tqa's learned scores.
+Each video's row is cached in ``<out>/.cache`` (keyed by path, size, mtime, metric version
+and the ``features`` params; atomic writes), so an interrupted run resumes. ``--workers N``
+runs N processes; Ctrl-C cancels the rest within seconds, writes the rows done so far
+(the others ``interrupted``) and exits 130. These metrics are each model's *own* human
+calibration (DNSMOS: P.835 / P.808 listening tests; BRISQUE: LIVE IQA) or closed-form
+signal measures, not tqa's learned scores.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv, write_json, write_text
 from tqa.core.interrupt import EXIT_INTERRUPTED, abort_pool, ignore_sigint, sigint_deferred
-from tqa.core.params import cli_path, display_path, load_params, resolve
+from tqa.core.params import cli_path, display_path, load_params, params_hash, resolve
+from tqa.features.config import LOCATION_KEYS
 from tqa.features.decode import MediaError
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
 from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
@@ -62,12 +64,20 @@ def collect(paths: list[str | Path]) -> list[tuple[str, Path]]:
     return out
 
 
+def settings_key(fparams: dict) -> str:
+    """8 hex digits of the ``features`` params a row was measured with (file locations left
+    out): a row cached under other settings (``audio_level_dbfs``, ``sync_max_offset``, the
+    grid) is measured again, not handed back. Before, only the metrics version keyed it."""
+    return params_hash({k: v for k, v in fparams.items() if k not in LOCATION_KEYS})[:8]
+
+
 def one_video(path: str, fparams: dict, max_seconds: float, cache_dir: str | None) -> dict:
     """Metrics row of one file (from the cache when fresh); a failed row instead of raising."""
     f = Path(path)
     cached = None
     if cache_dir and f.is_file():
-        cached = Path(cache_dir) / f"{cache_key(f)}-v{VERSION}-{max_seconds:g}s.json"
+        name = f"{cache_key(f)}-v{VERSION}-{max_seconds:g}s-{settings_key(fparams)}.json"
+        cached = Path(cache_dir) / name
         if cached.is_file():
             try:
                 return json.loads(cached.read_text())
