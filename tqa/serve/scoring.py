@@ -8,21 +8,24 @@ predicts the five scores and returns one row per file: ``video_id, path, lip_syn
 expression, audio_quality, cross_modal, overall, sync_offset, sync_confidence,
 sync_distance, status, error, warning``. A file that cannot be decoded or processed gets
 ``status='failed'``, NaN scores and the reason; the batch goes on. **Partial rule** (garbage
-is never ranked first): when a file has no audio track, a face in fewer than
-:data:`tqa.serve.partial_rule.FACE_RATE_WARN` of its frames, or less than
-:data:`tqa.serve.partial_rule.MIN_REAL_SECONDS` of real (decoded, not padded) frames, or no
-measurable audio-visual sync (a clip too short or silent for the sync estimate), the scores
-that depend on the missing input are NaN (:func:`tqa.serve.partial_rule.partial_rule`,
-:func:`tqa.serve.partial_rule.sync_rule`), ``status='partial'`` and ``warning`` gives the
-reason. ``impute=True`` (``--impute``) keeps the old behaviour: the missing inputs are
-imputed by the bundle's preprocessor, ``status='ok'`` with the same ``warning``. A truncated
-file is scored from what decodes, with the warning "<file>: truncated after X s". Ctrl-C
-stops a multi-worker run within seconds (:class:`ScoringInterrupted`): finished files stay
-in the cache, the rows done so far are written with the rest marked
-``status='interrupted'``, and the CLI exits 130. Features go to a persistent cache directory
-(``--cache`` / ``score.cache_dir``, default ``data/score_cache``; ``null`` = a temporary
-folder removed afterwards), keyed by file path, size and modification time, so a re-run —
-also after an interrupted run — skips finished files.
+is never ranked first): when a file has no audio track (or a silent one), a face in fewer
+than :data:`tqa.serve.partial_rule.FACE_RATE_WARN` of its frames, more than one face in the
+picture, less than :data:`tqa.serve.partial_rule.MIN_REAL_SECONDS` of real (decoded, not
+padded) frames, or no measurable audio-visual sync (a clip too short or silent for the sync
+estimate), the scores that depend on the missing input are NaN
+(:func:`tqa.serve.partial_rule.partial_rule`, :func:`~tqa.serve.partial_rule.silent_rule`,
+:func:`~tqa.serve.partial_rule.sync_rule`), ``status='partial'`` and ``warning`` gives the
+reason. A file longer than the model's grid (6 s) is scored on its first 6 s and the run
+says so once (``result.attrs["notes"]``). ``impute=True`` (``--impute``) keeps the old
+behaviour: the missing inputs are imputed by the bundle's preprocessor, ``status='ok'`` with
+the same ``warning``. A truncated file is scored from what decodes, with the warning
+"<file>: truncated after X s". Ctrl-C stops a multi-worker run within seconds
+(:class:`ScoringInterrupted`): finished files stay in the cache, the rows done so far are
+written with the rest marked ``status='interrupted'``, and the CLI exits 130. Features go to
+a persistent cache directory (``--cache`` / ``score.cache_dir``, default
+``data/score_cache``; ``null`` = a temporary folder removed afterwards), keyed by file path,
+size and modification time, so a re-run — also after an interrupted run — skips finished
+files.
 
 The steps live in their own modules: the files (:mod:`tqa.serve.score_inputs`), their
 features (:mod:`tqa.serve.score_features`), the scores (:mod:`tqa.serve.score_predict`) and
