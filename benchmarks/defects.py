@@ -73,7 +73,7 @@ def load_real(
     clips: Path, fx: FeatureExtractor, max_clips: int | None
 ) -> tuple[list[Path], list[Clip], list[np.ndarray]]:
     """(recording files, their decoded clips, the foreign speech tracks) of ``clips``."""
-    files = sorted((clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem))[:max_clips]
+    files = R.recording_files(clips / "recordings")[:max_clips]
     t0 = time.perf_counter()
     decoded = [fx.load(str(f), f"rec{f.stem}") for f in files]
     log.info("decoded %d recordings in %.1f s", len(decoded), time.perf_counter() - t0)

@@ -44,6 +44,7 @@ from tqa.study.defects import real as R
 from tqa.study.defects.cells import clean_json, fmt
 from tqa.study.defects.families import FAMILIES
 from tqa.study.defects.inject import ffmpeg_exe, inject
+from tqa.study.defects.real import recording_files
 
 log = logging.getLogger("directions")
 
@@ -115,8 +116,8 @@ def measure_clip(i: int, clip: Clip, nxt: Clip, run: dict) -> list[dict]:
 def measure(clips: Path, params: dict, max_clips: int | None) -> dict:
     """Clean and degraded recordings, and the generated clips, with every metric column."""
     fp = params["features"]
-    files = sorted((clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem))[:max_clips]
-    gen_files = sorted((clips / "generated").glob("*.mp4"))
+    files = recording_files(clips / "recordings")[:max_clips]
+    gen_files = recording_files(clips / "generated")
     decoded = [load_clip_params(str(f), f"rec{f.stem}", fp) for f in files]
     steps = plan()
     run = {

@@ -40,6 +40,7 @@ from tqa.core.params import ROOT, load_params  # noqa: E402
 from tqa.features.extractors.au_headshift import head_shift  # noqa: E402
 from tqa.features.extractors.base import run_extractor  # noqa: E402
 from tqa.features.pipeline import FeatureExtractor  # noqa: E402
+from tqa.study.defects.real import recording_files  # noqa: E402
 
 SHAKE_PX = (1.0, 2.0, 4.0)
 FREEZE_S = (1.0, 2.0, 4.0)
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", type=Path, default=ROOT.parent / "shared" / "realclips")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "head_shift")
     args = ap.parse_args(argv)
-    files = sorted((args.clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem))
+    files = recording_files(args.clips / "recordings")
     if not files:
         print(f"no recordings under {args.clips}/recordings: nothing measured")
         return 1

@@ -60,6 +60,7 @@ from tqa.features.extractors.landmarks_mediapipe import detect_landmarks
 from tqa.features.extractors.sync_correlation import CorrelationSync, clip_sync
 from tqa.features.nets.dnsmos import dnsmos_scores
 from tqa.features.video_metrics import video_metrics
+from tqa.study.defects.real import recording_files
 
 SHIFTS = (-15, -10, -5, -3, 3, 5, 10, 15)
 #: Grid frames decoded per recording (10 s at 25 fps: every recording is whole, 4.9-6.6 s).
@@ -101,7 +102,7 @@ def grid_cut(c: Clip, lm: np.ndarray, n_frames: int = 150) -> tuple[Clip, np.nda
 def decode_recordings(clips: Path) -> list:
     """(file, clip, landmarks, n_valid) of each recording, whole (up to 10 s, as tqa metrics)."""
     out = []
-    for f in sorted((clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem)):
+    for f in recording_files(clips / "recordings"):
         c = load_clip(f, n_frames=MAX_FRAMES)
         out.append((f, c, detect_landmarks(c.frames), int(c.meta["n_valid"])))
     return out
@@ -188,8 +189,7 @@ def sync_bench(clips: Path, decoded: list, n_frames: int | None = None) -> dict:
 
 
 def quality_bench(clips: Path, decoded) -> dict:
-    files = sorted((clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem))
-    files += sorted((clips / "generated").glob("*.mp4"))
+    files = recording_files(clips / "recordings") + recording_files(clips / "generated")
     per_clip = {}
     for f in files:
         m = video_metrics(str(f), load_params()["features"], max_seconds=6.0, syncnet=False)
@@ -221,7 +221,7 @@ def quality_bench(clips: Path, decoded) -> dict:
 
 def swap_bench(clips: Path, decoded, bundle: Path | None, tmp: Path) -> dict:
     """One audio (recording 1's) under every video: dnsmos features and bundle audio_quality."""
-    videos = [d[0] for d in decoded] + sorted((clips / "generated").glob("*.mp4"))
+    videos = [d[0] for d in decoded] + recording_files(clips / "generated")
     clips_v = [load_clip(v) for v in videos]
     n = min(int(c.meta["n_valid"]) for c in clips_v)  # one length: the same audio everywhere
     audio = decoded[0][1].audio[: 150 * HOP].copy()
@@ -352,7 +352,7 @@ def _interrupt(cmd: list[str], done_glob: Path) -> tuple[float, int, bool]:
 
 def ctrl_c_bench(clips: Path, tmp: Path) -> dict:
     """SIGINT to a 2-worker `tqa metrics` and `tqa extract` after their first finished video."""
-    src = sorted((clips / "recordings").glob("*.mp4")) + sorted((clips / "generated").glob("*.mp4"))
+    src = recording_files(clips / "recordings") + recording_files(clips / "generated")
     d = tmp / "ds" / "videos"
     d.mkdir(parents=True)
     for i, f in enumerate(src):  # links, not copies

@@ -43,6 +43,7 @@ from tqa.features.extractors.landmarks_mediapipe import detect_landmarks
 from tqa.features.pipeline import FeatureExtractor
 from tqa.study.defects import offset_reading as O
 from tqa.study.defects.inject import shift_audio
+from tqa.study.defects.real import recording_files
 
 log = logging.getLogger("sync_offset_window")
 SHIFTS = (1, 2, 3, 5, 10)
@@ -97,7 +98,7 @@ def whole_recording_rows(clips: Path) -> list[dict]:
     test see them, NaN after the recording's end up to WHOLE_FRAMES (windows that reach into
     the padding count when 60 % of their pairs are finite); ``trimmed``: the recording's own
     frames only."""
-    files = sorted((clips / "recordings").glob("*.mp4"), key=lambda p: int(p.stem))
+    files = recording_files(clips / "recordings")
     keys = [(r, framing) for framing in ("padded", "trimmed") for r in O.READINGS]
     found: dict[tuple, list[bool]] = {k: [] for k in keys}
     own: dict[tuple, list[int | None]] = {k: [] for k in keys}

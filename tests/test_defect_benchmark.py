@@ -491,3 +491,15 @@ def test_offset_reading_summaries_count_what_they_say():
     # |offset|: clean {1, 0}, shifted {1, 3, 2, 2}: 7 of 8 pairs higher, the tie 1 vs 1 one half
     assert w["AUC 2"] == pytest.approx(7.5 / 8)
     assert w["paired 2"] == pytest.approx((0.5 + 1 + 1 + 1) / 4)
+
+
+def test_recording_files_in_natural_order_whatever_their_names(tmp_path):
+    """The real-footage benchmarks run on the folder as it is: 10.mp4 after 2.mp4 (not before,
+    as a string sort puts it), other names and video extensions after the numbered ones, no
+    crash on a name that is not a number (the old key was ``int(stem)``), no non-video file."""
+    from tqa.study.defects.real import recording_files
+
+    for name in ("10.mp4", "2.mp4", "1.mp4", "b_take.mov", "a.mp4", "notes.txt", ".hidden"):
+        (tmp_path / name).write_bytes(b"")
+    got = [p.name for p in recording_files(tmp_path)]
+    assert got == ["1.mp4", "2.mp4", "10.mp4", "a.mp4", "b_take.mov"]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tqa.core.clip import Clip
+from tqa.data.videos import VIDEO_EXTS
 from tqa.features.pipeline import FeatureExtractor
 from tqa.features.video_metrics import video_metrics
 from tqa.study.defects.families import FAMILIES, Family, column_of
@@ -19,6 +20,20 @@ from tqa.study.defects.variant_features import (
     VIDEO_METRICS,
     VariantExtractor,
 )
+
+
+def recording_files(folder: Path) -> list[Path]:
+    """The video files of ``folder`` (``realclips/recordings`` or ``generated``) in natural
+    order: numbered names by number (2 before 10), any other name after them by name, so a
+    folder with more or other recordings than the five of development runs as it is."""
+
+    def order(p: Path) -> tuple[bool, int, str]:
+        return (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0, p.name)
+
+    return sorted(
+        (p for p in folder.glob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTS),
+        key=order,
+    )
 
 
 def variants(n_foreign_speech: int) -> list[tuple[Family, float, int, int, int]]:
