@@ -124,6 +124,17 @@ def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
     assert "| metric | unit | better | sharp (n=2) | blurred (n=2) |" in md
     assert "| brisque_face | 0-100 | lower |" in md and "broken (sharp): failed" in md
     assert (out / "metrics.png").stat().st_size > 10_000
+    # the two folders hold v0 and v1 each: paired, blurred against sharp (the first folder)
+    paired = pd.read_csv(out / "paired.csv").set_index("metric")
+    assert set(paired["group"]) == {"blurred"} and set(paired["reference"]) == {"sharp"}
+    sharp = ok[ok["group"] == "sharp"].set_index("video")["sharpness_face"]
+    blurred = ok[ok["group"] == "blurred"].set_index("video")["sharpness_face"]
+    diff = (blurred - sharp.reindex(blurred.index)).to_numpy()
+    assert paired.loc["sharpness_face", "delta"] == pytest.approx(diff.mean(), rel=1e-5)
+    assert paired.loc["sharpness_face", "share_better"] == 0.0  # blur loses both pairs
+    # two pairs cannot reach p < 0.5: no verdict on so little
+    assert paired.loc["sharpness_face", "verdict"] == "no detectable difference"
+    assert "## blurred vs sharp (2 pairs)" in (out / "paired.md").read_text()
     # a re-run reads every finished video from the cache (identical table)
     again = pd.read_csv(out / "metrics.csv")
     assert (
@@ -140,6 +151,15 @@ def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
         == 1
     )
     pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), again)
+    # the other folder as the reference; a reference that is no folder: exit 2, nothing run
+    assert main([str(two_folders / "sharp"), str(two_folders / "blurred"), "--out", str(out),
+                 "--quiet", "--no-plot", "--reference", "blurred"]) == 1  # fmt: skip
+    assert set(pd.read_csv(out / "paired.csv")["group"]) == {"sharp"}
+    assert main([str(two_folders / "sharp"), "--out", str(out), "--reference", "nope"]) == 2
+    assert "'nope' is not one of the folders ['sharp']" in capsys.readouterr().err
+    # one folder: nothing to pair, and no paired table of the earlier run left behind
+    assert main([str(two_folders / "sharp"), "--out", str(out), "--quiet", "--no-plot"]) == 1
+    assert not (out / "paired.csv").exists() and not (out / "paired.md").exists()
     assert summarize(df).shape[0] == 2 * len(METRICS)
 
 
@@ -179,3 +199,19 @@ def test_a_cached_row_is_measured_again_under_other_feature_settings(tmp_path, m
     other = mr.one_video(str(video), {"audio_level_dbfs": None}, 10.0, cache)
     assert calls == [-26, None]
     assert again == first and other["dnsmos_ovrl"] == 5.0
+
+
+def test_an_offset_at_the_edge_of_the_search_is_noted(tmp_path, monkeypatch) -> None:
+    """A row whose sync offset reads -sync_max_offset keeps its values and says in `error`
+    that the offset is a bound; one inside the search says nothing."""
+    from tqa.serve import metrics_report
+
+    f = tmp_path / "v.mp4"
+    f.write_bytes(b"x")
+    for offset, noted in ((-15.0, True), (14.0, False)):
+        monkeypatch.setattr(
+            metrics_report, "video_metrics", lambda *a, o=offset, **k: {"sync_offset": o}
+        )
+        row = metrics_report.one_video(str(f), {"sync_max_offset": 15}, 10.0, None)
+        assert row["status"] == "ok" and row["sync_offset"] == offset
+        assert ("at the edge of the +-15-frame search" in row["error"]) is noted

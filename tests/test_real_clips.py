@@ -171,3 +171,28 @@ def test_ctrl_c_stops_multi_worker_score(scoring_setup, tmp_path) -> None:  # no
     # reported interrupted, and its features are still kept in the cache for the next run
     assert len(list(cache.glob("*.npz"))) >= max(1, len(done))
     assert done[list(TASKS)].notna().any(axis=1).all()
+
+
+def test_tqa_metrics_reads_a_file_level_delay_as_the_extractor(tmp_path) -> None:
+    """Recording 2 with its audio delayed by 3 and 5 frames in the file (ffmpeg adelay, as a
+    user shifts a track): `tqa metrics` reads its original's offset + k (within 1), and its sync
+    columns are the extractor's reading of the same decoded clip. Before 2026-12-07 (metrics
+    v12) it cut the signals to the clip's own 125 frames and read +11 and +13 (the extractor:
+    +4 and +6), a second minimum of the distance curve 7 frames on."""
+    from tqa.core.params import load_params
+    from tqa.features.audio_level import at_level
+    from tqa.features.video_metrics import video_metrics
+
+    fp = load_params()["features"]
+    src = CLIPS / "recordings" / "2.mp4"
+    base = video_metrics(str(src), fp, max_seconds=10.0, syncnet=False)["sync_offset"]
+    for k in (3, 5):
+        f = tmp_path / f"late{k}.mp4"
+        subprocess.run([ffmpeg(), "-loglevel", "error", "-y", "-i", str(src), "-af",
+                        f"adelay={40 * k}:all=1", "-c:v", "copy", str(f)], check=True)  # fmt: skip
+        m = video_metrics(str(f), fp, max_seconds=10.0, syncnet=False)
+        assert abs(m["sync_offset"] - (base + k)) <= 1, (k, base, m["sync_offset"])
+        c = at_level(load_clip(f, n_frames=250), fp.get("audio_level_dbfs"))
+        e = _est(c, detect_landmarks(c.frames), c.audio)
+        assert m["sync_offset"] == e.offset
+        assert m["sync_confidence"] == pytest.approx(e.confidence, abs=1e-9)

@@ -714,3 +714,37 @@ def test_header_seconds_of_what_has_no_video_header(tmp_path) -> None:
     assert header_seconds(tmp_path / "missing.mp4") is None
     assert header_seconds(tmp_path / "tone.wav") is None
     assert header_seconds(tmp_path / "junk.mp4") is None
+
+
+def test_edge_note_oracle() -> None:
+    """An offset at the edge of the +-D search (|offset| = D) is a bound: one warning; inside
+    the search, or no offset, nothing."""
+    from tqa.serve.partial_rule import edge_note
+
+    assert len(edge_note(15.0, 15)) == len(edge_note(-15.0, 15)) == 1
+    assert "+15 frames" in edge_note(15.0, 15)[0] and "-15 frames" in edge_note(-15.0, 15)[0]
+    assert edge_note(14.0, 15) == [] and edge_note(0.0, 15) == []
+    assert edge_note(float("nan"), 15) == []
+    assert edge_note(10.0, 10) != []  # the bundle's own sync_max_offset
+
+
+def test_score_warns_of_an_offset_at_the_edge_of_the_search(scoring_setup, tmp_path, monkeypatch):
+    """`tqa score` keeps the scores of a file whose sync offset reads +-sync_max_offset and
+    says that the offset is a bound (the features' offset replaced: no talking clip reads
+    that far reliably)."""
+    from tqa.serve import score_predict, scoring
+
+    s = scoring_setup
+    real = score_predict.sync_columns
+
+    def at_edge(fs):
+        cols = real(fs)
+        cols["sync_offset"] = np.full(len(cols["sync_offset"]), -15.0)
+        return cols
+
+    monkeypatch.setattr(score_predict, "sync_columns", at_edge)
+    kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
+    df = scoring.score([s["videos"] / "talk_a.mp4"], cache_dir=tmp_path / "c", **kw)
+    row = df.iloc[0]
+    assert row["status"] == "ok" and np.isfinite(row[list(TASKS)].to_numpy(float)).all()
+    assert "at the edge of the +-15-frame search" in row["warning"]

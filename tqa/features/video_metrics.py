@@ -49,11 +49,12 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "11"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+VERSION = "12"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
 # 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe;
 # 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips);
 # 9: longest_still_s stops at the clip's end (cadence v2: padding is no part of a still run);
-# 10: faces (how many faces the picture holds); 11: the audio at features.audio_level_dbfs
+# 10: faces (how many faces the picture holds); 11: the audio at features.audio_level_dbfs;
+# 12: the sync columns read over the whole grid with its padding masked, as the extractor
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -345,10 +346,18 @@ def audio_columns(
     row = {f"dnsmos_{k}": v for k, v in d.items()}
     if not np.isfinite(lm[:, 0, 0]).any():
         return row
-    frames, fps = clip.frames[: len(lm)], float(clip.fps)
-    audio = clip.audio[:ns]
-    # one set of mouth / speech signals for the offset and for still_mouth (as clip_sync)
-    dark, inner, env = sync_signals(frames, lm, audio, clip.sample_rate, fps)
+    n, fps = len(lm), float(clip.fps)
+    frames, audio = clip.frames[:n], clip.audio[:ns]
+    # one set of mouth / speech signals for the offset and for still_mouth, read as the sync
+    # extractor reads them (clip_sync): over the whole grid, the padding after a short clip
+    # masked. Cut to the clip's own frames, the windows that keep every lag inside the
+    # signals lost its last sync_max_offset frames, and a 5 s recording whose audio was
+    # delayed by 3 frames (ffmpeg adelay) read +11 here against +4 in the extractor
+    # (a second, equally deep minimum of its distance curve 7 frames on: its syllable rhythm).
+    grid_lm = np.full((len(clip.frames), *lm.shape[1:]), np.nan)
+    grid_lm[:n] = lm
+    valid = np.asarray(clip.meta.get("valid_frames", np.ones(len(clip.frames), bool)), bool)
+    dark, inner, env = sync_signals(clip.frames, grid_lm, clip.audio, clip.sample_rate, fps, valid)
     est = estimate_offset([dark, inner], env, int(fp.get("sync_max_offset", 15)))
     row.update(
         sync_offset=est.offset,
@@ -356,7 +365,7 @@ def audio_columns(
         sync_confidence=est.confidence,
         sync_distance=est.distance,
         head_speech_coupling=speech_coupling(pose, audio, clip.sample_rate, fps),
-        still_mouth=_nanmean(still_voiced(inner, env, fps)),
+        still_mouth=_nanmean(still_voiced(inner[:n], env[:n], fps)),
     )
     if syncnet:
         ctx = landmark_context(lm.astype(np.float32))

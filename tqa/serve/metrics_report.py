@@ -12,7 +12,12 @@ head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (defa
   metrics);
 * ``summary.md`` + ``summary.csv``: per group, mean +- 95 % CI (Student t, n - 1 dof) of each
   metric, with the direction of "better" per column;
-* ``metrics.png``: one panel per metric, groups side by side (points + mean +- 95 % CI).
+* ``metrics.png``: one panel per metric, groups side by side (points + mean +- 95 % CI);
+* ``paired.md`` + ``paired.csv``, when two or more folders hold videos of the same name (the
+  same portraits and audios rendered by each generator): every folder against a reference
+  folder (the first, or ``--reference``) over those pairs: mean paired difference with its
+  95 % CI, share of pairs won, Wilcoxon signed-rank p and Holm-adjusted verdicts
+  (:mod:`tqa.serve.metrics_paired`).
 
 Each video's row is cached in ``<out>/.cache`` (keyed by path, size, mtime, metric version
 and the ``features`` params; atomic writes), so an interrupted run resumes. ``--workers N``
@@ -44,6 +49,8 @@ from tqa.core.params import cli_path, display_path, load_params, params_hash, re
 from tqa.features.config import LOCATION_KEYS
 from tqa.features.decode import MediaError
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
+from tqa.serve.metrics_paired import cell, paired_comparison, paired_markdown
+from tqa.serve.partial_rule import edge_note
 from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
 
 log = logging.getLogger(__name__)
@@ -94,6 +101,8 @@ def one_video(path: str, fparams: dict, max_seconds: float, cache_dir: str | Non
         notes.append(f"{path}: truncated after {row['truncated_after_s']:.2f} s")
     if (row.get("faces") or 0) > 1:
         notes.append(f"{path}: {row['faces']} faces in the picture; the face columns read one")
+    edge = edge_note(row.get("sync_offset", math.nan), int(fparams.get("sync_max_offset", 15)))
+    notes += [f"{path}: {n}" for n in edge]
     row["error"] = "; ".join(notes)
     if cached is not None:
         write_json(cached, row)
@@ -207,7 +216,7 @@ def summary_markdown(df: pd.DataFrame, summary: pd.DataFrame) -> str:
     s = summary.set_index(["metric", "group"])
     for m, d in METRICS.items():
         cells = [_fmt(s.loc[(m, g), "mean"], s.loc[(m, g), "ci95"]) for g in groups]
-        lines.append(f"| {m} | {d.unit} | {d.better} | " + " | ".join(cells) + " |")
+        lines.append(f"| {m} | {d.unit} | {cell(d.better)} | " + " | ".join(cells) + " |")
     bad = df[df["status"] != "ok"]
     if len(bad):
         lines += ["", "Not measured:", ""]
@@ -265,13 +274,19 @@ def run_metrics(
     params: dict | None = None,
     progress: bool = True,
     plot: bool = True,
+    reference: str | None = None,
 ) -> tuple[pd.DataFrame, bool]:
-    """Measure, then write metrics.csv, summary.csv, summary.md (and metrics.png); returns the
-    per-video table and whether it was interrupted."""
+    """Measure, then write metrics.csv, summary.csv, summary.md (and metrics.png; paired.md
+    and paired.csv when folders share video names, against ``reference``, default the first
+    folder); returns the per-video table and whether it was interrupted. ValueError when
+    ``reference`` names no folder (before anything is measured)."""
     params = params if params is not None else load_params()
     items = collect(list(paths))
     if not items:
         raise FileNotFoundError(f"no video files found in {[str(p) for p in paths]}")
+    groups = list(dict.fromkeys(g for g, _ in items))
+    if reference is not None and reference not in groups:
+        raise ValueError(f"--reference {reference!r} is not one of the folders {groups}")
     out = Path(out)
     df, interrupted = measure(
         items, params.get("features") or {}, max_seconds, workers, out / ".cache", progress
@@ -280,6 +295,13 @@ def run_metrics(
     write_csv(out / "metrics.csv", df, float_format="%.6g", index=False)
     write_csv(out / "summary.csv", summary, float_format="%.6g", index=False)
     write_text(out / "summary.md", summary_markdown(df, summary))
+    alpha = float((params.get("cv") or {}).get("alpha", 0.05))
+    paired = paired_comparison(df, reference, alpha)
+    for stale in (out / "paired.csv", out / "paired.md"):  # an earlier run's, other folders
+        stale.unlink(missing_ok=True)
+    if len(paired):
+        write_csv(out / "paired.csv", paired, float_format="%.6g", index=False)
+        write_text(out / "paired.md", paired_markdown(paired, alpha))
     if plot:
         fig = figure(df, summary)
         png = out / "metrics.png"
@@ -314,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default=None, help="params.yaml (features.* grid, SyncNet weights)")
     ap.add_argument("--no-plot", action="store_true", help="skip metrics.png")
     ap.add_argument(
+        "--reference",
+        default=None,
+        help="folder the others are compared with, video by video, where they hold videos of "
+        "the same name (paired.md; default: the first folder)",
+    )
+    ap.add_argument(
         "--quiet", action="store_true", help="no progress bar, no table: one summary line"
     )
     args = ap.parse_args(argv)
@@ -328,20 +356,26 @@ def main(argv: list[str] | None = None) -> int:
             load_params(cli_path(args.params)),
             progress=not args.quiet,
             plot=not args.no_plot,
+            reference=args.reference,
         )
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"tqa metrics: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ntqa metrics: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     out = display_path(out_dir)
+    paired = (out_dir / "paired.md").is_file()
     if not args.quiet:
         print((out_dir / "summary.md").read_text())
+        if paired:
+            print((out_dir / "paired.md").read_text())
     n_ok = int((df["status"] == "ok").sum())
     print(
         f"tqa metrics: {n_ok} of {len(df)} videos measured; wrote {out}/metrics.csv, "
-        "summary.csv, summary.md" + ("" if args.no_plot else ", metrics.png")
+        "summary.csv, summary.md"
+        + ("" if args.no_plot else ", metrics.png")
+        + (", paired.csv, paired.md" if paired else "")
     )
     if interrupted:
         n = int((df["status"] == "interrupted").sum())

@@ -97,3 +97,17 @@ def sync_rule(sync_offset: float, already: set[str]) -> tuple[set[str], list[str
         "no audio-visual sync measured (too little speech with a visible mouth, e.g. under "
         f"3 s or silent): {'/'.join(NEEDS_SYNC)} NaN"
     ]
+
+
+def edge_note(sync_offset: float, max_offset: int) -> list[str]:
+    """A warning (no score set NaN) when the sync offset sits at the edge of the lag search
+    (|offset| = ``features.sync_max_offset``): the distance curve still falls there, so the
+    true offset may lie beyond the search and the reading is a bound, not an estimate (the
+    first 6 s of a 20 s generated clip read +15, its first 10 s +6:
+    ``reports/real_clips.md``)."""
+    if not math.isfinite(float(sync_offset)) or abs(float(sync_offset)) < int(max_offset):
+        return []
+    return [
+        f"sync offset {float(sync_offset):+.0f} frames: at the edge of the +-{int(max_offset)}"
+        "-frame search, so the true offset may lie beyond it (a bound, not an estimate)"
+    ]

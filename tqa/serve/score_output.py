@@ -73,7 +73,7 @@ def format_table(df: pd.DataFrame, max_rows: int = 50) -> str:
         text += "\n".join(f"  {r.video_id}: {r.warning}" for r in part.itertuples())
     if flagged.any():
         text += (
-            "\n\nwarnings (scored from imputed inputs, see the `warning` column):\n"
+            "\n\nwarnings (the scores stand; with --impute, from imputed inputs):\n"
             + "\n".join(f"  {v}: {w}" for v, w in zip(df.loc[flagged, "video_id"], warn[flagged]))
         )
     if len(df) > max_rows:

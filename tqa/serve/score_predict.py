@@ -12,7 +12,7 @@ import pandas as pd
 from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.features.cache import cache_file, load_feature_set, read_meta
 from tqa.serve.bundle_load import Bundle
-from tqa.serve.partial_rule import partial_rule, silent_rule, sync_rule
+from tqa.serve.partial_rule import edge_note, partial_rule, silent_rule, sync_rule
 from tqa.serve.score_output import SYNC_COLUMNS, UNTRAINED_PREFIX
 
 # the name `tqa score` has always logged under
@@ -55,10 +55,11 @@ def predict_rows(
     rows.loc[ok_idx, list(TASKS)] = bundle.predict(fs)
     for col, values in sync_columns(fs).items():
         rows.loc[ok_idx, col] = values
+    max_offset = int((bundle.params.get("features") or {}).get("sync_max_offset", 15))
     for i in ok_idx:  # the sync is read from the features, so its rule comes after them
         tasks, why = sync_rule(rows.at[i, "sync_offset"], rule_tasks[i])
         rule_tasks[i] |= tasks
-        warned[i] += why
+        warned[i] += why + edge_note(rows.at[i, "sync_offset"], max_offset)
         if warned[i]:
             rows.at[i, "warning"] = "; ".join(warned[i])
             log.warning("%s: %s", rows.at[i, "path"], "; ".join(warned[i]))

@@ -151,9 +151,9 @@ class VariantExtractor:
             both = vkey + "|" + akey
             if both not in self._smetrics:
                 self._smetrics[both] = sync_metric_columns(
-                    clip.frames[:n], ctx["landmarks_px"][:n], clip.audio[: valid_samples(clip)],
-                    clip.fps,
+                    clip.frames, ctx["landmarks_px"], clip.audio, clip.fps,
                     int(self.fx.fparams.get("sync_max_offset", 15)),
+                    clip.meta.get("valid_frames"),
                 )  # fmt: skip
             out.update(self._smetrics[both])
         if any(w in AUDIO_METRICS for w in wanted):
@@ -178,15 +178,23 @@ def audio_metric_columns(audio: np.ndarray, n_samples: int) -> dict[str, float]:
 
 
 def sync_metric_columns(
-    frames: np.ndarray, lm_px: np.ndarray, audio: np.ndarray, fps: float, max_offset: int
+    frames: np.ndarray,
+    lm_px: np.ndarray,
+    audio: np.ndarray,
+    fps: float,
+    max_offset: int,
+    valid: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``sync_offset_subframe`` as :func:`tqa.features.video_metrics.audio_columns` computes it:
-    the correlation sync's offset to a fraction of a frame on the clip's own frames (T, H, W, 3),
-    their pixel landmarks and its valid audio samples (16 kHz; NaN without a face or audio)."""
+    the correlation sync's offset to a fraction of a frame over the whole grid (frames
+    (T, H, W, 3), their pixel landmarks, the 16 kHz audio), the padding after a short clip's
+    end masked by ``valid`` (bool (T,)); NaN without a face or audio."""
     lm = np.asarray(lm_px, np.float64)
-    if not np.isfinite(lm[:, 0, 0]).any() or not np.any(audio != 0):
+    n = int(np.sum(valid)) if valid is not None else len(frames)
+    ns = min(len(audio), int(round(n / float(fps) * SR)))
+    if not np.isfinite(lm[:n, 0, 0]).any() or not np.any(audio[:ns] != 0):
         return dict.fromkeys(SYNC_METRICS, math.nan)
-    est = clip_sync(frames, lm, audio, SR, float(fps), max_offset)
+    est = clip_sync(frames, lm, audio, SR, float(fps), max_offset, valid)
     return {"sync_offset_subframe": est.offset_subframe}
 
 
