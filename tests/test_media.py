@@ -232,3 +232,28 @@ def test_a_display_rotation_is_applied_as_ffmpeg_shows_it(tmp_path: Path, degree
     turned = np.rot90(stored[0], degrees // 90)
     assert np.abs(quadrants(clip.frames[0]) - quadrants(turned)).max() <= 3
     assert np.argmax(quadrants(clip.frames[0])) == np.argmax(quadrants(turned))
+
+
+def test_a_segment_from_start_s_reads_its_frames_and_its_audio(tmp_path: Path) -> None:
+    """load_clip(start_s=4): grid frame k shows source frame 100 + k (25 fps), the audio starts
+    there too (a tone that begins at 4 s is heard from the segment's first sample), the last
+    segment of a 10 s file holds 150 - 4 x 25 ... frames of its own, and the meta says where
+    the segment starts; start_s = 0 reads as before (no ``start_s`` in the meta)."""
+    p = tmp_path / "ten.mp4"
+    sr = 16000
+    audio = np.concatenate([np.zeros(4 * sr, np.float32), tone(6.0, 440, 0.5)])
+    write_video(p, index_frames(250), 25, audio)
+    whole = load_clip(p)
+    assert "start_s" not in whole.meta
+    np.testing.assert_array_equal(level_index(whole.frames), np.arange(150) % 50)
+    seg = load_clip(p, start_s=4.0)
+    assert seg.meta["start_s"] == 4.0 and seg.meta["n_valid"] == 150
+    assert np.mean(level_index(seg.frames) == (100 + np.arange(150)) % 50) > 0.95
+    rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))  # noqa: E731
+    assert rms(seg.audio[: sr // 2]) > 0.25  # the tone from the first half second
+    assert rms(whole.audio[sr : 3 * sr]) < 0.01  # the same seconds of the file are silent
+    late = load_clip(p, start_s=7.0)  # 3 s left: padded, the rest invalid, not "truncated"
+    assert late.meta["n_valid"] == 75 and "decode_warning" not in late.meta
+    assert np.mean(level_index(late.frames[:75]) == (175 + np.arange(75)) % 50) > 0.95
+    with pytest.raises(MediaError, match="from 12 s on"):
+        load_clip(p, start_s=12.0)

@@ -475,13 +475,20 @@ def test_score_partial_rule_for_a_side_by_side_video(scoring_setup, tmp_path):
     assert np.isfinite(imputed[list(TASKS)].to_numpy(float)).all()
 
 
-def test_score_notes_the_files_longer_than_the_grid(scoring_setup, tmp_path, capsys, monkeypatch):
-    """The model reads the first 6 s (150 frames at 25 fps): a longer file is scored on them,
-    and the run says so once, under the table, with the length its header gives."""
+def test_score_reads_a_long_file_as_segments_over_all_of_it(
+    scoring_setup, tmp_path, capsys, monkeypatch
+):
+    """The model reads 6 s (150 frames at 25 fps): an 8 s file is scored as two 6 s segments
+    (from 0 and 2 s), each score the mean of theirs; the first segment is the first 6 s, the
+    cache entry of before (``--first-only`` scores it alone); process workers decode the same
+    segments; the run says so once under the table, with the file's length and segment
+    count, and writes the per-segment scores beside ``--out``."""
     import av
 
     import tqa.core.params
+    from tqa.features.cache import cache_file, read_meta
     from tqa.serve import scoring
+    from tqa.serve.score_inputs import cache_key
 
     s = scoring_setup
     long = _face_video(tmp_path / "long.mp4", shift=4, seconds=8.0)
@@ -491,17 +498,44 @@ def test_score_notes_the_files_longer_than_the_grid(scoring_setup, tmp_path, cap
     files = [long, s["videos"] / "talk_a.mp4"]  # talk_a: exactly the 6 s grid
     kw = dict(model=s["bundle"], workers=1, params=s["params"], progress=False)
     df = scoring.score(files, cache_dir=tmp_path / "cache", **kw)
-    assert df["status"].tolist() == ["ok", "ok"]
+    assert df["status"].tolist() == ["ok", "ok"] and df["segments"].tolist() == [2, 1]
+    segs = df.attrs["segments"]
+    assert segs["video_id"].tolist() == ["long", "long", "talk_a"]
+    assert segs["start_s"].tolist() == pytest.approx([0.0, seconds - 6.0, 0.0])
+    for t in TASKS:
+        assert df.loc[0, t] == pytest.approx(segs.loc[:1, t].mean())
+    assert df.loc[0, "sync_offset"] == pytest.approx(segs.loc[:1, "sync_offset"].median())
     assert df.attrs["notes"] == [
+        "1 of 2 files are longer than the 6 s the model reads: scored as 6 s segments over the "
+        f"whole file, their scores averaged (per segment: the `segments` table; long "
+        f"{seconds:.1f} s: 2)"
+    ]
+    # the second segment's features come from 2 s on: the cache meta says so
+    second = read_meta(cache_file(tmp_path / "cache", f"{cache_key(long)}@2.00s"))
+    assert second["n_valid_frames"] == 150 and second["file"] == str(long)
+    first = scoring.score(files, cache_dir=tmp_path / "cache", whole=False, **kw)
+    assert first["segments"].tolist() == [1, 1]
+    for t in TASKS:
+        assert first.loc[0, t] == pytest.approx(segs.loc[0, t])
+    assert first.attrs["notes"] == [
         "1 of 2 files are longer than the 6 s the model reads: scored on their first 6 s "
         f"(long {seconds:.1f} s)"
     ]
+    pooled = scoring.score(files, cache_dir=tmp_path / "cache2", **kw | {"workers": 2})
+    pd.testing.assert_frame_equal(pooled, df, check_exact=False, rtol=1e-6)
     only_grid = scoring.score(files[1:], **kw | {"cache_dir": tmp_path / "cache"})
     assert "notes" not in only_grid.attrs  # a file of exactly the grid's length: no note
     monkeypatch.setattr(tqa.core.params, "load_params", lambda *a, **k: s["params"])
     args = [*map(str, files), "--model", str(s["bundle"]), "--workers", "1"]
-    assert scoring.main([*args, "--cache", str(tmp_path / "cache"), "--quiet"]) == 0
+    out = tmp_path / "scores.csv"
+    assert (
+        scoring.main([*args, "--cache", str(tmp_path / "cache"), "--quiet", "--out", str(out)]) == 0
+    )
     assert "\n\nnote: 1 of 2 files are longer than the 6 s" in capsys.readouterr().out
+    written = pd.read_csv(tmp_path / "scores.segments.csv")
+    assert written["video_id"].tolist() == ["long", "long", "talk_a"]
+    assert scoring.main([*args, "--cache", str(tmp_path / "cache"), "--first-only"]) == 0
+    assert "scored on their first 6 s" in capsys.readouterr().out
 
 
 def test_interrupted_score_keeps_finished_features(scoring_setup, tmp_path, monkeypatch):

@@ -7,7 +7,9 @@ Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
   closest. Higher frame rates are thus decimated, lower ones repeat frames; no
   interpolation invents pixels.
 * **Longer clips** are trimmed to their first 6 s (decoding stops there, so a 20 s file
-  costs little more than a 6 s one).
+  costs little more than a 6 s one), or to the 6 s from ``start_s`` on (``tqa score``
+  reads a long file as 6 s segments: the frames before ``start_s`` are decoded and
+  dropped, and the grid and the audio start at the first frame from ``start_s`` on).
 * **Shorter clips** are padded by repeating the last decoded frame (so arrays keep their
   shape), but ``clip.meta["valid_frames"]`` (bool (T,)) is False for every grid frame
   later than the last source frame plus half a source frame period;
@@ -118,20 +120,27 @@ def upright(rgb: np.ndarray, rotation: float | None) -> np.ndarray:
 
 
 def _decode_video(
-    container, stream, duration_s: float, max_side: int | None, path: str
+    container, stream, duration_s: float, max_side: int | None, path: str, start_s: float = 0.0
 ) -> tuple[list[np.ndarray], np.ndarray, float, float, str, int]:
     """Frames (list of (H, W, 3) uint8, upright: :func:`upright`), times (s, from the first
-    frame), source fps, first pts (s), the decoder error that stopped decoding early (""
-    when none) and the first frame's display rotation in quarter turns."""
+    frame kept), source fps, first pts kept (s), the decoder error that stopped decoding early
+    ("" when none) and the first frame's display rotation in quarter turns. ``start_s``: the
+    frames earlier than ``start_s`` after the stream's first frame (less half a source frame)
+    are decoded and dropped."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     src_fps = float(rate) if rate else 25.0
     frames: list[np.ndarray] = []
     times: list[float] = []
     t0: float | None = None
     error, turns = "", 0
+    first: float | None = None  # the stream's first frame (s)
     try:
         for i, frame in enumerate(container.decode(stream)):
             t = frame.time if frame.time is not None else i / src_fps
+            if first is None:
+                first = t
+            if t - first < start_s - 0.5 / src_fps:  # before the segment: decoded, dropped
+                continue
             if t0 is None:
                 t0, turns = t, quarter_turns(getattr(frame, "rotation", 0))
             rel = t - t0
@@ -144,7 +153,8 @@ def _decode_video(
             raise
         error = str(exc)
     if not frames:
-        raise MediaError(path, "no decodable video frames")
+        reason = "no decodable video frames"
+        raise MediaError(path, f"{reason} from {start_s:g} s on" if start_s > 0 else reason)
     return frames, np.asarray(times, dtype=np.float64), src_fps, (t0 or 0.0), error, turns
 
 
@@ -245,8 +255,11 @@ def load_clip(
     n_frames: int = 150,
     sample_rate: int = 16000,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    start_s: float = 0.0,
 ) -> Clip:
     """Decode ``path`` onto the (n_frames at fps) grid; see the module docstring for the policy.
+    ``start_s``: the grid starts at the first frame from this many seconds after the file's
+    first frame on (a segment of a long file; ``meta["start_s"]``), the audio with it.
 
     Returns a :class:`Clip` with frames uint8 (n_frames, H, W, 3) RGB, audio float32
     (n_frames / fps * sample_rate,), and ``meta`` keys ``valid_frames`` (bool (T,)),
@@ -259,7 +272,7 @@ def load_clip(
         raise MediaError(path, "file not found")
     video_id = video_id or Path(path).stem
     duration_s = n_frames / fps
-    src = _decode_source(path, duration_s, max_side)
+    src = _decode_source(path, duration_s, max_side, float(start_s))
     idx, valid = _nearest_grid_frames(src.times, src.fps, n_frames, fps)
     shape0 = src.frames[0].shape
     if any(f.shape != shape0 for f in src.frames):
@@ -305,10 +318,13 @@ class _Source:
     header_s: float | None  # duration the header announces
     has_audio: bool
     error: str  # the decoder error that stopped decoding early ("" when none)
+    start_s: float = 0.0  # where the decoded part starts in the file (s after its first frame)
 
 
-def _decode_source(path: str, duration_s: float, max_side: int | None) -> _Source:
-    """Open ``path`` and decode its first video stream up to ``duration_s``."""
+def _decode_source(
+    path: str, duration_s: float, max_side: int | None, start_s: float = 0.0
+) -> _Source:
+    """Open ``path`` and decode its first video stream for ``duration_s`` from ``start_s``."""
     try:
         with av.open(path) as container:
             if not container.streams.video:
@@ -319,7 +335,7 @@ def _decode_source(path: str, duration_s: float, max_side: int | None) -> _Sourc
             header_s = _header_duration(container, vstream)
             has_audio = bool(container.streams.audio)
             frames, times, src_fps, v_start, trunc_error, turns = _decode_video(
-                container, vstream, duration_s, max_side, path
+                container, vstream, duration_s, max_side, path, start_s
             )
             if turns % 2:  # a quarter turn: the size as shown, upright
                 src_size = (src_size[1], src_size[0])
@@ -327,7 +343,9 @@ def _decode_source(path: str, duration_s: float, max_side: int | None) -> _Sourc
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:  # truncated / corrupt container
         raise MediaError(path, f"cannot decode video: {exc}") from exc
-    return _Source(frames, times, src_fps, v_start, src_size, header_s, has_audio, trunc_error)
+    return _Source(
+        frames, times, src_fps, v_start, src_size, header_s, has_audio, trunc_error, start_s
+    )
 
 
 def _nearest_grid_frames(
@@ -366,7 +384,9 @@ def _clip_meta(path: str, src: _Source, valid: np.ndarray, duration_s: float) ->
     }
     trunc_error = src.error
     decoded_s = float(last_t + 1.0 / src.fps)
-    header_s = src.header_s
+    header_s = None if src.header_s is None else src.header_s - src.start_s
+    if src.start_s > 0:
+        meta["start_s"] = float(src.start_s)
     if not trunc_error and header_s is not None and decoded_s < min(header_s, duration_s) - 0.5:
         trunc_error = f"the header says {header_s:.2f} s, the data ends at {decoded_s:.2f} s"
     if trunc_error:
@@ -376,7 +396,9 @@ def _clip_meta(path: str, src: _Source, valid: np.ndarray, duration_s: float) ->
     return meta
 
 
-def load_clip_params(path: str | os.PathLike, video_id: str | None, features: dict) -> Clip:
+def load_clip_params(
+    path: str | os.PathLike, video_id: str | None, features: dict, start_s: float = 0.0
+) -> Clip:
     """:func:`load_clip` with the grid read from the ``features`` params section."""
     return load_clip(
         path,
@@ -385,6 +407,7 @@ def load_clip_params(path: str | os.PathLike, video_id: str | None, features: di
         n_frames=features.get("n_frames", 150),
         sample_rate=features.get("sample_rate", 16000),
         max_side=features.get("max_side", DEFAULT_MAX_SIDE),
+        start_s=start_s,
     )
 
 

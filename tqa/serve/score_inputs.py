@@ -102,13 +102,26 @@ def longer_than_grid(result: pd.DataFrame, grid_s: float, fps: float) -> list[tu
     return out
 
 
-def grid_note(long: list[tuple[str, float]], n_files: int, grid_s: float) -> str:
-    """The note printed under the scores for :func:`longer_than_grid`'s files ("" for none)."""
+def grid_note(
+    long: list[tuple[str, float]],
+    n_files: int,
+    grid_s: float,
+    segments: dict[str, int] | None = None,
+) -> str:
+    """The note printed under the scores for :func:`longer_than_grid`'s files ("" for none):
+    scored on their first ``grid_s`` s, or, with ``segments`` (video id -> count), as that
+    many segments of ``grid_s`` s over the whole file, averaged."""
     if not long:
         return ""
-    shown = ", ".join(f"{v} {s:.1f} s" for v, s in long[:5])
+    if segments is not None:
+        shown = ", ".join(f"{v} {s:.1f} s: {segments.get(v, 1)}" for v, s in long[:5])
+    else:
+        shown = ", ".join(f"{v} {s:.1f} s" for v, s in long[:5])
     more = f", ... ({len(long) - 5} more)" if len(long) > 5 else ""
-    return (
-        f"{len(long)} of {n_files} files are longer than the {grid_s:g} s the model reads: "
-        f"scored on their first {grid_s:g} s ({shown}{more})"
-    )
+    head = f"{len(long)} of {n_files} files are longer than the {grid_s:g} s the model reads: "
+    if segments is not None:
+        return (
+            f"{head}scored as {grid_s:g} s segments over the whole file, their scores averaged "
+            f"(per segment: the `segments` table; {shown}{more})"
+        )
+    return f"{head}scored on their first {grid_s:g} s ({shown}{more})"

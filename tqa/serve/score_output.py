@@ -14,7 +14,9 @@ from tqa.core.schema import TASKS
 
 #: Output columns, in order.
 SYNC_COLUMNS: tuple[str, ...] = ("sync_offset", "sync_confidence", "sync_distance")
-COLUMNS: tuple[str, ...] = ("video_id", "path", *TASKS, *SYNC_COLUMNS, "status", "error", "warning")
+COLUMNS: tuple[str, ...] = (
+    "video_id", "path", *TASKS, *SYNC_COLUMNS, "status", "error", "warning", "segments",
+)  # fmt: skip
 OUT_FORMATS: tuple[str, ...] = (".csv", ".json")
 #: Start of the ``warning`` note on scores of heads that never saw a training label.
 UNTRAINED_PREFIX = "no training labels for "

@@ -6,30 +6,32 @@ the bundle's params snapshot; refused by
 :class:`tqa.serve.bundle_format.BundleMismatchError` when the installed extractors differ),
 predicts the five scores and returns one row per file: ``video_id, path, lip_sync,
 expression, audio_quality, cross_modal, overall, sync_offset, sync_confidence,
-sync_distance, status, error, warning``. A file that cannot be decoded or processed gets
-``status='failed'``, NaN scores and the reason; the batch goes on. **Partial rule** (garbage
-is never ranked first): when a file has no audio track (or a silent one), a face in fewer
-than :data:`tqa.serve.partial_rule.FACE_RATE_WARN` of its frames, more than one face in the
-picture, less than :data:`tqa.serve.partial_rule.MIN_REAL_SECONDS` of real (decoded, not
-padded) frames, or no measurable audio-visual sync (a clip too short or silent for the sync
-estimate), the scores that depend on the missing input are NaN
+sync_distance, status, error, warning, segments``. A file that cannot be decoded or
+processed gets ``status='failed'``, NaN scores and the reason; the batch goes on. **Partial
+rule** (garbage is never ranked first): when a file has no audio track (or a silent one), a
+face in fewer than :data:`tqa.serve.partial_rule.FACE_RATE_WARN` of its frames, more than
+one face in the picture, less than :data:`tqa.serve.partial_rule.MIN_REAL_SECONDS` of real
+(decoded, not padded) frames, or no measurable audio-visual sync (a clip too short or silent
+for the sync estimate), the scores that depend on the missing input are NaN
 (:func:`tqa.serve.partial_rule.partial_rule`, :func:`~tqa.serve.partial_rule.silent_rule`,
 :func:`~tqa.serve.partial_rule.sync_rule`), ``status='partial'`` and ``warning`` gives the
-reason. A file longer than the model's grid (6 s) is scored on its first 6 s and the run
-says so once (``result.attrs["notes"]``). ``impute=True`` (``--impute``) keeps the old
-behaviour: the missing inputs are imputed by the bundle's preprocessor, ``status='ok'`` with
-the same ``warning``. A truncated file is scored from what decodes, with the warning
-"<file>: truncated after X s". Ctrl-C stops a multi-worker run within seconds
-(:class:`ScoringInterrupted`): finished files stay in the cache, the rows done so far are
-written with the rest marked ``status='interrupted'``, and the CLI exits 130. Features go to
-a persistent cache directory (``--cache`` / ``score.cache_dir``, default
-``data/score_cache``; ``null`` = a temporary folder removed afterwards), keyed by file path,
-size and modification time, so a re-run — also after an interrupted run — skips finished
-files.
+reason. A file longer than the model's grid (6 s) is scored whole, as 6 s segments spread
+over it, their scores pooled (:mod:`tqa.serve.score_segments`; ``whole=False`` /
+``--first-only``: its first 6 s), and the run says so once (``result.attrs["notes"]``).
+``impute=True`` (``--impute``) keeps the old behaviour: the missing inputs are imputed by
+the bundle's preprocessor, ``status='ok'`` with the same ``warning``. A truncated file is
+scored from what decodes, with the warning "<file>: truncated after X s". Ctrl-C stops a
+multi-worker run within seconds (:class:`ScoringInterrupted`): finished files stay in the
+cache, the rows done so far are written with the rest marked ``status='interrupted'``, and
+the CLI exits 130. Features go to a persistent cache directory (``--cache`` /
+``score.cache_dir``, default ``data/score_cache``; ``null`` = a temporary folder removed
+afterwards), keyed by file path, size and modification time, so a re-run — also after an
+interrupted run — skips finished files.
 
 The steps live in their own modules: the files (:mod:`tqa.serve.score_inputs`), their
 features (:mod:`tqa.serve.score_features`), the scores (:mod:`tqa.serve.score_predict`) and
-the table written and printed (:mod:`tqa.serve.score_output`).
+the table written and printed (:mod:`tqa.serve.score_output`); the segments of a long file
+(:mod:`tqa.serve.score_segments`).
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ from tqa.serve.score_inputs import (
 )
 from tqa.serve.score_output import COLUMNS, format_table, out_path, write_scores
 from tqa.serve.score_predict import note_untrained, predict_rows, sync_columns
+from tqa.serve.score_segments import (
+    pool_segments,
+    segment_rows,
+    segments_table,
+    starts_by_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +91,16 @@ def score(
     progress: bool = True,
     cache_dir: str | Path | None = None,
     impute: bool = False,
+    whole: bool | None = None,
 ) -> pd.DataFrame:
     """Score video files/folders with a trained bundle; one row per file (see module docstring).
 
     impute: score files with missing inputs from imputed features (``status='ok'`` + warning)
     instead of the partial rule's NaN. Ctrl-C raises :class:`ScoringInterrupted`.
+    whole: score a file longer than the grid as 6 s segments over all of it, pooled
+    (:mod:`tqa.serve.score_segments`; default ``score.whole_file``, true); False: its first
+    6 s. The per-segment scores are in ``result.attrs["segments"]`` and, when a file has
+    more than one, written beside ``out`` as ``<stem>.segments<suffix>``.
 
     model: bundle directory (default ``score.bundle_dir``) or a loaded Bundle.
     out: ``.csv`` or ``.json`` file written atomically (optional).
@@ -106,30 +119,52 @@ def score(
     files = _video_files(paths, sp)
     extractor = extractor_for(bundle, params)
     rows = input_rows(files)
+    grid_s, fps = _grid(bundle)
+    whole = bool(sp.get("whole_file", True)) if whole is None else bool(whole)
+    segs = segment_rows(rows, grid_s, fps, whole)
+    starts = starts_by_key(segs)
+    if starts:  # the extractor (and each worker's, built from its params) decodes from there
+        extractor.segment_starts = starts
+        extractor.params = {**extractor.params, "segment_starts": starts}
     if workers is None:
         workers = (params.get("features") or {}).get("workers")
     if cache_dir is None:
         cache_dir = sp.get("cache_dir", DEFAULT_CACHE_DIR)
     with feature_cache(cache_dir) as (cache, kept):
-        interrupted = extract_features(rows, extractor, cache, workers, progress, kept)
-        rows = predict_rows(rows, bundle, cache, impute)
-    result = rows[list(COLUMNS)].reset_index(drop=True)
+        interrupted = extract_features(segs, extractor, cache, workers, progress, kept)
+        segs = predict_rows(segs, bundle, cache, impute)
+    result = pool_segments(segs, len(rows), grid_s)[list(COLUMNS)]
+    result.attrs["segments"] = segments_table(segs, grid_s)
     if out is not None:
         write_scores(result, out)
+        if (result["segments"] > 1).any():
+            write_scores(result.attrs["segments"], segments_path(out))
     if interrupted is not None:
         raise ScoringInterrupted(result)
     _log_summary(result, bundle)
-    _note_long_files(result, bundle)
+    _note_long_files(result, bundle, whole)
     return result
 
 
-def _note_long_files(result: pd.DataFrame, bundle: Bundle) -> None:
-    """Log, and keep in ``result.attrs["notes"]`` for the printed table, which files are
-    longer than the grid the bundle's model reads (they were scored on its first seconds)."""
+def segments_path(out: Path) -> Path:
+    """Where the per-segment scores go beside ``out``: ``<stem>.segments<suffix>``."""
+    return out.with_name(f"{out.stem}.segments{out.suffix}")
+
+
+def _grid(bundle: Bundle) -> tuple[float, float]:
+    """(seconds, fps) of the grid the bundle's model reads (6 s at 25 fps by default)."""
     feats = bundle.params.get("features") or {}
     fps = float(feats.get("grid_fps", 25))
-    grid_s = int(feats.get("n_frames", 150)) / fps
-    note = grid_note(longer_than_grid(result, grid_s, fps), len(result), grid_s)
+    return int(feats.get("n_frames", 150)) / fps, fps
+
+
+def _note_long_files(result: pd.DataFrame, bundle: Bundle, whole: bool) -> None:
+    """Log, and keep in ``result.attrs["notes"]`` for the printed table, which files are
+    longer than the grid the bundle's model reads: scored as segments over all of it
+    (``whole``), or on its first seconds."""
+    grid_s, fps = _grid(bundle)
+    counts = dict(zip(result["video_id"], result["segments"])) if whole else None
+    note = grid_note(longer_than_grid(result, grid_s, fps), len(result), grid_s, counts)
     if note:
         log.info("%s", note)
         result.attrs["notes"] = [note]
@@ -212,6 +247,7 @@ def score_table(
     for col, values in sync_columns(fs).items():
         result[col] = values
     result["status"], result["error"], result["warning"] = "ok", "", ""
+    result["segments"] = 1
     note_untrained(result, list(result.index), bundle)
     if out is not None:
         write_scores(result, Path(out))
@@ -277,6 +313,12 @@ def _parser() -> argparse.ArgumentParser:
         help="score files without audio / face / 1 s of frames from imputed inputs (status ok "
         "+ warning) instead of NaN with status partial",
     )
+    ap.add_argument(
+        "--first-only",
+        action="store_true",
+        help="score only the first 6 s (the model's grid) of a longer file, not 6 s segments "
+        "spread over all of it (score.whole_file)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     add_params_arguments(ap)
     return ap
@@ -298,6 +340,7 @@ def _score_from_args(args: argparse.Namespace) -> pd.DataFrame:
         progress=not args.quiet,
         cache_dir=cli_path(args.cache),
         impute=args.impute,
+        whole=False if args.first_only else None,
     )
 
 
