@@ -100,7 +100,8 @@ def test_a_failed_segment_among_scored_ones_is_said_and_left_out() -> None:
     assert a["status"] == "ok" and a["overall"] == 3.0 and a["error"] == ""
     assert a["warning"] == "[6.0-12.0 s] not scored: decode: x"
     segs.loc[1, "status"] = "interrupted"
-    assert pool_segments(segs, 1, GRID).iloc[0]["status"] == "interrupted"
+    cut = pool_segments(segs, 1, GRID).iloc[0]
+    assert cut["status"] == "interrupted" and np.isnan(cut["overall"])
 
 
 def test_starts_by_key_lists_the_later_segments_only() -> None:

@@ -87,7 +87,8 @@ def _joined(segs: pd.DataFrame, column: str, grid_s: float) -> str:
 
 def pool_segments(segs: pd.DataFrame, n_files: int, grid_s: float) -> pd.DataFrame:
     """One row per file from its scored segments (module docstring): ``status`` interrupted
-    if a segment was, failed if none was scored, partial if one was, else ok; ``segments``
+    if a segment was (its scores NaN: the file was not read to its end), failed if none was
+    scored, partial if one was, else ok; ``segments``
     the count; ``warning`` each segment's, after its time span (a segment that failed among
     scored ones is said there), ``error`` the segments' errors of a failed file."""
     rows = []
@@ -110,6 +111,10 @@ def pool_segments(segs: pd.DataFrame, n_files: int, grid_s: float) -> pd.DataFra
             row["status"] = "failed"
         else:
             row["status"] = "partial" if (done["status"] == "partial").any() else "ok"
+        if row["status"] == "interrupted":  # a file not read to its end has no score
+            row |= dict.fromkeys(
+                [*TASKS, "sync_offset", "sync_confidence", "sync_distance"], math.nan
+            )
         row["error"] = _joined(g, "error", grid_s) if row["status"] == "failed" else ""
         row["warning"] = _joined(g, "warning", grid_s)
         lost = g[g["status"] == "failed"]
