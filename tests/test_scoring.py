@@ -507,8 +507,8 @@ def test_score_reads_a_long_file_as_segments_over_all_of_it(
     assert df.loc[0, "sync_offset"] == pytest.approx(segs.loc[:1, "sync_offset"].median())
     assert df.attrs["notes"] == [
         "1 of 2 files are longer than the 6 s the model reads: scored as 6 s segments over the "
-        f"whole file, their scores averaged (per segment: the `segments` table; long "
-        f"{seconds:.1f} s: 2)"
+        f"whole file, their scores averaged (segments per file: long {seconds:.1f} s: 2; each "
+        "segment's scores: --out's .segments file)"
     ]
     # the second segment's features come from 2 s on: the cache meta says so
     second = read_meta(cache_file(tmp_path / "cache", f"{cache_key(long)}@2.00s"))

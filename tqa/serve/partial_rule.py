@@ -102,9 +102,10 @@ def sync_rule(sync_offset: float, already: set[str]) -> tuple[set[str], list[str
 def edge_note(sync_offset: float, max_offset: int) -> list[str]:
     """A warning (no score set NaN) when the sync offset sits at the edge of the lag search
     (|offset| = ``features.sync_max_offset``): the distance curve still falls there, so the
-    true offset may lie beyond the search and the reading is a bound, not an estimate (the
-    first 6 s of a 20 s generated clip read +15, its first 10 s +6:
-    ``reports/real_clips.md``)."""
+    true offset may lie beyond the search and the reading is a bound, not an estimate
+    (recording 3, +1 frame in sync, reads +15 with its audio 15 frames late:
+    ``reports/real_clips.md``; the first 6 s of LatentSync's 20 s demo 2 read +15 and its
+    other segments 0, 0 and +2: docs/scoring.md)."""
     if not math.isfinite(float(sync_offset)) or abs(float(sync_offset)) < int(max_offset):
         return []
     return [

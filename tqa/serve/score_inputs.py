@@ -122,6 +122,6 @@ def grid_note(
     if segments is not None:
         return (
             f"{head}scored as {grid_s:g} s segments over the whole file, their scores averaged "
-            f"(per segment: the `segments` table; {shown}{more})"
+            f"(segments per file: {shown}{more}; each segment's scores: --out's .segments file)"
         )
     return f"{head}scored on their first {grid_s:g} s ({shown}{more})"
