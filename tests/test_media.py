@@ -257,3 +257,27 @@ def test_a_segment_from_start_s_reads_its_frames_and_its_audio(tmp_path: Path) -
     assert np.mean(level_index(late.frames[:75]) == (175 + np.arange(75)) % 50) > 0.95
     with pytest.raises(MediaError, match="from 12 s on"):
         load_clip(p, start_s=12.0)
+
+
+def test_a_late_segment_seeks_and_reads_what_decoding_from_the_start_reads(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A segment 12 s into a 20 s file is decoded from the key frame before 11 s (a seek), and
+    its frames, audio and source frame numbers are those of decoding the file from its start
+    and dropping the first 12 s (the seek turned off)."""
+    import tqa.features.decode as dec
+
+    p = tmp_path / "twenty.mp4"
+    write_video(p, index_frames(500), 25, tone(20.0, 330, 0.3))
+    seek = []
+    real = dec._seek_before
+    monkeypatch.setattr(dec, "_seek_before", lambda *a: seek.append(a[2]) or real(*a))
+    sought = load_clip(p, start_s=12.0)
+    assert seek == [12.0]
+    monkeypatch.setattr(dec, "SEEK_LEAD_S", 1e9)  # no seek: decode from the start, drop
+    dropped = load_clip(p, start_s=12.0)
+    assert seek == [12.0]
+    np.testing.assert_array_equal(sought.frames, dropped.frames)
+    np.testing.assert_array_equal(sought.audio, dropped.audio)
+    np.testing.assert_array_equal(sought.meta["source_index"], dropped.meta["source_index"])
+    assert np.mean(level_index(sought.frames) == (300 + np.arange(150)) % 50) > 0.95

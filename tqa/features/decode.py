@@ -8,8 +8,9 @@ Policy (chapter 3.1: every video is normalised to 6 s, 150 frames, 25 fps):
   interpolation invents pixels.
 * **Longer clips** are trimmed to their first 6 s (decoding stops there, so a 20 s file
   costs little more than a 6 s one), or to the 6 s from ``start_s`` on (``tqa score``
-  reads a long file as 6 s segments: the frames before ``start_s`` are decoded and
-  dropped, and the grid and the audio start at the first frame from ``start_s`` on).
+  reads a long file as 6 s segments: decoding starts at the key frame before ``start_s``,
+  the frames before it are dropped, and the grid and the audio start at the first frame
+  from ``start_s`` on).
 * **Shorter clips** are padded by repeating the last decoded frame (so arrays keep their
   shape), but ``clip.meta["valid_frames"]`` (bool (T,)) is False for every grid frame
   later than the last source frame plus half a source frame period;
@@ -119,6 +120,31 @@ def upright(rgb: np.ndarray, rotation: float | None) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
 
+#: A segment from ``start_s`` on is decoded from the key frame at or before ``start_s`` minus
+#: this many seconds (:func:`_seek_before`), not from the file's start: decoding a 10 min
+#: file from its start for each of its 100 segments would decode it 50 times.
+SEEK_LEAD_S = 1.0
+
+
+def _seek_before(container, stream, start_s: float) -> float | None:
+    """The time (s) of the stream's first frame, after seeking to the key frame at or before
+    ``start_s - SEEK_LEAD_S`` seconds after it; None (and back at the start, nothing skipped)
+    when the first frame has no time stamp or the container cannot seek: the caller then
+    decodes from the start and drops the frames before the segment, as without a seek."""
+    try:
+        frame = next(iter(container.decode(stream)), None)
+        if frame is None or frame.time is None or not stream.time_base:
+            container.seek(0, stream=stream, backward=True)
+            return None
+        first = float(frame.time)
+        target = first + start_s - SEEK_LEAD_S
+        container.seek(int(target / float(stream.time_base)), stream=stream, backward=True)
+        return first
+    except (av.error.FFmpegError, ValueError, StopIteration):
+        container.seek(0, stream=stream, backward=True)
+        return None
+
+
 def _decode_video(
     container, stream, duration_s: float, max_side: int | None, path: str, start_s: float = 0.0
 ) -> tuple[list[np.ndarray], np.ndarray, float, float, str, int]:
@@ -126,14 +152,14 @@ def _decode_video(
     frame kept), source fps, first pts kept (s), the decoder error that stopped decoding early
     ("" when none) and the first frame's display rotation in quarter turns. ``start_s``: the
     frames earlier than ``start_s`` after the stream's first frame (less half a source frame)
-    are decoded and dropped."""
+    are dropped, decoded from the key frame before them (:func:`_seek_before`)."""
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     src_fps = float(rate) if rate else 25.0
     frames: list[np.ndarray] = []
     times: list[float] = []
     t0: float | None = None
     error, turns = "", 0
-    first: float | None = None  # the stream's first frame (s)
+    first = _seek_before(container, stream, start_s) if start_s > SEEK_LEAD_S else None
     try:
         for i, frame in enumerate(container.decode(stream)):
             t = frame.time if frame.time is not None else i / src_fps
