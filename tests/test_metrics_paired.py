@@ -34,6 +34,9 @@ def test_pair_key_leaves_the_folder_name_out() -> None:
     assert pair_key("1_a2_wav2lip", "wav2lip") == pair_key("1_a2_SadTalker", "sadtalker") == "1_a2"
     assert pair_key("p1_a2", "wav2lip") == "p1_a2"
     assert pair_key("wav2lip", "wav2lip") == "wav2lip"  # nothing left: the stem as it is
+    # only a whole token: folder "a" takes nothing out of "data", but "_a" off "talk_a"
+    assert pair_key("data_clip", "a") == "data_clip" and pair_key("talk_a", "a") == "talk"
+    assert pair_key("p1-Wav2Lip-a2", "wav2lip") == "p1_a2"
 
 
 def test_compare_pair_matches_scipy() -> None:

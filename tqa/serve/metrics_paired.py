@@ -44,11 +44,13 @@ COLUMNS = (
 
 
 def pair_key(stem: str, group: str) -> str:
-    """The name a video is paired by: its file stem without the folder (group) name in it,
-    compared case-insensitively, and without the separators left at its ends."""
+    """The name a video is paired by: its file stem without the folder (group) name where
+    that stands as a whole token (between separators or at an end; case-insensitive: folder
+    ``a`` takes no letter out of ``data``), and without the separators left at its ends."""
     key = stem
-    if group and group.lower() in stem.lower():
-        key = re.sub(re.escape(group), "", stem, flags=re.IGNORECASE)
+    if group:
+        token = rf"(?<![0-9A-Za-z]){re.escape(group)}(?![0-9A-Za-z])"
+        key = re.sub(token, "", stem, flags=re.IGNORECASE)
         key = re.sub(r"[_\-. ]{2,}", "_", key).strip("_-. ")
     return (key or stem).lower()
 
