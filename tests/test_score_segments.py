@@ -46,7 +46,7 @@ def test_segment_starts_cover_the_file_with_the_fewest_segments(seconds, expecte
 def _segs(rows: list[dict]) -> pd.DataFrame:
     base = {t: math.nan for t in TASKS} | {
         "sync_offset": math.nan, "sync_confidence": math.nan, "sync_distance": math.nan,
-        "status": "ok", "error": "", "warning": "", "path": "p", "_key": "k",
+        "status": "ok", "error": "", "warning": "", "path": "p", "_key": "k", "_seconds": 20.0,
     }  # fmt: skip
     return pd.DataFrame([base | r for r in rows])
 

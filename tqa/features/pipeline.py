@@ -133,11 +133,6 @@ class FeatureExtractor:
         # params dict must not change :attr:`config_hash` (the cache key) under them
         self.fparams: dict = copy.deepcopy(features_section(params))
         self.params = params
-        #: video id -> start (s) of the 6 s read from its file (``tqa score``'s segments of a
-        #: long file; params key ``segment_starts``, outside ``features``: no cache-key part)
-        self.segment_starts: dict[str, float] = {
-            str(k): float(v) for k, v in (params.get("segment_starts") or {}).items()
-        }
         self.extractors: dict[str, Extractor] = build_extractors(self.fparams)
         #: mantissa bits every stream keeps (:mod:`tqa.features.quantize`; 23 = float32 as is)
         self.quantize_bits: int = int(self.fparams.get("quantize_bits", 23))
@@ -160,10 +155,11 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ one video
     def load(self, path: str, video_id: str) -> Clip:
         """Decode ``path`` onto the grid (:func:`tqa.features.decode.load_clip`, params
-        ``features``), from its segment start when ``video_id`` is a segment's."""
-        return load_clip_params(
-            path, video_id, self.fparams, self.segment_starts.get(str(video_id), 0.0)
-        )
+        ``features``), from its segment start when ``video_id`` is a segment's: params key
+        ``segment_starts`` (video id -> s; ``tqa score``'s segments of a long file), outside
+        ``features``, so no part of the cache key, and passed to every worker with the params."""
+        start = (self.params.get("segment_starts") or {}).get(str(video_id), 0.0)
+        return load_clip_params(path, video_id, self.fparams, float(start))
 
     def extract_clip(self, clip: Clip) -> VideoFeatures:
         """Run every extractor on one decoded clip (RUN_ORDER, shared ``context``), each

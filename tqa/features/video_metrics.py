@@ -29,7 +29,7 @@ from tqa.features.extractors.au_avlocal import still_voiced
 from tqa.features.extractors.au_pose import EYE_LEFT, EYE_RIGHT, pose_dynamics
 from tqa.features.extractors.audio_clipping import ClippingAudio
 from tqa.features.extractors.audio_dnsmos import valid_samples
-from tqa.features.extractors.base import get_extractor
+from tqa.features.extractors.base import get_extractor, valid_frames
 from tqa.features.extractors.landmarks_mediapipe import (
     EYE_OUTER_L,
     EYE_OUTER_R,
@@ -263,7 +263,7 @@ def _clip_metrics(
     fp = dict(fparams or {})
     clip = at_level(clip, fp.get("audio_level_dbfs"))  # as every feature extractor hears it
     fps = float(clip.fps)
-    n = int(np.asarray(clip.meta["valid_frames"], bool).sum())
+    n = int(valid_frames(clip).sum())
     frames = clip.frames[:n]
     lm = np.asarray(detect_landmarks(frames) if landmarks is None else landmarks, np.float64)
     det = np.isfinite(lm[:, 0, 0])
@@ -356,8 +356,9 @@ def audio_columns(
     # (a second, equally deep minimum of its distance curve 7 frames on: its syllable rhythm).
     grid_lm = np.full((len(clip.frames), *lm.shape[1:]), np.nan)
     grid_lm[:n] = lm
-    valid = np.asarray(clip.meta.get("valid_frames", np.ones(len(clip.frames), bool)), bool)
-    dark, inner, env = sync_signals(clip.frames, grid_lm, clip.audio, clip.sample_rate, fps, valid)
+    dark, inner, env = sync_signals(
+        clip.frames, grid_lm, clip.audio, clip.sample_rate, fps, valid_frames(clip)
+    )
     est = estimate_offset([dark, inner], env, int(fp.get("sync_max_offset", 15)))
     row.update(
         sync_offset=est.offset,

@@ -1,6 +1,6 @@
 """The files to score: folders expanded to video files, readable ids, cache keys, the first
 rows of the scores table (a file that does not exist is a 'failed' row, not an error), and
-the files longer than the model's grid."""
+the note on the files longer than the model's grid."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import pandas as pd
 
 from tqa.data.videos import VIDEO_EXTS
-from tqa.features.decode import header_seconds
 
 #: Video file extensions found when a folder is given (``score.extensions`` overrides): the
 #: data contract's, plus two that only scoring looks for.
@@ -90,15 +89,13 @@ def input_rows(files: Sequence[Path]) -> pd.DataFrame:
 
 def longer_than_grid(result: pd.DataFrame, grid_s: float, fps: float) -> list[tuple[str, float]]:
     """(video_id, header seconds) of the scored files (status ok or partial) whose header
-    announces at least one grid frame (1 / ``fps`` s) more than the ``grid_s`` seconds the
-    model reads: the model saw their first ``grid_s`` s only."""
+    length (column ``_seconds``, :func:`tqa.serve.score_segments.segment_rows`) is at least
+    one grid frame (1 / ``fps`` s) more than the ``grid_s`` seconds the model reads."""
     out = []
-    for r in result.itertuples():
-        if r.status not in ("ok", "partial"):
-            continue
-        seconds = header_seconds(r.path)
-        if seconds is not None and seconds >= grid_s + 1.0 / fps:
-            out.append((str(r.video_id), float(seconds)))
+    for vid, status, seconds in zip(result["video_id"], result["status"], result["_seconds"]):
+        if status in ("ok", "partial") and seconds is not None and not pd.isna(seconds):
+            if seconds >= grid_s + 1.0 / fps:
+                out.append((str(vid), float(seconds)))
     return out
 
 

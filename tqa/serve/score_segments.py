@@ -44,15 +44,16 @@ def segment_starts(seconds: float | None, grid_s: float, fps: float) -> list[flo
 
 def segment_rows(rows: pd.DataFrame, grid_s: float, fps: float, whole: bool = True) -> pd.DataFrame:
     """One row per segment of each file of ``rows`` (:func:`tqa.serve.score_inputs.input_rows`):
-    ``_file`` (the file's row), ``start_s``, ``segment`` (1-based) and ``_key`` (the file's
-    cache key, ``@<start>s`` appended from the second segment on). A failed file (not found)
-    stays one row; ``whole=False``: every file one segment from 0 s."""
+    ``_file`` (the file's row), ``_seconds`` (its header's length, read once here; None when
+    it says none or the file is missing), ``start_s``, ``segment`` (1-based) and ``_key`` (the
+    file's cache key, ``@<start>s`` appended from the second segment on). A failed file (not
+    found) stays one row; ``whole=False``: every file one segment from 0 s."""
     out = []
     for i, r in rows.iterrows():
-        known = whole and r["_key"] is not None
-        starts = segment_starts(header_seconds(r["path"]), grid_s, fps) if known else [0.0]
+        seconds = header_seconds(r["path"]) if r["_key"] is not None else None
+        starts = segment_starts(seconds, grid_s, fps) if whole else [0.0]
         for k, s in enumerate(starts):
-            seg = r.to_dict() | {"_file": i, "start_s": s, "segment": k + 1}
+            seg = r.to_dict() | {"_file": i, "_seconds": seconds, "start_s": s, "segment": k + 1}
             if k and r["_key"] is not None:
                 seg["_key"] = f"{r['_key']}@{s:.2f}s"
             out.append(seg)
@@ -86,7 +87,8 @@ def _joined(segs: pd.DataFrame, column: str, grid_s: float) -> str:
 
 
 def pool_segments(segs: pd.DataFrame, n_files: int, grid_s: float) -> pd.DataFrame:
-    """One row per file from its scored segments (module docstring): ``status`` interrupted
+    """One row per file from its scored segments (module docstring; with the file's ``_key``
+    and header length ``_seconds``): ``status`` interrupted
     if a segment was (its scores NaN: the file was not read to its end), failed if none was
     scored, partial if one was, else ok; ``segments``
     the count; ``warning`` each segment's, after its time span (a segment that failed among
@@ -95,7 +97,7 @@ def pool_segments(segs: pd.DataFrame, n_files: int, grid_s: float) -> pd.DataFra
     for i in range(n_files):
         g = segs[segs["_file"] == i]
         first = g.iloc[0]
-        row = {c: first[c] for c in ("video_id", "path", "_key")}
+        row = {c: first[c] for c in ("video_id", "path", "_key", "_seconds")}
         row["segments"] = len(g)
         done = g[g["status"].isin(["ok", "partial"])]
         values = done[[*TASKS, "sync_offset", "sync_confidence", "sync_distance"]].astype(float)

@@ -124,7 +124,6 @@ def score(
     segs = segment_rows(rows, grid_s, fps, whole)
     starts = starts_by_key(segs)
     if starts:  # the extractor (and each worker's, built from its params) decodes from there
-        extractor.segment_starts = starts
         extractor.params = {**extractor.params, "segment_starts": starts}
     if workers is None:
         workers = (params.get("features") or {}).get("workers")
@@ -133,7 +132,8 @@ def score(
     with feature_cache(cache_dir) as (cache, kept):
         interrupted = extract_features(segs, extractor, cache, workers, progress, kept)
         segs = predict_rows(segs, bundle, cache, impute)
-    result = pool_segments(segs, len(rows), grid_s)[list(COLUMNS)]
+    pooled = pool_segments(segs, len(rows), grid_s)
+    result = pooled[list(COLUMNS)]
     result.attrs["segments"] = segments_table(segs, grid_s)
     if out is not None:
         write_scores(result, out)
@@ -142,7 +142,7 @@ def score(
     if interrupted is not None:
         raise ScoringInterrupted(result)
     _log_summary(result, bundle)
-    _note_long_files(result, bundle, whole)
+    _note_long_files(pooled, result, bundle, whole)
     return result
 
 
@@ -158,13 +158,15 @@ def _grid(bundle: Bundle) -> tuple[float, float]:
     return int(feats.get("n_frames", 150)) / fps, fps
 
 
-def _note_long_files(result: pd.DataFrame, bundle: Bundle, whole: bool) -> None:
+def _note_long_files(
+    pooled: pd.DataFrame, result: pd.DataFrame, bundle: Bundle, whole: bool
+) -> None:
     """Log, and keep in ``result.attrs["notes"]`` for the printed table, which files are
-    longer than the grid the bundle's model reads: scored as segments over all of it
-    (``whole``), or on its first seconds."""
+    longer than the grid the bundle's model reads (``pooled``: the rows with each file's
+    header length): scored as segments over all of it (``whole``), or on its first seconds."""
     grid_s, fps = _grid(bundle)
-    counts = dict(zip(result["video_id"], result["segments"])) if whole else None
-    note = grid_note(longer_than_grid(result, grid_s, fps), len(result), grid_s, counts)
+    counts = dict(zip(pooled["video_id"], pooled["segments"])) if whole else None
+    note = grid_note(longer_than_grid(pooled, grid_s, fps), len(pooled), grid_s, counts)
     if note:
         log.info("%s", note)
         result.attrs["notes"] = [note]

@@ -146,15 +146,13 @@ class VariantExtractor:
         clip = at_level(clip, self.fx.fparams.get("audio_level_dbfs"))
         out: dict[str, float] = {}
         wanted = [w[4:-1] if w.startswith("abs(") and w.endswith(")") else w for w in wanted]
-        n = int(np.sum(clip.meta.get("valid_frames", np.ones(clip.n_frames, bool))))
+        n = int(valid_frames(clip).sum())
         if any(w in SYNC_METRICS for w in wanted):
             both = vkey + "|" + akey
             if both not in self._smetrics:
                 self._smetrics[both] = sync_metric_columns(
-                    clip.frames, ctx["landmarks_px"], clip.audio, clip.fps,
-                    int(self.fx.fparams.get("sync_max_offset", 15)),
-                    clip.meta.get("valid_frames"),
-                )  # fmt: skip
+                    clip, ctx["landmarks_px"], int(self.fx.fparams.get("sync_max_offset", 15))
+                )
             out.update(self._smetrics[both])
         if any(w in AUDIO_METRICS for w in wanted):
             if akey not in self._ametrics:
@@ -177,24 +175,17 @@ def audio_metric_columns(audio: np.ndarray, n_samples: int) -> dict[str, float]:
     return {f"dnsmos_{k}": float(v) for k, v in d.items()}
 
 
-def sync_metric_columns(
-    frames: np.ndarray,
-    lm_px: np.ndarray,
-    audio: np.ndarray,
-    fps: float,
-    max_offset: int,
-    valid: np.ndarray | None = None,
-) -> dict[str, float]:
+def sync_metric_columns(clip: Clip, lm_px: np.ndarray, max_offset: int) -> dict[str, float]:
     """``sync_offset_subframe`` as :func:`tqa.features.video_metrics.audio_columns` computes it:
-    the correlation sync's offset to a fraction of a frame over the whole grid (frames
-    (T, H, W, 3), their pixel landmarks, the 16 kHz audio), the padding after a short clip's
-    end masked by ``valid`` (bool (T,)); NaN without a face or audio."""
+    the correlation sync's offset to a fraction of a frame over the clip's whole grid, with
+    its pixel landmarks (T, 468, 3), the padding after a short clip's end masked; NaN without
+    a face or sound in the clip's own frames."""
     lm = np.asarray(lm_px, np.float64)
-    n = int(np.sum(valid)) if valid is not None else len(frames)
-    ns = min(len(audio), int(round(n / float(fps) * SR)))
-    if not np.isfinite(lm[:n, 0, 0]).any() or not np.any(audio[:ns] != 0):
+    valid = valid_frames(clip)
+    own = clip.audio[: valid_samples(clip)]
+    if not np.isfinite(lm[valid, 0, 0]).any() or not np.any(own != 0):
         return dict.fromkeys(SYNC_METRICS, math.nan)
-    est = clip_sync(frames, lm, audio, SR, float(fps), max_offset, valid)
+    est = clip_sync(clip.frames, lm, clip.audio, SR, float(clip.fps), max_offset, valid)
     return {"sync_offset_subframe": est.offset_subframe}
 
 
