@@ -184,7 +184,7 @@ def test_a_cached_row_is_measured_again_under_other_feature_settings(tmp_path, m
 
     calls = []
 
-    def fake(path, fparams, max_seconds):
+    def fake(path, fparams, max_seconds, start_s=0.0):
         calls.append(fparams.get("audio_level_dbfs"))
         return {"dnsmos_ovrl": 3.0 + len(calls)}
 

@@ -49,12 +49,13 @@ from tqa.features.nets.weights import WeightsError
 log = logging.getLogger(__name__)
 
 #: Bumped when a metric's definition changes (keys the per-video cache of ``tqa metrics``).
-VERSION = "12"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
+VERSION = "13"  # 4: still_mouth; 5: expression_variety, expression_flicker (FER2013);
 # 6: the sync curves of the two mouth signals weighted by their confidence; 7: sync_offset_subframe;
 # 8: no sync offset from a whole-clip window of under MIN_FALLBACK_PAIRS pairs (short clips);
 # 9: longest_still_s stops at the clip's end (cadence v2: padding is no part of a still run);
 # 10: faces (how many faces the picture holds); 11: the audio at features.audio_level_dbfs;
-# 12: the sync columns read over the whole grid with its padding masked, as the extractor
+# 12: the sync columns read over the whole grid with its padding masked, as the extractor;
+# 13: `tqa metrics` measures a long file whole, in segments (tqa/serve/metrics_segments.py)
 
 #: EYE_LEFT / EYE_RIGHT (from au_pose): Face Mesh eye contours for the eye aspect ratio
 #: (Soukupova & Cech 2016, 6 points per eye: corner, upper, upper, corner, lower, lower).
@@ -133,7 +134,7 @@ METRICS: dict[str, Metric] = {
     "faces": Metric(
         "count", "info", "faces in the picture (median of 5 frames); > 1: columns read one face"
     ),
-    "duration_s": Metric("s", "info", "decoded duration (up to --max-seconds)"),
+    "duration_s": Metric("s", "info", "seconds measured (the whole file, or --max-seconds)"),
     "fps": Metric("1/s", "info", "source frame rate"),
     "width": Metric("px", "info", "source width"),
     "height": Metric("px", "info", "source height"),
@@ -228,9 +229,15 @@ def syncnet_scores(clip, context: dict[str, Any], fparams: dict) -> tuple[float,
 
 
 def video_metrics(
-    path: str, fparams: dict | None = None, max_seconds: float = 10.0, syncnet: bool = True
+    path: str,
+    fparams: dict | None = None,
+    max_seconds: float = 10.0,
+    syncnet: bool = True,
+    start_s: float = 0.0,
 ) -> dict[str, Any]:
-    """Every :data:`METRICS` column of one file (NaN where undefined); raises MediaError."""
+    """Every :data:`METRICS` column of ``max_seconds`` of one file from ``start_s`` (NaN where
+    undefined); raises MediaError. ``tqa metrics`` measures a longer file in segments
+    (:mod:`tqa.serve.metrics_segments`)."""
     fp = dict(fparams or {})
     fps = float(fp.get("grid_fps", 25))
     clip = load_clip(
@@ -239,6 +246,7 @@ def video_metrics(
         n_frames=int(round(max_seconds * fps)),
         sample_rate=int(fp.get("sample_rate", 16000)),
         max_side=fp.get("max_side", 256),
+        start_s=start_s,
     )
     return clip_metrics(clip, fp, syncnet)
 

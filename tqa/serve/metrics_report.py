@@ -13,16 +13,20 @@ head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (defa
 * ``summary.md`` + ``summary.csv``: per group, mean +- 95 % CI (Student t, n - 1 dof) of each
   metric, with the direction of "better" per column;
 * ``metrics.png``: one panel per metric, groups side by side (points + mean +- 95 % CI);
+* ``segments.csv``: the segments of the videos measured in several;
 * ``paired.md`` + ``paired.csv``, when two or more folders hold videos of the same name (the
   same portraits and audios rendered by each generator): every folder against a reference
   folder (the first, or ``--reference``) over those pairs: mean paired difference with its
   95 % CI, share of pairs won, Wilcoxon signed-rank p and Holm-adjusted verdicts
   (:mod:`tqa.serve.metrics_paired`).
 
-Each video's row is cached in ``<out>/.cache`` (keyed by path, size, mtime, metric version
-and the ``features`` params; atomic writes), so an interrupted run resumes. ``--workers N``
-runs N processes; Ctrl-C cancels the rest within seconds, writes the rows done so far
-(the others ``interrupted``) and exits 130. These metrics are each model's *own* human
+Each video is measured whole: a long one in segments of ``--segment-seconds`` (10 s), pooled
+per column (:mod:`tqa.serve.metrics_segments`; ``segments.csv`` holds each segment), or its
+first ``--max-seconds`` only. Each video's row is cached in ``<out>/.cache`` (keyed by path,
+size, mtime, metric version, the lengths read and the ``features`` params; atomic writes),
+so an interrupted run resumes. ``--workers N`` runs N processes; Ctrl-C cancels the rest
+within seconds, writes the rows done so far (the others ``interrupted``) and exits 130.
+These metrics are each model's *own* human
 calibration (DNSMOS: P.835 / P.808 listening tests; BRISQUE: LIVE IQA) or closed-form
 signal measures, not tqa's learned scores.
 """
@@ -50,6 +54,7 @@ from tqa.features.config import LOCATION_KEYS
 from tqa.features.decode import MediaError
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
 from tqa.serve.metrics_paired import cell, paired_comparison, paired_markdown
+from tqa.serve.metrics_segments import file_metrics
 from tqa.serve.partial_rule import edge_note
 from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
 
@@ -57,8 +62,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUT = "reports/metrics"
 #: Seconds of each video measured (from the start); papers use whole clips of a few seconds.
-DEFAULT_MAX_SECONDS = 10.0
-ID_COLUMNS = ("group", "video", "path", "status", "error")
+#: Seconds per measured segment (``--segment-seconds``); a longer file is read whole in
+#: several (:mod:`tqa.serve.metrics_segments`).
+DEFAULT_SEGMENT_SECONDS = 10.0
+ID_COLUMNS = ("group", "video", "path", "status", "error", "segments")
+#: Columns of ``segments.csv`` before the metrics.
+SEGMENT_ID_COLUMNS = ("group", "video", "path", "segment", "start_s", "end_s")
 
 
 def collect(paths: list[str | Path]) -> list[tuple[str, Path]]:
@@ -78,35 +87,59 @@ def settings_key(fparams: dict) -> str:
     return params_hash({k: v for k, v in fparams.items() if k not in LOCATION_KEYS})[:8]
 
 
-def one_video(path: str, fparams: dict, max_seconds: float, cache_dir: str | None) -> dict:
-    """Metrics row of one file (from the cache when fresh); a failed row instead of raising."""
+def one_video(
+    path: str,
+    fparams: dict,
+    max_seconds: float | None,
+    cache_dir: str | None,
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+) -> dict:
+    """Metrics row of one file, the whole file in segments of ``segment_seconds`` (up to
+    ``max_seconds`` when given; :mod:`tqa.serve.metrics_segments`), its segments' rows under
+    ``_segments``; from the cache when fresh; a failed row instead of raising."""
     f = Path(path)
     cached = None
     if cache_dir and f.is_file():
-        name = f"{cache_key(f)}-v{VERSION}-{max_seconds:g}s-{settings_key(fparams)}.json"
-        cached = Path(cache_dir) / name
+        read = "whole" if max_seconds is None else f"{max_seconds:g}s"
+        key = f"{cache_key(f)}-v{VERSION}-{read}-{segment_seconds:g}s-{settings_key(fparams)}"
+        cached = Path(cache_dir) / f"{key}.json"
         if cached.is_file():
             try:
                 return json.loads(cached.read_text())
             except ValueError:
                 pass
     try:
-        row = {"status": "ok", "error": "", **video_metrics(path, fparams, max_seconds)}
+        measured, segs = file_metrics(path, fparams, _measure, max_seconds, segment_seconds)
     except MediaError as exc:
         return {"status": "failed", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one file's problem never stops the table
         return {"status": "failed", "error": f"{path}: {type(exc).__name__}: {exc}"}
+    row = {"status": "ok", "error": "", **measured}
     notes = []
     if row.get("truncated_after_s"):
         notes.append(f"{path}: truncated after {row['truncated_after_s']:.2f} s")
     if (row.get("faces") or 0) > 1:
-        notes.append(f"{path}: {row['faces']} faces in the picture; the face columns read one")
-    edge = edge_note(row.get("sync_offset", math.nan), int(fparams.get("sync_max_offset", 15)))
-    notes += [f"{path}: {n}" for n in edge]
+        notes.append(f"{path}: {row['faces']:g} faces in the picture; the face columns read one")
+    max_offset = int(fparams.get("sync_max_offset", 15))
+    if len(segs) == 1:
+        notes += [f"{path}: {n}" for n in edge_note(row.get("sync_offset", math.nan), max_offset)]
+    else:  # each segment's own bound, after its time span
+        notes += [
+            f"{path}: [{s['start_s']:.1f}-{s['end_s']:.1f} s] {n}"
+            for s in segs
+            for n in edge_note(s.get("sync_offset", math.nan), max_offset)
+        ]
+    notes += [f"{path}: {n}" for n in row.pop("notes", [])]
     row["error"] = "; ".join(notes)
+    row["_segments"] = segs if len(segs) > 1 else []
     if cached is not None:
         write_json(cached, row)
     return row
+
+
+def _measure(path: str, fparams: dict, seconds: float, start_s: float) -> dict:
+    """One segment's metrics (:func:`tqa.features.video_metrics.video_metrics`)."""
+    return video_metrics(path, fparams, seconds, start_s=start_s)
 
 
 def _init_worker() -> None:
@@ -119,28 +152,30 @@ def _init_worker() -> None:
 def measure(
     items: list[tuple[str, Path]],
     fparams: dict,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_seconds: float | None = None,
     workers: int = 1,
     cache_dir: Path | None = None,
     progress: bool = True,
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
 ) -> tuple[pd.DataFrame, bool]:
-    """The per-video table and whether Ctrl-C interrupted it (rows not done: ``interrupted``)."""
+    """The per-video table and whether Ctrl-C interrupted it (rows not done: ``interrupted``);
+    the segments of the files measured in several in ``table.attrs["segments"]``
+    (:data:`SEGMENT_ID_COLUMNS`, then the metrics; empty when every file was one segment)."""
+    args = (fparams, max_seconds, str(cache_dir) if cache_dir else None, segment_seconds)
     rows: dict[int, dict] = {}
-    cdir = str(cache_dir) if cache_dir else None
     interrupted, bar = False, None
     try:  # the bar is drawn inside: a Ctrl-C from its first line on gets the table written
         bar = tqdm(total=len(items), desc="metrics", unit="video", disable=not progress)
         if workers <= 1:
             for i, (_, f) in enumerate(items):
-                rows[i] = one_video(str(f), fparams, max_seconds, cdir)
+                rows[i] = one_video(str(f), *args)
                 bar.update(1)
         else:
             pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker)
             try:
                 with sigint_deferred():  # workers start here: a Ctrl-C is held, not lost
                     futs = {
-                        pool.submit(one_video, str(f), fparams, max_seconds, cdir): i
-                        for i, (_, f) in enumerate(items)
+                        pool.submit(one_video, str(f), *args): i for i, (_, f) in enumerate(items)
                     }
                 for fut in as_completed(futs):
                     rows[futs[fut]] = fut.result()
@@ -154,15 +189,23 @@ def measure(
     finally:
         if bar is not None:
             bar.close()
-    table = []
+    table, segments = [], []
     for i, (group, f) in enumerate(items):
-        r = rows.get(i) or {"status": "interrupted", "error": "interrupted (Ctrl-C)"}
-        table.append({"group": group, "video": f.stem, "path": str(f), **r})
-    df = pd.DataFrame(table)
-    for c in (*ID_COLUMNS, *METRICS):
+        r = dict(rows.get(i) or {"status": "interrupted", "error": "interrupted (Ctrl-C)"})
+        ids = {"group": group, "video": f.stem, "path": str(f)}
+        segments += [{**ids, **s} for s in r.pop("_segments", None) or []]
+        table.append({**ids, **r})
+    df = _columns(pd.DataFrame(table), ID_COLUMNS)
+    df.attrs["segments"] = _columns(pd.DataFrame(segments), SEGMENT_ID_COLUMNS)
+    return df, interrupted
+
+
+def _columns(df: pd.DataFrame, ids: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` with the columns ``ids`` then :data:`METRICS`, NaN where missing."""
+    for c in (*ids, *METRICS):
         if c not in df.columns:
             df[c] = math.nan
-    return df[[*ID_COLUMNS, *METRICS]], interrupted
+    return df[[*ids, *METRICS]]
 
 
 def mean_ci(x: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
@@ -270,16 +313,22 @@ def run_metrics(
     paths: list[str | Path],
     out: str | Path = DEFAULT_OUT,
     workers: int = 1,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_seconds: float | None = None,
     params: dict | None = None,
     progress: bool = True,
     plot: bool = True,
     reference: str | None = None,
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
 ) -> tuple[pd.DataFrame, bool]:
-    """Measure, then write metrics.csv, summary.csv, summary.md (and metrics.png; paired.md
-    and paired.csv when folders share video names, against ``reference``, default the first
-    folder); returns the per-video table and whether it was interrupted. ValueError when
-    ``reference`` names no folder (before anything is measured)."""
+    """Measure (each file whole, in segments of ``segment_seconds``, or its first
+    ``max_seconds``), then write metrics.csv, summary.csv, summary.md (and metrics.png;
+    segments.csv when a file was measured in several segments; paired.md and paired.csv when
+    folders share video names, against ``reference``, default the first folder); returns the
+    per-video table and whether it was interrupted. ValueError when ``reference`` names no
+    folder or a length is not positive (before anything is measured)."""
+    for name, v in (("--max-seconds", max_seconds), ("--segment-seconds", segment_seconds)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {v:g}")
     params = params if params is not None else load_params()
     items = collect(list(paths))
     if not items:
@@ -289,10 +338,19 @@ def run_metrics(
         raise ValueError(f"--reference {reference!r} is not one of the folders {groups}")
     out = Path(out)
     df, interrupted = measure(
-        items, params.get("features") or {}, max_seconds, workers, out / ".cache", progress
+        items,
+        params.get("features") or {},
+        max_seconds,
+        workers,
+        out / ".cache",
+        progress,
+        segment_seconds,
     )
     summary = summarize(df)
     write_csv(out / "metrics.csv", df, float_format="%.6g", index=False)
+    (out / "segments.csv").unlink(missing_ok=True)  # an earlier run's, other files
+    if len(df.attrs["segments"]):
+        write_csv(out / "segments.csv", df.attrs["segments"], float_format="%.6g", index=False)
     write_csv(out / "summary.csv", summary, float_format="%.6g", index=False)
     write_text(out / "summary.md", summary_markdown(df, summary))
     alpha = float((params.get("cv") or {}).get("alpha", 0.05))
@@ -312,8 +370,8 @@ def run_metrics(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``tqa metrics PATH... [--out DIR] [--workers N] [--max-seconds S]``; exit 0 all measured,
-    1 some failed, 130 interrupted."""
+    """``tqa metrics PATH... [--out DIR] [--workers N] [--max-seconds S] [--segment-seconds S]``;
+    exit 0 all measured, 1 some failed, 130 interrupted."""
     ap = argparse.ArgumentParser(
         prog="tqa metrics",
         description="No-reference metrics (sync, DNSMOS, BRISQUE, sharpness, jitter, blinks, "
@@ -330,8 +388,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--max-seconds",
         type=float,
-        default=DEFAULT_MAX_SECONDS,
-        help=f"seconds measured from each video's start (default {DEFAULT_MAX_SECONDS:g})",
+        default=None,
+        help="measure only this many seconds from each video's start (default: the whole video)",
+    )
+    ap.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=DEFAULT_SEGMENT_SECONDS,
+        help="a longer video is measured in segments of this length spread over it, then "
+        f"pooled (default {DEFAULT_SEGMENT_SECONDS:g}; segments.csv holds each segment)",
     )
     ap.add_argument("--params", default=None, help="params.yaml (features.* grid, SyncNet weights)")
     ap.add_argument("--no-plot", action="store_true", help="skip metrics.png")
@@ -357,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
             plot=not args.no_plot,
             reference=args.reference,
+            segment_seconds=args.segment_seconds,
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"tqa metrics: {exc}", file=sys.stderr)
@@ -366,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     out = display_path(out_dir)
     paired = (out_dir / "paired.md").is_file()
+    segmented = (out_dir / "segments.csv").is_file()
     if not args.quiet:
         print((out_dir / "summary.md").read_text())
         if paired:
@@ -375,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         f"tqa metrics: {n_ok} of {len(df)} videos measured; wrote {out}/metrics.csv, "
         "summary.csv, summary.md"
         + ("" if args.no_plot else ", metrics.png")
+        + (", segments.csv" if segmented else "")
         + (", paired.csv, paired.md" if paired else "")
     )
     if interrupted:
