@@ -146,7 +146,7 @@ def test_verdicts_read_the_holm_adjusted_p() -> None:
 def test_markdown_rows_keep_their_columns() -> None:
     """``|x| lower`` inside a cell is escaped: every row of both tables has the header's
     number of cells (an unescaped pipe split the sync_offset rows of summary.md in two)."""
-    from tqa.serve.metrics_report import summarize, summary_markdown
+    from tqa.serve.metrics_summary import summarize, summary_markdown
 
     df = _table()
     for md in (paired_markdown(paired_comparison(df), 0.05), summary_markdown(df, summarize(df))):

@@ -21,7 +21,8 @@ from tqa.features.video_metrics import (
     head_motion,
     landmark_jitter,
 )
-from tqa.serve.metrics_report import collect, main, mean_ci, summarize
+from tqa.serve.metrics_report import collect, main
+from tqa.serve.metrics_summary import mean_ci, summarize, summary_rows
 
 
 def test_mean_ci_matches_scipy_t_interval() -> None:
@@ -124,6 +125,11 @@ def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
     assert "| metric | unit | better | sharp (n=2) | blurred (n=2) |" in md
     assert "| brisque_face | 0-100 | lower |" in md and "broken (sharp): failed" in md
     assert (out / "metrics.png").stat().st_size > 10_000
+    # the paper table: the sharper folder's face sharpness in bold, the blurred one's not
+    tex = (out / "summary.tex").read_text()
+    row = next(line for line in tex.splitlines() if line.startswith(r"sharpness\_face"))
+    sharp_cell, blurred_cell = row.split(" & ")[1:3]
+    assert sharp_cell.startswith(r"\textbf{") and not blurred_cell.startswith(r"\textbf{")
     # the two folders hold v0 and v1 each: paired, blurred against sharp (the first folder)
     paired = pd.read_csv(out / "paired.csv").set_index("metric")
     assert set(paired["group"]) == {"blurred"} and set(paired["reference"]) == {"sharp"}
@@ -160,7 +166,7 @@ def test_tqa_metrics_end_to_end(two_folders, tmp_path, capsys) -> None:
     # one folder: nothing to pair, and no paired table of the earlier run left behind
     assert main([str(two_folders / "sharp"), "--out", str(out), "--quiet", "--no-plot"]) == 1
     assert not (out / "paired.csv").exists() and not (out / "paired.md").exists()
-    assert summarize(df).shape[0] == 2 * len(METRICS)
+    assert summarize(df).shape[0] == 2 * len(summary_rows())
 
 
 def test_a_side_by_side_video_counts_two_faces_and_says_so(tmp_path) -> None:

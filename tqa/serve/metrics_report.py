@@ -11,7 +11,9 @@ head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (defa
 * ``metrics.csv``: one row per video (``group``, ``video``, ``path``, ``status``, ``error``,
   metrics);
 * ``summary.md`` + ``summary.csv``: per group, mean +- 95 % CI (Student t, n - 1 dof) of each
-  metric, with the direction of "better" per column;
+  metric (and of |x| for the sync offsets), with the direction of "better" per column;
+  ``summary.tex``: the same as a booktabs table for a paper, the best mean per row in bold
+  (:mod:`tqa.serve.metrics_summary`);
 * ``metrics.png``: one panel per metric, groups side by side (points + mean +- 95 % CI);
 * ``segments.csv``: the segments of the videos measured in several;
 * ``paired.md`` + ``paired.csv``, when two or more folders hold videos of the same name (the
@@ -44,7 +46,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from tqdm.auto import tqdm
 
 from tqa.core.atomic import write_csv, write_json, write_text
@@ -53,8 +54,9 @@ from tqa.core.params import cli_path, display_path, load_params, params_hash, re
 from tqa.features.config import LOCATION_KEYS
 from tqa.features.decode import MediaError
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
-from tqa.serve.metrics_paired import cell, paired_comparison, paired_markdown
+from tqa.serve.metrics_paired import paired_comparison, paired_markdown
 from tqa.serve.metrics_segments import file_metrics
+from tqa.serve.metrics_summary import summarize, summary_latex, summary_markdown
 from tqa.serve.partial_rule import edge_note
 from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
 
@@ -208,67 +210,6 @@ def _columns(df: pd.DataFrame, ids: tuple[str, ...]) -> pd.DataFrame:
     return df[[*ids, *METRICS]]
 
 
-def mean_ci(x: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, int]:
-    """(mean, half-width of the Student-t CI, n) over finite values; half-width NaN if n < 2."""
-    v = pd.to_numeric(pd.Series(x), errors="coerce").astype(float).to_numpy()
-    v = v[np.isfinite(v)]
-    n = len(v)
-    if n == 0:
-        return math.nan, math.nan, 0
-    if n < 2:
-        return float(v.mean()), math.nan, 1
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
-    return float(v.mean()), float(half), n
-
-
-def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Per group and metric: mean, ci95 (half-width), n (finite values of ``ok`` rows)."""
-    ok = df[df["status"] == "ok"]
-    recs = []
-    for group in dict.fromkeys(df["group"]):
-        g = ok[ok["group"] == group]
-        for m in METRICS:
-            mean, half, n = mean_ci(g[m].astype(float) if len(g) else [])
-            recs.append({"group": group, "metric": m, "mean": mean, "ci95": half, "n": n})
-    return pd.DataFrame(recs)
-
-
-def _fmt(mean: float, half: float) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    digits = 2 if abs(mean) >= 1 else 3
-    return f"{mean:.{digits}f}" + (f" ± {half:.{digits}f}" if np.isfinite(half) else "")
-
-
-def summary_markdown(df: pd.DataFrame, summary: pd.DataFrame) -> str:
-    """Markdown: one row per metric, one column per group (mean ± 95 % CI), direction stated."""
-    groups = list(dict.fromkeys(df["group"]))
-    counts = {g: int(((df["group"] == g) & (df["status"] == "ok")).sum()) for g in groups}
-    lines = [
-        "# No-reference metrics per folder",
-        "",
-        "Mean ± 95 % CI (Student t) over the videos of each folder; `better`: the direction of "
-        "a better video (`info`: descriptive, no direction). DNSMOS and BRISQUE are each "
-        "model's own human calibration (P.835/P.808 listening tests; LIVE IQA); the sync "
-        "columns are tqa's weight-free estimate, **not** SyncNet's LSE-C/LSE-D (those are the "
-        "`lse_*` columns, filled only when SyncNet weights are configured).",
-        "",
-        "| metric | unit | better | " + " | ".join(f"{g} (n={counts[g]})" for g in groups) + " |",
-        "|---|---|---|" + "---|" * len(groups),
-    ]
-    s = summary.set_index(["metric", "group"])
-    for m, d in METRICS.items():
-        cells = [_fmt(s.loc[(m, g), "mean"], s.loc[(m, g), "ci95"]) for g in groups]
-        lines.append(f"| {m} | {d.unit} | {cell(d.better)} | " + " | ".join(cells) + " |")
-    bad = df[df["status"] != "ok"]
-    if len(bad):
-        lines += ["", "Not measured:", ""]
-        lines += [f"- {r.video} ({r.group}): {r.status}: {r.error}" for r in bad.itertuples()]
-    lines += ["", "Columns:", ""]
-    lines += [f"- `{m}` ({d.unit}, better: {d.better}): {d.what}" for m, d in METRICS.items()]
-    return "\n".join(lines) + "\n"
-
-
 def figure(df: pd.DataFrame, summary: pd.DataFrame):
     """One panel per metric with data, groups side by side: points + mean ± 95 % CI."""
     import matplotlib  # noqa: PLC0415 - plotting only when a figure is written
@@ -353,6 +294,7 @@ def run_metrics(
         write_csv(out / "segments.csv", df.attrs["segments"], float_format="%.6g", index=False)
     write_csv(out / "summary.csv", summary, float_format="%.6g", index=False)
     write_text(out / "summary.md", summary_markdown(df, summary))
+    write_text(out / "summary.tex", summary_latex(df, summary))
     alpha = float((params.get("cv") or {}).get("alpha", 0.05))
     paired = paired_comparison(df, reference, alpha)
     for stale in (out / "paired.csv", out / "paired.md"):  # an earlier run's, other folders
@@ -440,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     n_ok = int((df["status"] == "ok").sum())
     print(
         f"tqa metrics: {n_ok} of {len(df)} videos measured; wrote {out}/metrics.csv, "
-        "summary.csv, summary.md"
+        "summary.csv, summary.md, summary.tex"
         + ("" if args.no_plot else ", metrics.png")
         + (", segments.csv" if segmented else "")
         + (", paired.csv, paired.md" if paired else "")
