@@ -239,16 +239,21 @@ def video_metrics(
     undefined); raises MediaError. ``tqa metrics`` measures a longer file in segments
     (:mod:`tqa.serve.metrics_segments`)."""
     fp = dict(fparams or {})
-    fps = float(fp.get("grid_fps", 25))
-    clip = load_clip(
+    return clip_metrics(metrics_clip(path, fp, max_seconds, start_s), fp, syncnet)
+
+
+def metrics_clip(path: str, fparams: dict, seconds: float, start_s: float = 0.0) -> Clip:
+    """``seconds`` of ``path`` from ``start_s`` decoded on the metrics grid (``features``
+    params: ``grid_fps``, ``sample_rate``, ``max_side``); raises MediaError."""
+    fps = float(fparams.get("grid_fps", 25))
+    return load_clip(
         path,
         fps=fps,
-        n_frames=int(round(max_seconds * fps)),
-        sample_rate=int(fp.get("sample_rate", 16000)),
-        max_side=fp.get("max_side", 256),
+        n_frames=int(round(seconds * fps)),
+        sample_rate=int(fparams.get("sample_rate", 16000)),
+        max_side=fparams.get("max_side", 256),
         start_s=start_s,
     )
-    return clip_metrics(clip, fp, syncnet)
 
 
 def clip_metrics(

@@ -8,7 +8,8 @@ CI of ``summary.md`` keeps in. When two or more folders hold videos of the same 
 so ``wav2lip/p1_a2.mp4`` pairs with ``sadtalker/p1_a2.mp4`` and ``1_a2_wav2lip.mp4`` in
 ``wav2lip/`` with ``1_a2_sadtalker.mp4`` in ``sadtalker/``), every folder is compared with a
 reference folder (the first one given, or ``--reference``) over the pairs measured in both,
-per metric with a direction (:data:`tqa.features.video_metrics.METRICS`):
+per metric with a direction (:data:`tqa.features.video_metrics.METRICS`, and the
+ground-truth columns of ``--ground-truth``, :mod:`tqa.features.reference_metrics`):
 
 * ``delta``: mean of the paired differences (folder - reference; for ``|x| lower`` columns,
   |folder| - |reference|) with its 95 % Student-t interval;
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tqa.features.video_metrics import METRICS
+from tqa.features.reference_metrics import metric_columns
 from tqa.study.comparison import paired_wilcoxon
 
 #: Fewest pairs for a comparison (a difference needs two to have a spread).
@@ -135,7 +136,7 @@ def paired_comparison(
             continue
         ra, rb = both[g].astype(int).to_numpy(), both[reference].astype(int).to_numpy()
         part = []
-        for m, d in METRICS.items():
+        for m, d in metric_columns(df.columns).items():
             a = pd.to_numeric(df.loc[ra, m], errors="coerce").to_numpy(float)
             b = pd.to_numeric(df.loc[rb, m], errors="coerce").to_numpy(float)
             rec = compare_pair(a, b, d.better)

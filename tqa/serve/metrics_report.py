@@ -42,6 +42,7 @@ import math
 import multiprocessing as mp
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +54,10 @@ from tqa.core.interrupt import EXIT_INTERRUPTED, abort_pool, ignore_sigint, sigi
 from tqa.core.params import cli_path, display_path, load_params, params_hash, resolve
 from tqa.features.config import LOCATION_KEYS
 from tqa.features.decode import MediaError
+from tqa.features.reference_metrics import REFERENCE_METRICS, metric_columns
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
 from tqa.serve.metrics_paired import paired_comparison, paired_markdown
+from tqa.serve.metrics_reference import ground_truth_map, measure_against, twin
 from tqa.serve.metrics_segments import file_metrics
 from tqa.serve.metrics_summary import summarize, summary_latex, summary_markdown
 from tqa.serve.partial_rule import edge_note
@@ -95,15 +98,19 @@ def one_video(
     max_seconds: float | None,
     cache_dir: str | None,
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+    reference: str | None = None,
 ) -> dict:
     """Metrics row of one file, the whole file in segments of ``segment_seconds`` (up to
-    ``max_seconds`` when given; :mod:`tqa.serve.metrics_segments`), its segments' rows under
-    ``_segments``; from the cache when fresh; a failed row instead of raising."""
+    ``max_seconds`` when given; :mod:`tqa.serve.metrics_segments`), against the ground-truth
+    file ``reference`` when given (:mod:`tqa.serve.metrics_reference`), its segments' rows
+    under ``_segments``; from the cache when fresh; a failed row instead of raising."""
     f = Path(path)
     cached = None
     if cache_dir and f.is_file():
         read = "whole" if max_seconds is None else f"{max_seconds:g}s"
         key = f"{cache_key(f)}-v{VERSION}-{read}-{segment_seconds:g}s-{settings_key(fparams)}"
+        if reference is not None:  # the ground truth's own identity: path, size, mtime
+            key += "-gt" + params_hash({"ref": cache_key(Path(reference))})[:8]
         cached = Path(cache_dir) / f"{key}.json"
         if cached.is_file():
             try:
@@ -111,7 +118,8 @@ def one_video(
             except ValueError:
                 pass
     try:
-        measured, segs = file_metrics(path, fparams, _measure, max_seconds, segment_seconds)
+        fn = _measure if reference is None else partial(measure_against, reference=reference)
+        measured, segs = file_metrics(path, fparams, fn, max_seconds, segment_seconds)
     except MediaError as exc:
         return {"status": "failed", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - one file's problem never stops the table
@@ -159,25 +167,30 @@ def measure(
     cache_dir: Path | None = None,
     progress: bool = True,
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+    references: list[Path | None] | None = None,
 ) -> tuple[pd.DataFrame, bool]:
     """The per-video table and whether Ctrl-C interrupted it (rows not done: ``interrupted``);
     the segments of the files measured in several in ``table.attrs["segments"]``
-    (:data:`SEGMENT_ID_COLUMNS`, then the metrics; empty when every file was one segment)."""
+    (:data:`SEGMENT_ID_COLUMNS`, then the metrics; empty when every file was one segment).
+    ``references`` (one per item, None: no twin): each video's ground truth; given, the
+    table holds the :data:`~tqa.features.reference_metrics.REFERENCE_METRICS` columns too."""
     args = (fparams, max_seconds, str(cache_dir) if cache_dir else None, segment_seconds)
+    refs = [None if r is None else str(r) for r in (references or [None] * len(items))]
     rows: dict[int, dict] = {}
     interrupted, bar = False, None
     try:  # the bar is drawn inside: a Ctrl-C from its first line on gets the table written
         bar = tqdm(total=len(items), desc="metrics", unit="video", disable=not progress)
         if workers <= 1:
             for i, (_, f) in enumerate(items):
-                rows[i] = one_video(str(f), *args)
+                rows[i] = one_video(str(f), *args, reference=refs[i])
                 bar.update(1)
         else:
             pool = ProcessPoolExecutor(workers, mp.get_context("spawn"), initializer=_init_worker)
             try:
                 with sigint_deferred():  # workers start here: a Ctrl-C is held, not lost
                     futs = {
-                        pool.submit(one_video, str(f), *args): i for i, (_, f) in enumerate(items)
+                        pool.submit(one_video, str(f), *args, reference=refs[i]): i
+                        for i, (_, f) in enumerate(items)
                     }
                 for fut in as_completed(futs):
                     rows[futs[fut]] = fut.result()
@@ -197,17 +210,18 @@ def measure(
         ids = {"group": group, "video": f.stem, "path": str(f)}
         segments += [{**ids, **s} for s in r.pop("_segments", None) or []]
         table.append({**ids, **r})
-    df = _columns(pd.DataFrame(table), ID_COLUMNS)
-    df.attrs["segments"] = _columns(pd.DataFrame(segments), SEGMENT_ID_COLUMNS)
+    extra = list(REFERENCE_METRICS) if references is not None else []
+    df = _columns(pd.DataFrame(table), ID_COLUMNS, extra)
+    df.attrs["segments"] = _columns(pd.DataFrame(segments), SEGMENT_ID_COLUMNS, extra)
     return df, interrupted
 
 
-def _columns(df: pd.DataFrame, ids: tuple[str, ...]) -> pd.DataFrame:
-    """``df`` with the columns ``ids`` then :data:`METRICS`, NaN where missing."""
-    for c in (*ids, *METRICS):
+def _columns(df: pd.DataFrame, ids: tuple[str, ...], extra: list[str]) -> pd.DataFrame:
+    """``df`` with the columns ``ids``, :data:`METRICS`, then ``extra``, NaN where missing."""
+    for c in (*ids, *METRICS, *extra):
         if c not in df.columns:
             df[c] = math.nan
-    return df[[*ids, *METRICS]]
+    return df[[*ids, *METRICS, *extra]]
 
 
 def figure(df: pd.DataFrame, summary: pd.DataFrame):
@@ -219,7 +233,8 @@ def figure(df: pd.DataFrame, summary: pd.DataFrame):
 
     groups = list(dict.fromkeys(df["group"]))
     ok = df[df["status"] == "ok"]
-    shown = [m for m in METRICS if pd.to_numeric(ok[m], errors="coerce").notna().any()]
+    defs = metric_columns(df.columns)
+    shown = [m for m in defs if pd.to_numeric(ok[m], errors="coerce").notna().any()]
     ncols = 4
     nrows = max(1, math.ceil(len(shown) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.6 * nrows), squeeze=False)
@@ -240,7 +255,7 @@ def figure(df: pd.DataFrame, summary: pd.DataFrame):
                     capsize=3,
                     ms=4,
                 )
-        d = METRICS[m]
+        d = defs[m]
         ax.set_title(f"{m} ({d.better})", fontsize=9)
         ax.set_xticks(range(len(groups)), groups, rotation=30, fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
@@ -260,13 +275,16 @@ def run_metrics(
     plot: bool = True,
     reference: str | None = None,
     segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+    ground_truth: str | Path | None = None,
 ) -> tuple[pd.DataFrame, bool]:
     """Measure (each file whole, in segments of ``segment_seconds``, or its first
-    ``max_seconds``), then write metrics.csv, summary.csv, summary.md (and metrics.png;
-    segments.csv when a file was measured in several segments; paired.md and paired.csv when
-    folders share video names, against ``reference``, default the first folder); returns the
+    ``max_seconds``; against its twin in ``ground_truth`` when given: PSNR, SSIM, LMD), then
+    write metrics.csv, summary.csv, summary.md, summary.tex (and metrics.png; segments.csv
+    when a file was measured in several segments; paired.md and paired.csv when folders
+    share video names, against ``reference``, default the first folder); returns the
     per-video table and whether it was interrupted. ValueError when ``reference`` names no
-    folder or a length is not positive (before anything is measured)."""
+    folder, a length is not positive or two ground-truth files share a name;
+    FileNotFoundError when ``ground_truth`` holds no video (before anything is measured)."""
     for name, v in (("--max-seconds", max_seconds), ("--segment-seconds", segment_seconds)):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive number of seconds, got {v:g}")
@@ -277,6 +295,8 @@ def run_metrics(
     groups = list(dict.fromkeys(g for g, _ in items))
     if reference is not None and reference not in groups:
         raise ValueError(f"--reference {reference!r} is not one of the folders {groups}")
+    truth = None if ground_truth is None else ground_truth_map(ground_truth)
+    refs = None if truth is None else [twin(f, g, truth) for g, f in items]
     out = Path(out)
     df, interrupted = measure(
         items,
@@ -286,7 +306,12 @@ def run_metrics(
         out / ".cache",
         progress,
         segment_seconds,
+        refs,
     )
+    for i, r in enumerate(refs or []):
+        if r is None and df.at[i, "status"] == "ok":
+            said = f"no video of this name in --ground-truth {ground_truth}"
+            df.at[i, "error"] = "; ".join(x for x in (df.at[i, "error"], said) if x)
     summary = summarize(df)
     write_csv(out / "metrics.csv", df, float_format="%.6g", index=False)
     (out / "segments.csv").unlink(missing_ok=True)  # an earlier run's, other files
@@ -340,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         help="a longer video is measured in segments of this length spread over it, then "
         f"pooled (default {DEFAULT_SEGMENT_SECONDS:g}; segments.csv holds each segment)",
     )
+    ap.add_argument(
+        "--ground-truth",
+        default=None,
+        help="folder of the real recordings the videos re-render, paired by name: adds PSNR, "
+        "SSIM and the lip landmark distance against each video's twin",
+    )
     ap.add_argument("--params", default=None, help="params.yaml (features.* grid, SyncNet weights)")
     ap.add_argument("--no-plot", action="store_true", help="skip metrics.png")
     ap.add_argument(
@@ -365,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             plot=not args.no_plot,
             reference=args.reference,
             segment_seconds=args.segment_seconds,
+            ground_truth=cli_path(args.ground_truth),
         )
     except (FileNotFoundError, ValueError) as exc:
         print(f"tqa metrics: {exc}", file=sys.stderr)

@@ -35,11 +35,13 @@ from typing import Any
 import numpy as np
 
 from tqa.features.decode import MediaError, header_seconds
+from tqa.features.reference_metrics import REFERENCE_METRICS
 from tqa.features.video_metrics import METRICS
 from tqa.serve.score_segments import segment_starts
 
-#: Column -> how a file's segments make its value (module docstring).
-POOLING: dict[str, str] = {m: "mean" for m in METRICS} | {
+#: Column -> how a file's segments make its value (module docstring); the full-reference
+#: columns of ``--ground-truth`` are means too.
+POOLING: dict[str, str] = {m: "mean" for m in METRICS | REFERENCE_METRICS} | {
     "sync_offset": "median",
     "sync_offset_subframe": "median",
     "longest_still_s": "max",
@@ -110,29 +112,36 @@ def file_metrics(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(the file's row, its segments' rows) of ``path``: ``measure`` on each segment of
     :func:`plan`, pooled by :func:`pool_metrics` when there are several. Raises the first
-    segment's MediaError when no segment could be measured; a segment lost among measured
-    ones is said in the row's ``notes`` (a list of strings)."""
+    segment's MediaError (the file's start does not decode). The row's ``notes`` (a list of
+    strings): the segments' own ``notes`` (a note every segment has once, the others after
+    their segment's time span) and the segments lost among measured ones."""
     fps = float(fparams.get("grid_fps", 25))
     length, starts = plan(header_seconds(path), max_seconds, segment_s, fps)
-    segs, lost, first_error = [], [], None
+    segs, lost = [], []
     for k, start in enumerate(starts):
         try:
             seg = measure(path, fparams, length, start)
         except MediaError as exc:
             if k == 0:
                 raise  # the file's start does not decode: the file fails, as before
-            first_error = first_error or exc
             lost.append(f"{_label(start, length)} not measured: {exc}")
             continue
         segs.append({"segment": k + 1, "start_s": start, "end_s": start + length, **seg})
-    if not segs:  # pragma: no cover - the first segment raises above
-        raise first_error
+    notes = [seg.pop("notes", None) or [] for seg in segs]
     if len(segs) == 1 and len(starts) == 1:
         row = {k: v for k, v in segs[0].items() if k not in ("segment", "start_s", "end_s")}
+        said = notes[0]
     else:
         row = pool_metrics(segs)
         trunc = [s["start_s"] + s["truncated_after_s"] for s in segs if s.get("truncated_after_s")]
         row["truncated_after_s"] = min(trunc) if trunc else None
+        common = [n for n in notes[0] if all(n in ns for ns in notes[1:])]
+        said = common + [
+            f"{_label(s['start_s'], length)} {n}"
+            for s, ns in zip(segs, notes)
+            for n in ns
+            if n not in common
+        ]
     row["segments"] = len(segs)
-    row["notes"] = lost
+    row["notes"] = list(dict.fromkeys(said)) + lost
     return row, segs

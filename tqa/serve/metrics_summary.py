@@ -1,6 +1,7 @@
 """The per-folder summary of `tqa metrics`: mean +- 95 % CI per group, as Markdown and LaTeX.
 
-Every :data:`tqa.features.video_metrics.METRICS` column is summarised as measured; a column
+Every :data:`tqa.features.video_metrics.METRICS` column (and, with ``--ground-truth``, every
+:data:`tqa.features.reference_metrics.REFERENCE_METRICS` one) is summarised as measured; a column
 whose better direction is ``|x| lower`` (the sync offsets) also gets a row of its mean
 absolute value, ``abs(<column>)`` (better: lower), because the signed mean hides the
 magnitude: a generator whose videos read +3 and -3 frames has a mean offset of 0.
@@ -14,13 +15,14 @@ ties all bold). Bold marks the best mean, not a tested difference: the paired co
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from tqa.features.video_metrics import METRICS
+from tqa.features.reference_metrics import metric_columns
 from tqa.serve.metrics_paired import cell
 
 
@@ -35,10 +37,12 @@ class SummaryRow:
     better: str
 
 
-def summary_rows() -> list[SummaryRow]:
-    """Every METRICS column as measured, each ``|x| lower`` one followed by ``abs(<column>)``."""
+def summary_rows(columns: Iterable[str] = ()) -> list[SummaryRow]:
+    """Every metric column of a table with ``columns`` (:func:`metric_columns`: METRICS, and
+    the ground-truth columns it holds) as measured, each ``|x| lower`` one followed by
+    ``abs(<column>)``."""
     rows = []
-    for m, d in METRICS.items():
+    for m, d in metric_columns(columns).items():
         rows.append(SummaryRow(m, m, False, d.unit, d.better))
         if d.better.startswith("|x|"):
             rows.append(SummaryRow(f"abs({m})", m, True, d.unit, "lower"))
@@ -65,7 +69,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     recs = []
     for group in dict.fromkeys(df["group"]):
         g = ok[ok["group"] == group]
-        for r in summary_rows():
+        for r in summary_rows(df.columns):
             v = pd.to_numeric(g[r.column], errors="coerce").astype(float) if len(g) else []
             mean, half, n = mean_ci(np.abs(v) if r.absolute else v)
             recs.append({"group": group, "metric": r.name, "mean": mean, "ci95": half, "n": n})
@@ -107,7 +111,7 @@ def summary_markdown(df: pd.DataFrame, summary: pd.DataFrame) -> str:
         "|---|---|---|" + "---|" * len(counts),
     ]
     s = summary.set_index(["metric", "group"])
-    for r in summary_rows():
+    for r in summary_rows(df.columns):
         cells = [_fmt(s.loc[(r.name, g), "mean"], s.loc[(r.name, g), "ci95"]) for g in counts]
         lines.append(f"| {r.name} | {r.unit} | {cell(r.better)} | " + " | ".join(cells) + " |")
     bad = df[df["status"] != "ok"]
@@ -115,7 +119,8 @@ def summary_markdown(df: pd.DataFrame, summary: pd.DataFrame) -> str:
         lines += ["", "Not measured:", ""]
         lines += [f"- {r.video} ({r.group}): {r.status}: {r.error}" for r in bad.itertuples()]
     lines += ["", "Columns:", ""]
-    lines += [f"- `{m}` ({d.unit}, better: {d.better}): {d.what}" for m, d in METRICS.items()]
+    defs = metric_columns(df.columns).items()
+    lines += [f"- `{m}` ({d.unit}, better: {d.better}): {d.what}" for m, d in defs]
     return "\n".join(lines) + "\n"
 
 
@@ -157,7 +162,7 @@ def summary_latex(df: pd.DataFrame, summary: pd.DataFrame) -> str:
         f"Metric & {head} \\\\",
         "\\midrule",
     ]
-    for r in summary_rows():
+    for r in summary_rows(df.columns):
         if r.better not in ("higher", "lower"):
             continue
         means = pd.Series({g: s.loc[(r.name, g), "mean"] for g in counts})
