@@ -84,7 +84,7 @@ def paired_values(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return table, groups
 
 
-def _direction(value: np.ndarray, better: str) -> np.ndarray:
+def as_compared(value: np.ndarray, better: str) -> np.ndarray:
     """The column as compared: |x| for ``|x| lower``, else as it is."""
     return np.abs(value) if better.startswith("|x|") else value
 
@@ -92,7 +92,7 @@ def _direction(value: np.ndarray, better: str) -> np.ndarray:
 def compare_pair(a: np.ndarray, b: np.ndarray, better: str) -> dict[str, float]:
     """Paired statistics of group values ``a`` against reference values ``b`` (the pairs
     finite in both), for a column whose better direction is ``better``."""
-    a, b = _direction(np.asarray(a, float), better), _direction(np.asarray(b, float), better)
+    a, b = as_compared(np.asarray(a, float), better), as_compared(np.asarray(b, float), better)
     ok = np.isfinite(a) & np.isfinite(b)
     a, b = a[ok], b[ok]
     n = int(ok.sum())

@@ -20,7 +20,10 @@ head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (defa
   same portraits and audios rendered by each generator): every folder against a reference
   folder (the first, or ``--reference``) over those pairs: mean paired difference with its
   95 % CI, share of pairs won, Wilcoxon signed-rank p and Holm-adjusted verdicts
-  (:mod:`tqa.serve.metrics_paired`).
+  (:mod:`tqa.serve.metrics_paired`);
+* ``ranks.md`` + ``ranks.csv``, when three or more folders share video names: each folder's
+  mean rank per metric over the videos all of them hold, and Friedman's test
+  (:mod:`tqa.serve.metrics_ranks`).
 
 Each video is measured whole: a long one in segments of ``--segment-seconds`` (10 s), pooled
 per column (:mod:`tqa.serve.metrics_segments`; ``segments.csv`` holds each segment), or its
@@ -57,6 +60,7 @@ from tqa.features.decode import MediaError
 from tqa.features.reference_metrics import REFERENCE_METRICS, metric_columns
 from tqa.features.video_metrics import METRICS, VERSION, video_metrics
 from tqa.serve.metrics_paired import paired_comparison, paired_markdown
+from tqa.serve.metrics_ranks import rank_table, ranks_markdown
 from tqa.serve.metrics_reference import ground_truth_map, measure_against, twin
 from tqa.serve.metrics_segments import file_metrics
 from tqa.serve.metrics_summary import summarize, summary_latex, summary_markdown
@@ -281,7 +285,8 @@ def run_metrics(
     ``max_seconds``; against its twin in ``ground_truth`` when given: PSNR, SSIM, LMD), then
     write metrics.csv, summary.csv, summary.md, summary.tex (and metrics.png; segments.csv
     when a file was measured in several segments; paired.md and paired.csv when folders
-    share video names, against ``reference``, default the first folder); returns the
+    share video names, against ``reference``, default the first folder; ranks.md and
+    ranks.csv when three or more do); returns the
     per-video table and whether it was interrupted. ValueError when ``reference`` names no
     folder, a length is not positive or two ground-truth files share a name;
     FileNotFoundError when ``ground_truth`` holds no video (before anything is measured)."""
@@ -327,6 +332,12 @@ def run_metrics(
     if len(paired):
         write_csv(out / "paired.csv", paired, float_format="%.6g", index=False)
         write_text(out / "paired.md", paired_markdown(paired, alpha))
+    ranks = rank_table(df)
+    for stale in (out / "ranks.csv", out / "ranks.md"):
+        stale.unlink(missing_ok=True)
+    if len(ranks):
+        write_csv(out / "ranks.csv", ranks, float_format="%.6g", index=False)
+        write_text(out / "ranks.md", ranks_markdown(ranks, alpha))
     if plot:
         fig = figure(df, summary)
         png = out / "metrics.png"
@@ -406,11 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     out = display_path(out_dir)
     paired = (out_dir / "paired.md").is_file()
+    ranked = (out_dir / "ranks.md").is_file()
     segmented = (out_dir / "segments.csv").is_file()
     if not args.quiet:
         print((out_dir / "summary.md").read_text())
         if paired:
             print((out_dir / "paired.md").read_text())
+        if ranked:
+            print((out_dir / "ranks.md").read_text())
     n_ok = int((df["status"] == "ok").sum())
     print(
         f"tqa metrics: {n_ok} of {len(df)} videos measured; wrote {out}/metrics.csv, "
@@ -418,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         + ("" if args.no_plot else ", metrics.png")
         + (", segments.csv" if segmented else "")
         + (", paired.csv, paired.md" if paired else "")
+        + (", ranks.csv, ranks.md" if ranked else "")
     )
     if interrupted:
         n = int((df["status"] == "interrupted").sum())
