@@ -119,11 +119,26 @@ def test_worked_example_import_validate_cv(release, capsys):
     assert set(table["metric"]) == {"spearman", "plcc_logistic", "kendall_tau", "rmse_logistic"}
     assert Path("cv/comparison.md").read_text().count("| ridge | overall |") == 4
 
-    # resumable: a second run refits nothing and gives the same predictions
+    # resumable: a second run refits nothing and gives the same predictions; --within
+    # generator adds the scores within each generator (no fit: the same predictions)
     n_runs = len(list(Path("cv/runs").glob("*.json")))
-    assert tqa(args) == 0
+    assert tqa([*args, "--within", "generator"]) == 0
     assert len(list(Path("cv/runs").glob("*.json"))) == n_runs
     pd.testing.assert_frame_equal(pd.read_csv("cv/oof.csv", dtype={"video_id": str}), oof)
+    within = pd.read_csv("cv/comparison_within_generator.csv")
+    w = within[within["metric"] == "spearman"].set_index("method")
+    gen = oof.merge(labels[["video_id", "generator"]], on="video_id")
+    ridge = gen[gen["method"] == "ridge"].groupby(["seed", "fold"]).apply(
+        lambda g: np.mean([stats.spearmanr(p["y"], p["pred"])[0]
+                           for _, p in g.groupby("generator") if len(p) >= 3]),
+        include_groups=False,
+    )  # fmt: skip
+    assert w.loc["ridge", "mean"] == pytest.approx(ridge.mean())
+    assert np.isnan(w.loc["generator_mean", "mean"])  # a lookup cannot rank within one
+    assert "spearman undefined" in w.loc["generator_mean", "note"]
+    assert "# Within each generator" in Path("cv/comparison_within_generator.md").read_text()
+    assert tqa([*args, "--within", "nope"]) == 1
+    assert "no column 'nope' for --within" in capsys.readouterr().err
     if before is not None:
         assert _git_status() == before  # nothing written into the repository
 

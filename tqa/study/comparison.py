@@ -201,6 +201,7 @@ def compare(
     test: str = "wilcoxon",
     n_boot: int = 1000,
     boot_seed: int = 0,
+    scores: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Method x task table of ``metric`` over folds x seeds, each method vs ``reference``.
 
@@ -215,11 +216,15 @@ def compare(
     pooled out-of-fold predictions (``n_boot`` resamples; delta is then the pooled
     difference, n_pairs the paired videos) — usable with one seed, where 5 (seed, fold)
     pairs cannot give a Wilcoxon p below 0.0625. The CI stays the t-interval over folds x
-    seeds either way.
+    seeds either way. ``scores``: the per-fold values to use instead of :func:`fold_scores`'
+    (:func:`tqa.study.within.within_fold_scores`; Wilcoxon only).
     """
     if test not in ("wilcoxon", "bootstrap"):
         raise ValueError(f"test must be 'wilcoxon' or 'bootstrap', got {test!r}")
-    scores = fold_scores(oof, metric, class_bounds)
+    if scores is not None and test != "wilcoxon":
+        raise ValueError("per-fold scores given: the paired test is the Wilcoxon one")
+    if scores is None:
+        scores = fold_scores(oof, metric, class_bounds)
     methods = list(dict.fromkeys(oof["method"]))
     reference = _reference(methods, reference)
     flat = near_constant_tasks(oof, near_zero_std)

@@ -7,6 +7,8 @@ Reads a labels file and features (a feature table, or the extraction cache), run
     folds.csv        the fold of every video per seed (video_id, group, seed, fold)
     comparison.csv   method x task x metric: mean, 95 % CI, delta vs reference, p, verdict
     comparison.md    the same as markdown tables
+    comparison_within_<COLUMN>.{csv,md}   with --within COLUMN: the correlation metrics
+                     within each value of a labels column (tqa/study/within.py)
     runs/, cv_runs.csv   the resumable run cache (a rerun refits nothing already done)
 
 Nothing is written anywhere else. Relative paths on the command line resolve against the
@@ -32,6 +34,7 @@ from tqa.study.inputs import INPUT_ERRORS, load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
 from tqa.study.stacking import blend_table
 from tqa.study.studies import ResultsStore
+from tqa.study.within import within_fold_scores, within_metrics
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,38 @@ def default_metrics(params: dict, labels: np.ndarray) -> list[str]:
         return list(TABLE_PRESETS["vqa"])
     base = list((params.get("eval") or {}).get("table_metrics") or TABLE_PRESETS["study"])
     return base + ([] if "rmse_logistic" in base else ["rmse_logistic"])
+
+
+def within_table(
+    oof: pd.DataFrame,
+    metrics: list[str],
+    reference: str | None,
+    levels: pd.Series,
+    alpha: float,
+) -> pd.DataFrame:
+    """The comparison table of the correlation metrics of ``metrics`` computed within each
+    value of ``levels`` (video_id -> value; :mod:`tqa.study.within`)."""
+    return pd.concat(
+        [
+            comparison_table(
+                oof, [m], reference, alpha=alpha, scores=within_fold_scores(oof, m, levels)
+            )
+            for m in within_metrics(metrics)
+        ],
+        ignore_index=True,
+    )
+
+
+def within_markdown(table: pd.DataFrame, column: str, levels: pd.Series) -> str:
+    """``comparison_within_<column>.md``: what the numbers are, then the tables."""
+    return (
+        f"# Within each {column}: does a method rank the videos of one {column}?\n\n"
+        f"Per (seed, fold) test fold, the metric within each {column} "
+        f"({levels.nunique()} values) that has at least 3 scored videos there, averaged with "
+        f"equal weights; mean over folds x seeds with its 95 % t-interval; the paired test "
+        f"as in comparison.md. A method that predicts one value per {column} (a lookup) "
+        f"cannot rank within it: undefined (tqa/study/within.py).\n\n" + comparison_markdown(table)
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         "for single-score data)",
     )
     ap.add_argument("--reference", default=None, help="method the others are tested against")
+    ap.add_argument(
+        "--within",
+        default=None,
+        metavar="COLUMN",
+        help="also score within each value of this labels column (e.g. generator: does a "
+        "method rank the videos of one generator?), written to comparison_within_COLUMN.md",
+    )
     ap.add_argument("--out", default=None, help="output folder (default cv.out_dir)")
     ap.add_argument("--no-progress", action="store_true")
     add_params_arguments(ap)
@@ -116,12 +158,14 @@ def _run(args: argparse.Namespace) -> int:
     group = None if group in (None, "", "none", "None") else str(group)
 
     fs, labels, meta = load_labelled_features(labels_path, params, features, strict=True)
+    found = [c for c in meta.columns if c not in ("path", *TASKS)]
     if group is not None and group not in meta.columns:
         raise ValueError(
-            f"{labels_path}: no column {group!r} to group folds by; found "
-            f"{[c for c in meta.columns if c not in ('path', *TASKS)]} (--group COLUMN, or "
-            "--group none for plain k-fold)"
+            f"{labels_path}: no column {group!r} to group folds by; found {found} (--group "
+            "COLUMN, or --group none for plain k-fold)"
         )
+    if args.within is not None and args.within not in meta.columns:
+        raise ValueError(f"{labels_path}: no column {args.within!r} for --within; found {found}")
     k = int(args.folds or cp["folds"])
     seeds = [int(s) for s in (args.seeds or cp["seeds"] or params["train"]["seeds"])]
     methods = list(args.methods or default_methods(params, meta))
@@ -180,6 +224,13 @@ def _run(args: argparse.Namespace) -> int:
     write_text(out / "comparison.md", header + md)
     print(md)
     extra = ", stack_weights.csv" if blends else ""
+    if args.within is not None:
+        levels = meta.set_index("video_id")[args.within]
+        inner = within_table(oof, metrics, reference, levels, float(cp.get("alpha", 0.05)))
+        name = f"comparison_within_{args.within}"
+        write_csv(out / f"{name}.csv", inner)
+        write_text(out / f"{name}.md", within_markdown(inner, args.within, levels))
+        extra += f", {name}.csv, {name}.md"
     print(f"wrote {Path(out) / 'oof.csv'}, comparison.csv, comparison.md, folds.csv{extra}")
     return 0
 
