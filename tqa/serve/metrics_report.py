@@ -27,10 +27,13 @@ head motion, face rate, duration / fps / resolution). Outputs in ``--out`` (defa
 
 Each video is measured whole: a long one in segments of ``--segment-seconds`` (10 s), pooled
 per column (:mod:`tqa.serve.metrics_segments`; ``segments.csv`` holds each segment), or its
-first ``--max-seconds`` only. Each video's row is cached in ``<out>/.cache`` (keyed by path,
-size, mtime, metric version, the lengths read and the ``features`` params; atomic writes),
-so an interrupted run resumes. ``--workers N`` runs N processes; Ctrl-C cancels the rest
-within seconds, writes the rows done so far (the others ``interrupted``) and exits 130.
+first ``--max-seconds`` only; with ``--ground-truth DIR`` against the real recording of the
+same name too (PSNR, SSIM, lip landmark distance: :mod:`tqa.serve.metrics_reference`). Each
+video's row is cached in ``<out>/.cache`` (keyed by path, size, mtime, metric version, the
+lengths read, the ``features`` params and the ground-truth file's identity; atomic
+writes), so an interrupted run resumes. ``--workers N`` runs N processes; Ctrl-C cancels
+the rest within seconds, writes the rows done so far (the others ``interrupted``) and exits
+130.
 These metrics are each model's *own* human
 calibration (DNSMOS: P.835 / P.808 listening tests; BRISQUE: LIVE IQA) or closed-form
 signal measures, not tqa's learned scores.
@@ -286,10 +289,10 @@ def run_metrics(
     write metrics.csv, summary.csv, summary.md, summary.tex (and metrics.png; segments.csv
     when a file was measured in several segments; paired.md and paired.csv when folders
     share video names, against ``reference``, default the first folder; ranks.md and
-    ranks.csv when three or more do); returns the
-    per-video table and whether it was interrupted. ValueError when ``reference`` names no
-    folder, a length is not positive or two ground-truth files share a name;
-    FileNotFoundError when ``ground_truth`` holds no video (before anything is measured)."""
+    ranks.csv when three or more do); returns the per-video table and whether it was
+    interrupted. Before anything is measured: ValueError when ``reference`` names no folder,
+    a length is not positive or two ground-truth files share a name; FileNotFoundError when
+    ``ground_truth`` is no folder or holds no video."""
     for name, v in (("--max-seconds", max_seconds), ("--segment-seconds", segment_seconds)):
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive number of seconds, got {v:g}")
@@ -353,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="tqa metrics",
         description="No-reference metrics (sync, DNSMOS, BRISQUE, sharpness, jitter, blinks, "
-        "head motion, face rate, format) per video and per folder (= generator).",
+        "head motion, face rate, format) per video and per folder (= generator); with "
+        "--ground-truth, PSNR / SSIM / lip landmark distance against the real recordings.",
     )
     ap.add_argument("paths", nargs="+", help="video files or folders (a folder = one group)")
     ap.add_argument(
