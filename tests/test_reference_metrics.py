@@ -148,3 +148,30 @@ def test_tqa_metrics_against_the_ground_truth(tmp_path) -> None:
     assert main([str(tmp_path / "copy"), "--out", str(tmp_path / "o2"), "--quiet",
                  "--no-plot"]) == 0  # fmt: skip
     assert "psnr" not in pd.read_csv(tmp_path / "o2" / "metrics.csv").columns
+
+
+def test_the_cache_is_keyed_by_the_ground_truth_file(tmp_path, monkeypatch) -> None:
+    """A row measured against one ground-truth file is not handed back against another (nor
+    after that file changed); against the same, unchanged one it is."""
+    import os
+
+    import tqa.serve.metrics_report as mr
+
+    calls = []
+
+    def fake(path, fparams, seconds, start_s, reference):
+        calls.append(reference)
+        return {"psnr": float(len(calls))}
+
+    monkeypatch.setattr(mr, "measure_against", fake)
+    video, gt1, gt2 = (tmp_path / n for n in ("v.mp4", "g1.mp4", "g2.mp4"))
+    for f in (video, gt1, gt2):
+        f.write_bytes(b"x")
+    cache = str(tmp_path / "cache")
+    first = mr.one_video(str(video), {}, None, cache, reference=str(gt1))
+    assert mr.one_video(str(video), {}, None, cache, reference=str(gt1)) == first
+    assert mr.one_video(str(video), {}, None, cache, reference=str(gt2))["psnr"] == 2.0
+    gt1.write_bytes(b"xy")  # the ground truth changed (size)
+    os.utime(gt1, (1, 1))
+    assert mr.one_video(str(video), {}, None, cache, reference=str(gt1))["psnr"] == 3.0
+    assert calls == [str(gt1), str(gt2), str(gt1)]
