@@ -81,7 +81,7 @@ def frame_ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 gaussian_weights=True,
                 sigma=1.5,
                 use_sample_covariance=False,
-            )  # fmt: skip
+            )
             for x, y in zip(ya, yb)
         ]
     )
@@ -91,13 +91,10 @@ def lip_distance(lm: np.ndarray, lm_ref: np.ndarray) -> np.ndarray:
     """(T,) mean distance (% of the reference's inter-ocular distance) between the lip points
     of landmarks ``lm`` and ``lm_ref`` (T, 468, >=2; NaN rows: no face), each set's lip
     centroid removed; NaN where either face is missing."""
+    ref = np.asarray(lm_ref, np.float64)
     a = np.asarray(lm, np.float64)[:, list(LIP_POINTS), :2]
-    b = np.asarray(lm_ref, np.float64)[:, list(LIP_POINTS), :2]
-    iod = np.linalg.norm(
-        np.asarray(lm_ref, np.float64)[:, EYE_OUTER_R, :2]
-        - np.asarray(lm_ref, np.float64)[:, EYE_OUTER_L, :2],
-        axis=1,
-    )
+    b = ref[:, list(LIP_POINTS), :2]
+    iod = np.linalg.norm(ref[:, EYE_OUTER_R, :2] - ref[:, EYE_OUTER_L, :2], axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         a = a - a.mean(axis=1, keepdims=True)
