@@ -72,3 +72,19 @@ def test_within_table_and_refusals() -> None:
         "spearman",
     ]
     assert within_metrics(["rmse"]) == ["spearman"]
+
+
+def test_level_scores_per_generator_match_scipy() -> None:
+    from tqa.study.within import level_scores, levels_markdown
+
+    oof, level = _oof()
+    t = level_scores(oof, "spearman", level).set_index(["method", "level"])
+    for gen in ("a", "b", "c"):
+        part = oof[(oof["method"] == "model") & (oof["video_id"].map(level) == gen)]
+        part = part[part["y"].notna()]
+        want = np.mean([stats.spearmanr(g["y"], g["pred"])[0] for _, g in part.groupby("fold")])
+        assert t.loc[("model", gen), "mean"] == pytest.approx(want)
+        assert t.loc[("model", gen), "n_folds"] == 2
+        assert math.isnan(t.loc[("lookup", gen), "mean"])  # constant within the generator
+    md = levels_markdown(level_scores(oof, "spearman", level), "spearman", "generator")
+    assert "| method | a | b | c |" in md and "| lookup | n/a | n/a | n/a |" in md

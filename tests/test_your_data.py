@@ -137,6 +137,9 @@ def test_worked_example_import_validate_cv(release, capsys):
     assert np.isnan(w.loc["generator_mean", "mean"])  # a lookup cannot rank within one
     assert "spearman undefined" in w.loc["generator_mean", "note"]
     assert "# Within each generator" in Path("cv/comparison_within_generator.md").read_text()
+    per = pd.read_csv("cv/comparison_within_generator_levels.csv")
+    assert set(per["level"]) == set(labels["generator"])
+    assert {"tqa:stack", "ridge", "generator_mean"} <= set(per["method"]) <= methods
     assert tqa([*args, "--within", "nope"]) == 1
     assert "no column 'nope' for --within" in capsys.readouterr().err
     if before is not None:

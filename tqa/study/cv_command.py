@@ -8,7 +8,8 @@ Reads a labels file and features (a feature table, or the extraction cache), run
     comparison.csv   method x task x metric: mean, 95 % CI, delta vs reference, p, verdict
     comparison.md    the same as markdown tables
     comparison_within_<COLUMN>.{csv,md}   with --within COLUMN: the correlation metrics
-                     within each value of a labels column (tqa/study/within.py)
+                     within each value of a labels column (tqa/study/within.py), and
+                     comparison_within_<COLUMN>_levels.csv: SRCC per method and value
     runs/, cv_runs.csv   the resumable run cache (a rerun refits nothing already done)
 
 Nothing is written anywhere else. Relative paths on the command line resolve against the
@@ -34,7 +35,12 @@ from tqa.study.inputs import INPUT_ERRORS, load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
 from tqa.study.stacking import blend_table
 from tqa.study.studies import ResultsStore
-from tqa.study.within import within_fold_scores, within_metrics
+from tqa.study.within import (
+    level_scores,
+    levels_markdown,
+    within_fold_scores,
+    within_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +234,16 @@ def _run(args: argparse.Namespace) -> int:
         levels = meta.set_index("video_id")[args.within]
         inner = within_table(oof, metrics, reference, levels, float(cp.get("alpha", 0.05)))
         name = f"comparison_within_{args.within}"
+        per_level = level_scores(oof, "spearman", levels)
         write_csv(out / f"{name}.csv", inner)
-        write_text(out / f"{name}.md", within_markdown(inner, args.within, levels))
-        extra += f", {name}.csv, {name}.md"
+        write_csv(out / f"{name}_levels.csv", per_level)
+        write_text(
+            out / f"{name}.md",
+            within_markdown(inner, args.within, levels)
+            + "\n"
+            + levels_markdown(per_level, "spearman", args.within),
+        )
+        extra += f", {name}.csv, {name}_levels.csv, {name}.md"
     print(f"wrote {Path(out) / 'oof.csv'}, comparison.csv, comparison.md, folds.csv{extra}")
     return 0
 

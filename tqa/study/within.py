@@ -70,3 +70,51 @@ def within_metrics(metrics: Sequence[str]) -> list[str]:
     """The metrics of ``metrics`` that :func:`within_fold_scores` computes, else spearman."""
     chosen = [m for m in metrics if m in WITHIN_METRICS]
     return chosen or ["spearman"]
+
+
+def level_scores(
+    oof: pd.DataFrame, metric: str, levels: pd.Series, min_videos: int = MIN_VIDEOS
+) -> pd.DataFrame:
+    """Per (method, task, level): ``metric`` within the level on each (seed, fold) test fold
+    with at least ``min_videos`` scored videos of it, averaged over those folds (``mean``,
+    ``n_folds``): which levels (generators) a method ranks, where :func:`within_fold_scores`
+    averages them."""
+    fn = metric_functions()[metric]
+    data = oof.assign(_level=oof["video_id"].map(levels).to_numpy())
+    data = data[data["y"].notna() & np.isfinite(data["pred"].to_numpy(float))]
+    rows = []
+    for (method, task, level), g in data.groupby(["method", "task", "_level"], sort=False):
+        vals = [
+            fn(part["y"].to_numpy(float), part["pred"].to_numpy(float))
+            for _, part in g.groupby(["seed", "fold"], sort=False)
+            if len(part) >= min_videos
+        ]
+        v = np.asarray(vals, float)
+        v = v[np.isfinite(v)]
+        mean = float(v.mean()) if len(v) else math.nan
+        rows.append(
+            {"method": method, "task": task, "level": level, "mean": mean, "n_folds": len(v)}
+        )
+    return pd.DataFrame(rows, columns=["method", "task", "level", "mean", "n_folds"])
+
+
+def levels_markdown(scores: pd.DataFrame, metric: str, column: str) -> str:
+    """A method x level table of :func:`level_scores` (one per task with values)."""
+    lines = []
+    for task, part in scores.groupby("task", sort=False):
+        wide = part.pivot(index="method", columns="level", values="mean")
+        wide = wide.reindex(list(dict.fromkeys(part["method"])))
+        if not np.isfinite(wide.to_numpy(float)).any():
+            continue
+        cols = list(wide.columns)
+        lines += [
+            f"### {metric} within each {column}, {task} (mean over the test folds)",
+            "",
+            "| method | " + " | ".join(map(str, cols)) + " |",
+            "|---|" + "---|" * len(cols),
+        ]
+        for m, r in wide.iterrows():
+            cells = [f"{v:.3f}" if np.isfinite(v) else "n/a" for v in r.to_numpy(float)]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
