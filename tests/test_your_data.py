@@ -142,6 +142,13 @@ def test_worked_example_import_validate_cv(release, capsys):
     assert {"tqa:stack", "ridge", "generator_mean"} <= set(per["method"]) <= methods
     assert tqa([*args, "--within", "nope"]) == 1
     assert "no column 'nope' for --within" in capsys.readouterr().err
+    gap = labels.copy()
+    gap.loc[3, "generator"] = None  # one video without a generator: said before any fit
+    gap.to_csv("data/labels_gap.csv", index=False)
+    gapped = list(args)
+    gapped[gapped.index("--labels") + 1] = "data/labels_gap.csv"
+    assert tqa([*gapped, "--within", "generator"]) == 1
+    assert f"video '{gap.loc[3, 'video_id']}' has no 'generator'" in capsys.readouterr().err
     if before is not None:
         assert _git_status() == before  # nothing written into the repository
 

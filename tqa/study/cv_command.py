@@ -172,6 +172,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.within is not None and args.within not in meta.columns:
         raise ValueError(f"{labels_path}: no column {args.within!r} for --within; found {found}")
+    if args.within is not None and meta[args.within].isna().any():  # before any fit
+        row = meta[meta[args.within].isna()].iloc[0]
+        raise ValueError(f"{labels_path}: video {row['video_id']!r} has no {args.within!r}")
     k = int(args.folds or cp["folds"])
     seeds = [int(s) for s in (args.seeds or cp["seeds"] or params["train"]["seeds"])]
     methods = list(args.methods or default_methods(params, meta))
