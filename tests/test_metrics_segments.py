@@ -133,3 +133,33 @@ def test_a_freeze_after_the_first_segment_is_measured(late_freeze, tmp_path) -> 
 def test_a_length_that_is_not_positive_is_refused(late_freeze, tmp_path, capsys) -> None:
     assert main([str(late_freeze), "--out", str(tmp_path), "--segment-seconds", "0"]) == 2
     assert "--segment-seconds must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_an_interrupted_long_file_resumes_at_its_unfinished_segment(tmp_path, monkeypatch):
+    """Ctrl-C during the third of three segments: a re-run measures only that one (the first
+    two come from their own cache entries); once the file's row is written, the segment
+    entries are gone."""
+    import tqa.serve.metrics_report as mr
+    import tqa.serve.metrics_segments as ms
+
+    monkeypatch.setattr(ms, "header_seconds", lambda path: 30.0)
+    calls, stop = [], {"at": 20.0}
+
+    def fake(path, fparams, seconds, start_s):
+        if start_s == stop["at"]:
+            stop["at"] = None
+            raise KeyboardInterrupt
+        calls.append(start_s)
+        return {"duration_s": seconds, "repeated_frames": start_s / 100}
+
+    monkeypatch.setattr(mr, "_measure", fake)
+    video = tmp_path / "long.mp4"
+    video.write_bytes(b"x")
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        mr.one_video(str(video), {}, None, str(cache), 10.0)
+    assert calls == [0.0, 10.0] and len(list(cache.glob("*@*.json"))) == 2
+    row = mr.one_video(str(video), {}, None, str(cache), 10.0)
+    assert calls == [0.0, 10.0, 20.0]  # only the unfinished segment measured again
+    assert row["segments"] == 3 and row["repeated_frames"] == pytest.approx(0.1)
+    assert not list(cache.glob("*@*.json")) and len(list(cache.glob("*.json"))) == 1

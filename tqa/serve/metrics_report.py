@@ -65,7 +65,7 @@ from tqa.features.video_metrics import METRICS, VERSION, video_metrics
 from tqa.serve.metrics_paired import paired_comparison, paired_markdown
 from tqa.serve.metrics_ranks import rank_table, ranks_markdown
 from tqa.serve.metrics_reference import ground_truth_map, measure_against, twin
-from tqa.serve.metrics_segments import file_metrics
+from tqa.serve.metrics_segments import cached_measure, clear_segments, file_metrics
 from tqa.serve.metrics_summary import summarize, summary_latex, summary_markdown
 from tqa.serve.partial_rule import edge_note
 from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
@@ -126,6 +126,8 @@ def one_video(
                 pass
     try:
         fn = _measure if reference is None else partial(measure_against, reference=reference)
+        if cached is not None:  # each segment kept until the file's row is written
+            fn = cached_measure(fn, cache_dir, cached.stem)
         measured, segs = file_metrics(path, fparams, fn, max_seconds, segment_seconds)
     except MediaError as exc:
         return {"status": "failed", "error": str(exc)}
@@ -151,6 +153,7 @@ def one_video(
     row["_segments"] = segs if len(segs) > 1 else []
     if cached is not None:
         write_json(cached, row)
+        clear_segments(cache_dir, cached.stem)
     return row
 
 

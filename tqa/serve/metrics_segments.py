@@ -23,17 +23,22 @@ segments make the file's value:
 A file no longer than one segment is one segment from 0 s: exactly the row of before.
 ``--max-seconds S`` measures the first S s only (``S`` = 10 gives the row tqa metrics gave
 until 2026-12-08). A segment that cannot be decoded among measured ones is left out and
-said in the row's ``error``; the per-segment values go to ``segments.csv``.
+said in the row's ``error``; the per-segment values go to ``segments.csv``. Each measured
+segment is cached on its own (:func:`cached_measure`) until its file's row is written, so a
+long file interrupted at its 50th segment resumes there, not at its first.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tqa.core.atomic import write_json
 from tqa.features.decode import MediaError, header_seconds
 from tqa.features.reference_metrics import REFERENCE_METRICS
 from tqa.features.video_metrics import METRICS
@@ -145,3 +150,33 @@ def file_metrics(
     row["segments"] = len(segs)
     row["notes"] = list(dict.fromkeys(said)) + lost
     return row, segs
+
+
+def _segment_file(folder: str | Path, key: str, seconds: float, start: float) -> Path:
+    return Path(folder) / f"{key}@{start:.2f}s-{seconds:g}s.json"
+
+
+def cached_measure(measure: MeasureFn, folder: str | Path, key: str) -> MeasureFn:
+    """``measure`` whose segment rows are kept in ``folder`` under the file's cache ``key``
+    (atomic writes) and read back when present: the finished segments of a file whose run
+    was interrupted are not measured again."""
+
+    def run(path: str, fparams: dict, seconds: float, start: float) -> dict[str, Any]:
+        f = _segment_file(folder, key, seconds, start)
+        if f.is_file():
+            try:
+                return json.loads(f.read_text())
+            except ValueError:
+                pass  # a damaged entry is measured again
+        row = measure(path, fparams, seconds, start)
+        write_json(f, row)
+        return row
+
+    return run
+
+
+def clear_segments(folder: str | Path, key: str) -> None:
+    """Remove the segment rows of :func:`cached_measure` under ``key`` (the file's own row,
+    written by then, holds them)."""
+    for f in Path(folder).glob(f"{key}@*.json"):
+        f.unlink(missing_ok=True)
