@@ -174,7 +174,8 @@ def _num(x: float) -> str:
     return f"{x:.2f}" if abs(x) >= 10 else f"{x:.3f}"
 
 
-def _p(x: float) -> str:
+def p_text(x: float) -> str:
+    """A p-value for a table cell: 3 significant digits, 1.2e-04 under 0.001, – for NaN."""
     return "–" if not np.isfinite(x) else (f"{x:.3g}" if x >= 0.001 else f"{x:.1e}")
 
 
@@ -207,7 +208,7 @@ def paired_markdown(paired: pd.DataFrame, alpha: float) -> str:
             share = "–" if not np.isfinite(r.share_better) else f"{r.share_better:.0%}"
             lines.append(
                 f"| {r.metric} | {cell(r.better)} | {r.n_pairs} | {_num(r.mean_reference)} | "
-                f"{_num(r.mean_group)} | {_num(r.delta)}{ci} | {share} | {_p(r.p)} | "
-                f"{_p(r.p_holm)} | {r.verdict} |"
+                f"{_num(r.mean_group)} | {_num(r.delta)}{ci} | {share} | {p_text(r.p)} | "
+                f"{p_text(r.p_holm)} | {r.verdict} |"
             )
     return "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from tqa.features.reference_metrics import metric_columns
-from tqa.serve.metrics_paired import as_compared, cell, holm, paired_values
+from tqa.serve.metrics_paired import as_compared, cell, holm, p_text, paired_values
 
 #: Fewest folders and shared videos for a rank table.
 MIN_GROUPS, MIN_VIDEOS = 3, 2
@@ -81,10 +81,6 @@ def rank_table(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _p(x: float) -> str:
-    return "–" if not np.isfinite(x) else (f"{x:.3g}" if x >= 0.001 else f"{x:.1e}")
-
-
 def ranks_markdown(ranks: pd.DataFrame, alpha: float) -> str:
     """``ranks.md``: one row per metric, one column per folder (its mean rank; the best in
     bold), the videos ranked, Friedman's p and its Holm p."""
@@ -110,6 +106,6 @@ def ranks_markdown(ranks: pd.DataFrame, alpha: float) -> str:
         lines.append(
             f"| {m} | {cell(first['better'])} | {int(first['n_videos'])} | "
             + " | ".join(cells)
-            + f" | {_p(first['p'])} | {_p(first['p_holm'])} |"
+            + f" | {p_text(first['p'])} | {p_text(first['p_holm'])} |"
         )
     return "\n".join(lines) + "\n"

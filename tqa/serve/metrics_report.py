@@ -69,6 +69,7 @@ from tqa.serve.metrics_segments import cached_measure, clear_segments, file_metr
 from tqa.serve.metrics_summary import summarize, summary_latex, summary_markdown
 from tqa.serve.partial_rule import edge_note
 from tqa.serve.score_inputs import VIDEO_EXTENSIONS, cache_key, find_videos
+from tqa.serve.score_segments import span_label
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def one_video(
         notes += [f"{path}: {n}" for n in edge_note(row.get("sync_offset", math.nan), max_offset)]
     else:  # each segment's own bound, after its time span
         notes += [
-            f"{path}: [{s['start_s']:.1f}-{s['end_s']:.1f} s] {n}"
+            f"{path}: {span_label(s['start_s'], s['end_s'] - s['start_s'])} {n}"
             for s in segs
             for n in edge_note(s.get("sync_offset", math.nan), max_offset)
         ]

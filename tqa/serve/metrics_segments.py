@@ -42,7 +42,7 @@ from tqa.core.atomic import write_json
 from tqa.features.decode import MediaError, header_seconds
 from tqa.features.reference_metrics import REFERENCE_METRICS
 from tqa.features.video_metrics import METRICS
-from tqa.serve.score_segments import segment_starts
+from tqa.serve.score_segments import segment_notes, segment_starts, span_label
 
 #: Column -> how a file's segments make its value (module docstring); the full-reference
 #: columns of ``--ground-truth`` are means too.
@@ -71,10 +71,6 @@ def plan(seconds: float | None, max_seconds: float | None, segment_s: float, fps
         span = max_seconds if seconds is None else min(seconds, max_seconds)
     length = segment_s if max_seconds is None else min(segment_s, max_seconds)
     return length, segment_starts(span, length, fps)
-
-
-def _label(start: float, length: float) -> str:
-    return f"[{start:.1f}-{start + length:.1f} s]"
 
 
 def pool_metrics(segs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,26 +125,19 @@ def file_metrics(
         except MediaError as exc:
             if k == 0:
                 raise  # the file's start does not decode: the file fails, as before
-            lost.append(f"{_label(start, length)} not measured: {exc}")
+            lost.append(f"{span_label(start, length)} not measured: {exc}")
             continue
         segs.append({"segment": k + 1, "start_s": start, "end_s": start + length, **seg})
     notes = [seg.pop("notes", None) or [] for seg in segs]
     if len(segs) == 1 and len(starts) == 1:
         row = {k: v for k, v in segs[0].items() if k not in ("segment", "start_s", "end_s")}
-        said = notes[0]
     else:
         row = pool_metrics(segs)
         trunc = [s["start_s"] + s["truncated_after_s"] for s in segs if s.get("truncated_after_s")]
         row["truncated_after_s"] = min(trunc) if trunc else None
-        common = [n for n in notes[0] if all(n in ns for ns in notes[1:])]
-        said = common + [
-            f"{_label(s['start_s'], length)} {n}"
-            for s, ns in zip(segs, notes)
-            for n in ns
-            if n not in common
-        ]
+    said = segment_notes([span_label(s["start_s"], length) for s in segs], notes)
     row["segments"] = len(segs)
-    row["notes"] = list(dict.fromkeys(said)) + lost
+    row["notes"] = said + lost
     return row, segs
 
 

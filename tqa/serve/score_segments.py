@@ -66,24 +66,31 @@ def starts_by_key(segs: pd.DataFrame) -> dict[str, float]:
     return {str(k): float(s) for k, s in zip(segs["_key"], segs["start_s"]) if k and s > 0}
 
 
+def span_label(start: float, length: float) -> str:
+    """``[start-end s]``: a segment's time span, as notes of long files name it."""
+    return f"[{start:.1f}-{start + length:.1f} s]"
+
+
 def _label(seg: pd.Series, grid_s: float) -> str:
-    return f"[{seg['start_s']:.1f}-{seg['start_s'] + grid_s:.1f} s]"
+    return span_label(seg["start_s"], grid_s)
+
+
+def segment_notes(labels: list[str], notes: list[list[str]]) -> list[str]:
+    """One file's notes from its segments' (``labels``: each segment's :func:`span_label`):
+    a note every segment has, once; the others each after its segment's span; a single
+    segment's as they are. Shared by ``tqa score`` and ``tqa metrics``."""
+    if len(notes) == 1:
+        return list(notes[0])
+    common = [n for n in notes[0] if all(n in ns for ns in notes[1:])]
+    rest = [f"{lab} {n}" for lab, ns in zip(labels, notes) for n in ns if n not in common]
+    return list(dict.fromkeys(common + rest))
 
 
 def _joined(segs: pd.DataFrame, column: str, grid_s: float) -> str:
-    """The ``column`` texts of a file's segments: a part every segment has, once; the others
-    each after the segment's time span."""
+    """The ``column`` texts of a file's segments, joined by :func:`segment_notes`."""
     parts = [[p for p in str(v or "").split("; ") if p] for v in segs[column]]
-    if len(segs) == 1:
-        return "; ".join(parts[0])
-    common = [p for p in parts[0] if all(p in q for q in parts[1:])]
-    rest = [
-        f"{_label(seg, grid_s)} {p}"
-        for (_, seg), ps in zip(segs.iterrows(), parts)
-        for p in ps
-        if p not in common
-    ]
-    return "; ".join(dict.fromkeys(common + rest))
+    labels = [_label(seg, grid_s) for _, seg in segs.iterrows()]
+    return "; ".join(segment_notes(labels, parts))
 
 
 def pool_segments(segs: pd.DataFrame, n_files: int, grid_s: float) -> pd.DataFrame:
