@@ -7,7 +7,9 @@
 #
 # The clone sits beside this checkout so that ../shared resolves as in the README. It needs
 # network access to PyPI for `make setup` (as CI) and takes ~20 min on 2 idle cores.
-# Prints wall seconds per step and the changed files; exit status = make's.
+# Prints wall seconds per step, per DVC stage (from the time each `Running stage` line
+# appeared in the log, whose lines are stamped with epoch seconds) and the changed files;
+# exit status = make's.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 dest=${1:-"$here/../tqa-fresh-clone"}
@@ -19,10 +21,14 @@ t0=$(date +%s)
 make setup >setup.log 2>&1 || { echo "make setup failed: $dest/setup.log"; exit 1; }
 t1=$(date +%s)
 echo "make setup: $((t1 - t0)) s"
-make repro >repro.log 2>&1
-rc=$?
+make repro 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$(date +%s)" "$line"; done >repro.log
+rc=${PIPESTATUS[0]}
 t2=$(date +%s)
 echo "make repro: $((t2 - t1)) s (exit $rc; log $dest/repro.log)"
+# a stage lasts from its `Running stage` line to the next one (the last: to the end)
+grep "Running stage" repro.log | awk -v end="$t2" '
+  { t[NR] = $1; n[NR] = $NF; gsub(/[:\047]/, "", n[NR]) }
+  END { for (i = 1; i <= NR; i++) printf "  stage %-22s %5d s\n", n[i], (i < NR ? t[i + 1] : end) - t[i] }'
 changed=$(git status --short --untracked-files=no)
 if [ -z "$changed" ]; then
   echo "git status: clean (the committed dvc.lock, reports/ and metrics/ were reproduced)"
