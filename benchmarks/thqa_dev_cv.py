@@ -6,13 +6,15 @@ copied into it), in a temporary folder:
     tqa import-thqa vvmf_results_a01.csv --out labels.csv \
         --name-pattern '{group}_{audio}_{generator}' --frames lib_c.csv --features-out .
     tqa cv --labels labels.csv --features frames.csv sync.csv --folds 5 --group group \
-        --seeds 0 1 2 --within generator
+        --seeds 0 1 2 --within generator --importance random_forest_wide --importance-by column
 
 and writes the grouped CV comparison table (tqa's default model, the chapter's configuration
 and every baseline: SRCC / PLCC / RMSE after the 4-parameter logistic / KRCC, 95 % CIs,
 paired Wilcoxon verdicts vs the default model) to ``reports/thqa_dev_cv.md``, with the
-stack's mean blend weights and the rank correlations within each generator (``--within
-generator``: does a method rank the videos of one generator, or only the generators?).
+stack's mean blend weights, the rank correlations within each generator (``--within
+generator``: does a method rank the videos of one generator, or only the generators?) and
+which of the release's columns the stack's heaviest component, the wide forest, leans on
+(``--importance``: the test-fold SRCC lost when a column is permuted, tqa/study/importance.py).
 Extra ``-S key=value`` go to ``tqa cv``. No parameter of tqa was chosen by looking at these
 numbers' test folds: the stack's weights come from inner folds of each training part only;
 the design itself (the components, NNLS blending) was developed while looking at this
@@ -41,6 +43,7 @@ from tqa.core.atomic import write_text  # noqa: E402
 RELEASE = ROOT.parent / "shared" / "thqa-dev"
 REPORT = ROOT / "reports" / "thqa_dev_cv.md"
 FOLDS = 5  # the worked example's portrait folds
+IMPORTANCE = "random_forest_wide"  # the stack's heaviest component on THQA-dev (its blend weights)
 
 
 def describe(labels: pd.DataFrame) -> dict:
@@ -87,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         t_cv = timed(["cv", "--labels", str(work / "labels.csv"), "--features",
                     str(work / "frames.csv"), str(work / "sync.csv"), "--folds", str(FOLDS),
                     "--group", "group", "--seeds", *args.seeds, "--out", str(work / "cv"),
-                    "--within", "generator", "--no-progress", *sets])  # fmt: skip
+                    "--within", "generator", "--importance", IMPORTANCE, "--importance-by",
+                    "column", "--no-progress", *sets])  # fmt: skip
         table = (work / "cv" / "comparison.md").read_text(encoding="utf-8")
         within = (work / "cv" / "comparison_within_generator.md").read_text(encoding="utf-8")
+        importance = (work / "cv" / "importance.md").read_text(encoding="utf-8")
         weights = pd.read_csv(work / "cv" / "stack_weights.csv")
         data = describe(pd.read_csv(work / "labels.csv"))
     w = weights.groupby("component", sort=False)["weight"].agg(["mean", "min", "max"])
@@ -124,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         table.split("\n", 1)[1].strip(),
         "",
         "#" + within.strip(),
+        "",
+        "#" + importance.strip().replace("\n#", "\n##"),
         "",
     ]
     write_text(args.out, "\n".join(lines))

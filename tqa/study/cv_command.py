@@ -10,6 +10,9 @@ Reads a labels file and features (a feature table, or the extraction cache), run
     comparison_within_<COLUMN>.{csv,md}   with --within COLUMN: the correlation metrics
                      within each value of a labels column (tqa/study/within.py), and
                      comparison_within_<COLUMN>_levels.csv: SRCC per method and value
+    importance.{md,csv}, importance_folds.csv   with --importance METHOD: the test-fold
+                     Spearman that pooled regressor loses when a feature group is
+                     permuted (tqa/study/importance.py), per fold and summarised
     runs/, cv_runs.csv   the resumable run cache (a rerun refits nothing already done)
 
 Nothing is written anywhere else. Relative paths on the command line resolve against the
@@ -31,6 +34,14 @@ from tqa.core.params import add_params_arguments, cli_path, params_from_args, re
 from tqa.core.schema import MISSING, TASKS
 from tqa.study.comparison import comparison_markdown, comparison_table
 from tqa.study.crossval import cv_params, default_methods, kfold_assignments, run_cv
+from tqa.study.importance import (
+    GROUPINGS,
+    PERMUTABLE,
+    REPEATS,
+    cv_importance,
+    importance_markdown,
+    importance_summary,
+)
 from tqa.study.inputs import INPUT_ERRORS, load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
 from tqa.study.stacking import blend_table
@@ -137,6 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLUMN",
         help="also score within each value of this labels column (e.g. generator: does a "
         "method rank the videos of one generator?), written to comparison_within_COLUMN.md",
+    )
+    ap.add_argument(
+        "--importance",
+        default=None,
+        metavar="METHOD",
+        choices=PERMUTABLE,
+        help="also the grouped permutation importance of this pooled regressor's features, "
+        f"out of fold ({', '.join(PERMUTABLE)}), written to importance.md",
+    )
+    ap.add_argument(
+        "--importance-by",
+        default="modality",
+        choices=GROUPINGS,
+        help="feature groups permuted together: the streams and the sync triple, or every "
+        "column (default modality)",
+    )
+    ap.add_argument(
+        "--importance-repeats",
+        type=int,
+        default=REPEATS,
+        help=f"permutations per group and fold (default {REPEATS})",
     )
     ap.add_argument("--out", default=None, help="output folder (default cv.out_dir)")
     ap.add_argument("--no-progress", action="store_true")
@@ -247,6 +279,18 @@ def _run(args: argparse.Namespace) -> int:
             + levels_markdown(per_level, "spearman", args.within),
         )
         extra += f", {name}.csv, {name}_levels.csv, {name}.md"
+    if args.importance is not None:
+        if args.importance_repeats < 1:
+            raise ValueError(f"--importance-repeats must be >= 1, got {args.importance_repeats}")
+        imp = cv_importance(fs, labels, meta, params, args.importance, seeds, k, group,
+                            float(cp["val_fraction"]), args.importance_by,
+                            args.importance_repeats, progress=not args.no_progress)  # fmt: skip
+        summary = importance_summary(imp)
+        write_csv(out / "importance_folds.csv", imp)
+        write_csv(out / "importance.csv", summary)
+        write_text(out / "importance.md", importance_markdown(
+            summary, args.importance, args.importance_by, args.importance_repeats))  # fmt: skip
+        extra += ", importance.md, importance.csv, importance_folds.csv"
     print(f"wrote {Path(out) / 'oof.csv'}, comparison.csv, comparison.md, folds.csv{extra}")
     return 0
 
