@@ -24,6 +24,7 @@ from tqa.study.baselines import fit_pooled_models
 from tqa.study.importance import (
     column_group,
     fold_importance,
+    importance_markdown,
     importance_summary,
     permuted_scores,
 )
@@ -124,6 +125,9 @@ def test_importance_summary_interval_is_the_t_interval() -> None:
     lo, hi = stats.t.interval(0.95, 3, loc=0.25, scale=stats.sem([0.1, 0.3, 0.2, 0.4]))
     assert (s["drop"], s["ci_lo"], s["ci_hi"]) == pytest.approx((0.25, lo, hi))
     assert s["positive"] == 1.0 and s["n_folds"] == 4
+    empty = importance_summary(table.iloc[:0])
+    assert empty.empty and "drop" in empty.columns
+    assert "# Permutation importance" in importance_markdown(empty, "ridge", "column", 5)
 
 
 @pytest.mark.usefixtures("torch_one_thread")

@@ -177,8 +177,10 @@ def importance_summary(table: pd.DataFrame) -> pd.DataFrame:
                      "drop": d.mean(), "ci_lo": d.mean() - half, "ci_hi": d.mean() + half,
                      "positive": float((d > 0).mean()), "base": g["base"].mean(),
                      "n_folds": n})  # fmt: skip
-    out = pd.DataFrame(rows)
-    if out.empty:
+    columns = ["task", "group", "n_columns", "drop", "ci_lo", "ci_hi", "positive", "base",
+               "n_folds"]  # fmt: skip
+    out = pd.DataFrame(rows, columns=columns)
+    if out.empty:  # no task with 3 labelled test videos in any fold
         return out
     order = {t: i for i, t in enumerate(TASKS)}
     out["_t"] = out["task"].map(order)
