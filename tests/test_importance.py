@@ -153,6 +153,8 @@ def test_cv_importance_finds_the_planted_column(tmp_path, monkeypatch, capsys) -
     folds = pd.read_csv("cv/importance_folds.csv")
     assert sorted(folds["fold"].unique()) == [0, 1, 2, 3, 4]
     assert "visual__sharpness" in Path("cv/importance.md").read_text()
+    assert tqa([*args, "--importance", "ridge", "--importance-repeats", "0"]) == 1
+    assert "--importance-repeats must be >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # not a pooled regressor of every stream
         tqa([*args, "--importance", "detector_trees"])
     assert "invalid choice: 'detector_trees'" in capsys.readouterr().err

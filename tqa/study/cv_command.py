@@ -207,6 +207,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.within is not None and meta[args.within].isna().any():  # before any fit
         row = meta[meta[args.within].isna()].iloc[0]
         raise ValueError(f"{labels_path}: video {row['video_id']!r} has no {args.within!r}")
+    if args.importance_repeats < 1:  # before any fit
+        raise ValueError(f"--importance-repeats must be >= 1, got {args.importance_repeats}")
     k = int(args.folds or cp["folds"])
     seeds = [int(s) for s in (args.seeds or cp["seeds"] or params["train"]["seeds"])]
     methods = list(args.methods or default_methods(params, meta))
@@ -280,8 +282,6 @@ def _run(args: argparse.Namespace) -> int:
         )
         extra += f", {name}.csv, {name}_levels.csv, {name}.md"
     if args.importance is not None:
-        if args.importance_repeats < 1:
-            raise ValueError(f"--importance-repeats must be >= 1, got {args.importance_repeats}")
         imp = cv_importance(fs, labels, meta, params, args.importance, seeds, k, group,
                             float(cp["val_fraction"]), args.importance_by,
                             args.importance_repeats, progress=not args.no_progress)  # fmt: skip
