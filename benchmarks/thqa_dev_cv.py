@@ -6,15 +6,15 @@ copied into it), in a temporary folder:
     tqa import-thqa vvmf_results_a01.csv --out labels.csv \
         --name-pattern '{group}_{audio}_{generator}' --frames lib_c.csv --features-out .
     tqa cv --labels labels.csv --features frames.csv sync.csv --folds 5 --group group \
-        --seeds 0 1 2 --within generator --importance random_forest_wide --importance-by column
+        --seeds 0 1 2 --within generator --importance tqa:stack --importance-by column
 
 and writes the grouped CV comparison table (tqa's default model, the chapter's configuration
 and every baseline: SRCC / PLCC / RMSE after the 4-parameter logistic / KRCC, 95 % CIs,
 paired Wilcoxon verdicts vs the default model) to ``reports/thqa_dev_cv.md``, with the
 stack's mean blend weights, the rank correlations within each generator (``--within
 generator``: does a method rank the videos of one generator, or only the generators?) and
-which of the release's columns the stack's heaviest component, the wide forest, leans on
-(``--importance``: the test-fold SRCC lost when a column is permuted, tqa/study/importance.py).
+which of the release's columns the default model leans on (``--importance``: the test-fold
+SRCC it loses when a column is permuted, tqa/study/importance.py).
 Extra ``-S key=value`` go to ``tqa cv``. No parameter of tqa was chosen by looking at these
 numbers' test folds: the stack's weights come from inner folds of each training part only;
 the design itself (the components, NNLS blending) was developed while looking at this
@@ -43,7 +43,7 @@ from tqa.core.atomic import write_text  # noqa: E402
 RELEASE = ROOT.parent / "shared" / "thqa-dev"
 REPORT = ROOT / "reports" / "thqa_dev_cv.md"
 FOLDS = 5  # the worked example's portrait folds
-IMPORTANCE = "random_forest_wide"  # the stack's heaviest component on THQA-dev (its blend weights)
+IMPORTANCE = "tqa:stack"  # tqa's default model: what it reads from the release's columns
 
 
 def describe(labels: pd.DataFrame) -> dict:

@@ -23,11 +23,13 @@ from tqa.core.schema import SYNC_FIELDS, TASKS, FeatureSet
 from tqa.study.baselines import fit_pooled_models
 from tqa.study.importance import (
     column_group,
+    feature_groups,
     fold_importance,
     importance_markdown,
     importance_summary,
-    permuted_scores,
+    permuted,
 )
+from tqa.study.method_refit import refit_method
 from tqa.study.pooled import pooled_features
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -45,31 +47,37 @@ def test_column_group_by_modality_and_by_column() -> None:
         column_group("visual__x__mean", "extractor")
 
 
-def test_a_group_moves_whole_rows_and_nothing_else() -> None:
-    """The group's columns move together (one permutation of the test rows for all of
-    them); the other columns and the rows outside ``rows`` stay."""
+def test_a_group_moves_whole_videos_and_nothing_else() -> None:
+    """The group's columns move together, each video's whole time series with it (one
+    permutation for all of them); the other columns and the sync fields outside it stay."""
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(30, 4))
-    rows = np.arange(5, 25)
-    seen: list[np.ndarray] = []
-
-    def predict(xp: np.ndarray) -> np.ndarray:
-        seen.append(xp.copy())
-        return xp[:, 0]
-
-    permuted_scores(predict, x, x[:, 0], rows, [0, 2], 3, np.random.default_rng(0))
-    assert len(seen) == 3
-    for xp in seen:
-        assert xp.shape == (len(rows), 4)
-        np.testing.assert_array_equal(xp[:, [1, 3]], x[rows][:, [1, 3]])
-        pairs = {tuple(r) for r in x[rows][:, [0, 2]]}
-        assert {tuple(r) for r in xp[:, [0, 2]]} == pairs  # whole (col 0, col 2) pairs
-        assert not np.array_equal(xp[:, 0], x[rows, 0])  # and they did move
+    fs = FeatureSet(
+        video_ids=[f"v{i}" for i in range(6)],
+        streams={"visual": rng.normal(size=(6, 4, 3)).astype(np.float32),
+                 "audio": rng.normal(size=(6, 4, 2)).astype(np.float32)},
+        sync=rng.normal(size=(6, len(SYNC_FIELDS))).astype(np.float32),
+        names={"visual": ["visual__a", "visual__b", "visual__c"],
+               "audio": ["audio__x", "audio__y"]},
+    )  # fmt: skip
+    groups = feature_groups(fs, "modality")
+    assert groups == {"visual": [("visual", 0), ("visual", 1), ("visual", 2)],
+                      "audio": [("audio", 0), ("audio", 1)],
+                      "sync": [("sync", 0), ("sync", 1), ("sync", 2)]}  # fmt: skip
+    assert feature_groups(fs, "column")["sync__confidence"] == [("sync", 2)]
+    perm = np.array([3, 0, 5, 1, 2, 4])
+    out = permuted(fs, [("visual", 0), ("visual", 2), ("sync", 1)], perm)
+    np.testing.assert_array_equal(out.streams["visual"][:, :, [0, 2]],
+                                  fs.streams["visual"][perm][:, :, [0, 2]])  # fmt: skip
+    np.testing.assert_array_equal(out.streams["visual"][:, :, 1], fs.streams["visual"][:, :, 1])
+    np.testing.assert_array_equal(out.streams["audio"], fs.streams["audio"])
+    np.testing.assert_array_equal(out.sync[:, 1], fs.sync[perm, 1])
+    np.testing.assert_array_equal(out.sync[:, [0, 2]], fs.sync[:, [0, 2]])
+    assert not np.shares_memory(out.streams["visual"], fs.streams["visual"])  # fs untouched
 
 
 def _one_frame_set(n: int = 80, seed: int = 0) -> tuple[FeatureSet, np.ndarray, np.ndarray]:
     """One frame per video (pooled std = 0: each group is its mean column alone); overall =
-    2 a - b + noise; c carries nothing. Split: 50 train, 6 val, 24 test."""
+    0.4 a - 0.2 b + noise; c carries nothing. Split: 50 train, 6 val, 24 test."""
     rng = np.random.default_rng(seed)
     a, b, c = rng.normal(size=(3, n))
     visual = np.stack([a, b, c], axis=1)[:, None, :].astype(np.float32)  # (N, 1, 3)
@@ -80,7 +88,8 @@ def _one_frame_set(n: int = 80, seed: int = 0) -> tuple[FeatureSet, np.ndarray, 
         names={"visual": ["visual__a", "visual__b", "visual__c"]},
     )
     labels = np.full((n, len(TASKS)), -1.0)
-    labels[:, TASKS.index("overall")] = 3 + 2 * a - b + 0.3 * rng.normal(size=n)
+    # inside the score range [1, 5], so that clipping never ties two predictions
+    labels[:, TASKS.index("overall")] = 3 + 0.4 * a - 0.2 * b + 0.06 * rng.normal(size=n)
     split = np.array(["train"] * 50 + ["val"] * 6 + ["test"] * (n - 56), dtype=object)
     return fs, labels, split
 
@@ -88,7 +97,8 @@ def _one_frame_set(n: int = 80, seed: int = 0) -> tuple[FeatureSet, np.ndarray, 
 def test_fold_importance_matches_sklearn_permutation_importance() -> None:
     fs, labels, split = _one_frame_set()
     params = load_params()
-    ours = fold_importance("ridge", fs, labels, split, params, seed=0, by="column", repeats=400)
+    predict = refit_method("ridge", fs, labels, split, params, 0)
+    ours = fold_importance(predict, fs, labels, split, seed=0, by="column", repeats=400)
     ours = ours.set_index("group")
     k = TASKS.index("overall")
     model = fit_pooled_models("ridge", fs, labels, split, params, 0)["overall"]
@@ -155,6 +165,40 @@ def test_cv_importance_finds_the_planted_column(tmp_path, monkeypatch, capsys) -
     assert "visual__sharpness" in Path("cv/importance.md").read_text()
     assert tqa([*args, "--importance", "ridge", "--importance-repeats", "0"]) == 1
     assert "--importance-repeats must be >= 1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # not a pooled regressor of every stream
-        tqa([*args, "--importance", "detector_trees"])
-    assert "invalid choice: 'detector_trees'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a lookup has no features to permute
+        tqa([*args, "--importance", "generator_mean"])
+    assert "invalid choice: 'generator_mean'" in capsys.readouterr().err
+    assert tqa([*args, "--importance", "tqa:stack"]) == 1  # its blends come from the k-fold
+    assert "needs tqa:stack among the methods" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_stack_importance_refits_the_stack_the_kfold_scored(tmp_path, monkeypatch) -> None:
+    """``--importance tqa:stack`` refits the default model on each fold (its Transformer,
+    its pooled components, the k-fold's own blends): its unpermuted test-fold Spearman must
+    be the k-fold's, recomputed with scipy from ``oof.csv``; the streams that carry the
+    fixture's MOS must cost it, the noise stream not."""
+    from test_your_data import FAST  # the small, fast model of the worked-example tests
+
+    mos, frames, _ = write_public_release(tmp_path / "release")
+    monkeypatch.chdir(tmp_path)
+    assert tqa(["import-thqa", str(mos), "--out", "labels.csv",
+                "--name-pattern", "{group}_{audio}_{generator}"]) == 0  # fmt: skip
+    assert tqa(["cv", "--labels", "labels.csv", "--features", str(frames), "--seeds", "0",
+                "--methods", "tqa:stack", "--out", "cv", "--no-progress", *FAST,
+                "--importance", "tqa:stack", "--importance-repeats", "2"]) == 0  # fmt: skip
+    oof = pd.read_csv("cv/oof.csv")
+    oof = oof[(oof["method"] == "tqa:stack") & (oof["task"] == "overall")]
+    kfold = oof.groupby("fold").apply(
+        lambda g: stats.spearmanr(g["y"], g["pred"])[0], include_groups=False
+    )
+    folds = pd.read_csv("cv/importance_folds.csv")
+    base = folds[folds["task"] == "overall"].groupby("fold")["base"].first()
+    np.testing.assert_allclose(base.sort_index().to_numpy(), kfold.sort_index().to_numpy(),
+                               atol=1e-9)  # fmt: skip
+    # the fixture's MOS = its generator's level (which sync__confidence encodes) + a quality
+    # that visual__sharpness carries and au__AU12 half carries; audio__loudness is noise
+    s = pd.read_csv("cv/importance.csv").set_index("group")
+    for signal in ("sync", "visual", "au"):
+        assert s.loc[signal, "drop"] > 0.1, signal
+    assert abs(s.loc["audio", "drop"]) < 0.05

@@ -11,8 +11,9 @@ Reads a labels file and features (a feature table, or the extraction cache), run
                      within each value of a labels column (tqa/study/within.py), and
                      comparison_within_<COLUMN>_levels.csv: SRCC per method and value
     importance.{md,csv}, importance_folds.csv   with --importance METHOD: the test-fold
-                     Spearman that pooled regressor loses when a feature group is
-                     permuted (tqa/study/importance.py), per fold and summarised
+                     Spearman that method (tqa:stack or a pooled regressor) loses when a
+                     feature group is permuted (tqa/study/importance.py), per fold and
+                     summarised
     runs/, cv_runs.csv   the resumable run cache (a rerun refits nothing already done)
 
 Nothing is written anywhere else. Relative paths on the command line resolve against the
@@ -36,7 +37,7 @@ from tqa.study.comparison import comparison_markdown, comparison_table
 from tqa.study.crossval import cv_params, default_methods, kfold_assignments, run_cv
 from tqa.study.importance import (
     GROUPINGS,
-    PERMUTABLE,
+    METHODS,
     REPEATS,
     cv_importance,
     importance_markdown,
@@ -44,7 +45,7 @@ from tqa.study.importance import (
 )
 from tqa.study.inputs import INPUT_ERRORS, load_labelled_features
 from tqa.study.metrics import TABLE_PRESETS, metric_names
-from tqa.study.stacking import blend_table
+from tqa.study.stacking import STACK, blend_table
 from tqa.study.studies import ResultsStore
 from tqa.study.within import (
     level_scores,
@@ -153,9 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--importance",
         default=None,
         metavar="METHOD",
-        choices=PERMUTABLE,
-        help="also the grouped permutation importance of this pooled regressor's features, "
-        f"out of fold ({', '.join(PERMUTABLE)}), written to importance.md",
+        choices=METHODS,
+        help="also the grouped permutation importance of this method's features, out of "
+        f"fold ({', '.join(METHODS)}), written to importance.md",
     )
     ap.add_argument(
         "--importance-by",
@@ -213,6 +214,8 @@ def _run(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in (args.seeds or cp["seeds"] or params["train"]["seeds"])]
     methods = list(args.methods or default_methods(params, meta))
     metrics = metric_names(args.metrics) if args.metrics else default_metrics(params, labels)
+    if args.importance == STACK and STACK not in methods:  # its blends come from the k-fold
+        raise ValueError(f"--importance {STACK} needs {STACK} among the methods")
     source = "feature table " + ", ".join(features) if features else "params features"
     print(
         f"tqa cv: {len(fs.video_ids)} videos from {labels_path} + {source} (no video files "
@@ -284,7 +287,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.importance is not None:
         imp = cv_importance(fs, labels, meta, params, args.importance, seeds, k, group,
                             float(cp["val_fraction"]), args.importance_by,
-                            args.importance_repeats, progress=not args.no_progress)  # fmt: skip
+                            args.importance_repeats, blends,
+                            progress=not args.no_progress)  # fmt: skip
         summary = importance_summary(imp)
         write_csv(out / "importance_folds.csv", imp)
         write_csv(out / "importance.csv", summary)
