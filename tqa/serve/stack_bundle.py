@@ -177,12 +177,10 @@ def predict_stack(
              if n != stacking.TRANSFORMER}  # fmt: skip
     preds[stacking.TRANSFORMER] = np.asarray(transformer_pred, dtype=float)
     p = np.stack([preds[c] for c in comps], axis=1)  # (N, C, 5)
-    out = np.full((len(fs.video_ids), len(TASKS)), np.nan)
-    for k, b in enumerate(stack["blends"]):
-        if b is not None:
-            out[:, k] = Blend(tuple(b["components"]), tuple(b["weights"]),
-                              float(b["intercept"])).predict(p[:, :, k])  # fmt: skip
-    return np.clip(out, *score_bounds(pp))
+    blends = [None if b is None else Blend(tuple(b["components"]), tuple(b["weights"]),
+                                           float(b["intercept"]))
+              for b in stack["blends"]]  # fmt: skip
+    return stacking.apply_blends(blends, p, score_bounds(pp))
 
 
 def cv_scores(table: str | Path | None = None, method: str = stacking.STACK) -> dict | None:

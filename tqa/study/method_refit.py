@@ -10,7 +10,7 @@ refits the method here on the same split with the same seed:
   :class:`tqa.study.stack_runs.StackRuns` caches as ``outer``), the pooled components on
   the same split with the stack's routing (:func:`tqa.study.stacking.component_params`),
   and the blend per task that the k-fold fitted on the inner folds (passed in, not
-  refitted), applied as :func:`tqa.study.stacking.stacked_predictions` applies it.
+  refitted), applied by :func:`tqa.study.stacking.apply_blends`, as the k-fold applies it.
 
 A test checks that the refitted stack predicts the test fold as the k-fold did.
 """
@@ -30,7 +30,13 @@ from tqa.study.baselines import (
     score_bounds,
 )
 from tqa.study.blend import Blend
-from tqa.study.stacking import STACK, TRANSFORMER, component_params, stack_params
+from tqa.study.stacking import (
+    STACK,
+    TRANSFORMER,
+    apply_blends,
+    component_params,
+    stack_params,
+)
 from tqa.study.studies import _default_fit, main_strategy
 
 #: features (M videos) -> predictions (M, 5).
@@ -78,11 +84,6 @@ def refit_method(
             pred = np.array(model.predict(sub), dtype=float)
             pred[:, untrained] = np.nan  # a head never trained gets no weight
             comp[TRANSFORMER] = pred
-        stacked = np.stack([comp[c] for c in components], axis=1)  # (M, C, 5)
-        out = np.full((len(sub.video_ids), len(TASKS)), np.nan)
-        for k, b in enumerate(blends):
-            if b is not None:
-                out[:, k] = b.predict(stacked[:, :, k])
-        return np.clip(out, *bounds)
+        return apply_blends(blends, np.stack([comp[c] for c in components], axis=1), bounds)
 
     return predict

@@ -187,7 +187,6 @@ def stacked_predictions(
     outer = _component_preds(components, pooled, np.asarray(split), "outer", model_fn, pooled_fn,
                              labels)  # fmt: skip
     outer_p = np.stack([outer[c] for c in components], axis=1)  # (N, C, 5)
-    pred = np.full((n, len(TASKS)), np.nan)
     blends: list[Blend | None] = []
     train = np.asarray(split) != "test"
     for k in range(len(TASKS)):
@@ -197,13 +196,27 @@ def stacked_predictions(
             blends.append(None)
             continue
         folds = inner_fold[train] if blend == "select" else None
-        b = fit_blend(oof[train, :, k], y[train], components, folds, average=blend == "mean",
-                      bags=int(bags) if blend == "bagged" else 0)  # fmt: skip
-        blends.append(b)
-        pred[:, k] = b.predict(outer_p[:, :, k])
-    if bounds is not None:
-        pred = np.clip(pred, *bounds)
-    return pred, blends
+        blends.append(fit_blend(oof[train, :, k], y[train], components, folds,
+                                average=blend == "mean",
+                                bags=int(bags) if blend == "bagged" else 0))  # fmt: skip
+    return apply_blends(blends, outer_p, bounds), blends
+
+
+def apply_blends(
+    blends: Sequence[Blend | None],
+    preds: np.ndarray,
+    bounds: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """(N, 5) predictions of the stacked model: each task's blend (TASKS order; None: NaN)
+    applied to the components' predictions ``preds`` (N, C, 5, components in the blends'
+    order), clipped to ``bounds`` when given. The one rule of the k-fold
+    (:func:`stacked_predictions`), a scoring bundle and a refitted fold
+    (:mod:`tqa.study.method_refit`)."""
+    out = np.full((preds.shape[0], len(TASKS)), np.nan)
+    for k, b in enumerate(blends):
+        if b is not None:
+            out[:, k] = b.predict(preds[:, :, k])
+    return out if bounds is None else np.clip(out, *bounds)
 
 
 def _component_preds(
